@@ -1,0 +1,184 @@
+package chat
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestParseInbound(t *testing.T) {
+	l := DefaultLimits()
+	long := strings.Repeat("é", l.MaxTextChars)
+	tests := []struct {
+		name     string
+		frame    string
+		want     Inbound
+		wantCode string // "" = accepted
+	}{
+		{"new-message", `{"action":"new-message","text":" hi ","clientId":"c1"}`,
+			Inbound{Action: ActionNewMessage, Text: "hi", ClientID: "c1"}, ""},
+		{"new-message/no clientId", `{"action":"new-message","text":"hi"}`,
+			Inbound{Action: ActionNewMessage, Text: "hi"}, ""},
+		{"new-message/at limit", `{"action":"new-message","text":"` + long + `"}`,
+			Inbound{Action: ActionNewMessage, Text: long}, ""},
+		{"new-message/too_long", `{"action":"new-message","text":"` + long + `x","clientId":"c2"}`,
+			Inbound{Action: ActionNewMessage, ClientID: "c2"}, CodeTooLong},
+		{"new-message/empty", `{"action":"new-message","text":"  \n\t"}`,
+			Inbound{Action: ActionNewMessage}, CodeInvalidMessage},
+		{"new-message/no text", `{"action":"new-message"}`,
+			Inbound{Action: ActionNewMessage}, CodeInvalidMessage},
+		{"new-message/text not a string", `{"action":"new-message","text":5}`, Inbound{}, CodeInvalidMessage},
+		{"new-message/clientId too long", `{"action":"new-message","text":"a","clientId":"` + strings.Repeat("x", 65) + `"}`,
+			Inbound{Action: ActionNewMessage}, CodeTooLong},
+		{"sync", `{"action":"sync"}`, Inbound{Action: ActionSync, Limit: l.DefaultHistory}, ""},
+		{"sync/after and limit", `{"action":"sync","after":"01JDQ8Z6K3V2M4N5P6Q7R8S9T0","limit":7}`,
+			Inbound{Action: ActionSync, After: "01JDQ8Z6K3V2M4N5P6Q7R8S9T0", Limit: 7}, ""},
+		{"sync/limit null", `{"action":"sync","limit":null}`, Inbound{Action: ActionSync, Limit: l.DefaultHistory}, ""},
+		{"sync/limit zero", `{"action":"sync","limit":0}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
+		{"sync/limit too big", `{"action":"sync","limit":101}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
+		{"sync/limit fraction", `{"action":"sync","limit":1.5}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
+		{"sync/after not an id", `{"action":"sync","after":"yesterday"}`, Inbound{Action: ActionSync, After: "yesterday"}, CodeInvalidMessage},
+		{"typing", `{"action":"typing"}`, Inbound{Action: ActionTyping}, ""},
+		{"ping", ` {"action":"ping"} `, Inbound{Action: ActionPing}, ""},
+		{"unknown_action", `{"action":"shout"}`, Inbound{Action: "shout"}, CodeUnknownAction},
+		{"unknown_action/case", `{"action":"New-Message","text":"a"}`, Inbound{Action: "New-Message"}, CodeUnknownAction},
+		{"unknown_action/missing", `{"text":"a"}`, Inbound{}, CodeUnknownAction},
+		{"bad_json/truncated", `{"action":"new-message","text":`, Inbound{}, CodeBadJSON},
+		{"bad_json/array", `["new-message"]`, Inbound{}, CodeBadJSON},
+		{"bad_json/string", `"ping"`, Inbound{}, CodeBadJSON},
+		{"bad_json/empty", ``, Inbound{}, CodeBadJSON},
+		{"bad_json/trailing", `{"action":"ping"} x`, Inbound{}, CodeBadJSON},
+		{"invalid_message/action not a string", `{"action":1}`, Inbound{}, CodeInvalidMessage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseInbound([]byte(tt.frame), l)
+			if code := codeOf(err); code != tt.wantCode {
+				t.Fatalf("code = %q (err %v), want %q", code, err, tt.wantCode)
+			}
+			if err != nil {
+				// A rejected frame keeps only what the error frame echoes.
+				got, tt.want = Inbound{Action: got.Action, ClientID: got.ClientID}, Inbound{Action: tt.want.Action, ClientID: tt.want.ClientID}
+				if ErrorMessage(err) == "" {
+					t.Error("error has no message for the user")
+				}
+			}
+			if got != tt.want {
+				t.Errorf("frame = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func codeOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ErrorCode(err)
+}
+
+func TestParseJoin(t *testing.T) {
+	l := DefaultLimits()
+	tests := []struct {
+		name, qName, qRoom string
+		wantName, wantRoom string
+		wantCode           string
+		wantGuest          bool
+	}{
+		{"both", "Ana", "team-1", "Ana", "team-1", "", false},
+		{"trimmed", "  Ana  ", "", "Ana", DefaultRoom, "", false},
+		{"unicode name", "Zoë 🚀", "x", "Zoë 🚀", "x", "", false},
+		{"name at limit", strings.Repeat("ñ", 32), "r", strings.Repeat("ñ", 32), "r", "", false},
+		{"guest", "", "", "", DefaultRoom, "", true},
+		{"guest when blank", "   ", "r", "", "r", "", true},
+		{"name too long", strings.Repeat("a", 33), "r", "", "", CodeTooLong, false},
+		{"control char", "An\x07a", "r", "", "", CodeInvalidMessage, false},
+		{"newline", "Ana\nBo", "r", "", "", CodeInvalidMessage, false},
+		{"invalid utf-8", "An\xffa", "r", "", "", CodeInvalidMessage, false},
+		{"room too long", "Ana", strings.Repeat("r", 65), "", "", CodeTooLong, false},
+		{"room at limit", "Ana", strings.Repeat("r", 64), "Ana", strings.Repeat("r", 64), "", false},
+		{"room space", "Ana", "my room", "", "", CodeInvalidMessage, false},
+		{"room slash", "Ana", "a/b", "", "", CodeInvalidMessage, false},
+		{"room unicode", "Ana", "café", "", "", CodeInvalidMessage, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name, room, err := ParseJoin(tt.qName, tt.qRoom, l)
+			if code := codeOf(err); code != tt.wantCode {
+				t.Fatalf("code = %q (err %v), want %q", code, err, tt.wantCode)
+			}
+			if err != nil {
+				return
+			}
+			if tt.wantGuest {
+				if !strings.HasPrefix(name, "guest-") || utf8.RuneCountInString(name) != len("guest-XXXX") {
+					t.Errorf("name = %q, want guest-XXXX", name)
+				}
+			} else if name != tt.wantName {
+				t.Errorf("name = %q, want %q", name, tt.wantName)
+			}
+			if room != tt.wantRoom {
+				t.Errorf("room = %q, want %q", room, tt.wantRoom)
+			}
+		})
+	}
+}
+
+func TestNewIDSortsByTime(t *testing.T) {
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	prev := ""
+	for i := range 1000 {
+		id := NewID(base.Add(time.Duration(i/10) * time.Millisecond))
+		if !ValidID(id) {
+			t.Fatalf("NewID = %q, not a valid id", id)
+		}
+		if id <= prev {
+			t.Fatalf("id %d = %q sorts before or equal to %q", i, id, prev)
+		}
+		prev = id
+	}
+}
+
+func TestFormatTime(t *testing.T) {
+	loc := time.FixedZone("X", 3*3600)
+	got := FormatTime(time.Date(2026, 1, 2, 6, 4, 5, 7_000_000, loc))
+	if want := "2026-01-02T03:04:05.007Z"; got != want {
+		t.Errorf("FormatTime = %q, want %q", got, want)
+	}
+}
+
+func FuzzParseInbound(f *testing.F) {
+	for _, s := range []string{
+		`{"action":"new-message","text":"hi","clientId":"c1"}`,
+		`{"action":"sync","after":"01JDQ8Z6K3V2M4N5P6Q7R8S9T0","limit":5}`,
+		`{"action":"typing"}`, `{"action":"ping"}`, `{"action":"x"}`, `[]`, `{"text":`,
+	} {
+		f.Add([]byte(s))
+	}
+	l := DefaultLimits()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := ParseInbound(data, l)
+		if err != nil {
+			if _, ok := errors.AsType[*Error](err); !ok {
+				t.Fatalf("error %v is not a protocol *Error", err)
+			}
+			return
+		}
+		switch in.Action {
+		case ActionNewMessage:
+			n := utf8.RuneCountInString(in.Text)
+			if n < 1 || n > l.MaxTextChars || in.Text != strings.TrimSpace(in.Text) {
+				t.Fatalf("accepted text of %d characters: %q", n, in.Text)
+			}
+		case ActionSync:
+			if in.Limit < 1 || in.Limit > l.MaxHistory || (in.After != "" && !ValidID(in.After)) {
+				t.Fatalf("accepted sync %+v", in)
+			}
+		case ActionTyping, ActionPing:
+		default:
+			t.Fatalf("accepted unknown action %q", in.Action)
+		}
+	})
+}

@@ -1,0 +1,43 @@
+package chat
+
+import (
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// TimeFormat is how the protocol writes times: RFC 3339, UTC, milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// FormatTime formats t for a frame's sentAt.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// NewID returns a new message id: a ULID, which sorts by the time t it
+// carries (to the millisecond) and, within one process, by creation order.
+func NewID(t time.Time) string {
+	return ulid.MustNew(ulid.Timestamp(t), ulid.DefaultEntropy()).String()
+}
+
+// ValidID reports whether s is a message id as NewID makes them.
+func ValidID(s string) bool {
+	_, err := ulid.ParseStrict(s)
+	return err == nil
+}
+
+// Message is one stored chat message.
+type Message struct {
+	ID       string
+	Room     string
+	Name     string
+	Text     string
+	SentAt   time.Time
+	ClientID string // empty when the client gave none
+}
+
+// Connection is one open WebSocket in a room.
+type Connection struct {
+	ID          string
+	Room        string
+	Name        string
+	ConnectedAt time.Time
+}
