@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"errors"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -33,6 +34,10 @@ type Message struct {
 	SentAt   time.Time
 	ClientID string // empty when the client gave none
 }
+
+// ErrNoConnection is returned for a connection that is not stored, or no
+// longer live.
+var ErrNoConnection = errors.New("no such connection")
 
 // Connection is one open WebSocket in a room.
 type Connection struct {

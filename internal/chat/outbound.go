@@ -81,12 +81,13 @@ type ErrorEvent struct {
 
 // NewMessageEvent returns the new-message event for m.
 func NewMessageEvent(m Message) MessageEvent {
-	e := messageItem(m)
+	e := MessageItem(m)
 	e.Type = TypeNewMessage
 	return e
 }
 
-func messageItem(m Message) MessageEvent {
+// MessageItem returns m as an item of a sync reply.
+func MessageItem(m Message) MessageEvent {
 	return MessageEvent{ID: m.ID, Room: m.Room, Name: m.Name, Text: m.Text, SentAt: FormatTime(m.SentAt)}
 }
 
@@ -103,7 +104,7 @@ func NewSync(c Connection, members []string, msgs []Message, more bool) Sync {
 		s.Members = []string{}
 	}
 	for i, m := range msgs {
-		s.Messages[i] = messageItem(m)
+		s.Messages[i] = MessageItem(m)
 	}
 	return s
 }

@@ -94,7 +94,7 @@ func ttlName(used bool) map[string]string {
 // RemoveConnection deletes a connection and uncounts it from its name's
 // presence. last reports whether it was the name's last connection in the
 // room (the others should get a leave). A connection that is not stored,
-// or that a concurrent call removed first, gives ErrNotFound: removal
+// or that a concurrent call removed first, gives chat.ErrNoConnection: removal
 // happens once however many times it is asked for.
 func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connection, last bool, err error) {
 	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
@@ -103,7 +103,7 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 		return c, false, fmt.Errorf("get connection %s: %w", id, err)
 	}
 	if out.Item == nil {
-		return c, false, ErrNotFound
+		return c, false, chat.ErrNoConnection
 	}
 	c = lookupConnection(id, out.Item)
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
@@ -111,7 +111,7 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 		{Delete: &types.Delete{TableName: &db.tables.Connections, Key: key(roomPrefix+c.Room, connPrefix+id)}},
 	}})
 	if cancelledByCondition(err) {
-		return c, false, ErrNotFound
+		return c, false, chat.ErrNoConnection
 	}
 	if err != nil {
 		return c, false, fmt.Errorf("delete connection %s: %w", id, err)
@@ -132,7 +132,7 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 	return c, true, nil
 }
 
-// Connection returns a live connection by id, or ErrNotFound.
+// Connection returns a live connection by id, or chat.ErrNoConnection.
 func (db *DB) Connection(ctx context.Context, id string) (chat.Connection, error) {
 	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK), ConsistentRead: aws.Bool(true)})
@@ -140,7 +140,7 @@ func (db *DB) Connection(ctx context.Context, id string) (chat.Connection, error
 		return chat.Connection{}, fmt.Errorf("get connection %s: %w", id, err)
 	}
 	if out.Item == nil || expired(out.Item, db.Now()) {
-		return chat.Connection{}, ErrNotFound
+		return chat.Connection{}, chat.ErrNoConnection
 	}
 	return lookupConnection(id, out.Item), nil
 }
@@ -192,7 +192,7 @@ func (db *DB) roomQuery(ctx context.Context, room, filter, name string) ([]chat.
 
 // AllowTyping records a typing event for a connection unless it sent one
 // less than interval ago. It returns the connection and whether the event
-// may go out; a connection that is not stored gives ErrNotFound.
+// may go out; a connection that is not stored gives chat.ErrNoConnection.
 func (db *DB) AllowTyping(ctx context.Context, id string, now time.Time, interval time.Duration) (chat.Connection, bool, error) {
 	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           &db.tables.Connections,
@@ -205,7 +205,7 @@ func (db *DB) AllowTyping(ctx context.Context, id string, now time.Time, interva
 	})
 	if ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
 		if ccf.Item == nil {
-			return chat.Connection{}, false, ErrNotFound
+			return chat.Connection{}, false, chat.ErrNoConnection
 		}
 		return lookupConnection(id, ccf.Item), false, nil
 	}

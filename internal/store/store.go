@@ -14,9 +14,6 @@ import (
 // TTLAttribute is the attribute both tables' TTL is set on (template.yaml).
 const TTLAttribute = "expiresAt"
 
-// ErrNotFound is returned for a connection that is not stored or has expired.
-var ErrNotFound = errors.New("not found")
-
 // Tables names the two tables.
 type Tables struct {
 	Connections string

@@ -106,8 +106,8 @@ func TestConnectionsPresencePerName(t *testing.T) {
 	if _, last := f.remove(t, "a2"); !last {
 		t.Error("remove a2 (Ana's last tab): last = false, want true")
 	}
-	if _, _, err := f.db.RemoveConnection(t.Context(), "a2"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("second remove of a2: err = %v, want ErrNotFound", err)
+	if _, _, err := f.db.RemoveConnection(t.Context(), "a2"); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("second remove of a2: err = %v, want chat.ErrNoConnection", err)
 	}
 	if got, want := f.ids(t, "r"), "b1=Bo"; got != want {
 		t.Errorf("room r = %s, want %s", got, want)
@@ -127,8 +127,8 @@ func TestConnectionLookup(t *testing.T) {
 	if c.Room != "r" || c.Name != "Ana" || !c.ConnectedAt.Equal(f.now) {
 		t.Errorf("Connection = %+v", c)
 	}
-	if _, err := f.db.Connection(t.Context(), "nope"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("unknown id: err = %v, want ErrNotFound", err)
+	if _, err := f.db.Connection(t.Context(), "nope"); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("unknown id: err = %v, want chat.ErrNoConnection", err)
 	}
 }
 
@@ -141,8 +141,8 @@ func TestExpiredConnectionsAreIgnored(t *testing.T) {
 	if got := f.ids(t, "r"); got != "" {
 		t.Errorf("room after TTL = %q, want empty", got)
 	}
-	if _, err := f.db.Connection(t.Context(), "ghost"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("expired connection: err = %v, want ErrNotFound", err)
+	if _, err := f.db.Connection(t.Context(), "ghost"); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("expired connection: err = %v, want chat.ErrNoConnection", err)
 	}
 	if !f.connect(t, "fresh", "r", "Ana") {
 		t.Error("Ana after her ghost expired: first = false, want true (stale presence count)")
@@ -251,8 +251,8 @@ func TestAllowTyping(t *testing.T) {
 			t.Errorf("step %d: allowed %v (%+v), want %v", i, ok, c, st.want)
 		}
 	}
-	if _, _, err := f.db.AllowTyping(t.Context(), "nope", now, interval); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("unknown connection: err = %v, want ErrNotFound", err)
+	if _, _, err := f.db.AllowTyping(t.Context(), "nope", now, interval); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("unknown connection: err = %v, want chat.ErrNoConnection", err)
 	}
 }
 

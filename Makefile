@@ -1,0 +1,36 @@
+# A thin index: each target is one line calling go or a script in .ci/.
+FUNCTIONS := connect disconnect message
+GOARCH ?= arm64
+
+.PHONY: test lint build deps bench fuzz clean
+
+## test: everything CI runs: lint, the Lambda builds, unit and integration tests (DynamoDB Local) with -race
+test: deps lint build
+	go test -race -count=1 ./...
+
+## lint: gofmt, go vet, staticcheck
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt would change the files above"; exit 1; }
+	go vet ./...
+	go tool staticcheck ./...
+
+## build: the three Lambda bootstraps, as sam build makes them (GOARCH=amd64 for this host)
+build:
+	@for f in $(FUNCTIONS); do \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) go build -tags lambda.norpc -ldflags "-s -w" -o bin/$(GOARCH)/$$f/bootstrap ./functions/$$f || exit 1; \
+	done
+
+## deps: install what the tests need and the machine lacks (Java, Maven)
+deps:
+	@bash .ci/deps.sh
+
+## bench: the fan-out benchmark that docs/benchmarks.md records
+bench:
+	go test -run '^$$' -bench . -benchtime 3x -benchmem ./internal/fanout
+
+## fuzz: fuzz the inbound frame parser for a minute
+fuzz:
+	go test -run '^$$' -fuzz FuzzParseInbound -fuzztime 60s ./internal/chat
+
+clean:
+	rm -rf bin .aws-sam

@@ -1,0 +1,121 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+	"github.com/chatgo/serverless-chat/internal/fanout"
+	"github.com/chatgo/serverless-chat/internal/handler"
+	"github.com/chatgo/serverless-chat/internal/store"
+)
+
+var (
+	_ handler.Connections = (*store.DB)(nil)
+	_ handler.Messages    = (*store.DB)(nil)
+	_ handler.Broadcaster = (*fanout.Sender)(nil)
+	_ fanout.Poster       = (*apigatewaymanagementapi.Client)(nil)
+)
+
+// New builds the chat's handlers from the environment that getenv reads.
+func New(ctx context.Context, getenv func(string) string) (*handler.Chat, error) {
+	cfg, err := LoadConfig(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return NewFromConfig(ctx, cfg, newLogger(cfg))
+}
+
+func newLogger(cfg Config) *slog.Logger {
+	if cfg.InLambda {
+		// JSON and level come from the function's LoggingConfig.
+		return slog.New(lambdacontext.NewLogHandler())
+	}
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+}
+
+// NewFromConfig builds the handlers from a Config, logging to log.
+func NewFromConfig(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, error) {
+	awsCfg, err := loadAWS(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	db := store.New(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		if cfg.DynamoDBEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
+		}
+	}), store.Tables{Connections: cfg.ConnectionsTable, Messages: cfg.MessagesTable})
+	db.MessageRetention = cfg.MessageRetention
+
+	sender := fanout.New(func(endpoint string) fanout.Poster {
+		return apigatewaymanagementapi.NewFromConfig(awsCfg, func(o *apigatewaymanagementapi.Options) {
+			o.BaseEndpoint = aws.String(endpoint)
+		})
+	}, fanout.Options{Concurrency: cfg.FanoutConcurrency, Timeout: cfg.PostTimeout, Log: log})
+
+	limits := chat.DefaultLimits()
+	limits.MaxTextChars = cfg.MaxTextChars
+	return &handler.Chat{
+		Conns:    db,
+		Msgs:     db,
+		Fanout:   sender,
+		Log:      log,
+		Limits:   limits,
+		Now:      time.Now,
+		Region:   awsCfg.Region,
+		Endpoint: cfg.ManagementEndpoint,
+	}, nil
+}
+
+// loadAWS builds the one aws.Config every client shares: an HTTP client
+// that keeps as many idle connections per host as the fan-out runs posts
+// at once (the SDK keeps 10), an overall timeout on every call, and
+// bounded retries without the client-side retry quota, which a burst of
+// throttled posts across goroutines would otherwise drain for all.
+func loadAWS(ctx context.Context, cfg Config) (aws.Config, error) {
+	httpClient := awshttp.NewBuildableClient().
+		WithTimeout(10 * time.Second).
+		WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = 2 * cfg.FanoutConcurrency
+			t.MaxIdleConnsPerHost = cfg.FanoutConcurrency
+		})
+	opts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(httpClient),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 3
+				o.RateLimiter = ratelimit.None
+			})
+		}),
+	}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.DynamoDBEndpoint != "" {
+		// Local: DynamoDB Local and the gateway emulator accept any
+		// credentials, and a developer may have none.
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+		if cfg.Region == "" {
+			opts = append(opts, config.WithRegion("us-east-1"))
+		}
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return awsCfg, nil
+}

@@ -1,0 +1,79 @@
+package app
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatgo/serverless-chat/internal/samtemplate"
+	"github.com/chatgo/serverless-chat/internal/store"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadConfig(t *testing.T) {
+	base := map[string]string{EnvConnectionsTable: "c", EnvMessagesTable: "m"}
+	c, err := LoadConfig(env(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.FanoutConcurrency != 64 || c.MessageRetention != 30*24*time.Hour || c.PostTimeout != 3*time.Second || c.MaxTextChars != 2000 {
+		t.Errorf("defaults = %+v", c)
+	}
+	_, err = LoadConfig(env(map[string]string{EnvFanoutConcurrency: "0", EnvPostTimeout: "soon", EnvLogLevel: "LOUD"}))
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	for _, want := range []string{EnvConnectionsTable, EnvMessagesTable, EnvFanoutConcurrency, EnvPostTimeout, EnvLogLevel} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+func TestNewBuildsHandlers(t *testing.T) {
+	h, err := New(t.Context(), env(map[string]string{EnvConnectionsTable: "c", EnvMessagesTable: "m",
+		EnvDynamoDBEndpoint: "http://127.0.0.1:1", EnvManagementEndpoint: "http://127.0.0.1:2/local", EnvMaxTextChars: "500"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Endpoint != "http://127.0.0.1:2/local" || h.Limits.MaxTextChars != 500 || h.Region == "" {
+		t.Errorf("handler = %+v", h)
+	}
+}
+
+// The variables template.yaml gives the functions are the ones the code
+// reads, and the TTL attribute is the one the store writes.
+func TestTemplateAgreesWithCode(t *testing.T) {
+	tmpl, err := samtemplate.Load("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := tmpl.Functions()
+	if len(fns) != 3 {
+		t.Fatalf("functions = %v", fns)
+	}
+	for _, fn := range fns {
+		vars := tmpl.Environment(fn)
+		for name := range vars {
+			if strings.HasPrefix(name, "CHAT_") && !slices.Contains(EnvNames, name) {
+				t.Errorf("%s sets %s, which the code does not read", fn, name)
+			}
+		}
+		for _, name := range []string{EnvConnectionsTable, EnvMessagesTable} {
+			if v, ok := vars[name]; !ok || tmpl.ResourceType(v.Ref) != "AWS::DynamoDB::Table" {
+				t.Errorf("%s: %s = %+v, want a !Ref to a table", fn, name, v)
+			}
+		}
+	}
+	tables, err := tmpl.Tables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if tb.TTLAttribute != store.TTLAttribute {
+			t.Errorf("table %s TTL attribute %q, the store writes %q", tb.LogicalID, tb.TTLAttribute, store.TTLAttribute)
+		}
+	}
+}

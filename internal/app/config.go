@@ -1,0 +1,92 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+)
+
+// Environment variables the functions read. template.yaml sets them; a test
+// checks that the two lists agree.
+const (
+	EnvConnectionsTable     = "CHAT_CONNECTIONS_TABLE"      // required
+	EnvMessagesTable        = "CHAT_MESSAGES_TABLE"         // required
+	EnvMessageRetentionDays = "CHAT_MESSAGE_RETENTION_DAYS" // default 30
+	EnvFanoutConcurrency    = "CHAT_FANOUT_CONCURRENCY"     // default 64
+	EnvPostTimeout          = "CHAT_POST_TIMEOUT"           // Go duration, default 3s
+	EnvMaxTextChars         = "CHAT_MAX_TEXT_CHARS"         // default 2000
+	EnvLogLevel             = "CHAT_LOG_LEVEL"              // outside Lambda; default INFO
+	EnvDynamoDBEndpoint     = "CHAT_DYNAMODB_ENDPOINT"      // DynamoDB Local
+	EnvManagementEndpoint   = "CHAT_MANAGEMENT_ENDPOINT"    // the local gateway's @connections API
+)
+
+// EnvNames lists every variable above.
+var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
+	EnvPostTimeout, EnvMaxTextChars, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint}
+
+// Config is everything the functions can be configured with.
+type Config struct {
+	ConnectionsTable   string
+	MessagesTable      string
+	MessageRetention   time.Duration
+	FanoutConcurrency  int
+	PostTimeout        time.Duration
+	MaxTextChars       int
+	LogLevel           slog.Level
+	DynamoDBEndpoint   string // "" = the region's DynamoDB
+	ManagementEndpoint string // "" = built from each request
+	Region             string // AWS_REGION, set by Lambda
+	InLambda           bool   // AWS_LAMBDA_FUNCTION_NAME is set
+}
+
+// LoadConfig reads the configuration through getenv and reports every
+// problem at once.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := Config{
+		ConnectionsTable:   getenv(EnvConnectionsTable),
+		MessagesTable:      getenv(EnvMessagesTable),
+		DynamoDBEndpoint:   getenv(EnvDynamoDBEndpoint),
+		ManagementEndpoint: getenv(EnvManagementEndpoint),
+		Region:             getenv("AWS_REGION"),
+		InLambda:           getenv("AWS_LAMBDA_FUNCTION_NAME") != "",
+	}
+	var errs []error
+	for _, name := range []string{EnvConnectionsTable, EnvMessagesTable} {
+		if getenv(name) == "" {
+			errs = append(errs, fmt.Errorf("%s is not set", name))
+		}
+	}
+	days := intVar(getenv, EnvMessageRetentionDays, 30, 1, 36500, &errs)
+	c.MessageRetention = time.Duration(days) * 24 * time.Hour
+	c.FanoutConcurrency = intVar(getenv, EnvFanoutConcurrency, 64, 1, 1024, &errs)
+	c.MaxTextChars = intVar(getenv, EnvMaxTextChars, 2000, 1, 20000, &errs)
+	c.PostTimeout = 3 * time.Second
+	if v := getenv(EnvPostTimeout); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 3s", EnvPostTimeout, v))
+		}
+		c.PostTimeout = d
+	}
+	if v := getenv(EnvLogLevel); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want DEBUG, INFO, WARN or ERROR", EnvLogLevel, v))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+func intVar(getenv func(string) string, name string, def, lo, hi int, errs *[]error) int {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, v, lo, hi))
+		return def
+	}
+	return n
+}

@@ -1,0 +1,44 @@
+package app
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestImportDirection enforces the dependency rules of the internal
+// packages: the protocol knows no AWS, adapters know at most the protocol,
+// and only the wiring combines them.
+func TestImportDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const mod = "github.com/chatgo/serverless-chat/internal/"
+	allowed := map[string][]string{ // package → internal packages it may import
+		"chat":        {},
+		"samtemplate": {},
+		"store":       {"chat"},
+		"fanout":      {"chat"},
+		"handler":     {"chat", "fanout"},
+		"dynamolocal": {"samtemplate"},
+	}
+	for line := range strings.Lines(string(out)) {
+		fields := strings.Fields(line)
+		pkg, ok := strings.CutPrefix(fields[0], mod)
+		if !ok {
+			continue
+		}
+		rules, ruled := allowed[pkg]
+		for _, imp := range fields[1:] {
+			if pkg == "chat" && strings.HasPrefix(imp, "github.com/aws/") {
+				t.Errorf("chat imports %s: the protocol must not know AWS", imp)
+			}
+			dep, internal := strings.CutPrefix(imp, mod)
+			if internal && ruled && !slices.Contains(rules, dep) {
+				t.Errorf("%s imports %s; it may import only %v", pkg, dep, rules)
+			}
+		}
+	}
+}
