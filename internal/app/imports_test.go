@@ -23,6 +23,7 @@ func TestImportDirection(t *testing.T) {
 		"fanout":      {"chat"},
 		"handler":     {"chat", "fanout"},
 		"dynamolocal": {"samtemplate"},
+		"localgw":     {},
 	}
 	for line := range strings.Lines(string(out)) {
 		fields := strings.Fields(line)

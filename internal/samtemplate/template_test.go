@@ -66,3 +66,32 @@ Resources:
 		}
 	}
 }
+
+func TestWebSocketAPI(t *testing.T) {
+	tmpl, err := Load("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apis, err := tmpl.WebSocketAPIs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apis) != 1 {
+		t.Fatalf("APIs = %+v", apis)
+	}
+	api := apis[0]
+	if api.RouteSelectionExpression != "$request.body.action" || api.Stage != "prod" {
+		t.Errorf("api = %+v", api)
+	}
+	want := map[string]string{"$connect": "ConnectFunction", "$disconnect": "DisconnectFunction",
+		"$default": "MessageFunction", "new-message": "MessageFunction", "sync": "MessageFunction",
+		"typing": "MessageFunction", "ping": "MessageFunction"}
+	if len(api.Routes) != len(want) {
+		t.Errorf("routes = %v, want %v", api.Routes, want)
+	}
+	for k, fn := range want {
+		if api.Routes[k] != fn {
+			t.Errorf("route %s → %q, want %s", k, api.Routes[k], fn)
+		}
+	}
+}

@@ -1,0 +1,315 @@
+package localgw
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/coder/websocket"
+)
+
+// conn is one client socket.
+type conn struct {
+	id          string
+	ws          *websocket.Conn
+	host        string // the Host the client connected to: domainName
+	connectedAt time.Time
+	identity    events.APIGatewayRequestIdentity
+	lastActive  atomic.Int64 // Unix milliseconds
+	ctx         context.Context
+	cancel      context.CancelFunc
+
+	mu          sync.Mutex
+	closeCode   websocket.StatusCode // why the gateway closed it, when it did
+	closeReason string
+}
+
+func (c *conn) touch() { c.lastActive.Store(time.Now().UnixMilli()) }
+
+// close ends the socket from the gateway's side; the first reason given
+// is the one $disconnect reports.
+func (c *conn) close(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	if c.closeCode == 0 {
+		c.closeCode, c.closeReason = code, reason
+	}
+	c.mu.Unlock()
+	// Close sends the close frame and waits (up to 5 s) for the peer's; the
+	// read loop then ends. Never block the caller on it.
+	go c.ws.Close(code, reason)
+}
+
+func (g *Gateway) requestContext(c *conn, route, eventType string) events.APIGatewayWebsocketProxyRequestContext {
+	now := time.Now()
+	rid := newRequestID()
+	return events.APIGatewayWebsocketProxyRequestContext{
+		RouteKey:          route,
+		EventType:         eventType,
+		ConnectionID:      c.id,
+		ConnectedAt:       c.connectedAt.UnixMilli(),
+		DomainName:        c.host,
+		Stage:             g.cfg.Stage,
+		APIID:             g.cfg.APIID,
+		RequestID:         rid,
+		ExtendedRequestID: rid,
+		MessageDirection:  "IN",
+		RequestTime:       now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+		RequestTimeEpoch:  now.UnixMilli(),
+		Identity:          c.identity,
+	}
+}
+
+// connect runs $connect and, if it answers 2xx, completes the handshake.
+func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	closed := g.closed
+	g.mu.Unlock()
+	if closed {
+		http.Error(w, "gateway is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	c := &conn{id: newConnectionID(), host: r.Host, connectedAt: time.Now(),
+		identity: events.APIGatewayRequestIdentity{SourceIP: ip, UserAgent: r.UserAgent()}}
+	c.touch()
+
+	ev := events.APIGatewayWebsocketProxyRequest{
+		Headers: map[string]string{}, MultiValueHeaders: map[string][]string{},
+		RequestContext: g.requestContext(c, "$connect", "CONNECT"),
+	}
+	for k, v := range r.Header {
+		ev.Headers[k] = v[0]
+		ev.MultiValueHeaders[k] = v
+	}
+	ev.Headers["X-Forwarded-For"], ev.MultiValueHeaders["X-Forwarded-For"] = ip, []string{ip}
+	if q := r.URL.Query(); len(q) > 0 {
+		ev.QueryStringParameters, ev.MultiValueQueryStringParameters = map[string]string{}, map[string][]string{}
+		for k, v := range q {
+			ev.QueryStringParameters[k] = v[len(v)-1]
+			ev.MultiValueQueryStringParameters[k] = v
+		}
+	}
+	var subprotocols []string
+	if _, ok := g.cfg.Routes["$connect"]; ok {
+		resp, err := g.invoke(r.Context(), "$connect", ev)
+		if err != nil {
+			http.Error(w, "Internal server error", http.StatusInternalServerError)
+			return
+		}
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			g.cfg.Log.Info("handshake rejected", "connectionId", c.id, "status", resp.StatusCode)
+			http.Error(w, resp.Body, resp.StatusCode)
+			return
+		}
+		// A subprotocol is accepted only if $connect echoes it.
+		if p := headerValue(resp.Headers, "Sec-WebSocket-Protocol"); p != "" {
+			subprotocols = []string{p}
+		}
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // API Gateway does not check Origin
+		Subprotocols:       subprotocols,
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		g.cfg.Log.Warn("handshake failed after $connect succeeded", "connectionId", c.id, "err", err)
+		g.disconnectLater(c, websocket.StatusAbnormalClosure, "Handshake failed")
+		return
+	}
+	ws.SetReadLimit(g.cfg.Limits.MaxMessageBytes)
+	c.ws = ws
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		ws.Close(websocket.StatusGoingAway, "Going away")
+		g.disconnectLater(c, websocket.StatusGoingAway, "Going away")
+		return
+	}
+	g.conns[c.id] = c
+	g.wg.Add(1)
+	g.mu.Unlock()
+	g.cfg.Log.Info("connected", "connectionId", c.id, "sourceIp", ip)
+	go g.serve(c)
+}
+
+func headerValue(h map[string]string, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// serve reads frames until the socket ends, then runs $disconnect once.
+func (g *Gateway) serve(c *conn) {
+	defer g.wg.Done()
+	// The idle timer re-arms itself until a whole IdleTimeout passes with
+	// no frame in either direction.
+	var idle *time.Timer
+	idle = time.AfterFunc(g.cfg.Limits.IdleTimeout, func() {
+		quiet := time.Since(time.UnixMilli(c.lastActive.Load()))
+		if quiet >= g.cfg.Limits.IdleTimeout {
+			c.close(websocket.StatusGoingAway, "Going away")
+			return
+		}
+		idle.Reset(g.cfg.Limits.IdleTimeout - quiet)
+	})
+	maxAge := time.AfterFunc(g.cfg.Limits.MaxConnection, func() { c.close(websocket.StatusGoingAway, "Going away") })
+	defer idle.Stop()
+	defer maxAge.Stop()
+
+	var inflight sync.WaitGroup
+	var readErr error
+	for {
+		typ, data, err := c.ws.Read(c.ctx)
+		if err != nil {
+			readErr = err
+			break
+		}
+		c.touch()
+		// API Gateway invokes the integration for each message on its own,
+		// concurrently: no ordering between a client's messages.
+		inflight.Go(func() { g.message(c, typ, data) })
+	}
+
+	g.mu.Lock()
+	delete(g.conns, c.id) // from now on, posts get 410
+	g.mu.Unlock()
+	c.cancel()
+
+	code, reason := websocket.CloseStatus(readErr), ""
+	c.mu.Lock()
+	switch {
+	case c.closeCode != 0:
+		code, reason = c.closeCode, c.closeReason
+	case readLimited(readErr):
+		code, reason = websocket.StatusMessageTooBig, "Message too big"
+	case code == -1:
+		code, reason = websocket.StatusAbnormalClosure, "Connection dropped"
+	default:
+		reason = "Client closed connection"
+	}
+	c.mu.Unlock()
+	inflight.Wait()
+	g.cfg.Log.Info("socket ended", "connectionId", c.id, "status", int(code), "reason", reason)
+	g.disconnect(c, code, reason)
+}
+
+// readLimited recognises coder/websocket's read-limit error: it closes the
+// socket with 1009 but returns an error with no status and no type.
+func readLimited(err error) bool {
+	return err != nil && websocket.CloseStatus(err) == -1 && strings.Contains(err.Error(), "read limited at")
+}
+
+func (g *Gateway) disconnectLater(c *conn, code websocket.StatusCode, reason string) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		g.disconnect(c, code, reason)
+	}()
+}
+
+// disconnect invokes $disconnect, after DisconnectDelay.
+func (g *Gateway) disconnect(c *conn, code websocket.StatusCode, reason string) {
+	if _, ok := g.cfg.Routes["$disconnect"]; !ok {
+		return
+	}
+	if d := g.cfg.Limits.DisconnectDelay; d > 0 {
+		time.Sleep(d)
+	}
+	ev := events.APIGatewayWebsocketProxyRequest{
+		// The headers API Gateway sends with $disconnect.
+		Headers: map[string]string{"Host": c.host, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""},
+		MultiValueHeaders: map[string][]string{"Host": {c.host}, "x-api-key": {""}, "X-Forwarded-For": {""},
+			"x-restapi": {""}},
+		RequestContext: g.requestContext(c, "$disconnect", "DISCONNECT"),
+	}
+	ev.RequestContext.DisconnectStatusCode = int64(code)
+	ev.RequestContext.DisconnectReason = &reason
+	g.invoke(context.Background(), "$disconnect", ev) // errors are logged by invoke; nothing more to do
+}
+
+// message routes one inbound frame and invokes its integration.
+func (g *Gateway) message(c *conn, typ websocket.MessageType, data []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.cfg.Log.Error("message handling panicked", "connectionId", c.id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	ev := events.APIGatewayWebsocketProxyRequest{RequestContext: g.requestContext(c, "", "MESSAGE")}
+	ev.RequestContext.MessageID = newRequestID()
+	if typ == websocket.MessageBinary || !utf8.Valid(data) {
+		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(data), true
+	} else {
+		ev.Body = string(data)
+	}
+	route := g.selectRoute(data)
+	if route == "" {
+		g.errorFrame(c, "Forbidden", ev.RequestContext.RequestID)
+		return
+	}
+	ev.RequestContext.RouteKey = route
+	// Not c.ctx: in AWS an integration runs to its end even if the client leaves.
+	if _, err := g.invoke(context.Background(), route, ev); err != nil {
+		g.errorFrame(c, "Internal server error", ev.RequestContext.RequestID)
+	}
+}
+
+// selectRoute evaluates the route selection expression on a body: the
+// route named by the selected value, else $default, else none.
+func (g *Gateway) selectRoute(body []byte) string {
+	var v any
+	if json.Unmarshal(body, &v) == nil {
+		for _, k := range g.selectKey {
+			m, ok := v.(map[string]any)
+			if !ok {
+				v = nil
+				break
+			}
+			v = m[k]
+		}
+		if key, ok := v.(string); ok && !strings.HasPrefix(key, "$") {
+			if _, ok := g.cfg.Routes[key]; ok {
+				return key
+			}
+		}
+	}
+	if _, ok := g.cfg.Routes["$default"]; ok {
+		return "$default"
+	}
+	return ""
+}
+
+// errorFrame sends the frame API Gateway sends when it cannot route a
+// message or its integration fails.
+func (g *Gateway) errorFrame(c *conn, msg, requestID string) {
+	b, _ := json.Marshal(map[string]string{"message": msg, "connectionId": c.id, "requestId": requestID})
+	g.send(c, b)
+}
+
+// send writes one frame to a connection; text when it is UTF-8.
+func (g *Gateway) send(c *conn, data []byte) error {
+	typ := websocket.MessageText
+	if !utf8.Valid(data) {
+		typ = websocket.MessageBinary
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, typ, data); err != nil {
+		return err
+	}
+	c.touch()
+	return nil
+}

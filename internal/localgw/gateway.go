@@ -1,0 +1,199 @@
+package localgw
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/coder/websocket"
+)
+
+// Invoker runs a function with an event and returns its response.
+type Invoker interface {
+	Invoke(ctx context.Context, function string, payload []byte) ([]byte, error)
+}
+
+// Limits are API Gateway's quotas for WebSocket APIs; DefaultLimits has
+// AWS's values.
+type Limits struct {
+	MaxMessageBytes    int64         // 128 KB: larger messages close the socket with 1009
+	IdleTimeout        time.Duration // 10 minutes without a frame either way
+	MaxConnection      time.Duration // 2 hours
+	IntegrationTimeout time.Duration // 29 seconds
+	// DisconnectDelay is how long after a socket ends its $disconnect is
+	// invoked. AWS delivers $disconnect on a best-effort basis, sometimes
+	// late; a delay lets tests exercise the 410 path that covers for it.
+	DisconnectDelay time.Duration
+}
+
+// DefaultLimits returns the quotas of AWS.
+func DefaultLimits() Limits {
+	return Limits{MaxMessageBytes: 128 << 10, IdleTimeout: 10 * time.Minute, MaxConnection: 2 * time.Hour,
+		IntegrationTimeout: 29 * time.Second}
+}
+
+// Config describes the API to emulate.
+type Config struct {
+	APIID  string // default "local0api1"
+	Stage  string
+	Region string // for the function ARNs in logs; default us-east-1
+	// RouteSelectionExpression is $request.body.NAME (a dotted path).
+	RouteSelectionExpression string
+	Routes                   map[string]string // route key → function
+	Invoker                  Invoker
+	Limits                   Limits
+	Log                      *slog.Logger
+}
+
+// Gateway is an emulated WebSocket API. It is an http.Handler serving both
+// the WebSocket endpoint (/{stage}) and the Management API
+// (/{stage}/@connections/{id}, with or without the stage).
+type Gateway struct {
+	cfg       Config
+	selectKey []string // the route selection expression's path in the body
+
+	mu     sync.Mutex
+	conns  map[string]*conn // open sockets whose $connect succeeded
+	closed bool
+	wg     sync.WaitGroup // one per connection, until its $disconnect returned
+}
+
+// New returns a Gateway for cfg.
+func New(cfg Config) (*Gateway, error) {
+	path, ok := strings.CutPrefix(cfg.RouteSelectionExpression, "$request.body.")
+	if !ok || path == "" {
+		return nil, fmt.Errorf("route selection expression %q: only $request.body.NAME is supported", cfg.RouteSelectionExpression)
+	}
+	if cfg.Invoker == nil || cfg.Stage == "" {
+		return nil, errors.New("gateway needs an Invoker and a Stage")
+	}
+	if cfg.APIID == "" {
+		cfg.APIID = "local0api1"
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits()
+	}
+	return &Gateway{cfg: cfg, selectKey: strings.Split(path, "."), conns: map[string]*conn{}}, nil
+}
+
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if rest, ok := strings.CutPrefix(path, "/"+g.cfg.Stage); ok && (rest == "" || rest[0] == '/') {
+		path = rest
+	}
+	if id, ok := strings.CutPrefix(path, "/@connections/"); ok {
+		g.manage(w, r, id)
+		return
+	}
+	if path != "" && path != "/" {
+		http.NotFound(w, r)
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		http.Error(w, "this is a WebSocket endpoint: connect with ws://", http.StatusUpgradeRequired)
+		return
+	}
+	g.connect(w, r)
+}
+
+// Close ends every connection as API Gateway does on a deployment going
+// away (1001) and returns when their $disconnect invocations have finished
+// or ctx ends. New connections are refused from the first call.
+func (g *Gateway) Close(ctx context.Context) error {
+	g.mu.Lock()
+	g.closed = true
+	open := make([]*conn, 0, len(g.conns))
+	for _, c := range g.conns {
+		open = append(open, c)
+	}
+	g.mu.Unlock()
+	for _, c := range open {
+		c.close(websocket.StatusGoingAway, "Going away")
+	}
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Connections returns the number of open connections.
+func (g *Gateway) Connections() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.conns)
+}
+
+func (g *Gateway) lookup(id string) *conn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.conns[id]
+}
+
+// newConnectionID returns an id shaped like API Gateway's: 16 characters of
+// base64, e.g. "R1kmxc2VNjMCFIA=".
+func newConnectionID() string {
+	var b [11]byte
+	rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+func validConnectionID(id string) bool {
+	b, err := base64.StdEncoding.DecodeString(id)
+	return err == nil && len(b) == 11
+}
+
+func newRequestID() string {
+	var b [11]byte
+	rand.Read(b[:])
+	return base64.StdEncoding.EncodeToString(b[:])
+}
+
+// invoke runs the function behind a route with ev and decodes its answer.
+func (g *Gateway) invoke(ctx context.Context, route string, ev events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	var resp events.APIGatewayProxyResponse
+	fn := g.cfg.Routes[route]
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return resp, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.Limits.IntegrationTimeout)
+	defer cancel()
+	start := time.Now()
+	out, err := g.cfg.Invoker.Invoke(ctx, fn, payload)
+	log := g.cfg.Log.With("route", route, "function", fn, "connectionId", ev.RequestContext.ConnectionID,
+		"durationMs", time.Since(start).Milliseconds())
+	if err != nil {
+		log.Error("integration failed", "err", err)
+		return resp, fmt.Errorf("invoke %s for %s: %w", fn, route, err)
+	}
+	if len(out) > 0 && string(out) != "null" {
+		if err := json.Unmarshal(out, &resp); err != nil {
+			log.Error("integration answered something that is not a proxy response", "body", string(out))
+			return resp, fmt.Errorf("decode %s response: %w", fn, err)
+		}
+	}
+	if resp.StatusCode == 0 {
+		resp.StatusCode = http.StatusOK // as API Gateway treats an empty answer
+	}
+	log.Debug("integration", "status", resp.StatusCode)
+	return resp, nil
+}

@@ -1,0 +1,361 @@
+package localgw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	"github.com/aws/smithy-go"
+	"github.com/coder/websocket"
+)
+
+// testAPI is a gateway with small test functions: $connect (rejects
+// ?deny=STATUS), $disconnect, "echo" (posts the body back through the real
+// Management API client), "boom" (fails) and $default.
+type testAPI struct {
+	t      *testing.T
+	gw     *Gateway
+	srv    *httptest.Server
+	mgmt   *apigatewaymanagementapi.Client
+	mu     sync.Mutex
+	events map[string][]events.APIGatewayWebsocketProxyRequest // by route
+	// postDuringConnect is the error a $connect got posting to itself.
+	postDuringConnect error
+}
+
+type resp = events.APIGatewayProxyResponse
+type req = events.APIGatewayWebsocketProxyRequest
+
+func newTestAPI(t *testing.T, limits Limits, withDefault bool) *testAPI {
+	a := &testAPI{t: t, events: map[string][]req{}}
+	record := func(e req) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.events[e.RequestContext.RouteKey] = append(a.events[e.RequestContext.RouteKey], e)
+	}
+	fns := Handlers{
+		"Connect": func(ctx context.Context, e req) (resp, error) {
+			record(e)
+			_, a.postDuringConnect = a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
+				ConnectionId: aws.String(e.RequestContext.ConnectionID), Data: []byte("too early")})
+			if d := e.QueryStringParameters["deny"]; d != "" {
+				return resp{StatusCode: 401, Body: "denied"}, nil
+			}
+			return resp{StatusCode: 200, Headers: map[string]string{"Sec-WebSocket-Protocol": e.Headers["Sec-Websocket-Protocol"]}}, nil
+		},
+		"Disconnect": func(e req) (resp, error) { record(e); return resp{StatusCode: 200}, nil },
+		"Echo": func(ctx context.Context, e req) (resp, error) {
+			record(e)
+			_, err := a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
+				ConnectionId: aws.String(e.RequestContext.ConnectionID), Data: []byte("echo:" + e.Body)})
+			return resp{StatusCode: 200}, err
+		},
+		"Boom":    func(e req) (resp, error) { return resp{}, errors.New("boom") },
+		"Default": func(e req) (resp, error) { record(e); return resp{StatusCode: 200}, nil },
+	}
+	routes := map[string]string{"$connect": "Connect", "$disconnect": "Disconnect", "echo": "Echo", "boom": "Boom"}
+	if withDefault {
+		routes["$default"] = "Default"
+	}
+	gw, err := New(Config{Stage: "test", RouteSelectionExpression: "$request.body.action", Routes: routes,
+		Invoker: fns, Limits: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.gw, a.srv = gw, httptest.NewServer(gw)
+	a.mgmt = apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
+		BaseEndpoint: aws.String(a.srv.URL + "/test"), Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		gw.Close(ctx)
+		a.srv.Close()
+	})
+	return a
+}
+
+func (a *testAPI) routeEvents(route string) []req {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]req(nil), a.events[route]...)
+}
+
+func (a *testAPI) wsURL(query string) string {
+	return "ws" + strings.TrimPrefix(a.srv.URL, "http") + "/test" + query
+}
+
+func (a *testAPI) dial(query string) (*websocket.Conn, string) {
+	a.t.Helper()
+	n := len(a.routeEvents("$connect"))
+	c, _, err := websocket.Dial(a.t.Context(), a.wsURL(query), nil)
+	if err != nil {
+		a.t.Fatalf("dial: %v", err)
+	}
+	a.t.Cleanup(func() { c.CloseNow() })
+	return c, a.routeEvents("$connect")[n].RequestContext.ConnectionID
+}
+
+func read(t *testing.T, c *websocket.Conn) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return string(b)
+}
+
+func write(t *testing.T, c *websocket.Conn, s string) {
+	t.Helper()
+	if err := c.Write(t.Context(), websocket.MessageText, []byte(s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls cond until it holds or 5 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func TestConnectEventAndRejection(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	_, hr, err := websocket.Dial(t.Context(), a.wsURL("?deny=1"), nil)
+	if err == nil || hr == nil || hr.StatusCode != 401 {
+		t.Fatalf("denied handshake: err %v, response %+v; want status 401", err, hr)
+	}
+	if got := a.routeEvents("$disconnect"); len(got) != 0 {
+		t.Errorf("a rejected connection got $disconnect: %+v", got)
+	}
+
+	_, id := a.dial("?name=Ana&room=r1&room=r2")
+	e := a.routeEvents("$connect")[1]
+	rc := e.RequestContext
+	host := strings.TrimPrefix(a.srv.URL, "http://")
+	checks := map[string][2]any{
+		"routeKey": {rc.RouteKey, "$connect"}, "eventType": {rc.EventType, "CONNECT"}, "stage": {rc.Stage, "test"},
+		"domainName": {rc.DomainName, host}, "apiId": {rc.APIID, "local0api1"}, "sourceIp": {rc.Identity.SourceIP, "127.0.0.1"},
+		"name": {e.QueryStringParameters["name"], "Ana"}, "room": {e.QueryStringParameters["room"], "r2"},
+		"multi room": {strings.Join(e.MultiValueQueryStringParameters["room"], ","), "r1,r2"},
+		"X-Forwarded-For": {e.Headers["X-Forwarded-For"], "127.0.0.1"},
+	}
+	for k, v := range checks {
+		if v[0] != v[1] {
+			t.Errorf("%s = %v, want %v", k, v[0], v[1])
+		}
+	}
+	if !validConnectionID(id) || len(id) != 16 || rc.RequestID == "" || rc.ConnectedAt == 0 || rc.RequestTimeEpoch < rc.ConnectedAt || rc.Identity.UserAgent == "" {
+		t.Errorf("request context = %+v", rc)
+	}
+	if e.Headers["Sec-Websocket-Version"] != "13" || e.Headers["Sec-Websocket-Key"] == "" {
+		t.Errorf("headers = %v", e.Headers)
+	}
+	if _, ok := errors.AsType[*types.GoneException](a.postDuringConnect); !ok {
+		t.Errorf("post during $connect: err = %v, want GoneException", a.postDuringConnect)
+	}
+}
+
+func TestRouteSelection(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	c, id := a.dial("")
+	write(t, c, `{"action":"echo","x":1}`)
+	if got := read(t, c); got != `echo:{"action":"echo","x":1}` {
+		t.Errorf("echo route answered %q", got)
+	}
+	for _, body := range []string{`{"action":"nope"}`, `{"action":"Echo"}`, `not json`, `{"action":"$connect"}`, `[1]`} {
+		write(t, c, body)
+	}
+	eventually(t, "5 $default events", func() bool { return len(a.routeEvents("$default")) == 5 })
+	for _, e := range a.routeEvents("$default") {
+		if e.RequestContext.EventType != "MESSAGE" || e.RequestContext.ConnectionID != id || e.RequestContext.MessageID == nil {
+			t.Errorf("$default event = %+v", e.RequestContext)
+		}
+	}
+	write(t, c, `{"action":"boom"}`)
+	var frame map[string]string
+	json.Unmarshal([]byte(read(t, c)), &frame)
+	if frame["message"] != "Internal server error" || frame["connectionId"] != id || frame["requestId"] == "" {
+		t.Errorf("integration failure frame = %v", frame)
+	}
+}
+
+func TestNoDefaultRouteIsForbidden(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), false)
+	c, id := a.dial("")
+	write(t, c, `{"action":"shout"}`)
+	var frame map[string]string
+	json.Unmarshal([]byte(read(t, c)), &frame)
+	if frame["message"] != "Forbidden" || frame["connectionId"] != id {
+		t.Errorf("frame = %v, want API Gateway's Forbidden", frame)
+	}
+}
+
+func TestManagementAPIWithTheSDK(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	c, id := a.dial("")
+	ctx := t.Context()
+	if _, err := a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, c); got != "hi" {
+		t.Errorf("posted frame = %q", got)
+	}
+	info, err := a.mgmt.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ConnectedAt == nil || info.LastActiveAt == nil || info.Identity == nil || aws.ToString(info.Identity.SourceIp) != "127.0.0.1" {
+		t.Errorf("GetConnection = %+v", info)
+	}
+	big := make([]byte, 128<<10+1)
+	if _, err := a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: big}); !isType[*types.PayloadTooLargeException](err) {
+		t.Errorf("129 KB post: err = %v, want PayloadTooLargeException", err)
+	}
+	unknown := newConnectionID()
+	if _, err := a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &unknown, Data: []byte("x")}); !isType[*types.GoneException](err) {
+		t.Errorf("unknown id: err = %v, want GoneException", err)
+	}
+	if _, err := a.mgmt.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &unknown}); !isType[*types.GoneException](err) {
+		t.Errorf("GET unknown id: err = %v, want GoneException", err)
+	}
+	_, err = a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String("not-an-id"), Data: []byte("x")})
+	if apiErr, ok := errors.AsType[smithy.APIError](err); !ok || apiErr.ErrorCode() != "BadRequestException" {
+		t.Errorf("malformed id: err = %v, want BadRequestException", err)
+	}
+	// Without the stage prefix, as a custom domain serves it.
+	noStage := apigatewaymanagementapi.New(apigatewaymanagementapi.Options{BaseEndpoint: &a.srv.URL, Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	if _, err := noStage.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("again")}); err != nil {
+		t.Fatal(err)
+	}
+	read(t, c)
+
+	if _, err := a.mgmt.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Errorf("after DELETE the client read %v, want close 1000", err)
+	}
+	eventually(t, "$disconnect", func() bool { return len(a.routeEvents("$disconnect")) == 1 })
+	if _, err := a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("x")}); !isType[*types.GoneException](err) {
+		t.Errorf("post after DELETE: err = %v, want GoneException", err)
+	}
+}
+
+func isType[E error](err error) bool {
+	_, ok := errors.AsType[E](err)
+	return ok
+}
+
+// $disconnect runs exactly once whichever way a socket ends.
+func TestDisconnectRunsOnce(t *testing.T) {
+	limits := DefaultLimits()
+	limits.IdleTimeout = 300 * time.Millisecond
+	limits.MaxMessageBytes = 1024
+	a := newTestAPI(t, limits, true)
+
+	ends := map[string]func(c *websocket.Conn, id string){
+		"client close": func(c *websocket.Conn, _ string) { c.Close(websocket.StatusNormalClosure, "bye") },
+		"DELETE": func(_ *websocket.Conn, id string) {
+			a.mgmt.DeleteConnection(t.Context(), &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &id})
+		},
+		"idle timeout": func(*websocket.Conn, string) {},
+		"too big":      func(c *websocket.Conn, _ string) { c.Write(t.Context(), websocket.MessageText, make([]byte, 2048)) },
+	}
+	want := map[string]int64{"client close": 1000, "DELETE": 1000, "idle timeout": 1001, "too big": 1009}
+	for name, end := range ends {
+		t.Run(name, func(t *testing.T) {
+			c, id := a.dial("")
+			go c.Read(context.Background()) // lets the client answer close frames
+			end(c, id)
+			var got []req
+			eventually(t, "$disconnect of "+id, func() bool {
+				got = nil
+				for _, e := range a.routeEvents("$disconnect") {
+					if e.RequestContext.ConnectionID == id {
+						got = append(got, e)
+					}
+				}
+				return len(got) > 0
+			})
+			time.Sleep(50 * time.Millisecond) // room for a wrong second one
+			if len(got) != 1 || got[0].RequestContext.DisconnectStatusCode != want[name] || got[0].RequestContext.EventType != "DISCONNECT" {
+				t.Errorf("$disconnect events = %d, status %d; want 1 with %d", len(got), got[0].RequestContext.DisconnectStatusCode, want[name])
+			}
+		})
+	}
+
+	t.Run("dropped TCP", func(t *testing.T) {
+		var raw net.Conn
+		hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			raw = c
+			return c, err
+		}}}
+		n := len(a.routeEvents("$connect"))
+		_, _, err := websocket.Dial(t.Context(), a.wsURL(""), &websocket.DialOptions{HTTPClient: hc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := a.routeEvents("$connect")[n].RequestContext.ConnectionID
+		raw.Close() // no close frame
+		eventually(t, "$disconnect after a dropped socket", func() bool {
+			for _, e := range a.routeEvents("$disconnect") {
+				if e.RequestContext.ConnectionID == id && e.RequestContext.DisconnectStatusCode == 1006 {
+					return true
+				}
+			}
+			return false
+		})
+	})
+}
+
+func TestCloseDisconnectsEveryone(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	for range 5 {
+		c, _ := a.dial("")
+		go c.Read(context.Background())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := a.gw.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(a.routeEvents("$disconnect")); got != 5 {
+		t.Errorf("$disconnect ran %d times for 5 connections", got)
+	}
+	if a.gw.Connections() != 0 {
+		t.Errorf("%d connections left", a.gw.Connections())
+	}
+}
+
+// A subprotocol the client offers is agreed only when $connect echoes it.
+func TestSubprotocolEchoedByConnect(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	c, _, err := websocket.Dial(t.Context(), a.wsURL(""), &websocket.DialOptions{Subprotocols: []string{"chat.v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if c.Subprotocol() != "chat.v1" {
+		t.Errorf("subprotocol = %q, want chat.v1", c.Subprotocol())
+	}
+}

@@ -1,0 +1,72 @@
+package localgw
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// manage serves the Management API for one connection id: POST sends a
+// frame, GET describes the connection, DELETE closes it. Requests are not
+// authenticated (any SigV4 signature is accepted).
+func (g *Gateway) manage(w http.ResponseWriter, r *http.Request, rawID string) {
+	id, err := url.PathUnescape(rawID)
+	if err != nil || !validConnectionID(id) {
+		apiError(w, http.StatusBadRequest, "BadRequestException", "Invalid connectionId: "+rawID)
+		return
+	}
+	c := g.lookup(id)
+	if c == nil {
+		apiError(w, http.StatusGone, "GoneException", "")
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		body, err := io.ReadAll(io.LimitReader(r.Body, g.cfg.Limits.MaxMessageBytes+1))
+		if err != nil {
+			apiError(w, http.StatusBadRequest, "BadRequestException", "could not read the body")
+			return
+		}
+		if int64(len(body)) > g.cfg.Limits.MaxMessageBytes {
+			apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
+			return
+		}
+		if err := g.send(c, body); err != nil {
+			apiError(w, http.StatusGone, "GoneException", "")
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	case http.MethodGet:
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"connectedAt":  c.connectedAt.UTC().Format(timeFormat),
+			"lastActiveAt": time.UnixMilli(c.lastActive.Load()).UTC().Format(timeFormat),
+			"identity":     map[string]string{"sourceIp": c.identity.SourceIP, "userAgent": c.identity.UserAgent},
+		})
+	case http.MethodDelete:
+		c.close(websocket.StatusNormalClosure, "Connection deleted")
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		apiError(w, http.StatusMethodNotAllowed, "BadRequestException", "method not allowed")
+	}
+}
+
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+// apiError answers in the shape the AWS SDKs parse: the error code in the
+// X-Amzn-ErrorType header and the body's __type.
+func apiError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", code)
+	w.WriteHeader(status)
+	body := map[string]any{"__type": code, "message": nil}
+	if msg != "" {
+		body["message"] = msg
+	}
+	json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,87 @@
+package samtemplate
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+)
+
+// WebSocketAPI is an AWS::ApiGatewayV2::Api of protocol WEBSOCKET with its
+// routes and stage, as the local gateway needs them.
+type WebSocketAPI struct {
+	LogicalID                string
+	RouteSelectionExpression string
+	Stage                    string            // the stage's name (a parameter's default if it is a !Ref)
+	Routes                   map[string]string // route key → logical id of the function it invokes
+}
+
+var (
+	integrationRef = regexp.MustCompile(`^integrations/\$\{([A-Za-z0-9]+)\}$`)
+	functionArnRef = regexp.MustCompile(`\$\{([A-Za-z0-9]+)\.Arn\}`)
+)
+
+// WebSocketAPIs returns the template's WebSocket APIs, sorted by logical id.
+func (t *Template) WebSocketAPIs() ([]WebSocketAPI, error) {
+	var out []WebSocketAPI
+	for _, id := range t.ResourcesOfType("AWS::ApiGatewayV2::Api") {
+		if scalar(t.property(id, "ProtocolType")) != "WEBSOCKET" {
+			continue
+		}
+		api := WebSocketAPI{LogicalID: id, RouteSelectionExpression: scalar(t.property(id, "RouteSelectionExpression")),
+			Routes: map[string]string{}}
+		for _, sid := range t.ResourcesOfType("AWS::ApiGatewayV2::Stage") {
+			if valueOf(t.property(sid, "ApiId")).Ref == id {
+				api.Stage = t.resolve(valueOf(t.property(sid, "StageName")))
+			}
+		}
+		for _, rid := range t.ResourcesOfType("AWS::ApiGatewayV2::Route") {
+			if valueOf(t.property(rid, "ApiId")).Ref != id {
+				continue
+			}
+			fn, err := t.routeFunction(rid)
+			if err != nil {
+				return nil, err
+			}
+			api.Routes[scalar(t.property(rid, "RouteKey"))] = fn
+		}
+		if api.Stage == "" || len(api.Routes) == 0 {
+			return nil, fmt.Errorf("WebSocket API %s: no stage or no routes", id)
+		}
+		out = append(out, api)
+	}
+	return out, nil
+}
+
+// routeFunction follows a route's Target to its integration and the
+// integration's IntegrationUri to the function it invokes.
+func (t *Template) routeFunction(routeID string) (string, error) {
+	target := valueOf(t.property(routeID, "Target"))
+	m := integrationRef.FindStringSubmatch(target.Text)
+	if target.Tag != "!Sub" || m == nil {
+		return "", fmt.Errorf("route %s: Target %q is not !Sub integrations/${Integration}", routeID, target.Text)
+	}
+	uri := valueOf(t.property(m[1], "IntegrationUri"))
+	f := functionArnRef.FindStringSubmatch(uri.Text)
+	if f == nil || t.ResourceType(f[1]) != "AWS::Serverless::Function" {
+		return "", fmt.Errorf("route %s: integration %s invokes no function of this template", routeID, m[1])
+	}
+	return f[1], nil
+}
+
+func (t *Template) resolve(v Value) string {
+	if v.Ref != "" {
+		d, _ := t.ParameterDefault(v.Ref)
+		return d
+	}
+	return v.Literal
+}
+
+// RouteKeys returns an API's route keys, sorted.
+func (a WebSocketAPI) RouteKeys() []string {
+	keys := make([]string, 0, len(a.Routes))
+	for k := range a.Routes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
