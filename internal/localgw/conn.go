@@ -71,13 +71,21 @@ func (g *Gateway) requestContext(c *conn, route, eventType string) events.APIGat
 
 // connect runs $connect and, if it answers 2xx, completes the handshake.
 func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
+	// Close waits for connections still in their $connect too.
 	g.mu.Lock()
-	closed := g.closed
-	g.mu.Unlock()
-	if closed {
+	if g.closed {
+		g.mu.Unlock()
 		http.Error(w, "gateway is shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	serving := false
+	defer func() {
+		if !serving {
+			g.wg.Done()
+		}
+	}()
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
 	c := &conn{id: newConnectionID(), host: r.Host, connectedAt: time.Now(),
 		identity: events.APIGatewayRequestIdentity{SourceIP: ip, UserAgent: r.UserAgent()}}
@@ -123,7 +131,7 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		g.cfg.Log.Warn("handshake failed after $connect succeeded", "connectionId", c.id, "err", err)
-		g.disconnectLater(c, websocket.StatusAbnormalClosure, "Handshake failed")
+		g.disconnect(c, websocket.StatusAbnormalClosure, "Handshake failed")
 		return
 	}
 	ws.SetReadLimit(g.cfg.Limits.MaxMessageBytes)
@@ -133,11 +141,11 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	if g.closed {
 		g.mu.Unlock()
 		ws.Close(websocket.StatusGoingAway, "Going away")
-		g.disconnectLater(c, websocket.StatusGoingAway, "Going away")
+		g.disconnect(c, websocket.StatusGoingAway, "Going away")
 		return
 	}
 	g.conns[c.id] = c
-	g.wg.Add(1)
+	serving = true
 	g.mu.Unlock()
 	g.cfg.Log.Info("connected", "connectionId", c.id, "sourceIp", ip)
 	go g.serve(c)
@@ -211,14 +219,6 @@ func (g *Gateway) serve(c *conn) {
 // socket with 1009 but returns an error with no status and no type.
 func readLimited(err error) bool {
 	return err != nil && websocket.CloseStatus(err) == -1 && strings.Contains(err.Error(), "read limited at")
-}
-
-func (g *Gateway) disconnectLater(c *conn, code websocket.StatusCode, reason string) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		g.disconnect(c, code, reason)
-	}()
 }
 
 // disconnect invokes $disconnect, after DisconnectDelay.

@@ -154,7 +154,7 @@ func TestConnectEventAndRejection(t *testing.T) {
 		"routeKey": {rc.RouteKey, "$connect"}, "eventType": {rc.EventType, "CONNECT"}, "stage": {rc.Stage, "test"},
 		"domainName": {rc.DomainName, host}, "apiId": {rc.APIID, "local0api1"}, "sourceIp": {rc.Identity.SourceIP, "127.0.0.1"},
 		"name": {e.QueryStringParameters["name"], "Ana"}, "room": {e.QueryStringParameters["room"], "r2"},
-		"multi room": {strings.Join(e.MultiValueQueryStringParameters["room"], ","), "r1,r2"},
+		"multi room":      {strings.Join(e.MultiValueQueryStringParameters["room"], ","), "r1,r2"},
 		"X-Forwarded-For": {e.Headers["X-Forwarded-For"], "127.0.0.1"},
 	}
 	for k, v := range checks {
