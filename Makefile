@@ -2,11 +2,15 @@
 FUNCTIONS := connect disconnect message
 GOARCH ?= arm64
 
-.PHONY: test lint build deps bench fuzz clean
+.PHONY: test run lint build deps bench fuzz clean
 
 ## test: everything CI runs: lint, the Lambda builds, unit and integration tests (DynamoDB Local) with -race
 test: deps lint build
 	go test -race -count=1 ./...
+
+## run: the whole chat on this machine: DynamoDB Local, the WebSocket API emulator and the page
+run: deps
+	go build -o bin/localgw ./cmd/localgw && ./bin/localgw
 
 ## lint: gofmt, go vet, staticcheck
 lint:

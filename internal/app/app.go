@@ -119,3 +119,9 @@ func loadAWS(ctx context.Context, cfg Config) (aws.Config, error) {
 	}
 	return awsCfg, nil
 }
+
+// Entrypoints maps each function's folder under functions/ to the handler
+// its main starts, for the local gateway's in-process invocation.
+func Entrypoints(h *handler.Chat) map[string]any {
+	return map[string]any{"connect": h.Connect, "disconnect": h.Disconnect, "message": h.Message}
+}

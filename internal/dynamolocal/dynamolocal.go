@@ -40,8 +40,10 @@ type Server struct {
 }
 
 // Start returns a DynamoDB Local ready to serve. getenv is os.Getenv in
-// programs and tests alike. The caller must Close it.
-func Start(ctx context.Context, getenv func(string) string) (*Server, error) {
+// programs and tests alike. With dataDir set, a DynamoDB Local that Start
+// launches keeps its data there across restarts; otherwise in memory. The
+// caller must Close it.
+func Start(ctx context.Context, getenv func(string) string, dataDir string) (*Server, error) {
 	if ep := getenv(EnvEndpoint); ep != "" {
 		s := &Server{Endpoint: ep}
 		if err := s.wait(ctx, 10*time.Second); err != nil {
@@ -50,16 +52,16 @@ func Start(ctx context.Context, getenv func(string) string) (*Server, error) {
 		return s, nil
 	}
 	if _, err := exec.LookPath("java"); err == nil {
-		return startJava(ctx)
+		return startJava(ctx, dataDir)
 	}
 	if dockerRunning(ctx) {
-		return startDocker(ctx)
+		return startDocker(ctx) // in memory: a container's data would not outlive it
 	}
 	return nil, errors.New("DynamoDB Local needs Java 17 (apt-get install openjdk-17-jre-headless) " +
 		"or a running Docker engine, or set " + EnvEndpoint + " to one already running")
 }
 
-func startJava(ctx context.Context) (*Server, error) {
+func startJava(ctx context.Context, dataDir string) (*Server, error) {
 	lib, err := fetch(ctx)
 	if err != nil {
 		return nil, err
@@ -69,8 +71,16 @@ func startJava(ctx context.Context) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), output: &bytes.Buffer{}}
-	s.cmd = exec.Command("java", "-Xmx1g", "-Djava.library.path="+lib, "-cp", filepath.Join(lib, "*"),
-		"software.amazon.dynamodb.services.local.main.ServerRunner", "-inMemory", "-sharedDb", "-port", strconv.Itoa(port))
+	storage := []string{"-inMemory"}
+	if dataDir != "" {
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			return nil, err
+		}
+		storage = []string{"-dbPath", dataDir}
+	}
+	args := append([]string{"-Xmx1g", "-Djava.library.path=" + lib, "-cp", filepath.Join(lib, "*"),
+		"software.amazon.dynamodb.services.local.main.ServerRunner", "-sharedDb", "-port", strconv.Itoa(port)}, storage...)
+	s.cmd = exec.Command("java", args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // die with the test binary
 	if err := s.cmd.Start(); err != nil {

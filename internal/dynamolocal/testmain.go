@@ -16,7 +16,7 @@ func Main(m *testing.M, endpoint *string) int {
 	if testing.Short() {
 		return m.Run()
 	}
-	srv, err := Start(context.Background(), os.Getenv)
+	srv, err := Start(context.Background(), os.Getenv, "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dynamolocal:", err)
 		return 1

@@ -177,10 +177,11 @@ func (g *Gateway) invoke(ctx context.Context, route string, ev events.APIGateway
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Limits.IntegrationTimeout)
 	defer cancel()
+	log := g.cfg.Log.With("route", route, "function", fn, "connectionId", ev.RequestContext.ConnectionID)
+	log.Debug("invoking")
 	start := time.Now()
 	out, err := g.cfg.Invoker.Invoke(ctx, fn, payload)
-	log := g.cfg.Log.With("route", route, "function", fn, "connectionId", ev.RequestContext.ConnectionID,
-		"durationMs", time.Since(start).Milliseconds())
+	log = log.With("durationMs", time.Since(start).Milliseconds())
 	if err != nil {
 		log.Error("integration failed", "err", err)
 		return resp, fmt.Errorf("invoke %s for %s: %w", fn, route, err)

@@ -1,0 +1,261 @@
+// Command localgw runs the chat on one machine: DynamoDB Local with the
+// tables of template.yaml, an emulated API Gateway WebSocket API serving
+// the template's routes, and the page in web/. `make run` starts it.
+//
+// By default the functions run in this process (the same handlers the
+// Lambda mains start). With -lambda-endpoint (sam local start-lambda) or
+// -lambda NAME=URL (one Lambda Runtime Interface Emulator per function)
+// they are invoked through the Lambda Invoke API instead.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/chatgo/serverless-chat/internal/app"
+	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/localgw"
+	"github.com/chatgo/serverless-chat/internal/samtemplate"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "localgw:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command line's.
+type options struct {
+	addr, webAddr, webDir, template string
+	dataDir, tablePrefix            string
+	lambdaEndpoint                  string
+	lambdas                         map[string]string // function → invocation URL
+	limits                          localgw.Limits
+	logLevel                        slog.Level
+}
+
+func parse(args []string, stderr io.Writer) (options, error) {
+	o := options{lambdas: map[string]string{}, limits: localgw.DefaultLimits()}
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:3001", "address of the WebSocket API and its @connections API")
+	fs.StringVar(&o.webAddr, "web-addr", "127.0.0.1:8080", "address of the page")
+	fs.StringVar(&o.webDir, "web", "web", "folder of the page; empty to serve no page")
+	fs.StringVar(&o.template, "template", "template.yaml", "the SAM template to emulate")
+	fs.StringVar(&o.dataDir, "data", ".cache/local-data", "where DynamoDB Local keeps its data; empty for memory only")
+	fs.StringVar(&o.tablePrefix, "table-prefix", "local-", "prefix of the local table names")
+	fs.StringVar(&o.lambdaEndpoint, "lambda-endpoint", "", "invoke every function through this Lambda Invoke API (sam local start-lambda)")
+	fs.Func("lambda", "NAME=URL: invoke function NAME at this invocation URL (repeatable; a Runtime Interface Emulator)", func(v string) error {
+		name, url, ok := strings.Cut(v, "=")
+		if !ok {
+			return errors.New("want NAME=URL")
+		}
+		o.lambdas[name] = url
+		return nil
+	})
+	fs.DurationVar(&o.limits.IdleTimeout, "idle-timeout", o.limits.IdleTimeout, "close connections idle this long")
+	fs.DurationVar(&o.limits.MaxConnection, "max-connection", o.limits.MaxConnection, "close connections this old")
+	fs.DurationVar(&o.limits.DisconnectDelay, "disconnect-delay", 0, "delay $disconnect after a socket ends, as AWS sometimes does")
+	fs.Int64Var(&o.limits.MaxMessageBytes, "max-message-bytes", o.limits.MaxMessageBytes, "largest message, either way")
+	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "gateway log level")
+	return o, fs.Parse(args[1:])
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	o, err := parse(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s, err := start(ctx, o, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nChat running. Open the page in two tabs:\n\n  %s\n\nWebSocket API:  %s\nManagement API: %s/@connections/{id}\nDynamoDB Local: %s\n\nCtrl-C stops everything.\n\n",
+		s.webURL, s.websocketURL, s.managementURL, s.ddb.Endpoint)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nstopping…")
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Close(shutdown)
+}
+
+// stack is everything start started.
+type stack struct {
+	gw                                  *localgw.Gateway
+	servers                             []*http.Server
+	ddb                                 *dynamolocal.Server
+	websocketURL, managementURL, webURL string
+}
+
+func start(ctx context.Context, o options, getenv func(string) string, stdout io.Writer) (_ *stack, err error) {
+	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: o.logLevel}))
+	tmpl, err := samtemplate.Load(o.template)
+	if err != nil {
+		return nil, err
+	}
+	apis, err := tmpl.WebSocketAPIs()
+	if err != nil {
+		return nil, err
+	}
+	if len(apis) != 1 {
+		return nil, fmt.Errorf("%s: want one WebSocket API, found %d", o.template, len(apis))
+	}
+	api := apis[0]
+
+	// Take the ports first: a port in use is the likeliest failure.
+	gwLn, err := listen(o.addr, "-addr")
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{}
+	defer func() {
+		if err != nil {
+			gwLn.Close()
+			s.Close(context.Background())
+		}
+	}()
+	var webLn net.Listener
+	if o.webDir != "" {
+		if webLn, err = listen(o.webAddr, "-web-addr"); err != nil {
+			return nil, err
+		}
+	}
+	gwAddr := gwLn.Addr().String()
+	s.websocketURL = "ws://" + gwAddr + "/" + api.Stage
+	s.managementURL = "http://" + gwAddr + "/" + api.Stage
+
+	if s.ddb, err = dynamolocal.Start(ctx, getenv, o.dataDir); err != nil {
+		return nil, err
+	}
+	tables := map[string]string{}
+	err = dynamolocal.CreateTables(ctx, dynamolocal.Client(s.ddb.Endpoint), tmpl, func(id string) string {
+		tables[id] = o.tablePrefix + id
+		return tables[id]
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create tables in DynamoDB Local: %w", err)
+	}
+
+	invoker, err := invoker(ctx, o, tmpl, functionEnv(tmpl, tables, s.ddb.Endpoint, s.managementURL))
+	if err != nil {
+		return nil, err
+	}
+	s.gw, err = localgw.New(localgw.Config{Stage: api.Stage, RouteSelectionExpression: api.RouteSelectionExpression,
+		Routes: api.Routes, Invoker: invoker, Limits: o.limits, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	s.serve(gwLn, s.gw)
+	if webLn != nil {
+		s.webURL = "http://" + webLn.Addr().String() + "/"
+		s.serve(webLn, page(o.webDir, s.websocketURL))
+	}
+	return s, nil
+}
+
+// functionEnv returns, per function, the environment template.yaml gives
+// it, resolved for this machine.
+func functionEnv(tmpl *samtemplate.Template, tables map[string]string, ddbEndpoint, mgmtEndpoint string) map[string]map[string]string {
+	env := map[string]map[string]string{}
+	for _, fn := range tmpl.Functions() {
+		env[fn] = tmpl.LocalEnvironment(fn, func(id string) string { return tables[id] }, map[string]string{
+			app.EnvDynamoDBEndpoint:   ddbEndpoint,
+			app.EnvManagementEndpoint: mgmtEndpoint,
+		})
+	}
+	return env
+}
+
+// invoker builds the functions into this process, or points at the Lambda
+// Invoke API when asked to.
+func invoker(ctx context.Context, o options, tmpl *samtemplate.Template, env map[string]map[string]string) (localgw.Invoker, error) {
+	if o.lambdaEndpoint != "" || len(o.lambdas) > 0 {
+		return &localgw.LambdaAPI{
+			URL: func(fn string) string {
+				if u, ok := o.lambdas[fn]; ok {
+					return u
+				}
+				return localgw.InvokeURL(o.lambdaEndpoint, fn)
+			},
+			Serial: len(o.lambdas) > 0,
+		}, nil
+	}
+	handlers := localgw.Handlers{}
+	for _, fn := range tmpl.Functions() {
+		vars := env[fn]
+		h, err := app.New(ctx, func(k string) string { return vars[k] })
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w", fn, err)
+		}
+		dir := path.Base(strings.TrimSuffix(tmpl.CodeURI(fn), "/"))
+		entry, ok := app.Entrypoints(h)[dir]
+		if !ok {
+			return nil, fmt.Errorf("function %s: no handler for %s", fn, tmpl.CodeURI(fn))
+		}
+		handlers[fn] = entry
+	}
+	return handlers, nil
+}
+
+func listen(addr, flagName string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s is already in use: stop what uses it, or choose another port with %s", addr, flagName)
+		}
+		return nil, err
+	}
+	return ln, nil
+}
+
+func (s *stack) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go srv.Serve(ln)
+}
+
+// Close stops the servers, disconnects every client (running their
+// $disconnect) and stops DynamoDB Local if this stack started it.
+func (s *stack) Close(ctx context.Context) error {
+	var errs []error
+	if s.gw != nil {
+		errs = append(errs, s.gw.Close(ctx))
+	}
+	for _, srv := range s.servers {
+		errs = append(errs, srv.Shutdown(ctx))
+	}
+	if s.ddb != nil {
+		errs = append(errs, s.ddb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// page serves the web folder with config.js written for this gateway.
+func page(dir, websocketURL string) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", http.FileServer(http.Dir(dir)))
+	mux.HandleFunc("/config.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprintf(w, "// Written by the local gateway.\nexport default { websocketUrl: %q };\n", websocketURL)
+	})
+	return mux
+}

@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+)
+
+var ddbEndpoint string
+
+func TestMain(m *testing.M) {
+	os.Exit(dynamolocal.Main(m, &ddbEndpoint))
+}
+
+// syncBuffer is a bytes.Buffer safe for the stack's log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startStack runs the whole local stack on free ports against the test's
+// DynamoDB Local, with tables of its own.
+func startStack(t *testing.T, mutate func(*options)) (*stack, *syncBuffer) {
+	t.Helper()
+	if ddbEndpoint == "" {
+		t.Skip("end-to-end test: needs DynamoDB Local (skipped with -short)")
+	}
+	o, err := parse([]string{"localgw", "-addr", "127.0.0.1:0", "-web", "", "-template", "../../template.yaml",
+		"-data", "", "-table-prefix", "e2e-" + rand.Text()[:8] + "-", "-log-level", "DEBUG"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(&o)
+	}
+	logs := &syncBuffer{}
+	getenv := func(k string) string {
+		if k == dynamolocal.EnvEndpoint {
+			return ddbEndpoint
+		}
+		return ""
+	}
+	s, err := start(t.Context(), o, getenv, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		s.Close(ctx)
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", logs)
+		}
+	})
+	return s, logs
+}
+
+// client is one chat user's socket, with every frame it receives queued.
+type client struct {
+	t      *testing.T
+	name   string
+	ws     *websocket.Conn
+	raw    net.Conn // the TCP connection, to drop it without a close frame
+	frames chan map[string]any
+}
+
+func dial(t *testing.T, s *stack, name, room string) *client {
+	t.Helper()
+	c := &client{t: t, name: name, frames: make(chan map[string]any, 1000)}
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		c.raw = conn
+		return conn, err
+	}}}
+	ws, _, err := websocket.Dial(t.Context(), s.websocketURL+"?name="+name+"&room="+room, &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		t.Fatalf("dial %s: %v", name, err)
+	}
+	c.ws = ws
+	go func() {
+		defer close(c.frames)
+		for {
+			_, data, err := ws.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var f map[string]any
+			if json.Unmarshal(data, &f) != nil {
+				f = map[string]any{"type": "not-json", "raw": string(data)}
+			}
+			c.frames <- f
+		}
+	}()
+	t.Cleanup(func() { ws.CloseNow() })
+	return c
+}
+
+func (c *client) send(frame string) {
+	c.t.Helper()
+	if err := c.ws.Write(c.t.Context(), websocket.MessageText, []byte(frame)); err != nil {
+		c.t.Fatalf("%s send: %v", c.name, err)
+	}
+}
+
+// next returns the next frame of the given type, failing on any other
+// type first or after 10 s.
+func (c *client) next(typ string) map[string]any {
+	c.t.Helper()
+	select {
+	case f := <-c.frames:
+		if f["type"] != typ {
+			c.t.Fatalf("%s: got %v, want a %s frame", c.name, f, typ)
+		}
+		return f
+	case <-time.After(10 * time.Second):
+		c.t.Fatalf("%s: no %s frame within 10 s", c.name, typ)
+	}
+	return nil
+}
+
+// drain returns the frames that arrive until none has for quiet.
+func (c *client) drain(quiet time.Duration) []map[string]any {
+	var out []map[string]any
+	for {
+		select {
+		case f, ok := <-c.frames:
+			if !ok {
+				return out
+			}
+			out = append(out, f)
+		case <-time.After(quiet):
+			return out
+		}
+	}
+}
+
+// drainAll drains every client at once.
+func drainAll(clients []*client, quiet time.Duration) [][]map[string]any {
+	out := make([][]map[string]any, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() { out[i] = c.drain(quiet) })
+	}
+	wg.Wait()
+	return out
+}
+
+func summary(frames []map[string]any) []string {
+	var out []string
+	for _, f := range frames {
+		s := fmt.Sprint(f["type"])
+		for _, k := range []string{"name", "text", "code"} {
+			if v, ok := f[k]; ok {
+				s += " " + k + "=" + fmt.Sprint(v)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestChatEndToEnd(t *testing.T) {
+	s, logs := startStack(t, func(o *options) { o.limits.DisconnectDelay = 3 * time.Second })
+	rooms := map[string][]*client{}
+	var all []*client
+	for i := range 20 {
+		room, name := "alpha", fmt.Sprintf("a%d", i)
+		if i >= 12 {
+			room, name = "beta", fmt.Sprintf("b%d", i-12)
+		}
+		c := dial(t, s, name, room)
+		rooms[room] = append(rooms[room], c)
+		all = append(all, c)
+	}
+	const quiet = 500 * time.Millisecond
+	// Joins: each member heard of everyone who came after it.
+	for room, members := range rooms {
+		drained := drainAll(members, quiet)
+		for i, c := range members {
+			got := summary(drained[i])
+			var want []string
+			for _, later := range members[i+1:] {
+				want = append(want, "join name="+later.name)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("%s in %s got %v, want %v", c.name, room, got, want)
+			}
+		}
+	}
+
+	// Every client sends two messages; each reaches the others in its room once.
+	for _, c := range all {
+		for j := range 2 {
+			c.send(fmt.Sprintf(`{"action":"new-message","text":"%s says %d","clientId":"%s-%d"}`, c.name, j, c.name, j))
+		}
+	}
+	drained := drainAll(all, quiet)
+	for i, c := range all {
+		got := drained[i]
+		acks, counts := 0, map[string]int{}
+		for _, f := range got {
+			switch f["type"] {
+			case "ack":
+				acks++
+			case "new-message":
+				counts[f["text"].(string)]++
+			default:
+				t.Errorf("%s got unexpected %v", c.name, f)
+			}
+		}
+		if acks != 2 {
+			t.Errorf("%s got %d acks, want 2", c.name, acks)
+		}
+		room := "alpha"
+		if strings.HasPrefix(c.name, "b") {
+			room = "beta"
+		}
+		want := 0
+		for _, other := range rooms[room] {
+			if other == c {
+				continue
+			}
+			for j := range 2 {
+				want++
+				if n := counts[fmt.Sprintf("%s says %d", other.name, j)]; n != 1 {
+					t.Errorf("%s received %q %d times, want once", c.name, fmt.Sprintf("%s says %d", other.name, j), n)
+				}
+			}
+		}
+		if total := len(got) - acks; total != want {
+			t.Errorf("%s received %d messages, want %d (its room's others', none of its own or the other room's)", c.name, total, want)
+		}
+	}
+
+	// A malformed frame gets an error and nobody else hears of it.
+	alpha, beta := rooms["alpha"], rooms["beta"]
+	alpha[0].send(`{"action":"new-message","text":`)
+	if f := alpha[0].next("error"); f["code"] != "bad_json" {
+		t.Errorf("malformed frame: %v", f)
+	}
+
+	// A clean leave.
+	alpha[11].ws.Close(websocket.StatusNormalClosure, "bye")
+	for _, c := range alpha[:11] {
+		if f := c.next("leave"); f["name"] != "a11" {
+			t.Errorf("%s: leave %v", c.name, f)
+		}
+	}
+
+	// sync after a reconnect returns exactly what was missed.
+	b7 := beta[7]
+	b7.send(`{"action":"sync","limit":100}`)
+	before := b7.next("sync")
+	msgs := before["messages"].([]any)
+	lastSeen := msgs[len(msgs)-1].(map[string]any)["id"].(string)
+	b7.ws.Close(websocket.StatusNormalClosure, "")
+	for _, c := range beta[:7] {
+		c.next("leave")
+	}
+	var missed []string
+	for i := range 3 {
+		beta[0].send(fmt.Sprintf(`{"action":"new-message","text":"missed %d"}`, i))
+		missed = append(missed, beta[0].next("ack")["id"].(string))
+	}
+	drainAll(beta[1:7], quiet)
+	back := dial(t, s, "b7", "beta")
+	back.send(`{"action":"sync","after":"` + lastSeen + `"}`)
+	sync := back.next("sync")
+	var got []string
+	for _, m := range sync["messages"].([]any) {
+		got = append(got, m.(map[string]any)["id"].(string))
+	}
+	if strings.Join(got, ",") != strings.Join(missed, ",") || sync["more"] != false {
+		t.Errorf("sync after reconnect = %v (more %v), want exactly %v", got, sync["more"], missed)
+	}
+
+	// A client that vanishes without a close handshake is pruned by the
+	// next broadcast (410), before its late $disconnect.
+	open := s.gw.Connections()
+	alpha[10].raw.Close()
+	for deadline := time.Now().Add(5 * time.Second); s.gw.Connections() != open-1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway did not notice the dropped socket")
+		}
+	}
+	alpha[0].send(`{"action":"new-message","text":"anyone there?"}`)
+	alpha[0].next("ack")
+	for _, c := range alpha[1:10] {
+		if f := c.next("new-message"); f["text"] != "anyone there?" {
+			t.Errorf("%s: %v", c.name, f)
+		}
+		if f := c.next("leave"); f["name"] != "a10" {
+			t.Errorf("%s: after the prune got %v, want leave a10", c.name, f)
+		}
+	}
+	if f := alpha[0].next("leave"); f["name"] != "a10" {
+		t.Errorf("a0: %v", f)
+	}
+	// Only a11's and b7's $disconnect have started: a10's leave came from the prune.
+	if n := strings.Count(logs.String(), "msg=invoking route=$disconnect"); n != 2 {
+		t.Errorf("%d $disconnect invocations had started when the leave arrived, want 2", n)
+	}
+
+	// Shutting down disconnects everyone; every socket's $disconnect ran once.
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	if err := s.gw.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	connects := strings.Count(logs.String(), "msg=invoking route=$connect")
+	disconnects := strings.Count(logs.String(), "msg=invoking route=$disconnect")
+	if connects != 21 || disconnects != connects {
+		t.Errorf("$connect ran %d times, $disconnect %d times; want 21 each", connects, disconnects)
+	}
+}
+
+func TestPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	err = run(t.Context(), []string{"localgw", "-addr", ln.Addr().String(), "-template", "../../template.yaml"},
+		func(string) string { return "" }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "already in use") || !strings.Contains(err.Error(), "-addr") {
+		t.Errorf("err = %v, want one line saying the port is in use and which flag moves it", err)
+	}
+}
