@@ -2,11 +2,18 @@
 FUNCTIONS := connect disconnect message
 GOARCH ?= arm64
 
-.PHONY: test run lint build deps bench fuzz clean
+.PHONY: test test-go test-browser run lint build deps bench fuzz clean
 
-## test: everything CI runs: lint, the Lambda builds, unit and integration tests (DynamoDB Local) with -race
-test: deps lint build
+## test: everything CI runs: lint, the Lambda builds, Go tests with -race (DynamoDB Local), the page in Chromium
+test: test-go test-browser
+
+## test-go: lint, the Lambda builds, unit, integration and end-to-end tests with -race
+test-go: deps lint build
 	go test -race -count=1 ./...
+
+## test-browser: the page in headless Chromium against the local stack
+test-browser: deps
+	bash .ci/browser.sh
 
 ## run: the whole chat on this machine: DynamoDB Local, the WebSocket API emulator and the page
 run: deps
@@ -37,4 +44,4 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzParseInbound -fuzztime 60s ./internal/chat
 
 clean:
-	rm -rf bin .aws-sam
+	rm -rf bin .aws-sam test/browser/node_modules test/browser/screenshots

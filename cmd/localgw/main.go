@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path"
@@ -45,12 +47,13 @@ type options struct {
 	dataDir, tablePrefix            string
 	lambdaEndpoint                  string
 	lambdas                         map[string]string // function → invocation URL
+	env                             map[string]string // extra environment for the functions
 	limits                          localgw.Limits
 	logLevel                        slog.Level
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
-	o := options{lambdas: map[string]string{}, limits: localgw.DefaultLimits()}
+	o := options{lambdas: map[string]string{}, env: map[string]string{}, limits: localgw.DefaultLimits()}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:3001", "address of the WebSocket API and its @connections API")
@@ -66,6 +69,14 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			return errors.New("want NAME=URL")
 		}
 		o.lambdas[name] = url
+		return nil
+	})
+	fs.Func("env", "KEY=VALUE: extra environment for the in-process functions (repeatable), e.g. CHAT_LOG_LEVEL=DEBUG", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok {
+			return errors.New("want KEY=VALUE")
+		}
+		o.env[k] = val
 		return nil
 	})
 	fs.DurationVar(&o.limits.IdleTimeout, "idle-timeout", o.limits.IdleTimeout, "close connections idle this long")
@@ -154,7 +165,7 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		return nil, fmt.Errorf("create tables in DynamoDB Local: %w", err)
 	}
 
-	invoker, err := invoker(ctx, o, tmpl, functionEnv(tmpl, tables, s.ddb.Endpoint, s.managementURL))
+	invoker, err := invoker(ctx, o, tmpl, functionEnv(tmpl, tables, s.ddb.Endpoint, s.managementURL, o.env))
 	if err != nil {
 		return nil, err
 	}
@@ -173,13 +184,12 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 
 // functionEnv returns, per function, the environment template.yaml gives
 // it, resolved for this machine.
-func functionEnv(tmpl *samtemplate.Template, tables map[string]string, ddbEndpoint, mgmtEndpoint string) map[string]map[string]string {
+func functionEnv(tmpl *samtemplate.Template, tables map[string]string, ddbEndpoint, mgmtEndpoint string, extra map[string]string) map[string]map[string]string {
 	env := map[string]map[string]string{}
 	for _, fn := range tmpl.Functions() {
-		env[fn] = tmpl.LocalEnvironment(fn, func(id string) string { return tables[id] }, map[string]string{
-			app.EnvDynamoDBEndpoint:   ddbEndpoint,
-			app.EnvManagementEndpoint: mgmtEndpoint,
-		})
+		vars := map[string]string{app.EnvDynamoDBEndpoint: ddbEndpoint, app.EnvManagementEndpoint: mgmtEndpoint}
+		maps.Copy(vars, extra)
+		env[fn] = tmpl.LocalEnvironment(fn, func(id string) string { return tables[id] }, vars)
 	}
 	return env
 }
@@ -248,10 +258,24 @@ func (s *stack) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// page serves the web folder with config.js written for this gateway.
+// page serves the web folder with config.js written for this gateway, and
+// a Content-Security-Policy that lets the page connect to that gateway only.
 func page(dir, websocketURL string) http.Handler {
+	wsOrigin := websocketURL
+	if u, err := url.Parse(websocketURL); err == nil {
+		wsOrigin = u.Scheme + "://" + u.Host
+	}
+	csp := "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self' " + wsOrigin +
+		"; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 	mux := http.NewServeMux()
-	mux.Handle("/", http.FileServer(http.Dir(dir)))
+	files := http.FileServer(http.Dir(dir))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", csp)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("/config.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/chatgo/serverless-chat/internal/app"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
 )
 
@@ -186,7 +187,10 @@ func summary(frames []map[string]any) []string {
 }
 
 func TestChatEndToEnd(t *testing.T) {
-	s, logs := startStack(t, func(o *options) { o.limits.DisconnectDelay = 3 * time.Second })
+	s, logs := startStack(t, func(o *options) {
+		o.limits.DisconnectDelay = 3 * time.Second
+		o.env[app.EnvConnectGrace] = "1s" // so that a10 is past its $connect when it vanishes
+	})
 	rooms := map[string][]*client{}
 	var all []*client
 	for i := range 20 {

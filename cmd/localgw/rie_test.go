@@ -48,7 +48,7 @@ func TestChatThroughRIE(t *testing.T) {
 	for _, tb := range tbls {
 		tables[tb.LogicalID] = prefix + tb.LogicalID
 	}
-	env := functionEnv(tmpl, tables, ddbEndpoint, fmt.Sprintf("http://127.0.0.1:%d/prod", gwPort))
+	env := functionEnv(tmpl, tables, ddbEndpoint, fmt.Sprintf("http://127.0.0.1:%d/prod", gwPort), nil)
 
 	lambdas := map[string]string{}
 	for _, fn := range tmpl.Functions() {

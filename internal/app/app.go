@@ -70,14 +70,15 @@ func NewFromConfig(ctx context.Context, cfg Config, log *slog.Logger) (*handler.
 	limits := chat.DefaultLimits()
 	limits.MaxTextChars = cfg.MaxTextChars
 	return &handler.Chat{
-		Conns:    db,
-		Msgs:     db,
-		Fanout:   sender,
-		Log:      log,
-		Limits:   limits,
-		Now:      time.Now,
-		Region:   awsCfg.Region,
-		Endpoint: cfg.ManagementEndpoint,
+		Conns:        db,
+		Msgs:         db,
+		Fanout:       sender,
+		Log:          log,
+		Limits:       limits,
+		Now:          time.Now,
+		Region:       awsCfg.Region,
+		Endpoint:     cfg.ManagementEndpoint,
+		ConnectGrace: cfg.ConnectGrace,
 	}, nil
 }
 

@@ -16,6 +16,7 @@ const (
 	EnvMessageRetentionDays = "CHAT_MESSAGE_RETENTION_DAYS" // default 30
 	EnvFanoutConcurrency    = "CHAT_FANOUT_CONCURRENCY"     // default 64
 	EnvPostTimeout          = "CHAT_POST_TIMEOUT"           // Go duration, default 3s
+	EnvConnectGrace         = "CHAT_CONNECT_GRACE"          // Go duration, default 30s
 	EnvMaxTextChars         = "CHAT_MAX_TEXT_CHARS"         // default 2000
 	EnvLogLevel             = "CHAT_LOG_LEVEL"              // outside Lambda; default INFO
 	EnvDynamoDBEndpoint     = "CHAT_DYNAMODB_ENDPOINT"      // DynamoDB Local
@@ -24,7 +25,7 @@ const (
 
 // EnvNames lists every variable above.
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
-	EnvPostTimeout, EnvMaxTextChars, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint}
+	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint}
 
 // Config is everything the functions can be configured with.
 type Config struct {
@@ -33,6 +34,7 @@ type Config struct {
 	MessageRetention   time.Duration
 	FanoutConcurrency  int
 	PostTimeout        time.Duration
+	ConnectGrace       time.Duration
 	MaxTextChars       int
 	LogLevel           slog.Level
 	DynamoDBEndpoint   string // "" = the region's DynamoDB
@@ -62,14 +64,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.MessageRetention = time.Duration(days) * 24 * time.Hour
 	c.FanoutConcurrency = intVar(getenv, EnvFanoutConcurrency, 64, 1, 1024, &errs)
 	c.MaxTextChars = intVar(getenv, EnvMaxTextChars, 2000, 1, 20000, &errs)
-	c.PostTimeout = 3 * time.Second
-	if v := getenv(EnvPostTimeout); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive duration such as 3s", EnvPostTimeout, v))
-		}
-		c.PostTimeout = d
-	}
+	c.PostTimeout = durationVar(getenv, EnvPostTimeout, 3*time.Second, &errs)
+	c.ConnectGrace = durationVar(getenv, EnvConnectGrace, 30*time.Second, &errs)
 	if v := getenv(EnvLogLevel); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: want DEBUG, INFO, WARN or ERROR", EnvLogLevel, v))
@@ -89,4 +85,17 @@ func intVar(getenv func(string) string, name string, def, lo, hi int, errs *[]er
 		return def
 	}
 	return n
+}
+
+func durationVar(getenv func(string) string, name string, def time.Duration, errs *[]error) time.Duration {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want a positive duration such as 3s", name, v))
+		return def
+	}
+	return d
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -98,4 +99,26 @@ func fencedBlocks(doc string) []block {
 		}
 	}
 	return out
+}
+
+// TestPageRulesMatch keeps the page's copy of the limits (web/rules.js)
+// equal to the server's.
+func TestPageRulesMatch(t *testing.T) {
+	js, err := os.ReadFile("../../web/rules.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := DefaultLimits()
+	want := map[string]string{
+		"MAX_TEXT_CHARS":     strconv.Itoa(l.MaxTextChars),
+		"MAX_NAME_CHARS":     strconv.Itoa(l.MaxNameChars),
+		"MAX_ROOM_CHARS":     strconv.Itoa(l.MaxRoomChars),
+		"DEFAULT_ROOM":       strconv.Quote(DefaultRoom),
+		"TYPING_INTERVAL_MS": strconv.Itoa(int(l.TypingInterval.Milliseconds())),
+	}
+	for name, v := range want {
+		if decl := "export const " + name + " = " + v + ";"; !strings.Contains(string(js), decl) {
+			t.Errorf("web/rules.js lacks %q", decl)
+		}
+	}
 }

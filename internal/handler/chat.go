@@ -35,7 +35,8 @@ type Broadcaster interface {
 	Send(ctx context.Context, endpoint string, ids []string, payload []byte) fanout.Result
 }
 
-// Chat serves the chat's routes. All fields must be set except Endpoint.
+// Chat serves the chat's routes. All fields must be set except Endpoint
+// and ConnectGrace.
 type Chat struct {
 	Conns  Connections
 	Msgs   Messages
@@ -45,6 +46,11 @@ type Chat struct {
 	Now    func() time.Time
 	// Region is the AWS region the Management API endpoint is built for.
 	Region string
+	// ConnectGrace is how long after its $connect a connection may answer
+	// 410 without being gone: API Gateway answers 410 for a connection whose
+	// $connect integration (up to 29 s) has not returned yet, and pruning it
+	// would lose a member who is just arriving.
+	ConnectGrace time.Duration
 	// Endpoint, when set, is the Management API endpoint to use instead of
 	// https://{apiId}.execute-api.{region}.amazonaws.com/{stage} (locally,
 	// the gateway emulator's).
@@ -230,14 +236,21 @@ func (h *Chat) broadcast(ctx context.Context, r request, room, except string, ev
 		return
 	}
 	ids := make([]string, 0, len(conns))
+	connectedAt := make(map[string]time.Time, len(conns))
 	for _, c := range conns {
 		if c.ID != except {
 			ids = append(ids, c.ID)
+			connectedAt[c.ID] = c.ConnectedAt
 		}
 	}
 	res := h.Fanout.Send(ctx, r.endpoint, ids, payload)
 	r.log.Info("broadcast", "room", room, "event", eventType(event), "result", res)
+	now := h.Now()
 	for _, id := range res.Gone {
+		if now.Sub(connectedAt[id]) < h.ConnectGrace {
+			r.log.Debug("410 from a connection still in its $connect; kept", "kept", id)
+			continue
+		}
 		h.remove(ctx, r, id, announceGone)
 	}
 }

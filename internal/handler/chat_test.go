@@ -53,7 +53,7 @@ func newWorld(t *testing.T, conns Connections, msgs Messages) *world {
 	w := &world{t: t, fan: newFakeFanout(), now: time.Date(2026, 11, 25, 12, 30, 0, 0, time.UTC), log: &bytes.Buffer{}}
 	w.h = &Chat{Conns: conns, Msgs: msgs, Fanout: w.fan, Limits: chat.DefaultLimits(), Region: "eu-west-1",
 		Log: slog.New(slog.NewJSONHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now: func() time.Time { return w.now }}
+		Now: func() time.Time { return w.now }, ConnectGrace: 30 * time.Second}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("handler log:\n%s", w.log)
@@ -288,6 +288,7 @@ func TestGoneConnectionsArePruned(t *testing.T) {
 		for _, id := range []string{"a1", "a2", "b1", "c1"} {
 			w.frames(id)
 		}
+		w.now = w.now.Add(time.Minute) // past the grace of a connection still in $connect
 		w.fan.gone["a2"] = true
 		w.send("b1", `{"action":"new-message","text":"one"}`)
 		w.expect("a1", "new-message name=Bo text=one")
@@ -438,6 +439,7 @@ func TestBroadcastLogLine(t *testing.T) {
 	w.connect("a1", "Ana", "r")
 	w.connect("b1", "Bo", "r")
 	w.connect("c1", "Cy", "r")
+	w.now = w.now.Add(time.Minute)
 	w.fan.gone["c1"] = true
 	w.log.Reset()
 	w.send("a1", `{"action":"new-message","text":"hi"}`)
@@ -458,4 +460,25 @@ func TestBroadcastLogLine(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// API Gateway answers 410 for a connection whose $connect has not returned:
+// two people connecting at once must not prune each other.
+func TestConnectingConnectionIsNotPruned(t *testing.T) {
+	forEachStore(t, func(t *testing.T, w *world) {
+		w.connect("a1", "Ana", "r")
+		w.fan.gone["a1"] = true // Ana's $connect is still running when Bo's join goes out
+		w.connect("b1", "Bo", "r")
+		delete(w.fan.gone, "a1")
+		if _, err := w.h.Conns.Connection(t.Context(), "a1"); err != nil {
+			t.Fatalf("a1 was pruned during its $connect: %v", err)
+		}
+		w.now = w.now.Add(w.h.ConnectGrace + time.Second)
+		w.fan.gone["a1"] = true // now it really is gone
+		w.send("b1", `{"action":"ping"}`)
+		w.send("b1", `{"action":"new-message","text":"x"}`)
+		if _, err := w.h.Conns.Connection(t.Context(), "a1"); !errors.Is(err, chat.ErrNoConnection) {
+			t.Errorf("a1 answered 410 after the grace and was kept (err %v)", err)
+		}
+	})
 }

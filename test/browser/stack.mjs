@@ -1,0 +1,88 @@
+// Starts the local stack (bin/localgw, built by `make test`) and Chromium
+// for the browser tests.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+export async function freePort() {
+  const srv = net.createServer();
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const { port } = srv.address();
+  srv.close();
+  await once(srv, "close");
+  return port;
+}
+
+/** Runs bin/localgw until stop(); the same ports and data survive a restart. */
+export class Stack {
+  constructor({ dataDir, prefix }) {
+    this.dataDir = dataDir;
+    this.prefix = prefix;
+    this.output = "";
+  }
+
+  async start() {
+    this.gwPort ??= await freePort();
+    this.webPort ??= await freePort();
+    this.webURL = `http://127.0.0.1:${this.webPort}/`;
+    const args = ["-addr", `127.0.0.1:${this.gwPort}`, "-web-addr", `127.0.0.1:${this.webPort}`,
+      "-web", path.join(root, "web"), "-template", path.join(root, "template.yaml"),
+      "-data", this.dataDir, "-table-prefix", this.prefix];
+    this.proc = spawn(path.join(root, "bin", "localgw"), args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const ready = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`stack did not start:\n${this.output}`)), 90000);
+      const onData = (d) => {
+        this.output += d;
+        if (this.output.includes("Chat running")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      this.proc.stdout.on("data", onData);
+      this.proc.stderr.on("data", onData);
+      this.proc.on("exit", (code) => reject(new Error(`stack exited (${code}):\n${this.output}`)));
+    });
+    await ready;
+  }
+
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    const exited = once(this.proc, "exit");
+    this.proc.kill("SIGINT");
+    await exited;
+  }
+}
+
+export function browserPath() {
+  return process.env.CHROME_PATH || "/usr/bin/chromium";
+}
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: browserPath(),
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+      "--no-first-run", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** Runs fn; if it throws, saves a screenshot of each page and the log first. */
+export async function withScreenshots(name, pages, fn, log) {
+  try {
+    await fn();
+  } catch (err) {
+    const dir = path.join(root, "test", "browser", "screenshots");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `${name.replace(/\W+/g, "-")}.log`), log());
+    for (const [i, p] of pages().entries()) {
+      await p.screenshot({ path: path.join(dir, `${name.replace(/\W+/g, "-")}-${i}.png`), fullPage: true }).catch(() => {});
+    }
+    throw err;
+  }
+}

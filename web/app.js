@@ -1,0 +1,236 @@
+// The page: the join form, then the chat. All user text reaches the DOM
+// through textContent, never as HTML.
+
+import config from "./config.js";
+import { ChatClient } from "./client.js";
+import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
+
+const $ = (id) => document.getElementById(id);
+const TYPING_SHOWN_MS = 4000;
+const COUNTER_FROM = Math.floor(MAX_TEXT_CHARS * 0.9);
+const STATE_TEXT = { connecting: "Connecting…", online: "Online", reconnecting: "Reconnecting…", closed: "Offline" };
+const PROBLEM_TEXT = {
+  bad_json: "The page sent something the server could not read.",
+  unknown_action: "The page asked the server for something it does not do.",
+  invalid_message: "The server did not accept that:",
+  too_long: "That is too long:",
+  internal: "The server had a problem; your message will be retried when the connection comes back.",
+};
+
+let client = null;
+let me = "";
+const members = new Set();
+const typers = new Map(); // name → timer
+
+// --- Join form ---
+
+$("name").value = localStorage.getItem("chat.name") || "";
+$("room").value = new URLSearchParams(location.search).get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
+
+$("join-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const name = $("name").value.trim();
+  const room = $("room").value.trim() || DEFAULT_ROOM;
+  const problem = nameError(name) || roomError(room);
+  $("join-error").textContent = problem;
+  if (problem) return;
+  localStorage.setItem("chat.name", name);
+  localStorage.setItem("chat.room", room);
+  join(name, room);
+});
+
+function join(name, room) {
+  $("join").hidden = true;
+  $("chat").hidden = false;
+  $("room-title").textContent = `#${room}`;
+  document.title = `#${room} – Chat`;
+  $("messages").replaceChildren();
+  me = name;
+  members.clear();
+  renderMembers();
+  client = new ChatClient({ url: config.websocketUrl, name, room });
+  client.addEventListener("state", (e) => showState(e.detail.state));
+  client.addEventListener("sync", (e) => onSync(e.detail));
+  client.addEventListener("message", (e) => addMessage(e.detail));
+  client.addEventListener("ack", (e) => onAck(e.detail));
+  client.addEventListener("presence", (e) => onPresence(e.detail));
+  client.addEventListener("typing", (e) => onTyping(e.detail.name));
+  client.addEventListener("problem", (e) => showProblem(e.detail));
+  client.start();
+  $("text").focus();
+}
+
+$("leave").addEventListener("click", () => {
+  client.stop();
+  client = null;
+  $("chat").hidden = true;
+  $("join").hidden = false;
+  $("name").focus();
+});
+
+// --- Connection state and problems ---
+
+function showState(state) {
+  $("state").textContent = STATE_TEXT[state] || state;
+  $("state").dataset.state = state;
+}
+
+function showProblem({ code, message }) {
+  const lead = PROBLEM_TEXT[code];
+  $("problem").textContent = lead ? (lead.endsWith(":") ? `${lead} ${message}` : lead) : message;
+  clearTimeout(showProblem.timer);
+  showProblem.timer = setTimeout(() => ($("problem").textContent = ""), 8000);
+}
+
+// --- Messages ---
+
+function onSync({ you, members: names }) {
+  me = you.name;
+  members.clear();
+  for (const n of names) members.add(n);
+  renderMembers();
+}
+
+/** Inserts a stored message in id order, once. */
+function addMessage(m) {
+  const list = $("messages");
+  if (list.querySelector(`li[data-id="${CSS.escape(m.id)}"]`)) return;
+  const li = messageItem(m.name, m.text, m.sentAt);
+  li.dataset.id = m.id;
+  if (m.name === me) li.classList.add("mine");
+  let before = null;
+  for (const other of list.querySelectorAll("li[data-id]")) {
+    if (other.dataset.id > m.id) {
+      before = other;
+      break;
+    }
+  }
+  before = before || list.querySelector("li.pending");
+  appendKeepingScroll(() => list.insertBefore(li, before));
+}
+
+function messageItem(name, text, sentAt) {
+  const li = document.createElement("li");
+  li.className = "message";
+  const who = document.createElement("span");
+  who.className = "name";
+  who.textContent = name;
+  const time = document.createElement("time");
+  setTime(time, sentAt);
+  const body = document.createElement("p");
+  body.className = "text";
+  body.textContent = text;
+  li.append(who, time, body);
+  return li;
+}
+
+function setTime(el, sentAt) {
+  if (!sentAt) {
+    el.textContent = "sending…";
+    return;
+  }
+  const d = new Date(sentAt);
+  el.dateTime = sentAt;
+  el.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  el.title = d.toLocaleString();
+}
+
+function onAck({ clientId, id, sentAt }) {
+  const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
+  if (!li) return;
+  li.remove();
+  // Re-inserted in id order; if a sync already brought it, that copy stays.
+  addMessage({ id, name: li.querySelector(".name").textContent, text: li.querySelector(".text").textContent, sentAt });
+}
+
+function onPresence({ type, name, sentAt }) {
+  if (type === "join") members.add(name);
+  else members.delete(name);
+  renderMembers();
+  const li = document.createElement("li");
+  li.className = "notice";
+  li.textContent = `${name} ${type === "join" ? "joined" : "left"} · `;
+  const time = document.createElement("time");
+  setTime(time, sentAt);
+  li.append(time);
+  appendKeepingScroll(() => $("messages").insertBefore(li, $("messages").querySelector("li.pending")));
+}
+
+function renderMembers() {
+  const items = [...members].sort().map((n) => {
+    const li = document.createElement("li");
+    li.textContent = n === me ? `${n} (you)` : n;
+    return li;
+  });
+  $("members").replaceChildren(...items);
+}
+
+function onTyping(name) {
+  clearTimeout(typers.get(name));
+  typers.set(name, setTimeout(() => {
+    typers.delete(name);
+    renderTyping();
+  }, TYPING_SHOWN_MS));
+  renderTyping();
+}
+
+function renderTyping() {
+  const names = [...typers.keys()];
+  $("typing").textContent =
+    names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
+}
+
+// --- Scrolling: follow new messages unless the user scrolled up ---
+
+function atBottom() {
+  const l = $("messages");
+  return l.scrollHeight - l.scrollTop - l.clientHeight < 40;
+}
+
+function appendKeepingScroll(insert) {
+  const follow = atBottom();
+  insert();
+  if (follow) scrollToEnd();
+  else $("new-messages").hidden = false;
+}
+
+function scrollToEnd() {
+  const l = $("messages");
+  l.scrollTop = l.scrollHeight;
+  $("new-messages").hidden = true;
+}
+
+$("messages").addEventListener("scroll", () => {
+  if (atBottom()) $("new-messages").hidden = true;
+});
+$("new-messages").addEventListener("click", scrollToEnd);
+
+// --- Sending ---
+
+function textState() {
+  const text = $("text").value.trim();
+  const n = length(text);
+  $("send").disabled = n === 0 || n > MAX_TEXT_CHARS;
+  $("counter").textContent = n >= COUNTER_FROM ? `${n} / ${MAX_TEXT_CHARS}` : "";
+  $("counter").classList.toggle("over", n > MAX_TEXT_CHARS);
+  return { text, ok: !$("send").disabled };
+}
+
+$("text").addEventListener("input", () => {
+  textState();
+  if ($("text").value.trim() && client) client.typing();
+});
+
+$("send-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const { text, ok } = textState();
+  if (!ok || !client) return;
+  const clientId = client.send(text);
+  const li = messageItem(me, text, "");
+  li.classList.add("mine", "pending");
+  li.dataset.clientId = clientId;
+  appendKeepingScroll(() => $("messages").append(li));
+  scrollToEnd();
+  $("text").value = "";
+  textState();
+});

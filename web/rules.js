@@ -1,0 +1,28 @@
+// The protocol's limits and rules (docs/protocol.md). A Go test checks
+// these numbers against internal/chat, so the page and the server agree.
+export const MAX_TEXT_CHARS = 2000;
+export const MAX_NAME_CHARS = 32;
+export const MAX_ROOM_CHARS = 64;
+export const DEFAULT_ROOM = "general";
+export const TYPING_INTERVAL_MS = 2000;
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const ROOM = /^[A-Za-z0-9_-]+$/;
+
+/** Number of characters as the server counts them (code points). */
+export const length = (s) => [...s].length;
+
+/** Returns an error text for a display name, or "" if it is valid. An empty name is valid: the server assigns a guest name. */
+export function nameError(name) {
+  const n = name.trim();
+  if (length(n) > MAX_NAME_CHARS) return `A name can have at most ${MAX_NAME_CHARS} characters (this one has ${length(n)}).`;
+  if (CONTROL.test(n)) return "A name cannot contain control characters such as line breaks or tabs.";
+  return "";
+}
+
+/** Returns an error text for a room name, or "" if it is valid. */
+export function roomError(room) {
+  if (room.length > MAX_ROOM_CHARS) return `A room name can have at most ${MAX_ROOM_CHARS} characters.`;
+  if (room !== "" && !ROOM.test(room)) return "A room name can use only letters A–Z, digits, _ and -.";
+  return "";
+}
