@@ -161,12 +161,35 @@ func (c *client) drain(quiet time.Duration) []map[string]any {
 	}
 }
 
-// drainAll drains every client at once.
-func drainAll(clients []*client, quiet time.Duration) [][]map[string]any {
+// collect returns the next n frames (failing after 30 s without them),
+// then whatever else arrives until none has for quiet: a surplus shows as
+// more than n frames.
+func (c *client) collect(n int, quiet time.Duration) []map[string]any {
+	var out []map[string]any
+	deadline := time.After(30 * time.Second)
+	for len(out) < n {
+		select {
+		case f, ok := <-c.frames:
+			if !ok {
+				c.t.Errorf("%s: socket closed after %d of %d frames", c.name, len(out), n)
+				return out
+			}
+			out = append(out, f)
+		case <-deadline:
+			c.t.Errorf("%s: %d of %d frames within 30 s", c.name, len(out), n)
+			return out
+		}
+	}
+	return append(out, c.drain(quiet)...)
+}
+
+// collectAll collects from every client at once, want[i] frames from
+// clients[i].
+func collectAll(clients []*client, want func(i int) int, quiet time.Duration) [][]map[string]any {
 	out := make([][]map[string]any, len(clients))
 	var wg sync.WaitGroup
 	for i, c := range clients {
-		wg.Go(func() { out[i] = c.drain(quiet) })
+		wg.Go(func() { out[i] = c.collect(want(i), quiet) })
 	}
 	wg.Wait()
 	return out
@@ -202,10 +225,10 @@ func TestChatEndToEnd(t *testing.T) {
 		rooms[room] = append(rooms[room], c)
 		all = append(all, c)
 	}
-	const quiet = 500 * time.Millisecond
+	const quiet = 300 * time.Millisecond
 	// Joins: each member heard of everyone who came after it.
 	for room, members := range rooms {
-		drained := drainAll(members, quiet)
+		drained := collectAll(members, func(i int) int { return len(members) - 1 - i }, quiet)
 		for i, c := range members {
 			got := summary(drained[i])
 			var want []string
@@ -224,7 +247,13 @@ func TestChatEndToEnd(t *testing.T) {
 			c.send(fmt.Sprintf(`{"action":"new-message","text":"%s says %d","clientId":"%s-%d"}`, c.name, j, c.name, j))
 		}
 	}
-	drained := drainAll(all, quiet)
+	drained := collectAll(all, func(i int) int {
+		room := rooms["alpha"]
+		if i >= 12 {
+			room = rooms["beta"]
+		}
+		return 2 + 2*(len(room)-1) // two acks, two messages from each other member
+	}, quiet)
 	for i, c := range all {
 		got := drained[i]
 		acks, counts := 0, map[string]int{}
@@ -292,7 +321,7 @@ func TestChatEndToEnd(t *testing.T) {
 		beta[0].send(fmt.Sprintf(`{"action":"new-message","text":"missed %d"}`, i))
 		missed = append(missed, beta[0].next("ack")["id"].(string))
 	}
-	drainAll(beta[1:7], quiet)
+	collectAll(beta[1:7], func(int) int { return 3 }, quiet)
 	back := dial(t, s, "b7", "beta")
 	back.send(`{"action":"sync","after":"` + lastSeen + `"}`)
 	sync := back.next("sync")
