@@ -1,11 +1,12 @@
 # A thin index: each target is one line calling go or a script in .ci/.
 FUNCTIONS := connect disconnect message
 GOARCH ?= arm64
+GOBUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) go build -tags lambda.norpc -ldflags "-s -w"
 
-.PHONY: test test-go test-browser run lint build deps bench fuzz clean
+.PHONY: test test-go test-browser test-deploy run lint build sam-build deploy deploy-web deps bench fuzz clean
 
-## test: everything CI runs: lint, the Lambda builds, Go tests with -race (DynamoDB Local), the page in Chromium
-test: test-go test-browser
+## test: everything CI runs: lint, builds (sam build too), Go tests with -race (DynamoDB Local), the page in Chromium, deploy-web against a local S3
+test: test-go test-browser test-deploy
 
 ## test-go: lint, the Lambda builds, unit, integration and end-to-end tests with -race
 test-go: deps lint build
@@ -14,6 +15,10 @@ test-go: deps lint build
 ## test-browser: the page in headless Chromium against the local stack
 test-browser: deps
 	bash .ci/browser.sh
+
+## test-deploy: cfn-lint, sam build (arm64 bootstraps) and make deploy-web against moto_server
+test-deploy:
+	bash .ci/deploy-check.sh
 
 ## run: the whole chat on this machine: DynamoDB Local, the WebSocket API emulator and the page
 run: deps
@@ -25,11 +30,26 @@ lint:
 	go vet ./...
 	go tool staticcheck ./...
 
-## build: the three Lambda bootstraps, as sam build makes them (GOARCH=amd64 for this host)
+## build: the three Lambda bootstraps into bin/$(GOARCH)/ (GOARCH=amd64 for this host)
 build:
-	@for f in $(FUNCTIONS); do \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) go build -tags lambda.norpc -ldflags "-s -w" -o bin/$(GOARCH)/$$f/bootstrap ./functions/$$f || exit 1; \
-	done
+	@for f in $(FUNCTIONS); do $(GOBUILD) -o bin/$(GOARCH)/$$f/bootstrap ./functions/$$f || exit 1; done
+
+# sam build runs these (BuildMethod: makefile) with ARTIFACTS_DIR set;
+# ConnectFunction builds ./functions/connect, and so on.
+build-ConnectFunction build-DisconnectFunction build-MessageFunction:
+	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo '$(@:build-%Function=%)' | tr A-Z a-z)
+
+## sam-build: sam build, with aws-sam-cli from PyPI in .cache/sam if it is not installed
+sam-build:
+	bash .ci/sam.sh build
+
+## deploy: sam build, then sam deploy (add ARGS=--guided the first time)
+deploy: sam-build
+	bash .ci/sam.sh deploy $(ARGS)
+
+## deploy-web: publish web/ to the stack's bucket with config.js pointing at its API, and invalidate CloudFront
+deploy-web:
+	bash .ci/deploy-web.sh
 
 ## deps: install what the tests need and the machine lacks (Java, Maven)
 deps:

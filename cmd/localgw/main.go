@@ -21,7 +21,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"path"
 	"strings"
 	"syscall"
 	"time"
@@ -215,10 +214,9 @@ func invoker(ctx context.Context, o options, tmpl *samtemplate.Template, env map
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", fn, err)
 		}
-		dir := path.Base(strings.TrimSuffix(tmpl.CodeURI(fn), "/"))
-		entry, ok := app.Entrypoints(h)[dir]
+		entry, ok := app.Entrypoints(h)[samtemplate.FunctionPackage(fn)]
 		if !ok {
-			return nil, fmt.Errorf("function %s: no handler for %s", fn, tmpl.CodeURI(fn))
+			return nil, fmt.Errorf("function %s: no handler for functions/%s", fn, samtemplate.FunctionPackage(fn))
 		}
 		handlers[fn] = entry
 	}

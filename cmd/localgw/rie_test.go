@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -52,8 +51,7 @@ func TestChatThroughRIE(t *testing.T) {
 
 	lambdas := map[string]string{}
 	for _, fn := range tmpl.Functions() {
-		dir := filepath.Base(strings.TrimSuffix(tmpl.CodeURI(fn), "/"))
-		bootstrap := buildBootstrap(t, root, dir)
+		bootstrap := buildBootstrap(t, root, samtemplate.FunctionPackage(fn))
 		lambdas[fn] = startRIE(t, rie, bootstrap, fn, env[fn])
 	}
 	s, _ := startStack(t, func(o *options) {

@@ -1,6 +1,12 @@
 package samtemplate
 
-import "maps"
+import (
+	"fmt"
+	"maps"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // Environment returns the environment variables of an
 // AWS::Serverless::Function: Globals first, then the function's own.
@@ -19,11 +25,6 @@ func (t *Template) Environment(functionID string) map[string]Value {
 // Functions returns the logical ids of the template's functions, sorted.
 func (t *Template) Functions() []string {
 	return t.ResourcesOfType("AWS::Serverless::Function")
-}
-
-// CodeURI returns a function's CodeUri.
-func (t *Template) CodeURI(functionID string) string {
-	return scalar(t.property(functionID, "CodeUri"))
 }
 
 // LocalEnvironment resolves a function's environment for a local run: a
@@ -48,4 +49,72 @@ func (t *Template) LocalEnvironment(functionID string, resolve func(logicalID st
 	}
 	maps.Copy(out, extra)
 	return out
+}
+
+// FunctionPackage returns the folder under functions/ that holds a
+// function's main package: its logical id without "Function", in lower
+// case (ConnectFunction → connect). The Makefile's build-<LogicalId>
+// targets, which sam build runs, follow the same rule.
+func FunctionPackage(functionID string) string {
+	return strings.ToLower(strings.TrimSuffix(functionID, "Function"))
+}
+
+// Statement is one statement of a function's inline IAM policy.
+type Statement struct {
+	Effect    string
+	Actions   []string
+	Resources []Value
+}
+
+// PolicyStatements returns the statements of a function's Policies. A
+// policy that is not an inline {Statement: [...]} (a SAM policy template,
+// a managed policy ARN) is an error: least privilege is checked on
+// statements only.
+func (t *Template) PolicyStatements(functionID string) ([]Statement, error) {
+	var out []Statement
+	for _, p := range items(t.property(functionID, "Policies")) {
+		stmts := get(p, "Statement")
+		if stmts == nil {
+			return nil, fmt.Errorf("%s: a policy that is not an inline Statement list", functionID)
+		}
+		for _, st := range items(stmts) {
+			s := Statement{Effect: scalar(get(st, "Effect"))}
+			for _, a := range listOrOne(get(st, "Action")) {
+				s.Actions = append(s.Actions, scalar(a))
+			}
+			for _, r := range listOrOne(get(st, "Resource")) {
+				s.Resources = append(s.Resources, valueOf(r))
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Permission is an AWS::Lambda::Permission.
+type Permission struct {
+	LogicalID string
+	Function  string // the function's logical id (FunctionName: !Ref F)
+	Principal string
+	SourceArn Value
+}
+
+// Permissions returns the template's Lambda permissions, sorted.
+func (t *Template) Permissions() []Permission {
+	var out []Permission
+	for _, id := range t.ResourcesOfType("AWS::Lambda::Permission") {
+		out = append(out, Permission{LogicalID: id, Function: valueOf(t.property(id, "FunctionName")).Ref,
+			Principal: scalar(t.property(id, "Principal")), SourceArn: valueOf(t.property(id, "SourceArn"))})
+	}
+	return out
+}
+
+func listOrOne(n *yaml.Node) []*yaml.Node {
+	if n != nil && n.Kind == yaml.SequenceNode {
+		return n.Content
+	}
+	if n == nil {
+		return nil
+	}
+	return []*yaml.Node{n}
 }

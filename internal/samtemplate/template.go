@@ -156,3 +156,8 @@ func items(n *yaml.Node) []*yaml.Node {
 	}
 	return n.Content
 }
+
+// Property returns a resource's property at path as a Value.
+func (t *Template) Property(logicalID string, path ...string) Value {
+	return valueOf(t.property(logicalID, path...))
+}

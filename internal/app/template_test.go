@@ -1,0 +1,198 @@
+package app
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+	"github.com/chatgo/serverless-chat/internal/handler"
+	"github.com/chatgo/serverless-chat/internal/samtemplate"
+)
+
+// TestTemplateDeploysWhatTheCodeServes checks offline what a deploy would
+// otherwise find out: the routes reach functions that handle them, each
+// with a permission scoped to this API, and IAM grants only what the code
+// uses.
+func TestTemplateDeploysWhatTheCodeServes(t *testing.T) {
+	tmpl, err := samtemplate.Load("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apis, err := tmpl.WebSocketAPIs()
+	if err != nil || len(apis) != 1 {
+		t.Fatalf("WebSocket APIs: %v, %v", apis, err)
+	}
+	api := apis[0]
+
+	wantRoutes := append([]string{"$connect", "$default", "$disconnect"}, chat.Actions...)
+	slices.Sort(wantRoutes)
+	if got := api.RouteKeys(); !slices.Equal(got, wantRoutes) {
+		t.Errorf("routes = %v, want %v (the actions internal/chat handles)", got, wantRoutes)
+	}
+	wantEntry := map[string]string{"$connect": "connect", "$disconnect": "disconnect"}
+	entries := Entrypoints(&handler.Chat{})
+	for key, fn := range api.Routes {
+		pkg := samtemplate.FunctionPackage(fn)
+		want := wantEntry[key]
+		if want == "" {
+			want = "message"
+		}
+		if pkg != want {
+			t.Errorf("route %s reaches %s (functions/%s), want functions/%s", key, fn, pkg, want)
+		}
+		if _, ok := entries[pkg]; !ok {
+			t.Errorf("route %s: no entry point for functions/%s", key, pkg)
+		}
+		if _, err := os.Stat("../../functions/" + pkg + "/main.go"); err != nil {
+			t.Errorf("route %s: %v", key, err)
+		}
+	}
+
+	permitted := map[string]bool{}
+	for _, p := range tmpl.Permissions() {
+		arn := p.SourceArn.Text
+		if p.Principal != "apigateway.amazonaws.com" || p.SourceArn.Tag != "!Sub" ||
+			!strings.HasPrefix(arn, "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${"+api.LogicalID+"}/${StageName}/") {
+			t.Errorf("permission %s: principal %q, SourceArn %+v: want API Gateway, scoped to this API and stage", p.LogicalID, p.Principal, p.SourceArn)
+		}
+		permitted[p.Function] = true
+	}
+	for _, fn := range slices.Sorted(maps.Values(api.Routes)) {
+		if !permitted[fn] {
+			t.Errorf("%s is a route's integration but has no AWS::Lambda::Permission", fn)
+		}
+	}
+
+	if v := tmpl.Property(tmpl.ResourcesOfType("AWS::ApiGatewayV2::Stage")[0], "AutoDeploy"); v.Literal != "true" {
+		t.Error("the stage does not AutoDeploy: a static deployment would keep serving old routes")
+	}
+}
+
+// Each function may use only the DynamoDB actions the store calls on its
+// path, on the tables (not "*"), and may only POST to this API's
+// connections.
+func TestTemplateLeastPrivilege(t *testing.T) {
+	tmpl, err := samtemplate.Load("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dynamo := map[string]bool{"dynamodb:GetItem": true, "dynamodb:PutItem": true, "dynamodb:UpdateItem": true,
+		"dynamodb:DeleteItem": true, "dynamodb:Query": true}
+	const manage = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${ChatApi}/${StageName}/POST/@connections/*"
+	for _, fn := range tmpl.Functions() {
+		stmts, err := tmpl.PolicyStatements(fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		canManage := false
+		for _, st := range stmts {
+			if st.Effect != "Allow" {
+				continue
+			}
+			for _, r := range st.Resources {
+				if r.Literal == "*" || r.Text == "*" || strings.HasSuffix(r.Text, ":*") {
+					t.Errorf("%s: a statement on resource %+v", fn, r)
+				}
+			}
+			for _, a := range st.Actions {
+				switch {
+				case strings.Contains(a, "*"):
+					t.Errorf("%s: wildcard action %s", fn, a)
+				case dynamo[a]:
+					for _, r := range st.Resources {
+						table, ok := strings.CutSuffix(r.Text, ".Arn")
+						if r.Tag != "!GetAtt" || !ok || tmpl.ResourceType(table) != "AWS::DynamoDB::Table" {
+							t.Errorf("%s: %s on %+v, want a table's ARN", fn, a, r)
+						}
+					}
+				case a == "execute-api:ManageConnections":
+					canManage = true
+					if len(st.Resources) != 1 || st.Resources[0].Text != manage {
+						t.Errorf("%s: ManageConnections on %+v, want only %s", fn, st.Resources, manage)
+					}
+				default:
+					t.Errorf("%s: action %s is not one the code uses", fn, a)
+				}
+			}
+		}
+		if !canManage {
+			t.Errorf("%s cannot post to connections", fn)
+		}
+	}
+	// Only the connect function creates connections; only the message
+	// function touches messages.
+	for fn, forbidden := range map[string]string{"DisconnectFunction": "dynamodb:PutItem"} {
+		stmts, _ := tmpl.PolicyStatements(fn)
+		for _, st := range stmts {
+			if slices.Contains(st.Actions, forbidden) {
+				t.Errorf("%s may %s, which it never does", fn, forbidden)
+			}
+		}
+	}
+	for _, fn := range []string{"ConnectFunction", "DisconnectFunction"} {
+		stmts, _ := tmpl.PolicyStatements(fn)
+		for _, st := range stmts {
+			for _, r := range st.Resources {
+				if r.Text == "MessagesTable.Arn" {
+					t.Errorf("%s has access to the messages table, which it never reads or writes", fn)
+				}
+			}
+		}
+	}
+}
+
+// events/ holds one sample event per route for `sam local invoke -e`, and
+// env.json the environment for each function; both must match the template.
+func TestSampleEvents(t *testing.T) {
+	tmpl, err := samtemplate.Load("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apis, _ := tmpl.WebSocketAPIs()
+	for _, key := range apis[0].RouteKeys() {
+		file := "../../events/" + strings.TrimPrefix(key, "$") + ".json"
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Errorf("route %s has no sample event: %v", key, err)
+			continue
+		}
+		var ev events.APIGatewayWebsocketProxyRequest
+		if err := json.Unmarshal(data, &ev); err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		if ev.RequestContext.RouteKey != key || ev.RequestContext.ConnectionID == "" {
+			t.Errorf("%s: routeKey %q, connectionId %q", file, ev.RequestContext.RouteKey, ev.RequestContext.ConnectionID)
+		}
+		if ev.RequestContext.EventType == "MESSAGE" {
+			_, err := chat.ParseInbound([]byte(ev.Body), chat.DefaultLimits())
+			if (key == "$default") != (err != nil) {
+				t.Errorf("%s: body %s parses with error %v", file, ev.Body, err)
+			}
+		}
+	}
+	var env map[string]map[string]string
+	data, err := os.ReadFile("../../events/env.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := slices.Sorted(maps.Keys(env)), tmpl.Functions(); !slices.Equal(got, want) {
+		t.Errorf("env.json has functions %v, want %v", got, want)
+	}
+	for fn, vars := range env {
+		for name := range vars {
+			if !slices.Contains(EnvNames, name) {
+				t.Errorf("env.json: %s sets %s, which the code does not read", fn, name)
+			}
+		}
+	}
+}
