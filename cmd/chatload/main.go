@@ -1,0 +1,125 @@
+// Command chatload measures a chat deployment, local or in AWS: it connects
+// N clients to one room, has S of them send messages at a steady rate, and
+// reports connect times, loss, duplicates, end-to-end latency and delivered
+// messages per second.
+//
+//	chatload -url ws://127.0.0.1:3001/prod -clients 50 -senders 5 -rate 2 -count 20
+//
+// Every loop is bounded by count and time. Ctrl-C stops sending and prints
+// what was measured so far.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "chatload:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parse(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	progress := stderr
+	if cfg.quiet {
+		progress = io.Discard
+	}
+	rep := load(ctx, cfg, progress)
+	if cfg.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	rep.print(stdout)
+	return nil
+}
+
+// config is the command line.
+type config struct {
+	url                string
+	room               string
+	clients, senders   int
+	rate               float64 // messages per second per sender
+	count              int     // messages per sender
+	duration           time.Duration
+	drain              time.Duration // how long to wait for deliveries after the last send
+	connectConcurrency int
+	size               int // message text length
+	json, quiet        bool
+}
+
+// Bounds on every loop, whatever the flags say.
+const (
+	maxClients  = 20000
+	maxCount    = 1_000_000
+	maxDuration = 30 * time.Minute
+)
+
+func parse(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.url, "url", "ws://127.0.0.1:3001/prod", "the WebSocket API: the local gateway's, or a deployed wss:// URL")
+	fs.StringVar(&c.room, "room", "", "room to use (default: a new one per run)")
+	fs.IntVar(&c.clients, "clients", 10, "connections, all in the room")
+	fs.IntVar(&c.senders, "senders", 1, "how many of the clients send")
+	fs.Float64Var(&c.rate, "rate", 5, "messages per second per sender")
+	fs.IntVar(&c.count, "count", 50, "messages per sender")
+	fs.DurationVar(&c.duration, "duration", 2*time.Minute, "stop sending after this long, whatever the count")
+	fs.DurationVar(&c.drain, "drain", 10*time.Second, "after the last send, wait this long at most for deliveries")
+	fs.IntVar(&c.connectConcurrency, "connect-concurrency", 20, "connections opened at once")
+	fs.IntVar(&c.size, "size", 64, "message length in characters (at least what the timestamp needs)")
+	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
+	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
+	if err := fs.Parse(args[1:]); err != nil {
+		return c, err
+	}
+	var errs []error
+	if c.clients < 2 || c.clients > maxClients {
+		errs = append(errs, fmt.Errorf("-clients must be 2 to %d", maxClients))
+	}
+	if c.senders < 1 || c.senders > c.clients {
+		errs = append(errs, errors.New("-senders must be 1 to -clients"))
+	}
+	if c.rate <= 0 || c.rate > 1000 {
+		errs = append(errs, errors.New("-rate must be above 0 and at most 1000"))
+	}
+	if c.count < 1 || c.count > maxCount {
+		errs = append(errs, fmt.Errorf("-count must be 1 to %d", maxCount))
+	}
+	if c.duration <= 0 || c.duration > maxDuration {
+		errs = append(errs, fmt.Errorf("-duration must be above 0 and at most %s", maxDuration))
+	}
+	if c.drain <= 0 || c.drain > 5*time.Minute {
+		errs = append(errs, errors.New("-drain must be above 0 and at most 5m"))
+	}
+	if c.connectConcurrency < 1 {
+		c.connectConcurrency = 1
+	}
+	if c.size > 2000 {
+		errs = append(errs, errors.New("-size must be at most 2000 (the protocol's limit)"))
+	}
+	if c.room == "" {
+		c.room = fmt.Sprintf("load-%d", time.Now().UnixNano()%1_000_000_000)
+	}
+	return c, errors.Join(errs...)
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+)
+
+var ddbEndpoint string
+
+func TestMain(m *testing.M) {
+	os.Exit(dynamolocal.Main(m, &ddbEndpoint))
+}
+
+func TestParseRejectsUnboundedRuns(t *testing.T) {
+	for _, args := range [][]string{
+		{"-clients", "1"}, {"-clients", "20001"}, {"-senders", "0"}, {"-clients", "3", "-senders", "4"},
+		{"-rate", "0"}, {"-count", "0"}, {"-duration", "0"}, {"-duration", "31m"}, {"-size", "2001"},
+	} {
+		if _, err := parse(append([]string{"chatload"}, args...), io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	c, err := parse([]string{"chatload"}, io.Discard)
+	if err != nil || c.room == "" || c.clients != 10 {
+		t.Errorf("defaults = %+v, %v", c, err)
+	}
+}
+
+// localGateway runs bin/localgw (built here) on a free port against the
+// test's DynamoDB Local and returns its WebSocket URL.
+func localGateway(t *testing.T) string {
+	t.Helper()
+	if ddbEndpoint == "" {
+		t.Skip("end-to-end test: needs DynamoDB Local (skipped with -short)")
+	}
+	root, err := dynamolocal.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "localgw")
+	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "localgw")).CombinedOutput(); err != nil {
+		t.Fatalf("build localgw: %v\n%s", err, out)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var out bytes.Buffer
+	cmd := exec.Command(bin, "-addr", addr, "-web", "", "-data", "", "-template", filepath.Join(root, "template.yaml"),
+		"-table-prefix", "load-"+rand.Text()[:8]+"-")
+	cmd.Env = append(os.Environ(), dynamolocal.EnvEndpoint+"="+ddbEndpoint)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("localgw:\n%s", out.String())
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("localgw did not listen:\n%s", out.String())
+		}
+	}
+	return "ws://" + addr + "/prod"
+}
+
+func runJSON(t *testing.T, ctx context.Context, args ...string) report {
+	t.Helper()
+	var stdout bytes.Buffer
+	if err := run(ctx, append([]string{"chatload", "-json", "-quiet"}, args...), &stdout, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var r report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("-json output: %v\n%s", err, stdout.String())
+	}
+	return r
+}
+
+func TestLoadAgainstTheLocalStack(t *testing.T) {
+	url := localGateway(t)
+	r := runJSON(t, t.Context(), "-url", url, "-clients", "8", "-senders", "3", "-rate", "20", "-count", "10")
+	if r.Connected != 8 || r.ConnectFailed != 0 || r.Connect.N != 8 {
+		t.Errorf("connects: %+v", r)
+	}
+	if r.Sent != 30 || r.Acked != 30 || r.ErrorFrames != 0 {
+		t.Errorf("sent %d, acked %d, error frames %d; want 30, 30, 0", r.Sent, r.Acked, r.ErrorFrames)
+	}
+	if r.Expected != 30*7 || r.Delivered != r.Expected || r.Lost != 0 || r.Duplicates != 0 {
+		t.Errorf("expected %d, delivered %d, lost %d, duplicates %d; want 210 delivered once each", r.Expected, r.Delivered, r.Lost, r.Duplicates)
+	}
+	if r.Latency.N != r.Delivered || r.Latency.P50 <= 0 || r.Latency.Max < r.Latency.P99 || r.DeliveredPerSec <= 0 {
+		t.Errorf("latency %+v, throughput %.1f", r.Latency, r.DeliveredPerSec)
+	}
+
+	var text bytes.Buffer
+	if err := run(t.Context(), []string{"chatload", "-quiet", "-url", url, "-clients", "2", "-count", "2", "-rate", "50"}, &text, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"connected              2 of 2", "delivered              2 of 2 expected (lost 0, duplicates 0)", "end-to-end latency     p50"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+// Ctrl-C stops sending and still reports what was measured.
+func TestInterruptReportsSoFar(t *testing.T) {
+	url := localGateway(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(1500*time.Millisecond, cancel)
+	r := runJSON(t, ctx, "-url", url, "-clients", "3", "-rate", "10", "-count", "1000")
+	if !r.Interrupted || r.Sent == 0 || r.Sent >= 1000 {
+		t.Errorf("interrupted %v after sending %d of 1000", r.Interrupted, r.Sent)
+	}
+	if r.Connected != 3 {
+		t.Errorf("connected %d", r.Connected)
+	}
+}
