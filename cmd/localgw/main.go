@@ -18,6 +18,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -43,6 +44,7 @@ func main() {
 // options are the command line's.
 type options struct {
 	addr, webAddr, webDir, template string
+	pprofAddr                       string
 	dataDir, tablePrefix            string
 	lambdaEndpoint                  string
 	lambdas                         map[string]string // function → invocation URL
@@ -58,6 +60,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:3001", "address of the WebSocket API and its @connections API")
 	fs.StringVar(&o.webAddr, "web-addr", "127.0.0.1:8080", "address of the page")
 	fs.StringVar(&o.webDir, "web", "web", "folder of the page; empty to serve no page")
+	fs.StringVar(&o.pprofAddr, "pprof", "", "serve Go's /debug/pprof on this address (for profiling under load)")
 	fs.StringVar(&o.template, "template", "template.yaml", "the SAM template to emulate")
 	fs.StringVar(&o.dataDir, "data", ".cache/local-data", "where DynamoDB Local keeps its data; empty for memory only")
 	fs.StringVar(&o.tablePrefix, "table-prefix", "local-", "prefix of the local table names")
@@ -174,6 +177,13 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		return nil, err
 	}
 	s.serve(gwLn, s.gw)
+	if o.pprofAddr != "" {
+		ln, err := listen(o.pprofAddr, "-pprof")
+		if err != nil {
+			return nil, err
+		}
+		s.serve(ln, http.DefaultServeMux) // where net/http/pprof registers
+	}
 	if webLn != nil {
 		s.webURL = "http://" + webLn.Addr().String() + "/"
 		s.serve(webLn, page(o.webDir, s.websocketURL))

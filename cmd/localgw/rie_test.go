@@ -1,15 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,7 +88,7 @@ func TestChatThroughRIE(t *testing.T) {
 }
 
 // goInstall installs a pinned tool into .cache/bin once.
-func goInstall(t *testing.T, root, module, name string) string {
+func goInstall(t testing.TB, root, module, name string) string {
 	t.Helper()
 	bin := filepath.Join(root, ".cache", "bin")
 	path := filepath.Join(bin, name)
@@ -112,42 +117,63 @@ func buildBootstrap(t *testing.T, root, dir string) string {
 	return out
 }
 
-// startRIE runs one emulator hosting bootstrap and returns its invocation URL.
+// rieProcess is one Runtime Interface Emulator hosting one bootstrap.
+type rieProcess struct {
+	url  string // the invocation URL
+	addr string
+	logs *syncBuffer
+	cmd  *exec.Cmd
+}
+
+// launchRIE starts an emulator for bootstrap with the function's
+// environment; it may not be listening yet.
+func launchRIE(tb testing.TB, rie, bootstrap, fn string, env map[string]string) *rieProcess {
+	tb.Helper()
+	port, apiPort := freePort(tb), freePort(tb)
+	p := &rieProcess{addr: "127.0.0.1:" + strconv.Itoa(port), logs: &syncBuffer{}}
+	p.url = "http://" + p.addr + "/2015-03-31/functions/function/invocations"
+	p.cmd = exec.Command(rie, "--runtime-interface-emulator-address", p.addr,
+		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort), bootstrap)
+	p.cmd.Env = append(os.Environ(), "AWS_REGION=us-east-1", "AWS_LAMBDA_FUNCTION_NAME="+fn)
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+func (p *rieProcess) stop() {
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+}
+
+// startRIE runs one emulator hosting bootstrap until the test ends and
+// returns its invocation URL once it listens.
 func startRIE(t *testing.T, rie, bootstrap, fn string, env map[string]string) string {
 	t.Helper()
-	port, apiPort := freePort(t), freePort(t)
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort), bootstrap)
-	cmd.Env = append(os.Environ(), "AWS_REGION=us-east-1", "AWS_LAMBDA_FUNCTION_NAME="+fn)
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := launchRIE(t, rie, bootstrap, fn, env)
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		p.stop()
 		if t.Failed() {
-			t.Logf("%s under RIE:\n%s", fn, logs.String())
+			t.Logf("%s under RIE:\n%s", fn, p.logs.String())
 		}
 	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
+		if c, err := net.Dial("tcp", p.addr); err == nil {
 			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("RIE for %s did not listen on %s", fn, addr)
+			t.Fatalf("RIE for %s did not listen on %s", fn, p.addr)
 		}
 	}
-	return "http://" + addr + "/2015-03-31/functions/function/invocations"
+	return p.url
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -155,4 +181,101 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+var (
+	initReport   = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
+	invokeReport = regexp.MustCompile(`REPORT RequestId: \S+\s+(?:Init Duration: [0-9.]+ ms\s+)?Duration: ([0-9.]+) ms`)
+)
+
+// BenchmarkColdStart measures each function's cold start under the Lambda
+// Runtime Interface Emulator: a fresh process per iteration, then one real
+// invocation: $connect of a new member (a DynamoDB transaction, a counter
+// update, a room query), $disconnect of an unknown connection (one read),
+// and a ping (one post to a stub Management API). It reports RIE's INIT and REPORT durations;
+// docs/benchmarks.md records the medians.
+func BenchmarkColdStart(b *testing.B) {
+	if ddbEndpoint == "" {
+		b.Skip("needs DynamoDB Local")
+	}
+	root, _ := dynamolocal.RepoRoot()
+	rie := goInstall(b, root, rieModule, "aws-lambda-rie")
+	tmpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	prefix := "cold-" + rand.Text()[:8] + "-"
+	tables := map[string]string{}
+	if err := dynamolocal.CreateTables(b.Context(), dynamolocal.Client(ddbEndpoint), tmpl, func(id string) string {
+		tables[id] = prefix + id
+		return tables[id]
+	}); err != nil {
+		b.Fatal(err)
+	}
+	// A Management API that accepts every post, so replies cost one round trip.
+	mgmt := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer mgmt.Close()
+	env := functionEnv(tmpl, tables, ddbEndpoint, mgmt.URL+"/prod", nil)
+	for _, fn := range tmpl.Functions() {
+		b.Run(fn, func(b *testing.B) {
+			bootstrap := filepath.Join(root, "bin", runtime.GOARCH, samtemplate.FunctionPackage(fn), "bootstrap")
+			if _, err := os.Stat(bootstrap); err != nil {
+				b.Skipf("%s: run make build GOARCH=%s first", bootstrap, runtime.GOARCH)
+			}
+			st, _ := os.Stat(bootstrap)
+			var inits, invokes []float64
+			for i := 0; b.Loop(); i++ {
+				event := fmt.Sprintf(`{"requestContext":{"routeKey":"$connect","eventType":"CONNECT","connectionId":"cold%d%s","stage":"prod","apiId":"x"},"queryStringParameters":{"name":"n%d"}}`, i, prefix, i)
+				switch fn {
+				case "DisconnectFunction":
+					event = `{"requestContext":{"routeKey":"$disconnect","eventType":"DISCONNECT","connectionId":"unknown0000000A="}}`
+				case "MessageFunction":
+					event = `{"requestContext":{"routeKey":"ping","eventType":"MESSAGE","connectionId":"c0000000000000A=","stage":"prod"},"body":"{\"action\":\"ping\"}"}`
+				}
+				initMs, invokeMs := coldStart(b, rie, bootstrap, fn, env[fn], event)
+				inits, invokes = append(inits, initMs), append(invokes, invokeMs)
+			}
+			b.ReportMetric(median(inits), "init-ms")
+			b.ReportMetric(median(invokes), "first-invoke-ms")
+			b.ReportMetric(float64(st.Size())/(1<<20), "bootstrap-MiB")
+		})
+	}
+}
+
+func coldStart(b *testing.B, rie, bootstrap, fn string, env map[string]string, event string) (float64, float64) {
+	p := launchRIE(b, rie, bootstrap, fn, env)
+	defer p.stop()
+	logs := p.logs
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		resp, err := http.Post(p.url, "application/json", strings.NewReader(event))
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("X-Amz-Function-Error") != "" {
+				b.Fatalf("%s: %d %s\n%s", fn, resp.StatusCode, body, logs.String())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("RIE did not answer:\n%s", logs.String())
+		}
+	}
+	var initMs, invokeMs float64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		out := logs.String()
+		m1, m2 := initReport.FindStringSubmatch(out), invokeReport.FindStringSubmatch(out)
+		if m1 != nil && m2 != nil {
+			initMs, _ = strconv.ParseFloat(m1[1], 64)
+			invokeMs, _ = strconv.ParseFloat(m2[1], 64)
+			return initMs, invokeMs
+		}
+	}
+	b.Fatalf("no INIT/REPORT lines:\n%s", logs.String())
+	return 0, 0
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

@@ -88,14 +88,8 @@ func NewFromConfig(ctx context.Context, cfg Config, log *slog.Logger) (*handler.
 // bounded retries without the client-side retry quota, which a burst of
 // throttled posts across goroutines would otherwise drain for all.
 func loadAWS(ctx context.Context, cfg Config) (aws.Config, error) {
-	httpClient := awshttp.NewBuildableClient().
-		WithTimeout(10 * time.Second).
-		WithTransportOptions(func(t *http.Transport) {
-			t.MaxIdleConns = 2 * cfg.FanoutConcurrency
-			t.MaxIdleConnsPerHost = cfg.FanoutConcurrency
-		})
 	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(httpClient),
+		config.WithHTTPClient(newHTTPClient(cfg.FanoutConcurrency)),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = 3
@@ -125,4 +119,16 @@ func loadAWS(ctx context.Context, cfg Config) (aws.Config, error) {
 // its main starts, for the local gateway's in-process invocation.
 func Entrypoints(h *handler.Chat) map[string]any {
 	return map[string]any{"connect": h.Connect, "disconnect": h.Disconnect, "message": h.Message}
+}
+
+// newHTTPClient is the one HTTP client of the process: it keeps an idle
+// connection per concurrent post, so a broadcast reuses them instead of
+// dialling (and, in AWS, handshaking TLS) anew beyond the SDK's default 10.
+func newHTTPClient(concurrency int) *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().
+		WithTimeout(10 * time.Second).
+		WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = 2 * concurrency
+			t.MaxIdleConnsPerHost = concurrency
+		})
 }
