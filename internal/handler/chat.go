@@ -64,7 +64,7 @@ type request struct {
 	log      *slog.Logger
 }
 
-func (h *Chat) request(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) request {
+func (h *Chat) request(ev events.APIGatewayWebsocketProxyRequest) request {
 	rc := ev.RequestContext
 	ep := h.Endpoint
 	if ep == "" {
@@ -92,7 +92,7 @@ func recoverTo(log *slog.Logger, resp *response) {
 // connection and tells the room when the name arrives. It cannot send
 // anything to the connecting client (API Gateway would answer 410).
 func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
-	r := h.request(ctx, ev)
+	r := h.request(ev)
 	defer recoverTo(r.log, &resp)
 	q := ev.QueryStringParameters
 	name, room, err := chat.ParseJoin(q["name"], q["room"], h.Limits)
@@ -117,7 +117,7 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 // room when the name's last connection leaves. A connection already removed
 // (by an earlier $disconnect or a 410 prune) is not an error.
 func (h *Chat) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
-	r := h.request(ctx, ev)
+	r := h.request(ev)
 	defer recoverTo(r.log, &resp)
 	r.log.Info("disconnecting", "status", ev.RequestContext.DisconnectStatusCode,
 		"reason", deref(ev.RequestContext.DisconnectReason))
@@ -145,7 +145,7 @@ func (h *Chat) remove(ctx context.Context, r request, id string, announce bool) 
 // Message serves every route but $connect and $disconnect. Whatever the
 // frame, the sender gets an answer or the documented silence (typing).
 func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
-	r := h.request(ctx, ev)
+	r := h.request(ev)
 	defer recoverTo(r.log, &resp)
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
