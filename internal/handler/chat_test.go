@@ -50,7 +50,9 @@ type world struct {
 }
 
 func newWorld(t *testing.T, conns Connections, msgs Messages) *world {
-	w := &world{t: t, fan: newFakeFanout(), now: time.Date(2026, 11, 25, 12, 30, 0, 0, time.UTC), log: &bytes.Buffer{}}
+	// The clock starts at the real time: DynamoDB Local deletes items whose
+	// TTL has passed by its own clock, so a fixed date would expire them.
+	w := &world{t: t, fan: newFakeFanout(), now: time.Now().UTC().Truncate(time.Millisecond), log: &bytes.Buffer{}}
 	w.h = &Chat{Conns: conns, Msgs: msgs, Fanout: w.fan, Limits: chat.DefaultLimits(), Region: "eu-west-1",
 		Log: slog.New(slog.NewJSONHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now: func() time.Time { return w.now }, ConnectGrace: 30 * time.Second}
@@ -198,13 +200,14 @@ func TestChatScenario(t *testing.T) {
 		w.expect("a1")
 
 		w.now = w.now.Add(time.Second)
+		sentAt := chat.FormatTime(w.now)
 		w.send("a1", `{"action":"new-message","text":"  hi all ","clientId":"c1"}`)
 		ack := w.expect("a1", "ack clientId=c1")
 		w.expect("a2", "new-message name=Ana text=hi all")
 		msg := w.expect("b1", "new-message name=Ana text=hi all")
 		w.expect("x1")
 		if len(ack) == 1 && len(msg) == 1 {
-			if ack[0]["id"] != msg[0]["id"] || ack[0]["sentAt"] != "2026-11-25T12:30:01.000Z" || msg[0]["room"] != "r" {
+			if ack[0]["id"] != msg[0]["id"] || ack[0]["sentAt"] != sentAt || msg[0]["room"] != "r" {
 				t.Errorf("ack %v and message %v disagree", ack[0], msg[0])
 			}
 		}
