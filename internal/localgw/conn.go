@@ -25,7 +25,8 @@ type conn struct {
 	host        string // the Host the client connected to: domainName
 	connectedAt time.Time
 	identity    events.APIGatewayRequestIdentity
-	lastActive  atomic.Int64 // Unix milliseconds
+	lastActive  atomic.Int64  // Unix milliseconds
+	ready       chan struct{} // closed once the handshake has completed or failed
 	ctx         context.Context
 	cancel      context.CancelFunc
 
@@ -39,6 +40,10 @@ func (c *conn) touch() { c.lastActive.Store(time.Now().UnixMilli()) }
 // close ends the socket from the gateway's side; the first reason given
 // is the one $disconnect reports.
 func (c *conn) close(code websocket.StatusCode, reason string) {
+	<-c.ready
+	if c.ws == nil {
+		return // the handshake failed; nothing to close
+	}
 	c.mu.Lock()
 	if c.closeCode == 0 {
 		c.closeCode, c.closeReason = code, reason
@@ -124,12 +129,29 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 			subprotocols = []string{p}
 		}
 	}
+	// Registered before the handshake completes, so that a post racing the
+	// client's first look at its open socket finds the connection (it waits
+	// on ready); posts during $connect itself still get 410, as in AWS.
+	c.ready = make(chan struct{})
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		http.Error(w, "gateway is shutting down", http.StatusServiceUnavailable)
+		g.disconnect(c, websocket.StatusGoingAway, "Going away")
+		return
+	}
+	g.conns[c.id] = c
+	g.mu.Unlock()
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // API Gateway does not check Origin
 		Subprotocols:       subprotocols,
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
+		g.mu.Lock()
+		delete(g.conns, c.id)
+		g.mu.Unlock()
+		close(c.ready) // with no ws: lookups treat it as gone
 		g.cfg.Log.Warn("handshake failed after $connect succeeded", "connectionId", c.id, "err", err)
 		g.disconnect(c, websocket.StatusAbnormalClosure, "Handshake failed")
 		return
@@ -137,16 +159,8 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(g.cfg.Limits.MaxMessageBytes)
 	c.ws = ws
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		ws.Close(websocket.StatusGoingAway, "Going away")
-		g.disconnect(c, websocket.StatusGoingAway, "Going away")
-		return
-	}
-	g.conns[c.id] = c
+	close(c.ready)
 	serving = true
-	g.mu.Unlock()
 	g.cfg.Log.Info("connected", "connectionId", c.id, "sourceIp", ip)
 	go g.serve(c)
 }

@@ -142,10 +142,24 @@ func (g *Gateway) Connections() int {
 	return len(g.conns)
 }
 
-func (g *Gateway) lookup(id string) *conn {
+// lookup returns an open connection, waiting for a handshake that is
+// completing; nil if there is none (or ctx ends first).
+func (g *Gateway) lookup(ctx context.Context, id string) *conn {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.conns[id]
+	c := g.conns[id]
+	g.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	if c.ws == nil {
+		return nil
+	}
+	return c
 }
 
 // newConnectionID returns an id shaped like API Gateway's: 16 characters of

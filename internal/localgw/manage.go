@@ -19,7 +19,7 @@ func (g *Gateway) manage(w http.ResponseWriter, r *http.Request, rawID string) {
 		apiError(w, http.StatusBadRequest, "BadRequestException", "Invalid connectionId: "+rawID)
 		return
 	}
-	c := g.lookup(id)
+	c := g.lookup(r.Context(), id)
 	if c == nil {
 		apiError(w, http.StatusGone, "GoneException", "")
 		return
