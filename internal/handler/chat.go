@@ -236,22 +236,29 @@ func (h *Chat) broadcast(ctx context.Context, r request, room, except string, ev
 		return
 	}
 	ids := make([]string, 0, len(conns))
-	connectedAt := make(map[string]time.Time, len(conns))
 	for _, c := range conns {
 		if c.ID != except {
 			ids = append(ids, c.ID)
-			connectedAt[c.ID] = c.ConnectedAt
 		}
 	}
 	res := h.Fanout.Send(ctx, r.endpoint, ids, payload)
 	r.log.Info("broadcast", "room", room, "event", eventType(event), "result", res)
-	now := h.Now()
+	if len(res.Gone) == 0 {
+		return
+	}
+	gone := make(map[string]bool, len(res.Gone))
 	for _, id := range res.Gone {
-		if now.Sub(connectedAt[id]) < h.ConnectGrace {
-			r.log.Debug("410 from a connection still in its $connect; kept", "kept", id)
-			continue
+		gone[id] = true
+	}
+	now := h.Now()
+	for _, c := range conns {
+		switch {
+		case !gone[c.ID]:
+		case now.Sub(c.ConnectedAt) < h.ConnectGrace:
+			r.log.Debug("410 from a connection still in its $connect; kept", "kept", c.ID)
+		default:
+			h.remove(ctx, r, c.ID, announceGone)
 		}
-		h.remove(ctx, r, id, announceGone)
 	}
 }
 
