@@ -101,8 +101,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nChat running. Open the page in two tabs:\n\n  %s\n\nWebSocket API:  %s\nManagement API: %s/@connections/{id}\nDynamoDB Local: %s\n\nCtrl-C stops everything.\n\n",
-		s.webURL, s.websocketURL, s.managementURL, s.ddb.Endpoint)
+	fmt.Fprint(stdout, "\nChat running.")
+	if s.webURL != "" {
+		fmt.Fprintf(stdout, " Open the page in two tabs:\n\n  %s\n", s.webURL)
+	}
+	fmt.Fprintf(stdout, "\nWebSocket API:  %s\nManagement API: %s/@connections/{id}\nDynamoDB Local: %s\n\nCtrl-C stops everything.\n\n",
+		s.websocketURL, s.managementURL, s.ddb.Endpoint)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nstopping…")
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -139,13 +143,16 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		return nil, err
 	}
 	s := &stack{}
+	var webLn net.Listener
 	defer func() {
 		if err != nil {
 			gwLn.Close()
+			if webLn != nil {
+				webLn.Close()
+			}
 			s.Close(context.Background())
 		}
 	}()
-	var webLn net.Listener
 	if o.webDir != "" {
 		if webLn, err = listen(o.webAddr, "-web-addr"); err != nil {
 			return nil, err

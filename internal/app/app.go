@@ -37,7 +37,7 @@ func New(ctx context.Context, getenv func(string) string) (*handler.Chat, error)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	return NewFromConfig(ctx, cfg, newLogger(cfg))
+	return newChat(ctx, cfg, newLogger(cfg))
 }
 
 func newLogger(cfg Config) *slog.Logger {
@@ -48,8 +48,8 @@ func newLogger(cfg Config) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 }
 
-// NewFromConfig builds the handlers from a Config, logging to log.
-func NewFromConfig(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, error) {
+// newChat builds the handlers from a Config, logging to log.
+func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, error) {
 	awsCfg, err := loadAWS(ctx, cfg)
 	if err != nil {
 		return nil, err

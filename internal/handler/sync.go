@@ -25,8 +25,10 @@ func (h *Chat) sync(ctx context.Context, r request, in chat.Inbound) error {
 	// Without after, the page ends at the newest message: cut from the
 	// oldest end. With after, it starts right after the client's last
 	// message: cut from the newest end.
-	msgs, cut := fit(msgs, h.Limits.MaxFrameBytes-syncEnvelopeSize(c, conns), in.After == "")
-	h.reply(ctx, r, chat.NewSync(c, members(conns), msgs, more || cut))
+	names := members(conns)
+	envelope, _ := json.Marshal(chat.NewSync(c, names, nil, true))
+	msgs, cut := fit(msgs, h.Limits.MaxFrameBytes-len(envelope), in.After == "")
+	h.reply(ctx, r, chat.NewSync(c, names, msgs, more || cut))
 	return nil
 }
 
@@ -40,18 +42,13 @@ func members(conns []chat.Connection) []string {
 	return slices.Compact(names)
 }
 
-func syncEnvelopeSize(c chat.Connection, conns []chat.Connection) int {
-	b, _ := json.Marshal(chat.NewSync(c, members(conns), nil, true))
-	return len(b)
-}
-
 // fit keeps as many messages as fit in budget bytes of JSON, dropping from
 // the oldest end if fromOldest is set, else from the newest; it reports
 // whether it dropped any.
 func fit(msgs []chat.Message, budget int, fromOldest bool) ([]chat.Message, bool) {
 	used := 0
 	for i := range msgs {
-		j := i // index of the i-th message kept, counting from the end kept
+		j := i // the i-th message counted from the end that is kept
 		if fromOldest {
 			j = len(msgs) - 1 - i
 		}

@@ -56,7 +56,7 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 
 func (g *Gateway) requestContext(c *conn, route, eventType string) events.APIGatewayWebsocketProxyRequestContext {
 	now := time.Now()
-	rid := newRequestID()
+	rid := newID()
 	return events.APIGatewayWebsocketProxyRequestContext{
 		RouteKey:          route,
 		EventType:         eventType,
@@ -92,7 +92,7 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-	c := &conn{id: newConnectionID(), host: r.Host, connectedAt: time.Now(),
+	c := &conn{id: newID(), host: r.Host, connectedAt: time.Now(),
 		identity: events.APIGatewayRequestIdentity{SourceIP: ip, UserAgent: r.UserAgent()}}
 	c.touch()
 
@@ -263,7 +263,7 @@ func (g *Gateway) message(c *conn, typ websocket.MessageType, data []byte) {
 		}
 	}()
 	ev := events.APIGatewayWebsocketProxyRequest{RequestContext: g.requestContext(c, "", "MESSAGE")}
-	ev.RequestContext.MessageID = newRequestID()
+	ev.RequestContext.MessageID = newID()
 	if typ == websocket.MessageBinary || !utf8.Valid(data) {
 		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(data), true
 	} else {

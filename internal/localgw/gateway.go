@@ -162,9 +162,9 @@ func (g *Gateway) lookup(ctx context.Context, id string) *conn {
 	return c
 }
 
-// newConnectionID returns an id shaped like API Gateway's: 16 characters of
-// base64, e.g. "R1kmxc2VNjMCFIA=".
-func newConnectionID() string {
+// newID returns an id shaped like API Gateway's connection and request ids:
+// 16 characters of base64, e.g. "R1kmxc2VNjMCFIA=".
+func newID() string {
 	var b [11]byte
 	rand.Read(b[:])
 	return base64.StdEncoding.EncodeToString(b[:])
@@ -173,12 +173,6 @@ func newConnectionID() string {
 func validConnectionID(id string) bool {
 	b, err := base64.StdEncoding.DecodeString(id)
 	return err == nil && len(b) == 11
-}
-
-func newRequestID() string {
-	var b [11]byte
-	rand.Read(b[:])
-	return base64.StdEncoding.EncodeToString(b[:])
 }
 
 // invoke runs the function behind a route with ev and decodes its answer.

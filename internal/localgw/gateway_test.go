@@ -229,7 +229,7 @@ func TestManagementAPIWithTheSDK(t *testing.T) {
 	if _, err := a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: big}); !isType[*types.PayloadTooLargeException](err) {
 		t.Errorf("129 KB post: err = %v, want PayloadTooLargeException", err)
 	}
-	unknown := newConnectionID()
+	unknown := newID()
 	if _, err := a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &unknown, Data: []byte("x")}); !isType[*types.GoneException](err) {
 		t.Errorf("unknown id: err = %v, want GoneException", err)
 	}

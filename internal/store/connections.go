@@ -45,11 +45,17 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (first bool,
 	}
 	// The count can be stale: connections that expired without a $disconnect
 	// never decremented it. Trust it only if another live connection exists.
-	others, err := db.nameConnections(ctx, c.Room, c.Name)
+	conns, err := db.RoomConnections(ctx, c.Room)
 	if err != nil {
 		return false, err
 	}
-	if len(others) > 1 {
+	live := 0
+	for _, o := range conns {
+		if o.Name == c.Name {
+			live++
+		}
+	}
+	if live > 1 {
 		return false, nil
 	}
 	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -152,35 +158,18 @@ func lookupConnection(id string, item map[string]types.AttributeValue) chat.Conn
 // RoomConnections returns every live connection in a room: a strongly
 // consistent Query, so a connection stored before the call is included.
 func (db *DB) RoomConnections(ctx context.Context, room string) ([]chat.Connection, error) {
-	conns, err := db.roomQuery(ctx, room, "", "")
-	return conns, wrap(fmt.Sprintf("query room %q", room), err)
-}
-
-func (db *DB) nameConnections(ctx context.Context, room, name string) ([]chat.Connection, error) {
-	conns, err := db.roomQuery(ctx, room, "#name = :name", name)
-	return conns, wrap(fmt.Sprintf("query room %q for %q", room, name), err)
-}
-
-func (db *DB) roomQuery(ctx context.Context, room, filter, name string) ([]chat.Connection, error) {
-	values := map[string]types.AttributeValue{
-		":pk": s(roomPrefix + room), ":prefix": s(connPrefix), ":now": n(db.Now().Unix())}
-	names := map[string]string{"#ttl": TTLAttribute, "#name": "name"}
-	f := notExpired
-	if filter != "" {
-		f += " AND " + filter
-		values[":name"] = s(name)
-	}
 	items, err := db.query(ctx, &dynamodb.QueryInput{
-		TableName:                 &db.tables.Connections,
-		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		FilterExpression:          aws.String(f),
-		ProjectionExpression:      aws.String("sk, #name, connectedAt"),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-		ConsistentRead:            aws.Bool(true),
+		TableName:                &db.tables.Connections,
+		KeyConditionExpression:   aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+		FilterExpression:         aws.String(notExpired),
+		ProjectionExpression:     aws.String("sk, #name, connectedAt"),
+		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute, "#name": "name"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": s(roomPrefix + room), ":prefix": s(connPrefix), ":now": n(db.Now().Unix())},
+		ConsistentRead: aws.Bool(true),
 	}, 0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("query room %q: %w", room, err)
 	}
 	conns := make([]chat.Connection, len(items))
 	for i, it := range items {
