@@ -14,7 +14,8 @@ const PROBLEM_TEXT = {
   unknown_action: "The page asked the server for something it does not do.",
   invalid_message: "The server did not accept that:",
   too_long: "That is too long:",
-  internal: "The server had a problem; your message will be retried when the connection comes back.",
+  internal: "The server had a problem; your messages will be sent again on a new connection.",
+  reconnecting: "The connection was reset; your messages will be sent again, in order.",
 };
 
 let client = null;
@@ -51,6 +52,7 @@ function join(name, room) {
   client = new ChatClient({ url: config.websocketUrl, name, room });
   client.addEventListener("state", (e) => showState(e.detail.state));
   client.addEventListener("sync", (e) => onSync(e.detail));
+  client.addEventListener("members", (e) => onMembers(e.detail.names));
   client.addEventListener("message", (e) => addMessage(e.detail));
   client.addEventListener("ack", (e) => onAck(e.detail));
   client.addEventListener("presence", (e) => onPresence(e.detail));
@@ -84,23 +86,28 @@ function showProblem({ code, message }) {
 
 // --- Messages ---
 
-function onSync({ you, members: names }) {
+function onSync({ you }) {
   me = you.name;
+  renderMembers();
+}
+
+function onMembers(names) {
   members.clear();
   for (const n of names) members.add(n);
   renderMembers();
 }
 
-/** Inserts a stored message in id order, once. */
+/** Inserts a stored message in seq order, once. */
 function addMessage(m) {
   const list = $("messages");
-  if (list.querySelector(`li[data-id="${CSS.escape(m.id)}"]`)) return;
+  if (list.querySelector(`li[data-seq="${m.seq}"]`)) return;
   const li = messageItem(m.name, m.text, m.sentAt);
   li.dataset.id = m.id;
+  li.dataset.seq = m.seq;
   if (m.name === me) li.classList.add("mine");
   let before = null;
-  for (const other of list.querySelectorAll("li[data-id]")) {
-    if (other.dataset.id > m.id) {
+  for (const other of list.querySelectorAll("li[data-seq]")) {
+    if (Number(other.dataset.seq) > m.seq) {
       before = other;
       break;
     }
@@ -135,18 +142,15 @@ function setTime(el, sentAt) {
   el.title = d.toLocaleString();
 }
 
-function onAck({ clientId, id, sentAt }) {
+function onAck({ clientId, id, seq, sentAt }) {
   const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
   if (!li) return;
   li.remove();
-  // Re-inserted in id order; if a sync already brought it, that copy stays.
-  addMessage({ id, name: li.querySelector(".name").textContent, text: li.querySelector(".text").textContent, sentAt });
+  // Re-inserted in seq order; if a sync already brought it, that copy stays.
+  addMessage({ id, seq, name: li.querySelector(".name").textContent, text: li.querySelector(".text").textContent, sentAt });
 }
 
 function onPresence({ type, name, sentAt }) {
-  if (type === "join") members.add(name);
-  else members.delete(name);
-  renderMembers();
   const li = document.createElement("li");
   li.className = "notice";
   li.textContent = `${name} ${type === "join" ? "joined" : "left"} · `;

@@ -1,23 +1,30 @@
 // ChatClient keeps one chat connection alive and speaks the protocol of
-// docs/protocol.md: it reconnects with backoff, pings under API Gateway's
-// idle timeout, syncs what it missed, and resends unacknowledged messages
-// with their original clientId (the server de-duplicates them).
+// docs/protocol.md (version 2): it reconnects with backoff, pings every
+// 25 s, holds the room's messages by seq and fetches any gap, numbers its
+// new-message frames so that the server stores them in the order typed,
+// resends unacknowledged messages with their original clientId (the server
+// de-duplicates them), and applies join and leave by version.
 //
 // It knows nothing of the page; it reports through DOM events:
 //   state    {state: "connecting" | "online" | "reconnecting" | "closed"}
-//   sync     {you, members, room}
-//   message  {id, room, name, text, sentAt}        (live or from sync)
-//   ack      {clientId, id, sentAt}
-//   presence {type: "join" | "leave", name, sentAt}
+//   sync     {you, room}
+//   members  {names}                                 (online names, sorted)
+//   message  {id, seq, room, name, text, sentAt}     (live or fetched; once per seq)
+//   ack      {clientId, id, seq, sentAt}
+//   presence {type: "join" | "leave", name, sentAt}  (only events that change something)
 //   typing   {name}
 //   problem  {code, message, clientId?}
 
-import { TYPING_INTERVAL_MS } from "./rules.js";
+import { PING_INTERVAL_MS, TYPING_INTERVAL_MS } from "./rules.js";
 
-const PING_EVERY_MS = 4 * 60 * 1000; // well under API Gateway's 10-minute idle timeout
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 30000;
 const SYNC_PAGE = 100;
+const GAP_WAIT_MS = 1500; // a gap often fills by itself: messages overtake each other
+const SYNC_RETRY_MS = 5000; // a sync unanswered this long may be asked again
+// Errors after which the connection is closed (or should be) and what was
+// not acknowledged is sent again, in order, on a new one.
+const RECONNECT_CODES = new Set(["not_connected", "out_of_order", "invalid_frame", "internal"]);
 
 export class ChatClient extends EventTarget {
   constructor({ url, name, room }) {
@@ -26,8 +33,11 @@ export class ChatClient extends EventTarget {
     this.name = name;
     this.room = room;
     this.state = "closed";
-    this.lastId = ""; // the newest message id held
+    this.last = null; // every message up to this seq is held (null until the first sync)
+    this.highest = 0; // the highest seq the room is known to have
+    this.held = new Set(); // seqs held
     this.pending = new Map(); // clientId → text, in send order
+    this.presence = new Map(); // name → {online, version}
     this.attempt = 0;
     this.lastTypingSent = 0;
     this.stopped = true;
@@ -41,23 +51,24 @@ export class ChatClient extends EventTarget {
   stop() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.gapTimer);
     clearInterval(this.pingTimer);
     if (this.ws) this.ws.close(1000, "left");
     this.setState("closed");
   }
 
-  /** Queues a message and sends it now if online; returns its clientId. */
+  /** Queues a message and sends it now if the connection is ready; returns its clientId. */
   send(text) {
     const clientId = newClientId();
     this.pending.set(clientId, text);
-    this.transmit({ action: "new-message", text, clientId });
+    if (this.ready) this.transmitMessage(clientId, text);
     return clientId;
   }
 
   /** Tells the room the user is typing, at most once per interval. */
   typing() {
     const now = Date.now();
-    if (this.state !== "online" || now - this.lastTypingSent < TYPING_INTERVAL_MS) return;
+    if (!this.ready || now - this.lastTypingSent < TYPING_INTERVAL_MS) return;
     this.lastTypingSent = now;
     this.transmit({ action: "typing" });
   }
@@ -75,19 +86,33 @@ export class ChatClient extends EventTarget {
       return;
     }
     this.ws = ws;
+    this.ready = false; // until the first sync on this connection
+    this.frame = 0; // new-message frames are numbered per connection
+    this.syncAskedAt = 0;
     ws.addEventListener("open", () => {
       this.attempt = 0;
       this.setState("online");
       this.requestSync();
-      this.pingTimer = setInterval(() => this.transmit({ action: "ping" }), PING_EVERY_MS);
+      this.pingTimer = setInterval(() => this.transmit({ action: "ping" }), PING_INTERVAL_MS);
     });
     ws.addEventListener("message", (e) => this.receive(e.data));
     ws.addEventListener("close", () => {
       clearInterval(this.pingTimer);
       if (this.ws !== ws) return;
       this.ws = null;
+      this.ready = false;
       if (!this.stopped) this.scheduleReconnect();
     });
+  }
+
+  /** Closes the connection and opens a new one at once (after a server error that needs it). */
+  reconnectNow() {
+    const ws = this.ws;
+    this.ws = null;
+    this.ready = false;
+    clearInterval(this.pingTimer);
+    if (ws) ws.close(1000, "reconnecting");
+    if (!this.stopped) this.connect();
   }
 
   scheduleReconnect() {
@@ -99,10 +124,24 @@ export class ChatClient extends EventTarget {
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 
+  /** Asks for what follows the last contiguous seq held (or the latest page). */
   requestSync() {
-    const frame = { action: "sync", limit: this.lastId ? SYNC_PAGE : 50 };
-    if (this.lastId) frame.after = this.lastId;
+    const frame = { action: "sync", limit: this.last === null ? 50 : SYNC_PAGE };
+    if (this.last !== null) frame.after = this.last;
+    this.syncAskedAt = Date.now();
     this.transmit(frame);
+  }
+
+  /** Fetches a gap unless a sync is already on its way. */
+  fillGap() {
+    if (this.last === null || this.highest <= this.last) return;
+    if (Date.now() - this.syncAskedAt < SYNC_RETRY_MS) return;
+    this.requestSync();
+  }
+
+  transmitMessage(clientId, text) {
+    this.frame++;
+    this.transmit({ action: "new-message", text, clientId, frame: this.frame });
   }
 
   transmit(frame) {
@@ -121,52 +160,119 @@ export class ChatClient extends EventTarget {
         this.onSync(f);
         break;
       case "new-message":
-        this.noteId(f.id);
-        this.emit("message", f);
+        this.hold(f);
+        this.noteHighest(f.seq);
         break;
       case "ack":
-        this.pending.delete(f.clientId);
-        this.noteId(f.id);
+        if (!this.pending.delete(f.clientId)) break; // an ack for a retry already acknowledged
         this.emit("ack", f);
+        this.held.add(f.seq);
+        this.advance();
+        this.noteHighest(f.seq);
         break;
       case "join":
       case "leave":
-        this.emit("presence", f);
+        if (this.applyPresence(f.name, f.type === "join", f.version)) {
+          this.emit("presence", f);
+          this.emitMembers();
+        }
         break;
       case "typing":
         this.emit("typing", f);
         break;
-      case "error":
-        // internal errors may be retried (same clientId) after reconnecting;
-        // anything else will fail again unchanged.
-        if (f.clientId && f.code !== "internal") this.pending.delete(f.clientId);
-        this.emit("problem", f);
-        break;
       case "pong":
+        this.noteHighest(f.seq);
+        this.fillGap();
+        break;
+      case "error":
+        this.onError(f);
         break;
       default:
         if (f.message) this.emit("problem", { code: "gateway", message: f.message });
     }
   }
 
-  onSync(f) {
-    const paging = Boolean(this.lastId);
-    this.emit("sync", { you: f.you, members: f.members, room: f.room });
-    for (const m of f.messages) {
-      this.noteId(m.id);
-      this.emit("message", m);
-    }
-    if (paging && f.more) {
-      this.requestSync(); // more missed messages than one page
+  onError(f) {
+    if (RECONNECT_CODES.has(f.code)) {
+      // Nothing was stored; the connection's frames can no longer be trusted
+      // to follow in order. Start again on a new one and resend in order.
+      if (f.code !== "internal") this.emit("problem", { code: "reconnecting", message: f.message });
+      else this.emit("problem", f);
+      this.reconnectNow();
       return;
     }
-    for (const [clientId, text] of this.pending) {
-      this.transmit({ action: "new-message", text, clientId });
-    }
+    // Anything else will fail again unchanged: stop retrying it.
+    if (f.clientId) this.pending.delete(f.clientId);
+    this.emit("problem", f);
   }
 
-  noteId(id) {
-    if (id > this.lastId) this.lastId = id;
+  onSync(f) {
+    this.syncAskedAt = 0;
+    const first = this.last === null;
+    this.emit("sync", { you: f.you, room: f.room });
+    this.reconcilePresence(f.members, f.presence || {});
+    for (const m of f.messages) this.hold(m);
+    if (first) {
+      const newest = f.messages.length ? f.messages[f.messages.length - 1].seq : f.seq;
+      this.last = Math.max(this.last ?? 0, newest);
+      this.advance();
+    }
+    this.noteHighest(f.seq);
+    if (!this.ready) {
+      this.ready = true;
+      for (const [clientId, text] of this.pending) this.transmitMessage(clientId, text);
+    }
+    if (!first && f.more) this.requestSync(); // more missed messages than one page
+    else if (this.highest > this.last) this.fillGap();
+  }
+
+  /** Holds a message once per seq and moves the contiguous mark on. */
+  hold(m) {
+    if (this.held.has(m.seq)) return;
+    this.held.add(m.seq);
+    this.emit("message", m);
+    this.advance();
+  }
+
+  advance() {
+    if (this.last === null) return;
+    while (this.held.has(this.last + 1)) this.last++;
+  }
+
+  /** Notes that the room has reached seq; a gap is fetched after a short wait. */
+  noteHighest(seq) {
+    if (typeof seq === "number" && seq > this.highest) this.highest = seq;
+    if (this.last === null || this.highest <= this.last || this.gapTimer) return;
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = null;
+      this.fillGap();
+    }, GAP_WAIT_MS);
+  }
+
+  /** Applies a name's state if version is newer than what is held; reports whether it changed anything shown. */
+  applyPresence(name, online, version) {
+    const known = this.presence.get(name);
+    if (known && known.version >= version) return false;
+    this.presence.set(name, { online, version });
+    return !known || known.online !== online;
+  }
+
+  reconcilePresence(members, versions) {
+    const online = new Set(members);
+    for (const [name, version] of Object.entries(versions)) {
+      const known = this.presence.get(name);
+      if (!known || known.version <= version) this.presence.set(name, { online: online.has(name), version });
+    }
+    for (const name of online) if (!this.presence.has(name)) this.presence.set(name, { online: true, version: 0 });
+    for (const [name, known] of this.presence) {
+      if (known.online && !online.has(name) && !(name in versions)) this.presence.set(name, { online: false, version: known.version });
+    }
+    this.emitMembers();
+  }
+
+  emitMembers() {
+    const names = [...this.presence].filter(([, p]) => p.online).map(([n]) => n).sort();
+    this.emit("members", { names });
   }
 
   setState(state) {

@@ -5,6 +5,7 @@ export const MAX_NAME_CHARS = 32;
 export const MAX_ROOM_CHARS = 64;
 export const DEFAULT_ROOM = "general";
 export const TYPING_INTERVAL_MS = 2000;
+export const PING_INTERVAL_MS = 25000;
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const ROOM = /^[A-Za-z0-9_-]+$/;

@@ -50,6 +50,7 @@ type options struct {
 	lambdas                         map[string]string // function → invocation URL
 	env                             map[string]string // extra environment for the functions
 	limits                          localgw.Limits
+	faults                          localgw.Faults
 	logLevel                        slog.Level
 }
 
@@ -86,7 +87,27 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.limits.DisconnectDelay, "disconnect-delay", 0, "delay $disconnect after a socket ends, as AWS sometimes does")
 	fs.Int64Var(&o.limits.MaxMessageBytes, "max-message-bytes", o.limits.MaxMessageBytes, "largest message, either way")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "gateway log level")
-	return o, fs.Parse(args[1:])
+	// Faults AWS has, on demand (docs/local-gateway.md).
+	fs.Uint64Var(&o.faults.Seed, "fault-seed", 1, "seed of the injected faults: the same seed, the same decisions")
+	fs.Float64Var(&o.faults.PostThrottle, "fault-post-throttle", 0, "fraction of PostToConnection answered 429 LimitExceededException")
+	fs.Float64Var(&o.faults.PostError, "fault-post-error", 0, "fraction of PostToConnection answered 500")
+	fs.Float64Var(&o.faults.PostSlow, "fault-post-slow", 0, "fraction of PostToConnection delayed by -fault-post-delay")
+	fs.DurationVar(&o.faults.PostDelay, "fault-post-delay", 2*time.Second, "delay of a slow PostToConnection")
+	fs.Float64Var(&o.faults.DropDisconnect, "fault-drop-disconnect", 0, "fraction of $disconnect never invoked")
+	fs.DurationVar(&o.faults.InvokeJitter, "fault-invoke-jitter", 0, "delay each message invocation by a random time up to this, so that frames overtake each other")
+	if err := fs.Parse(args[1:]); err != nil {
+		return o, err
+	}
+	f := o.faults
+	for _, x := range []float64{f.PostThrottle, f.PostError, f.PostSlow, f.DropDisconnect} {
+		if x < 0 || x > 1 {
+			return o, errors.New("-fault-* fractions must be from 0 to 1")
+		}
+	}
+	if f.PostThrottle+f.PostError+f.PostSlow > 1 {
+		return o, errors.New("-fault-post-throttle, -fault-post-error and -fault-post-slow must add up to at most 1")
+	}
+	return o, nil
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -179,7 +200,7 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		return nil, err
 	}
 	s.gw, err = localgw.New(localgw.Config{Stage: api.Stage, RouteSelectionExpression: api.RouteSelectionExpression,
-		Routes: api.Routes, Invoker: invoker, Limits: o.limits, Log: log})
+		Routes: api.Routes, Invoker: invoker, Limits: o.limits, Faults: o.faults, Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -311,7 +311,7 @@ func TestChatEndToEnd(t *testing.T) {
 	b7.send(`{"action":"sync","limit":100}`)
 	before := b7.next("sync")
 	msgs := before["messages"].([]any)
-	lastSeen := msgs[len(msgs)-1].(map[string]any)["id"].(string)
+	lastSeen := fmt.Sprint(msgs[len(msgs)-1].(map[string]any)["seq"])
 	b7.ws.Close(websocket.StatusNormalClosure, "")
 	for _, c := range beta[:7] {
 		c.next("leave")
@@ -323,7 +323,7 @@ func TestChatEndToEnd(t *testing.T) {
 	}
 	collectAll(beta[1:7], func(int) int { return 3 }, quiet)
 	back := dial(t, s, "b7", "beta")
-	back.send(`{"action":"sync","after":"` + lastSeen + `"}`)
+	back.send(`{"action":"sync","after":` + lastSeen + `}`)
 	sync := back.next("sync")
 	var got []string
 	for _, m := range sync["messages"].([]any) {

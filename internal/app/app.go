@@ -26,6 +26,7 @@ import (
 
 var (
 	_ handler.Connections = (*store.DB)(nil)
+	_ handler.Senders     = (*store.DB)(nil)
 	_ handler.Messages    = (*store.DB)(nil)
 	_ handler.Broadcaster = (*fanout.Sender)(nil)
 	_ fanout.Poster       = (*apigatewaymanagementapi.Client)(nil)
@@ -64,6 +65,7 @@ func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, 
 	sender := fanout.New(func(endpoint string) fanout.Poster {
 		return apigatewaymanagementapi.NewFromConfig(awsCfg, func(o *apigatewaymanagementapi.Options) {
 			o.BaseEndpoint = aws.String(endpoint)
+			o.RetryMaxAttempts = 1 // fanout retries, within its budget
 		})
 	}, fanout.Options{Concurrency: cfg.FanoutConcurrency, Timeout: cfg.PostTimeout, Log: log})
 
@@ -71,6 +73,7 @@ func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, 
 	limits.MaxTextChars = cfg.MaxTextChars
 	return &handler.Chat{
 		Conns:        db,
+		Senders:      db,
 		Msgs:         db,
 		Fanout:       sender,
 		Log:          log,

@@ -54,7 +54,7 @@ func checkServerFrame(t *testing.T, body string) {
 	}
 	frames := map[string]any{
 		TypeNewMessage: &MessageEvent{}, TypeAck: &Ack{}, TypeSync: &Sync{}, TypeTyping: &Typing{},
-		TypePong: &Pong{}, TypeError: &ErrorEvent{}, TypeJoin: &Presence{}, TypeLeave: &Presence{},
+		TypePong: &Pong{}, TypeError: &ErrorEvent{}, TypeJoin: &PresenceEvent{}, TypeLeave: &PresenceEvent{},
 	}
 	v, ok := frames[head.Type]
 	if !ok {
@@ -115,6 +115,7 @@ func TestPageRulesMatch(t *testing.T) {
 		"MAX_ROOM_CHARS":     strconv.Itoa(l.MaxRoomChars),
 		"DEFAULT_ROOM":       strconv.Quote(DefaultRoom),
 		"TYPING_INTERVAL_MS": strconv.Itoa(int(l.TypingInterval.Milliseconds())),
+		"PING_INTERVAL_MS":   strconv.Itoa(int(l.PingInterval.Milliseconds())),
 	}
 	for name, v := range want {
 		if decl := "export const " + name + " = " + v + ";"; !strings.Contains(string(js), decl) {

@@ -1,6 +1,9 @@
 package chat
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Error codes sent to clients in error frames. docs/protocol.md explains each.
 const (
@@ -8,6 +11,9 @@ const (
 	CodeUnknownAction  = "unknown_action"  // "action" is missing or names no route
 	CodeInvalidMessage = "invalid_message" // a field is missing, empty or malformed
 	CodeTooLong        = "too_long"        // a field is longer than its limit
+	CodeInvalidFrame   = "invalid_frame"   // "frame" is not the next number, or not a number
+	CodeOutOfOrder     = "out_of_order"    // the frame before this one never came; the connection is closed
+	CodeNotConnected   = "not_connected"   // the server has no record of this connection; it is closed
 	CodeInternal       = "internal"        // the server failed; the client may retry
 )
 
@@ -21,10 +27,14 @@ type Error struct {
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // ErrorCode returns the protocol code for err: its own if it is (or wraps)
-// an *Error, CodeInternal for anything else.
+// an *Error, CodeNotConnected for ErrNoConnection, CodeInternal for
+// anything else.
 func ErrorCode(err error) string {
 	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Code
+	}
+	if errors.Is(err, ErrNoConnection) {
+		return CodeNotConnected
 	}
 	return CodeInternal
 }
@@ -35,7 +45,22 @@ func ErrorMessage(err error) string {
 	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Message
 	}
+	if errors.Is(err, ErrNoConnection) {
+		return "the server has no record of this connection; it is closed: reconnect"
+	}
 	return "the server could not handle this frame; try again"
 }
 
-func errorf(code, msg string) *Error { return &Error{Code: code, Message: msg} }
+// Errorf returns a protocol error.
+func Errorf(code, msg string) *Error { return &Error{Code: code, Message: msg} }
+
+// FrameError is the error for a new-message frame numbered frame on a
+// connection whose last stored frame is last, when frame is not last+1:
+// invalid_frame for a number already used, out_of_order for one whose
+// predecessor never came.
+func FrameError(last, frame int64) error {
+	if frame <= last {
+		return Errorf(CodeInvalidFrame, fmt.Sprintf("frame %d was already used on this connection (the last was %d)", frame, last))
+	}
+	return Errorf(CodeOutOfOrder, fmt.Sprintf("frame %d came but frame %d never did; the connection is closed: reconnect and resend", frame, last+1))
+}

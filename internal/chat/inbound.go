@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -27,15 +28,21 @@ type Inbound struct {
 	Action   string
 	Text     string // new-message
 	ClientID string // new-message, optional
-	After    string // sync, optional message id
-	Limit    int    // sync
+	// Frame numbers a connection's new-message frames 1, 2, 3…: the server
+	// stores them in that order. 0 when the client gave none.
+	Frame  int64
+	After  int64 // sync: only messages with a higher seq; -1 = none (the latest page)
+	Before int64 // sync: only messages with a lower seq; 0 = none
+	Limit  int   // sync
 }
 
 type rawInbound struct {
 	Action   string          `json:"action"`
 	Text     *string         `json:"text"`
 	ClientID string          `json:"clientId"`
-	After    string          `json:"after"`
+	Frame    json.RawMessage `json:"frame"`
+	After    json.RawMessage `json:"after"`
+	Before   json.RawMessage `json:"before"`
 	Limit    json.RawMessage `json:"limit"`
 }
 
@@ -45,63 +52,105 @@ type rawInbound struct {
 func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
-		return Inbound{}, errorf(CodeBadJSON, "a frame must be a JSON object")
+		return Inbound{}, Errorf(CodeBadJSON, "a frame must be a JSON object")
 	}
 	var raw rawInbound
 	if err := json.Unmarshal(data, &raw); err != nil {
 		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-			return Inbound{}, errorf(CodeInvalidMessage, "a field has the wrong type: "+fieldOf(err))
+			return Inbound{}, Errorf(CodeInvalidMessage, "a field has the wrong type: "+fieldOf(err))
 		}
-		return Inbound{}, errorf(CodeBadJSON, "the frame is not valid JSON")
+		return Inbound{}, Errorf(CodeBadJSON, "the frame is not valid JSON")
 	}
 	in := Inbound{Action: raw.Action, ClientID: raw.ClientID}
+	if utf8.RuneCountInString(raw.ClientID) > l.MaxClientIDChars {
+		in.ClientID = "" // never echoed: an error frame must stay small enough to deliver
+	}
 	switch raw.Action {
 	case ActionNewMessage:
-		return in, in.parseNewMessage(raw, l)
+		err := in.parseNewMessage(raw, l)
+		return in, err
 	case ActionSync:
-		return in, in.parseSync(raw, l)
+		err := in.parseSync(raw, l)
+		return in, err
 	case ActionTyping, ActionPing:
 		return in, nil
 	case "":
-		return in, errorf(CodeUnknownAction, `the frame has no "action"`)
+		return in, Errorf(CodeUnknownAction, `the frame has no "action"`)
 	default:
-		return in, errorf(CodeUnknownAction, fmt.Sprintf("unknown action %q", truncate(raw.Action, 64)))
+		return in, Errorf(CodeUnknownAction, fmt.Sprintf("unknown action %q", truncate(raw.Action, 64)))
 	}
 }
 
 func (in *Inbound) parseNewMessage(raw rawInbound, l Limits) error {
-	if n := utf8.RuneCountInString(in.ClientID); n > l.MaxClientIDChars {
-		in.ClientID = ""
-		return errorf(CodeTooLong, fmt.Sprintf("clientId is %d characters; the limit is %d", n, l.MaxClientIDChars))
+	// The frame number first: a frame rejected for its text still takes its
+	// place in the connection's order.
+	if present(raw.Frame) {
+		n, ok := wholeNumber(raw.Frame)
+		if !ok || n < 1 {
+			return Errorf(CodeInvalidFrame, `"frame" must be a whole number from 1 up`)
+		}
+		in.Frame = n
+	}
+	if n := utf8.RuneCountInString(raw.ClientID); n > l.MaxClientIDChars {
+		return Errorf(CodeTooLong, fmt.Sprintf("clientId is %d characters; the limit is %d", n, l.MaxClientIDChars))
 	}
 	if raw.Text == nil {
-		return errorf(CodeInvalidMessage, `new-message needs "text"`)
+		return Errorf(CodeInvalidMessage, `new-message needs "text"`)
 	}
 	in.Text = strings.TrimSpace(*raw.Text)
 	switch n := utf8.RuneCountInString(in.Text); {
 	case n == 0:
-		return errorf(CodeInvalidMessage, "the message is empty")
+		return Errorf(CodeInvalidMessage, "the message is empty")
 	case n > l.MaxTextChars:
-		return errorf(CodeTooLong, fmt.Sprintf("the message is %d characters; the limit is %d", n, l.MaxTextChars))
+		return Errorf(CodeTooLong, fmt.Sprintf("the message is %d characters; the limit is %d", n, l.MaxTextChars))
 	}
 	return nil
 }
 
 func (in *Inbound) parseSync(raw rawInbound, l Limits) error {
-	in.After = raw.After
-	if in.After != "" && !ValidID(in.After) {
-		return errorf(CodeInvalidMessage, `"after" is not a message id`)
+	in.After = -1
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		to   *int64
+	}{{"after", raw.After, &in.After}, {"before", raw.Before, &in.Before}} {
+		if !present(f.raw) {
+			continue
+		}
+		n, ok := wholeNumber(f.raw)
+		if !ok || n < 0 || f.name == "before" && n < 1 {
+			return Errorf(CodeInvalidMessage, fmt.Sprintf(`%q must be a message's seq (a whole number)`, f.name))
+		}
+		*f.to = n
+	}
+	if in.Before > 0 && in.After >= 0 && in.After >= in.Before-1 {
+		return Errorf(CodeInvalidMessage, `no message lies between "after" and "before"`)
 	}
 	in.Limit = l.DefaultHistory
-	if len(raw.Limit) == 0 || string(raw.Limit) == "null" {
+	if !present(raw.Limit) {
 		return nil
 	}
-	var n int
-	if err := json.Unmarshal(raw.Limit, &n); err != nil || n < 1 || n > l.MaxHistory {
-		return errorf(CodeInvalidMessage, fmt.Sprintf(`"limit" must be a whole number from 1 to %d`, l.MaxHistory))
+	n, ok := wholeNumber(raw.Limit)
+	if !ok || n < 1 || n > int64(l.MaxHistory) {
+		return Errorf(CodeInvalidMessage, fmt.Sprintf(`"limit" must be a whole number from 1 to %d`, l.MaxHistory))
 	}
-	in.Limit = n
+	in.Limit = int(n)
 	return nil
+}
+
+func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
+
+// maxWhole is the largest whole number every JSON parser holds exactly
+// (2^53 - 1, JavaScript's Number.MAX_SAFE_INTEGER).
+const maxWhole = 1<<53 - 1
+
+// wholeNumber decodes a JSON number with no fraction and no exponent.
+func wholeNumber(raw json.RawMessage) (int64, bool) {
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n > maxWhole {
+		return 0, false
+	}
+	return n, true
 }
 
 func fieldOf(err error) string {

@@ -32,14 +32,31 @@ func TestParseInbound(t *testing.T) {
 		{"new-message/text not a string", `{"action":"new-message","text":5}`, Inbound{}, CodeInvalidMessage},
 		{"new-message/clientId too long", `{"action":"new-message","text":"a","clientId":"` + strings.Repeat("x", 65) + `"}`,
 			Inbound{Action: ActionNewMessage}, CodeTooLong},
-		{"sync", `{"action":"sync"}`, Inbound{Action: ActionSync, Limit: l.DefaultHistory}, ""},
-		{"sync/after and limit", `{"action":"sync","after":"01JDQ8Z6K3V2M4N5P6Q7R8S9T0","limit":7}`,
-			Inbound{Action: ActionSync, After: "01JDQ8Z6K3V2M4N5P6Q7R8S9T0", Limit: 7}, ""},
-		{"sync/limit null", `{"action":"sync","limit":null}`, Inbound{Action: ActionSync, Limit: l.DefaultHistory}, ""},
+		{"new-message/frame", `{"action":"new-message","text":"hi","frame":7}`,
+			Inbound{Action: ActionNewMessage, Text: "hi", Frame: 7}, ""},
+		{"new-message/frame with a bad text", `{"action":"new-message","text":"","frame":3,"clientId":"c3"}`,
+			Inbound{Action: ActionNewMessage, Frame: 3, ClientID: "c3"}, CodeInvalidMessage},
+		{"invalid_frame/zero", `{"action":"new-message","text":"hi","frame":0}`, Inbound{Action: ActionNewMessage}, CodeInvalidFrame},
+		{"invalid_frame/negative", `{"action":"new-message","text":"hi","frame":-1}`, Inbound{Action: ActionNewMessage}, CodeInvalidFrame},
+		{"invalid_frame/fraction", `{"action":"new-message","text":"hi","frame":1.5}`, Inbound{Action: ActionNewMessage}, CodeInvalidFrame},
+		{"invalid_frame/exponent", `{"action":"new-message","text":"hi","frame":1e3}`, Inbound{Action: ActionNewMessage}, CodeInvalidFrame},
+		{"invalid_frame/string", `{"action":"new-message","text":"hi","frame":"1"}`, Inbound{Action: ActionNewMessage}, CodeInvalidFrame},
+		{"invalid_frame/too big", `{"action":"new-message","text":"hi","frame":9007199254740992}`, Inbound{Action: ActionNewMessage}, CodeInvalidFrame},
+		{"sync", `{"action":"sync"}`, Inbound{Action: ActionSync, After: -1, Limit: l.DefaultHistory}, ""},
+		{"sync/after and limit", `{"action":"sync","after":42,"limit":7}`,
+			Inbound{Action: ActionSync, After: 42, Limit: 7}, ""},
+		{"sync/after 0", `{"action":"sync","after":0}`, Inbound{Action: ActionSync, After: 0, Limit: l.DefaultHistory}, ""},
+		{"sync/before", `{"action":"sync","before":10,"limit":5}`, Inbound{Action: ActionSync, After: -1, Before: 10, Limit: 5}, ""},
+		{"sync/between", `{"action":"sync","after":3,"before":10}`, Inbound{Action: ActionSync, After: 3, Before: 10, Limit: l.DefaultHistory}, ""},
+		{"sync/nothing between", `{"action":"sync","after":3,"before":4}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
+		{"sync/before 0", `{"action":"sync","before":0}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
+		{"sync/limit null", `{"action":"sync","limit":null}`, Inbound{Action: ActionSync, After: -1, Limit: l.DefaultHistory}, ""},
 		{"sync/limit zero", `{"action":"sync","limit":0}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
 		{"sync/limit too big", `{"action":"sync","limit":101}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
 		{"sync/limit fraction", `{"action":"sync","limit":1.5}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
-		{"sync/after not an id", `{"action":"sync","after":"yesterday"}`, Inbound{Action: ActionSync, After: "yesterday"}, CodeInvalidMessage},
+		{"sync/after not a seq", `{"action":"sync","after":"01JDQ8Z6K3V2M4N5P6Q7R8S9T0"}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
+		{"sync/after negative", `{"action":"sync","after":-2}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
+		{"unknown_action/long clientId not echoed", `{"action":"shout","clientId":"` + strings.Repeat("<", 65) + `"}`, Inbound{Action: "shout"}, CodeUnknownAction},
 		{"typing", `{"action":"typing"}`, Inbound{Action: ActionTyping}, ""},
 		{"ping", ` {"action":"ping"} `, Inbound{Action: ActionPing}, ""},
 		{"unknown_action", `{"action":"shout"}`, Inbound{Action: "shout"}, CodeUnknownAction},
@@ -60,7 +77,8 @@ func TestParseInbound(t *testing.T) {
 			}
 			if err != nil {
 				// A rejected frame keeps only what the error frame echoes.
-				got, tt.want = Inbound{Action: got.Action, ClientID: got.ClientID}, Inbound{Action: tt.want.Action, ClientID: tt.want.ClientID}
+				got = Inbound{Action: got.Action, ClientID: got.ClientID, Frame: got.Frame}
+				tt.want = Inbound{Action: tt.want.Action, ClientID: tt.want.ClientID, Frame: tt.want.Frame}
 				if ErrorMessage(err) == "" {
 					t.Error("error has no message for the user")
 				}
@@ -152,7 +170,8 @@ func TestFormatTime(t *testing.T) {
 func FuzzParseInbound(f *testing.F) {
 	for _, s := range []string{
 		`{"action":"new-message","text":"hi","clientId":"c1"}`,
-		`{"action":"sync","after":"01JDQ8Z6K3V2M4N5P6Q7R8S9T0","limit":5}`,
+		`{"action":"sync","after":12,"limit":5}`, `{"action":"sync","before":9}`,
+		`{"action":"new-message","text":"hi","frame":3}`,
 		`{"action":"typing"}`, `{"action":"ping"}`, `{"action":"x"}`, `[]`, `{"text":`,
 	} {
 		f.Add([]byte(s))
@@ -173,7 +192,7 @@ func FuzzParseInbound(f *testing.F) {
 				t.Fatalf("accepted text of %d characters: %q", n, in.Text)
 			}
 		case ActionSync:
-			if in.Limit < 1 || in.Limit > l.MaxHistory || (in.After != "" && !ValidID(in.After)) {
+			if in.Limit < 1 || in.Limit > l.MaxHistory || in.After < -1 || in.Before < 0 || in.Before > 0 && in.After >= in.Before-1 {
 				t.Fatalf("accepted sync %+v", in)
 			}
 		case ActionTyping, ActionPing:

@@ -33,24 +33,24 @@ func ParseJoin(name, room string, l Limits) (string, string, error) {
 
 func validName(name string, l Limits) error {
 	if !utf8.ValidString(name) {
-		return errorf(CodeInvalidMessage, "the name is not valid UTF-8")
+		return Errorf(CodeInvalidMessage, "the name is not valid UTF-8")
 	}
 	if n := utf8.RuneCountInString(name); n > l.MaxNameChars {
-		return errorf(CodeTooLong, fmt.Sprintf("the name is %d characters; the limit is %d", n, l.MaxNameChars))
+		return Errorf(CodeTooLong, fmt.Sprintf("the name is %d characters; the limit is %d", n, l.MaxNameChars))
 	}
 	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return errorf(CodeInvalidMessage, "the name contains a control character")
+		return Errorf(CodeInvalidMessage, "the name contains a control character")
 	}
 	return nil
 }
 
 func validRoom(room string, l Limits) error {
 	if len(room) > l.MaxRoomChars {
-		return errorf(CodeTooLong, fmt.Sprintf("the room name is %d characters; the limit is %d", len(room), l.MaxRoomChars))
+		return Errorf(CodeTooLong, fmt.Sprintf("the room name is %d characters; the limit is %d", len(room), l.MaxRoomChars))
 	}
 	for _, r := range room {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return errorf(CodeInvalidMessage, "a room name may hold only letters A-Z, digits, _ and -")
+			return Errorf(CodeInvalidMessage, "a room name may hold only letters A-Z, digits, _ and -")
 		}
 	}
 	return nil

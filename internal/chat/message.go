@@ -15,6 +15,7 @@ func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
 
 // NewID returns a new message id: a ULID, which sorts by the time t it
 // carries (to the millisecond) and, within one process, by creation order.
+// Ids name messages; their order in a room is Seq, not the id.
 func NewID(t time.Time) string {
 	return ulid.MustNew(ulid.Timestamp(t), ulid.DefaultEntropy()).String()
 }
@@ -27,7 +28,10 @@ func ValidID(s string) bool {
 
 // Message is one stored chat message.
 type Message struct {
-	ID       string
+	ID string
+	// Seq is the message's place in its room: 1, 2, 3… in the order the
+	// messages were stored, with no gaps.
+	Seq      int64
 	Room     string
 	Name     string
 	Text     string
@@ -45,4 +49,20 @@ type Connection struct {
 	Room        string
 	Name        string
 	ConnectedAt time.Time
+	// Frame is the number of the last new-message frame stored from this
+	// connection (0 before the first); the next must be Frame+1.
+	Frame int64
+	// SeenAt is when the connection last showed it was alive (its connect
+	// or its latest ping).
+	SeenAt time.Time
+}
+
+// Presence is what a room knows of one name: whether it has a connection
+// there and the version of that fact. Every change of a name's presence
+// gets a higher version, so clients can tell which of two events is newer.
+type Presence struct {
+	Name    string
+	Online  bool
+	Version int64
+	Conns   []string // the ids of its connections in the room
 }

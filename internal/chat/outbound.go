@@ -3,7 +3,12 @@ package chat
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
+
+// ProtocolVersion is the version of docs/protocol.md this package speaks;
+// sync replies carry it.
+const ProtocolVersion = 2
 
 // Event types the server sends, in the "type" field of every server frame.
 const (
@@ -22,26 +27,30 @@ const (
 type MessageEvent struct {
 	Type   string `json:"type,omitempty"`
 	ID     string `json:"id"`
+	Seq    int64  `json:"seq"`
 	Room   string `json:"room"`
 	Name   string `json:"name"`
 	Text   string `json:"text"`
 	SentAt string `json:"sentAt"`
 }
 
-// Ack confirms to the sender that its message is stored.
+// Ack confirms to the sender that its message is stored, and where.
 type Ack struct {
 	Type     string `json:"type"`
 	ClientID string `json:"clientId,omitempty"`
 	ID       string `json:"id"`
+	Seq      int64  `json:"seq"`
 	SentAt   string `json:"sentAt"`
 }
 
-// Presence is a join or leave event.
-type Presence struct {
-	Type   string `json:"type"`
-	Room   string `json:"room"`
-	Name   string `json:"name"`
-	SentAt string `json:"sentAt"`
+// PresenceEvent is a join or leave event. Version orders the events of one
+// name: a client keeps the state of the highest version it has seen.
+type PresenceEvent struct {
+	Type    string `json:"type"`
+	Room    string `json:"room"`
+	Name    string `json:"name"`
+	Version int64  `json:"version"`
+	SentAt  string `json:"sentAt"`
 }
 
 // Typing tells the others in a room that someone is typing.
@@ -58,17 +67,24 @@ type You struct {
 
 // Sync answers a sync frame.
 type Sync struct {
-	Type     string         `json:"type"`
-	Room     string         `json:"room"`
-	You      You            `json:"you"`
-	Members  []string       `json:"members"`
-	Messages []MessageEvent `json:"messages"`
-	More     bool           `json:"more"`
+	Type    string `json:"type"`
+	Version int    `json:"version"` // ProtocolVersion
+	Room    string `json:"room"`
+	You     You    `json:"you"`
+	// Seq is the room's latest seq when the reply was made.
+	Seq     int64    `json:"seq"`
+	Members []string `json:"members"`
+	// Presence has the version of every name the room has a record of,
+	// online (in Members) or not.
+	Presence map[string]int64 `json:"presence"`
+	Messages []MessageEvent   `json:"messages"`
+	More     bool             `json:"more"`
 }
 
-// Pong answers a ping.
+// Pong answers a ping with the room's latest seq.
 type Pong struct {
 	Type string `json:"type"`
+	Seq  int64  `json:"seq"`
 }
 
 // ErrorEvent reports a frame the server could not accept.
@@ -77,6 +93,7 @@ type ErrorEvent struct {
 	Code     string `json:"code"`
 	Message  string `json:"message"`
 	ClientID string `json:"clientId,omitempty"`
+	Frame    int64  `json:"frame,omitempty"`
 }
 
 // NewMessageEvent returns the new-message event for m.
@@ -88,30 +105,44 @@ func NewMessageEvent(m Message) MessageEvent {
 
 // MessageItem returns m as an item of a sync reply.
 func MessageItem(m Message) MessageEvent {
-	return MessageEvent{ID: m.ID, Room: m.Room, Name: m.Name, Text: m.Text, SentAt: FormatTime(m.SentAt)}
+	return MessageEvent{ID: m.ID, Seq: m.Seq, Room: m.Room, Name: m.Name, Text: m.Text, SentAt: FormatTime(m.SentAt)}
 }
 
 // NewAck returns the ack for m.
 func NewAck(m Message) Ack {
-	return Ack{Type: TypeAck, ClientID: m.ClientID, ID: m.ID, SentAt: FormatTime(m.SentAt)}
+	return Ack{Type: TypeAck, ClientID: m.ClientID, ID: m.ID, Seq: m.Seq, SentAt: FormatTime(m.SentAt)}
 }
 
-// NewSync returns a sync reply; members and messages are never null.
-func NewSync(c Connection, members []string, msgs []Message, more bool) Sync {
-	s := Sync{Type: TypeSync, Room: c.Room, You: You{Name: c.Name}, Members: members, More: more,
-		Messages: make([]MessageEvent, len(msgs))}
-	if s.Members == nil {
-		s.Members = []string{}
+// NewPresenceEvent returns the join (p.Online) or leave event for p.
+func NewPresenceEvent(room string, p Presence, at string) PresenceEvent {
+	typ := TypeLeave
+	if p.Online {
+		typ = TypeJoin
 	}
+	return PresenceEvent{Type: typ, Room: room, Name: p.Name, Version: p.Version, SentAt: at}
+}
+
+// NewSync returns a sync reply for the connection c from the room's
+// presence records; members and messages are never null.
+func NewSync(c Connection, seq int64, presence []Presence, msgs []Message, more bool) Sync {
+	s := Sync{Type: TypeSync, Version: ProtocolVersion, Room: c.Room, You: You{Name: c.Name}, Seq: seq,
+		Members: []string{}, Presence: map[string]int64{}, More: more, Messages: make([]MessageEvent, len(msgs))}
+	for _, p := range presence {
+		s.Presence[p.Name] = p.Version
+		if p.Online {
+			s.Members = append(s.Members, p.Name)
+		}
+	}
+	slices.Sort(s.Members)
 	for i, m := range msgs {
 		s.Messages[i] = MessageItem(m)
 	}
 	return s
 }
 
-// NewErrorEvent returns the error frame for err.
-func NewErrorEvent(err error, clientID string) ErrorEvent {
-	return ErrorEvent{Type: TypeError, Code: ErrorCode(err), Message: ErrorMessage(err), ClientID: clientID}
+// NewErrorEvent returns the error frame for err about the frame in.
+func NewErrorEvent(err error, in Inbound) ErrorEvent {
+	return ErrorEvent{Type: TypeError, Code: ErrorCode(err), Message: ErrorMessage(err), ClientID: in.ClientID, Frame: in.Frame}
 }
 
 // Encode marshals a server frame.

@@ -73,14 +73,21 @@ func startJava(ctx context.Context, dataDir string) (*Server, error) {
 	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), output: &bytes.Buffer{}}
 	storage := []string{"-inMemory"}
 	if dataDir != "" {
+		if dataDir, err = filepath.Abs(dataDir); err != nil {
+			return nil, err
+		}
 		if err := os.MkdirAll(dataDir, 0o755); err != nil {
 			return nil, err
 		}
 		storage = []string{"-dbPath", dataDir}
 	}
 	args := append([]string{"-Xmx1g", "-Djava.library.path=" + lib, "-cp", filepath.Join(lib, "*"),
-		"software.amazon.dynamodb.services.local.main.ServerRunner", "-sharedDb", "-port", strconv.Itoa(port)}, storage...)
+		"software.amazon.dynamodb.services.local.main.ServerRunner", "-sharedDb", "-disableTelemetry",
+		"-port", strconv.Itoa(port)}, storage...)
 	s.cmd = exec.Command("java", args...)
+	// DynamoDB Local writes dynamodb-local-metadata.json into its working
+	// directory: keep it out of the repository.
+	s.cmd.Dir = os.TempDir()
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // die with the test binary
 	if err := s.cmd.Start(); err != nil {

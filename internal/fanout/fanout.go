@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net/http"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -13,11 +15,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 )
 
-// Poster posts one frame to one connection. *apigatewaymanagementapi.Client
-// satisfies it.
+// Poster is the Management API: post a frame to a connection, ask whether
+// it is there, close it. *apigatewaymanagementapi.Client satisfies it.
 type Poster interface {
 	PostToConnection(ctx context.Context, in *apigatewaymanagementapi.PostToConnectionInput,
 		opts ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error)
+	GetConnection(ctx context.Context, in *apigatewaymanagementapi.GetConnectionInput,
+		opts ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.GetConnectionOutput, error)
+	DeleteConnection(ctx context.Context, in *apigatewaymanagementapi.DeleteConnectionInput,
+		opts ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.DeleteConnectionOutput, error)
 }
 
 // Result counts what happened to one broadcast.
@@ -25,8 +31,9 @@ type Result struct {
 	Recipients int
 	Sent       int
 	Gone       []string // connection ids that answered 410: closed or never there
-	Throttled  int      // LimitExceededException: rate limit, or the client's buffer is full
-	Failed     int      // any other error, timeouts included
+	Throttled  int      // still throttled when the budget ran out: LimitExceededException (rate, or the client's buffer is full)
+	Failed     int      // any other error, timeouts and 5xx included, after retries
+	Retries    int      // posts tried again after a 429, a 5xx or a timeout
 	Duration   time.Duration
 }
 
@@ -34,7 +41,7 @@ type Result struct {
 func (r Result) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Int("recipients", r.Recipients), slog.Int("sent", r.Sent), slog.Int("gone", len(r.Gone)),
-		slog.Int("throttled", r.Throttled), slog.Int("failed", r.Failed),
+		slog.Int("throttled", r.Throttled), slog.Int("failed", r.Failed), slog.Int("retries", r.Retries),
 		slog.Float64("durationMs", float64(r.Duration.Microseconds())/1000))
 }
 
@@ -44,6 +51,7 @@ type Sender struct {
 	newPoster   func(endpoint string) Poster
 	concurrency int
 	timeout     time.Duration
+	budget      time.Duration
 	log         *slog.Logger
 
 	mu      sync.Mutex
@@ -54,9 +62,13 @@ type Sender struct {
 type Options struct {
 	// Concurrency bounds the posts in flight per Send (default 64).
 	Concurrency int
-	// Timeout bounds each post, retries included (default 3s).
+	// Timeout bounds each attempt of a post (default 3s).
 	Timeout time.Duration
-	// Log receives one line per failed post (default: discard).
+	// Budget bounds one Send, retries included (default 10s, well under
+	// API Gateway's 29 s integration timeout). A throttled, failed or timed
+	// out post is tried again, after a jittered backoff, while it lasts.
+	Budget time.Duration
+	// Log receives one line per post that failed for good (default: discard).
 	Log *slog.Logger
 }
 
@@ -69,10 +81,13 @@ func New(newPoster func(endpoint string) Poster, o Options) *Sender {
 	if o.Timeout <= 0 {
 		o.Timeout = 3 * time.Second
 	}
+	if o.Budget <= 0 {
+		o.Budget = 10 * time.Second
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Sender{newPoster: newPoster, concurrency: o.Concurrency, timeout: o.Timeout, log: o.Log,
+	return &Sender{newPoster: newPoster, concurrency: o.Concurrency, timeout: o.Timeout, budget: o.Budget, log: o.Log,
 		posters: map[string]Poster{}}
 }
 
@@ -91,12 +106,47 @@ func (s *Sender) poster(endpoint string) Poster {
 // at endpoint, with at most Concurrency posts in flight, and returns what
 // happened. It never fails as a whole: each connection's outcome is counted.
 func (s *Sender) Send(ctx context.Context, endpoint string, ids []string, payload []byte) Result {
+	p := s.poster(endpoint)
+	return s.each(ctx, ids, func(ctx context.Context, id string) error {
+		_, err := p.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: payload})
+		return err
+	})
+}
+
+// Probe asks API Gateway whether each connection in ids is still there
+// (GET @connections/{id}): Sent counts those that are, Gone lists those
+// that are not.
+func (s *Sender) Probe(ctx context.Context, endpoint string, ids []string) Result {
+	p := s.poster(endpoint)
+	return s.each(ctx, ids, func(ctx context.Context, id string) error {
+		_, err := p.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: &id})
+		return err
+	})
+}
+
+// Close closes a connection (DELETE @connections/{id}); one already gone is
+// not an error.
+func (s *Sender) Close(ctx context.Context, endpoint, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	_, err := s.poster(endpoint).DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &id})
+	if _, ok := errors.AsType[*types.GoneException](err); ok {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("close connection %s: %w", id, err)
+	}
+	return nil
+}
+
+// each runs call for every id, bounded and within the budget, and counts.
+func (s *Sender) each(ctx context.Context, ids []string, call func(ctx context.Context, id string) error) Result {
 	start := time.Now()
 	res := Result{Recipients: len(ids)}
 	if len(ids) == 0 {
 		return res
 	}
-	p := s.poster(endpoint)
+	deadline := start.Add(s.budget)
 	workers := min(s.concurrency, len(ids))
 	next := make(chan string)
 	var mu sync.Mutex
@@ -104,9 +154,10 @@ func (s *Sender) Send(ctx context.Context, endpoint string, ids []string, payloa
 	for range workers {
 		wg.Go(func() {
 			for id := range next {
-				outcome := s.post(ctx, p, id, payload)
+				o, retries := s.try(ctx, id, deadline, call)
 				mu.Lock()
-				switch outcome {
+				res.Retries += retries
+				switch o {
 				case sent:
 					res.Sent++
 				case gone:
@@ -138,26 +189,73 @@ const (
 	throttled
 )
 
-func (s *Sender) post(ctx context.Context, p Poster, id string, payload []byte) (o outcome) {
+// Backoff between attempts: a random wait up to backoffBase doubling per
+// attempt, capped ("full jitter").
+const (
+	backoffBase = 50 * time.Millisecond
+	backoffCap  = 2 * time.Second
+)
+
+// try makes one post, trying again after throttling, a 5xx or a timeout
+// while the deadline allows.
+func (s *Sender) try(ctx context.Context, id string, deadline time.Time, call func(ctx context.Context, id string) error) (o outcome, retries int) {
+	for attempt := 0; ; attempt++ {
+		o, retry, err := s.attempt(ctx, id, call)
+		if !retry {
+			return o, retries
+		}
+		wait := time.Duration(rand.Int64N(int64(min(backoffCap, backoffBase<<min(attempt, 6))))) + time.Millisecond
+		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+			s.log.Warn("post failed", "connectionId", id, "attempts", attempt+1, "err", err)
+			return o, retries
+		}
+		retries++
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// attempt makes one call and classifies its outcome; retry says whether
+// trying again may succeed.
+func (s *Sender) attempt(ctx context.Context, id string, call func(ctx context.Context, id string) error) (o outcome, retry bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("post panicked", "connectionId", id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			o = failed
+			o, retry = failed, false
 		}
 	}()
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	actx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	_, err := p.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: payload})
-	if err == nil {
-		return sent
+	err = call(actx, id)
+	switch {
+	case err == nil:
+		return sent, false, nil
+	case isType[*types.GoneException](err):
+		return gone, false, err
+	case isType[*types.LimitExceededException](err) || status(err) == http.StatusTooManyRequests:
+		return throttled, true, err
+	case status(err) >= 500:
+		return failed, true, err
+	case actx.Err() != nil && ctx.Err() == nil: // this attempt timed out
+		return failed, true, err
 	}
-	if _, ok := errors.AsType[*types.GoneException](err); ok {
-		return gone
+	return failed, false, err
+}
+
+func isType[T error](err error) bool {
+	_, ok := errors.AsType[T](err)
+	return ok
+}
+
+// status returns the HTTP status of an AWS error response, 0 if none.
+func status(err error) int {
+	if re, ok := errors.AsType[interface {
+		error
+		HTTPStatusCode() int
+	}](err); ok {
+		return re.HTTPStatusCode()
 	}
-	if _, ok := errors.AsType[*types.LimitExceededException](err); ok {
-		s.log.Warn("post throttled", "connectionId", id, "err", err)
-		return throttled
-	}
-	s.log.Warn("post failed", "connectionId", id, "err", err)
-	return failed
+	return 0
 }

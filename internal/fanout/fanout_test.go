@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime"
 	"slices"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // fakePoster records concurrency and answers with PostFn.
@@ -41,6 +43,24 @@ func (f *fakePoster) PostToConnection(ctx context.Context, in *apigatewaymanagem
 		f.posted.Add(1)
 	}
 	return &apigatewaymanagementapi.PostToConnectionOutput{}, err
+}
+
+func (f *fakePoster) GetConnection(ctx context.Context, in *apigatewaymanagementapi.GetConnectionInput,
+	_ ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.GetConnectionOutput, error) {
+	var err error
+	if f.PostFn != nil {
+		err = f.PostFn(ctx, *in.ConnectionId)
+	}
+	return &apigatewaymanagementapi.GetConnectionOutput{}, err
+}
+
+func (f *fakePoster) DeleteConnection(ctx context.Context, in *apigatewaymanagementapi.DeleteConnectionInput,
+	_ ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.DeleteConnectionOutput, error) {
+	var err error
+	if f.PostFn != nil {
+		err = f.PostFn(ctx, *in.ConnectionId)
+	}
+	return &apigatewaymanagementapi.DeleteConnectionOutput{}, err
 }
 
 func ids(n int) []string {
@@ -91,7 +111,7 @@ func TestSendCountsOutcomes(t *testing.T) {
 		}
 		return nil
 	}}
-	res := newSender(p, Options{Concurrency: 8}).Send(t.Context(), "ep", ids(50), []byte("x"))
+	res := newSender(p, Options{Concurrency: 8, Budget: 100 * time.Millisecond}).Send(t.Context(), "ep", ids(50), []byte("x"))
 	slices.Sort(res.Gone)
 	if !slices.Equal(res.Gone, goneIDs) {
 		t.Errorf("Gone = %v, want %v", res.Gone, goneIDs)
@@ -115,12 +135,71 @@ func TestSlowConnectionDoesNotBlockOthers(t *testing.T) {
 		}
 		return nil
 	}
-	res := newSender(p, Options{Concurrency: 4, Timeout: 200 * time.Millisecond}).Send(t.Context(), "ep", ids(n), []byte("x"))
+	res := newSender(p, Options{Concurrency: 4, Timeout: 200 * time.Millisecond, Budget: 300 * time.Millisecond}).Send(t.Context(), "ep", ids(n), []byte("x"))
 	if res.Sent != n-1 || res.Failed != 1 {
 		t.Errorf("result = %+v, want %d sent and 1 failed", res, n-1)
 	}
 	if othersDoneBeforeSlow != n-1 {
 		t.Errorf("%d of %d other posts finished while the slow one hung, want all", othersDoneBeforeSlow, n-1)
+	}
+}
+
+// Posts that are throttled, fail with a 5xx or time out are tried again
+// until they succeed, within the budget; 410s and other errors are not.
+func TestSendRetriesWithinBudget(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	p := &fakePoster{PostFn: func(ctx context.Context, id string) error {
+		mu.Lock()
+		calls[id]++
+		n := calls[id]
+		mu.Unlock()
+		switch {
+		case id == "c00000" && n <= 3: // throttled three times
+			return &types.LimitExceededException{}
+		case id == "c00001" && n <= 2: // a 500, then a 503
+			return &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 500 + 3*(n-1)}}, Err: errors.New("internal")}
+		case id == "c00002" && n == 1: // times out once
+			<-ctx.Done()
+			return ctx.Err()
+		case id == "c00003": // always a 500: fails when the budget ends
+			return &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 500}}, Err: errors.New("internal")}
+		case id == "c00004":
+			return &types.GoneException{}
+		case id == "c00005":
+			return &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 400}}, Err: errors.New("bad request")}
+		}
+		return nil
+	}}
+	start := time.Now()
+	res := newSender(p, Options{Timeout: 100 * time.Millisecond, Budget: 1500 * time.Millisecond}).Send(t.Context(), "ep", ids(8), []byte("x"))
+	if res.Sent != 5 || len(res.Gone) != 1 || res.Failed != 2 || res.Throttled != 0 {
+		t.Errorf("result = %+v; want 5 sent (3 after retries), 1 gone, 2 failed", res)
+	}
+	if calls["c00000"] != 4 || calls["c00001"] != 3 || calls["c00002"] != 2 || calls["c00004"] != 1 || calls["c00005"] != 1 {
+		t.Errorf("calls = %v", calls)
+	}
+	if calls["c00003"] < 3 || time.Since(start) > 3*time.Second {
+		t.Errorf("an always-failing post was tried %d times in %v; want several, within about the budget", calls["c00003"], time.Since(start))
+	}
+	if res.Retries != 3+2+1+calls["c00003"]-1 {
+		t.Errorf("retries = %d", res.Retries)
+	}
+}
+
+func TestProbeAndClose(t *testing.T) {
+	p := &fakePoster{PostFn: func(_ context.Context, id string) error {
+		if id == "c00001" {
+			return &types.GoneException{}
+		}
+		return nil
+	}}
+	s := newSender(p, Options{})
+	if res := s.Probe(t.Context(), "ep", ids(3)); res.Sent != 2 || len(res.Gone) != 1 || res.Gone[0] != "c00001" {
+		t.Errorf("probe = %+v", res)
+	}
+	if err := s.Close(t.Context(), "ep", "c00001"); err != nil {
+		t.Errorf("closing a gone connection: %v", err)
 	}
 }
 

@@ -3,7 +3,6 @@ package handler
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -15,35 +14,47 @@ import (
 	"github.com/chatgo/serverless-chat/internal/fanout"
 )
 
-// Connections stores who is connected where.
+// Connections keeps who is connected where, and each name's presence.
 type Connections interface {
-	PutConnection(ctx context.Context, c chat.Connection) (first bool, err error)
-	RemoveConnection(ctx context.Context, id string) (c chat.Connection, last bool, err error)
-	Connection(ctx context.Context, id string) (chat.Connection, error)
+	PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error)
+	RemoveConnection(ctx context.Context, id string) (c chat.Connection, p chat.Presence, left bool, err error)
+	Depart(ctx context.Context, room, name, id string) (p chat.Presence, left bool, err error)
 	RoomConnections(ctx context.Context, room string) ([]chat.Connection, error)
+	Room(ctx context.Context, room string) ([]chat.Connection, []chat.Presence, error)
+}
+
+// Senders reads and updates the record of the connection a frame came from.
+type Senders interface {
+	Connection(ctx context.Context, id string) (chat.Connection, error)
+	SkipFrame(ctx context.Context, id string, frame int64) error
 	AllowTyping(ctx context.Context, id string, now time.Time, interval time.Duration) (chat.Connection, bool, error)
+	Touch(ctx context.Context, c chat.Connection, at time.Time) error
 }
 
 // Messages stores the messages of each room.
 type Messages interface {
-	PutMessage(ctx context.Context, m chat.Message) (stored chat.Message, duplicate bool, err error)
-	History(ctx context.Context, room, after string, limit int) ([]chat.Message, bool, error)
+	PutMessage(ctx context.Context, m chat.Message, connID string, frame int64) (stored chat.Message, duplicate bool, err error)
+	History(ctx context.Context, room string, after, before int64, limit int) ([]chat.Message, bool, error)
+	Latest(ctx context.Context, room string) (int64, error)
 }
 
-// Broadcaster delivers one payload to many connections.
+// Broadcaster is the Management API, many connections at a time.
 type Broadcaster interface {
 	Send(ctx context.Context, endpoint string, ids []string, payload []byte) fanout.Result
+	Probe(ctx context.Context, endpoint string, ids []string) fanout.Result
+	Close(ctx context.Context, endpoint, id string) error
 }
 
 // Chat serves the chat's routes. All fields must be set except Endpoint
 // and ConnectGrace.
 type Chat struct {
-	Conns  Connections
-	Msgs   Messages
-	Fanout Broadcaster
-	Log    *slog.Logger
-	Limits chat.Limits
-	Now    func() time.Time
+	Conns   Connections
+	Senders Senders
+	Msgs    Messages
+	Fanout  Broadcaster
+	Log     *slog.Logger
+	Limits  chat.Limits
+	Now     func() time.Time
 	// Region is the AWS region the Management API endpoint is built for.
 	Region string
 	// ConnectGrace is how long after its $connect a connection may answer
@@ -81,9 +92,9 @@ func status(code int, body string) response { return response{StatusCode: code, 
 
 // recoverTo turns a panic into a logged 500; defer it with the handler's
 // named response.
-func recoverTo(log *slog.Logger, resp *response) {
+func recoverTo(ctx context.Context, log *slog.Logger, resp *response) {
 	if r := recover(); r != nil {
-		log.Error("handler panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		log.ErrorContext(ctx, "handler panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		*resp = status(500, "Internal server error")
 	}
 }
@@ -93,22 +104,22 @@ func recoverTo(log *slog.Logger, resp *response) {
 // anything to the connecting client (API Gateway would answer 410).
 func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
 	r := h.request(ev)
-	defer recoverTo(r.log, &resp)
+	defer recoverTo(ctx, r.log, &resp)
 	q := ev.QueryStringParameters
 	name, room, err := chat.ParseJoin(q["name"], q["room"], h.Limits)
 	if err != nil {
-		r.log.Info("connect rejected", "err", err)
+		r.log.InfoContext(ctx, "connect rejected", "err", err)
 		return status(400, chat.ErrorMessage(err)), nil
 	}
 	now := h.Now()
-	first, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: room, Name: name, ConnectedAt: now})
+	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: room, Name: name, ConnectedAt: now})
 	if err != nil {
-		r.log.Error("connect failed", "room", room, "name", name, "err", err)
+		r.log.ErrorContext(ctx, "connect failed", "room", room, "name", name, "err", err)
 		return status(500, "Internal server error"), nil
 	}
-	r.log.Info("connected", "room", room, "name", name, "first", first)
-	if first {
-		h.broadcast(ctx, r, room, r.id, chat.Presence{Type: chat.TypeJoin, Room: room, Name: name, SentAt: chat.FormatTime(now)}, true)
+	r.log.InfoContext(ctx, "connected", "room", room, "name", name, "joined", joined)
+	if joined {
+		h.depart(ctx, r, h.broadcast(ctx, r, room, r.id, chat.NewPresenceEvent(room, p, chat.FormatTime(now))))
 	}
 	return status(200, ""), nil
 }
@@ -118,35 +129,18 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 // (by an earlier $disconnect or a 410 prune) is not an error.
 func (h *Chat) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
 	r := h.request(ev)
-	defer recoverTo(r.log, &resp)
-	r.log.Info("disconnecting", "status", ev.RequestContext.DisconnectStatusCode,
+	defer recoverTo(ctx, r.log, &resp)
+	r.log.InfoContext(ctx, "disconnecting", "status", ev.RequestContext.DisconnectStatusCode,
 		"reason", deref(ev.RequestContext.DisconnectReason))
-	h.remove(ctx, r, r.id, true)
+	h.depart(ctx, r, []string{r.id})
 	return status(200, ""), nil
-}
-
-// remove deletes a connection and, when it was its name's last in the
-// room and announce is set, sends leave to the rest of the room. That
-// leave removes the connections it finds gone without announcing them, so
-// pruning stops after one round.
-func (h *Chat) remove(ctx context.Context, r request, id string, announce bool) {
-	c, last, err := h.Conns.RemoveConnection(ctx, id)
-	switch {
-	case errors.Is(err, chat.ErrNoConnection):
-		r.log.Debug("connection already removed", "removed", id)
-	case err != nil:
-		r.log.Error("remove connection failed", "removed", id, "err", err)
-	case last && announce:
-		leave := chat.Presence{Type: chat.TypeLeave, Room: c.Room, Name: c.Name, SentAt: chat.FormatTime(h.Now())}
-		h.broadcast(ctx, r, c.Room, "", leave, false)
-	}
 }
 
 // Message serves every route but $connect and $disconnect. Whatever the
 // frame, the sender gets an answer or the documented silence (typing).
 func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
 	r := h.request(ev)
-	defer recoverTo(r.log, &resp)
+	defer recoverTo(ctx, r.log, &resp)
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
 		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
@@ -155,8 +149,16 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	}
 	in, err := chat.ParseInbound(body, h.Limits)
 	if err != nil {
-		r.log.Info("frame rejected", "code", chat.ErrorCode(err), "err", err)
-		h.reply(ctx, r, chat.NewErrorEvent(err, in.ClientID))
+		r.log.InfoContext(ctx, "frame rejected", "code", chat.ErrorCode(err), "err", err)
+		if in.Frame > 0 {
+			// A numbered frame keeps its place even when rejected, so that
+			// the ones after it are not held up; if it cannot, that is
+			// what the client must hear first.
+			if skipErr := h.skipFrame(ctx, r, in.Frame); skipErr != nil {
+				err = skipErr
+			}
+		}
+		h.fail(ctx, r, in, err)
 		return status(200, ""), nil
 	}
 	switch in.Action {
@@ -167,41 +169,112 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	case chat.ActionTyping:
 		err = h.typing(ctx, r)
 	case chat.ActionPing:
-		h.reply(ctx, r, chat.Pong{Type: chat.TypePong})
+		err = h.ping(ctx, r)
 	}
 	if err != nil {
-		r.log.Error("frame failed", "action", in.Action, "err", err)
-		h.reply(ctx, r, chat.NewErrorEvent(err, in.ClientID))
+		h.fail(ctx, r, in, err)
 	}
 	return status(200, ""), nil
 }
 
+// fail answers a frame that could not be served. A connection the server
+// has no record of, or whose frames came out of order for good, is closed
+// after its error frame: the client reconnects and resends.
+func (h *Chat) fail(ctx context.Context, r request, in chat.Inbound, err error) {
+	code := chat.ErrorCode(err)
+	if code == chat.CodeInternal {
+		r.log.ErrorContext(ctx, "frame failed", "action", in.Action, "frame", in.Frame, "err", err)
+	} else {
+		r.log.InfoContext(ctx, "frame refused", "action", in.Action, "frame", in.Frame, "code", code, "err", err)
+	}
+	h.reply(ctx, r, chat.NewErrorEvent(err, in))
+	if code == chat.CodeNotConnected || code == chat.CodeOutOfOrder {
+		if err := h.Fanout.Close(ctx, r.endpoint, r.id); err != nil {
+			r.log.WarnContext(ctx, "close connection failed", "err", err)
+		}
+	}
+}
+
+// awaitFrame returns the sending connection once frame may be stored: the
+// connection's previous frame has been. It polls for at most
+// Limits.FrameWait; frame 0 (unnumbered) never waits.
+func (h *Chat) awaitFrame(ctx context.Context, r request, frame int64) (chat.Connection, error) {
+	deadline := time.Now().Add(h.Limits.FrameWait)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		c, err := h.Senders.Connection(ctx, r.id)
+		if err != nil || frame == 0 || c.Frame == frame-1 {
+			return c, err
+		}
+		left := time.Until(deadline)
+		if c.Frame >= frame || left <= 0 {
+			return c, chat.FrameError(c.Frame, frame)
+		}
+		select {
+		case <-time.After(min(wait, left)):
+		case <-ctx.Done():
+			return c, ctx.Err()
+		}
+	}
+}
+
+// skipFrame gives a rejected frame its place in the connection's order.
+func (h *Chat) skipFrame(ctx context.Context, r request, frame int64) error {
+	if _, err := h.awaitFrame(ctx, r, frame); err != nil {
+		return err
+	}
+	return h.Senders.SkipFrame(ctx, r.id, frame)
+}
+
 func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error {
-	c, err := h.Conns.Connection(ctx, r.id)
+	c, err := h.awaitFrame(ctx, r, in.Frame)
+	if err != nil {
+		return err
+	}
+	latest, err := h.Msgs.Latest(ctx, c.Room)
 	if err != nil {
 		return err
 	}
 	now := h.Now()
-	m := chat.Message{ID: chat.NewID(now), Room: c.Room, Name: c.Name, Text: in.Text, SentAt: now, ClientID: in.ClientID}
-	stored, duplicate, err := h.Msgs.PutMessage(ctx, m)
+	m := chat.Message{ID: chat.NewID(now), Seq: latest + 1, Room: c.Room, Name: c.Name, Text: in.Text, SentAt: now, ClientID: in.ClientID}
+	stored, duplicate, err := h.Msgs.PutMessage(ctx, m, r.id, in.Frame)
 	if err != nil {
 		return err
 	}
 	h.reply(ctx, r, chat.NewAck(stored))
 	if duplicate {
-		r.log.Info("duplicate message acknowledged", "clientId", in.ClientID, "id", stored.ID)
-		return nil
+		// The first try may have been stored and never broadcast (its
+		// invocation failed after the write): send it again; receivers
+		// know it by its seq.
+		r.log.InfoContext(ctx, "duplicate message acknowledged and sent again", "clientId", in.ClientID, "seq", stored.Seq)
 	}
-	h.broadcast(ctx, r, c.Room, r.id, chat.NewMessageEvent(stored), true)
+	h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, chat.NewMessageEvent(stored)))
 	return nil
 }
 
 func (h *Chat) typing(ctx context.Context, r request) error {
-	c, allowed, err := h.Conns.AllowTyping(ctx, r.id, h.Now(), h.Limits.TypingInterval)
+	c, allowed, err := h.Senders.AllowTyping(ctx, r.id, h.Now(), h.Limits.TypingInterval)
 	if err != nil || !allowed {
 		return err
 	}
-	h.broadcast(ctx, r, c.Room, r.id, chat.Typing{Type: chat.TypeTyping, Room: c.Room, Name: c.Name}, true)
+	h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, chat.Typing{Type: chat.TypeTyping, Room: c.Room, Name: c.Name}))
+	return nil
+}
+
+// ping answers with the room's latest seq, so that a client learns of a
+// message it missed, and records that the connection is alive.
+func (h *Chat) ping(ctx context.Context, r request) error {
+	c, err := h.Senders.Connection(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	if err := h.Senders.Touch(ctx, c, h.Now()); err != nil {
+		return err
+	}
+	latest, err := h.Msgs.Latest(ctx, c.Room)
+	if err != nil {
+		return err
+	}
+	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest})
 	return nil
 }
 
@@ -209,31 +282,31 @@ func (h *Chat) typing(ctx context.Context, r request) error {
 func (h *Chat) reply(ctx context.Context, r request, frame any) {
 	payload, err := chat.Encode(frame)
 	if err != nil {
-		r.log.Error("encode reply failed", "err", err)
+		r.log.ErrorContext(ctx, "encode reply failed", "err", err)
 		return
 	}
 	res := h.Fanout.Send(ctx, r.endpoint, []string{r.id}, payload)
 	if len(res.Gone) > 0 {
-		h.remove(ctx, r, r.id, true) // the sender itself has gone
+		h.depart(ctx, r, res.Gone) // the sender itself has gone
 	}
 	if res.Sent != 1 {
-		r.log.Warn("reply not delivered", "result", res)
+		r.log.WarnContext(ctx, "reply not delivered", "result", res)
 	}
 }
 
 // broadcast sends an event to every live connection in a room but
-// except, logs one line, and removes the connections that are gone,
-// announcing their leave if announceGone is set.
-func (h *Chat) broadcast(ctx context.Context, r request, room, except string, event any, announceGone bool) {
+// except, logs one line, and returns the connections found gone that may
+// be removed (not those still within ConnectGrace of their $connect).
+func (h *Chat) broadcast(ctx context.Context, r request, room, except string, event any) (gone []string) {
 	payload, err := chat.Encode(event)
 	if err != nil {
-		r.log.Error("encode broadcast failed", "err", err)
-		return
+		r.log.ErrorContext(ctx, "encode broadcast failed", "err", err)
+		return nil
 	}
 	conns, err := h.Conns.RoomConnections(ctx, room)
 	if err != nil {
-		r.log.Error("broadcast failed", "room", room, "err", err)
-		return
+		r.log.ErrorContext(ctx, "broadcast failed", "room", room, "event", eventType(event), "err", err)
+		return nil
 	}
 	ids := make([]string, 0, len(conns))
 	for _, c := range conns {
@@ -242,29 +315,36 @@ func (h *Chat) broadcast(ctx context.Context, r request, room, except string, ev
 		}
 	}
 	res := h.Fanout.Send(ctx, r.endpoint, ids, payload)
-	r.log.Info("broadcast", "room", room, "event", eventType(event), "result", res)
-	if len(res.Gone) == 0 {
-		return
+	r.log.InfoContext(ctx, "broadcast", "room", room, "event", eventType(event), "result", res)
+	return h.prunable(ctx, r, conns, res.Gone)
+}
+
+// prunable returns the ids in gone that are past their connect grace.
+func (h *Chat) prunable(ctx context.Context, r request, conns []chat.Connection, gone []string) []string {
+	if len(gone) == 0 {
+		return nil
 	}
-	gone := make(map[string]bool, len(res.Gone))
-	for _, id := range res.Gone {
-		gone[id] = true
+	isGone := make(map[string]bool, len(gone))
+	for _, id := range gone {
+		isGone[id] = true
 	}
 	now := h.Now()
+	var out []string
 	for _, c := range conns {
 		switch {
-		case !gone[c.ID]:
+		case !isGone[c.ID]:
 		case now.Sub(c.ConnectedAt) < h.ConnectGrace:
-			r.log.Debug("410 from a connection still in its $connect; kept", "kept", c.ID)
+			r.log.DebugContext(ctx, "410 from a connection still in its $connect; kept", "kept", c.ID)
 		default:
-			h.remove(ctx, r, c.ID, announceGone)
+			out = append(out, c.ID)
 		}
 	}
+	return out
 }
 
 func eventType(event any) string {
 	switch e := event.(type) {
-	case chat.Presence:
+	case chat.PresenceEvent:
 		return e.Type
 	case chat.MessageEvent:
 		return e.Type

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,43 +20,58 @@ import (
 	"github.com/chatgo/serverless-chat/internal/store"
 )
 
-var endpoint string // DynamoDB Local, for the suite on the real store
+var endpoint string // DynamoDB Local
 
 func TestMain(m *testing.M) {
 	os.Exit(dynamolocal.Main(m, &endpoint))
 }
 
-// stores are the two backends every scenario runs on.
-var stores = map[string]func(t *testing.T) (Connections, Messages){
-	"mem": func(*testing.T) (Connections, Messages) {
-		m := newMemStore()
-		return m, m
-	},
-	"dynamodb": func(t *testing.T) (Connections, Messages) {
-		if endpoint == "" {
-			t.Skip("integration test: needs DynamoDB Local (skipped with -short)")
-		}
-		client, names := dynamolocal.NewTables(t, endpoint)
-		db := store.New(client, store.Tables{Connections: names["ConnectionsTable"], Messages: names["MessagesTable"]})
-		return db, db
-	},
-}
-
-// world is one chat under test: the handlers, a fake Management API and a
-// clock that moves only when told.
+// world is one chat under test: the handlers on the real store (DynamoDB
+// Local), a fake Management API and a clock that moves only when told.
 type world struct {
 	t   *testing.T
 	h   *Chat
+	db  *store.DB
 	fan *fakeFanout
 	now time.Time
-	log *bytes.Buffer
+	log *syncBuffer
 }
 
-func newWorld(t *testing.T, conns Connections, msgs Messages) *world {
+// syncBuffer is a bytes.Buffer safe for concurrent log writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
+func newWorld(t *testing.T) *world {
+	if endpoint == "" {
+		t.Skip("integration test: needs DynamoDB Local (skipped with -short)")
+	}
+	client, names := dynamolocal.NewTables(t, endpoint)
+	db := store.New(client, store.Tables{Connections: names["ConnectionsTable"], Messages: names["MessagesTable"]})
 	// The clock starts at the real time: DynamoDB Local deletes items whose
 	// TTL has passed by its own clock, so a fixed date would expire them.
-	w := &world{t: t, fan: newFakeFanout(), now: time.Now().UTC().Truncate(time.Millisecond), log: &bytes.Buffer{}}
-	w.h = &Chat{Conns: conns, Msgs: msgs, Fanout: w.fan, Limits: chat.DefaultLimits(), Region: "eu-west-1",
+	w := &world{t: t, db: db, fan: newFakeFanout(), now: time.Now().UTC().Truncate(time.Millisecond), log: &syncBuffer{}}
+	db.Now = func() time.Time { return w.now }
+	w.h = &Chat{Conns: db, Senders: db, Msgs: db, Fanout: w.fan, Limits: chat.DefaultLimits(), Region: "eu-west-1",
 		Log: slog.New(slog.NewJSONHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now: func() time.Time { return w.now }, ConnectGrace: 30 * time.Second}
 	t.Cleanup(func() {
@@ -62,15 +80,6 @@ func newWorld(t *testing.T, conns Connections, msgs Messages) *world {
 		}
 	})
 	return w
-}
-
-func forEachStore(t *testing.T, fn func(t *testing.T, w *world)) {
-	for name, newStore := range stores {
-		t.Run(name, func(t *testing.T) {
-			c, m := newStore(t)
-			fn(t, newWorld(t, c, m))
-		})
-	}
 }
 
 func loadEvent(t *testing.T, file string) events.APIGatewayWebsocketProxyRequest {
@@ -99,7 +108,7 @@ func (w *world) connect(id, name, room string) int {
 	}
 	resp, err := w.h.Connect(w.t.Context(), ev)
 	if err != nil {
-		w.t.Fatalf("Connect returned error %v", err)
+		w.t.Errorf("Connect returned error %v", err)
 	}
 	return resp.StatusCode
 }
@@ -112,12 +121,12 @@ func (w *world) send(id, body string) int {
 	var frame struct{ Action string }
 	json.Unmarshal([]byte(body), &frame)
 	ev.RequestContext.RouteKey = frame.Action
-	if !strings.Contains(strings.Join(chat.Actions, " "), frame.Action) || frame.Action == "" {
+	if !slices.Contains(chat.Actions, frame.Action) {
 		ev.RequestContext.RouteKey = "$default"
 	}
 	resp, err := w.h.Message(w.t.Context(), ev)
 	if err != nil {
-		w.t.Fatalf("Message returned error %v", err)
+		w.t.Errorf("Message returned error %v", err)
 	}
 	return resp.StatusCode
 }
@@ -128,7 +137,7 @@ func (w *world) disconnect(id string) int {
 	ev.RequestContext.ConnectionID = id
 	resp, err := w.h.Disconnect(w.t.Context(), ev)
 	if err != nil {
-		w.t.Fatalf("Disconnect returned error %v", err)
+		w.t.Errorf("Disconnect returned error %v", err)
 	}
 	return resp.StatusCode
 }
@@ -169,188 +178,318 @@ func (w *world) expect(id string, want ...string) []map[string]any {
 }
 
 func TestConnectValidatesQuery(t *testing.T) {
-	forEachStore(t, func(t *testing.T, w *world) {
-		for _, q := range [][2]string{{strings.Repeat("n", 33), ""}, {"Ana", "bad room"}, {"A\x01", ""}} {
-			if got := w.connect("x", q[0], q[1]); got != 400 {
-				t.Errorf("connect name=%q room=%q: status %d, want 400", q[0], q[1], got)
-			}
+	w := newWorld(t)
+	for _, q := range [][2]string{{strings.Repeat("n", 33), ""}, {"Ana", "bad room"}, {"A\x01", ""}} {
+		if got := w.connect("x", q[0], q[1]); got != 400 {
+			t.Errorf("connect name=%q room=%q: status %d, want 400", q[0], q[1], got)
 		}
-		if _, err := w.h.Conns.Connection(t.Context(), "x"); !errors.Is(err, chat.ErrNoConnection) {
-			t.Errorf("a rejected connection was stored (err %v)", err)
-		}
-		if got := w.connect("g", "", ""); got != 200 {
-			t.Fatalf("connect with no query: %d", got)
-		}
-		c, err := w.h.Conns.Connection(t.Context(), "g")
-		if err != nil || !strings.HasPrefix(c.Name, "guest-") || c.Room != chat.DefaultRoom {
-			t.Errorf("default connection = %+v, %v; want a guest in %s", c, err, chat.DefaultRoom)
-		}
-	})
+	}
+	if _, err := w.db.Connection(t.Context(), "x"); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("a rejected connection was stored (err %v)", err)
+	}
+	if got := w.connect("g", "", ""); got != 200 {
+		t.Fatalf("connect with no query: %d", got)
+	}
+	c, err := w.db.Connection(t.Context(), "g")
+	if err != nil || !strings.HasPrefix(c.Name, "guest-") || c.Room != chat.DefaultRoom {
+		t.Errorf("default connection = %+v, %v; want a guest in %s", c, err, chat.DefaultRoom)
+	}
 }
 
 func TestChatScenario(t *testing.T) {
-	forEachStore(t, func(t *testing.T, w *world) {
-		w.connect("a1", "Ana", "r")
-		w.connect("x1", "Xi", "elsewhere")
-		w.connect("b1", "Bo", "r")
-		w.expect("a1", "join name=Bo")
-		w.expect("b1") // nothing can reach a connection during its own $connect
-		w.connect("a2", "Ana", "r")
-		w.expect("b1") // Ana's second tab: no second join
-		w.expect("a1")
+	w := newWorld(t)
+	w.connect("a1", "Ana", "r")
+	w.connect("x1", "Xi", "elsewhere")
+	w.connect("b1", "Bo", "r")
+	join := w.expect("a1", "join name=Bo")
+	w.expect("b1") // nothing can reach a connection during its own $connect
+	w.connect("a2", "Ana", "r")
+	w.expect("b1") // Ana's second tab: no second join
+	w.expect("a1")
 
-		w.now = w.now.Add(time.Second)
-		sentAt := chat.FormatTime(w.now)
-		w.send("a1", `{"action":"new-message","text":"  hi all ","clientId":"c1"}`)
-		ack := w.expect("a1", "ack clientId=c1")
-		w.expect("a2", "new-message name=Ana text=hi all")
-		msg := w.expect("b1", "new-message name=Ana text=hi all")
-		w.expect("x1")
-		if len(ack) == 1 && len(msg) == 1 {
-			if ack[0]["id"] != msg[0]["id"] || ack[0]["sentAt"] != sentAt || msg[0]["room"] != "r" {
-				t.Errorf("ack %v and message %v disagree", ack[0], msg[0])
-			}
+	w.now = w.now.Add(time.Second)
+	sentAt := chat.FormatTime(w.now)
+	w.send("a1", `{"action":"new-message","text":"  hi all ","clientId":"c1","frame":1}`)
+	ack := w.expect("a1", "ack clientId=c1")
+	w.expect("a2", "new-message name=Ana text=hi all")
+	msg := w.expect("b1", "new-message name=Ana text=hi all")
+	w.expect("x1")
+	if len(ack) == 1 && len(msg) == 1 {
+		if ack[0]["id"] != msg[0]["id"] || ack[0]["seq"] != 1.0 || msg[0]["seq"] != 1.0 || ack[0]["sentAt"] != sentAt || msg[0]["room"] != "r" {
+			t.Errorf("ack %v and message %v disagree", ack[0], msg[0])
 		}
+	}
 
-		w.now = w.now.Add(time.Second)
-		w.send("a1", `{"action":"new-message","text":"hi all","clientId":"c1"}`) // a retry
-		retry := w.expect("a1", "ack clientId=c1")
-		w.expect("b1")
-		if len(retry) == 1 && len(ack) == 1 && (retry[0]["id"] != ack[0]["id"] || retry[0]["sentAt"] != ack[0]["sentAt"]) {
-			t.Errorf("retry ack %v, want the original %v", retry[0], ack[0])
+	// A retry (from a new connection, as after a reconnect) gets the
+	// original ack, and the message goes out again in case the first try
+	// never did: receivers know it by its seq.
+	w.now = w.now.Add(time.Second)
+	w.send("a2", `{"action":"new-message","text":"hi all","clientId":"c1","frame":1}`)
+	retry := w.expect("a2", "ack clientId=c1")
+	again := w.expect("b1", "new-message name=Ana text=hi all")
+	if len(retry) == 1 && len(ack) == 1 && (retry[0]["id"] != ack[0]["id"] || retry[0]["seq"] != ack[0]["seq"] || retry[0]["sentAt"] != ack[0]["sentAt"]) {
+		t.Errorf("retry ack %v, want the original %v", retry[0], ack[0])
+	}
+	if len(again) == 1 && len(msg) == 1 && again[0]["seq"] != msg[0]["seq"] {
+		t.Errorf("the message sent again has seq %v, want %v", again[0]["seq"], msg[0]["seq"])
+	}
+	w.frames("a1")
+
+	w.send("b1", `{"action":"typing"}`)
+	w.send("b1", `{"action":"typing"}`) // within 2 s: dropped
+	w.expect("a1", "typing name=Bo")
+	w.expect("a2", "typing name=Bo")
+	w.expect("b1")
+	w.now = w.now.Add(2 * time.Second)
+	w.send("b1", `{"action":"typing"}`)
+	w.expect("a1", "typing name=Bo")
+	w.expect("a2", "typing name=Bo")
+
+	w.send("b1", `{"action":"ping"}`)
+	if pong := w.expect("b1", "pong"); len(pong) == 1 && pong[0]["seq"] != 1.0 {
+		t.Errorf("pong = %v, want the room's latest seq 1", pong[0])
+	}
+	w.expect("a1")
+
+	w.send("b1", `{"action":"sync"}`)
+	sync := w.expect("b1", "sync")
+	if len(sync) == 1 {
+		s := sync[0]
+		got, _ := json.Marshal([]any{s["version"], s["room"], s["you"], s["seq"], s["members"], len(s["messages"].([]any)), s["more"]})
+		if want := `[2,"r",{"name":"Bo"},1,["Ana","Bo"],1,false]`; string(got) != want {
+			t.Errorf("sync = %s, want %s", got, want)
 		}
-
-		w.send("b1", `{"action":"typing"}`)
-		w.send("b1", `{"action":"typing"}`) // within 2 s: dropped
-		w.expect("a1", "typing name=Bo")
-		w.expect("a2", "typing name=Bo")
-		w.expect("b1")
-		w.now = w.now.Add(2 * time.Second)
-		w.send("b1", `{"action":"typing"}`)
-		w.expect("a1", "typing name=Bo")
-		w.expect("a2", "typing name=Bo")
-
-		w.send("b1", `{"action":"ping"}`)
-		w.expect("b1", "pong")
-		w.expect("a1")
-
-		w.send("b1", `{"action":"sync"}`)
-		sync := w.expect("b1", "sync")
-		if len(sync) == 1 {
-			s := sync[0]
-			got, _ := json.Marshal([]any{s["room"], s["you"], s["members"], len(s["messages"].([]any)), s["more"]})
-			if want := `["r",{"name":"Bo"},["Ana","Bo"],1,false]`; string(got) != want {
-				t.Errorf("sync = %s, want %s", got, want)
-			}
+		if v := s["presence"].(map[string]any)["Bo"]; len(join) != 1 || v != join[0]["version"] {
+			t.Errorf("sync's version of Bo = %v, want the join's %v", v, join)
 		}
+	}
 
-		w.disconnect("a1")
-		w.expect("b1") // Ana still has a2
-		w.disconnect("a2")
-		w.expect("b1", "leave name=Ana")
-		w.disconnect("a2") // repeated: nothing
-		w.expect("b1")
-	})
+	w.disconnect("a1")
+	w.expect("b1") // Ana still has a2
+	w.disconnect("a2")
+	leave := w.expect("b1", "leave name=Ana")
+	w.disconnect("a2") // repeated: nothing
+	w.expect("b1")
+	w.connect("a3", "Ana", "r")
+	rejoin := w.expect("b1", "join name=Ana")
+	if len(leave) == 1 && len(rejoin) == 1 && rejoin[0]["version"].(float64) <= leave[0]["version"].(float64) {
+		t.Errorf("join after leave has version %v, leave %v: want higher", rejoin[0]["version"], leave[0]["version"])
+	}
 }
 
 func TestErrorsReachOnlyTheSender(t *testing.T) {
-	forEachStore(t, func(t *testing.T, w *world) {
-		w.connect("a1", "Ana", "r")
-		w.connect("b1", "Bo", "r")
-		w.frames("a1")
-		cases := []struct{ body, want string }{
-			{`{"action":"new-message","text":`, "error code=bad_json"},
-			{`not json`, "error code=bad_json"},
-			{`{"action":"dance"}`, "error code=unknown_action"},
-			{`{"text":"no action"}`, "error code=unknown_action"},
-			{`{"action":"new-message","text":"   ","clientId":"c9"}`, "error code=invalid_message clientId=c9"},
-			{`{"action":"new-message","text":"` + strings.Repeat("x", 2001) + `","clientId":"c8"}`, "error code=too_long clientId=c8"},
-			{`{"action":"sync","after":"nope"}`, "error code=invalid_message"},
+	w := newWorld(t)
+	w.connect("a1", "Ana", "r")
+	w.connect("b1", "Bo", "r")
+	w.frames("a1")
+	cases := []struct{ body, want string }{
+		{`{"action":"new-message","text":`, "error code=bad_json"},
+		{`not json`, "error code=bad_json"},
+		{`{"action":"dance"}`, "error code=unknown_action"},
+		{`{"text":"no action"}`, "error code=unknown_action"},
+		{`{"action":"new-message","text":"   ","clientId":"c9"}`, "error code=invalid_message clientId=c9"},
+		{`{"action":"new-message","text":"` + strings.Repeat("x", 2001) + `","clientId":"c8"}`, "error code=too_long clientId=c8"},
+		{`{"action":"new-message","text":"a","clientId":"` + strings.Repeat("<", 40000) + `"}`, "error code=too_long"},
+		{`{"action":"new-message","text":"a","frame":0}`, "error code=invalid_frame"},
+		{`{"action":"new-message","text":"a","frame":1.5}`, "error code=invalid_frame"},
+		{`{"action":"new-message","text":"a","frame":"1"}`, "error code=invalid_frame"},
+		{`{"action":"sync","after":"nope"}`, "error code=invalid_message"},
+		{`{"action":"sync","after":5,"before":6}`, "error code=invalid_message"},
+	}
+	for _, c := range cases {
+		if got := w.send("a1", c.body); got != 200 {
+			t.Errorf("%.40s: status %d", c.body, got)
 		}
-		for _, c := range cases {
-			if got := w.send("a1", c.body); got != 200 {
-				t.Errorf("%.40s: status %d", c.body, got)
-			}
-			w.expect("a1", c.want)
+		w.expect("a1", c.want)
+	}
+	w.expect("b1")
+	msgs, _, err := w.db.History(t.Context(), "r", -1, 0, 10)
+	if err != nil || len(msgs) != 0 {
+		t.Errorf("rejected frames stored %d messages (%v)", len(msgs), err)
+	}
+}
+
+// Frames one connection numbers are stored in that order whatever order
+// their invocations run in, and get increasing seqs.
+func TestFramesAreStoredInSendOrder(t *testing.T) {
+	w := newWorld(t)
+	w.connect("a1", "Ana", "r")
+	w.connect("b1", "Bo", "r")
+	w.frames("a1")
+	const n = 8
+	var wg sync.WaitGroup
+	for _, i := range []int{8, 3, 5, 1, 7, 2, 6, 4} { // started in this order, concurrently
+		wg.Go(func() {
+			w.send("a1", fmt.Sprintf(`{"action":"new-message","text":"m%d","clientId":"c%d","frame":%d}`, i, i, i))
+		})
+		time.Sleep(2 * time.Millisecond)
+	}
+	wg.Wait()
+	msgs, _, err := w.db.History(t.Context(), "r", 0, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, m := range msgs {
+		got = append(got, m.Text)
+		if m.Seq != int64(i+1) {
+			t.Errorf("%s has seq %d, want %d", m.Text, m.Seq, i+1)
 		}
-		w.expect("b1")
-		msgs, _, err := w.h.Msgs.History(t.Context(), "r", "", 10)
-		if err != nil || len(msgs) != 0 {
-			t.Errorf("rejected frames stored %d messages (%v)", len(msgs), err)
+	}
+	if want := "m1 m2 m3 m4 m5 m6 m7 m8"; strings.Join(got, " ") != want {
+		t.Errorf("stored %q, want %q", strings.Join(got, " "), want)
+	}
+	if acks, _ := w.frames("a1"); len(acks) != n {
+		t.Errorf("a1 got %d frames, want %d acks", len(acks), n)
+	}
+}
+
+// A rejected numbered frame still takes its place; a repeated number is
+// refused; a frame whose predecessor never comes is out_of_order and the
+// connection is closed.
+func TestFrameErrors(t *testing.T) {
+	w := newWorld(t)
+	w.h.Limits.FrameWait = 200 * time.Millisecond
+	w.connect("a1", "Ana", "r")
+	w.send("a1", `{"action":"new-message","text":"`+strings.Repeat("x", 2001)+`","clientId":"c1","frame":1}`)
+	w.expect("a1", "error code=too_long clientId=c1")
+	w.send("a1", `{"action":"new-message","text":"two","clientId":"c2","frame":2}`)
+	w.expect("a1", "ack clientId=c2")
+	w.send("a1", `{"action":"new-message","text":"two again","clientId":"c2b","frame":2}`)
+	if e := w.expect("a1", "error code=invalid_frame clientId=c2b"); len(e) == 1 && e[0]["frame"] != 2.0 {
+		t.Errorf("error frame = %v, want frame 2 echoed", e[0])
+	}
+	if len(w.fan.closed) != 0 {
+		t.Errorf("closed %v after an invalid frame", w.fan.closed)
+	}
+	start := time.Now()
+	w.send("a1", `{"action":"new-message","text":"four","clientId":"c4","frame":4}`)
+	w.expect("a1", "error code=out_of_order clientId=c4")
+	if waited := time.Since(start); waited < w.h.Limits.FrameWait {
+		t.Errorf("frame 4 was refused after %v, before waiting %v for frame 3", waited, w.h.Limits.FrameWait)
+	}
+	if !slices.Equal(w.fan.closed, []string{"a1"}) {
+		t.Errorf("closed = %v, want a1", w.fan.closed)
+	}
+	msgs, _, _ := w.db.History(t.Context(), "r", -1, 0, 10)
+	if len(msgs) != 1 || msgs[0].Text != "two" {
+		t.Errorf("stored %+v, want only \"two\"", msgs)
+	}
+}
+
+// clientId de-duplication is per sender: another person's message with
+// the same clientId is stored.
+func TestClientIDIsPerSender(t *testing.T) {
+	w := newWorld(t)
+	w.connect("a1", "Ana", "r")
+	w.connect("b1", "Bo", "r")
+	w.frames("a1")
+	w.send("a1", `{"action":"new-message","text":"from Ana","clientId":"same"}`)
+	w.send("b1", `{"action":"new-message","text":"from Bo","clientId":"same"}`)
+	w.expect("a1", "ack clientId=same", "new-message name=Bo text=from Bo")
+	w.expect("b1", "new-message name=Ana text=from Ana", "ack clientId=same")
+}
+
+// A frame from a connection the server has no record of is told so and
+// closed, so that the client reconnects.
+func TestUnknownConnectionIsToldAndClosed(t *testing.T) {
+	w := newWorld(t)
+	for _, body := range []string{`{"action":"new-message","text":"hi","clientId":"c1","frame":1}`, `{"action":"sync"}`, `{"action":"ping"}`} {
+		w.fan.gone = map[string]bool{}
+		w.fan.closed = nil
+		w.send("ghost", body)
+		w.expect("ghost", "error code=not_connected"+map[bool]string{true: " clientId=c1", false: ""}[strings.Contains(body, "c1")])
+		if !slices.Equal(w.fan.closed, []string{"ghost"}) {
+			t.Errorf("%s: closed %v, want ghost", body, w.fan.closed)
 		}
-	})
+	}
 }
 
 // A connection that answers 410 is removed, the others still get the
 // message, and when it was its name's last the room hears the leave.
 func TestGoneConnectionsArePruned(t *testing.T) {
-	forEachStore(t, func(t *testing.T, w *world) {
-		for _, c := range [][2]string{{"a1", "Ana"}, {"a2", "Ana"}, {"b1", "Bo"}, {"c1", "Cy"}} {
-			w.connect(c[0], c[1], "r")
-		}
-		for _, id := range []string{"a1", "a2", "b1", "c1"} {
-			w.frames(id)
-		}
-		w.now = w.now.Add(time.Minute) // past the grace of a connection still in $connect
-		w.fan.gone["a2"] = true
-		w.send("b1", `{"action":"new-message","text":"one"}`)
-		w.expect("a1", "new-message name=Bo text=one")
-		w.expect("c1", "new-message name=Bo text=one")
-		w.expect("b1", "ack")
-		if _, err := w.h.Conns.Connection(t.Context(), "a2"); !errors.Is(err, chat.ErrNoConnection) {
-			t.Errorf("gone a2 still stored (err %v)", err)
-		}
-		if _, err := w.h.Conns.Connection(t.Context(), "b1"); err != nil {
-			t.Errorf("the sender b1 was removed: %v", err)
-		}
+	w := newWorld(t)
+	for _, c := range [][2]string{{"a1", "Ana"}, {"a2", "Ana"}, {"b1", "Bo"}, {"c1", "Cy"}} {
+		w.connect(c[0], c[1], "r")
+	}
+	for _, id := range []string{"a1", "a2", "b1", "c1"} {
+		w.frames(id)
+	}
+	w.now = w.now.Add(time.Minute) // past the grace of a connection still in $connect
+	w.fan.gone["a2"] = true
+	w.send("b1", `{"action":"new-message","text":"one"}`)
+	w.expect("a1", "new-message name=Bo text=one")
+	w.expect("c1", "new-message name=Bo text=one")
+	w.expect("b1", "ack")
+	if _, err := w.db.Connection(t.Context(), "a2"); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("gone a2 still stored (err %v)", err)
+	}
+	if _, err := w.db.Connection(t.Context(), "b1"); err != nil {
+		t.Errorf("the sender b1 was removed: %v", err)
+	}
 
-		w.fan.gone["a1"] = true
-		w.send("b1", `{"action":"new-message","text":"two"}`)
-		w.expect("b1", "ack", "leave name=Ana")
-		w.expect("c1", "new-message name=Bo text=two", "leave name=Ana")
+	w.fan.gone["a1"] = true
+	w.send("b1", `{"action":"new-message","text":"two"}`)
+	w.expect("b1", "ack", "leave name=Ana")
+	w.expect("c1", "new-message name=Bo text=two", "leave name=Ana")
 
-		w.send("b1", `{"action":"sync"}`)
-		sync := w.expect("b1", "sync")
-		if len(sync) == 1 {
-			if got, _ := json.Marshal(sync[0]["members"]); string(got) != `["Bo","Cy"]` {
-				t.Errorf("members after pruning = %s", got)
-			}
+	w.send("b1", `{"action":"sync"}`)
+	if sync := w.expect("b1", "sync"); len(sync) == 1 {
+		if got, _ := json.Marshal(sync[0]["members"]); string(got) != `["Bo","Cy"]` {
+			t.Errorf("members after pruning = %s", got)
 		}
-	})
+	}
 }
 
-func TestSyncAfterReconnect(t *testing.T) {
-	forEachStore(t, func(t *testing.T, w *world) {
-		w.connect("a1", "Ana", "r")
-		w.connect("b1", "Bo", "r")
-		w.frames("a1")
-		var ids []string
-		for i := range 5 {
-			w.now = w.now.Add(time.Second)
-			w.send("a1", `{"action":"new-message","text":"m`+string(rune('0'+i))+`"}`)
-			acks := w.expect("a1", "ack")
-			if len(acks) == 1 {
-				ids = append(ids, acks[0]["id"].(string))
-			}
+// When one broadcast finds several names gone, each of them gets its
+// leave, however the prunes interleave.
+func TestSeveralGoneNamesEachLeave(t *testing.T) {
+	w := newWorld(t)
+	for _, c := range [][2]string{{"a1", "Ana"}, {"b1", "Bo"}, {"c1", "Cy"}, {"d1", "Di"}} {
+		w.connect(c[0], c[1], "r")
+	}
+	w.frames("a1")
+	w.frames("b1")
+	w.now = w.now.Add(time.Minute)
+	w.fan.gone["c1"], w.fan.gone["d1"] = true, true
+	w.send("a1", `{"action":"new-message","text":"hi"}`)
+	w.expect("a1", "ack", "leave name=Cy", "leave name=Di")
+	w.expect("b1", "new-message name=Ana text=hi", "leave name=Cy", "leave name=Di")
+}
+
+func TestSyncPages(t *testing.T) {
+	w := newWorld(t)
+	w.connect("a1", "Ana", "r")
+	w.connect("b1", "Bo", "r")
+	w.frames("a1")
+	for i := range 5 {
+		w.now = w.now.Add(time.Second)
+		w.send("a1", fmt.Sprintf(`{"action":"new-message","text":"m%d","frame":%d}`, i+1, i+1))
+	}
+	w.frames("a1")
+	w.frames("b1")
+	for _, tt := range []struct{ frame, texts string }{
+		{`{"action":"sync","after":1,"limit":2}`, "m2 m3 more"},
+		{`{"action":"sync","after":3}`, "m4 m5"},
+		{`{"action":"sync","after":0,"limit":1}`, "m1 more"},
+		{`{"action":"sync","limit":3}`, "m3 m4 m5 more"},
+		{`{"action":"sync","before":4,"limit":2}`, "m2 m3 more"},
+		{`{"action":"sync","before":3}`, "m1 m2"},
+		{`{"action":"sync","after":1,"before":4}`, "m2 m3"},
+	} {
+		w.send("b1", tt.frame)
+		page := w.expect("b1", "sync")
+		if len(page) != 1 {
+			continue
 		}
-		if len(ids) != 5 {
-			t.Fatal("missing acks")
+		got := texts(page[0])
+		if page[0]["more"] == true {
+			got += " more"
 		}
-		w.frames("b1") // b1 was online for these; the syncs below are as if it had not been
-		w.send("b1", `{"action":"sync","after":"`+ids[1]+`","limit":2}`)
-		page := w.expect("b1", "sync")[0]
-		if got := texts(page); got != "m2 m3" || page["more"] != true {
-			t.Errorf("sync after m1, limit 2 = %q more %v; want \"m2 m3\" more true", got, page["more"])
+		if got != tt.texts || page[0]["seq"] != 5.0 {
+			t.Errorf("%s = %q (seq %v), want %q (seq 5)", tt.frame, got, page[0]["seq"], tt.texts)
 		}
-		w.send("b1", `{"action":"sync","after":"`+ids[3]+`"}`)
-		if page := w.expect("b1", "sync")[0]; texts(page) != "m4" || page["more"] != false {
-			t.Errorf("sync after m3 = %q more %v", texts(page), page["more"])
-		}
-		w.send("b1", `{"action":"sync","limit":3}`)
-		if page := w.expect("b1", "sync")[0]; texts(page) != "m2 m3 m4" || page["more"] != true {
-			t.Errorf("latest 3 = %q more %v", texts(page), page["more"])
-		}
-	})
+	}
 }
 
 func texts(sync map[string]any) string {
@@ -363,35 +502,91 @@ func texts(sync map[string]any) string {
 
 // A sync page larger than API Gateway's 128 KB frame limit is cut short.
 func TestSyncFitsOneFrame(t *testing.T) {
-	forEachStore(t, func(t *testing.T, w *world) {
-		w.connect("a1", "Ana", "r")
-		big := strings.Repeat("€", 2000) // 6 KB of UTF-8 per message
-		for range 30 {
-			w.now = w.now.Add(time.Millisecond)
-			w.send("a1", `{"action":"new-message","text":"`+big+`"}`)
+	w := newWorld(t)
+	w.connect("a1", "Ana", "r")
+	big := strings.Repeat("€", 2000) // 6 KB of UTF-8 per message
+	for range 30 {
+		w.now = w.now.Add(time.Millisecond)
+		w.send("a1", `{"action":"new-message","text":"`+big+`"}`)
+	}
+	w.frames("a1")
+	w.send("a1", `{"action":"sync","limit":100}`)
+	w.fan.mu.Lock()
+	raw := w.fan.got["a1"]
+	w.fan.mu.Unlock()
+	if len(raw) != 1 {
+		t.Fatalf("got %d frames", len(raw))
+	}
+	var s chat.Sync
+	json.Unmarshal([]byte(raw[0]), &s)
+	if len(raw[0]) > w.h.Limits.MaxFrameBytes || !s.More || len(s.Messages) < 15 || len(s.Messages) == 30 || s.Messages[len(s.Messages)-1].Seq != 30 {
+		t.Errorf("sync frame %d bytes with %d messages, more %v; want ≤ %d bytes, the newest ones, cut short, more true",
+			len(raw[0]), len(s.Messages), s.More, w.h.Limits.MaxFrameBytes)
+	}
+}
+
+// Connections that have been silent for a while are checked with API
+// Gateway before sync lists them: the gone ones leave, the live ones stay.
+func TestSyncChecksSilentConnections(t *testing.T) {
+	w := newWorld(t)
+	for _, c := range [][2]string{{"a1", "Ana"}, {"b1", "Bo"}, {"g1", "Ghost"}, {"g2", "Ghost"}, {"h1", "Hal"}} {
+		w.connect(c[0], c[1], "r")
+	}
+	w.now = w.now.Add(w.h.Limits.StaleAfter / 2)
+	w.send("b1", `{"action":"ping"}`) // Bo shows he is alive
+	w.now = w.now.Add(w.h.Limits.StaleAfter * 3 / 4)
+	w.fan.gone["g1"], w.fan.gone["g2"], w.fan.gone["h1"] = true, true, true
+	for _, id := range []string{"a1", "b1"} {
+		w.frames(id)
+	}
+	w.send("a1", `{"action":"sync"}`)
+	got, frames := w.frames("a1")
+	if strings.Join(got, ",") != "leave name=Ghost,leave name=Hal,sync" && strings.Join(got, ",") != "leave name=Hal,leave name=Ghost,sync" {
+		t.Errorf("a1 received %v, want the leaves of Ghost and Hal, then sync", got)
+	}
+	if len(frames) == 3 {
+		if m, _ := json.Marshal(frames[2]["members"]); string(m) != `["Ana","Bo"]` {
+			t.Errorf("members = %s, want Ana and Bo", m)
 		}
-		w.frames("a1")
-		w.send("a1", `{"action":"sync","limit":100}`)
-		w.fan.mu.Lock()
-		raw := w.fan.got["a1"]
-		w.fan.mu.Unlock()
-		if len(raw) != 1 {
-			t.Fatalf("got %d frames", len(raw))
-		}
-		var s chat.Sync
-		json.Unmarshal([]byte(raw[0]), &s)
-		if len(raw[0]) > w.h.Limits.MaxFrameBytes || !s.More || len(s.Messages) < 15 || len(s.Messages) == 30 {
-			t.Errorf("sync frame %d bytes with %d messages, more %v; want ≤ %d bytes, cut short, more true",
-				len(raw[0]), len(s.Messages), s.More, w.h.Limits.MaxFrameBytes)
-		}
-	})
+	}
+	slices.Sort(w.fan.probed)
+	if want := []string{"g1", "g2", "h1"}; !slices.Equal(w.fan.probed, want) {
+		t.Errorf("probed %v, want %v (not the pinging b1, not the syncing a1)", w.fan.probed, want)
+	}
+	w.fan.probed = nil
+	w.send("a1", `{"action":"sync"}`)
+	if len(w.fan.probed) != 0 {
+		t.Errorf("a second sync probed %v again", w.fan.probed)
+	}
+}
+
+// A presence set that holds a connection with no record (its records
+// expired) is healed by sync, and the name leaves.
+func TestSyncHealsPresenceWithoutRecords(t *testing.T) {
+	w := newWorld(t)
+	w.connect("g1", "Ghost", "r")
+	w.now = w.now.Add(time.Hour)
+	w.connect("g2", "Ghost", "r") // keeps Ghost's presence record alive beyond g1's
+	w.disconnect("g2")
+	w.now = w.now.Add(w.db.ConnectionTTL - 30*time.Minute) // g1's records have expired
+	w.connect("a1", "Ana", "r")
+	w.frames("a1")
+	w.send("a1", `{"action":"sync"}`)
+	_, frames := w.frames("a1")
+	if len(frames) != 2 || frames[0]["type"] != "leave" || frames[0]["name"] != "Ghost" {
+		t.Fatalf("a1 received %v, want Ghost's leave and the sync", frames)
+	}
+	if m, _ := json.Marshal(frames[1]["members"]); string(m) != `["Ana"]` {
+		t.Errorf("members = %s", m)
+	}
 }
 
 func TestStoreFailureIsAnInternalError(t *testing.T) {
-	m := newMemStore()
-	w := newWorld(t, m, m)
+	w := newWorld(t)
+	f := &failing{Connections: w.db, Senders: w.db, Messages: w.db, err: errors.New("dynamodb: connection refused to 10.0.0.1")}
+	w.h.Conns, w.h.Senders, w.h.Msgs = f, f, f
 	w.connect("a1", "Ana", "r")
-	m.fail = errors.New("dynamodb: connection refused to 10.0.0.1")
+	f.broken = true
 	w.send("a1", `{"action":"new-message","text":"hi","clientId":"c1"}`)
 	got := w.expect("a1", "error code=internal clientId=c1")
 	if len(got) == 1 && strings.Contains(got[0]["message"].(string), "10.0.0.1") {
@@ -403,12 +598,15 @@ func TestStoreFailureIsAnInternalError(t *testing.T) {
 	if got := w.connect("b1", "Bo", "r"); got != 500 {
 		t.Errorf("connect with the store down: %d, want 500", got)
 	}
+	if len(w.fan.closed) != 0 {
+		t.Errorf("a store failure closed %v", w.fan.closed)
+	}
 }
 
 func TestPanicsBecome500(t *testing.T) {
-	m := newMemStore()
-	w := newWorld(t, m, m)
-	m.panic = true
+	w := newWorld(t)
+	f := &failing{Connections: w.db, Senders: w.db, Messages: w.db, broken: true}
+	w.h.Conns, w.h.Senders, w.h.Msgs = f, f, f
 	if got := w.connect("a1", "Ana", "r"); got != 500 {
 		t.Errorf("Connect: %d", got)
 	}
@@ -424,8 +622,7 @@ func TestPanicsBecome500(t *testing.T) {
 }
 
 func TestManagementEndpoint(t *testing.T) {
-	m := newMemStore()
-	w := newWorld(t, m, m)
+	w := newWorld(t)
 	w.connect("a1", "Ana", "r")
 	w.send("a1", `{"action":"ping"}`)
 	w.h.Endpoint = "http://127.0.0.1:9999/local"
@@ -437,8 +634,7 @@ func TestManagementEndpoint(t *testing.T) {
 }
 
 func TestBroadcastLogLine(t *testing.T) {
-	m := newMemStore()
-	w := newWorld(t, m, m)
+	w := newWorld(t)
 	w.connect("a1", "Ana", "r")
 	w.connect("b1", "Bo", "r")
 	w.connect("c1", "Cy", "r")
@@ -468,20 +664,19 @@ func mustJSON(v any) string {
 // API Gateway answers 410 for a connection whose $connect has not returned:
 // two people connecting at once must not prune each other.
 func TestConnectingConnectionIsNotPruned(t *testing.T) {
-	forEachStore(t, func(t *testing.T, w *world) {
-		w.connect("a1", "Ana", "r")
-		w.fan.gone["a1"] = true // Ana's $connect is still running when Bo's join goes out
-		w.connect("b1", "Bo", "r")
-		delete(w.fan.gone, "a1")
-		if _, err := w.h.Conns.Connection(t.Context(), "a1"); err != nil {
-			t.Fatalf("a1 was pruned during its $connect: %v", err)
-		}
-		w.now = w.now.Add(w.h.ConnectGrace + time.Second)
-		w.fan.gone["a1"] = true // now it really is gone
-		w.send("b1", `{"action":"ping"}`)
-		w.send("b1", `{"action":"new-message","text":"x"}`)
-		if _, err := w.h.Conns.Connection(t.Context(), "a1"); !errors.Is(err, chat.ErrNoConnection) {
-			t.Errorf("a1 answered 410 after the grace and was kept (err %v)", err)
-		}
-	})
+	w := newWorld(t)
+	w.connect("a1", "Ana", "r")
+	w.fan.gone["a1"] = true // Ana's $connect is still running when Bo's join goes out
+	w.connect("b1", "Bo", "r")
+	delete(w.fan.gone, "a1")
+	if _, err := w.db.Connection(t.Context(), "a1"); err != nil {
+		t.Fatalf("a1 was pruned during its $connect: %v", err)
+	}
+	w.now = w.now.Add(w.h.ConnectGrace + time.Second)
+	w.fan.gone["a1"] = true // now it really is gone
+	w.send("b1", `{"action":"ping"}`)
+	w.send("b1", `{"action":"new-message","text":"x"}`)
+	if _, err := w.db.Connection(t.Context(), "a1"); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("a1 answered 410 after the grace and was kept (err %v)", err)
+	}
 }

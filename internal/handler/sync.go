@@ -3,43 +3,41 @@ package handler
 import (
 	"context"
 	"encoding/json"
-	"slices"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 )
 
-// sync answers a sync frame: who is here and the page of history asked for.
+// sync answers a sync frame: the room's latest seq, who is here and the
+// page of history asked for.
 func (h *Chat) sync(ctx context.Context, r request, in chat.Inbound) error {
-	c, err := h.Conns.Connection(ctx, r.id)
+	c, err := h.Senders.Connection(ctx, r.id)
 	if err != nil {
 		return err
 	}
-	conns, err := h.Conns.RoomConnections(ctx, c.Room)
+	conns, presence, err := h.Conns.Room(ctx, c.Room)
 	if err != nil {
 		return err
 	}
-	msgs, more, err := h.Msgs.History(ctx, c.Room, in.After, in.Limit)
+	if h.heal(ctx, r, c.Room, conns, presence) {
+		if _, presence, err = h.Conns.Room(ctx, c.Room); err != nil {
+			return err
+		}
+	}
+	latest, err := h.Msgs.Latest(ctx, c.Room)
 	if err != nil {
 		return err
 	}
-	// Without after, the page ends at the newest message: cut from the
-	// oldest end. With after, it starts right after the client's last
-	// message: cut from the newest end.
-	names := members(conns)
-	envelope, _ := json.Marshal(chat.NewSync(c, names, nil, true))
-	msgs, cut := fit(msgs, h.Limits.MaxFrameBytes-len(envelope), in.After == "")
-	h.reply(ctx, r, chat.NewSync(c, names, msgs, more || cut))
+	msgs, more, err := h.Msgs.History(ctx, c.Room, in.After, in.Before, in.Limit)
+	if err != nil {
+		return err
+	}
+	// A page read forwards (after) starts right after what the client
+	// holds: cut from the newest end. Otherwise it ends at the newest
+	// message asked for: cut from the oldest end.
+	envelope, _ := json.Marshal(chat.NewSync(c, latest, presence, nil, true))
+	msgs, cut := fit(msgs, h.Limits.MaxFrameBytes-len(envelope), in.After < 0)
+	h.reply(ctx, r, chat.NewSync(c, latest, presence, msgs, more || cut))
 	return nil
-}
-
-// members returns each name online once, sorted.
-func members(conns []chat.Connection) []string {
-	names := make([]string, 0, len(conns))
-	for _, c := range conns {
-		names = append(names, c.Name)
-	}
-	slices.Sort(names)
-	return slices.Compact(names)
 }
 
 // fit keeps as many messages as fit in budget bytes of JSON, dropping from

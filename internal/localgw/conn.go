@@ -240,6 +240,10 @@ func (g *Gateway) disconnect(c *conn, code websocket.StatusCode, reason string) 
 	if _, ok := g.cfg.Routes["$disconnect"]; !ok {
 		return
 	}
+	if g.faults.dropDisconnect() {
+		g.cfg.Log.Info("$disconnect dropped (fault injection)", "connectionId", c.id)
+		return
+	}
 	if d := g.cfg.Limits.DisconnectDelay; d > 0 {
 		time.Sleep(d)
 	}
@@ -275,6 +279,9 @@ func (g *Gateway) message(c *conn, typ websocket.MessageType, data []byte) {
 		return
 	}
 	ev.RequestContext.RouteKey = route
+	if d := g.faults.invokeDelay(); d > 0 {
+		time.Sleep(d)
+	}
 	// Not c.ctx: in AWS an integration runs to its end even if the client leaves.
 	if _, err := g.invoke(context.Background(), route, ev); err != nil {
 		g.errorFrame(c, "Internal server error", ev.RequestContext.RequestID)

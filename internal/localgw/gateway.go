@@ -51,6 +51,7 @@ type Config struct {
 	Routes                   map[string]string // route key → function
 	Invoker                  Invoker
 	Limits                   Limits
+	Faults                   Faults // none by default
 	Log                      *slog.Logger
 }
 
@@ -60,6 +61,7 @@ type Config struct {
 type Gateway struct {
 	cfg       Config
 	selectKey []string // the route selection expression's path in the body
+	faults    *faults
 
 	mu     sync.Mutex
 	conns  map[string]*conn // open sockets whose $connect succeeded
@@ -88,7 +90,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits()
 	}
-	return &Gateway{cfg: cfg, selectKey: strings.Split(path, "."), conns: map[string]*conn{}}, nil
+	return &Gateway{cfg: cfg, selectKey: strings.Split(path, "."), faults: newFaults(cfg.Faults), conns: map[string]*conn{}}, nil
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +39,7 @@ type testAPI struct {
 type resp = events.APIGatewayProxyResponse
 type req = events.APIGatewayWebsocketProxyRequest
 
-func newTestAPI(t *testing.T, limits Limits, withDefault bool) *testAPI {
+func newTestAPI(t *testing.T, limits Limits, withDefault bool, faults ...Faults) *testAPI {
 	a := &testAPI{t: t, events: map[string][]req{}}
 	record := func(e req) {
 		a.mu.Lock()
@@ -71,6 +72,9 @@ func newTestAPI(t *testing.T, limits Limits, withDefault bool) *testAPI {
 	}
 	gw, err := New(Config{Stage: "test", RouteSelectionExpression: "$request.body.action", Routes: routes,
 		Invoker: fns, Limits: limits})
+	if len(faults) == 1 {
+		gw.faults = newFaults(faults[0])
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,5 +361,62 @@ func TestSubprotocolEchoedByConnect(t *testing.T) {
 	defer c.CloseNow()
 	if c.Subprotocol() != "chat.v1" {
 		t.Errorf("subprotocol = %q, want chat.v1", c.Subprotocol())
+	}
+}
+
+// Injected faults reach the real SDK client as AWS's errors would.
+func TestFaultsReachTheSDKAsAWSErrors(t *testing.T) {
+	post := func(a *testAPI, id string) error {
+		_, err := a.mgmt.PostToConnection(t.Context(), &apigatewaymanagementapi.PostToConnectionInput{
+			ConnectionId: aws.String(id), Data: []byte("x")})
+		return err
+	}
+	a := newTestAPI(t, DefaultLimits(), true, Faults{PostThrottle: 1})
+	_, id := a.dial("")
+	if err := post(a, id); !errors.As(err, new(*types.LimitExceededException)) {
+		t.Errorf("throttled post: err = %v, want *types.LimitExceededException", err)
+	}
+	a = newTestAPI(t, DefaultLimits(), true, Faults{PostError: 1})
+	_, id = a.dial("")
+	var re interface{ HTTPStatusCode() int }
+	if err := post(a, id); !errors.As(err, &re) || re.HTTPStatusCode() != 500 {
+		t.Errorf("failed post: err = %v, want a 500", err)
+	}
+	a = newTestAPI(t, DefaultLimits(), true, Faults{PostSlow: 1, PostDelay: 300 * time.Millisecond})
+	c, id := a.dial("")
+	start := time.Now()
+	if err := post(a, id); err != nil || time.Since(start) < 300*time.Millisecond || read(t, c) != "x" {
+		t.Errorf("slow post: err %v after %v; want delivered after the delay", err, time.Since(start))
+	}
+
+	a = newTestAPI(t, DefaultLimits(), true, Faults{DropDisconnect: 1})
+	c, _ = a.dial("")
+	c.Close(websocket.StatusNormalClosure, "")
+	eventually(t, "the socket to end", func() bool { return a.gw.Connections() == 0 })
+	time.Sleep(100 * time.Millisecond)
+	if n := len(a.routeEvents("$disconnect")); n != 0 {
+		t.Errorf("%d $disconnect invocations, want the dropped none", n)
+	}
+}
+
+func TestFaultsAreReproducible(t *testing.T) {
+	draw := func(seed uint64) []postFault {
+		f := newFaults(Faults{Seed: seed, PostThrottle: 0.3, PostError: 0.2, PostSlow: 0.1})
+		var out []postFault
+		for range 50 {
+			out = append(out, f.post())
+		}
+		return out
+	}
+	a, b, c := draw(7), draw(7), draw(8)
+	if !slices.Equal(a, b) || slices.Equal(a, c) {
+		t.Errorf("seed 7 twice gave different decisions, or seeds 7 and 8 the same:\n%v\n%v\n%v", a, b, c)
+	}
+	counts := map[postFault]int{}
+	for _, d := range draw(1) {
+		counts[d]++
+	}
+	if counts[postThrottled] == 0 || counts[postFailed] == 0 || counts[postSlow] == 0 || counts[postOK] == 0 {
+		t.Errorf("decisions = %v, want every kind", counts)
 	}
 }

@@ -35,6 +35,16 @@ func (g *Gateway) manage(w http.ResponseWriter, r *http.Request, rawID string) {
 			apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
 			return
 		}
+		switch g.faults.post() {
+		case postThrottled:
+			apiError(w, http.StatusTooManyRequests, "LimitExceededException", "Rate exceeded")
+			return
+		case postFailed:
+			apiError(w, http.StatusInternalServerError, "InternalServerErrorException", "Internal server error")
+			return
+		case postSlow:
+			time.Sleep(g.faults.PostDelay)
+		}
 		if err := g.send(c, body); err != nil {
 			apiError(w, http.StatusGone, "GoneException", "")
 			return

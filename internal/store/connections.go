@@ -7,152 +7,190 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 )
 
-// PutConnection stores a new connection and counts it towards its name's
-// presence in the room. first reports whether it is the name's only live
-// connection there, that is, whether the others should get a join. Storing
-// the same connection id twice changes nothing and reports first = false.
-func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (first bool, err error) {
-	exp := n(c.ConnectedAt.Add(db.ConnectionTTL).Unix())
-	at := s(formatTime(c.ConnectedAt))
-	member := key(roomPrefix+c.Room, connPrefix+c.ID)
-	member["name"], member["connectedAt"], member[TTLAttribute] = s(c.Name), at, exp
-	lookup := key(connPrefix+c.ID, lookupSK)
-	lookup["room"], lookup["name"], lookup["connectedAt"], lookup[TTLAttribute] = s(c.Room), s(c.Name), at, exp
+// lookupItem maps a connection id to its room: pk conn#{id}, sk "conn".
+type lookupItem struct {
+	keys
+	Room        string `dynamodbav:"room"`
+	Name        string `dynamodbav:"name"`
+	ConnectedAt int64  `dynamodbav:"connectedAt"` // Unix ms
+	Frame       int64  `dynamodbav:"frame"`       // last new-message frame stored
+	TypingAt    int64  `dynamodbav:"typingAt,omitempty"`
+	ExpiresAt   int64  `dynamodbav:"expiresAt"`
+}
 
+// memberItem is a connection in its room: pk room#{room}, sk conn#{id}.
+type memberItem struct {
+	keys
+	Name        string `dynamodbav:"name"`
+	ConnectedAt int64  `dynamodbav:"connectedAt"` // Unix ms
+	SeenAt      int64  `dynamodbav:"seenAt"`      // Unix ms
+	ExpiresAt   int64  `dynamodbav:"expiresAt"`
+}
+
+// presenceItem is a name in a room: pk room#{room}, sk name#{name}. Conns
+// is the set of its connections there (absent when empty); Ver grows with
+// every change.
+type presenceItem struct {
+	keys
+	Conns     []string `dynamodbav:"conns,stringset,omitempty"`
+	Ver       int64    `dynamodbav:"ver"`
+	ExpiresAt int64    `dynamodbav:"expiresAt"`
+}
+
+func (it lookupItem) connection() chat.Connection {
+	return chat.Connection{ID: it.PK[len(connPrefix):], Room: it.Room, Name: it.Name,
+		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame}
+}
+
+func (it memberItem) connection(room string) chat.Connection {
+	return chat.Connection{ID: it.SK[len(connPrefix):], Room: room, Name: it.Name,
+		ConnectedAt: fromMS(it.ConnectedAt), SeenAt: fromMS(it.SeenAt)}
+}
+
+func (it presenceItem) presence() chat.Presence {
+	return chat.Presence{Name: it.SK[len(namePrefix):], Online: len(it.Conns) > 0, Version: it.Ver, Conns: it.Conns}
+}
+
+// PutConnection stores a new connection and adds it to its name's
+// presence in the room. joined reports whether it is the name's only
+// connection there, that is, whether the others should get a join with p.
+// Storing the same connection id twice changes nothing and reports
+// joined = false.
+func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error) {
+	exp := c.ConnectedAt.Add(db.ConnectionTTL).Unix()
+	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, Name: c.Name,
+		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp})
+	if err != nil {
+		return p, false, err
+	}
+	member, err := marshal(memberItem{keys: keys{roomPrefix + c.Room, connPrefix + c.ID}, Name: c.Name,
+		ConnectedAt: ms(c.ConnectedAt), SeenAt: ms(c.ConnectedAt), ExpiresAt: exp})
+	if err != nil {
+		return p, false, err
+	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &db.tables.Connections, Item: lookup, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Put: &types.Put{TableName: &db.tables.Connections, Item: member}},
 	}})
 	if cancelledByCondition(err) {
-		return false, nil // already stored: a repeated $connect
+		return p, false, nil // already stored: a repeated $connect
 	}
 	if err != nil {
-		return false, fmt.Errorf("put connection %s: %w", c.ID, err)
+		return p, false, fmt.Errorf("put connection %s: %w", c.ID, err)
 	}
-
-	count, err := db.addPresence(ctx, c.Room, c.Name, 1, exp)
+	p, err = db.changePresence(ctx, c.Room, c.Name, c.ID, true)
 	if err != nil {
-		return false, err
+		return p, false, err
 	}
-	if count == 1 {
-		return true, nil
-	}
-	// The count can be stale: connections that expired without a $disconnect
-	// never decremented it. Trust it only if another live connection exists.
-	conns, err := db.RoomConnections(ctx, c.Room)
-	if err != nil {
-		return false, err
-	}
-	live := 0
-	for _, o := range conns {
-		if o.Name == c.Name {
-			live++
-		}
-	}
-	if live > 1 {
-		return false, nil
-	}
-	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &db.tables.Connections,
-		Key:                       key(roomPrefix+c.Room, namePrefix+c.Name),
-		UpdateExpression:          aws.String("SET conns = :one"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": n(1)},
-	})
-	return true, wrap(fmt.Sprintf("reset presence of %q in room %q", c.Name, c.Room), err)
+	return p, len(p.Conns) == 1, nil
 }
 
-// addPresence adds delta to the number of live connections a name has in a
-// room and returns the new number.
-func (db *DB) addPresence(ctx context.Context, room, name string, delta int64, exp types.AttributeValue) (int64, error) {
-	update := "ADD conns :d"
-	values := map[string]types.AttributeValue{":d": n(delta)}
-	if exp != nil {
-		update += " SET #ttl = :exp"
-		values[":exp"] = exp
+// changePresence adds a connection to a name's set in a room, or removes
+// it, and returns the name's presence after the change. A removal of a
+// connection not in the set changes nothing and gives ErrNotInSet.
+func (db *DB) changePresence(ctx context.Context, room, name, id string, add bool) (chat.Presence, error) {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                &db.tables.Connections,
+		Key:                      key(roomPrefix+room, namePrefix+name),
+		UpdateExpression:         aws.String("ADD conns :ids, ver :one SET #ttl = :exp"),
+		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":ids": &types.AttributeValueMemberSS{Value: []string{id}}, ":one": num(1),
+			":exp": num(db.Now().Add(db.ConnectionTTL).Unix())},
+		ReturnValues: types.ReturnValueAllNew,
 	}
-	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &db.tables.Connections,
-		Key:                       key(roomPrefix+room, namePrefix+name),
-		UpdateExpression:          aws.String(update),
-		ExpressionAttributeValues: values,
-		ExpressionAttributeNames:  ttlName(exp != nil),
-		ReturnValues:              types.ReturnValueUpdatedNew,
-	})
+	op := "add"
+	if !add {
+		op = "remove"
+		in.UpdateExpression = aws.String("DELETE conns :ids ADD ver :one SET #ttl = :exp")
+		in.ConditionExpression = aws.String("contains(conns, :id)")
+		in.ExpressionAttributeValues[":id"] = str(id)
+	}
+	out, err := db.client.UpdateItem(ctx, in)
+	if !add && conditionFailed(err) {
+		return chat.Presence{}, errNotInSet
+	}
 	if err != nil {
-		return 0, fmt.Errorf("count presence of %q in room %q: %w", name, room, err)
+		return chat.Presence{}, fmt.Errorf("%s connection %s to presence of %q in room %q: %w", op, id, name, room, err)
 	}
-	return num(out.Attributes, "conns"), nil
+	var it presenceItem
+	if err := unmarshal(out.Attributes, &it); err != nil {
+		return chat.Presence{}, err
+	}
+	return it.presence(), nil
 }
 
-func ttlName(used bool) map[string]string {
-	if !used {
-		return nil
-	}
-	return map[string]string{"#ttl": TTLAttribute}
-}
+var errNotInSet = errors.New("connection not in its name's presence")
 
-// RemoveConnection deletes a connection and uncounts it from its name's
-// presence. last reports whether it was the name's last connection in the
-// room (the others should get a leave). A connection that is not stored,
-// or that a concurrent call removed first, gives chat.ErrNoConnection: removal
-// happens once however many times it is asked for.
-func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connection, last bool, err error) {
+// RemoveConnection deletes a connection and takes it out of its name's
+// presence. left reports whether it was the name's last connection in the
+// room (the others should get a leave with p). A connection that is not
+// stored, or that a concurrent call removed first, gives chat.ErrNoConnection:
+// removal happens once however many times it is asked for.
+func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connection, p chat.Presence, left bool, err error) {
+	// Read without the expiry check: an expired record is still removed.
 	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return c, false, fmt.Errorf("get connection %s: %w", id, err)
+		return c, p, false, fmt.Errorf("get connection %s: %w", id, err)
 	}
 	if out.Item == nil {
-		return c, false, chat.ErrNoConnection
+		return c, p, false, chat.ErrNoConnection
 	}
-	c = lookupConnection(id, out.Item)
+	var it lookupItem
+	if err := unmarshal(out.Item, &it); err != nil {
+		return c, p, false, err
+	}
+	c = it.connection()
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Delete: &types.Delete{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK), ConditionExpression: aws.String("attribute_exists(pk)")}},
 		{Delete: &types.Delete{TableName: &db.tables.Connections, Key: key(roomPrefix+c.Room, connPrefix+id)}},
 	}})
 	if cancelledByCondition(err) {
-		return c, false, chat.ErrNoConnection
+		return c, p, false, chat.ErrNoConnection
 	}
 	if err != nil {
-		return c, false, fmt.Errorf("delete connection %s: %w", id, err)
+		return c, p, false, fmt.Errorf("delete connection %s: %w", id, err)
 	}
-	count, err := db.addPresence(ctx, c.Room, c.Name, -1, nil)
-	if err != nil || count > 0 {
-		return c, false, err
+	p, left, err = db.Depart(ctx, c.Room, c.Name, id)
+	return c, p, left, err
+}
+
+// Depart takes a connection out of its name's presence in a room, whether
+// or not its records still exist (a connection whose records expired, or
+// were never completed, is healed this way). left reports whether the name
+// has no connection there any more; whoever takes the last connection out
+// is the only caller told so. Taking out a connection not in the set
+// changes nothing.
+func (db *DB) Depart(ctx context.Context, room, name, id string) (p chat.Presence, left bool, err error) {
+	p, err = db.changePresence(ctx, room, name, id, false)
+	if errors.Is(err, errNotInSet) {
+		return chat.Presence{Name: name}, false, nil
 	}
-	_, err = db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 &db.tables.Connections,
-		Key:                       key(roomPrefix+c.Room, namePrefix+c.Name),
-		ConditionExpression:       aws.String("conns <= :zero"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": n(0)},
-	})
-	if err != nil && !conditionFailed(err) { // failed condition: the name came back meanwhile
-		return c, true, fmt.Errorf("delete presence of %q in room %q: %w", c.Name, c.Room, err)
+	if err != nil {
+		return p, false, err
 	}
-	return c, true, nil
+	return p, !p.Online, nil
 }
 
 // Connection returns a live connection by id, or chat.ErrNoConnection.
 func (db *DB) Connection(ctx context.Context, id string) (chat.Connection, error) {
-	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK), ConsistentRead: aws.Bool(true)})
+	var it lookupItem
+	found, err := db.getItem(ctx, db.tables.Connections, key(connPrefix+id, lookupSK), &it)
 	if err != nil {
 		return chat.Connection{}, fmt.Errorf("get connection %s: %w", id, err)
 	}
-	if out.Item == nil || expired(out.Item, db.Now()) {
+	if !found {
 		return chat.Connection{}, chat.ErrNoConnection
 	}
-	return lookupConnection(id, out.Item), nil
-}
-
-func lookupConnection(id string, item map[string]types.AttributeValue) chat.Connection {
-	return chat.Connection{ID: id, Room: str(item, "room"), Name: str(item, "name"), ConnectedAt: parseTime(str(item, "connectedAt"))}
+	return it.connection(), nil
 }
 
 // RoomConnections returns every live connection in a room: a strongly
@@ -162,21 +200,81 @@ func (db *DB) RoomConnections(ctx context.Context, room string) ([]chat.Connecti
 		TableName:                &db.tables.Connections,
 		KeyConditionExpression:   aws.String("pk = :pk AND begins_with(sk, :prefix)"),
 		FilterExpression:         aws.String(notExpired),
-		ProjectionExpression:     aws.String("sk, #name, connectedAt"),
+		ProjectionExpression:     aws.String("sk, #name, connectedAt, seenAt"),
 		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute, "#name": "name"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": s(roomPrefix + room), ":prefix": s(connPrefix), ":now": n(db.Now().Unix())},
+			":pk": str(roomPrefix + room), ":prefix": str(connPrefix), ":now": num(db.Now().Unix())},
 		ConsistentRead: aws.Bool(true),
 	}, 0)
 	if err != nil {
 		return nil, fmt.Errorf("query room %q: %w", room, err)
 	}
-	conns := make([]chat.Connection, len(items))
-	for i, it := range items {
-		conns[i] = chat.Connection{ID: str(it, "sk")[len(connPrefix):], Room: room, Name: str(it, "name"),
-			ConnectedAt: parseTime(str(it, "connectedAt"))}
+	var members []memberItem
+	if err := attributevalue.UnmarshalListOfMaps(items, &members); err != nil {
+		return nil, fmt.Errorf("decode members of room %q: %w", room, err)
+	}
+	conns := make([]chat.Connection, len(members))
+	for i, m := range members {
+		conns[i] = m.connection(room)
 	}
 	return conns, nil
+}
+
+// Room returns a room's live connections and the presence records of
+// every name it has seen lately (online or not), in one strongly
+// consistent Query of the room's partition.
+func (db *DB) Room(ctx context.Context, room string) ([]chat.Connection, []chat.Presence, error) {
+	items, err := db.query(ctx, &dynamodb.QueryInput{
+		TableName:                &db.tables.Connections,
+		KeyConditionExpression:   aws.String("pk = :pk"),
+		FilterExpression:         aws.String(notExpired),
+		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(roomPrefix + room), ":now": num(db.Now().Unix())},
+		ConsistentRead: aws.Bool(true),
+	}, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("query room %q: %w", room, err)
+	}
+	var conns []chat.Connection
+	var presence []chat.Presence
+	for _, item := range items {
+		var k keys
+		if err := unmarshal(item, &k); err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case len(k.SK) > len(connPrefix) && k.SK[:len(connPrefix)] == connPrefix:
+			var m memberItem
+			if err := unmarshal(item, &m); err != nil {
+				return nil, nil, err
+			}
+			conns = append(conns, m.connection(room))
+		case len(k.SK) > len(namePrefix) && k.SK[:len(namePrefix)] == namePrefix:
+			var p presenceItem
+			if err := unmarshal(item, &p); err != nil {
+				return nil, nil, err
+			}
+			presence = append(presence, p.presence())
+		}
+	}
+	return conns, presence, nil
+}
+
+// Touch records that a connection is alive (it pinged, or API Gateway
+// said so). A connection no longer stored gives chat.ErrNoConnection.
+func (db *DB) Touch(ctx context.Context, c chat.Connection, at time.Time) error {
+	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &db.tables.Connections,
+		Key:                       key(roomPrefix+c.Room, connPrefix+c.ID),
+		UpdateExpression:          aws.String("SET seenAt = :at"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": num(ms(at))},
+	})
+	if conditionFailed(err) {
+		return chat.ErrNoConnection
+	}
+	return wrap(fmt.Sprintf("touch connection %s", c.ID), err)
 }
 
 // AllowTyping records a typing event for a connection unless it sent one
@@ -188,33 +286,76 @@ func (db *DB) AllowTyping(ctx context.Context, id string, now time.Time, interva
 		Key:                                 key(connPrefix+id, lookupSK),
 		UpdateExpression:                    aws.String("SET typingAt = :now"),
 		ConditionExpression:                 aws.String("attribute_exists(pk) AND (attribute_not_exists(typingAt) OR typingAt <= :cutoff)"),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": n(now.UnixMilli()), ":cutoff": n(now.Add(-interval).UnixMilli())},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": num(ms(now)), ":cutoff": num(ms(now.Add(-interval)))},
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	var item map[string]types.AttributeValue
+	allowed := err == nil
 	if ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-		if ccf.Item == nil {
-			return chat.Connection{}, false, chat.ErrNoConnection
-		}
-		return lookupConnection(id, ccf.Item), false, nil
+		item, err = ccf.Item, nil
+	} else if err == nil {
+		item = out.Attributes
 	}
 	if err != nil {
 		return chat.Connection{}, false, fmt.Errorf("record typing of %s: %w", id, err)
 	}
-	return lookupConnection(id, out.Attributes), true, nil
+	if item == nil {
+		return chat.Connection{}, false, chat.ErrNoConnection
+	}
+	var it lookupItem
+	if err := unmarshal(item, &it); err != nil {
+		return chat.Connection{}, false, err
+	}
+	return it.connection(), allowed, nil
+}
+
+// SkipFrame gives a connection's frame number to a frame that stored
+// nothing (it was rejected), so that the next one can go. It fails with
+// chat.ErrNoConnection, or with an invalid_frame error when frame is not
+// the connection's next.
+func (db *DB) SkipFrame(ctx context.Context, id string, frame int64) error {
+	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           &db.tables.Connections,
+		Key:                                 key(connPrefix+id, lookupSK),
+		UpdateExpression:                    aws.String("SET frame = :n"),
+		ConditionExpression:                 aws.String("frame = :prev"),
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":n": num(frame), ":prev": num(frame - 1)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		return frameError(ccf.Item, frame)
+	}
+	return wrap(fmt.Sprintf("skip frame %d of %s", frame, id), err)
+}
+
+// frameError explains why frame could not take its place, given the
+// connection's lookup item as it was (nil: gone).
+func frameError(item map[string]types.AttributeValue, frame int64) error {
+	if item == nil {
+		return chat.ErrNoConnection
+	}
+	var it lookupItem
+	if err := unmarshal(item, &it); err != nil {
+		return err
+	}
+	return chat.FrameError(it.Frame, frame)
 }
 
 // cancelledByCondition reports whether a transaction was cancelled because
 // a condition failed (and not for a conflict or throttling).
 func cancelledByCondition(err error) bool {
-	tce, ok := errors.AsType[*types.TransactionCanceledException](err)
-	if !ok {
-		return false
-	}
-	for _, r := range tce.CancellationReasons {
-		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+	for _, r := range cancelReasons(err) {
+		if reasonIs(r, reasonCondition) {
 			return true
 		}
 	}
 	return false
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }

@@ -2,64 +2,223 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"math"
+	mrand "math/rand/v2"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 )
 
-// PutMessage stores a message. When it has a ClientID already stored in its
-// room, nothing is written and the original message (its id and time) is
-// returned with duplicate = true.
-func (db *DB) PutMessage(ctx context.Context, m chat.Message) (stored chat.Message, duplicate bool, err error) {
-	exp := n(m.SentAt.Add(db.MessageRetention).Unix())
-	item := key(roomPrefix+m.Room, msgPrefix+m.ID)
-	item["name"], item["text"], item["sentAt"], item[TTLAttribute] = s(m.Name), s(m.Text), s(formatTime(m.SentAt)), exp
-	if m.ClientID == "" {
-		_, err := db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Messages, Item: item})
-		return m, false, wrap(fmt.Sprintf("put message in room %q", m.Room), err)
-	}
-	item["clientId"] = s(m.ClientID)
-	dedupe := key(roomPrefix+m.Room, clientIDPrefix+m.ClientID)
-	dedupe["id"], dedupe["sentAt"], dedupe[TTLAttribute] = s(m.ID), item["sentAt"], exp
-	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{
-			TableName:                 &db.tables.Messages,
-			Item:                      dedupe,
-			ConditionExpression:       aws.String("attribute_not_exists(pk) OR #ttl <= :now"),
-			ExpressionAttributeNames:  map[string]string{"#ttl": TTLAttribute},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": n(db.Now().Unix())},
-		}},
-		{Put: &types.Put{TableName: &db.tables.Messages, Item: item}},
-	}})
-	if !cancelledByCondition(err) {
-		return m, false, wrap(fmt.Sprintf("put message in room %q", m.Room), err)
-	}
-	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &db.tables.Messages, Key: key(roomPrefix+m.Room, clientIDPrefix+m.ClientID), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return m, false, fmt.Errorf("get message of client id %q in room %q: %w", m.ClientID, m.Room, err)
-	}
-	if out.Item == nil {
-		return m, false, fmt.Errorf("client id %q in room %q: stored and then gone", m.ClientID, m.Room)
-	}
-	m.ID, m.SentAt = str(out.Item, "id"), parseTime(str(out.Item, "sentAt"))
-	return m, true, nil
+// messageItem is a stored message: pk room#{room}, sk msg#{seq, 19 digits}.
+type messageItem struct {
+	keys
+	ID        string `dynamodbav:"id"`
+	Seq       int64  `dynamodbav:"seq"`
+	Name      string `dynamodbav:"name"`
+	Text      string `dynamodbav:"text"`
+	SentAt    int64  `dynamodbav:"sentAt"` // Unix ms
+	ClientID  string `dynamodbav:"clientId,omitempty"`
+	ExpiresAt int64  `dynamodbav:"expiresAt"`
 }
 
-// History returns a page of a room's messages, oldest first. Without after,
-// the latest limit messages, and more reports whether older ones exist. With
-// after (a message id), the first limit messages newer than it, and more
-// reports whether newer ones exist beyond the page.
-func (db *DB) History(ctx context.Context, room, after string, limit int) (msgs []chat.Message, more bool, err error) {
-	lower, forward, want := msgPrefix, false, limit+1
-	if after != "" {
-		// BETWEEN is inclusive: the after item itself may come first.
-		lower, forward, want = msgPrefix+after, true, limit+2
+// headItem holds a room's latest seq: pk room#{room}, sk "head". It never
+// expires, so a room's seq never goes back.
+type headItem struct {
+	keys
+	Seq int64 `dynamodbav:"seq"`
+}
+
+// clientIDItem reserves a sender's clientId in a room: pk room#{room},
+// sk client#{len(name)}#{name}#{clientId}; Seq names the message.
+type clientIDItem struct {
+	keys
+	Seq       int64 `dynamodbav:"seq"`
+	ExpiresAt int64 `dynamodbav:"expiresAt"`
+}
+
+func msgKey(seq int64) string { return fmt.Sprintf("%s%019d", msgPrefix, seq) }
+
+// clientIDKey is unambiguous whatever the name and clientId hold: the
+// name's length comes first.
+func clientIDKey(name, clientID string) string {
+	return clientIDPrefix + strconv.Itoa(len(name)) + "#" + name + "#" + clientID
+}
+
+func (it messageItem) message(room string) chat.Message {
+	return chat.Message{ID: it.ID, Seq: it.Seq, Room: room, Name: it.Name, Text: it.Text,
+		SentAt: fromMS(it.SentAt), ClientID: it.ClientID}
+}
+
+// maxPutAttempts bounds the transactions one PutMessage tries when other
+// messages take the seq it aimed for.
+const maxPutAttempts = 50
+
+// PutMessage stores a message as the room's next seq, in one transaction
+// with everything that must hold with it:
+//
+//   - the room's head moves from seq-1 to seq (m.Seq is only a first
+//     guess; a message stored meanwhile moves it on, and the transaction is
+//     tried again with the next seq);
+//   - when frame > 0, the sending connection's last frame moves from
+//     frame-1 to frame, so a connection's messages are stored in the order
+//     it numbered them;
+//   - when m.ClientID is set, it is reserved for the sender (the room and
+//     the name). A clientId the sender already used stores nothing: the
+//     original message is returned with duplicate = true (and frame is
+//     still given its place).
+//
+// The stored message carries its seq. A connection no longer stored gives
+// chat.ErrNoConnection; a frame that is not the connection's next gives
+// chat.FrameError's error.
+func (db *DB) PutMessage(ctx context.Context, m chat.Message, connID string, frame int64) (stored chat.Message, duplicate bool, err error) {
+	exp := m.SentAt.Add(db.MessageRetention).Unix()
+	m.Seq = max(m.Seq, 1)
+	token := rand.Text() // the SDK's own retries of one attempt must not apply it twice
+	for attempt := range maxPutAttempts {
+		items, idx, err := db.messageTransaction(m, connID, frame, exp)
+		if err != nil {
+			return m, false, err
+		}
+		_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			TransactItems: items, ClientRequestToken: aws.String(fmt.Sprintf("%.28s%04d", token, attempt))})
+		reasons := cancelReasons(err)
+		if err == nil {
+			return m, false, nil
+		}
+		if len(reasons) != len(items) {
+			return m, false, fmt.Errorf("put message in room %q: %w", m.Room, err)
+		}
+		switch {
+		case idx.clientID >= 0 && reasonIs(reasons[idx.clientID], reasonCondition):
+			return db.duplicate(ctx, m, reasons[idx.clientID].Item, connID, frame)
+		case idx.frame >= 0 && reasonIs(reasons[idx.frame], reasonCondition):
+			return m, false, frameError(reasons[idx.frame].Item, frame)
+		case reasonIs(reasons[idx.head], reasonCondition):
+			var head headItem
+			if item := reasons[idx.head].Item; item != nil {
+				if err := unmarshal(item, &head); err != nil {
+					return m, false, err
+				}
+			}
+			m.Seq = head.Seq + 1
+		case slices.ContainsFunc(reasons, func(r types.CancellationReason) bool { return reasonIs(r, reasonConflict) }):
+			// Another transaction on the head is in flight: wait a little.
+			if err := sleep(ctx, backoff(attempt)); err != nil {
+				return m, false, err
+			}
+		default:
+			return m, false, fmt.Errorf("put message in room %q: %w", m.Room, err)
+		}
+	}
+	return m, false, fmt.Errorf("put message in room %q: still contended after %d attempts", m.Room, maxPutAttempts)
+}
+
+// txIndex says where each conditional item is in a message transaction;
+// -1 for an item it does not have.
+type txIndex struct{ frame, head, clientID int }
+
+func (db *DB) messageTransaction(m chat.Message, connID string, frame, exp int64) ([]types.TransactWriteItem, txIndex, error) {
+	idx := txIndex{frame: -1, clientID: -1}
+	var items []types.TransactWriteItem
+	if frame > 0 {
+		idx.frame = len(items)
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName:                           &db.tables.Connections,
+			Key:                                 key(connPrefix+connID, lookupSK),
+			UpdateExpression:                    aws.String("SET frame = :n"),
+			ConditionExpression:                 aws.String("frame = :prev"),
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":n": num(frame), ":prev": num(frame - 1)},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}})
+	}
+	head := &types.Update{
+		TableName:                           &db.tables.Messages,
+		Key:                                 key(roomPrefix+m.Room, headSK),
+		UpdateExpression:                    aws.String("SET seq = :seq"),
+		ConditionExpression:                 aws.String("seq = :prev"),
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":seq": num(m.Seq), ":prev": num(m.Seq - 1)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	if m.Seq == 1 {
+		head.ConditionExpression = aws.String("attribute_not_exists(pk)")
+		delete(head.ExpressionAttributeValues, ":prev")
+	}
+	idx.head = len(items)
+	items = append(items, types.TransactWriteItem{Update: head})
+	msg, err := marshal(messageItem{keys: keys{roomPrefix + m.Room, msgKey(m.Seq)}, ID: m.ID, Seq: m.Seq, Name: m.Name,
+		Text: m.Text, SentAt: ms(m.SentAt), ClientID: m.ClientID, ExpiresAt: exp})
+	if err != nil {
+		return nil, idx, err
+	}
+	items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: msg}})
+	if m.ClientID != "" {
+		reserve, err := marshal(clientIDItem{keys: keys{roomPrefix + m.Room, clientIDKey(m.Name, m.ClientID)}, Seq: m.Seq, ExpiresAt: exp})
+		if err != nil {
+			return nil, idx, err
+		}
+		idx.clientID = len(items)
+		items = append(items, types.TransactWriteItem{Put: &types.Put{
+			TableName:                           &db.tables.Messages,
+			Item:                                reserve,
+			ConditionExpression:                 aws.String("attribute_not_exists(pk) OR #ttl <= :now"),
+			ExpressionAttributeNames:            map[string]string{"#ttl": TTLAttribute},
+			ExpressionAttributeValues:           map[string]types.AttributeValue{":now": num(db.Now().Unix())},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		}})
+	}
+	return items, idx, nil
+}
+
+// duplicate answers a message whose clientId the sender already used:
+// the frame still takes its place, and the original message is returned.
+func (db *DB) duplicate(ctx context.Context, m chat.Message, reserved map[string]types.AttributeValue, connID string, frame int64) (chat.Message, bool, error) {
+	var r clientIDItem
+	if err := unmarshal(reserved, &r); err != nil {
+		return m, false, err
+	}
+	if frame > 0 {
+		if err := db.SkipFrame(ctx, connID, frame); err != nil {
+			return m, false, err
+		}
+	}
+	var it messageItem
+	found, err := db.getItem(ctx, db.tables.Messages, key(roomPrefix+m.Room, msgKey(r.Seq)), &it)
+	if err != nil {
+		return m, false, fmt.Errorf("get message %d of room %q: %w", r.Seq, m.Room, err)
+	}
+	if !found {
+		return m, false, fmt.Errorf("client id %q in room %q names message %d, which is gone", m.ClientID, m.Room, r.Seq)
+	}
+	return it.message(m.Room), true, nil
+}
+
+// Latest returns a room's latest seq (0 before its first message).
+func (db *DB) Latest(ctx context.Context, room string) (int64, error) {
+	var h headItem
+	if _, err := db.getItem(ctx, db.tables.Messages, key(roomPrefix+room, headSK), &h); err != nil {
+		return 0, fmt.Errorf("get latest seq of room %q: %w", room, err)
+	}
+	return h.Seq, nil
+}
+
+// History returns a page of a room's messages, oldest first, with more
+// reporting whether the range holds more than the page. With after ≥ 0,
+// the first limit messages whose seq is above after; with after < 0, the
+// latest limit. before > 0 keeps only messages whose seq is below it.
+func (db *DB) History(ctx context.Context, room string, after, before int64, limit int) (msgs []chat.Message, more bool, err error) {
+	forward := after >= 0
+	hi := int64(math.MaxInt64)
+	if before > 0 {
+		hi = before - 1
 	}
 	items, err := db.query(ctx, &dynamodb.QueryInput{
 		TableName:                &db.tables.Messages,
@@ -67,28 +226,45 @@ func (db *DB) History(ctx context.Context, room, after string, limit int) (msgs 
 		FilterExpression:         aws.String(notExpired),
 		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": s(roomPrefix + room), ":lo": s(lower), ":hi": s(msgRangeEnd), ":now": n(db.Now().Unix())},
+			":pk": str(roomPrefix + room), ":lo": str(msgKey(max(after+1, 1))), ":hi": str(msgKey(hi)), ":now": num(db.Now().Unix())},
 		ScanIndexForward: aws.Bool(forward),
 		ConsistentRead:   aws.Bool(true),
-		Limit:            aws.Int32(int32(want)),
-	}, want)
+		Limit:            aws.Int32(int32(limit + 1)),
+	}, limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("query history of room %q: %w", room, err)
 	}
-	msgs = make([]chat.Message, 0, len(items))
-	for _, it := range items {
-		id := str(it, "sk")[len(msgPrefix):]
-		if id == after {
-			continue
-		}
-		msgs = append(msgs, chat.Message{ID: id, Room: room, Name: str(it, "name"), Text: str(it, "text"),
-			SentAt: parseTime(str(it, "sentAt")), ClientID: str(it, "clientId")})
+	var its []messageItem
+	if err := attributevalue.UnmarshalListOfMaps(items, &its); err != nil {
+		return nil, false, fmt.Errorf("decode history of room %q: %w", room, err)
 	}
-	if more = len(msgs) > limit; more {
-		msgs = msgs[:limit]
+	if more = len(its) > limit; more {
+		its = its[:limit]
+	}
+	msgs = make([]chat.Message, len(its))
+	for i, it := range its {
+		msgs[i] = it.message(room)
 	}
 	if !forward {
 		slices.Reverse(msgs)
 	}
 	return msgs, more, nil
+}
+
+// backoff returns a jittered wait before retry attempt+1: up to 5 ms
+// doubling to at most 200 ms.
+func backoff(attempt int) time.Duration {
+	ceiling := min(5*time.Millisecond<<min(attempt, 6), 200*time.Millisecond)
+	return time.Duration(mrand.Int64N(int64(ceiling))) + time.Millisecond
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -53,49 +55,47 @@ const (
 	msgPrefix      = "msg#"
 	clientIDPrefix = "client#"
 	lookupSK       = "conn"
-	// msgRangeEnd sorts after every message id (ULIDs use 0-9 and A-Z).
-	msgRangeEnd = msgPrefix + "~"
+	headSK         = "head"
 )
 
-func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-
-func n(v int64) types.AttributeValue {
-	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+// keys is the primary key every item has; the item structs embed it.
+type keys struct {
+	PK string `dynamodbav:"pk"`
+	SK string `dynamodbav:"sk"`
 }
 
 func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{"pk": s(pk), "sk": s(sk)}
+	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
 }
 
-func str(item map[string]types.AttributeValue, name string) string {
-	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
-		return v.Value
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func num(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func marshal(v any) (map[string]types.AttributeValue, error) {
+	item, err := attributevalue.MarshalMap(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", v, err)
 	}
-	return ""
+	return item, nil
 }
 
-func num(item map[string]types.AttributeValue, name string) int64 {
-	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
-		i, _ := strconv.ParseInt(v.Value, 10, 64)
-		return i
+func unmarshal(item map[string]types.AttributeValue, v any) error {
+	if err := attributevalue.UnmarshalMap(item, v); err != nil {
+		return fmt.Errorf("decode %T: %w", v, err)
 	}
-	return 0
-}
-
-func expired(item map[string]types.AttributeValue, now time.Time) bool {
-	return num(item, TTLAttribute) <= now.Unix()
+	return nil
 }
 
 // notExpired is the filter every read applies, with :now bound to the
-// current Unix time.
+// current Unix time and #ttl to TTLAttribute.
 const notExpired = "#ttl > :now"
 
-func parseTime(v string) time.Time {
-	t, _ := time.Parse(time.RFC3339Nano, v)
-	return t
-}
+func ms(t time.Time) int64 { return t.UnixMilli() }
 
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
 // query runs a Query to the end (or until enough items are collected,
 // when limit > 0), following LastEvaluatedKey past each 1 MB page.
@@ -115,14 +115,46 @@ func (db *DB) query(ctx context.Context, in *dynamodb.QueryInput, limit int) ([]
 	return items, nil
 }
 
+// getItem reads one item with a strongly consistent read into v; found is
+// false when there is none or it has expired (DynamoDB deletes expired
+// items lazily, often days later).
+func (db *DB) getItem(ctx context.Context, table string, k map[string]types.AttributeValue, v any) (found bool, err error) {
+	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: k, ConsistentRead: aws.Bool(true)})
+	if err != nil || out.Item == nil || expired(out.Item, db.Now()) {
+		return false, err
+	}
+	return true, unmarshal(out.Item, v)
+}
+
+// expired reports whether an item's TTL has passed; items without one
+// never expire.
+func expired(item map[string]types.AttributeValue, now time.Time) bool {
+	n, ok := item[TTLAttribute].(*types.AttributeValueMemberN)
+	if !ok {
+		return false
+	}
+	exp, err := strconv.ParseInt(n.Value, 10, 64)
+	return err == nil && exp <= now.Unix()
+}
+
 func conditionFailed(err error) bool {
 	_, ok := errors.AsType[*types.ConditionalCheckFailedException](err)
 	return ok
 }
 
-func wrap(op string, err error) error {
-	if err == nil {
-		return nil
+// cancelReasons returns why a transaction was cancelled, one reason per
+// item in request order, or nil if err is not a cancellation.
+func cancelReasons(err error) []types.CancellationReason {
+	if tce, ok := errors.AsType[*types.TransactionCanceledException](err); ok {
+		return tce.CancellationReasons
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	return nil
 }
+
+func reasonIs(r types.CancellationReason, code string) bool { return aws.ToString(r.Code) == code }
+
+// Cancellation reason codes (the API reference of TransactWriteItems).
+const (
+	reasonCondition = "ConditionalCheckFailed"
+	reasonConflict  = "TransactionConflict"
+)

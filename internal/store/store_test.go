@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,20 +51,20 @@ func newDB(t *testing.T) *fixture {
 
 func (f *fixture) connect(t *testing.T, id, room, name string) bool {
 	t.Helper()
-	first, err := f.db.PutConnection(t.Context(), chat.Connection{ID: id, Room: room, Name: name, ConnectedAt: f.now})
+	_, joined, err := f.db.PutConnection(t.Context(), chat.Connection{ID: id, Room: room, Name: name, ConnectedAt: f.now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return first
+	return joined
 }
 
 func (f *fixture) remove(t *testing.T, id string) (chat.Connection, bool) {
 	t.Helper()
-	c, last, err := f.db.RemoveConnection(t.Context(), id)
+	c, _, left, err := f.db.RemoveConnection(t.Context(), id)
 	if err != nil {
 		t.Fatalf("remove %s: %v", id, err)
 	}
-	return c, last
+	return c, left
 }
 
 func (f *fixture) ids(t *testing.T, room string) string {
@@ -77,22 +80,36 @@ func (f *fixture) ids(t *testing.T, room string) string {
 	return strings.Join(ids, ",")
 }
 
+// members returns the room's presence as "name:online" words, sorted.
+func (f *fixture) members(t *testing.T, room string) string {
+	t.Helper()
+	_, presence, err := f.db.Room(t.Context(), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range presence {
+		out = append(out, fmt.Sprintf("%s:%v", p.Name, p.Online))
+	}
+	return strings.Join(out, " ")
+}
+
 func TestConnectionsPresencePerName(t *testing.T) {
 	f := newDB(t)
 	if !f.connect(t, "a1", "r", "Ana") {
-		t.Error("Ana's first connection: first = false, want true")
+		t.Error("Ana's first connection: joined = false, want true")
 	}
 	if f.connect(t, "a2", "r", "Ana") {
-		t.Error("Ana's second tab: first = true, want false")
+		t.Error("Ana's second tab: joined = true, want false")
 	}
 	if !f.connect(t, "b1", "r", "Bo") {
-		t.Error("Bo: first = false, want true")
+		t.Error("Bo: joined = false, want true")
 	}
 	if !f.connect(t, "a3", "other", "Ana") {
-		t.Error("Ana in another room: first = false, want true")
+		t.Error("Ana in another room: joined = false, want true")
 	}
 	if f.connect(t, "a1", "r", "Ana") {
-		t.Error("repeated $connect of a1: first = true, want false")
+		t.Error("repeated $connect of a1: joined = true, want false")
 	}
 	if got, want := f.ids(t, "r"), "a1=Ana,a2=Ana,b1=Bo"; got != want {
 		t.Errorf("room r = %s, want %s", got, want)
@@ -101,21 +118,48 @@ func TestConnectionsPresencePerName(t *testing.T) {
 		t.Errorf("room other = %s, want %s", got, want)
 	}
 
-	c, last := f.remove(t, "a1")
-	if last || c.Room != "r" || c.Name != "Ana" {
-		t.Errorf("remove a1 = %+v, last %v; want room r, Ana, last false", c, last)
+	c, left := f.remove(t, "a1")
+	if left || c.Room != "r" || c.Name != "Ana" {
+		t.Errorf("remove a1 = %+v, left %v; want room r, Ana, left false", c, left)
 	}
-	if _, last := f.remove(t, "a2"); !last {
-		t.Error("remove a2 (Ana's last tab): last = false, want true")
+	if _, left := f.remove(t, "a2"); !left {
+		t.Error("remove a2 (Ana's last tab): left = false, want true")
 	}
-	if _, _, err := f.db.RemoveConnection(t.Context(), "a2"); !errors.Is(err, chat.ErrNoConnection) {
+	if _, _, _, err := f.db.RemoveConnection(t.Context(), "a2"); !errors.Is(err, chat.ErrNoConnection) {
 		t.Errorf("second remove of a2: err = %v, want chat.ErrNoConnection", err)
 	}
 	if got, want := f.ids(t, "r"), "b1=Bo"; got != want {
 		t.Errorf("room r = %s, want %s", got, want)
 	}
+	if got, want := f.members(t, "r"), "Ana:false Bo:true"; got != want {
+		t.Errorf("presence = %s, want %s", got, want)
+	}
 	if !f.connect(t, "a4", "r", "Ana") {
-		t.Error("Ana back after leaving: first = false, want true")
+		t.Error("Ana back after leaving: joined = false, want true")
+	}
+}
+
+// Every change of a name's presence gets a higher version, so that a
+// client can order a join and a leave that reach it in either order.
+func TestPresenceVersionsGrow(t *testing.T) {
+	f := newDB(t)
+	var versions []int64
+	put := func(id string) {
+		p, _, err := f.db.PutConnection(t.Context(), chat.Connection{ID: id, Room: "r", Name: "Ana", ConnectedAt: f.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, p.Version)
+	}
+	put("a1")
+	_, p, _, err := f.db.RemoveConnection(t.Context(), "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions = append(versions, p.Version)
+	put("a2")
+	if !slices.IsSorted(versions) || versions[0] == versions[1] || versions[1] == versions[2] {
+		t.Errorf("versions of join, leave, join = %v; want strictly increasing", versions)
 	}
 }
 
@@ -126,7 +170,7 @@ func TestConnectionLookup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Room != "r" || c.Name != "Ana" || !c.ConnectedAt.Equal(f.now) {
+	if c.Room != "r" || c.Name != "Ana" || !c.ConnectedAt.Equal(f.now) || c.Frame != 0 {
 		t.Errorf("Connection = %+v", c)
 	}
 	if _, err := f.db.Connection(t.Context(), "nope"); !errors.Is(err, chat.ErrNoConnection) {
@@ -135,7 +179,8 @@ func TestConnectionLookup(t *testing.T) {
 }
 
 // Records whose $disconnect never came stay until DynamoDB's lazy TTL
-// deletes them; reads must already ignore them, and presence must recover.
+// deletes them; reads must already ignore them, and Depart heals the
+// presence they leave behind.
 func TestExpiredConnectionsAreIgnored(t *testing.T) {
 	f := newDB(t)
 	f.connect(t, "ghost", "r", "Ana")
@@ -146,47 +191,91 @@ func TestExpiredConnectionsAreIgnored(t *testing.T) {
 	if _, err := f.db.Connection(t.Context(), "ghost"); !errors.Is(err, chat.ErrNoConnection) {
 		t.Errorf("expired connection: err = %v, want chat.ErrNoConnection", err)
 	}
-	if !f.connect(t, "fresh", "r", "Ana") {
-		t.Error("Ana after her ghost expired: first = false, want true (stale presence count)")
+	if _, _, _, err := f.db.RemoveConnection(t.Context(), "ghost"); err != nil {
+		t.Errorf("an expired connection could not be removed: %v", err)
 	}
-	if got, want := f.ids(t, "r"), "fresh=Ana"; got != want {
-		t.Errorf("room = %q, want %q", got, want)
+	f.connect(t, "ghost2", "r", "Bo")
+	f.now = f.now.Add(f.db.ConnectionTTL + time.Second)
+	f.connect(t, "fresh", "r", "Bo") // the set still holds ghost2
+	conns, presence, err := f.db.Room(t.Context(), "r")
+	if err != nil || len(conns) != 1 || len(presence) != 1 || len(presence[0].Conns) != 2 {
+		t.Fatalf("Room = %+v %+v %v; want fresh, and Bo's set holding fresh and ghost2", conns, presence, err)
+	}
+	if p, left, err := f.db.Depart(t.Context(), "r", "Bo", "ghost2"); err != nil || left || !p.Online {
+		t.Errorf("Depart(ghost2) = %+v, left %v, %v; want Bo still online", p, left, err)
+	}
+	if _, left, _ := f.db.Depart(t.Context(), "r", "Bo", "ghost2"); left {
+		t.Error("a second Depart of the same connection reported left")
 	}
 }
 
+// Many tabs of one name opening or closing at once: exactly one joins and
+// exactly one leaves, and a connection removed twice at once (a
+// $disconnect racing a prune) counts once.
 func TestConcurrentTabsJoinAndLeaveOnce(t *testing.T) {
 	f := newDB(t)
 	const tabs = 8
-	var firsts, lasts int
-	var mu sync.Mutex
-	run := func(fn func(i int) bool) {
+	count := func(fn func(i int) bool) int {
+		var n atomic.Int32
 		var wg sync.WaitGroup
 		for i := range tabs {
 			wg.Go(func() {
 				if fn(i) {
-					mu.Lock()
-					defer mu.Unlock()
-					firsts++
+					n.Add(1)
 				}
 			})
 		}
 		wg.Wait()
+		return int(n.Load())
 	}
-	run(func(i int) bool { return f.connect(t, fmt.Sprint("tab", i), "r", "Ana") })
-	if firsts != 1 {
-		t.Errorf("%d concurrent connects of one name reported first %d times, want once", tabs, firsts)
-	}
-	firsts = 0
-	run(func(i int) bool {
-		_, last, err := f.db.RemoveConnection(context.Background(), fmt.Sprint("tab", i))
+	joined := count(func(i int) bool {
+		_, joined, err := f.db.PutConnection(context.Background(), chat.Connection{ID: fmt.Sprint("tab", i), Room: "r", Name: "Ana", ConnectedAt: f.now})
 		if err != nil {
 			t.Error(err)
 		}
-		return last
+		return joined
 	})
-	lasts = firsts
-	if lasts != 1 {
-		t.Errorf("%d concurrent disconnects reported last %d times, want once", tabs, lasts)
+	if joined != 1 {
+		t.Errorf("%d concurrent connects of one name reported joined %d times, want once", tabs, joined)
+	}
+	left := count(func(i int) bool {
+		_, _, left, err := f.db.RemoveConnection(context.Background(), fmt.Sprint("tab", i/2*2)) // each removed twice
+		if err != nil && !errors.Is(err, chat.ErrNoConnection) {
+			t.Error(err)
+		}
+		if i%2 == 0 {
+			_, l, err := f.db.Depart(context.Background(), "r", "Ana", fmt.Sprint("tab", i+1))
+			if err != nil {
+				t.Error(err)
+			}
+			left = left || l
+		}
+		return left
+	})
+	if left != 1 {
+		t.Errorf("%d concurrent removals reported left %d times, want once", tabs, left)
+	}
+	if got := f.members(t, "r"); got != "Ana:false" {
+		t.Errorf("presence = %s, want Ana:false", got)
+	}
+}
+
+// A connection rejoining while another tab of the same name leaves never
+// loses the name: the set, not a count, decides.
+func TestRejoinDuringLeaveKeepsTheName(t *testing.T) {
+	f := newDB(t)
+	f.connect(t, "a1", "r", "Ana")
+	var wg sync.WaitGroup
+	wg.Go(func() { f.db.RemoveConnection(context.Background(), "a1") })
+	wg.Go(func() {
+		f.db.PutConnection(context.Background(), chat.Connection{ID: "a2", Room: "r", Name: "Ana", ConnectedAt: f.now})
+	})
+	wg.Wait()
+	if got := f.members(t, "r"); got != "Ana:true" {
+		t.Errorf("presence = %s, want Ana:true", got)
+	}
+	if _, left := f.remove(t, "a2"); !left {
+		t.Error("removing the last tab: left = false")
 	}
 }
 
@@ -216,7 +305,7 @@ func TestRoomConnectionsPaginates(t *testing.T) {
 			"pk":          &types.AttributeValueMemberS{Value: "room#big"},
 			"sk":          &types.AttributeValueMemberS{Value: fmt.Sprintf("conn#c%04d", i)},
 			"name":        &types.AttributeValueMemberS{Value: fmt.Sprint("user", i)},
-			"connectedAt": &types.AttributeValueMemberS{Value: f.now.Format(time.RFC3339Nano)},
+			"connectedAt": &types.AttributeValueMemberN{Value: fmt.Sprint(f.now.UnixMilli())},
 			"expiresAt":   &types.AttributeValueMemberN{Value: fmt.Sprint(f.now.Add(time.Hour).Unix())},
 			"pad":         &types.AttributeValueMemberS{Value: pad},
 		}}})
@@ -261,96 +350,186 @@ func TestAllowTyping(t *testing.T) {
 	}
 }
 
-func (f *fixture) put(t *testing.T, room, clientID, text string) (chat.Message, bool) {
+func (f *fixture) put(t *testing.T, room, name, clientID, text string) (chat.Message, bool) {
 	t.Helper()
-	m := chat.Message{ID: chat.NewID(f.now), Room: room, Name: "Ana", Text: text, SentAt: f.now, ClientID: clientID}
-	got, dup, err := f.db.PutMessage(t.Context(), m)
+	latest, err := f.db.Latest(t.Context(), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := chat.Message{ID: chat.NewID(f.now), Seq: latest + 1, Room: room, Name: name, Text: text, SentAt: f.now, ClientID: clientID}
+	got, dup, err := f.db.PutMessage(t.Context(), m, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return got, dup
 }
 
-func TestPutMessageDeduplicatesClientID(t *testing.T) {
-	f := newDB(t)
-	orig, dup := f.put(t, "r", "c-1", "hello")
-	if dup {
-		t.Fatal("first put reported duplicate")
-	}
-	f.now = f.now.Add(time.Minute)
-	again, dup := f.put(t, "r", "c-1", "hello")
-	if !dup || again.ID != orig.ID || !again.SentAt.Equal(orig.SentAt) {
-		t.Errorf("retry = %+v dup %v; want the original id %s and time %v", again, dup, orig.ID, orig.SentAt)
-	}
-	if _, dup := f.put(t, "other", "c-1", "hello"); dup {
-		t.Error("same clientId in another room reported duplicate")
-	}
-	f.put(t, "r", "", "no client id")
-	f.put(t, "r", "", "no client id")
-	msgs, _, err := f.db.History(t.Context(), "r", "", 50)
+func (f *fixture) history(t *testing.T, room string, after, before int64, limit int) ([]chat.Message, bool) {
+	t.Helper()
+	msgs, more, err := f.db.History(t.Context(), room, after, before, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 3 {
-		t.Errorf("room r holds %d messages, want 3 (one per distinct send)", len(msgs))
+	return msgs, more
+}
+
+func TestPutMessageDeduplicatesPerSender(t *testing.T) {
+	f := newDB(t)
+	orig, dup := f.put(t, "r", "Ana", "c-1", "hello")
+	if dup || orig.Seq != 1 {
+		t.Fatalf("first put = seq %d, dup %v", orig.Seq, dup)
+	}
+	f.now = f.now.Add(time.Minute)
+	again, dup := f.put(t, "r", "Ana", "c-1", "hello")
+	if !dup || again.ID != orig.ID || again.Seq != orig.Seq || !again.SentAt.Equal(orig.SentAt) || again.Text != "hello" {
+		t.Errorf("retry = %+v dup %v; want the original %+v", again, dup, orig)
+	}
+	if _, dup := f.put(t, "r", "Bo", "c-1", "hi"); dup {
+		t.Error("another sender's same clientId reported duplicate")
+	}
+	if _, dup := f.put(t, "other", "Ana", "c-1", "hello"); dup {
+		t.Error("same clientId in another room reported duplicate")
+	}
+	f.put(t, "r", "Ana", "", "no client id")
+	f.put(t, "r", "Ana", "", "no client id")
+	msgs, _ := f.history(t, "r", -1, 0, 50)
+	var seqs []int64
+	for _, m := range msgs {
+		seqs = append(seqs, m.Seq)
+	}
+	if fmt.Sprint(seqs) != "[1 2 3 4]" {
+		t.Errorf("room r holds seqs %v, want [1 2 3 4] (one per distinct send)", seqs)
+	}
+}
+
+// Writers that all guess the same seq still store every message once,
+// with seqs 1..N and no gap.
+func TestConcurrentPutsGetEverySeqOnce(t *testing.T) {
+	f := newDB(t)
+	const writers, each = 6, 8
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				m := chat.Message{ID: chat.NewID(f.now), Seq: 1, Room: "busy", Name: fmt.Sprint("w", w), Text: fmt.Sprint(i), SentAt: f.now}
+				if _, _, err := f.db.PutMessage(context.Background(), m, "", 0); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	msgs, more := f.history(t, "busy", 0, 0, 100)
+	last := map[string]int{}
+	for i, m := range msgs {
+		if m.Seq != int64(i+1) {
+			t.Fatalf("message %d has seq %d", i, m.Seq)
+		}
+		n, _ := strconv.Atoi(m.Text)
+		if n < last[m.Name] {
+			t.Errorf("%s's message %d stored after %d", m.Name, n, last[m.Name])
+		}
+		last[m.Name] = n
+	}
+	if len(msgs) != writers*each || more {
+		t.Errorf("stored %d messages (more %v), want %d", len(msgs), more, writers*each)
+	}
+	if latest, _ := f.db.Latest(t.Context(), "busy"); latest != writers*each {
+		t.Errorf("Latest = %d, want %d", latest, writers*each)
+	}
+}
+
+// A connection's numbered frames are stored only in their order: frame 2
+// before frame 1 is refused, and a frame number is used once.
+func TestPutMessageKeepsFrameOrder(t *testing.T) {
+	f := newDB(t)
+	f.connect(t, "a1", "r", "Ana")
+	put := func(frame int64, clientID string) (chat.Message, bool, error) {
+		m := chat.Message{ID: chat.NewID(f.now), Seq: 1, Room: "r", Name: "Ana", Text: fmt.Sprint("frame ", frame), SentAt: f.now, ClientID: clientID}
+		return f.db.PutMessage(t.Context(), m, "a1", frame)
+	}
+	if _, _, err := put(2, "c2"); chat.ErrorCode(err) != chat.CodeOutOfOrder {
+		t.Errorf("frame 2 first: err = %v, want out_of_order", err)
+	}
+	if m, _, err := put(1, "c1"); err != nil || m.Seq != 1 {
+		t.Errorf("frame 1 = seq %d, %v", m.Seq, err)
+	}
+	if _, _, err := put(1, "c1b"); chat.ErrorCode(err) != chat.CodeInvalidFrame {
+		t.Errorf("frame 1 again: err = %v, want invalid_frame", err)
+	}
+	// A duplicate clientId still takes its frame: frame 3 can follow.
+	if m, dup, err := put(2, "c1"); err != nil || !dup || m.Seq != 1 {
+		t.Errorf("frame 2 repeating c1 = seq %d dup %v, %v; want the original, seq 1", m.Seq, dup, err)
+	}
+	if err := f.db.SkipFrame(t.Context(), "a1", 3); err != nil {
+		t.Errorf("skip frame 3: %v", err)
+	}
+	if m, _, err := put(4, "c4"); err != nil || m.Seq != 2 {
+		t.Errorf("frame 4 = seq %d, %v; want seq 2", m.Seq, err)
+	}
+	if c, _ := f.db.Connection(t.Context(), "a1"); c.Frame != 4 {
+		t.Errorf("last frame = %d, want 4", c.Frame)
+	}
+	f.remove(t, "a1")
+	if _, _, err := put(5, "c5"); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("frame from a removed connection: err = %v, want chat.ErrNoConnection", err)
 	}
 }
 
 func TestHistory(t *testing.T) {
 	f := newDB(t)
-	var ids []string
 	for i := range 120 {
 		f.now = f.now.Add(time.Second)
-		m, _ := f.put(t, "r", fmt.Sprint("c", i), fmt.Sprint("message ", i))
-		ids = append(ids, m.ID)
+		f.put(t, "r", "Ana", fmt.Sprint("c", i), fmt.Sprint("message ", i))
 	}
-	f.put(t, "elsewhere", "", "not in r")
+	f.put(t, "elsewhere", "Ana", "", "not in r")
 	tests := []struct {
-		name     string
-		after    string
-		limit    int
-		from, to int // expected ids[from:to]
-		wantMore bool
+		name          string
+		after, before int64
+		limit         int
+		from, to      int64 // expected seqs from..to
+		wantMore      bool
 	}{
-		{"latest page", "", 50, 70, 120, true},
-		{"everything", "", 200, 0, 120, false},
-		{"exactly all", "", 120, 0, 120, false},
-		{"after", ids[59], 50, 60, 110, true},
-		{"after, to the end", ids[99], 50, 100, 120, false},
-		{"after the last", ids[119], 50, 120, 120, false},
-		{"after an id never stored", chat.NewID(f.now.Add(-time.Hour)), 10, 0, 10, true},
+		{"latest page", -1, 0, 50, 71, 120, true},
+		{"everything", -1, 0, 200, 1, 120, false},
+		{"exactly all", -1, 0, 120, 1, 120, false},
+		{"from the start", 0, 0, 10, 1, 10, true},
+		{"after", 60, 0, 50, 61, 110, true},
+		{"after, to the end", 100, 0, 50, 101, 120, false},
+		{"after the last", 120, 0, 50, 0, -1, false},
+		{"before", -1, 51, 20, 31, 50, true},
+		{"before, to the start", -1, 11, 20, 1, 10, false},
+		{"between", 40, 46, 100, 41, 45, false},
+		{"between, cut", 40, 46, 3, 41, 43, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msgs, more, err := f.db.History(t.Context(), "r", tt.after, tt.limit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
+			msgs, more := f.history(t, "r", tt.after, tt.before, tt.limit)
+			var got, want []int64
 			for _, m := range msgs {
-				got = append(got, m.ID)
+				got = append(got, m.Seq)
 			}
-			if want := ids[tt.from:tt.to]; strings.Join(got, ",") != strings.Join(want, ",") || more != tt.wantMore {
-				t.Errorf("got %d messages (more %v), want ids[%d:%d] (more %v)", len(got), more, tt.from, tt.to, tt.wantMore)
+			for s := tt.from; s <= tt.to && tt.to > 0; s++ {
+				want = append(want, s)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) || more != tt.wantMore {
+				t.Errorf("got %v (more %v), want %v (more %v)", got, more, want, tt.wantMore)
 			}
 		})
 	}
-	msgs, _, _ := f.db.History(t.Context(), "r", ids[0], 1)
-	if m := msgs[0]; m.Text != "message 1" || m.Name != "Ana" || m.Room != "r" || m.ClientID != "c1" {
+	msgs, _ := f.history(t, "r", 1, 0, 1)
+	if m := msgs[0]; m.Text != "message 1" || m.Name != "Ana" || m.Room != "r" || m.ClientID != "c1" || m.Seq != 2 {
 		t.Errorf("message fields = %+v", m)
 	}
 }
 
 func TestHistoryIgnoresExpiredMessages(t *testing.T) {
 	f := newDB(t)
-	old, _ := f.put(t, "r", "", "old")
+	old, _ := f.put(t, "r", "Ana", "", "old")
 	f.now = f.now.Add(f.db.MessageRetention / 2)
-	recent, _ := f.put(t, "r", "", "recent")
+	recent, _ := f.put(t, "r", "Ana", "", "recent")
 	f.now = f.now.Add(f.db.MessageRetention/2 + time.Second) // old has expired, recent has not
-	msgs, more, err := f.db.History(t.Context(), "r", "", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	msgs, more := f.history(t, "r", -1, 0, 10)
 	if len(msgs) != 1 || msgs[0].ID != recent.ID || more {
 		t.Errorf("History = %+v (more %v), want only %s; %s expired", msgs, more, recent.ID, old.ID)
 	}

@@ -8,7 +8,8 @@ import { after, before, test } from "node:test";
 import { Stack, launch, withScreenshots } from "./stack.mjs";
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), "chat-browser-"));
-const stack = new Stack({ dataDir, prefix: `browser-${process.pid}-` });
+// Frames overtake each other on their way to the functions, as in AWS.
+const stack = new Stack({ dataDir, prefix: `browser-${process.pid}-`, args: ["-fault-invoke-jitter", "60ms"] });
 let browser;
 let pages = [];
 
@@ -167,4 +168,29 @@ scenario("after the gateway restarts the page reconnects and recovers what it mi
   assert.deepEqual(got.filter((t) => t !== "sent while offline"), ["before", "missed 1", "missed 2"]);
   assert.equal(got.filter((t) => t === "sent while offline").length, 1);
   assert.equal(await messages(ana).count(), 4);
+});
+
+scenario("messages typed while offline appear in typed order on both pages", async () => {
+  const ana = await user("Ana", "offline");
+  const bo = await user("Bo", "offline");
+  await ana.locator("#members li", { hasText: "Bo" }).waitFor();
+  await stack.stop();
+  await ana.locator("#state", { hasText: "Reconnecting…" }).waitFor();
+  const typed = Array.from({ length: 8 }, (_, i) => `offline ${i + 1}`);
+  for (const t of typed) {
+    await ana.getByLabel("Message", { exact: true }).fill(t);
+    await ana.getByLabel("Message", { exact: true }).press("Enter");
+  }
+  assert.equal(await ana.locator("#messages li.pending").count(), 8);
+  await stack.start();
+  await online(ana);
+  await ana.locator("#messages li.pending").first().waitFor({ state: "detached", timeout: 30000 });
+  await ana.waitForFunction(() => document.querySelectorAll("#messages li.pending").length === 0, null, { timeout: 30000 });
+  await bo.locator("#messages li.message", { hasText: "offline 8" }).waitFor({ timeout: 30000 });
+  await bo.waitForFunction(() => document.querySelectorAll("#messages li.message").length === 8, null, { timeout: 30000 });
+  assert.deepEqual(await texts(ana), typed);
+  assert.deepEqual(await texts(bo), typed);
+  const seqs = await bo.locator("#messages li.message").evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+  assert.deepEqual([...ana.errors, ...bo.errors], []);
 });

@@ -22,9 +22,10 @@ export async function freePort() {
 
 /** Runs bin/localgw until stop(); the same ports and data survive a restart. */
 export class Stack {
-  constructor({ dataDir, prefix }) {
+  constructor({ dataDir, prefix, args = [] }) {
     this.dataDir = dataDir;
     this.prefix = prefix;
+    this.extraArgs = args;
     this.output = "";
   }
 
@@ -34,7 +35,7 @@ export class Stack {
     this.webURL = `http://127.0.0.1:${this.webPort}/`;
     const args = ["-addr", `127.0.0.1:${this.gwPort}`, "-web-addr", `127.0.0.1:${this.webPort}`,
       "-web", path.join(root, "web"), "-template", path.join(root, "template.yaml"),
-      "-data", this.dataDir, "-table-prefix", this.prefix];
+      "-data", this.dataDir, "-table-prefix", this.prefix, ...this.extraArgs];
     this.proc = spawn(path.join(root, "bin", "localgw"), args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     const ready = new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`stack did not start:\n${this.output}`)), 90000);

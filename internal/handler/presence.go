@@ -1,0 +1,115 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+)
+
+// maxDepartRounds bounds the chain of leaves finding more gone
+// connections (each leave is a broadcast); what is left is found by the
+// next broadcast, sync or TTL.
+const maxDepartRounds = 4
+
+// depart is the one place where connections leave: it removes each one
+// and tells its room of every name that has no connection there any more.
+// Those leaves are broadcasts too, and the connections they find gone are
+// removed in turn, round by round.
+func (h *Chat) depart(ctx context.Context, r request, ids []string) {
+	seen := map[string]bool{}
+	for round := 0; len(ids) > 0; round++ {
+		if round == maxDepartRounds {
+			r.log.WarnContext(ctx, "gone connections left for a later broadcast", "count", len(ids))
+			return
+		}
+		var next []string
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			c, p, left, err := h.Conns.RemoveConnection(ctx, id)
+			switch {
+			case errors.Is(err, chat.ErrNoConnection):
+				r.log.DebugContext(ctx, "connection already removed", "removed", id)
+			case err != nil:
+				r.log.ErrorContext(ctx, "remove connection failed", "removed", id, "err", err)
+			case left:
+				next = append(next, h.announce(ctx, r, c.Room, p)...)
+			}
+		}
+		ids = next
+	}
+}
+
+// announce tells a room that a name joined or left, and returns the
+// connections that broadcast found gone.
+func (h *Chat) announce(ctx context.Context, r request, room string, p chat.Presence) []string {
+	return h.broadcast(ctx, r, room, "", chat.NewPresenceEvent(room, p, chat.FormatTime(h.Now())))
+}
+
+// heal makes a room's records true before they are shown: it takes out of
+// each name's presence the connections that have no live record (their
+// records expired, or were removed while the presence was being changed),
+// and asks API Gateway about connections silent for Limits.StaleAfter
+// (their $disconnect may never have come): those that are gone leave, the
+// others are marked alive. It reports whether anything changed.
+func (h *Chat) heal(ctx context.Context, r request, room string, conns []chat.Connection, presence []chat.Presence) bool {
+	live := make(map[string]bool, len(conns))
+	for _, c := range conns {
+		live[c.ID] = true
+	}
+	changed := false
+	var gone []string
+	for _, p := range presence {
+		for _, id := range p.Conns {
+			if live[id] {
+				continue
+			}
+			changed = true
+			np, left, err := h.Conns.Depart(ctx, room, p.Name, id)
+			switch {
+			case err != nil:
+				r.log.ErrorContext(ctx, "heal presence failed", "name", p.Name, "removed", id, "err", err)
+			case left:
+				gone = append(gone, h.announce(ctx, r, room, np)...)
+			}
+		}
+	}
+	now := h.Now()
+	var silent []string
+	byID := map[string]chat.Connection{}
+	for _, c := range conns {
+		if c.ID != r.id && now.Sub(c.SeenAt) >= h.Limits.StaleAfter && now.Sub(c.ConnectedAt) >= h.ConnectGrace {
+			silent = append(silent, c.ID)
+			byID[c.ID] = c
+		}
+	}
+	if len(silent) > 0 {
+		res := h.Fanout.Probe(ctx, r.endpoint, silent)
+		r.log.InfoContext(ctx, "probed silent connections", "room", room, "result", res)
+		isGone := map[string]bool{}
+		for _, id := range res.Gone {
+			isGone[id] = true
+		}
+		for _, id := range silent {
+			if !isGone[id] {
+				h.touch(ctx, r, byID[id], now)
+			}
+		}
+		gone = append(gone, res.Gone...)
+	}
+	if len(gone) > 0 {
+		changed = true
+		h.depart(ctx, r, gone)
+	}
+	return changed
+}
+
+func (h *Chat) touch(ctx context.Context, r request, c chat.Connection, at time.Time) {
+	if err := h.Senders.Touch(ctx, c, at); err != nil && !errors.Is(err, chat.ErrNoConnection) {
+		r.log.WarnContext(ctx, "touch connection failed", "touched", c.ID, "err", err)
+	}
+}
