@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-)
 
-// delivery identifies one message arriving at one client.
-type delivery struct{ receiver, sender, seq int32 }
+	"github.com/chatgo/serverless-chat/internal/chat"
+	"github.com/chatgo/serverless-chat/internal/chatclient"
+)
 
 // stats is what the run has measured so far; every field is guarded by mu.
 type stats struct {
@@ -26,54 +26,61 @@ type stats struct {
 	connectTimes  []time.Duration
 	connectErrors map[string]int
 	sent, acked   int
-	errorFrames   int
 	sentAt        map[string]time.Time // clientId → when it was sent, until acked
 	ackLatency    []time.Duration
-	latency       []time.Duration
-	seen          map[delivery]bool
-	duplicates    int
+	latency       []time.Duration // live deliveries to others
+	live          int
 	firstSend     time.Time
 	lastDelivery  time.Time
 }
 
-// frame is the part of a server frame the load tool reads.
-type frame struct {
-	Type     string `json:"type"`
-	ClientID string `json:"clientId"`
-	Text     string `json:"text"`
+// user is one load client: its protocol client and what happens to it.
+type user struct {
+	index   int
+	name    string
+	c       *chatclient.Client
+	sender  bool
+	drops   bool // drops its connection mid-run and comes back
+	leaves  bool // leaves for good mid-run
+	stopped bool
 }
 
 func load(ctx context.Context, cfg config, progress io.Writer) report {
-	st := &stats{connectErrors: map[string]int{}, sentAt: map[string]time.Time{}, seen: map[delivery]bool{}}
+	st := &stats{connectErrors: map[string]int{}, sentAt: map[string]time.Time{}}
 	start := time.Now()
 	stopProgress := showProgress(st, cfg, progress)
 
-	conns := connectAll(ctx, cfg, st)
+	users := connectAll(ctx, cfg, st)
 	defer func() {
-		for _, c := range conns {
-			if c != nil {
-				c.Close(websocket.StatusNormalClosure, "load test done")
+		for _, u := range users {
+			if u != nil {
+				u.c.Close()
 			}
 		}
 	}()
-
-	var senders []*websocket.Conn
-	var senderIdx []int
-	for i, c := range conns {
-		if c != nil && len(senders) < cfg.senders {
-			senders, senderIdx = append(senders, c), append(senderIdx, i)
+	var live []*user
+	for _, u := range users {
+		if u != nil {
+			live = append(live, u)
 		}
 	}
-	sendAll(ctx, cfg, st, senders, senderIdx)
-	waitForDeliveries(ctx, cfg, st)
+	roles(cfg, live)
+	waitReady(ctx, live, 15*time.Second)
+
+	sendAll(ctx, cfg, st, live)
+	waitForDeliveries(ctx, cfg, st, live)
 	stopProgress()
-	return st.report(cfg, time.Since(start), ctx.Err() != nil)
+	r := st.report(cfg, time.Since(start), ctx.Err() != nil)
+	if ctx.Err() == nil {
+		audit(ctx, cfg, live, &r)
+	}
+	return r
 }
 
-// connectAll opens the clients, a bounded number at a time, and starts a
-// reader for each. A failed client is nil.
-func connectAll(ctx context.Context, cfg config, st *stats) []*websocket.Conn {
-	conns := make([]*websocket.Conn, cfg.clients)
+// connectAll opens the clients, a bounded number at a time. A failed
+// client is nil.
+func connectAll(ctx context.Context, cfg config, st *stats) []*user {
+	users := make([]*user, cfg.clients)
 	sem := make(chan struct{}, cfg.connectConcurrency)
 	var wg sync.WaitGroup
 	for i := range cfg.clients {
@@ -83,11 +90,11 @@ func connectAll(ctx context.Context, cfg config, st *stats) []*websocket.Conn {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			q := url.Values{"name": {fmt.Sprintf("load-%d", i)}, "room": {cfg.room}}
-			dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			defer cancel()
+			name := fmt.Sprintf("load-%d", i)
 			t0 := time.Now()
-			c, _, err := websocket.Dial(dctx, cfg.url+"?"+q.Encode(), nil)
+			c, err := chatclient.Dial(ctx, chatclient.Options{URL: cfg.url, Room: cfg.room, Name: name, PingInterval: cfg.ping,
+				OnMessage: func(m chat.MessageEvent, live bool, at time.Time) { st.delivered(m, live, at, i) },
+				OnAck:     func(clientID string, _ int64, at time.Time) { st.ack(clientID, at) }})
 			st.mu.Lock()
 			defer st.mu.Unlock()
 			if err != nil {
@@ -103,99 +110,118 @@ func connectAll(ctx context.Context, cfg config, st *stats) []*websocket.Conn {
 			}
 			st.connected++
 			st.connectTimes = append(st.connectTimes, time.Since(t0))
-			c.SetReadLimit(1 << 20)
-			conns[i] = c
-			go read(c, int32(i), st)
+			users[i] = &user{index: i, name: name, c: c}
 		})
 	}
 	wg.Wait()
-	return conns
+	return users
 }
 
-// read records every frame a client receives until its socket ends.
-func read(c *websocket.Conn, receiver int32, st *stats) {
-	for {
-		_, data, err := c.Read(context.Background())
-		if err != nil {
-			return
-		}
-		now := time.Now()
-		var f frame
-		if json.Unmarshal(data, &f) != nil {
-			continue
-		}
-		switch f.Type {
-		case "ack":
-			st.mu.Lock()
-			if t, ok := st.sentAt[f.ClientID]; ok {
-				delete(st.sentAt, f.ClientID)
-				st.acked++
-				st.ackLatency = append(st.ackLatency, now.Sub(t))
-			}
-			st.mu.Unlock()
-		case "error":
-			st.mu.Lock()
-			st.errorFrames++
-			st.mu.Unlock()
-		case "new-message":
-			sender, seq, sentAt, ok := parseText(f.Text)
-			if !ok {
-				continue
-			}
-			st.mu.Lock()
-			d := delivery{receiver, sender, seq}
-			if st.seen[d] {
-				st.duplicates++
-			} else {
-				st.seen[d] = true
-				st.latency = append(st.latency, now.Sub(sentAt))
-				st.lastDelivery = now
-			}
-			st.mu.Unlock()
-		}
+// roles picks the senders (the first clients), the clients that drop
+// their connection mid-run (the last ones, and one sender when there are
+// several to drop) and those that leave (just before those that drop).
+func roles(cfg config, users []*user) {
+	for i, u := range users {
+		u.sender = i < cfg.senders
+	}
+	n := len(users)
+	for k := range min(cfg.drop, n) {
+		users[n-1-k].drops = true
+	}
+	if cfg.drop > 1 && cfg.senders > 1 {
+		users[0].drops = true // a sender drops mid-burst too
+	}
+	for k := range min(cfg.leave, max(n-cfg.drop-cfg.senders, 0)) {
+		users[n-1-cfg.drop-k].leaves = true
 	}
 }
 
-// sendAll has each sender send cfg.count messages at cfg.rate, within
-// cfg.duration.
-func sendAll(ctx context.Context, cfg config, st *stats, senders []*websocket.Conn, idx []int) {
+func waitReady(ctx context.Context, users []*user, limit time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for _, u := range users {
+		u.c.Wait(ctx, func(s chatclient.Snapshot) bool { return s.Ready })
+	}
+}
+
+func (st *stats) delivered(m chat.MessageEvent, live bool, at time.Time, receiver int) {
+	sender, _, sentAt, ok := parseText(m.Text)
+	if !ok || int(sender) == receiver {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.lastDelivery = at
+	if live {
+		st.live++
+		st.latency = append(st.latency, at.Sub(sentAt))
+	}
+}
+
+func (st *stats) ack(clientID string, at time.Time) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if t, ok := st.sentAt[clientID]; ok {
+		delete(st.sentAt, clientID)
+		st.acked++
+		st.ackLatency = append(st.ackLatency, at.Sub(t))
+	}
+}
+
+// sendAll has each sender send cfg.count messages at cfg.rate, cfg.burst
+// at a time back to back (pipelined: without waiting for acks), within
+// cfg.duration. Halfway, the clients chosen to leave leave; at a third and
+// at two thirds, those chosen to drop their connection drop it.
+func sendAll(ctx context.Context, cfg config, st *stats, users []*user) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
-	interval := time.Duration(float64(time.Second) / cfg.rate)
+	interval := time.Duration(float64(time.Second) * float64(cfg.burst) / cfg.rate)
+	span := interval * time.Duration((cfg.count+cfg.burst-1)/cfg.burst)
 	st.mu.Lock()
 	st.firstSend = time.Now()
 	st.mu.Unlock()
 	var wg sync.WaitGroup
-	for k, c := range senders {
+	for _, at := range []struct {
+		frac float64
+		do   func(u *user)
+		who  func(u *user) bool
+	}{
+		{1.0 / 3, func(u *user) { u.c.Drop() }, func(u *user) bool { return u.drops }},
+		{0.5, func(u *user) { u.c.Close(); u.stopped = true }, func(u *user) bool { return u.leaves }},
+		{2.0 / 3, func(u *user) { u.c.Drop() }, func(u *user) bool { return u.drops }},
+	} {
+		wg.Go(func() {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(at.frac * float64(span))):
+				for _, u := range users {
+					if at.who(u) {
+						at.do(u)
+					}
+				}
+			}
+		})
+	}
+	senders := slices.DeleteFunc(slices.Clone(users), func(u *user) bool { return !u.sender })
+	for k, u := range senders {
 		wg.Go(func() {
 			// Senders start spread over one interval, not in lockstep.
 			next := time.Now().Add(interval * time.Duration(k) / time.Duration(len(senders)))
-			for seq := range cfg.count {
+			for seq := 0; seq < cfg.count; {
 				select {
 				case <-ctx.Done():
 					return
 				case <-time.After(time.Until(next)):
 				}
 				next = next.Add(interval)
-				clientID := fmt.Sprintf("l%d-%d", idx[k], seq)
-				now := time.Now()
-				msg, _ := json.Marshal(map[string]string{"action": "new-message", "clientId": clientID,
-					"text": makeText(int32(idx[k]), int32(seq), now, cfg.size)})
-				st.mu.Lock()
-				st.sentAt[clientID] = now
-				st.mu.Unlock()
-				wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
-				err := c.Write(wctx, websocket.MessageText, msg)
-				wcancel()
-				st.mu.Lock()
-				if err != nil {
-					delete(st.sentAt, clientID)
-				} else {
+				for b := 0; b < cfg.burst && seq < cfg.count; b, seq = b+1, seq+1 {
+					clientID := fmt.Sprintf("l%d-%d", u.index, seq)
+					now := time.Now()
+					st.mu.Lock()
+					st.sentAt[clientID] = now
 					st.sent++
-				}
-				st.mu.Unlock()
-				if err != nil {
-					return
+					st.mu.Unlock()
+					u.c.Send(clientID, makeText(int32(u.index), int32(seq), now, cfg.size))
 				}
 			}
 		})
@@ -203,18 +229,160 @@ func sendAll(ctx context.Context, cfg config, st *stats, senders []*websocket.Co
 	wg.Wait()
 }
 
-// waitForDeliveries waits until every acknowledged message has reached
-// every other client, or cfg.drain passes without that happening.
-func waitForDeliveries(ctx context.Context, cfg config, st *stats) {
-	deadline := time.Now().Add(cfg.drain)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+// stayed returns the clients connected at the end.
+func stayed(users []*user) []*user {
+	return slices.DeleteFunc(slices.Clone(users), func(u *user) bool { return u.stopped })
+}
+
+// waitForDeliveries waits until every message sent is acknowledged and
+// every client that stayed holds the room up to the highest seq
+// acknowledged, or cfg.drain passes without that happening.
+func waitForDeliveries(ctx context.Context, cfg config, st *stats, users []*user) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.drain)
+	defer cancel()
+	for ctx.Err() == nil {
 		st.mu.Lock()
-		done := st.acked == st.sent && len(st.seen) >= st.acked*(st.connected-1)
+		done := st.acked == st.sent
 		st.mu.Unlock()
+		var highest int64
+		snaps := make([]chatclient.Snapshot, 0, len(users))
+		for _, u := range stayed(users) {
+			s := u.c.Snapshot()
+			snaps = append(snaps, s)
+			highest = max(highest, s.Highest)
+			done = done && s.Pending == 0
+		}
+		for _, s := range snaps {
+			done = done && s.Last >= highest
+		}
 		if done {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// audit compares what every client that stayed holds with the room's
+// stored history and the true member list, and counts what the protocol
+// promises against: messages stored out of their sender's order, clients
+// whose history or member list is wrong.
+func audit(ctx context.Context, cfg config, users []*user, r *report) {
+	left := stayed(users)
+	want := make([]string, 0, len(left))
+	for _, u := range left {
+		want = append(want, u.name)
+	}
+	slices.Sort(want)
+	// Presence events arrive on their own: give the member lists the drain
+	// time to converge, then count the clients whose list is wrong.
+	mctx, cancel := context.WithTimeout(ctx, cfg.drain)
+	for _, u := range left {
+		u.c.Wait(mctx, func(s chatclient.Snapshot) bool { return slices.Equal(s.Members, want) })
+	}
+	cancel()
+	snaps := make([]chatclient.Snapshot, len(left))
+	for i, u := range left {
+		snaps[i] = u.c.Snapshot()
+		if !slices.Equal(snaps[i].Members, want) {
+			r.MemberMismatches++
+			if r.MemberExample == "" {
+				r.MemberExample = fmt.Sprintf("%s shows %v; online: %v", u.name, snaps[i].Members, want)
+			}
+		}
+		r.GapFetches += snaps[i].Stats.GapFetches
+		r.Recovered += snaps[i].Stats.Recovered
+		r.Reconnects += snaps[i].Stats.Reconnects
+		r.Duplicates += snaps[i].Stats.Duplicates
+		for code, n := range snaps[i].Stats.ErrorsByCode {
+			if r.ErrorCodes == nil {
+				r.ErrorCodes = map[string]int{}
+			}
+			r.ErrorCodes[code] += n
+		}
+	}
+
+	stored, err := fetchHistory(ctx, cfg.url, cfg.room)
+	if err != nil {
+		r.AuditError = err.Error()
+		return
+	}
+	r.Stored = len(stored)
+	r.OrderViolations = orderViolations(stored)
+	r.Expected, r.Delivered = 0, 0
+	for i, u := range left {
+		held := map[int64]string{}
+		for _, m := range snaps[i].History {
+			held[m.Seq] = m.ID
+		}
+		same := len(snaps[i].History) == len(stored)
+		for _, m := range stored {
+			if held[m.Seq] != m.ID {
+				same = false
+			}
+			if sender, _, _, ok := parseText(m.Text); ok && int(sender) != u.index {
+				r.Expected++
+				if held[m.Seq] == m.ID {
+					r.Delivered++
+				}
+			}
+		}
+		if !same {
+			r.HistoryMismatches++
+		}
+	}
+	r.Lost = max(r.Expected-r.Delivered, 0)
+}
+
+// orderViolations counts, in history order, messages stored before an
+// earlier message of the same sender.
+func orderViolations(history []chat.MessageEvent) int {
+	last := map[int32]int32{}
+	n := 0
+	for _, m := range history {
+		sender, seq, _, ok := parseText(m.Text)
+		if !ok {
+			continue
+		}
+		if prev, seen := last[sender]; seen && seq < prev {
+			n++
+		}
+		last[sender] = max(seq, last[sender])
+	}
+	return n
+}
+
+// fetchHistory reads a room's whole stored history through the protocol:
+// a connection of its own, sync pages from seq 0.
+func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	q := url.Values{"room": {room}, "name": {"load-audit"}}
+	ws, _, err := websocket.Dial(ctx, base+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(1 << 20)
+	var out []chat.MessageEvent
+	after := int64(0)
+	for {
+		req, _ := json.Marshal(map[string]any{"action": chat.ActionSync, "after": after, "limit": chat.DefaultLimits().MaxHistory})
+		if err := ws.Write(ctx, websocket.MessageText, req); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		var page chat.Sync
+		for page.Type != chat.TypeSync {
+			_, data, err := ws.Read(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("audit: %w", err)
+			}
+			json.Unmarshal(data, &page)
+		}
+		out = append(out, page.Messages...)
+		if !page.More || len(page.Messages) == 0 {
+			return out, nil
+		}
+		after = page.Messages[len(page.Messages)-1].Seq
 	}
 }
 
@@ -257,8 +425,8 @@ func showProgress(st *stats, cfg config, w io.Writer) func() {
 				return
 			case <-t.C:
 				st.mu.Lock()
-				fmt.Fprintf(w, "\rconnected %d/%d  failed %d  sent %d  acked %d  delivered %d/%d   ",
-					st.connected, cfg.clients, st.connectFailed, st.sent, st.acked, len(st.seen), st.acked*max(st.connected-1, 0))
+				fmt.Fprintf(w, "\rconnected %d/%d  failed %d  sent %d  acked %d  delivered live %d   ",
+					st.connected, cfg.clients, st.connectFailed, st.sent, st.acked, st.live)
 				st.mu.Unlock()
 			}
 		}

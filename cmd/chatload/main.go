@@ -1,7 +1,11 @@
 // Command chatload measures a chat deployment, local or in AWS: it connects
-// N clients to one room, has S of them send messages at a steady rate, and
-// reports connect times, loss, duplicates, end-to-end latency and delivered
-// messages per second.
+// N clients to one room, has S of them send messages at a steady rate (in
+// pipelined bursts, if asked), can make clients drop their connection or
+// leave mid-run, and reports connect times, loss, duplicates, end-to-end
+// latency and delivered messages per second; then it checks what the
+// protocol promises: every client that stayed holds the room's stored
+// history in seq order, each sender's messages are stored in send order,
+// and every member list is right.
 //
 //	chatload -url ws://127.0.0.1:3001/prod -clients 50 -senders 5 -rate 2 -count 20
 //
@@ -64,6 +68,9 @@ type config struct {
 	drain              time.Duration // how long to wait for deliveries after the last send
 	connectConcurrency int
 	size               int // message text length
+	burst              int // messages sent back to back at each tick
+	drop, leave        int // clients that drop their connection mid-run; that leave for good
+	ping               time.Duration
 	json, quiet        bool
 }
 
@@ -88,6 +95,10 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.drain, "drain", 10*time.Second, "after the last send, wait this long at most for deliveries")
 	fs.IntVar(&c.connectConcurrency, "connect-concurrency", 20, "connections opened at once")
 	fs.IntVar(&c.size, "size", 64, "message length in characters (at least what the timestamp needs)")
+	fs.IntVar(&c.burst, "burst", 1, "messages each sender sends back to back, without waiting for acks")
+	fs.IntVar(&c.drop, "drop", 0, "clients that drop their connection at a third and two thirds of the run and reconnect")
+	fs.IntVar(&c.leave, "leave", 0, "clients that leave for good halfway")
+	fs.DurationVar(&c.ping, "ping", 25*time.Second, "how often each client pings (and learns the room's latest seq)")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -114,6 +125,15 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.connectConcurrency < 1 {
 		c.connectConcurrency = 1
+	}
+	if c.burst < 1 || c.burst > 100 {
+		errs = append(errs, errors.New("-burst must be 1 to 100"))
+	}
+	if c.drop < 0 || c.leave < 0 || c.drop+c.leave+c.senders > c.clients {
+		errs = append(errs, errors.New("-drop and -leave must be at least 0, and with -senders at most -clients"))
+	}
+	if c.ping < 100*time.Millisecond {
+		errs = append(errs, errors.New("-ping must be at least 100ms"))
 	}
 	if c.size > 2000 {
 		errs = append(errs, errors.New("-size must be at most 2000 (the protocol's limit)"))

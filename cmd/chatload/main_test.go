@@ -40,7 +40,7 @@ func TestParseRejectsUnboundedRuns(t *testing.T) {
 
 // localGateway runs bin/localgw (built here) on a free port against the
 // test's DynamoDB Local and returns its WebSocket URL.
-func localGateway(t *testing.T) string {
+func localGateway(t *testing.T, args ...string) string {
 	t.Helper()
 	if ddbEndpoint == "" {
 		t.Skip("end-to-end test: needs DynamoDB Local (skipped with -short)")
@@ -62,6 +62,7 @@ func localGateway(t *testing.T) string {
 	var out bytes.Buffer
 	cmd := exec.Command(bin, "-addr", addr, "-web", "", "-data", "", "-template", filepath.Join(root, "template.yaml"),
 		"-table-prefix", "load-"+rand.Text()[:8]+"-")
+	cmd.Args = append(cmd.Args, args...)
 	cmd.Env = append(os.Environ(), dynamolocal.EnvEndpoint+"="+ddbEndpoint)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -105,13 +106,16 @@ func TestLoadAgainstTheLocalStack(t *testing.T) {
 	if r.Connected != 8 || r.ConnectFailed != 0 || r.Connect.N != 8 {
 		t.Errorf("connects: %+v", r)
 	}
-	if r.Sent != 30 || r.Acked != 30 || r.ErrorFrames != 0 {
-		t.Errorf("sent %d, acked %d, error frames %d; want 30, 30, 0", r.Sent, r.Acked, r.ErrorFrames)
+	if r.Sent != 30 || r.Acked != 30 || len(r.ErrorCodes) != 0 {
+		t.Errorf("sent %d, acked %d, error frames %v; want 30, 30, none", r.Sent, r.Acked, r.ErrorCodes)
+	}
+	if r.Stored != 30 || r.OrderViolations != 0 || r.HistoryMismatches != 0 || r.MemberMismatches != 0 || r.AuditError != "" {
+		t.Errorf("audit: %+v", r)
 	}
 	if r.Expected != 30*7 || r.Delivered != r.Expected || r.Lost != 0 || r.Duplicates != 0 {
 		t.Errorf("expected %d, delivered %d, lost %d, duplicates %d; want 210 delivered once each", r.Expected, r.Delivered, r.Lost, r.Duplicates)
 	}
-	if r.Latency.N != r.Delivered || r.Latency.P50 <= 0 || r.Latency.Max < r.Latency.P99 || r.DeliveredPerSec <= 0 {
+	if r.Latency.N != r.LiveDelivered || r.Latency.P50 <= 0 || r.Latency.Max < r.Latency.P99 || r.DeliveredPerSec <= 0 {
 		t.Errorf("latency %+v, throughput %.1f", r.Latency, r.DeliveredPerSec)
 	}
 
@@ -119,7 +123,8 @@ func TestLoadAgainstTheLocalStack(t *testing.T) {
 	if err := run(t.Context(), []string{"chatload", "-quiet", "-url", url, "-clients", "2", "-count", "2", "-rate", "50"}, &text, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"connected              2 of 2", "delivered              2 of 2 expected (lost 0, duplicates 0)", "end-to-end latency     p50"} {
+	for _, want := range []string{"connected              2 of 2", "delivered              2 of 2 expected (lost 0, duplicates 0, 2 live)",
+		"end-to-end latency     p50", "promises               2 stored; 0 out of send order; 0 clients with a wrong history, 0 with wrong members"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, text.String())
 		}
@@ -138,4 +143,42 @@ func TestInterruptReportsSoFar(t *testing.T) {
 	if r.Connected != 3 {
 		t.Errorf("connected %d", r.Connected)
 	}
+}
+
+// TestPromisesUnderFaults is the proof of docs/protocol.md's "What the chat
+// promises", on the local stack with AWS's faults injected: 10 % of posts
+// throttled (429), 2 % failing (500), invocations delayed at random so
+// that frames overtake each other, and 10 % of $disconnect never invoked.
+// Three senders pipeline bursts of ten; four clients (one sender among
+// them) drop their connection twice and come back; two leave for good.
+// At the end every client that stayed holds exactly the stored history,
+// in seq order; each sender's messages are stored in the order sent; and
+// every member list is the true one.
+func TestPromisesUnderFaults(t *testing.T) {
+	url := localGateway(t, "-fault-seed", "42", "-fault-post-throttle", "0.10", "-fault-post-error", "0.02",
+		"-fault-invoke-jitter", "50ms", "-fault-drop-disconnect", "0.10",
+		"-env", "CHAT_CONNECT_GRACE=2s") // so that clients whose $disconnect was dropped are pruned within the run
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	r := runJSON(t, ctx, "-url", url, "-clients", "24", "-senders", "3", "-burst", "10", "-rate", "10", "-count", "100",
+		"-drop", "4", "-leave", "2", "-ping", "1s", "-drain", "20s")
+	if r.Interrupted || r.Connected != 24 || r.AuditError != "" {
+		t.Fatalf("run: %+v", r)
+	}
+	if r.Sent != 300 || r.Acked != 300 || r.Stored != 300 {
+		t.Errorf("sent %d, acked %d, stored %d; want 300 each", r.Sent, r.Acked, r.Stored)
+	}
+	if r.OrderViolations != 0 {
+		t.Errorf("%d messages stored out of their sender's order", r.OrderViolations)
+	}
+	if r.HistoryMismatches != 0 || r.Lost != 0 {
+		t.Errorf("%d clients hold a history other than the stored one; %d of %d deliveries missing", r.HistoryMismatches, r.Lost, r.Expected)
+	}
+	if r.MemberMismatches != 0 {
+		t.Errorf("%d clients show wrong members, e.g. %s", r.MemberMismatches, r.MemberExample)
+	}
+	if r.Reconnects < 8 || r.Recovered == 0 {
+		t.Errorf("%d reconnects, %d messages recovered: the faults and drops did not happen as planned", r.Reconnects, r.Recovered)
+	}
+	t.Logf("%+v", r)
 }

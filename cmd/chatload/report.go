@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -13,38 +15,49 @@ type report struct {
 	Clients         int            `json:"clients"`
 	Senders         int            `json:"senders"`
 	Rate            float64        `json:"ratePerSender"`
+	Burst           int            `json:"burst"`
 	Connected       int            `json:"connected"`
 	ConnectFailed   int            `json:"connectFailed"`
 	ConnectErrors   map[string]int `json:"connectErrors,omitempty"`
 	Connect         percentiles    `json:"connectTime"`
 	Sent            int            `json:"sent"`
 	Acked           int            `json:"acked"`
-	ErrorFrames     int            `json:"errorFrames"`
+	ErrorCodes      map[string]int `json:"errorFrames,omitempty"`
 	Expected        int            `json:"expectedDeliveries"`
 	Delivered       int            `json:"delivered"`
 	Lost            int            `json:"lost"`
 	Duplicates      int            `json:"duplicates"`
+	LiveDelivered   int            `json:"deliveredLive"`
 	Latency         percentiles    `json:"latency"`
 	AckLatency      percentiles    `json:"ackLatency"`
 	DeliveredPerSec float64        `json:"deliveredPerSecond"`
-	Seconds         float64        `json:"seconds"`
-	Interrupted     bool           `json:"interrupted"`
+	// What the protocol promises, checked at the end against the room's
+	// stored history (read through sync) and the true member list.
+	Stored            int     `json:"stored"`
+	OrderViolations   int     `json:"orderViolations"`
+	HistoryMismatches int     `json:"historyMismatches"`
+	MemberMismatches  int     `json:"memberMismatches"`
+	MemberExample     string  `json:"memberExample,omitempty"`
+	GapFetches        int     `json:"gapFetches"`
+	Recovered         int     `json:"recovered"`
+	Reconnects        int     `json:"reconnects"`
+	AuditError        string  `json:"auditError,omitempty"`
+	Seconds           float64 `json:"seconds"`
+	Interrupted       bool    `json:"interrupted"`
 }
 
 func (st *stats) report(cfg config, elapsed time.Duration, interrupted bool) report {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	r := report{
-		URL: cfg.url, Room: cfg.room, Clients: cfg.clients, Senders: cfg.senders, Rate: cfg.rate,
+		URL: cfg.url, Room: cfg.room, Clients: cfg.clients, Senders: cfg.senders, Rate: cfg.rate, Burst: cfg.burst,
 		Connected: st.connected, ConnectFailed: st.connectFailed, ConnectErrors: st.connectErrors,
-		Connect: summarise(st.connectTimes), Sent: st.sent, Acked: st.acked, ErrorFrames: st.errorFrames,
-		Expected: st.acked * max(st.connected-1, 0), Delivered: len(st.seen), Duplicates: st.duplicates,
+		Connect: summarise(st.connectTimes), Sent: st.sent, Acked: st.acked, LiveDelivered: st.live,
 		Latency: summarise(st.latency), AckLatency: summarise(st.ackLatency),
 		Seconds: elapsed.Seconds(), Interrupted: interrupted,
 	}
-	r.Lost = max(r.Expected-r.Delivered, 0)
-	if span := st.lastDelivery.Sub(st.firstSend); r.Delivered > 0 && span > 0 {
-		r.DeliveredPerSec = float64(r.Delivered) / span.Seconds()
+	if span := st.lastDelivery.Sub(st.firstSend); st.live > 0 && span > 0 {
+		r.DeliveredPerSec = float64(st.live) / span.Seconds()
 	}
 	return r
 }
@@ -55,15 +68,28 @@ func (r report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%-22s %s (room %s)\n", "target", r.URL, r.Room)
 	fmt.Fprintf(w, "%-22s %d of %d (%d failed)\n", "connected", r.Connected, r.Clients, r.ConnectFailed)
-	for msg, n := range r.ConnectErrors {
-		fmt.Fprintf(w, "%-22s %d× %s\n", "  connect error", n, msg)
+	for _, msg := range slices.Sorted(maps.Keys(r.ConnectErrors)) {
+		fmt.Fprintf(w, "%-22s %d× %s\n", "  connect error", r.ConnectErrors[msg], msg)
 	}
 	fmt.Fprintf(w, "%-22s %s\n", "connect time", r.Connect)
-	fmt.Fprintf(w, "%-22s %d by %d senders at %g/s each; %d acked, %d error frames\n", "messages sent", r.Sent, r.Senders, r.Rate, r.Acked, r.ErrorFrames)
-	fmt.Fprintf(w, "%-22s %d of %d expected (lost %d, duplicates %d)\n", "delivered", r.Delivered, r.Expected, r.Lost, r.Duplicates)
+	fmt.Fprintf(w, "%-22s %d by %d senders at %g/s each, %d at a time; %d acked\n", "messages sent", r.Sent, r.Senders, r.Rate, r.Burst, r.Acked)
+	for _, code := range slices.Sorted(maps.Keys(r.ErrorCodes)) {
+		fmt.Fprintf(w, "%-22s %d× %s\n", "  error frames", r.ErrorCodes[code], code)
+	}
+	fmt.Fprintf(w, "%-22s %d of %d expected (lost %d, duplicates %d, %d live)\n", "delivered", r.Delivered, r.Expected, r.Lost, r.Duplicates, r.LiveDelivered)
 	fmt.Fprintf(w, "%-22s %s\n", "end-to-end latency", r.Latency)
 	fmt.Fprintf(w, "%-22s %s\n", "ack latency", r.AckLatency)
 	fmt.Fprintf(w, "%-22s %.0f\n", "delivered / second", r.DeliveredPerSec)
+	if r.AuditError != "" {
+		fmt.Fprintf(w, "%-22s %s\n", "audit failed", r.AuditError)
+	} else {
+		fmt.Fprintf(w, "%-22s %d stored; %d out of send order; %d clients with a wrong history, %d with wrong members\n",
+			"promises", r.Stored, r.OrderViolations, r.HistoryMismatches, r.MemberMismatches)
+	}
+	if r.MemberExample != "" {
+		fmt.Fprintf(w, "%-22s %s\n", "  for example", r.MemberExample)
+	}
+	fmt.Fprintf(w, "%-22s %d gaps fetched, %d messages recovered, %d reconnects\n", "recovery", r.GapFetches, r.Recovered, r.Reconnects)
 	fmt.Fprintf(w, "%-22s %.1f s\n", "run time", r.Seconds)
 }
 

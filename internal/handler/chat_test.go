@@ -34,31 +34,7 @@ type world struct {
 	db  *store.DB
 	fan *fakeFanout
 	now time.Time
-	log *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
+	log *bytes.Buffer // slog's handler serialises its writes; read it only when no handler runs
 }
 
 func newWorld(t *testing.T) *world {
@@ -69,7 +45,7 @@ func newWorld(t *testing.T) *world {
 	db := store.New(client, store.Tables{Connections: names["ConnectionsTable"], Messages: names["MessagesTable"]})
 	// The clock starts at the real time: DynamoDB Local deletes items whose
 	// TTL has passed by its own clock, so a fixed date would expire them.
-	w := &world{t: t, db: db, fan: newFakeFanout(), now: time.Now().UTC().Truncate(time.Millisecond), log: &syncBuffer{}}
+	w := &world{t: t, db: db, fan: newFakeFanout(), now: time.Now().UTC().Truncate(time.Millisecond), log: &bytes.Buffer{}}
 	db.Now = func() time.Time { return w.now }
 	w.h = &Chat{Conns: db, Senders: db, Msgs: db, Fanout: w.fan, Limits: chat.DefaultLimits(), Region: "eu-west-1",
 		Log: slog.New(slog.NewJSONHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug})),

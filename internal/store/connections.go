@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -197,14 +198,11 @@ func (db *DB) Connection(ctx context.Context, id string) (chat.Connection, error
 // consistent Query, so a connection stored before the call is included.
 func (db *DB) RoomConnections(ctx context.Context, room string) ([]chat.Connection, error) {
 	items, err := db.query(ctx, &dynamodb.QueryInput{
-		TableName:                &db.tables.Connections,
-		KeyConditionExpression:   aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		FilterExpression:         aws.String(notExpired),
-		ProjectionExpression:     aws.String("sk, #name, connectedAt, seenAt"),
-		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute, "#name": "name"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(roomPrefix + room), ":prefix": str(connPrefix), ":now": num(db.Now().Unix())},
-		ConsistentRead: aws.Bool(true),
+		TableName:                 &db.tables.Connections,
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+		ProjectionExpression:      aws.String("sk, #name, connectedAt, seenAt"),
+		ExpressionAttributeNames:  map[string]string{"#name": "name"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":prefix": str(connPrefix)},
 	}, 0)
 	if err != nil {
 		return nil, fmt.Errorf("query room %q: %w", room, err)
@@ -225,13 +223,9 @@ func (db *DB) RoomConnections(ctx context.Context, room string) ([]chat.Connecti
 // consistent Query of the room's partition.
 func (db *DB) Room(ctx context.Context, room string) ([]chat.Connection, []chat.Presence, error) {
 	items, err := db.query(ctx, &dynamodb.QueryInput{
-		TableName:                &db.tables.Connections,
-		KeyConditionExpression:   aws.String("pk = :pk"),
-		FilterExpression:         aws.String(notExpired),
-		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(roomPrefix + room), ":now": num(db.Now().Unix())},
-		ConsistentRead: aws.Bool(true),
+		TableName:                 &db.tables.Connections,
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room)},
 	}, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("query room %q: %w", room, err)
@@ -239,23 +233,20 @@ func (db *DB) Room(ctx context.Context, room string) ([]chat.Connection, []chat.
 	var conns []chat.Connection
 	var presence []chat.Presence
 	for _, item := range items {
-		var k keys
-		if err := unmarshal(item, &k); err != nil {
-			return nil, nil, err
-		}
+		var m memberItem
+		var p presenceItem
+		sk, _ := item["sk"].(*types.AttributeValueMemberS)
 		switch {
-		case len(k.SK) > len(connPrefix) && k.SK[:len(connPrefix)] == connPrefix:
-			var m memberItem
-			if err := unmarshal(item, &m); err != nil {
-				return nil, nil, err
-			}
+		case sk == nil:
+		case strings.HasPrefix(sk.Value, connPrefix):
+			err = unmarshal(item, &m)
 			conns = append(conns, m.connection(room))
-		case len(k.SK) > len(namePrefix) && k.SK[:len(namePrefix)] == namePrefix:
-			var p presenceItem
-			if err := unmarshal(item, &p); err != nil {
-				return nil, nil, err
-			}
+		case strings.HasPrefix(sk.Value, namePrefix):
+			err = unmarshal(item, &p)
 			presence = append(presence, p.presence())
+		}
+		if err != nil {
+			return nil, nil, err
 		}
 	}
 	return conns, presence, nil

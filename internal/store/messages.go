@@ -221,14 +221,11 @@ func (db *DB) History(ctx context.Context, room string, after, before int64, lim
 		hi = before - 1
 	}
 	items, err := db.query(ctx, &dynamodb.QueryInput{
-		TableName:                &db.tables.Messages,
-		KeyConditionExpression:   aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
-		FilterExpression:         aws.String(notExpired),
-		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute},
+		TableName:              &db.tables.Messages,
+		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(roomPrefix + room), ":lo": str(msgKey(max(after+1, 1))), ":hi": str(msgKey(hi)), ":now": num(db.Now().Unix())},
+			":pk": str(roomPrefix + room), ":lo": str(msgKey(max(after+1, 1))), ":hi": str(msgKey(hi))},
 		ScanIndexForward: aws.Bool(forward),
-		ConsistentRead:   aws.Bool(true),
 		Limit:            aws.Int32(int32(limit + 1)),
 	}, limit+1)
 	if err != nil {

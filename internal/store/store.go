@@ -89,17 +89,21 @@ func unmarshal(item map[string]types.AttributeValue, v any) error {
 	return nil
 }
 
-// notExpired is the filter every read applies, with :now bound to the
-// current Unix time and #ttl to TTLAttribute.
-const notExpired = "#ttl > :now"
-
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
-// query runs a Query to the end (or until enough items are collected,
-// when limit > 0), following LastEvaluatedKey past each 1 MB page.
+// query runs a strongly consistent Query that leaves out expired items,
+// to the end (or until enough items are collected, when limit > 0),
+// following LastEvaluatedKey past each 1 MB page.
 func (db *DB) query(ctx context.Context, in *dynamodb.QueryInput, limit int) ([]map[string]types.AttributeValue, error) {
+	in.ConsistentRead = aws.Bool(true)
+	in.FilterExpression = aws.String("#ttl > :now")
+	if in.ExpressionAttributeNames == nil {
+		in.ExpressionAttributeNames = map[string]string{}
+	}
+	in.ExpressionAttributeNames["#ttl"] = TTLAttribute
+	in.ExpressionAttributeValues[":now"] = num(db.Now().Unix())
 	var items []map[string]types.AttributeValue
 	p := dynamodb.NewQueryPaginator(db.client, in)
 	for p.HasMorePages() {

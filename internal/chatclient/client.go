@@ -1,0 +1,498 @@
+// Package chatclient is a Go client of the chat protocol (docs/protocol.md,
+// version 2) that keeps every promise the protocol asks of a client, as the
+// page does: it numbers its new-message frames and resends what was not
+// acknowledged, in order, on a new connection; it holds the room's messages
+// by seq and fetches any gap; it applies join and leave by version and
+// reconciles with every sync; it pings and reconnects.
+//
+// The load tool (cmd/chatload) and the end-to-end tests use it to check
+// what the server promises. It speaks WebSocket and the protocol only: no
+// AWS code.
+package chatclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+)
+
+// Options configure a Client. URL, Room and Name are required.
+type Options struct {
+	URL, Room, Name string
+	// PingInterval is how often the client pings (default: the protocol's 25 s).
+	PingInterval time.Duration
+	// GapWait is how long a gap may stay open before the client fetches it
+	// (default 1.5 s: messages often overtake each other).
+	GapWait time.Duration
+	// OnMessage, when set, is called once per seq held, with live telling a
+	// new-message event from a message fetched by sync. It must not block.
+	OnMessage func(m chat.MessageEvent, live bool, at time.Time)
+	// OnAck, when set, is called for each acknowledged clientId.
+	OnAck func(clientID string, seq int64, at time.Time)
+}
+
+// Stats count what a client saw.
+type Stats struct {
+	Duplicates   int // events for a seq already held (a retry sent again)
+	GapFetches   int // syncs asked for a gap (not the first sync of a connection)
+	Recovered    int // messages a gap fetch brought that no live event had
+	Reconnects   int // connections opened after the first
+	ErrorFrames  int // error frames received
+	ErrorsByCode map[string]int
+}
+
+// Client is one chat user. Use Dial; methods are safe for concurrent use.
+type Client struct {
+	o Options
+
+	mu       sync.Mutex
+	ws       *websocket.Conn
+	closed   bool
+	ready    bool  // the connection's first sync has arrived: frames may go
+	frame    int64 // the connection's last new-message frame number
+	name     string
+	last     int64 // every seq up to this is held (-1 before the first sync)
+	highest  int64 // the highest seq the room is known to have
+	held     map[int64]chat.MessageEvent
+	pending  []outgoing // not acknowledged, in send order
+	presence map[string]state
+	syncAt   time.Time // when the sync on its way was asked for
+	gapTimer *time.Timer
+	stats    Stats
+	done     chan struct{} // closed by Close
+}
+
+type outgoing struct{ clientID, text string }
+
+type state struct {
+	online  bool
+	version int64
+}
+
+// Dial opens the first connection and returns once it is open; the client
+// keeps reconnecting until Close.
+func Dial(ctx context.Context, o Options) (*Client, error) {
+	if o.PingInterval <= 0 {
+		o.PingInterval = chat.DefaultLimits().PingInterval
+	}
+	if o.GapWait <= 0 {
+		o.GapWait = 1500 * time.Millisecond
+	}
+	c := &Client{o: o, name: o.Name, last: -1, held: map[int64]chat.MessageEvent{}, presence: map[string]state{},
+		stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
+	ws, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.open(ws)
+	c.mu.Unlock()
+	return c, nil
+}
+
+func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
+	q := url.Values{"room": {c.o.Room}, "name": {c.o.Name}}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, c.o.URL+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(1 << 20)
+	return ws, nil
+}
+
+// open starts using a new connection: asks for what it missed, then reads
+// and pings until it ends. Called with mu held.
+func (c *Client) open(ws *websocket.Conn) {
+	c.ws, c.ready, c.frame = ws, false, 0
+	c.requestSync()
+	go c.read(ws)
+	go c.ping(ws)
+}
+
+// Send queues a message and sends it at once if the connection is ready.
+func (c *Client) Send(clientID, text string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending = append(c.pending, outgoing{clientID, text})
+	if c.ready {
+		c.transmitMessage(outgoing{clientID, text})
+	}
+}
+
+// Drop ends the connection without a close handshake, as a network drop
+// would; the client reconnects.
+func (c *Client) Drop() {
+	c.mu.Lock()
+	ws := c.ws
+	c.mu.Unlock()
+	if ws != nil {
+		ws.CloseNow()
+	}
+}
+
+// Close leaves for good.
+func (c *Client) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	close(c.done)
+	ws := c.ws
+	if c.gapTimer != nil {
+		c.gapTimer.Stop()
+	}
+	c.mu.Unlock()
+	if ws != nil {
+		ws.Close(websocket.StatusNormalClosure, "bye")
+	}
+}
+
+// Snapshot is what a client holds at one moment.
+type Snapshot struct {
+	Name     string
+	Last     int64 // every seq up to Last is held
+	Highest  int64
+	History  []chat.MessageEvent // held messages, by seq
+	Members  []string            // online names, sorted
+	Pending  int                 // messages not acknowledged
+	Ready    bool
+	Stats    Stats
+	Versions map[string]int64
+}
+
+// Snapshot returns what the client holds now.
+func (c *Client) Snapshot() Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := Snapshot{Name: c.name, Last: c.last, Highest: c.highest, Pending: len(c.pending), Ready: c.ready,
+		Stats: c.stats, Versions: map[string]int64{}}
+	s.Stats.ErrorsByCode = map[string]int{}
+	for k, v := range c.stats.ErrorsByCode {
+		s.Stats.ErrorsByCode[k] = v
+	}
+	for _, m := range c.held {
+		s.History = append(s.History, m)
+	}
+	slices.SortFunc(s.History, func(a, b chat.MessageEvent) int { return int(a.Seq - b.Seq) })
+	for name, st := range c.presence {
+		s.Versions[name] = st.version
+		if st.online {
+			s.Members = append(s.Members, name)
+		}
+	}
+	slices.Sort(s.Members)
+	return s
+}
+
+// read handles a connection's frames until it ends, then reconnects.
+func (c *Client) read(ws *websocket.Conn) {
+	for {
+		_, data, err := ws.Read(context.Background())
+		if err != nil {
+			break
+		}
+		c.mu.Lock()
+		if c.ws == ws {
+			c.receive(data, time.Now())
+		}
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ws != ws || c.closed {
+		return
+	}
+	c.ws, c.ready = nil, false
+	go c.reconnect()
+}
+
+// reconnect dials until it succeeds or the client is closed, with a short
+// jittered backoff.
+func (c *Client) reconnect() {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 3*time.Second) {
+		select {
+		case <-c.done:
+			return
+		case <-time.After(wait/2 + rand.N(wait/2)):
+		}
+		ws, err := c.dial(context.Background())
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		if c.closed || c.ws != nil {
+			c.mu.Unlock()
+			ws.CloseNow()
+			return
+		}
+		c.stats.Reconnects++
+		c.open(ws)
+		c.mu.Unlock()
+		return
+	}
+}
+
+func (c *Client) ping(ws *websocket.Conn) {
+	t := time.NewTicker(c.o.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		current := c.ws == ws
+		if current {
+			c.transmit(map[string]any{"action": chat.ActionPing})
+		}
+		c.mu.Unlock()
+		if !current {
+			return
+		}
+	}
+}
+
+// restart drops the current connection and lets read reconnect; nothing
+// more is sent on it. Called with mu held.
+func (c *Client) restart() {
+	c.ready = false
+	if c.ws != nil {
+		go c.ws.CloseNow()
+	}
+}
+
+// inbound is every field of every server frame the client reads.
+type inbound struct {
+	chat.MessageEvent
+	ClientID string              `json:"clientId"`
+	Code     string              `json:"code"`
+	Message  string              `json:"message"`
+	Version  json.RawMessage     `json:"version"`
+	Members  []string            `json:"members"`
+	Presence map[string]int64    `json:"presence"`
+	Messages []chat.MessageEvent `json:"messages"`
+	More     bool                `json:"more"`
+	You      chat.You            `json:"you"`
+}
+
+// receive handles one frame; called with mu held.
+func (c *Client) receive(data []byte, at time.Time) {
+	var f inbound
+	if err := json.Unmarshal(data, &f); err != nil {
+		return
+	}
+	switch f.Type {
+	case chat.TypeSync:
+		c.onSync(f, at)
+	case chat.TypeNewMessage:
+		f.MessageEvent.Type = ""
+		c.hold(f.MessageEvent, true, at)
+		c.noteHighest(f.Seq)
+	case chat.TypeAck:
+		i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID })
+		if i < 0 {
+			return // a retry of a message already acknowledged
+		}
+		text := c.pending[i].text
+		c.pending = slices.Delete(c.pending, i, i+1)
+		if c.o.OnAck != nil {
+			c.o.OnAck(f.ClientID, f.Seq, at)
+		}
+		c.holdQuietly(chat.MessageEvent{ID: f.ID, Seq: f.Seq, Room: c.o.Room, Name: c.name, Text: text, SentAt: f.SentAt})
+		c.noteHighest(f.Seq)
+	case chat.TypeJoin, chat.TypeLeave:
+		var v int64
+		json.Unmarshal(f.Version, &v)
+		c.apply(f.Name, f.Type == chat.TypeJoin, v)
+	case chat.TypePong:
+		c.noteHighest(f.Seq)
+		c.fillGap()
+	case chat.TypeError:
+		c.stats.ErrorFrames++
+		c.stats.ErrorsByCode[f.Code]++
+		switch f.Code {
+		case chat.CodeNotConnected, chat.CodeOutOfOrder, chat.CodeInvalidFrame, chat.CodeInternal:
+			c.restart() // nothing was stored: resend, in order, on a new connection
+		default:
+			c.pending = slices.DeleteFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID && f.ClientID != "" })
+		}
+	}
+}
+
+func (c *Client) onSync(f inbound, at time.Time) {
+	c.syncAt = time.Time{}
+	first := c.last < 0
+	if f.You.Name != "" {
+		c.name = f.You.Name
+	}
+	c.reconcile(f.Members, f.Presence)
+	for _, m := range f.Messages {
+		c.hold(m, false, at)
+	}
+	if first {
+		newest := f.Seq
+		if n := len(f.Messages); n > 0 {
+			newest = max(newest, f.Messages[n-1].Seq)
+		}
+		c.last = newest
+		c.advance()
+	}
+	c.noteHighest(f.Seq)
+	if !c.ready {
+		c.ready = true
+		for _, o := range c.pending {
+			c.transmitMessage(o)
+		}
+	}
+	if !first && f.More {
+		c.requestSync()
+	} else {
+		c.fillGap()
+	}
+}
+
+// hold keeps a message once per seq.
+func (c *Client) hold(m chat.MessageEvent, live bool, at time.Time) {
+	if _, ok := c.held[m.Seq]; ok {
+		if live {
+			c.stats.Duplicates++
+		}
+		return
+	}
+	if !live && c.last >= 0 {
+		c.stats.Recovered++
+	}
+	c.held[m.Seq] = m
+	if c.o.OnMessage != nil {
+		c.o.OnMessage(m, live, at)
+	}
+	c.advance()
+}
+
+// holdQuietly keeps the client's own acknowledged message.
+func (c *Client) holdQuietly(m chat.MessageEvent) {
+	if _, ok := c.held[m.Seq]; !ok {
+		c.held[m.Seq] = m
+	}
+	c.advance()
+}
+
+func (c *Client) advance() {
+	if c.last < 0 {
+		return
+	}
+	for {
+		if _, ok := c.held[c.last+1]; !ok {
+			return
+		}
+		c.last++
+	}
+}
+
+func (c *Client) noteHighest(seq int64) {
+	c.highest = max(c.highest, seq)
+	if c.last < 0 || c.highest <= c.last || c.gapTimer != nil {
+		return
+	}
+	c.gapTimer = time.AfterFunc(c.o.GapWait, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.gapTimer = nil
+		c.fillGap()
+	})
+}
+
+// fillGap asks for what follows the last contiguous seq, unless a sync is
+// already on its way (for up to 5 s).
+func (c *Client) fillGap() {
+	if c.last < 0 || c.highest <= c.last || (!c.syncAt.IsZero() && time.Since(c.syncAt) < 5*time.Second) {
+		return
+	}
+	c.stats.GapFetches++
+	c.requestSync()
+}
+
+func (c *Client) requestSync() {
+	f := map[string]any{"action": chat.ActionSync, "limit": chat.DefaultLimits().MaxHistory}
+	if c.last >= 0 {
+		f["after"] = c.last
+	}
+	c.syncAt = time.Now()
+	c.transmit(f)
+}
+
+func (c *Client) apply(name string, online bool, version int64) {
+	if st, ok := c.presence[name]; ok && st.version >= version {
+		return
+	}
+	c.presence[name] = state{online, version}
+}
+
+func (c *Client) reconcile(members []string, versions map[string]int64) {
+	online := map[string]bool{}
+	for _, n := range members {
+		online[n] = true
+	}
+	for name, v := range versions {
+		if st, ok := c.presence[name]; !ok || st.version <= v {
+			c.presence[name] = state{online[name], v}
+		}
+	}
+	for name, st := range c.presence {
+		if _, listed := versions[name]; !listed && st.online && !online[name] {
+			c.presence[name] = state{false, st.version}
+		}
+	}
+}
+
+func (c *Client) transmitMessage(o outgoing) {
+	c.frame++
+	c.transmit(map[string]any{"action": chat.ActionNewMessage, "text": o.text, "clientId": o.clientID, "frame": c.frame})
+}
+
+// transmit writes a frame to the current connection; called with mu held,
+// so that frames go out in the order they are made. A failed write ends
+// the connection, and the client reconnects.
+func (c *Client) transmit(frame map[string]any) {
+	if c.ws == nil {
+		return
+	}
+	data, _ := json.Marshal(frame)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, data); err != nil {
+		c.restart()
+	}
+}
+
+// ErrNotReady is returned by Wait when the condition did not hold in time.
+var ErrNotReady = errors.New("chatclient: condition not met in time")
+
+// Wait polls the client's snapshot until cond holds or ctx ends.
+func (c *Client) Wait(ctx context.Context, cond func(Snapshot) bool) error {
+	for {
+		if cond(c.Snapshot()) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", ErrNotReady, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
