@@ -263,10 +263,8 @@ export class ChatClient extends EventTarget {
       const known = this.presence.get(name);
       if (!known || known.version <= version) this.presence.set(name, { online: online.has(name), version });
     }
-    for (const name of online) if (!this.presence.has(name)) this.presence.set(name, { online: true, version: 0 });
-    for (const [name, known] of this.presence) {
-      if (known.online && !online.has(name) && !(name in versions)) this.presence.set(name, { online: false, version: known.version });
-    }
+    // A name the sync has no record of is left as it is: an event newer
+    // than the sync's read may have brought it.
     this.emitMembers();
   }
 

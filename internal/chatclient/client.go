@@ -453,11 +453,8 @@ func (c *Client) reconcile(members []string, versions map[string]int64) {
 			c.presence[name] = state{online[name], v}
 		}
 	}
-	for name, st := range c.presence {
-		if _, listed := versions[name]; !listed && st.online && !online[name] {
-			c.presence[name] = state{false, st.version}
-		}
-	}
+	// A name the sync has no record of is left as it is: an event newer
+	// than the sync's read may have brought it.
 }
 
 func (c *Client) transmitMessage(o outgoing) {

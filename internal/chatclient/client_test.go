@@ -1,0 +1,70 @@
+package chatclient
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+)
+
+func newBare() *Client {
+	return &Client{o: Options{Room: "r", GapWait: time.Hour}, last: -1, held: map[int64]chat.MessageEvent{},
+		presence: map[string]state{}, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
+}
+
+// Presence converges whatever order events and sync replies arrive in: a
+// join newer than a sync's read survives the sync; a leave overtaken by a
+// rejoin does not undo it.
+func TestPresenceByVersion(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		frames []string
+		want   []string
+	}{
+		{"join before an older sync", []string{
+			`{"type":"join","name":"Bo","version":1}`,
+			`{"type":"sync","seq":0,"members":["Ana"],"presence":{"Ana":1},"messages":[]}`,
+		}, []string{"Ana", "Bo"}},
+		{"leave overtaken by the rejoin", []string{
+			`{"type":"sync","seq":0,"members":["Ana","Bo"],"presence":{"Ana":1,"Bo":5},"messages":[]}`,
+			`{"type":"join","name":"Bo","version":7}`,
+			`{"type":"leave","name":"Bo","version":6}`,
+		}, []string{"Ana", "Bo"}},
+		{"a sync newer than a join", []string{
+			`{"type":"join","name":"Bo","version":3}`,
+			`{"type":"sync","seq":0,"members":["Ana"],"presence":{"Ana":1,"Bo":4},"messages":[]}`,
+		}, []string{"Ana"}},
+		{"a sync older than a leave", []string{
+			`{"type":"leave","name":"Bo","version":4}`,
+			`{"type":"sync","seq":0,"members":["Ana","Bo"],"presence":{"Ana":1,"Bo":3},"messages":[]}`,
+		}, []string{"Ana"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newBare()
+			for _, f := range tt.frames {
+				c.receive([]byte(f), time.Now())
+			}
+			if got := c.Snapshot().Members; !slices.Equal(got, tt.want) {
+				t.Errorf("members = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// Messages are held once per seq; the contiguous mark stops at a gap and
+// moves on when it is filled.
+func TestHoldBySeq(t *testing.T) {
+	c := newBare()
+	c.receive([]byte(`{"type":"sync","seq":2,"members":[],"presence":{},"messages":[{"id":"a","seq":1},{"id":"b","seq":2}]}`), time.Now())
+	c.receive([]byte(`{"type":"new-message","id":"d","seq":4}`), time.Now())
+	if s := c.Snapshot(); s.Last != 2 || s.Highest != 4 {
+		t.Fatalf("last %d, highest %d; want 2 and 4", s.Last, s.Highest)
+	}
+	c.receive([]byte(`{"type":"new-message","id":"d","seq":4}`), time.Now())
+	c.receive([]byte(`{"type":"sync","seq":4,"members":[],"presence":{},"messages":[{"id":"c","seq":3},{"id":"d","seq":4}]}`), time.Now())
+	s := c.Snapshot()
+	if s.Last != 4 || len(s.History) != 4 || s.Stats.Duplicates != 1 || s.Stats.Recovered != 1 {
+		t.Errorf("last %d, %d held, %d duplicates, %d recovered; want 4, 4, 1, 1", s.Last, len(s.History), s.Stats.Duplicates, s.Stats.Recovered)
+	}
+}
