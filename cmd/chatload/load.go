@@ -118,21 +118,23 @@ func connectAll(ctx context.Context, cfg config, st *stats) []*user {
 }
 
 // roles picks the senders (the first clients), the clients that drop
-// their connection mid-run (the last ones, and one sender when there are
-// several to drop) and those that leave (just before those that drop).
+// their connection mid-run (the last ones; one of them a sender, when
+// there are several of each) and those that leave (just before those that
+// drop). parse keeps senders, drop and leave within the clients.
 func roles(cfg config, users []*user) {
 	for i, u := range users {
 		u.sender = i < cfg.senders
 	}
-	n := len(users)
-	for k := range min(cfg.drop, n) {
+	n, drop := len(users), cfg.drop
+	if drop > 1 && cfg.senders > 1 {
+		users[0].drops = true // a sender drops mid-burst too
+		drop--
+	}
+	for k := range min(drop, n) {
 		users[n-1-k].drops = true
 	}
-	if cfg.drop > 1 && cfg.senders > 1 {
-		users[0].drops = true // a sender drops mid-burst too
-	}
-	for k := range min(cfg.leave, max(n-cfg.drop-cfg.senders, 0)) {
-		users[n-1-cfg.drop-k].leaves = true
+	for k := range min(cfg.leave, max(n-drop-cfg.senders, 0)) {
+		users[n-1-drop-k].leaves = true
 	}
 }
 
@@ -186,9 +188,9 @@ func sendAll(ctx context.Context, cfg config, st *stats, users []*user) {
 		do   func(u *user)
 		who  func(u *user) bool
 	}{
-		{1.0 / 3, func(u *user) { u.c.Drop() }, func(u *user) bool { return u.drops }},
+		{1.0 / 3, func(u *user) { u.c.Drop(cfg.offline) }, func(u *user) bool { return u.drops }},
 		{0.5, func(u *user) { u.c.Close(); u.stopped = true }, func(u *user) bool { return u.leaves }},
-		{2.0 / 3, func(u *user) { u.c.Drop() }, func(u *user) bool { return u.drops }},
+		{2.0 / 3, func(u *user) { u.c.Drop(cfg.offline) }, func(u *user) bool { return u.drops }},
 	} {
 		wg.Go(func() {
 			select {

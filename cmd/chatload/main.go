@@ -67,9 +67,10 @@ type config struct {
 	duration           time.Duration
 	drain              time.Duration // how long to wait for deliveries after the last send
 	connectConcurrency int
-	size               int // message text length
-	burst              int // messages sent back to back at each tick
-	drop, leave        int // clients that drop their connection mid-run; that leave for good
+	size               int           // message text length
+	burst              int           // messages sent back to back at each tick
+	drop, leave        int           // clients that drop their connection mid-run; that leave for good
+	offline            time.Duration // how long a dropped client stays away
 	ping               time.Duration
 	json, quiet        bool
 }
@@ -97,6 +98,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.size, "size", 64, "message length in characters (at least what the timestamp needs)")
 	fs.IntVar(&c.burst, "burst", 1, "messages each sender sends back to back, without waiting for acks")
 	fs.IntVar(&c.drop, "drop", 0, "clients that drop their connection at a third and two thirds of the run and reconnect")
+	fs.DurationVar(&c.offline, "offline", time.Second, "how long a client that drops its connection stays offline")
 	fs.IntVar(&c.leave, "leave", 0, "clients that leave for good halfway")
 	fs.DurationVar(&c.ping, "ping", 25*time.Second, "how often each client pings (and learns the room's latest seq)")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
@@ -131,6 +133,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.drop < 0 || c.leave < 0 || c.drop+c.leave+c.senders > c.clients {
 		errs = append(errs, errors.New("-drop and -leave must be at least 0, and with -senders at most -clients"))
+	}
+	if c.offline < 0 || c.offline > time.Minute {
+		errs = append(errs, errors.New("-offline must be from 0 to 1m"))
 	}
 	if c.ping < 100*time.Millisecond {
 		errs = append(errs, errors.New("-ping must be at least 100ms"))

@@ -150,7 +150,8 @@ func TestInterruptReportsSoFar(t *testing.T) {
 // throttled (429), 2 % failing (500), invocations delayed at random so
 // that frames overtake each other, and 10 % of $disconnect never invoked.
 // Three senders pipeline bursts of ten; four clients (one sender among
-// them) drop their connection twice and come back; two leave for good.
+// them) drop their connection twice and come back after a second (so they
+// miss messages and must fetch them); two leave for good.
 // At the end every client that stayed holds exactly the stored history,
 // in seq order; each sender's messages are stored in the order sent; and
 // every member list is the true one.
@@ -161,7 +162,7 @@ func TestPromisesUnderFaults(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	r := runJSON(t, ctx, "-url", url, "-clients", "24", "-senders", "3", "-burst", "10", "-rate", "10", "-count", "100",
-		"-drop", "4", "-leave", "2", "-ping", "1s", "-drain", "20s")
+		"-drop", "4", "-offline", "1s", "-leave", "2", "-ping", "1s", "-drain", "20s")
 	if r.Interrupted || r.Connected != 24 || r.AuditError != "" {
 		t.Fatalf("run: %+v", r)
 	}

@@ -1,13 +1,3 @@
-// Package chatclient is a Go client of the chat protocol (docs/protocol.md,
-// version 2) that keeps every promise the protocol asks of a client, as the
-// page does: it numbers its new-message frames and resends what was not
-// acknowledged, in order, on a new connection; it holds the room's messages
-// by seq and fetches any gap; it applies join and leave by version and
-// reconciles with every sync; it pings and reconnects.
-//
-// The load tool (cmd/chatload) and the end-to-end tests use it to check
-// what the server promises. It speaks WebSocket and the protocol only: no
-// AWS code.
 package chatclient
 
 import (
@@ -69,7 +59,10 @@ type Client struct {
 	syncAt   time.Time // when the sync on its way was asked for
 	gapTimer *time.Timer
 	stats    Stats
-	done     chan struct{} // closed by Close
+
+	// offlineUntil holds reconnection off (a simulated network drop).
+	offlineUntil time.Time
+	done         chan struct{} // closed by Close
 }
 
 type outgoing struct{ clientID, text string }
@@ -132,10 +125,11 @@ func (c *Client) Send(clientID, text string) {
 }
 
 // Drop ends the connection without a close handshake, as a network drop
-// would; the client reconnects.
-func (c *Client) Drop() {
+// would, and keeps the client offline for at least d; then it reconnects.
+func (c *Client) Drop(d time.Duration) {
 	c.mu.Lock()
 	ws := c.ws
+	c.offlineUntil = time.Now().Add(d)
 	c.mu.Unlock()
 	if ws != nil {
 		ws.CloseNow()
@@ -223,12 +217,16 @@ func (c *Client) read(ws *websocket.Conn) {
 // reconnect dials until it succeeds or the client is closed, with a short
 // jittered backoff.
 func (c *Client) reconnect() {
+	c.mu.Lock()
+	offline := time.Until(c.offlineUntil)
+	c.mu.Unlock()
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 3*time.Second) {
 		select {
 		case <-c.done:
 			return
-		case <-time.After(wait/2 + rand.N(wait/2)):
+		case <-time.After(max(offline, 0) + wait/2 + rand.N(wait/2)):
 		}
+		offline = 0
 		ws, err := c.dial(context.Background())
 		if err != nil {
 			continue
