@@ -65,7 +65,7 @@ func (h *Chat) heal(ctx context.Context, r request, room string, conns []chat.Co
 	var gone []string
 	for _, p := range presence {
 		for _, id := range p.Conns {
-			if live[id] {
+			if live[id] || h.recorded(ctx, r, id) {
 				continue
 			}
 			changed = true
@@ -112,4 +112,17 @@ func (h *Chat) touch(ctx context.Context, r request, c chat.Connection, at time.
 	if err := h.Senders.Touch(ctx, c, at); err != nil && !errors.Is(err, chat.ErrNoConnection) {
 		r.log.WarnContext(ctx, "touch connection failed", "touched", c.ID, "err", err)
 	}
+}
+
+// recorded confirms, with a read of its own, whether a connection the
+// room query did not show has a record after all: the query reads member
+// items before presence items, so a connection stored in between shows in
+// its name's set without its member item.
+func (h *Chat) recorded(ctx context.Context, r request, id string) bool {
+	_, err := h.Senders.Connection(ctx, id)
+	if err != nil && !errors.Is(err, chat.ErrNoConnection) {
+		r.log.WarnContext(ctx, "check connection failed", "checked", id, "err", err)
+		return true // unknown: leave it be
+	}
+	return err == nil
 }
