@@ -59,9 +59,10 @@ deps:
 bench:
 	go test -run '^$$' -bench . -benchtime 3x -benchmem ./internal/fanout
 
-## fuzz: fuzz the inbound frame parser for a minute
+## fuzz: fuzz the inbound frame parser and the name rules for a minute each
 fuzz:
 	go test -run '^$$' -fuzz FuzzParseInbound -fuzztime 60s ./internal/chat
+	go test -run '^$$' -fuzz FuzzParseJoin -fuzztime 60s ./internal/chat
 
 clean:
 	rm -rf bin .aws-sam test/browser/node_modules test/browser/screenshots

@@ -7,7 +7,10 @@ export const DEFAULT_ROOM = "general";
 export const TYPING_INTERVAL_MS = 2000;
 export const PING_INTERVAL_MS = 25000;
 
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// What a name may not hold (internal/chat/join.go): control and format
+// characters (bidirectional overrides, zero-width ones), private-use and
+// unassigned code points, separators other than a plain space, blank letters.
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Cn}\p{Zl}\p{Zp}\u115F\u1160\u3164\uFFA0\u2800\u180E\u17B4\u17B5]|(?! )\p{Zs}/u;
 const ROOM = /^[A-Za-z0-9_-]+$/;
 
 /** Number of characters as the server counts them (code points). */
@@ -15,9 +18,9 @@ export const length = (s) => [...s].length;
 
 /** Returns an error text for a display name, or "" if it is valid. An empty name is valid: the server assigns a guest name. */
 export function nameError(name) {
-  const n = name.trim();
+  const n = name.trim().normalize("NFC");
   if (length(n) > MAX_NAME_CHARS) return `A name can have at most ${MAX_NAME_CHARS} characters (this one has ${length(n)}).`;
-  if (CONTROL.test(n)) return "A name cannot contain control characters such as line breaks or tabs.";
+  if (INVISIBLE.test(n)) return "A name cannot contain invisible or control characters (line breaks, tabs, zero-width or direction marks).";
   return "";
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -38,7 +39,7 @@ type Inbound struct {
 
 type rawInbound struct {
 	Action   string          `json:"action"`
-	Text     *string         `json:"text"`
+	Text     json.RawMessage `json:"text"`
 	ClientID string          `json:"clientId"`
 	Frame    json.RawMessage `json:"frame"`
 	After    json.RawMessage `json:"after"`
@@ -54,6 +55,9 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	if len(data) == 0 || data[0] != '{' {
 		return Inbound{}, Errorf(CodeBadJSON, "a frame must be a JSON object")
 	}
+	if !utf8.Valid(data) {
+		return Inbound{}, Errorf(CodeInvalidMessage, "the frame is not valid UTF-8")
+	}
 	var raw rawInbound
 	if err := json.Unmarshal(data, &raw); err != nil {
 		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
@@ -61,10 +65,9 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		}
 		return Inbound{}, Errorf(CodeBadJSON, "the frame is not valid JSON")
 	}
-	in := Inbound{Action: raw.Action, ClientID: raw.ClientID}
-	if utf8.RuneCountInString(raw.ClientID) > l.MaxClientIDChars {
-		in.ClientID = "" // never echoed: an error frame must stay small enough to deliver
-	}
+	// Echoed at most MaxClientIDChars long: an error frame must stay small
+	// enough to deliver.
+	in := Inbound{Action: raw.Action, ClientID: truncateRunes(raw.ClientID, l.MaxClientIDChars)}
 	switch raw.Action {
 	case ActionNewMessage:
 		err := in.parseNewMessage(raw, l)
@@ -94,17 +97,41 @@ func (in *Inbound) parseNewMessage(raw rawInbound, l Limits) error {
 	if n := utf8.RuneCountInString(raw.ClientID); n > l.MaxClientIDChars {
 		return Errorf(CodeTooLong, fmt.Sprintf("clientId is %d characters; the limit is %d", n, l.MaxClientIDChars))
 	}
-	if raw.Text == nil {
+	if !present(raw.Text) {
 		return Errorf(CodeInvalidMessage, `new-message needs "text"`)
 	}
-	in.Text = strings.TrimSpace(*raw.Text)
+	if err := json.Unmarshal(raw.Text, &in.Text); err != nil {
+		return Errorf(CodeInvalidMessage, "a field has the wrong type: text")
+	}
+	in.Text = strings.TrimSpace(in.Text)
 	switch n := utf8.RuneCountInString(in.Text); {
 	case n == 0:
 		return Errorf(CodeInvalidMessage, "the message is empty")
 	case n > l.MaxTextChars:
 		return Errorf(CodeTooLong, fmt.Sprintf("the message is %d characters; the limit is %d", n, l.MaxTextChars))
 	}
+	if i := strings.IndexFunc(in.Text, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(in.Text[i:])
+		return Errorf(CodeInvalidMessage, fmt.Sprintf("the message contains a control character (U+%04X); only line breaks and tabs are allowed", r))
+	}
+	if strings.ContainsRune(in.Text, utf8.RuneError) && !hasReplacementChar(raw.Text) {
+		return Errorf(CodeInvalidMessage, "the message is not valid UTF-8 (an unpaired surrogate escape)")
+	}
 	return nil
+}
+
+// hasReplacementChar reports whether the client really sent U+FFFD, and
+// not an unpaired surrogate escape that the JSON decoder replaced with it:
+// the raw JSON string holds one as itself or as the escape \ufffd.
+func hasReplacementChar(raw json.RawMessage) bool {
+	return bytes.Contains(raw, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`))
+}
+
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
 }
 
 func (in *Inbound) parseSync(raw rawInbound, l Limits) error {

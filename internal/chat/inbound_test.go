@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestParseInbound(t *testing.T) {
@@ -29,9 +32,16 @@ func TestParseInbound(t *testing.T) {
 			Inbound{Action: ActionNewMessage}, CodeInvalidMessage},
 		{"new-message/no text", `{"action":"new-message"}`,
 			Inbound{Action: ActionNewMessage}, CodeInvalidMessage},
-		{"new-message/text not a string", `{"action":"new-message","text":5}`, Inbound{}, CodeInvalidMessage},
+		{"new-message/text not a string", `{"action":"new-message","text":5}`, Inbound{Action: ActionNewMessage}, CodeInvalidMessage},
+		{"new-message/line breaks and tabs", `{"action":"new-message","text":"a\n\tb"}`, Inbound{Action: ActionNewMessage, Text: "a\n\tb"}, ""},
+		{"new-message/control character", `{"action":"new-message","text":"a\u0000b"}`, Inbound{Action: ActionNewMessage}, CodeInvalidMessage},
+		{"new-message/carriage return", `{"action":"new-message","text":"a\rb"}`, Inbound{Action: ActionNewMessage}, CodeInvalidMessage},
+		{"new-message/invalid utf-8", "{\"action\":\"new-message\",\"text\":\"bad\xff\xfeutf\"}", Inbound{}, CodeInvalidMessage},
+		{"new-message/unpaired surrogate", `{"action":"new-message","text":"a\ud800b"}`, Inbound{Action: ActionNewMessage}, CodeInvalidMessage},
+		{"new-message/a real replacement character", `{"action":"new-message","text":"a\ufffdb �"}`, Inbound{Action: ActionNewMessage, Text: "a\ufffdb \ufffd"}, ""},
+		{"new-message/a surrogate pair", `{"action":"new-message","text":"\ud83d\ude80"}`, Inbound{Action: ActionNewMessage, Text: "🚀"}, ""},
 		{"new-message/clientId too long", `{"action":"new-message","text":"a","clientId":"` + strings.Repeat("x", 65) + `"}`,
-			Inbound{Action: ActionNewMessage}, CodeTooLong},
+			Inbound{Action: ActionNewMessage, ClientID: strings.Repeat("x", 64)}, CodeTooLong},
 		{"new-message/frame", `{"action":"new-message","text":"hi","frame":7}`,
 			Inbound{Action: ActionNewMessage, Text: "hi", Frame: 7}, ""},
 		{"new-message/frame with a bad text", `{"action":"new-message","text":"","frame":3,"clientId":"c3"}`,
@@ -56,7 +66,8 @@ func TestParseInbound(t *testing.T) {
 		{"sync/limit fraction", `{"action":"sync","limit":1.5}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
 		{"sync/after not a seq", `{"action":"sync","after":"01JDQ8Z6K3V2M4N5P6Q7R8S9T0"}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
 		{"sync/after negative", `{"action":"sync","after":-2}`, Inbound{Action: ActionSync}, CodeInvalidMessage},
-		{"unknown_action/long clientId not echoed", `{"action":"shout","clientId":"` + strings.Repeat("<", 65) + `"}`, Inbound{Action: "shout"}, CodeUnknownAction},
+		{"unknown_action/long clientId echoed cut", `{"action":"shout","clientId":"` + strings.Repeat("<", 40000) + `"}`,
+			Inbound{Action: "shout", ClientID: strings.Repeat("<", 64)}, CodeUnknownAction},
 		{"typing", `{"action":"typing"}`, Inbound{Action: ActionTyping}, ""},
 		{"ping", ` {"action":"ping"} `, Inbound{Action: ActionPing}, ""},
 		{"unknown_action", `{"action":"shout"}`, Inbound{Action: "shout"}, CodeUnknownAction},
@@ -110,7 +121,16 @@ func TestParseJoin(t *testing.T) {
 		{"unicode name", "Zoë 🚀", "x", "Zoë 🚀", "x", "", false},
 		{"name at limit", strings.Repeat("ñ", 32), "r", strings.Repeat("ñ", 32), "r", "", false},
 		{"guest", "", "", "", DefaultRoom, "", true},
-		{"guest when blank", "   ", "r", "", "r", "", true},
+		{"blank", "   ", "r", "", "", CodeInvalidMessage, false},
+		{"normalised (NFC)", "Zoe\u0301", "r", "Zoé", "r", "", false},
+		{"inner space", "Ana Bo", "r", "Ana Bo", "r", "", false},
+		{"zero-width space", "An\u200Ba", "r", "", "", CodeInvalidMessage, false},
+		{"right-to-left override", "\u202Eana", "r", "", "", CodeInvalidMessage, false},
+		{"no-break space", "An\u00A0a", "r", "", "", CodeInvalidMessage, false},
+		{"hangul filler", "\u3164", "r", "", "", CodeInvalidMessage, false},
+		{"private use", "A\uE000", "r", "", "", CodeInvalidMessage, false},
+		{"tab", "Ana\tBo", "r", "", "", CodeInvalidMessage, false},
+		{"html is just text", "<b>Mallory</b>", "r", "<b>Mallory</b>", "r", "", false},
 		{"name too long", strings.Repeat("a", 33), "r", "", "", CodeTooLong, false},
 		{"control char", "An\x07a", "r", "", "", CodeInvalidMessage, false},
 		{"newline", "Ana\nBo", "r", "", "", CodeInvalidMessage, false},
@@ -179,6 +199,9 @@ func FuzzParseInbound(f *testing.F) {
 	l := DefaultLimits()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in, err := ParseInbound(data, l)
+		if utf8.RuneCountInString(in.ClientID) > l.MaxClientIDChars {
+			t.Fatalf("would echo a clientId of %d characters", utf8.RuneCountInString(in.ClientID))
+		}
 		if err != nil {
 			if _, ok := errors.AsType[*Error](err); !ok {
 				t.Fatalf("error %v is not a protocol *Error", err)
@@ -188,8 +211,11 @@ func FuzzParseInbound(f *testing.F) {
 		switch in.Action {
 		case ActionNewMessage:
 			n := utf8.RuneCountInString(in.Text)
-			if n < 1 || n > l.MaxTextChars || in.Text != strings.TrimSpace(in.Text) {
+			if n < 1 || n > l.MaxTextChars || in.Text != strings.TrimSpace(in.Text) || !utf8.ValidString(in.Text) {
 				t.Fatalf("accepted text of %d characters: %q", n, in.Text)
+			}
+			if strings.ContainsFunc(in.Text, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) {
+				t.Fatalf("accepted a control character: %q", in.Text)
 			}
 		case ActionSync:
 			if in.Limit < 1 || in.Limit > l.MaxHistory || in.After < -1 || in.Before < 0 || in.Before > 0 && in.After >= in.Before-1 {
@@ -198,6 +224,28 @@ func FuzzParseInbound(f *testing.F) {
 		case ActionTyping, ActionPing:
 		default:
 			t.Fatalf("accepted unknown action %q", in.Action)
+		}
+	})
+}
+
+func FuzzParseJoin(f *testing.F) {
+	for _, s := range []string{"Ana", " Zoe\u0301 ", "An\u200Ba", "\u202Eana", "\u3164", "guest", "", "  "} {
+		f.Add(s, "general")
+	}
+	l := DefaultLimits()
+	f.Fuzz(func(t *testing.T, name, room string) {
+		got, _, err := ParseJoin(name, room, l)
+		if err != nil {
+			if _, ok := errors.AsType[*Error](err); !ok {
+				t.Fatalf("error %v is not a protocol *Error", err)
+			}
+			return
+		}
+		if got == "" || got != strings.TrimSpace(got) || !norm.NFC.IsNormalString(got) || utf8.RuneCountInString(got) > l.MaxNameChars {
+			t.Fatalf("accepted name %q", got)
+		}
+		if i := strings.IndexFunc(got, invisible); i >= 0 {
+			t.Fatalf("accepted name %q with an invisible character at %d", got, i)
 		}
 	})
 }

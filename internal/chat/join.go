@@ -6,20 +6,23 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // DefaultRoom is the room a client joins when it names none.
 const DefaultRoom = "general"
 
 // ParseJoin validates the name and room a client gives in the $connect query
-// string. An empty name becomes a generated guest name; an empty room the
-// default room. The error is an *Error with CodeInvalidMessage or CodeTooLong.
+// string. An absent or empty name becomes a generated guest name; an empty
+// room the default room. The name is trimmed and normalised (NFC). The
+// error is an *Error with CodeInvalidMessage or CodeTooLong.
 func ParseJoin(name, room string, l Limits) (string, string, error) {
-	name = strings.TrimSpace(name)
 	if name == "" {
 		name = GuestName()
 	}
-	if err := validName(name, l); err != nil {
+	name, err := cleanName(name, l)
+	if err != nil {
 		return "", "", err
 	}
 	if room == "" {
@@ -31,17 +34,44 @@ func ParseJoin(name, room string, l Limits) (string, string, error) {
 	return name, room, nil
 }
 
-func validName(name string, l Limits) error {
+// cleanName trims and normalises a display name and refuses what would
+// make it empty, invisible or misleading on screen.
+func cleanName(name string, l Limits) (string, error) {
 	if !utf8.ValidString(name) {
-		return Errorf(CodeInvalidMessage, "the name is not valid UTF-8")
+		return "", Errorf(CodeInvalidMessage, "the name is not valid UTF-8")
+	}
+	name = norm.NFC.String(strings.TrimSpace(name))
+	if name == "" {
+		return "", Errorf(CodeInvalidMessage, "the name is empty")
 	}
 	if n := utf8.RuneCountInString(name); n > l.MaxNameChars {
-		return Errorf(CodeTooLong, fmt.Sprintf("the name is %d characters; the limit is %d", n, l.MaxNameChars))
+		return "", Errorf(CodeTooLong, fmt.Sprintf("the name is %d characters; the limit is %d", n, l.MaxNameChars))
 	}
-	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return Errorf(CodeInvalidMessage, "the name contains a control character")
+	if i := strings.IndexFunc(name, invisible); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		return "", Errorf(CodeInvalidMessage, fmt.Sprintf("the name contains an invisible or control character (U+%04X)", r))
 	}
-	return nil
+	return name, nil
+}
+
+// invisible reports whether r has no place in a name: control and format
+// characters (bidirectional overrides, zero-width spaces and joiners),
+// private-use and unassigned code points, line and paragraph separators,
+// white space other than a plain space, and the blank letters that render
+// as nothing.
+func invisible(r rune) bool {
+	switch {
+	case r == ' ':
+		return false
+	case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp, unicode.Zs),
+		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S):
+		return true
+	}
+	switch r {
+	case 0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800, 0x180E, 0x17B4, 0x17B5: // Hangul fillers, braille blank, …
+		return true
+	}
+	return false
 }
 
 func validRoom(room string, l Limits) error {

@@ -163,6 +163,11 @@ func TestConnectValidatesQuery(t *testing.T) {
 	if _, err := w.db.Connection(t.Context(), "x"); !errors.Is(err, chat.ErrNoConnection) {
 		t.Errorf("a rejected connection was stored (err %v)", err)
 	}
+	for _, name := range []string{"An\u200Ba", "\u202Eevil", "   "} {
+		if got := w.connect("x", name, ""); got != 400 {
+			t.Errorf("connect name=%q: status %d, want 400", name, got)
+		}
+	}
 	if got := w.connect("g", "", ""); got != 200 {
 		t.Fatalf("connect with no query: %d", got)
 	}
@@ -265,7 +270,9 @@ func TestErrorsReachOnlyTheSender(t *testing.T) {
 		{`{"text":"no action"}`, "error code=unknown_action"},
 		{`{"action":"new-message","text":"   ","clientId":"c9"}`, "error code=invalid_message clientId=c9"},
 		{`{"action":"new-message","text":"` + strings.Repeat("x", 2001) + `","clientId":"c8"}`, "error code=too_long clientId=c8"},
-		{`{"action":"new-message","text":"a","clientId":"` + strings.Repeat("<", 40000) + `"}`, "error code=too_long"},
+		{`{"action":"new-message","text":"a","clientId":"` + strings.Repeat("<", 40000) + `"}`, "error code=too_long clientId=" + strings.Repeat("<", 64)},
+		{"{\"action\":\"new-message\",\"text\":\"bad\xff\"}", "error code=invalid_message"},
+		{`{"action":"new-message","text":"nul\u0000","clientId":"c7"}`, "error code=invalid_message clientId=c7"},
 		{`{"action":"new-message","text":"a","frame":0}`, "error code=invalid_frame"},
 		{`{"action":"new-message","text":"a","frame":1.5}`, "error code=invalid_frame"},
 		{`{"action":"new-message","text":"a","frame":"1"}`, "error code=invalid_frame"},
