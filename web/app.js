@@ -16,6 +16,7 @@ const PROBLEM_TEXT = {
   too_long: "That is too long:",
   internal: "The server had a problem; your messages will be sent again on a new connection.",
   reconnecting: "The connection was reset; your messages will be sent again, in order.",
+  rate_limited: "You are sending faster than the room allows; your messages will go out in a moment, in order.",
 };
 
 let client = null;

@@ -36,7 +36,7 @@ export class ChatClient extends EventTarget {
     this.last = null; // every message up to this seq is held (null until the first sync)
     this.highest = 0; // the highest seq the room is known to have
     this.held = new Set(); // seqs held
-    this.pending = new Map(); // clientId → text, in send order
+    this.pending = new Map(); // clientId → {text, frame}, in send order (frame: its number on this connection, 0 if not sent on it)
     this.presence = new Map(); // name → {online, version}
     this.attempt = 0;
     this.lastTypingSent = 0;
@@ -60,8 +60,8 @@ export class ChatClient extends EventTarget {
   /** Queues a message and sends it now if the connection is ready; returns its clientId. */
   send(text) {
     const clientId = newClientId();
-    this.pending.set(clientId, text);
-    if (this.ready) this.transmitMessage(clientId, text);
+    this.pending.set(clientId, { text, frame: 0 });
+    if (this.ready) this.transmitMessage(clientId);
     return clientId;
   }
 
@@ -139,9 +139,24 @@ export class ChatClient extends EventTarget {
     this.requestSync();
   }
 
-  transmitMessage(clientId, text) {
-    this.frame++;
-    this.transmit({ action: "new-message", text, clientId, frame: this.frame });
+  transmitMessage(clientId) {
+    const p = this.pending.get(clientId);
+    p.frame = ++this.frame;
+    this.transmit({ action: "new-message", text: p.text, clientId, frame: p.frame });
+  }
+
+  /** Sends a rate-limited frame again after the wait the server asked for: a message with its number (it kept its place), a sync as it was. */
+  retryLater({ clientId, frame }, wait) {
+    const ws = this.ws;
+    setTimeout(() => {
+      if (this.ws !== ws || this.stopped) return; // a new connection resends everything itself
+      const p = clientId && this.pending.get(clientId);
+      if (frame && p && p.frame === frame) this.transmit({ action: "new-message", text: p.text, clientId, frame });
+      else if (!frame) {
+        this.syncAskedAt = 0;
+        this.requestSync();
+      }
+    }, wait);
   }
 
   transmit(frame) {
@@ -193,6 +208,13 @@ export class ChatClient extends EventTarget {
   }
 
   onError(f) {
+    if (f.code === "rate_limited") {
+      // A message keeps its place and goes again; a sync on its way is
+      // asked again; a ping simply goes unanswered.
+      if (f.frame || this.syncAskedAt) this.retryLater(f, f.retryAfterMs || 1000);
+      this.emit("problem", f);
+      return;
+    }
     if (RECONNECT_CODES.has(f.code)) {
       // Nothing was stored; the connection's frames can no longer be trusted
       // to follow in order. Start again on a new one and resend in order.
@@ -220,7 +242,7 @@ export class ChatClient extends EventTarget {
     this.noteHighest(f.seq);
     if (!this.ready) {
       this.ready = true;
-      for (const [clientId, text] of this.pending) this.transmitMessage(clientId, text);
+      for (const clientId of this.pending.keys()) this.transmitMessage(clientId);
     }
     if (!first && f.more) this.requestSync(); // more missed messages than one page
     else if (this.highest > this.last) this.fillGap();

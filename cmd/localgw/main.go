@@ -86,6 +86,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.limits.MaxConnection, "max-connection", o.limits.MaxConnection, "close connections this old")
 	fs.DurationVar(&o.limits.DisconnectDelay, "disconnect-delay", 0, "delay $disconnect after a socket ends, as AWS sometimes does")
 	fs.Int64Var(&o.limits.MaxMessageBytes, "max-message-bytes", o.limits.MaxMessageBytes, "largest message, either way")
+	fs.Float64Var(&o.limits.ThrottlingRateLimit, "throttle-rate", -1, "stage throttling, requests per second (default: the template's ThrottlingRateLimit; 0: off)")
+	fs.IntVar(&o.limits.ThrottlingBurstLimit, "throttle-burst", 0, "stage throttling burst, with -throttle-rate")
+	fs.IntVar(&o.limits.MaxInFlight, "max-in-flight", o.limits.MaxInFlight, "integrations running at once (a Lambda concurrency limit)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "gateway log level")
 	// Faults AWS has, on demand (docs/local-gateway.md).
 	fs.Uint64Var(&o.faults.Seed, "fault-seed", 1, "seed of the injected faults: the same seed, the same decisions")
@@ -198,6 +201,9 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	invoker, err := invoker(ctx, o, tmpl, functionEnv(tmpl, tables, s.ddb.Endpoint, s.managementURL, o.env))
 	if err != nil {
 		return nil, err
+	}
+	if o.limits.ThrottlingRateLimit < 0 { // not given: the template's stage throttling
+		o.limits.ThrottlingRateLimit, o.limits.ThrottlingBurstLimit = api.ThrottlingRateLimit, api.ThrottlingBurstLimit
 	}
 	s.gw, err = localgw.New(localgw.Config{Stage: api.Stage, RouteSelectionExpression: api.RouteSelectionExpression,
 		Routes: api.Routes, Invoker: invoker, Limits: o.limits, Faults: o.faults, Log: log})

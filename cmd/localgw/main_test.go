@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/chatgo/serverless-chat/internal/app"
+	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
 )
 
@@ -383,5 +385,53 @@ func TestPortInUse(t *testing.T) {
 		func(string) string { return "" }, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "already in use") || !strings.Contains(err.Error(), "-addr") {
 		t.Errorf("err = %v, want one line saying the port is in use and which flag moves it", err)
+	}
+}
+
+// One client flooding its connection hurts no one else: it gets an answer
+// to every frame (acks up to its burst, then rate_limited), and a client
+// in another room gets every ack and every message.
+func TestFloodIsContained(t *testing.T) {
+	s, _ := startStack(t, func(o *options) {
+		o.limits.ThrottlingRateLimit = 0 // only the chat's own per-connection limit
+		o.logLevel = slog.LevelWarn
+	})
+	flooder := dial(t, s, "flood", "noisy")
+	ana, bo := dial(t, s, "ana", "quiet"), dial(t, s, "bo", "quiet")
+	ana.next("join")
+	const n = 300
+	start := time.Now()
+	go func() {
+		for i := range n {
+			flooder.ws.Write(context.Background(), websocket.MessageText,
+				[]byte(fmt.Sprintf(`{"action":"new-message","text":"flood %d","clientId":"f%d"}`, i, i)))
+		}
+	}()
+	for i := range 5 {
+		bo.send(fmt.Sprintf(`{"action":"new-message","text":"quiet %d","clientId":"q%d"}`, i, i))
+		time.Sleep(50 * time.Millisecond)
+	}
+	for range 5 {
+		bo.next("ack")
+		if f := ana.next("new-message"); !strings.HasPrefix(f["text"].(string), "quiet ") {
+			t.Errorf("ana: %v", f)
+		}
+	}
+	counts := map[string]int{}
+	for _, f := range flooder.collect(n, 300*time.Millisecond) {
+		key := fmt.Sprint(f["type"])
+		if f["type"] == "error" {
+			key += " " + fmt.Sprint(f["code"])
+			if f["retryAfterMs"] == nil {
+				t.Errorf("rate_limited without retryAfterMs: %v", f)
+			}
+		}
+		counts[key]++
+	}
+	// The burst passes at once, then one a 200 ms, while the flood lasts.
+	rate := chat.DefaultLimits().Messages
+	most := rate.Burst + int(time.Since(start)/rate.Interval()) + 1
+	if counts["ack"] < rate.Burst || counts["ack"] > most || counts["ack"]+counts["error rate_limited"] != n {
+		t.Errorf("the flooder got %v; want %d to %d acks and rate_limited for the rest of %d", counts, rate.Burst, most, n)
 	}
 }

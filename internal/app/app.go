@@ -71,6 +71,7 @@ func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, 
 
 	limits := chat.DefaultLimits()
 	limits.MaxTextChars = cfg.MaxTextChars
+	limits.Messages, limits.Reads = cfg.MessageRate, cfg.ReadRate
 	return &handler.Chat{
 		Conns:        db,
 		Senders:      db,

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/samtemplate"
 	"github.com/chatgo/serverless-chat/internal/store"
 )
@@ -21,11 +22,12 @@ func TestLoadConfig(t *testing.T) {
 	if c.FanoutConcurrency != 64 || c.MessageRetention != 30*24*time.Hour || c.PostTimeout != 3*time.Second || c.MaxTextChars != 2000 {
 		t.Errorf("defaults = %+v", c)
 	}
-	_, err = LoadConfig(env(map[string]string{EnvFanoutConcurrency: "0", EnvPostTimeout: "soon", EnvLogLevel: "LOUD"}))
+	_, err = LoadConfig(env(map[string]string{EnvFanoutConcurrency: "0", EnvPostTimeout: "soon", EnvLogLevel: "LOUD",
+		EnvMessageRate: "fast", EnvReadBurst: "0"}))
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, want := range []string{EnvConnectionsTable, EnvMessagesTable, EnvFanoutConcurrency, EnvPostTimeout, EnvLogLevel} {
+	for _, want := range []string{EnvConnectionsTable, EnvMessagesTable, EnvFanoutConcurrency, EnvPostTimeout, EnvLogLevel, EnvMessageRate, EnvReadBurst} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
@@ -66,6 +68,16 @@ func TestTemplateAgreesWithCode(t *testing.T) {
 				t.Errorf("%s: %s = %+v, want a !Ref to a table", fn, name, v)
 			}
 		}
+	}
+	// The template's rate limits are the ones docs/protocol.md documents.
+	l := chat.DefaultLimits()
+	local := tmpl.LocalEnvironment(fns[0], func(string) string { return "t" }, nil)
+	cfg, err := LoadConfig(env(local))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MessageRate != l.Messages || cfg.ReadRate != l.Reads {
+		t.Errorf("template rate limits %+v and %+v, documented %+v and %+v", cfg.MessageRate, cfg.ReadRate, l.Messages, l.Reads)
 	}
 	tables, err := tmpl.Tables()
 	if err != nil {

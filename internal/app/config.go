@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
 )
 
 // Environment variables the functions read. template.yaml sets them; a test
@@ -18,6 +20,10 @@ const (
 	EnvPostTimeout          = "CHAT_POST_TIMEOUT"           // Go duration, default 3s
 	EnvConnectGrace         = "CHAT_CONNECT_GRACE"          // Go duration, default 30s
 	EnvMaxTextChars         = "CHAT_MAX_TEXT_CHARS"         // default 2000
+	EnvMessageRate          = "CHAT_MESSAGE_RATE"           // new-message frames per second per connection, default 5
+	EnvMessageBurst         = "CHAT_MESSAGE_BURST"          // default 20
+	EnvReadRate             = "CHAT_READ_RATE"              // sync and ping frames per second per connection, default 2
+	EnvReadBurst            = "CHAT_READ_BURST"             // default 5
 	EnvLogLevel             = "CHAT_LOG_LEVEL"              // outside Lambda; default INFO
 	EnvDynamoDBEndpoint     = "CHAT_DYNAMODB_ENDPOINT"      // DynamoDB Local
 	EnvManagementEndpoint   = "CHAT_MANAGEMENT_ENDPOINT"    // the local gateway's @connections API
@@ -25,7 +31,8 @@ const (
 
 // EnvNames lists every variable above.
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
-	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint}
+	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
+	EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint}
 
 // Config is everything the functions can be configured with.
 type Config struct {
@@ -36,6 +43,8 @@ type Config struct {
 	PostTimeout        time.Duration
 	ConnectGrace       time.Duration
 	MaxTextChars       int
+	MessageRate        chat.Rate
+	ReadRate           chat.Rate
 	LogLevel           slog.Level
 	DynamoDBEndpoint   string // "" = the region's DynamoDB
 	ManagementEndpoint string // "" = built from each request
@@ -64,6 +73,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.MessageRetention = time.Duration(days) * 24 * time.Hour
 	c.FanoutConcurrency = intVar(getenv, EnvFanoutConcurrency, 64, 1, 1024, &errs)
 	c.MaxTextChars = intVar(getenv, EnvMaxTextChars, 2000, 1, 20000, &errs)
+	limits := chat.DefaultLimits()
+	c.MessageRate, c.ReadRate = limits.Messages, limits.Reads
+	c.MessageRate.PerSecond = floatVar(getenv, EnvMessageRate, c.MessageRate.PerSecond, 0.01, 1000, &errs)
+	c.MessageRate.Burst = intVar(getenv, EnvMessageBurst, c.MessageRate.Burst, 1, 1000, &errs)
+	c.ReadRate.PerSecond = floatVar(getenv, EnvReadRate, c.ReadRate.PerSecond, 0.01, 1000, &errs)
+	c.ReadRate.Burst = intVar(getenv, EnvReadBurst, c.ReadRate.Burst, 1, 1000, &errs)
 	c.PostTimeout = durationVar(getenv, EnvPostTimeout, 3*time.Second, &errs)
 	c.ConnectGrace = durationVar(getenv, EnvConnectGrace, 30*time.Second, &errs)
 	if v := getenv(EnvLogLevel); v != "" {
@@ -85,6 +100,19 @@ func intVar(getenv func(string) string, name string, def, lo, hi int, errs *[]er
 		return def
 	}
 	return n
+}
+
+func floatVar(getenv func(string) string, name string, def, lo, hi float64, errs *[]error) float64 {
+	v := getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < lo || f > hi {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want a number from %g to %g", name, v, lo, hi))
+		return def
+	}
+	return f
 }
 
 func durationVar(getenv func(string) string, name string, def time.Duration, errs *[]error) time.Duration {

@@ -3,6 +3,7 @@ package chat
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes sent to clients in error frames. docs/protocol.md explains each.
@@ -14,6 +15,7 @@ const (
 	CodeInvalidFrame   = "invalid_frame"   // "frame" is not the next number, or not a number
 	CodeOutOfOrder     = "out_of_order"    // the frame before this one never came; the connection is closed
 	CodeNotConnected   = "not_connected"   // the server has no record of this connection; it is closed
+	CodeRateLimited    = "rate_limited"    // too many frames: send this one again after RetryAfter
 	CodeInternal       = "internal"        // the server failed; the client may retry
 )
 
@@ -22,6 +24,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// RetryAfter, for CodeRateLimited, is how long to wait before sending
+	// the frame again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -63,4 +68,20 @@ func FrameError(last, frame int64) error {
 		return Errorf(CodeInvalidFrame, fmt.Sprintf("frame %d was already used on this connection (the last was %d)", frame, last))
 	}
 	return Errorf(CodeOutOfOrder, fmt.Sprintf("frame %d came but frame %d never did; the connection is closed: reconnect and resend", frame, last+1))
+}
+
+// RateLimited is the error for a frame that came sooner than its rate
+// limit allows; it may be sent again after wait.
+func RateLimited(r Rate, wait time.Duration) error {
+	return &Error{Code: CodeRateLimited, RetryAfter: wait, Message: fmt.Sprintf(
+		"too many %s frames: at most %g a second, %d at once; send this again in %d ms", r.What, r.PerSecond, r.Burst, wait.Milliseconds())}
+}
+
+// RetryAfter returns how long err says to wait before trying again; 0 for
+// anything but a rate_limited error.
+func RetryAfter(err error) time.Duration {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.RetryAfter
+	}
+	return 0
 }

@@ -20,6 +20,10 @@ type Limits struct {
 	// StaleAfter is checked with API Gateway before it is listed as a member.
 	PingInterval time.Duration
 	StaleAfter   time.Duration
+	// Messages limits each connection's new-message frames; Reads its sync
+	// and ping frames. An excess frame is refused with rate_limited.
+	Messages Rate
+	Reads    Rate
 }
 
 // DefaultLimits returns the limits docs/protocol.md documents.
@@ -36,5 +40,42 @@ func DefaultLimits() Limits {
 		FrameWait:        5 * time.Second,
 		PingInterval:     25 * time.Second,
 		StaleAfter:       60 * time.Second,
+		Messages:         Rate{What: RateMessages, PerSecond: 5, Burst: 20},
+		Reads:            Rate{What: RateReads, PerSecond: 2, Burst: 5},
 	}
+}
+
+// Rate is a rate limit on one kind of frame, per connection: PerSecond on
+// average, in bursts of up to Burst.
+type Rate struct {
+	What      string // the frames it limits: RateMessages or RateReads
+	PerSecond float64
+	Burst     int
+}
+
+// The kinds of frames with a rate limit of their own.
+const (
+	RateMessages = "messages"      // new-message
+	RateReads    = "sync and ping" // the frames that read the room
+)
+
+// Interval is the time one token takes to come back.
+func (r Rate) Interval() time.Duration { return time.Duration(float64(time.Second) / r.PerSecond) }
+
+// Tolerance is how far ahead of now a bucket's theoretical arrival time
+// may be for one more frame to pass: Burst-1 intervals.
+func (r Rate) Tolerance() time.Duration { return time.Duration(r.Burst-1) * r.Interval() }
+
+// Take applies the generic cell rate algorithm (a token bucket kept as one
+// time) to a frame arriving at now, with tat the bucket's theoretical
+// arrival time (zero for a full bucket). It returns the new tat if the
+// frame may pass, else how long until it would.
+func (r Rate) Take(tat, now time.Time) (next time.Time, wait time.Duration, ok bool) {
+	if tat.Before(now) {
+		tat = now
+	}
+	if over := tat.Sub(now) - r.Tolerance(); over > 0 {
+		return tat, over, false
+	}
+	return tat.Add(r.Interval()), 0, true
 }

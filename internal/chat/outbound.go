@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // ProtocolVersion is the version of docs/protocol.md this package speaks;
@@ -94,6 +95,8 @@ type ErrorEvent struct {
 	Message  string `json:"message"`
 	ClientID string `json:"clientId,omitempty"`
 	Frame    int64  `json:"frame,omitempty"`
+	// RetryAfterMs, with rate_limited, is when to send the frame again.
+	RetryAfterMs int64 `json:"retryAfterMs,omitempty"`
 }
 
 // NewMessageEvent returns the new-message event for m.
@@ -142,7 +145,8 @@ func NewSync(c Connection, seq int64, presence []Presence, msgs []Message, more 
 
 // NewErrorEvent returns the error frame for err about the frame in.
 func NewErrorEvent(err error, in Inbound) ErrorEvent {
-	return ErrorEvent{Type: TypeError, Code: ErrorCode(err), Message: ErrorMessage(err), ClientID: in.ClientID, Frame: in.Frame}
+	return ErrorEvent{Type: TypeError, Code: ErrorCode(err), Message: ErrorMessage(err), ClientID: in.ClientID, Frame: in.Frame,
+		RetryAfterMs: int64((RetryAfter(err) + time.Millisecond - 1) / time.Millisecond)} // rounded up
 }
 
 // Encode marshals a server frame.

@@ -65,7 +65,12 @@ type Client struct {
 	done         chan struct{} // closed by Close
 }
 
-type outgoing struct{ clientID, text string }
+// outgoing is a message not acknowledged yet; frame is its number on the
+// current connection (0: not sent on it yet).
+type outgoing struct {
+	clientID, text string
+	frame          int64
+}
 
 type state struct {
 	online  bool
@@ -118,9 +123,9 @@ func (c *Client) open(ws *websocket.Conn) {
 func (c *Client) Send(clientID, text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pending = append(c.pending, outgoing{clientID, text})
+	c.pending = append(c.pending, outgoing{clientID: clientID, text: text})
 	if c.ready {
-		c.transmitMessage(outgoing{clientID, text})
+		c.transmitMessage(len(c.pending) - 1)
 	}
 }
 
@@ -284,8 +289,11 @@ type inbound struct {
 	Members  []string            `json:"members"`
 	Presence map[string]int64    `json:"presence"`
 	Messages []chat.MessageEvent `json:"messages"`
-	More     bool                `json:"more"`
-	You      chat.You            `json:"you"`
+	Frame    int64               `json:"frame"`
+	// RetryAfterMs comes with rate_limited.
+	RetryAfterMs int64    `json:"retryAfterMs"`
+	More         bool     `json:"more"`
+	You          chat.You `json:"you"`
 }
 
 // receive handles one frame; called with mu held.
@@ -324,6 +332,12 @@ func (c *Client) receive(data []byte, at time.Time) {
 		c.stats.ErrorFrames++
 		c.stats.ErrorsByCode[f.Code]++
 		switch f.Code {
+		case chat.CodeRateLimited:
+			// A message (it has a frame), or a sync on its way; a ping is
+			// simply not answered.
+			if f.Frame > 0 || !c.syncAt.IsZero() {
+				c.retryLater(f, time.Duration(f.RetryAfterMs)*time.Millisecond)
+			}
 		case chat.CodeNotConnected, chat.CodeOutOfOrder, chat.CodeInvalidFrame, chat.CodeInternal:
 			c.restart() // nothing was stored: resend, in order, on a new connection
 		default:
@@ -353,8 +367,8 @@ func (c *Client) onSync(f inbound, at time.Time) {
 	c.noteHighest(f.Seq)
 	if !c.ready {
 		c.ready = true
-		for _, o := range c.pending {
-			c.transmitMessage(o)
+		for i := range c.pending {
+			c.transmitMessage(i)
 		}
 	}
 	if !first && f.More {
@@ -455,9 +469,38 @@ func (c *Client) reconcile(members []string, versions map[string]int64) {
 	// than the sync's read may have brought it.
 }
 
-func (c *Client) transmitMessage(o outgoing) {
+// transmitMessage sends pending message i with the connection's next
+// frame number.
+func (c *Client) transmitMessage(i int) {
 	c.frame++
-	c.transmit(map[string]any{"action": chat.ActionNewMessage, "text": o.text, "clientId": o.clientID, "frame": c.frame})
+	c.pending[i].frame = c.frame
+	c.sendFrame(c.pending[i])
+}
+
+func (c *Client) sendFrame(o outgoing) {
+	c.transmit(map[string]any{"action": chat.ActionNewMessage, "text": o.text, "clientId": o.clientID, "frame": o.frame})
+}
+
+// retryLater sends a rate-limited frame again after wait: a message with
+// the same number (it kept its place), a sync as it was. Nothing is sent
+// if the connection changed meanwhile: its first sync resends everything.
+func (c *Client) retryLater(f inbound, wait time.Duration) {
+	ws := c.ws
+	time.AfterFunc(wait, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.ws != ws || c.closed {
+			return
+		}
+		if f.Frame == 0 {
+			c.syncAt = time.Time{}
+			c.requestSync()
+			return
+		}
+		if i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID }); i >= 0 && c.pending[i].frame == f.Frame {
+			c.sendFrame(c.pending[i])
+		}
+	})
 }
 
 // transmit writes a frame to the current connection; called with mu held,

@@ -26,6 +26,7 @@ type Connections interface {
 // Senders reads and updates the record of the connection a frame came from.
 type Senders interface {
 	Connection(ctx context.Context, id string) (chat.Connection, error)
+	TakeToken(ctx context.Context, id string, r chat.Rate, now time.Time) (c chat.Connection, wait time.Duration, err error)
 	SkipFrame(ctx context.Context, id string, frame int64) error
 	AllowTyping(ctx context.Context, id string, now time.Time, interval time.Duration) (chat.Connection, bool, error)
 	Touch(ctx context.Context, c chat.Connection, at time.Time) error
@@ -152,8 +153,9 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		r.log.InfoContext(ctx, "frame rejected", "code", chat.ErrorCode(err), "err", err)
 		if in.Frame > 0 {
 			// A numbered frame keeps its place even when rejected, so that
-			// the ones after it are not held up; if it cannot, that is
-			// what the client must hear first.
+			// the ones after it are not held up (it costs a token, as any
+			// message does); if it cannot, that is what the client must
+			// hear first.
 			if skipErr := h.skipFrame(ctx, r, in.Frame); skipErr != nil {
 				err = skipErr
 			}
@@ -165,11 +167,11 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	case chat.ActionNewMessage:
 		err = h.newMessage(ctx, r, in)
 	case chat.ActionSync:
-		err = h.sync(ctx, r, in)
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.sync(ctx, r, c, in) })
 	case chat.ActionTyping:
 		err = h.typing(ctx, r)
 	case chat.ActionPing:
-		err = h.ping(ctx, r)
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.ping(ctx, r, c) })
 	}
 	if err != nil {
 		h.fail(ctx, r, in, err)
@@ -195,13 +197,34 @@ func (h *Chat) fail(ctx context.Context, r request, in chat.Inbound, err error) 
 	}
 }
 
-// awaitFrame returns the sending connection once frame may be stored: the
-// connection's previous frame has been. It polls for at most
-// Limits.FrameWait; frame 0 (unnumbered) never waits.
+// take takes a token of rate r for the frame, and returns the sending
+// connection; a frame over the limit gets rate_limited.
+func (h *Chat) take(ctx context.Context, r request, rate chat.Rate) (chat.Connection, error) {
+	c, wait, err := h.Senders.TakeToken(ctx, r.id, rate, h.Now())
+	if err == nil && wait > 0 {
+		err = chat.RateLimited(rate, wait)
+	}
+	return c, err
+}
+
+// read serves a frame that reads the room (sync, ping) within its rate.
+func (h *Chat) read(ctx context.Context, r request, serve func(c chat.Connection) error) error {
+	c, err := h.take(ctx, r, h.Limits.Reads)
+	if err != nil {
+		return err
+	}
+	return serve(c)
+}
+
+// awaitFrame takes a message token, then returns the sending connection
+// once frame may be stored: the connection's previous frame has been. It
+// polls for at most Limits.FrameWait; frame 0 (unnumbered) never waits. A
+// frame over the rate limit does not wait: it is refused, and keeps its
+// number for when it is sent again.
 func (h *Chat) awaitFrame(ctx context.Context, r request, frame int64) (chat.Connection, error) {
+	c, err := h.take(ctx, r, h.Limits.Messages)
 	deadline := time.Now().Add(h.Limits.FrameWait)
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
-		c, err := h.Senders.Connection(ctx, r.id)
 		if err != nil || frame == 0 || c.Frame == frame-1 {
 			return c, err
 		}
@@ -214,6 +237,7 @@ func (h *Chat) awaitFrame(ctx context.Context, r request, frame int64) (chat.Con
 		case <-ctx.Done():
 			return c, ctx.Err()
 		}
+		c, err = h.Senders.Connection(ctx, r.id)
 	}
 }
 
@@ -262,11 +286,7 @@ func (h *Chat) typing(ctx context.Context, r request) error {
 
 // ping answers with the room's latest seq, so that a client learns of a
 // message it missed, and records that the connection is alive.
-func (h *Chat) ping(ctx context.Context, r request) error {
-	c, err := h.Senders.Connection(ctx, r.id)
-	if err != nil {
-		return err
-	}
+func (h *Chat) ping(ctx context.Context, r request, c chat.Connection) error {
 	if err := h.Senders.Touch(ctx, c, h.Now()); err != nil {
 		return err
 	}

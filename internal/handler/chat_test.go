@@ -460,6 +460,7 @@ func TestSyncPages(t *testing.T) {
 		{`{"action":"sync","before":3}`, "m1 m2"},
 		{`{"action":"sync","after":1,"before":4}`, "m2 m3"},
 	} {
+		w.now = w.now.Add(w.h.Limits.Reads.Interval()) // within the rate limit
 		w.send("b1", tt.frame)
 		page := w.expect("b1", "sync")
 		if len(page) != 1 {
@@ -489,7 +490,7 @@ func TestSyncFitsOneFrame(t *testing.T) {
 	w.connect("a1", "Ana", "r")
 	big := strings.Repeat("€", 2000) // 6 KB of UTF-8 per message
 	for range 30 {
-		w.now = w.now.Add(time.Millisecond)
+		w.now = w.now.Add(w.h.Limits.Messages.Interval()) // within the rate limit
 		w.send("a1", `{"action":"new-message","text":"`+big+`"}`)
 	}
 	w.frames("a1")
@@ -661,5 +662,59 @@ func TestConnectingConnectionIsNotPruned(t *testing.T) {
 	w.send("b1", `{"action":"new-message","text":"x"}`)
 	if _, err := w.db.Connection(t.Context(), "a1"); !errors.Is(err, chat.ErrNoConnection) {
 		t.Errorf("a1 answered 410 after the grace and was kept (err %v)", err)
+	}
+}
+
+// A connection that sends faster than its rate gets rate_limited, with
+// when to try again, and nothing is stored; a numbered frame keeps its
+// number, so that sent again it takes its place in order.
+func TestRateLimits(t *testing.T) {
+	w := newWorld(t)
+	w.connect("a1", "Ana", "r")
+	w.connect("b1", "Bo", "r")
+	w.frames("a1")
+	burst := w.h.Limits.Messages.Burst
+	for i := 1; i <= burst+2; i++ {
+		w.send("a1", fmt.Sprintf(`{"action":"new-message","text":"m%d","clientId":"c%d","frame":%d}`, i, i, i))
+	}
+	got, frames := w.frames("a1")
+	if len(got) != burst+2 || got[burst] != fmt.Sprintf("error code=rate_limited clientId=c%d", burst+1) {
+		t.Fatalf("a1 received %v; want %d acks, then rate_limited for the rest", got, burst)
+	}
+	if ms := frames[burst]["retryAfterMs"]; ms != float64(w.h.Limits.Messages.Interval().Milliseconds()) || frames[burst]["frame"] != float64(burst+1) {
+		t.Errorf("rate_limited frame = %v; want retryAfterMs %d and its frame echoed", frames[burst], w.h.Limits.Messages.Interval().Milliseconds())
+	}
+	if b, _ := w.frames("b1"); len(b) != burst {
+		t.Errorf("b1 received %d messages, want %d", len(b), burst)
+	}
+	// Sent again with their numbers after the wait, they are stored in order.
+	for i := burst + 1; i <= burst+2; i++ {
+		w.now = w.now.Add(w.h.Limits.Messages.Interval())
+		w.send("a1", fmt.Sprintf(`{"action":"new-message","text":"m%d","clientId":"c%d","frame":%d}`, i, i, i))
+	}
+	w.expect("a1", fmt.Sprintf("ack clientId=c%d", burst+1), fmt.Sprintf("ack clientId=c%d", burst+2))
+	msgs, _, _ := w.db.History(t.Context(), "r", 0, 0, 100)
+	if len(msgs) != burst+2 || msgs[burst+1].Text != fmt.Sprintf("m%d", burst+2) {
+		t.Errorf("stored %d messages, the last %q", len(msgs), msgs[len(msgs)-1].Text)
+	}
+	w.frames("b1")
+
+	// Reads (sync and ping) share their own, smaller budget.
+	reads := w.h.Limits.Reads.Burst
+	for range reads {
+		w.send("b1", `{"action":"ping"}`)
+	}
+	w.send("b1", `{"action":"sync"}`)
+	got, _ = w.frames("b1")
+	if len(got) != reads+1 || got[reads] != "error code=rate_limited" {
+		t.Errorf("b1 received %v; want %d pongs, then rate_limited", got, reads)
+	}
+	// Rejected numbered frames cost a token too.
+	w.now = w.now.Add(time.Minute)
+	for i := range burst + 1 {
+		w.send("b1", fmt.Sprintf(`{"action":"new-message","text":"","frame":%d}`, i+1))
+	}
+	if got, _ := w.frames("b1"); got[burst] != "error code=rate_limited" {
+		t.Errorf("the %dth empty message got %q, want rate_limited", burst+1, got[burst])
 	}
 }

@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/fanout"
@@ -101,4 +102,11 @@ func (f *failing) Connection(ctx context.Context, id string) (chat.Connection, e
 		return chat.Connection{}, err
 	}
 	return f.Senders.Connection(ctx, id)
+}
+
+func (f *failing) TakeToken(ctx context.Context, id string, r chat.Rate, now time.Time) (chat.Connection, time.Duration, error) {
+	if err := f.check(); err != nil {
+		return chat.Connection{}, 0, err
+	}
+	return f.Senders.TakeToken(ctx, id, r, now)
 }

@@ -9,11 +9,7 @@ import (
 
 // sync answers a sync frame: the room's latest seq, who is here and the
 // page of history asked for.
-func (h *Chat) sync(ctx context.Context, r request, in chat.Inbound) error {
-	c, err := h.Senders.Connection(ctx, r.id)
-	if err != nil {
-		return err
-	}
+func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.Inbound) error {
 	conns, presence, err := h.Conns.Room(ctx, c.Room)
 	if err != nil {
 		return err

@@ -112,6 +112,11 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 			ev.MultiValueQueryStringParameters[k] = v
 		}
 	}
+	if g.throttled() {
+		g.cfg.Log.Info("handshake throttled", "connectionId", c.id)
+		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
+		return
+	}
 	var subprotocols []string
 	if _, ok := g.cfg.Routes["$connect"]; ok {
 		resp, err := g.invoke(r.Context(), "$connect", ev)
@@ -201,9 +206,19 @@ func (g *Gateway) serve(c *conn) {
 			break
 		}
 		c.touch()
+		if g.throttled() {
+			// Answered here, never invoked: a flood costs no goroutine.
+			g.errorFrame(c, "Too Many Requests", newID())
+			continue
+		}
 		// API Gateway invokes the integration for each message on its own,
-		// concurrently: no ordering between a client's messages.
-		inflight.Go(func() { g.message(c, typ, data) })
+		// concurrently: no ordering between a client's messages. At most
+		// MaxInFlight run at once; the next frame is read when one ends.
+		g.inFlight <- struct{}{}
+		inflight.Go(func() {
+			defer func() { <-g.inFlight }()
+			g.message(c, typ, data)
+		})
 	}
 
 	g.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 )
 
 // Invoker runs a function with an event and returns its response.
@@ -33,12 +34,22 @@ type Limits struct {
 	// invoked. AWS delivers $disconnect on a best-effort basis, sometimes
 	// late; a delay lets tests exercise the 410 path that covers for it.
 	DisconnectDelay time.Duration
+	// ThrottlingRateLimit and ThrottlingBurstLimit are the stage's route
+	// throttling (a token bucket shared by every connection, as in AWS):
+	// requests over it are refused with "Too Many Requests" and never reach
+	// an integration. 0 turns throttling off.
+	ThrottlingRateLimit  float64
+	ThrottlingBurstLimit int
+	// MaxInFlight bounds the integrations running at once (AWS's is the
+	// account's Lambda concurrency, 1,000 by default); a frame beyond it
+	// waits to be read, so that memory stays flat under a flood.
+	MaxInFlight int
 }
 
 // DefaultLimits returns the quotas of AWS.
 func DefaultLimits() Limits {
 	return Limits{MaxMessageBytes: 128 << 10, IdleTimeout: 10 * time.Minute, MaxConnection: 2 * time.Hour,
-		IntegrationTimeout: 29 * time.Second}
+		IntegrationTimeout: 29 * time.Second, MaxInFlight: 1000}
 }
 
 // Config describes the API to emulate.
@@ -62,6 +73,8 @@ type Gateway struct {
 	cfg       Config
 	selectKey []string // the route selection expression's path in the body
 	faults    *faults
+	throttle  *rate.Limiter // nil: none
+	inFlight  chan struct{} // one token per running message integration
 
 	mu     sync.Mutex
 	conns  map[string]*conn // open sockets whose $connect succeeded
@@ -90,7 +103,12 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits()
 	}
-	return &Gateway{cfg: cfg, selectKey: strings.Split(path, "."), faults: newFaults(cfg.Faults), conns: map[string]*conn{}}, nil
+	g := &Gateway{cfg: cfg, selectKey: strings.Split(path, "."), faults: newFaults(cfg.Faults), conns: map[string]*conn{},
+		inFlight: make(chan struct{}, max(cfg.Limits.MaxInFlight, 1))}
+	if l := cfg.Limits; l.ThrottlingRateLimit > 0 {
+		g.throttle = rate.NewLimiter(rate.Limit(l.ThrottlingRateLimit), max(l.ThrottlingBurstLimit, 1))
+	}
+	return g, nil
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -208,3 +226,7 @@ func (g *Gateway) invoke(ctx context.Context, route string, ev events.APIGateway
 	log.Debug("integration", "status", resp.StatusCode)
 	return resp, nil
 }
+
+// throttled reports whether the stage's token bucket refuses one more
+// request now.
+func (g *Gateway) throttled() bool { return g.throttle != nil && !g.throttle.Allow() }

@@ -420,3 +420,35 @@ func TestFaultsAreReproducible(t *testing.T) {
 		t.Errorf("decisions = %v, want every kind", counts)
 	}
 }
+
+// The stage's token bucket refuses what is over it, as API Gateway does:
+// a frame gets {"message":"Too Many Requests",…} and reaches no
+// integration; a handshake gets 429.
+func TestStageThrottling(t *testing.T) {
+	limits := DefaultLimits()
+	limits.ThrottlingRateLimit, limits.ThrottlingBurstLimit = 0.001, 4 // the burst, then (almost) nothing
+	a := newTestAPI(t, limits, true)
+	c, _ := a.dial("") // the first token
+	for i := range 5 {
+		write(t, c, `{"action":"echo","n":`+string(rune('0'+i))+`}`)
+	}
+	var echoes, throttled int
+	for range 5 {
+		got := read(t, c)
+		switch {
+		case strings.HasPrefix(got, "echo:"):
+			echoes++
+		case strings.Contains(got, `"message":"Too Many Requests"`) && strings.Contains(got, `"connectionId"`):
+			throttled++
+		default:
+			t.Errorf("unexpected frame %s", got)
+		}
+	}
+	if echoes != 3 || throttled != 2 || len(a.routeEvents("echo")) != 3 {
+		t.Errorf("%d echoed, %d throttled, %d invocations; want 3, 2, 3", echoes, throttled, len(a.routeEvents("echo")))
+	}
+	_, resp, err := websocket.Dial(t.Context(), a.wsURL(""), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a handshake over the limit: %v, %+v; want 429", err, resp)
+	}
+}

@@ -83,6 +83,9 @@ func TestWebSocketAPI(t *testing.T) {
 	if api.RouteSelectionExpression != "$request.body.action" || api.Stage != "prod" {
 		t.Errorf("api = %+v", api)
 	}
+	if api.ThrottlingRateLimit != 100 || api.ThrottlingBurstLimit != 200 {
+		t.Errorf("stage throttling = %v/s, burst %d; want the parameters' defaults, 100/s and 200", api.ThrottlingRateLimit, api.ThrottlingBurstLimit)
+	}
 	want := map[string]string{"$connect": "ConnectFunction", "$disconnect": "DisconnectFunction",
 		"$default": "MessageFunction", "new-message": "MessageFunction", "sync": "MessageFunction",
 		"typing": "MessageFunction", "ping": "MessageFunction"}

@@ -1,9 +1,11 @@
 package samtemplate
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 )
 
 // WebSocketAPI is an AWS::ApiGatewayV2::Api of protocol WEBSOCKET with its
@@ -13,6 +15,10 @@ type WebSocketAPI struct {
 	RouteSelectionExpression string
 	Stage                    string            // the stage's name (a parameter's default if it is a !Ref)
 	Routes                   map[string]string // route key → logical id of the function it invokes
+	// ThrottlingRateLimit and ThrottlingBurstLimit are the stage's
+	// DefaultRouteSettings (0: not set).
+	ThrottlingRateLimit  float64
+	ThrottlingBurstLimit int
 }
 
 var (
@@ -32,6 +38,18 @@ func (t *Template) WebSocketAPIs() ([]WebSocketAPI, error) {
 		for _, sid := range t.ResourcesOfType("AWS::ApiGatewayV2::Stage") {
 			if valueOf(t.property(sid, "ApiId")).Ref == id {
 				api.Stage = t.resolve(valueOf(t.property(sid, "StageName")))
+				rate := t.resolve(valueOf(t.property(sid, "DefaultRouteSettings", "ThrottlingRateLimit")))
+				burst := t.resolve(valueOf(t.property(sid, "DefaultRouteSettings", "ThrottlingBurstLimit")))
+				var err1, err2 error
+				if rate != "" {
+					api.ThrottlingRateLimit, err1 = strconv.ParseFloat(rate, 64)
+				}
+				if burst != "" {
+					api.ThrottlingBurstLimit, err2 = strconv.Atoi(burst)
+				}
+				if err := errors.Join(err1, err2); err != nil {
+					return nil, fmt.Errorf("stage %s throttling: %w", sid, err)
+				}
 			}
 		}
 		for _, rid := range t.ResourcesOfType("AWS::ApiGatewayV2::Route") {

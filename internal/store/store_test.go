@@ -552,3 +552,78 @@ func TestHistoryIgnoresExpiredMessages(t *testing.T) {
 		t.Errorf("History = %+v (more %v), want only %s; %s expired", msgs, more, recent.ID, old.ID)
 	}
 }
+
+// A connection's bucket passes Burst frames at once, then one per
+// interval, and says how long to wait in between.
+func TestTakeToken(t *testing.T) {
+	f := newDB(t)
+	f.connect(t, "a1", "r", "Ana")
+	r := chat.Rate{What: chat.RateMessages, PerSecond: 5, Burst: 3}
+	take := func(at time.Time) (time.Duration, bool) {
+		t.Helper()
+		c, wait, err := f.db.TakeToken(t.Context(), "a1", r, at)
+		if err != nil || c.Name != "Ana" || c.Room != "r" {
+			t.Fatalf("TakeToken = %+v, %v", c, err)
+		}
+		return wait, wait == 0
+	}
+	now := f.now
+	for i := range 3 {
+		if _, ok := take(now); !ok {
+			t.Fatalf("frame %d of a burst of 3 refused", i+1)
+		}
+	}
+	wait, ok := take(now)
+	if ok || wait != 200*time.Millisecond {
+		t.Errorf("the 4th frame at once: passed %v, wait %v; want refused, 200ms", ok, wait)
+	}
+	if _, ok := take(now.Add(150 * time.Millisecond)); ok {
+		t.Error("a frame 150 ms later passed; a token comes back every 200 ms")
+	}
+	if _, ok := take(now.Add(200 * time.Millisecond)); !ok {
+		t.Error("a frame 200 ms later was refused")
+	}
+	if _, ok := take(now.Add(10 * time.Second)); !ok {
+		t.Error("after a long pause a frame was refused")
+	}
+	// The other bucket is its own.
+	reads := chat.Rate{What: chat.RateReads, PerSecond: 1, Burst: 1}
+	if _, wait, err := f.db.TakeToken(t.Context(), "a1", reads, now); err != nil || wait != 0 {
+		t.Errorf("the reads bucket: wait %v, %v; want its own full bucket", wait, err)
+	}
+	if _, _, err := f.db.TakeToken(t.Context(), "nope", reads, now); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("unknown connection: err = %v, want chat.ErrNoConnection", err)
+	}
+}
+
+// Invocations racing for the last token: exactly one gets it.
+func TestTakeTokenRace(t *testing.T) {
+	f := newDB(t)
+	r := chat.Rate{What: chat.RateMessages, PerSecond: 1, Burst: 4}
+	for round := range 5 {
+		id := fmt.Sprint("c", round)
+		f.connect(t, id, "r", "Ana")
+		for range 3 { // leave one token
+			if _, wait, err := f.db.TakeToken(t.Context(), id, r, f.now); err != nil || wait != 0 {
+				t.Fatalf("setup: wait %v, %v", wait, err)
+			}
+		}
+		var passed atomic.Int32
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				_, wait, err := f.db.TakeToken(context.Background(), id, r, f.now)
+				if err != nil {
+					t.Error(err)
+				}
+				if wait == 0 {
+					passed.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := passed.Load(); n != 1 {
+			t.Errorf("round %d: %d of 6 racing frames passed with one token left, want 1", round, n)
+		}
+	}
+}
