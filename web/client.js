@@ -203,7 +203,16 @@ export class ChatClient extends EventTarget {
         this.onError(f);
         break;
       default:
-        if (f.message) this.emit("problem", { code: "gateway", message: f.message });
+        // API Gateway's own frames (Too Many Requests, Internal server error)
+        // do not say which frame they answer; a lost numbered frame holds
+        // the ones after it. If a message is still unacknowledged a second
+        // later, start again on a new connection, which resends in order.
+        if (f.message) {
+          this.emit("problem", { code: "gateway", message: f.message });
+          const first = this.pending.keys().next().value;
+          const ws = this.ws;
+          if (first) setTimeout(() => this.ws === ws && this.pending.keys().next().value === first && this.reconnectNow(), 1000);
+        }
     }
   }
 

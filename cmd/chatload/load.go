@@ -32,6 +32,7 @@ type stats struct {
 	live          int
 	firstSend     time.Time
 	lastDelivery  time.Time
+	floodAnswers  map[string]int // what the flooder heard, by frame type or error
 }
 
 // user is one load client: its protocol client and what happens to it.
@@ -46,7 +47,7 @@ type user struct {
 }
 
 func load(ctx context.Context, cfg config, progress io.Writer) report {
-	st := &stats{connectErrors: map[string]int{}, sentAt: map[string]time.Time{}}
+	st := &stats{connectErrors: map[string]int{}, sentAt: map[string]time.Time{}, floodAnswers: map[string]int{}}
 	start := time.Now()
 	stopProgress := showProgress(st, cfg, progress)
 
@@ -203,6 +204,9 @@ func sendAll(ctx context.Context, cfg config, st *stats, users []*user) {
 				}
 			}
 		})
+	}
+	if cfg.flood > 0 {
+		wg.Go(func() { st.flood(ctx, cfg) })
 	}
 	senders := slices.DeleteFunc(slices.Clone(users), func(u *user) bool { return !u.sender })
 	for k, u := range senders {
@@ -459,4 +463,48 @@ func summarise(d []time.Duration) percentiles {
 		return float64(s[max(i, 0)].Microseconds()) / 1000
 	}
 	return percentiles{N: len(s), P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: float64(s[len(s)-1].Microseconds()) / 1000}
+}
+
+// flood has one more client, in a room of its own, write cfg.flood
+// new-message frames back to back, as fast as the socket takes them, and
+// counts the answers it gets: the run's clients measure what that does to
+// everyone else.
+func (st *stats) flood(ctx context.Context, cfg config) {
+	q := url.Values{"room": {cfg.room + "-flood"}, "name": {"flooder"}}
+	ws, _, err := websocket.Dial(ctx, cfg.url+"?"+q.Encode(), nil)
+	if err != nil {
+		st.mu.Lock()
+		st.floodAnswers["connect failed"]++
+		st.mu.Unlock()
+		return
+	}
+	defer ws.CloseNow()
+	go func() {
+		for i := range cfg.flood {
+			frame := fmt.Sprintf(`{"action":"new-message","text":"flood %d","clientId":"f%d"}`, i, i)
+			if ws.Write(ctx, websocket.MessageText, []byte(frame)) != nil {
+				return
+			}
+		}
+	}()
+	rctx, cancel := context.WithTimeout(ctx, cfg.duration+cfg.drain)
+	defer cancel()
+	for n := 0; n < cfg.flood; n++ {
+		_, data, err := ws.Read(rctx)
+		if err != nil {
+			return
+		}
+		var f struct{ Type, Code, Message string }
+		json.Unmarshal(data, &f)
+		key := f.Type
+		switch {
+		case f.Type == chat.TypeError:
+			key = f.Code
+		case f.Type == "":
+			key = f.Message // the gateway's own frames: Too Many Requests
+		}
+		st.mu.Lock()
+		st.floodAnswers[key]++
+		st.mu.Unlock()
+	}
 }

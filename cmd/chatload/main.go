@@ -72,6 +72,7 @@ type config struct {
 	drop, leave        int           // clients that drop their connection mid-run; that leave for good
 	offline            time.Duration // how long a dropped client stays away
 	ping               time.Duration
+	flood              int // frames one more client writes back to back, in a room of its own
 	json, quiet        bool
 }
 
@@ -100,6 +101,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.drop, "drop", 0, "clients that drop their connection at a third and two thirds of the run and reconnect")
 	fs.DurationVar(&c.offline, "offline", time.Second, "how long a client that drops its connection stays offline")
 	fs.IntVar(&c.leave, "leave", 0, "clients that leave for good halfway")
+	fs.IntVar(&c.flood, "flood", 0, "one more client, in another room, writes this many new-message frames back to back")
 	fs.DurationVar(&c.ping, "ping", 25*time.Second, "how often each client pings (and learns the room's latest seq)")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
@@ -136,6 +138,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.offline < 0 || c.offline > time.Minute {
 		errs = append(errs, errors.New("-offline must be from 0 to 1m"))
+	}
+	if c.flood < 0 || c.flood > 100_000 {
+		errs = append(errs, errors.New("-flood must be from 0 to 100000"))
 	}
 	if c.ping < 100*time.Millisecond {
 		errs = append(errs, errors.New("-ping must be at least 100ms"))

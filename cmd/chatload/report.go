@@ -33,17 +33,19 @@ type report struct {
 	DeliveredPerSec float64        `json:"deliveredPerSecond"`
 	// What the protocol promises, checked at the end against the room's
 	// stored history (read through sync) and the true member list.
-	Stored            int     `json:"stored"`
-	OrderViolations   int     `json:"orderViolations"`
-	HistoryMismatches int     `json:"historyMismatches"`
-	MemberMismatches  int     `json:"memberMismatches"`
-	MemberExample     string  `json:"memberExample,omitempty"`
-	GapFetches        int     `json:"gapFetches"`
-	Recovered         int     `json:"recovered"`
-	Reconnects        int     `json:"reconnects"`
-	AuditError        string  `json:"auditError,omitempty"`
-	Seconds           float64 `json:"seconds"`
-	Interrupted       bool    `json:"interrupted"`
+	Stored            int    `json:"stored"`
+	OrderViolations   int    `json:"orderViolations"`
+	HistoryMismatches int    `json:"historyMismatches"`
+	MemberMismatches  int    `json:"memberMismatches"`
+	MemberExample     string `json:"memberExample,omitempty"`
+	GapFetches        int    `json:"gapFetches"`
+	Recovered         int    `json:"recovered"`
+	Reconnects        int    `json:"reconnects"`
+	AuditError        string `json:"auditError,omitempty"`
+	// What a flooding client in another room heard (-flood).
+	FloodAnswers map[string]int `json:"floodAnswers,omitempty"`
+	Seconds      float64        `json:"seconds"`
+	Interrupted  bool           `json:"interrupted"`
 }
 
 func (st *stats) report(cfg config, elapsed time.Duration, interrupted bool) report {
@@ -55,6 +57,9 @@ func (st *stats) report(cfg config, elapsed time.Duration, interrupted bool) rep
 		Connect: summarise(st.connectTimes), Sent: st.sent, Acked: st.acked, LiveDelivered: st.live,
 		Latency: summarise(st.latency), AckLatency: summarise(st.ackLatency),
 		Seconds: elapsed.Seconds(), Interrupted: interrupted,
+	}
+	if len(st.floodAnswers) > 0 {
+		r.FloodAnswers = st.floodAnswers
 	}
 	if span := st.lastDelivery.Sub(st.firstSend); st.live > 0 && span > 0 {
 		r.DeliveredPerSec = float64(st.live) / span.Seconds()
@@ -90,6 +95,9 @@ func (r report) print(w io.Writer) {
 		fmt.Fprintf(w, "%-22s %s\n", "  for example", r.MemberExample)
 	}
 	fmt.Fprintf(w, "%-22s %d gaps fetched, %d messages recovered, %d reconnects\n", "recovery", r.GapFetches, r.Recovered, r.Reconnects)
+	for _, k := range slices.Sorted(maps.Keys(r.FloodAnswers)) {
+		fmt.Fprintf(w, "%-22s %d× %s\n", "flooder heard", r.FloodAnswers[k], k)
+	}
 	fmt.Fprintf(w, "%-22s %.1f s\n", "run time", r.Seconds)
 }
 

@@ -270,6 +270,25 @@ func (c *Client) ping(ws *websocket.Conn) {
 	}
 }
 
+// afterGatewayError handles a frame that API Gateway refused (throttled)
+// or failed to deliver to the chat: which frame it was is not said, and a
+// lost numbered frame would hold the ones after it. If a message is still
+// unacknowledged a second later, the client starts again on a new
+// connection, which sends it again in order. Called with mu held.
+func (c *Client) afterGatewayError() {
+	if len(c.pending) == 0 {
+		return
+	}
+	ws, first := c.ws, c.pending[0].clientID
+	time.AfterFunc(time.Second, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.ws == ws && len(c.pending) > 0 && c.pending[0].clientID == first {
+			c.restart()
+		}
+	})
+}
+
 // restart drops the current connection and lets read reconnect; nothing
 // more is sent on it. Called with mu held.
 func (c *Client) restart() {
@@ -328,6 +347,10 @@ func (c *Client) receive(data []byte, at time.Time) {
 	case chat.TypePong:
 		c.noteHighest(f.Seq)
 		c.fillGap()
+	case "": // the gateway's own frames: Too Many Requests, Internal server error
+		c.stats.ErrorFrames++
+		c.stats.ErrorsByCode[f.Message]++
+		c.afterGatewayError()
 	case chat.TypeError:
 		c.stats.ErrorFrames++
 		c.stats.ErrorsByCode[f.Code]++

@@ -393,6 +393,9 @@ func (db *DB) TakeToken(ctx context.Context, id string, r chat.Rate, now time.Ti
 		if ok {
 			return item.connection(), 0, nil
 		}
+		if _, wait, ok := r.Take(item.tat(bucket), now); !ok {
+			return item.connection(), wait, nil // empty: no second request
+		}
 		// A bucket in use: move it on by one interval if it is not too far
 		// ahead; each taker moves it atomically, so none is lost.
 		item, ok, err = db.updateConnection(ctx, &dynamodb.UpdateItemInput{
