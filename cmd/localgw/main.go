@@ -198,7 +198,13 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		return nil, fmt.Errorf("create tables in DynamoDB Local: %w", err)
 	}
 
-	invoker, err := invoker(ctx, o, tmpl, functionEnv(tmpl, tables, s.ddb.Endpoint, s.managementURL, o.env))
+	local := map[string]string{app.EnvDynamoDBEndpoint: s.ddb.Endpoint, app.EnvManagementEndpoint: s.managementURL}
+	if webLn != nil {
+		// As in AWS, where only the stack's own site may open the socket.
+		local[app.EnvAllowedOrigins] = "http://" + webLn.Addr().String()
+	}
+	maps.Copy(local, o.env)
+	invoker, err := invoker(ctx, o, tmpl, functionEnv(tmpl, tables, local))
 	if err != nil {
 		return nil, err
 	}
@@ -226,13 +232,11 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 }
 
 // functionEnv returns, per function, the environment template.yaml gives
-// it, resolved for this machine.
-func functionEnv(tmpl *samtemplate.Template, tables map[string]string, ddbEndpoint, mgmtEndpoint string, extra map[string]string) map[string]map[string]string {
+// it, resolved for this machine, with local's variables set over it.
+func functionEnv(tmpl *samtemplate.Template, tables map[string]string, local map[string]string) map[string]map[string]string {
 	env := map[string]map[string]string{}
 	for _, fn := range tmpl.Functions() {
-		vars := map[string]string{app.EnvDynamoDBEndpoint: ddbEndpoint, app.EnvManagementEndpoint: mgmtEndpoint}
-		maps.Copy(vars, extra)
-		env[fn] = tmpl.LocalEnvironment(fn, func(id string) string { return tables[id] }, vars)
+		env[fn] = tmpl.LocalEnvironment(fn, func(id string) string { return tables[id] }, local)
 	}
 	return env
 }

@@ -435,3 +435,23 @@ func TestFloodIsContained(t *testing.T) {
 		t.Errorf("the flooder got %v; want %d to %d acks and rate_limited for the rest of %d", counts, rate.Burst, most, n)
 	}
 }
+
+// The local stack lets only its own page open the socket, as the deployed
+// stack lets only its CloudFront site; tools that send no Origin get in.
+func TestOnlyThePageOriginConnects(t *testing.T) {
+	s, _ := startStack(t, func(o *options) { o.webDir, o.webAddr = "../../web", "127.0.0.1:0" })
+	page := strings.TrimSuffix(s.webURL, "/")
+	for origin, want := range map[string]int{page: http.StatusSwitchingProtocols, "https://evil.example": http.StatusForbidden, "": http.StatusSwitchingProtocols} {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, resp, err := websocket.Dial(t.Context(), s.websocketURL+"?name=Ana", &websocket.DialOptions{HTTPHeader: h})
+		if resp == nil || resp.StatusCode != want {
+			t.Errorf("Origin %q: %v, %v; want status %d", origin, resp, err, want)
+		}
+		if c != nil {
+			c.CloseNow()
+		}
+	}
+}

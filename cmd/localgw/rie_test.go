@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/chatgo/serverless-chat/internal/app"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
 	"github.com/chatgo/serverless-chat/internal/samtemplate"
 )
@@ -52,7 +53,8 @@ func TestChatThroughRIE(t *testing.T) {
 	for _, tb := range tbls {
 		tables[tb.LogicalID] = prefix + tb.LogicalID
 	}
-	env := functionEnv(tmpl, tables, ddbEndpoint, fmt.Sprintf("http://127.0.0.1:%d/prod", gwPort), nil)
+	env := functionEnv(tmpl, tables, map[string]string{app.EnvDynamoDBEndpoint: ddbEndpoint,
+		app.EnvManagementEndpoint: fmt.Sprintf("http://127.0.0.1:%d/prod", gwPort)})
 
 	lambdas := map[string]string{}
 	for _, fn := range tmpl.Functions() {
@@ -215,7 +217,7 @@ func BenchmarkColdStart(b *testing.B) {
 	// A Management API that accepts every post, so replies cost one round trip.
 	mgmt := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer mgmt.Close()
-	env := functionEnv(tmpl, tables, ddbEndpoint, mgmt.URL+"/prod", nil)
+	env := functionEnv(tmpl, tables, map[string]string{app.EnvDynamoDBEndpoint: ddbEndpoint, app.EnvManagementEndpoint: mgmt.URL + "/prod"})
 	for _, fn := range tmpl.Functions() {
 		b.Run(fn, func(b *testing.B) {
 			bootstrap := filepath.Join(root, "bin", runtime.GOARCH, samtemplate.FunctionPackage(fn), "bootstrap")

@@ -83,6 +83,7 @@ func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, 
 		Region:       awsCfg.Region,
 		Endpoint:     cfg.ManagementEndpoint,
 		ConnectGrace: cfg.ConnectGrace,
+		Origins:      handler.Origins{Allowed: cfg.AllowedOrigins, RefuseMissing: !cfg.AllowMissingOrigin},
 	}, nil
 }
 

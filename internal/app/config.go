@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
@@ -24,6 +25,8 @@ const (
 	EnvMessageBurst         = "CHAT_MESSAGE_BURST"          // default 20
 	EnvReadRate             = "CHAT_READ_RATE"              // sync and ping frames per second per connection, default 2
 	EnvReadBurst            = "CHAT_READ_BURST"             // default 5
+	EnvAllowedOrigins       = "CHAT_ALLOWED_ORIGINS"        // comma-separated browser origins $connect accepts; empty: any
+	EnvAllowMissingOrigin   = "CHAT_ALLOW_MISSING_ORIGIN"   // true (default): clients without Origin may connect
 	EnvLogLevel             = "CHAT_LOG_LEVEL"              // outside Lambda; default INFO
 	EnvDynamoDBEndpoint     = "CHAT_DYNAMODB_ENDPOINT"      // DynamoDB Local
 	EnvManagementEndpoint   = "CHAT_MANAGEMENT_ENDPOINT"    // the local gateway's @connections API
@@ -32,7 +35,7 @@ const (
 // EnvNames lists every variable above.
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
 	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
-	EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint}
+	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint}
 
 // Config is everything the functions can be configured with.
 type Config struct {
@@ -45,6 +48,8 @@ type Config struct {
 	MaxTextChars       int
 	MessageRate        chat.Rate
 	ReadRate           chat.Rate
+	AllowedOrigins     []string // empty: any origin
+	AllowMissingOrigin bool
 	LogLevel           slog.Level
 	DynamoDBEndpoint   string // "" = the region's DynamoDB
 	ManagementEndpoint string // "" = built from each request
@@ -81,6 +86,18 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.ReadRate.Burst = intVar(getenv, EnvReadBurst, c.ReadRate.Burst, 1, 1000, &errs)
 	c.PostTimeout = durationVar(getenv, EnvPostTimeout, 3*time.Second, &errs)
 	c.ConnectGrace = durationVar(getenv, EnvConnectGrace, 30*time.Second, &errs)
+	for o := range strings.SplitSeq(getenv(EnvAllowedOrigins), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, o)
+		}
+	}
+	switch v := getenv(EnvAllowMissingOrigin); v {
+	case "", "true":
+		c.AllowMissingOrigin = true
+	case "false":
+	default:
+		errs = append(errs, fmt.Errorf("%s=%q: want true or false", EnvAllowMissingOrigin, v))
+	}
 	if v := getenv(EnvLogLevel); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: want DEBUG, INFO, WARN or ERROR", EnvLogLevel, v))

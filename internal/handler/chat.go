@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -63,6 +65,8 @@ type Chat struct {
 	// $connect integration (up to 29 s) has not returned yet, and pruning it
 	// would lose a member who is just arriving.
 	ConnectGrace time.Duration
+	// Origins says which browser pages may open a connection.
+	Origins Origins
 	// Endpoint, when set, is the Management API endpoint to use instead of
 	// https://{apiId}.execute-api.{region}.amazonaws.com/{stage} (locally,
 	// the gateway emulator's).
@@ -106,6 +110,10 @@ func recoverTo(ctx context.Context, log *slog.Logger, resp *response) {
 func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
 	r := h.request(ev)
 	defer recoverTo(ctx, r.log, &resp)
+	if origin, ok := header(ev.Headers, "Origin"); !h.Origins.allow(origin, ok) {
+		r.log.InfoContext(ctx, "connect refused: origin not allowed", "origin", origin)
+		return status(403, "this origin may not connect"), nil
+	}
 	q := ev.QueryStringParameters
 	name, room, err := chat.ParseJoin(q["name"], q["room"], h.Limits)
 	if err != nil {
@@ -379,4 +387,32 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// Origins is the allowlist of browser origins for $connect. A browser
+// always sends the page's Origin with a WebSocket handshake; other clients
+// (command-line tools, bots) usually send none.
+// The zero value accepts every handshake.
+type Origins struct {
+	Allowed       []string // scheme://host[:port]; "*" for any; empty: any
+	RefuseMissing bool     // refuse a handshake without Origin
+}
+
+func (o Origins) allow(origin string, present bool) bool {
+	if !present || origin == "" {
+		return !o.RefuseMissing
+	}
+	return len(o.Allowed) == 0 || slices.Contains(o.Allowed, "*") || slices.ContainsFunc(o.Allowed, func(a string) bool {
+		return strings.EqualFold(a, origin)
+	})
+}
+
+// header returns a request header whatever the case of its name.
+func header(h map[string]string, name string) (string, bool) {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -716,5 +717,40 @@ func TestRateLimits(t *testing.T) {
 	}
 	if got, _ := w.frames("b1"); got[burst] != "error code=rate_limited" {
 		t.Errorf("the %dth empty message got %q, want rate_limited", burst+1, got[burst])
+	}
+}
+
+// $connect refuses a browser page from an origin not on the list (403);
+// clients that send no Origin are let in unless told otherwise.
+func TestOriginAllowlist(t *testing.T) {
+	w := newWorld(t)
+	w.h.Origins = Origins{Allowed: []string{"https://chat.example.com"}}
+	connect := func(id string, headers map[string]string) int {
+		ev := loadEvent(t, "connect.json")
+		ev.RequestContext.ConnectionID = id
+		maps.Copy(ev.Headers, headers)
+		resp, _ := w.h.Connect(t.Context(), ev)
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		headers map[string]string
+		want    int
+	}{
+		{map[string]string{"Origin": "https://chat.example.com"}, 200},
+		{map[string]string{"origin": "https://CHAT.example.com"}, 200},
+		{map[string]string{"Origin": "https://evil.example"}, 403},
+		{map[string]string{"Origin": "null"}, 403},
+		{nil, 200},
+	} {
+		if got := connect(fmt.Sprint("c", c.headers), c.headers); got != c.want {
+			t.Errorf("headers %v: status %d, want %d", c.headers, got, c.want)
+		}
+	}
+	w.h.Origins.RefuseMissing = true
+	if got := connect("bot", nil); got != 403 {
+		t.Errorf("no Origin, refused: status %d, want 403", got)
+	}
+	if _, err := w.db.Connection(t.Context(), "bot"); !errors.Is(err, chat.ErrNoConnection) {
+		t.Error("a refused connection was stored")
 	}
 }
