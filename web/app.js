@@ -2,7 +2,7 @@
 // through textContent, never as HTML.
 
 import config from "./config.js";
-import { ChatClient } from "./client.js";
+import { ChatClient, newKey } from "./client.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,9 +20,9 @@ const PROBLEM_TEXT = {
 };
 
 let client = null;
-let me = "";
-const members = new Set();
-const typers = new Map(); // name → timer
+let me = { userId: "", name: "" };
+const members = new Map(); // userId → name, online users
+const typers = new Map(); // userId → {name, timer}
 
 // --- Join form ---
 
@@ -41,23 +41,33 @@ $("join-form").addEventListener("submit", (e) => {
   join(name, room);
 });
 
+/** This browser's guest key: made once, kept, so that every tab and visit is the same user. */
+function guestKey() {
+  let key = localStorage.getItem("chat.key");
+  if (!key) {
+    key = newKey();
+    localStorage.setItem("chat.key", key);
+  }
+  return key;
+}
+
 function join(name, room) {
   $("join").hidden = true;
   $("chat").hidden = false;
   $("room-title").textContent = `#${room}`;
   document.title = `#${room} – Chat`;
   $("messages").replaceChildren();
-  me = name;
+  me = { userId: "", name };
   members.clear();
   renderMembers();
-  client = new ChatClient({ url: config.websocketUrl, name, room });
+  client = new ChatClient({ url: config.websocketUrl, name, room, key: guestKey() });
   client.addEventListener("state", (e) => showState(e.detail.state));
   client.addEventListener("sync", (e) => onSync(e.detail));
-  client.addEventListener("members", (e) => onMembers(e.detail.names));
+  client.addEventListener("members", (e) => onMembers(e.detail.members));
   client.addEventListener("message", (e) => addMessage(e.detail));
   client.addEventListener("ack", (e) => onAck(e.detail));
   client.addEventListener("presence", (e) => onPresence(e.detail));
-  client.addEventListener("typing", (e) => onTyping(e.detail.name));
+  client.addEventListener("typing", (e) => onTyping(e.detail));
   client.addEventListener("problem", (e) => showProblem(e.detail));
   client.start();
   $("text").focus();
@@ -88,24 +98,46 @@ function showProblem({ code, message }) {
 // --- Messages ---
 
 function onSync({ you }) {
-  me = you.name;
+  me = you;
   renderMembers();
+  renderNames();
 }
 
-function onMembers(names) {
+function onMembers(list) {
   members.clear();
-  for (const n of names) members.add(n);
+  for (const m of list) members.set(m.userId, m.name);
   renderMembers();
+  renderNames();
+}
+
+/**
+ * How a user is shown: their name, and when someone else online has the
+ * same name, a short mark from their userId to tell them apart.
+ */
+function label(userId, name) {
+  const twins = [...members].filter(([id, n]) => n === name && id !== userId);
+  return twins.length === 0 || !userId ? name : `${name} (${userId.slice(2, 6)})`;
+}
+
+/** Relabels shown messages, as names come to collide or stop colliding. */
+function renderNames() {
+  for (const li of $("messages").querySelectorAll("li.message[data-user-id]")) {
+    li.querySelector(".name").textContent = label(li.dataset.userId, li.dataset.name);
+    li.classList.toggle("mine", li.dataset.userId === me.userId);
+  }
+  renderTyping();
 }
 
 /** Inserts a stored message in seq order, once. */
 function addMessage(m) {
   const list = $("messages");
   if (list.querySelector(`li[data-seq="${m.seq}"]`)) return;
-  const li = messageItem(m.name, m.text, m.sentAt);
+  const li = messageItem(label(m.userId, m.name), m.text, m.sentAt);
   li.dataset.id = m.id;
   li.dataset.seq = m.seq;
-  if (m.name === me) li.classList.add("mine");
+  li.dataset.userId = m.userId;
+  li.dataset.name = m.name;
+  if (m.userId === me.userId) li.classList.add("mine");
   let before = null;
   for (const other of list.querySelectorAll("li[data-seq]")) {
     if (Number(other.dataset.seq) > m.seq) {
@@ -143,18 +175,18 @@ function setTime(el, sentAt) {
   el.title = d.toLocaleString();
 }
 
-function onAck({ clientId, id, seq, sentAt }) {
+function onAck({ clientId, id, seq, userId, sentAt }) {
   const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
   if (!li) return;
   li.remove();
   // Re-inserted in seq order; if a sync already brought it, that copy stays.
-  addMessage({ id, seq, name: li.querySelector(".name").textContent, text: li.querySelector(".text").textContent, sentAt });
+  addMessage({ id, seq, userId, name: me.name, text: li.querySelector(".text").textContent, sentAt });
 }
 
-function onPresence({ type, name, sentAt }) {
+function onPresence({ type, userId, name, sentAt }) {
   const li = document.createElement("li");
   li.className = "notice";
-  li.textContent = `${name} ${type === "join" ? "joined" : "left"} · `;
+  li.textContent = `${label(userId, name)} ${type === "join" ? "joined" : "left"} · `;
   const time = document.createElement("time");
   setTime(time, sentAt);
   li.append(time);
@@ -162,25 +194,27 @@ function onPresence({ type, name, sentAt }) {
 }
 
 function renderMembers() {
-  const items = [...members].sort().map((n) => {
+  const items = [...members].map(([userId, name]) => {
     const li = document.createElement("li");
-    li.textContent = n === me ? `${n} (you)` : n;
+    li.dataset.userId = userId;
+    li.textContent = label(userId, name) + (userId === me.userId ? " (you)" : "");
     return li;
   });
   $("members").replaceChildren(...items);
 }
 
-function onTyping(name) {
-  clearTimeout(typers.get(name));
-  typers.set(name, setTimeout(() => {
-    typers.delete(name);
+function onTyping({ userId, name }) {
+  clearTimeout(typers.get(userId)?.timer);
+  const timer = setTimeout(() => {
+    typers.delete(userId);
     renderTyping();
-  }, TYPING_SHOWN_MS));
+  }, TYPING_SHOWN_MS);
+  typers.set(userId, { name, timer });
   renderTyping();
 }
 
 function renderTyping() {
-  const names = [...typers.keys()];
+  const names = [...typers].map(([userId, t]) => label(userId, t.name));
   $("typing").textContent =
     names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
 }
@@ -231,7 +265,7 @@ $("send-form").addEventListener("submit", (e) => {
   const { text, ok } = textState();
   if (!ok || !client) return;
   const clientId = client.send(text);
-  const li = messageItem(me, text, "");
+  const li = messageItem(me.name, text, "");
   li.classList.add("mine", "pending");
   li.dataset.clientId = clientId;
   appendKeepingScroll(() => $("messages").append(li));

@@ -7,12 +7,12 @@
 //
 // It knows nothing of the page; it reports through DOM events:
 //   state    {state: "connecting" | "online" | "reconnecting" | "closed"}
-//   sync     {you, room}
-//   members  {names}                                 (online names, sorted)
-//   message  {id, seq, room, name, text, sentAt}     (live or fetched; once per seq)
-//   ack      {clientId, id, seq, sentAt}
-//   presence {type: "join" | "leave", name, sentAt}  (only events that change something)
-//   typing   {name}
+//   sync     {you: {userId, name}, room}
+//   members  {members: [{userId, name}]}                     (online users, by name)
+//   message  {id, seq, room, userId, name, text, sentAt}     (live or fetched; once per seq)
+//   ack      {clientId, id, seq, userId, sentAt}
+//   presence {type: "join" | "leave", userId, name, sentAt}  (only events that change something)
+//   typing   {userId, name}
 //   problem  {code, message, clientId?}
 
 import { PING_INTERVAL_MS, TYPING_INTERVAL_MS } from "./rules.js";
@@ -27,17 +27,18 @@ const SYNC_RETRY_MS = 5000; // a sync unanswered this long may be asked again
 const RECONNECT_CODES = new Set(["not_connected", "out_of_order", "invalid_frame", "internal"]);
 
 export class ChatClient extends EventTarget {
-  constructor({ url, name, room }) {
+  constructor({ url, name, room, key }) {
     super();
     this.url = url;
     this.name = name;
     this.room = room;
+    this.key = key; // the guest key the server derives the userId from
     this.state = "closed";
     this.last = null; // every message up to this seq is held (null until the first sync)
     this.highest = 0; // the highest seq the room is known to have
     this.held = new Set(); // seqs held
     this.pending = new Map(); // clientId → {text, frame}, in send order (frame: its number on this connection, 0 if not sent on it)
-    this.presence = new Map(); // name → {online, version}
+    this.presence = new Map(); // userId → {online, version, name}
     this.attempt = 0;
     this.lastTypingSent = 0;
     this.stopped = true;
@@ -77,6 +78,7 @@ export class ChatClient extends EventTarget {
     this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
     const q = new URLSearchParams({ room: this.room });
     if (this.name) q.set("name", this.name);
+    if (this.key) q.set("key", this.key);
     let ws;
     try {
       ws = new WebSocket(`${this.url}?${q}`);
@@ -187,7 +189,7 @@ export class ChatClient extends EventTarget {
         break;
       case "join":
       case "leave":
-        if (this.applyPresence(f.name, f.type === "join", f.version)) {
+        if (this.applyPresence(f.userId, f.name, f.type === "join", f.version)) {
           this.emit("presence", f);
           this.emitMembers();
         }
@@ -280,19 +282,21 @@ export class ChatClient extends EventTarget {
     }, GAP_WAIT_MS);
   }
 
-  /** Applies a name's state if version is newer than what is held; reports whether it changed anything shown. */
-  applyPresence(name, online, version) {
-    const known = this.presence.get(name);
+  /** Applies a user's state if version is newer than what is held; reports whether it changed anything shown. */
+  applyPresence(userId, name, online, version) {
+    const known = this.presence.get(userId);
     if (known && known.version >= version) return false;
-    this.presence.set(name, { online, version });
+    this.presence.set(userId, { online, version, name });
     return !known || known.online !== online;
   }
 
   reconcilePresence(members, versions) {
-    const online = new Set(members);
-    for (const [name, version] of Object.entries(versions)) {
-      const known = this.presence.get(name);
-      if (!known || known.version <= version) this.presence.set(name, { online: online.has(name), version });
+    const online = new Map(members.map((m) => [m.userId, m.name]));
+    for (const [userId, version] of Object.entries(versions)) {
+      const known = this.presence.get(userId);
+      if (!known || known.version <= version) {
+        this.presence.set(userId, { online: online.has(userId), version, name: online.get(userId) ?? known?.name ?? "" });
+      }
     }
     // A name the sync has no record of is left as it is: an event newer
     // than the sync's read may have brought it.
@@ -300,8 +304,9 @@ export class ChatClient extends EventTarget {
   }
 
   emitMembers() {
-    const names = [...this.presence].filter(([, p]) => p.online).map(([n]) => n).sort();
-    this.emit("members", { names });
+    const members = [...this.presence].filter(([, p]) => p.online).map(([userId, p]) => ({ userId, name: p.name }));
+    members.sort((a, b) => a.name.localeCompare(b.name) || a.userId.localeCompare(b.userId));
+    this.emit("members", { members });
   }
 
   setState(state) {
@@ -313,6 +318,12 @@ export class ChatClient extends EventTarget {
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
+}
+
+/** A new guest key: 32 random characters the server accepts (A–Z a–z 0–9 _ -). */
+export function newKey() {
+  const b = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...b)).replaceAll("+", "-").replaceAll("/", "_");
 }
 
 function newClientId() {

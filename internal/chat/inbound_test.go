@@ -143,7 +143,8 @@ func TestParseJoin(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			name, room, err := ParseJoin(tt.qName, tt.qRoom, l)
+			j, err := ParseJoin(tt.qName, tt.qRoom, "", l)
+			name, room := j.Name, j.Room
 			if code := codeOf(err); code != tt.wantCode {
 				t.Fatalf("code = %q (err %v), want %q", code, err, tt.wantCode)
 			}
@@ -161,6 +162,34 @@ func TestParseJoin(t *testing.T) {
 				t.Errorf("room = %q, want %q", room, tt.wantRoom)
 			}
 		})
+	}
+}
+
+// The user id comes from the guest key: the same key, the same user; no
+// key, a new user; a key that is not one is refused.
+func TestParseJoinUserID(t *testing.T) {
+	l := DefaultLimits()
+	key := "k3x9q2w7ab-Ana_key"
+	a, err1 := ParseJoin("Ana", "r", key, l)
+	b, err2 := ParseJoin("Ana (phone)", "other", key, l)
+	c, err3 := ParseJoin("Ana", "r", "", l)
+	d, err4 := ParseJoin("Ana", "r", "", l)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		t.Fatal(err)
+	}
+	if a.UserID != b.UserID || a.UserID != GuestUserID(key) || !strings.HasPrefix(a.UserID, "g-") || len(a.UserID) != 22 {
+		t.Errorf("the same key gave %q and %q", a.UserID, b.UserID)
+	}
+	if c.UserID == d.UserID || c.UserID == a.UserID {
+		t.Errorf("connections without a key share user id %q", c.UserID)
+	}
+	if strings.Contains(a.UserID, key) {
+		t.Errorf("user id %q shows the key", a.UserID)
+	}
+	for _, bad := range []string{"short", strings.Repeat("k", MaxKeyChars+1), "key with spaces in it", "k3x9q2w7ab#Ana_key"} {
+		if _, err := ParseJoin("Ana", "r", bad, l); codeOf(err) != CodeInvalidMessage {
+			t.Errorf("key %q: err %v, want invalid_message", bad, err)
+		}
 	}
 }
 
@@ -234,7 +263,8 @@ func FuzzParseJoin(f *testing.F) {
 	}
 	l := DefaultLimits()
 	f.Fuzz(func(t *testing.T, name, room string) {
-		got, _, err := ParseJoin(name, room, l)
+		j, err := ParseJoin(name, room, "", l)
+		got := j.Name
 		if err != nil {
 			if _, ok := errors.AsType[*Error](err); !ok {
 				t.Fatalf("error %v is not a protocol *Error", err)

@@ -2,6 +2,8 @@ package chat
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
 	"fmt"
 	"strings"
 	"unicode"
@@ -13,25 +15,66 @@ import (
 // DefaultRoom is the room a client joins when it names none.
 const DefaultRoom = "general"
 
-// ParseJoin validates the name and room a client gives in the $connect query
-// string. An absent or empty name becomes a generated guest name; an empty
-// room the default room. The name is trimmed and normalised (NFC). The
-// error is an *Error with CodeInvalidMessage or CodeTooLong.
-func ParseJoin(name, room string, l Limits) (string, string, error) {
+// Join is who connects, and where.
+type Join struct {
+	UserID string
+	Name   string
+	Room   string
+}
+
+// ParseJoin validates the $connect query string: the display name, the
+// room and the guest key. An absent or empty name becomes a generated
+// guest name; an empty room the default room. The name is trimmed and
+// normalised (NFC). The user id is derived from the key (GuestUserID); a
+// client that sends none gets a new one. The error is an *Error with
+// CodeInvalidMessage or CodeTooLong.
+func ParseJoin(name, room, key string, l Limits) (Join, error) {
 	if name == "" {
 		name = GuestName()
 	}
 	name, err := cleanName(name, l)
 	if err != nil {
-		return "", "", err
+		return Join{}, err
 	}
 	if room == "" {
 		room = DefaultRoom
 	}
 	if err := validRoom(room, l); err != nil {
-		return "", "", err
+		return Join{}, err
 	}
-	return name, room, nil
+	if key == "" {
+		key = rand.Text()
+	}
+	if err := validKey(key); err != nil {
+		return Join{}, err
+	}
+	return Join{UserID: GuestUserID(key), Name: name, Room: room}, nil
+}
+
+// Guest keys: what a client keeps to be the same user from one connection
+// to the next (the page keeps one in localStorage).
+const (
+	MinKeyChars = 16
+	MaxKeyChars = 64
+)
+
+func validKey(key string) error {
+	if len(key) < MinKeyChars || len(key) > MaxKeyChars || strings.IndexFunc(key, notURLSafe) >= 0 {
+		return Errorf(CodeInvalidMessage, fmt.Sprintf("the key must be %d to %d of A-Z a-z 0-9 _ -", MinKeyChars, MaxKeyChars))
+	}
+	return nil
+}
+
+func notURLSafe(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+}
+
+// GuestUserID is the user id of a guest's key: "g-" and 20 characters of a
+// SHA-256 of it. Others see the user id, never the key, so they cannot
+// take it; it does not authenticate anyone (sign-in will).
+func GuestUserID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "g-" + strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))[:20]
 }
 
 // cleanName trims and normalises a display name and refuses what would
@@ -78,10 +121,8 @@ func validRoom(room string, l Limits) error {
 	if len(room) > l.MaxRoomChars {
 		return Errorf(CodeTooLong, fmt.Sprintf("the room name is %d characters; the limit is %d", len(room), l.MaxRoomChars))
 	}
-	for _, r := range room {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return Errorf(CodeInvalidMessage, "a room name may hold only letters A-Z, digits, _ and -")
-		}
+	if strings.IndexFunc(room, notURLSafe) >= 0 {
+		return Errorf(CodeInvalidMessage, "a room name may hold only letters A-Z, digits, _ and -")
 	}
 	return nil
 }

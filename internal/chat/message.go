@@ -33,7 +33,8 @@ type Message struct {
 	// messages were stored, with no gaps.
 	Seq      int64
 	Room     string
-	Name     string
+	UserID   string // the sender
+	Name     string // the sender's display name when it sent
 	Text     string
 	SentAt   time.Time
 	ClientID string // empty when the client gave none
@@ -47,6 +48,7 @@ var ErrNoConnection = errors.New("no such connection")
 type Connection struct {
 	ID          string
 	Room        string
+	UserID      string
 	Name        string
 	ConnectedAt time.Time
 	// Frame is the number of the last new-message frame stored from this
@@ -57,12 +59,14 @@ type Connection struct {
 	SeenAt time.Time
 }
 
-// Presence is what a room knows of one name: whether it has a connection
-// there and the version of that fact. Every change of a name's presence
-// gets a higher version, so clients can tell which of two events is newer.
+// Presence is what a room knows of one user: whether they have a
+// connection there and the version of that fact. Every change of a user's
+// presence gets a higher version, so clients can tell which of two events
+// is newer.
 type Presence struct {
-	Name    string
+	UserID  string
+	Name    string // the name of their latest connection
 	Online  bool
 	Version int64
-	Conns   []string // the ids of its connections in the room
+	Conns   []string // the ids of their connections in the room
 }

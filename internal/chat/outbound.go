@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -30,6 +31,7 @@ type MessageEvent struct {
 	ID     string `json:"id"`
 	Seq    int64  `json:"seq"`
 	Room   string `json:"room"`
+	UserID string `json:"userId"`
 	Name   string `json:"name"`
 	Text   string `json:"text"`
 	SentAt string `json:"sentAt"`
@@ -41,6 +43,7 @@ type Ack struct {
 	ClientID string `json:"clientId,omitempty"`
 	ID       string `json:"id"`
 	Seq      int64  `json:"seq"`
+	UserID   string `json:"userId"`
 	SentAt   string `json:"sentAt"`
 }
 
@@ -49,6 +52,7 @@ type Ack struct {
 type PresenceEvent struct {
 	Type    string `json:"type"`
 	Room    string `json:"room"`
+	UserID  string `json:"userId"`
 	Name    string `json:"name"`
 	Version int64  `json:"version"`
 	SentAt  string `json:"sentAt"`
@@ -56,14 +60,17 @@ type PresenceEvent struct {
 
 // Typing tells the others in a room that someone is typing.
 type Typing struct {
-	Type string `json:"type"`
-	Room string `json:"room"`
-	Name string `json:"name"`
+	Type   string `json:"type"`
+	Room   string `json:"room"`
+	UserID string `json:"userId"`
+	Name   string `json:"name"`
 }
 
-// You describes the receiving connection in a sync reply.
-type You struct {
-	Name string `json:"name"`
+// Member is a user online in a room; also the receiving connection's own
+// identity (you) in a sync reply.
+type Member struct {
+	UserID string `json:"userId"`
+	Name   string `json:"name"`
 }
 
 // Sync answers a sync frame.
@@ -71,11 +78,11 @@ type Sync struct {
 	Type    string `json:"type"`
 	Version int    `json:"version"` // ProtocolVersion
 	Room    string `json:"room"`
-	You     You    `json:"you"`
+	You     Member `json:"you"`
 	// Seq is the room's latest seq when the reply was made.
 	Seq     int64    `json:"seq"`
-	Members []string `json:"members"`
-	// Presence has the version of every name the room has a record of,
+	Members []Member `json:"members"`
+	// Presence has the version of every user the room has a record of,
 	// online (in Members) or not.
 	Presence map[string]int64 `json:"presence"`
 	Messages []MessageEvent   `json:"messages"`
@@ -108,12 +115,12 @@ func NewMessageEvent(m Message) MessageEvent {
 
 // MessageItem returns m as an item of a sync reply.
 func MessageItem(m Message) MessageEvent {
-	return MessageEvent{ID: m.ID, Seq: m.Seq, Room: m.Room, Name: m.Name, Text: m.Text, SentAt: FormatTime(m.SentAt)}
+	return MessageEvent{ID: m.ID, Seq: m.Seq, Room: m.Room, UserID: m.UserID, Name: m.Name, Text: m.Text, SentAt: FormatTime(m.SentAt)}
 }
 
 // NewAck returns the ack for m.
 func NewAck(m Message) Ack {
-	return Ack{Type: TypeAck, ClientID: m.ClientID, ID: m.ID, Seq: m.Seq, SentAt: FormatTime(m.SentAt)}
+	return Ack{Type: TypeAck, ClientID: m.ClientID, ID: m.ID, Seq: m.Seq, UserID: m.UserID, SentAt: FormatTime(m.SentAt)}
 }
 
 // NewPresenceEvent returns the join (p.Online) or leave event for p.
@@ -122,21 +129,21 @@ func NewPresenceEvent(room string, p Presence, at string) PresenceEvent {
 	if p.Online {
 		typ = TypeJoin
 	}
-	return PresenceEvent{Type: typ, Room: room, Name: p.Name, Version: p.Version, SentAt: at}
+	return PresenceEvent{Type: typ, Room: room, UserID: p.UserID, Name: p.Name, Version: p.Version, SentAt: at}
 }
 
 // NewSync returns a sync reply for the connection c from the room's
 // presence records; members and messages are never null.
 func NewSync(c Connection, seq int64, presence []Presence, msgs []Message, more bool) Sync {
-	s := Sync{Type: TypeSync, Version: ProtocolVersion, Room: c.Room, You: You{Name: c.Name}, Seq: seq,
-		Members: []string{}, Presence: map[string]int64{}, More: more, Messages: make([]MessageEvent, len(msgs))}
+	s := Sync{Type: TypeSync, Version: ProtocolVersion, Room: c.Room, You: Member{UserID: c.UserID, Name: c.Name}, Seq: seq,
+		Members: []Member{}, Presence: map[string]int64{}, More: more, Messages: make([]MessageEvent, len(msgs))}
 	for _, p := range presence {
-		s.Presence[p.Name] = p.Version
+		s.Presence[p.UserID] = p.Version
 		if p.Online {
-			s.Members = append(s.Members, p.Name)
+			s.Members = append(s.Members, Member{UserID: p.UserID, Name: p.Name})
 		}
 	}
-	slices.Sort(s.Members)
+	slices.SortFunc(s.Members, func(a, b Member) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UserID, b.UserID)) })
 	for i, m := range msgs {
 		s.Messages[i] = MessageItem(m)
 	}

@@ -2,6 +2,7 @@ package chatclient
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,9 @@ import (
 // Options configure a Client. URL, Room and Name are required.
 type Options struct {
 	URL, Room, Name string
+	// Key is the guest key the user id is derived from (default: a new one,
+	// kept for every connection of the client).
+	Key string
 	// PingInterval is how often the client pings (default: the protocol's 25 s).
 	PingInterval time.Duration
 	// GapWait is how long a gap may stay open before the client fetches it
@@ -51,6 +55,7 @@ type Client struct {
 	ready    bool  // the connection's first sync has arrived: frames may go
 	frame    int64 // the connection's last new-message frame number
 	name     string
+	userID   string
 	last     int64 // every seq up to this is held (-1 before the first sync)
 	highest  int64 // the highest seq the room is known to have
 	held     map[int64]chat.MessageEvent
@@ -75,6 +80,7 @@ type outgoing struct {
 type state struct {
 	online  bool
 	version int64
+	name    string
 }
 
 // Dial opens the first connection and returns once it is open; the client
@@ -85,6 +91,9 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	}
 	if o.GapWait <= 0 {
 		o.GapWait = 1500 * time.Millisecond
+	}
+	if o.Key == "" {
+		o.Key = crand.Text()
 	}
 	c := &Client{o: o, name: o.Name, last: -1, held: map[int64]chat.MessageEvent{}, presence: map[string]state{},
 		stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
@@ -99,7 +108,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 }
 
 func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
-	q := url.Values{"room": {c.o.Room}, "name": {c.o.Name}}
+	q := url.Values{"room": {c.o.Room}, "name": {c.o.Name}, "key": {c.o.Key}}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, c.o.URL+"?"+q.Encode(), nil)
@@ -163,10 +172,12 @@ func (c *Client) Close() {
 // Snapshot is what a client holds at one moment.
 type Snapshot struct {
 	Name     string
+	UserID   string
 	Last     int64 // every seq up to Last is held
 	Highest  int64
 	History  []chat.MessageEvent // held messages, by seq
 	Members  []string            // online names, sorted
+	Online   []string            // online user ids, sorted
 	Pending  int                 // messages not acknowledged
 	Ready    bool
 	Stats    Stats
@@ -177,7 +188,7 @@ type Snapshot struct {
 func (c *Client) Snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := Snapshot{Name: c.name, Last: c.last, Highest: c.highest, Pending: len(c.pending), Ready: c.ready,
+	s := Snapshot{Name: c.name, UserID: c.userID, Last: c.last, Highest: c.highest, Pending: len(c.pending), Ready: c.ready,
 		Stats: c.stats, Versions: map[string]int64{}}
 	s.Stats.ErrorsByCode = map[string]int{}
 	for k, v := range c.stats.ErrorsByCode {
@@ -187,13 +198,15 @@ func (c *Client) Snapshot() Snapshot {
 		s.History = append(s.History, m)
 	}
 	slices.SortFunc(s.History, func(a, b chat.MessageEvent) int { return int(a.Seq - b.Seq) })
-	for name, st := range c.presence {
-		s.Versions[name] = st.version
+	for id, st := range c.presence {
+		s.Versions[id] = st.version
 		if st.online {
-			s.Members = append(s.Members, name)
+			s.Members = append(s.Members, st.name)
+			s.Online = append(s.Online, id)
 		}
 	}
 	slices.Sort(s.Members)
+	slices.Sort(s.Online)
 	return s
 }
 
@@ -305,14 +318,14 @@ type inbound struct {
 	Code     string              `json:"code"`
 	Message  string              `json:"message"`
 	Version  json.RawMessage     `json:"version"`
-	Members  []string            `json:"members"`
+	Members  []chat.Member       `json:"members"`
 	Presence map[string]int64    `json:"presence"`
 	Messages []chat.MessageEvent `json:"messages"`
 	Frame    int64               `json:"frame"`
 	// RetryAfterMs comes with rate_limited.
-	RetryAfterMs int64    `json:"retryAfterMs"`
-	More         bool     `json:"more"`
-	You          chat.You `json:"you"`
+	RetryAfterMs int64       `json:"retryAfterMs"`
+	More         bool        `json:"more"`
+	You          chat.Member `json:"you"`
 }
 
 // receive handles one frame; called with mu held.
@@ -338,12 +351,12 @@ func (c *Client) receive(data []byte, at time.Time) {
 		if c.o.OnAck != nil {
 			c.o.OnAck(f.ClientID, f.Seq, at)
 		}
-		c.holdQuietly(chat.MessageEvent{ID: f.ID, Seq: f.Seq, Room: c.o.Room, Name: c.name, Text: text, SentAt: f.SentAt})
+		c.holdQuietly(chat.MessageEvent{ID: f.ID, Seq: f.Seq, Room: c.o.Room, UserID: c.userID, Name: c.name, Text: text, SentAt: f.SentAt})
 		c.noteHighest(f.Seq)
 	case chat.TypeJoin, chat.TypeLeave:
 		var v int64
 		json.Unmarshal(f.Version, &v)
-		c.apply(f.Name, f.Type == chat.TypeJoin, v)
+		c.apply(f.UserID, f.Name, f.Type == chat.TypeJoin, v)
 	case chat.TypePong:
 		c.noteHighest(f.Seq)
 		c.fillGap()
@@ -372,8 +385,8 @@ func (c *Client) receive(data []byte, at time.Time) {
 func (c *Client) onSync(f inbound, at time.Time) {
 	c.syncAt = time.Time{}
 	first := c.last < 0
-	if f.You.Name != "" {
-		c.name = f.You.Name
+	if f.You.UserID != "" {
+		c.name, c.userID = f.You.Name, f.You.UserID
 	}
 	c.reconcile(f.Members, f.Presence)
 	for _, m := range f.Messages {
@@ -471,21 +484,25 @@ func (c *Client) requestSync() {
 	c.transmit(f)
 }
 
-func (c *Client) apply(name string, online bool, version int64) {
-	if st, ok := c.presence[name]; ok && st.version >= version {
+func (c *Client) apply(userID, name string, online bool, version int64) {
+	if st, ok := c.presence[userID]; ok && st.version >= version {
 		return
 	}
-	c.presence[name] = state{online, version}
+	c.presence[userID] = state{online, version, name}
 }
 
-func (c *Client) reconcile(members []string, versions map[string]int64) {
-	online := map[string]bool{}
-	for _, n := range members {
-		online[n] = true
+func (c *Client) reconcile(members []chat.Member, versions map[string]int64) {
+	online := map[string]string{}
+	for _, m := range members {
+		online[m.UserID] = m.Name
 	}
-	for name, v := range versions {
-		if st, ok := c.presence[name]; !ok || st.version <= v {
-			c.presence[name] = state{online[name], v}
+	for id, v := range versions {
+		if st, ok := c.presence[id]; !ok || st.version <= v {
+			name, on := online[id]
+			if !on {
+				name = st.name
+			}
+			c.presence[id] = state{on, v, name}
 		}
 	}
 	// A name the sync has no record of is left as it is: an event newer

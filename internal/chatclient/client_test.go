@@ -23,21 +23,25 @@ func TestPresenceByVersion(t *testing.T) {
 		want   []string
 	}{
 		{"join before an older sync", []string{
-			`{"type":"join","name":"Bo","version":1}`,
-			`{"type":"sync","seq":0,"members":["Ana"],"presence":{"Ana":1},"messages":[]}`,
+			`{"type":"join","userId":"b","name":"Bo","version":1}`,
+			`{"type":"sync","seq":0,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1},"messages":[]}`,
 		}, []string{"Ana", "Bo"}},
 		{"leave overtaken by the rejoin", []string{
-			`{"type":"sync","seq":0,"members":["Ana","Bo"],"presence":{"Ana":1,"Bo":5},"messages":[]}`,
-			`{"type":"join","name":"Bo","version":7}`,
-			`{"type":"leave","name":"Bo","version":6}`,
+			`{"type":"sync","seq":0,"members":[{"userId":"a","name":"Ana"},{"userId":"b","name":"Bo"}],"presence":{"a":1,"b":5},"messages":[]}`,
+			`{"type":"join","userId":"b","name":"Bo","version":7}`,
+			`{"type":"leave","userId":"b","name":"Bo","version":6}`,
 		}, []string{"Ana", "Bo"}},
 		{"a sync newer than a join", []string{
-			`{"type":"join","name":"Bo","version":3}`,
-			`{"type":"sync","seq":0,"members":["Ana"],"presence":{"Ana":1,"Bo":4},"messages":[]}`,
+			`{"type":"join","userId":"b","name":"Bo","version":3}`,
+			`{"type":"sync","seq":0,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1,"b":4},"messages":[]}`,
 		}, []string{"Ana"}},
 		{"a sync older than a leave", []string{
-			`{"type":"leave","name":"Bo","version":4}`,
-			`{"type":"sync","seq":0,"members":["Ana","Bo"],"presence":{"Ana":1,"Bo":3},"messages":[]}`,
+			`{"type":"leave","userId":"b","name":"Bo","version":4}`,
+			`{"type":"sync","seq":0,"members":[{"userId":"a","name":"Ana"},{"userId":"b","name":"Bo"}],"presence":{"a":1,"b":3},"messages":[]}`,
+		}, []string{"Ana"}},
+		{"two users with one name", []string{
+			`{"type":"sync","seq":0,"members":[{"userId":"a","name":"Ana"},{"userId":"a2","name":"Ana"}],"presence":{"a":1,"a2":1},"messages":[]}`,
+			`{"type":"leave","userId":"a2","name":"Ana","version":2}`,
 		}, []string{"Ana"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 type Connections interface {
 	PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error)
 	RemoveConnection(ctx context.Context, id string) (c chat.Connection, p chat.Presence, left bool, err error)
-	Depart(ctx context.Context, room, name, id string) (p chat.Presence, left bool, err error)
+	Depart(ctx context.Context, room, userID, id string) (p chat.Presence, left bool, err error)
 	RoomConnections(ctx context.Context, room string) ([]chat.Connection, error)
 	Room(ctx context.Context, room string) ([]chat.Connection, []chat.Presence, error)
 }
@@ -115,20 +115,20 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		return status(403, "this origin may not connect"), nil
 	}
 	q := ev.QueryStringParameters
-	name, room, err := chat.ParseJoin(q["name"], q["room"], h.Limits)
+	j, err := chat.ParseJoin(q["name"], q["room"], q["key"], h.Limits)
 	if err != nil {
 		r.log.InfoContext(ctx, "connect rejected", "err", err)
 		return status(400, chat.ErrorMessage(err)), nil
 	}
 	now := h.Now()
-	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: room, Name: name, ConnectedAt: now})
+	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now})
 	if err != nil {
-		r.log.ErrorContext(ctx, "connect failed", "room", room, "name", name, "err", err)
+		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
 		return status(500, "Internal server error"), nil
 	}
-	r.log.InfoContext(ctx, "connected", "room", room, "name", name, "joined", joined)
+	r.log.InfoContext(ctx, "connected", "room", j.Room, "userId", j.UserID, "joined", joined)
 	if joined {
-		h.depart(ctx, r, h.broadcast(ctx, r, room, r.id, chat.NewPresenceEvent(room, p, chat.FormatTime(now))))
+		h.depart(ctx, r, h.broadcast(ctx, r, j.Room, r.id, chat.NewPresenceEvent(j.Room, p, chat.FormatTime(now))))
 	}
 	return status(200, ""), nil
 }
@@ -267,7 +267,8 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 		return err
 	}
 	now := h.Now()
-	m := chat.Message{ID: chat.NewID(now), Seq: latest + 1, Room: c.Room, Name: c.Name, Text: in.Text, SentAt: now, ClientID: in.ClientID}
+	m := chat.Message{ID: chat.NewID(now), Seq: latest + 1, Room: c.Room, UserID: c.UserID, Name: c.Name, Text: in.Text,
+		SentAt: now, ClientID: in.ClientID}
 	stored, duplicate, err := h.Msgs.PutMessage(ctx, m, r.id, in.Frame)
 	if err != nil {
 		return err
@@ -288,7 +289,7 @@ func (h *Chat) typing(ctx context.Context, r request) error {
 	if err != nil || !allowed {
 		return err
 	}
-	h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, chat.Typing{Type: chat.TypeTyping, Room: c.Room, Name: c.Name}))
+	h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, chat.Typing{Type: chat.TypeTyping, Room: c.Room, UserID: c.UserID, Name: c.Name}))
 	return nil
 }
 

@@ -83,11 +83,26 @@ func (w *world) connect(id, name, room string) int {
 	if room != "" {
 		ev.QueryStringParameters["room"] = room
 	}
+	if name != "" {
+		ev.QueryStringParameters["key"] = testKey(name) // one user per name, unless a test says otherwise
+	}
 	resp, err := w.h.Connect(w.t.Context(), ev)
 	if err != nil {
 		w.t.Errorf("Connect returned error %v", err)
 	}
 	return resp.StatusCode
+}
+
+// testKey is the guest key of the test user called name.
+func testKey(name string) string { return "testkey_" + name + "________" }
+
+// memberNames returns a sync frame's members as "name" words.
+func memberNames(sync map[string]any) string {
+	var names []string
+	for _, m := range sync["members"].([]any) {
+		names = append(names, m.(map[string]any)["name"].(string))
+	}
+	return strings.Join(names, ",")
 }
 
 func (w *world) send(id, body string) int {
@@ -237,11 +252,12 @@ func TestChatScenario(t *testing.T) {
 	sync := w.expect("b1", "sync")
 	if len(sync) == 1 {
 		s := sync[0]
-		got, _ := json.Marshal([]any{s["version"], s["room"], s["you"], s["seq"], s["members"], len(s["messages"].([]any)), s["more"]})
-		if want := `[2,"r",{"name":"Bo"},1,["Ana","Bo"],1,false]`; string(got) != want {
+		bo := chat.GuestUserID(testKey("Bo"))
+		got, _ := json.Marshal([]any{s["version"], s["room"], s["you"], s["seq"], memberNames(s), len(s["messages"].([]any)), s["more"]})
+		if want := `[2,"r",{"name":"Bo","userId":"` + bo + `"},1,"Ana,Bo",1,false]`; string(got) != want {
 			t.Errorf("sync = %s, want %s", got, want)
 		}
-		if v := s["presence"].(map[string]any)["Bo"]; len(join) != 1 || v != join[0]["version"] {
+		if v := s["presence"].(map[string]any)[bo]; len(join) != 1 || v != join[0]["version"] || join[0]["userId"] != bo {
 			t.Errorf("sync's version of Bo = %v, want the join's %v", v, join)
 		}
 	}
@@ -419,7 +435,7 @@ func TestGoneConnectionsArePruned(t *testing.T) {
 
 	w.send("b1", `{"action":"sync"}`)
 	if sync := w.expect("b1", "sync"); len(sync) == 1 {
-		if got, _ := json.Marshal(sync[0]["members"]); string(got) != `["Bo","Cy"]` {
+		if got := memberNames(sync[0]); got != "Bo,Cy" {
 			t.Errorf("members after pruning = %s", got)
 		}
 	}
@@ -530,7 +546,7 @@ func TestSyncChecksSilentConnections(t *testing.T) {
 		t.Errorf("a1 received %v, want the leaves of Ghost and Hal, then sync", got)
 	}
 	if len(frames) == 3 {
-		if m, _ := json.Marshal(frames[2]["members"]); string(m) != `["Ana","Bo"]` {
+		if m := memberNames(frames[2]); m != "Ana,Bo" {
 			t.Errorf("members = %s, want Ana and Bo", m)
 		}
 	}
@@ -561,7 +577,7 @@ func TestSyncHealsPresenceWithoutRecords(t *testing.T) {
 	if len(frames) != 2 || frames[0]["type"] != "leave" || frames[0]["name"] != "Ghost" {
 		t.Fatalf("a1 received %v, want Ghost's leave and the sync", frames)
 	}
-	if m, _ := json.Marshal(frames[1]["members"]); string(m) != `["Ana"]` {
+	if m := memberNames(frames[1]); m != "Ana" {
 		t.Errorf("members = %s", m)
 	}
 }
@@ -752,5 +768,42 @@ func TestOriginAllowlist(t *testing.T) {
 	}
 	if _, err := w.db.Connection(t.Context(), "bot"); !errors.Is(err, chat.ErrNoConnection) {
 		t.Error("a refused connection was stored")
+	}
+}
+
+// Two people with the same name are two users: each has their own join,
+// their own presence and their own clientIds; one user's two tabs are one.
+func TestSameNameTwoUsers(t *testing.T) {
+	w := newWorld(t)
+	connect := func(id, key string) {
+		ev := loadEvent(t, "connect.json")
+		ev.RequestContext.ConnectionID = id
+		ev.QueryStringParameters = map[string]string{"name": "Ana", "room": "r", "key": key}
+		if resp, _ := w.h.Connect(t.Context(), ev); resp.StatusCode != 200 {
+			t.Fatalf("connect %s: %d", id, resp.StatusCode)
+		}
+	}
+	w.connect("b1", "Bo", "r")
+	connect("a1", "first-ana-key-0001")
+	connect("a2", "second-ana-key-002")
+	connect("a3", "first-ana-key-0001") // the first Ana's other tab
+	_, joins := w.frames("b1")
+	if len(joins) != 2 || joins[0]["userId"] == joins[1]["userId"] || joins[0]["name"] != "Ana" || joins[1]["name"] != "Ana" {
+		t.Errorf("b1 got %v; want two joins of two users named Ana", joins)
+	}
+	w.send("a1", `{"action":"new-message","text":"from the first Ana","clientId":"same"}`)
+	w.send("a2", `{"action":"new-message","text":"from the second Ana","clientId":"same"}`)
+	_, got := w.frames("b1")
+	if len(got) != 2 || got[0]["userId"] == got[1]["userId"] || got[0]["userId"] != joins[0]["userId"] {
+		t.Errorf("b1 got %v; want both messages, each with its sender's userId", got)
+	}
+	w.send("b1", `{"action":"sync"}`)
+	if s := w.expect("b1", "sync"); len(s) == 1 && memberNames(s[0]) != "Ana,Ana,Bo" {
+		t.Errorf("members = %s, want two Anas and Bo", memberNames(s[0]))
+	}
+	w.disconnect("a1") // the first Ana still has a3
+	w.disconnect("a2")
+	if _, leaves := w.frames("b1"); len(leaves) != 1 || leaves[0]["userId"] != joins[1]["userId"] {
+		t.Errorf("b1 got %v; want the second Ana's leave only", leaves)
 	}
 }

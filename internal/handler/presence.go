@@ -51,7 +51,7 @@ func (h *Chat) announce(ctx context.Context, r request, room string, p chat.Pres
 }
 
 // heal makes a room's records true before they are shown: it takes out of
-// each name's presence the connections that have no live record (their
+// each user's presence the connections that have no live record (their
 // records expired, or were removed while the presence was being changed),
 // and asks API Gateway about connections silent for Limits.StaleAfter
 // (their $disconnect may never have come): those that are gone leave, the
@@ -69,10 +69,10 @@ func (h *Chat) heal(ctx context.Context, r request, room string, conns []chat.Co
 				continue
 			}
 			changed = true
-			np, left, err := h.Conns.Depart(ctx, room, p.Name, id)
+			np, left, err := h.Conns.Depart(ctx, room, p.UserID, id)
 			switch {
 			case err != nil:
-				r.log.ErrorContext(ctx, "heal presence failed", "name", p.Name, "removed", id, "err", err)
+				r.log.ErrorContext(ctx, "heal presence failed", "userId", p.UserID, "removed", id, "err", err)
 			case left:
 				gone = append(gone, h.announce(ctx, r, room, np)...)
 			}

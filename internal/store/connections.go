@@ -19,6 +19,7 @@ import (
 type lookupItem struct {
 	keys
 	Room        string `dynamodbav:"room"`
+	UserID      string `dynamodbav:"userId"`
 	Name        string `dynamodbav:"name"`
 	ConnectedAt int64  `dynamodbav:"connectedAt"` // Unix ms
 	Frame       int64  `dynamodbav:"frame"`       // last new-message frame stored
@@ -40,49 +41,51 @@ func (it lookupItem) tat(bucket string) time.Time {
 // memberItem is a connection in its room: pk room#{room}, sk conn#{id}.
 type memberItem struct {
 	keys
+	UserID      string `dynamodbav:"userId"`
 	Name        string `dynamodbav:"name"`
 	ConnectedAt int64  `dynamodbav:"connectedAt"` // Unix ms
 	SeenAt      int64  `dynamodbav:"seenAt"`      // Unix ms
 	ExpiresAt   int64  `dynamodbav:"expiresAt"`
 }
 
-// presenceItem is a name in a room: pk room#{room}, sk name#{name}. Conns
-// is the set of its connections there (absent when empty); Ver grows with
-// every change.
+// presenceItem is a user in a room: pk room#{room}, sk user#{userId}.
+// Conns is the set of their connections there (absent when empty); Ver
+// grows with every change; Name is their latest connection's.
 type presenceItem struct {
 	keys
+	Name      string   `dynamodbav:"name"`
 	Conns     []string `dynamodbav:"conns,stringset,omitempty"`
 	Ver       int64    `dynamodbav:"ver"`
 	ExpiresAt int64    `dynamodbav:"expiresAt"`
 }
 
 func (it lookupItem) connection() chat.Connection {
-	return chat.Connection{ID: strings.TrimPrefix(it.PK, connPrefix), Room: it.Room, Name: it.Name,
+	return chat.Connection{ID: strings.TrimPrefix(it.PK, connPrefix), Room: it.Room, UserID: it.UserID, Name: it.Name,
 		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame}
 }
 
 func (it memberItem) connection(room string) chat.Connection {
-	return chat.Connection{ID: strings.TrimPrefix(it.SK, connPrefix), Room: room, Name: it.Name,
+	return chat.Connection{ID: strings.TrimPrefix(it.SK, connPrefix), Room: room, UserID: it.UserID, Name: it.Name,
 		ConnectedAt: fromMS(it.ConnectedAt), SeenAt: fromMS(it.SeenAt)}
 }
 
 func (it presenceItem) presence() chat.Presence {
-	return chat.Presence{Name: strings.TrimPrefix(it.SK, namePrefix), Online: len(it.Conns) > 0, Version: it.Ver, Conns: it.Conns}
+	return chat.Presence{UserID: strings.TrimPrefix(it.SK, userPrefix), Name: it.Name, Online: len(it.Conns) > 0, Version: it.Ver, Conns: it.Conns}
 }
 
-// PutConnection stores a new connection and adds it to its name's
-// presence in the room. joined reports whether it is the name's only
+// PutConnection stores a new connection and adds it to its user's
+// presence in the room. joined reports whether it is the user's only
 // connection there, that is, whether the others should get a join with p.
 // Storing the same connection id twice changes nothing and reports
 // joined = false.
 func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error) {
 	exp := c.ConnectedAt.Add(db.ConnectionTTL).Unix()
-	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, Name: c.Name,
+	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, UserID: c.UserID, Name: c.Name,
 		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp})
 	if err != nil {
 		return p, false, err
 	}
-	member, err := marshal(memberItem{keys: keys{roomPrefix + c.Room, connPrefix + c.ID}, Name: c.Name,
+	member, err := marshal(memberItem{keys: keys{roomPrefix + c.Room, connPrefix + c.ID}, UserID: c.UserID, Name: c.Name,
 		ConnectedAt: ms(c.ConnectedAt), SeenAt: ms(c.ConnectedAt), ExpiresAt: exp})
 	if err != nil {
 		return p, false, err
@@ -97,25 +100,26 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	if err != nil {
 		return p, false, fmt.Errorf("put connection %s: %w", c.ID, err)
 	}
-	p, err = db.changePresence(ctx, c.Room, c.Name, c.ID, true)
+	p, err = db.changePresence(ctx, c.Room, c.UserID, c.Name, c.ID, true)
 	if err != nil {
 		return p, false, err
 	}
 	return p, len(p.Conns) == 1, nil
 }
 
-// changePresence adds a connection to a name's set in a room, or removes
-// it, and returns the name's presence after the change. A removal of a
-// connection not in the set changes nothing and gives ErrNotInSet.
-func (db *DB) changePresence(ctx context.Context, room, name, id string, add bool) (chat.Presence, error) {
+// changePresence adds a connection to a user's set in a room (with the
+// name it connected with), or removes it, and returns the user's presence
+// after the change. A removal of a connection not in the set changes
+// nothing and gives ErrNotInSet.
+func (db *DB) changePresence(ctx context.Context, room, userID, name, id string, add bool) (chat.Presence, error) {
 	in := &dynamodb.UpdateItemInput{
 		TableName:                &db.tables.Connections,
-		Key:                      key(roomPrefix+room, namePrefix+name),
-		UpdateExpression:         aws.String("ADD conns :ids, ver :one SET #ttl = :exp"),
-		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute},
+		Key:                      key(roomPrefix+room, userPrefix+userID),
+		UpdateExpression:         aws.String("ADD conns :ids, ver :one SET #ttl = :exp, #name = :name"),
+		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute, "#name": "name"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":ids": &types.AttributeValueMemberSS{Value: []string{id}}, ":one": num(1),
-			":exp": num(db.Now().Add(db.ConnectionTTL).Unix())},
+			":exp": num(db.Now().Add(db.ConnectionTTL).Unix()), ":name": str(name)},
 		ReturnValues: types.ReturnValueAllNew,
 	}
 	op := "add"
@@ -123,6 +127,8 @@ func (db *DB) changePresence(ctx context.Context, room, name, id string, add boo
 		op = "remove"
 		in.UpdateExpression = aws.String("DELETE conns :ids ADD ver :one SET #ttl = :exp")
 		in.ConditionExpression = aws.String("contains(conns, :id)")
+		delete(in.ExpressionAttributeNames, "#name")
+		delete(in.ExpressionAttributeValues, ":name")
 		in.ExpressionAttributeValues[":id"] = str(id)
 	}
 	out, err := db.client.UpdateItem(ctx, in)
@@ -130,7 +136,7 @@ func (db *DB) changePresence(ctx context.Context, room, name, id string, add boo
 		return chat.Presence{}, errNotInSet
 	}
 	if err != nil {
-		return chat.Presence{}, fmt.Errorf("%s connection %s to presence of %q in room %q: %w", op, id, name, room, err)
+		return chat.Presence{}, fmt.Errorf("%s connection %s to presence of %s in room %q: %w", op, id, userID, room, err)
 	}
 	var it presenceItem
 	if err := unmarshal(out.Attributes, &it); err != nil {
@@ -139,10 +145,10 @@ func (db *DB) changePresence(ctx context.Context, room, name, id string, add boo
 	return it.presence(), nil
 }
 
-var errNotInSet = errors.New("connection not in its name's presence")
+var errNotInSet = errors.New("connection not in its user's presence")
 
-// RemoveConnection deletes a connection and takes it out of its name's
-// presence. left reports whether it was the name's last connection in the
+// RemoveConnection deletes a connection and takes it out of its user's
+// presence. left reports whether it was the user's last connection in the
 // room (the others should get a leave with p). A connection that is not
 // stored, or that a concurrent call removed first, gives chat.ErrNoConnection:
 // removal happens once however many times it is asked for.
@@ -171,20 +177,20 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 	if err != nil {
 		return c, p, false, fmt.Errorf("delete connection %s: %w", id, err)
 	}
-	p, left, err = db.Depart(ctx, c.Room, c.Name, id)
+	p, left, err = db.Depart(ctx, c.Room, c.UserID, id)
 	return c, p, left, err
 }
 
-// Depart takes a connection out of its name's presence in a room, whether
+// Depart takes a connection out of its user's presence in a room, whether
 // or not its records still exist (a connection whose records expired, or
-// were never completed, is healed this way). left reports whether the name
+// were never completed, is healed this way). left reports whether the user
 // has no connection there any more; whoever takes the last connection out
 // is the only caller told so. Taking out a connection not in the set
 // changes nothing.
-func (db *DB) Depart(ctx context.Context, room, name, id string) (p chat.Presence, left bool, err error) {
-	p, err = db.changePresence(ctx, room, name, id, false)
+func (db *DB) Depart(ctx context.Context, room, userID, id string) (p chat.Presence, left bool, err error) {
+	p, err = db.changePresence(ctx, room, userID, "", id, false)
 	if errors.Is(err, errNotInSet) {
-		return chat.Presence{Name: name}, false, nil
+		return chat.Presence{UserID: userID}, false, nil
 	}
 	if err != nil {
 		return p, false, err
@@ -211,7 +217,7 @@ func (db *DB) RoomConnections(ctx context.Context, room string) ([]chat.Connecti
 	items, err := db.query(ctx, &dynamodb.QueryInput{
 		TableName:                 &db.tables.Connections,
 		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		ProjectionExpression:      aws.String("sk, #name, connectedAt, seenAt"),
+		ProjectionExpression:      aws.String("sk, userId, #name, connectedAt, seenAt"),
 		ExpressionAttributeNames:  map[string]string{"#name": "name"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":prefix": str(connPrefix)},
 	}, 0)
@@ -252,7 +258,7 @@ func (db *DB) Room(ctx context.Context, room string) ([]chat.Connection, []chat.
 		case strings.HasPrefix(sk.Value, connPrefix):
 			err = unmarshal(item, &m)
 			conns = append(conns, m.connection(room))
-		case strings.HasPrefix(sk.Value, namePrefix):
+		case strings.HasPrefix(sk.Value, userPrefix):
 			err = unmarshal(item, &p)
 			presence = append(presence, p.presence())
 		}

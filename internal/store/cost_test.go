@@ -128,7 +128,7 @@ func BenchmarkBroadcastCost(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				m := chat.Message{ID: chat.NewID(time.Now()), Seq: latest + 1, Room: c.Room, Name: c.Name,
+				m := chat.Message{ID: chat.NewID(time.Now()), Seq: latest + 1, Room: c.Room, UserID: c.UserID, Name: c.Name,
 					Text: "a typical chat message of sixty characters or so, in a room", SentAt: time.Now(), ClientID: fmt.Sprintf("bench-%d", n)}
 				if _, _, err := db.PutMessage(ctx, m, c.ID, c.Frame+1); err != nil {
 					b.Fatal(err)
@@ -178,7 +178,7 @@ func fill(b *testing.B, db *store.DB, members int, now time.Time) {
 	for r := range 10 {
 		for i := range members {
 			work <- chat.Connection{ID: fmt.Sprintf("r%d-c%d", r, i), Room: fmt.Sprintf("r%d", r),
-				Name: fmt.Sprintf("member-%d", i), ConnectedAt: now}
+				UserID: fmt.Sprintf("u-%d", i), Name: fmt.Sprintf("member-%d", i), ConnectedAt: now}
 		}
 	}
 	close(work)

@@ -7,7 +7,6 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +22,7 @@ type messageItem struct {
 	keys
 	ID        string `dynamodbav:"id"`
 	Seq       int64  `dynamodbav:"seq"`
+	UserID    string `dynamodbav:"userId"`
 	Name      string `dynamodbav:"name"`
 	Text      string `dynamodbav:"text"`
 	SentAt    int64  `dynamodbav:"sentAt"` // Unix ms
@@ -38,7 +38,7 @@ type headItem struct {
 }
 
 // clientIDItem reserves a sender's clientId in a room: pk room#{room},
-// sk client#{len(name)}#{name}#{clientId}; Seq names the message.
+// sk client#{userId}#{clientId}; Seq names the message.
 type clientIDItem struct {
 	keys
 	Seq       int64 `dynamodbav:"seq"`
@@ -47,14 +47,13 @@ type clientIDItem struct {
 
 func msgKey(seq int64) string { return fmt.Sprintf("%s%019d", msgPrefix, seq) }
 
-// clientIDKey is unambiguous whatever the name and clientId hold: the
-// name's length comes first.
-func clientIDKey(name, clientID string) string {
-	return clientIDPrefix + strconv.Itoa(len(name)) + "#" + name + "#" + clientID
+// clientIDKey is unambiguous: a user id holds no "#".
+func clientIDKey(userID, clientID string) string {
+	return clientIDPrefix + userID + "#" + clientID
 }
 
 func (it messageItem) message(room string) chat.Message {
-	return chat.Message{ID: it.ID, Seq: it.Seq, Room: room, Name: it.Name, Text: it.Text,
+	return chat.Message{ID: it.ID, Seq: it.Seq, Room: room, UserID: it.UserID, Name: it.Name, Text: it.Text,
 		SentAt: fromMS(it.SentAt), ClientID: it.ClientID}
 }
 
@@ -71,8 +70,8 @@ const maxPutAttempts = 50
 //   - when frame > 0, the sending connection's last frame moves from
 //     frame-1 to frame, so a connection's messages are stored in the order
 //     it numbered them;
-//   - when m.ClientID is set, it is reserved for the sender (the room and
-//     the name). A clientId the sender already used stores nothing: the
+//   - when m.ClientID is set, it is reserved for the sender (m.UserID, in
+//     the room). A clientId the sender already used stores nothing: the
 //     original message is returned with duplicate = true (and frame is
 //     still given its place).
 //
@@ -154,14 +153,14 @@ func (db *DB) messageTransaction(m chat.Message, connID string, frame, exp int64
 	}
 	idx.head = len(items)
 	items = append(items, types.TransactWriteItem{Update: head})
-	msg, err := marshal(messageItem{keys: keys{roomPrefix + m.Room, msgKey(m.Seq)}, ID: m.ID, Seq: m.Seq, Name: m.Name,
+	msg, err := marshal(messageItem{keys: keys{roomPrefix + m.Room, msgKey(m.Seq)}, ID: m.ID, Seq: m.Seq, UserID: m.UserID, Name: m.Name,
 		Text: m.Text, SentAt: ms(m.SentAt), ClientID: m.ClientID, ExpiresAt: exp})
 	if err != nil {
 		return nil, idx, err
 	}
 	items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: msg}})
 	if m.ClientID != "" {
-		reserve, err := marshal(clientIDItem{keys: keys{roomPrefix + m.Room, clientIDKey(m.Name, m.ClientID)}, Seq: m.Seq, ExpiresAt: exp})
+		reserve, err := marshal(clientIDItem{keys: keys{roomPrefix + m.Room, clientIDKey(m.UserID, m.ClientID)}, Seq: m.Seq, ExpiresAt: exp})
 		if err != nil {
 			return nil, idx, err
 		}

@@ -51,7 +51,7 @@ func New(client *dynamodb.Client, t Tables) *DB {
 const (
 	roomPrefix     = "room#"
 	connPrefix     = "conn#"
-	namePrefix     = "name#"
+	userPrefix     = "user#"
 	msgPrefix      = "msg#"
 	clientIDPrefix = "client#"
 	lookupSK       = "conn"

@@ -51,7 +51,7 @@ func newDB(t *testing.T) *fixture {
 
 func (f *fixture) connect(t *testing.T, id, room, name string) bool {
 	t.Helper()
-	_, joined, err := f.db.PutConnection(t.Context(), chat.Connection{ID: id, Room: room, Name: name, ConnectedAt: f.now})
+	_, joined, err := f.db.PutConnection(t.Context(), chat.Connection{ID: id, Room: room, UserID: "u-" + name, Name: name, ConnectedAt: f.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestPresenceVersionsGrow(t *testing.T) {
 	f := newDB(t)
 	var versions []int64
 	put := func(id string) {
-		p, _, err := f.db.PutConnection(t.Context(), chat.Connection{ID: id, Room: "r", Name: "Ana", ConnectedAt: f.now})
+		p, _, err := f.db.PutConnection(t.Context(), chat.Connection{ID: id, Room: "r", UserID: "u-Ana", Name: "Ana", ConnectedAt: f.now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,10 +201,10 @@ func TestExpiredConnectionsAreIgnored(t *testing.T) {
 	if err != nil || len(conns) != 1 || len(presence) != 1 || len(presence[0].Conns) != 2 {
 		t.Fatalf("Room = %+v %+v %v; want fresh, and Bo's set holding fresh and ghost2", conns, presence, err)
 	}
-	if p, left, err := f.db.Depart(t.Context(), "r", "Bo", "ghost2"); err != nil || left || !p.Online {
+	if p, left, err := f.db.Depart(t.Context(), "r", "u-Bo", "ghost2"); err != nil || left || !p.Online {
 		t.Errorf("Depart(ghost2) = %+v, left %v, %v; want Bo still online", p, left, err)
 	}
-	if _, left, _ := f.db.Depart(t.Context(), "r", "Bo", "ghost2"); left {
+	if _, left, _ := f.db.Depart(t.Context(), "r", "u-Bo", "ghost2"); left {
 		t.Error("a second Depart of the same connection reported left")
 	}
 }
@@ -229,7 +229,7 @@ func TestConcurrentTabsJoinAndLeaveOnce(t *testing.T) {
 		return int(n.Load())
 	}
 	joined := count(func(i int) bool {
-		_, joined, err := f.db.PutConnection(context.Background(), chat.Connection{ID: fmt.Sprint("tab", i), Room: "r", Name: "Ana", ConnectedAt: f.now})
+		_, joined, err := f.db.PutConnection(context.Background(), chat.Connection{ID: fmt.Sprint("tab", i), Room: "r", UserID: "u-Ana", Name: "Ana", ConnectedAt: f.now})
 		if err != nil {
 			t.Error(err)
 		}
@@ -244,7 +244,7 @@ func TestConcurrentTabsJoinAndLeaveOnce(t *testing.T) {
 			t.Error(err)
 		}
 		if i%2 == 0 {
-			_, l, err := f.db.Depart(context.Background(), "r", "Ana", fmt.Sprint("tab", i+1))
+			_, l, err := f.db.Depart(context.Background(), "r", "u-Ana", fmt.Sprint("tab", i+1))
 			if err != nil {
 				t.Error(err)
 			}
@@ -279,7 +279,7 @@ func TestRejoinDuringLeaveKeepsTheName(t *testing.T) {
 			left.Store(l)
 		})
 		wg.Go(func() {
-			if _, _, err := f.db.PutConnection(context.Background(), chat.Connection{ID: "new" + room, Room: room, Name: "Ana", ConnectedAt: f.now}); err != nil {
+			if _, _, err := f.db.PutConnection(context.Background(), chat.Connection{ID: "new" + room, Room: room, UserID: "u-Ana", Name: "Ana", ConnectedAt: f.now}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -374,7 +374,7 @@ func (f *fixture) put(t *testing.T, room, name, clientID, text string) (chat.Mes
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := chat.Message{ID: chat.NewID(f.now), Seq: latest + 1, Room: room, Name: name, Text: text, SentAt: f.now, ClientID: clientID}
+	m := chat.Message{ID: chat.NewID(f.now), Seq: latest + 1, Room: room, UserID: "u-" + name, Name: name, Text: text, SentAt: f.now, ClientID: clientID}
 	got, dup, err := f.db.PutMessage(t.Context(), m, "", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -429,7 +429,7 @@ func TestConcurrentPutsGetEverySeqOnce(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				m := chat.Message{ID: chat.NewID(f.now), Seq: 1, Room: "busy", Name: fmt.Sprint("w", w), Text: fmt.Sprint(i), SentAt: f.now}
+				m := chat.Message{ID: chat.NewID(f.now), Seq: 1, Room: "busy", UserID: fmt.Sprint("u-w", w), Name: fmt.Sprint("w", w), Text: fmt.Sprint(i), SentAt: f.now}
 				if _, _, err := f.db.PutMessage(context.Background(), m, "", 0); err != nil {
 					t.Error(err)
 				}
@@ -463,7 +463,7 @@ func TestPutMessageKeepsFrameOrder(t *testing.T) {
 	f := newDB(t)
 	f.connect(t, "a1", "r", "Ana")
 	put := func(frame int64, clientID string) (chat.Message, bool, error) {
-		m := chat.Message{ID: chat.NewID(f.now), Seq: 1, Room: "r", Name: "Ana", Text: fmt.Sprint("frame ", frame), SentAt: f.now, ClientID: clientID}
+		m := chat.Message{ID: chat.NewID(f.now), Seq: 1, Room: "r", UserID: "u-Ana", Name: "Ana", Text: fmt.Sprint("frame ", frame), SentAt: f.now, ClientID: clientID}
 		return f.db.PutMessage(t.Context(), m, "a1", frame)
 	}
 	if _, _, err := put(2, "c2"); chat.ErrorCode(err) != chat.CodeOutOfOrder {
@@ -536,7 +536,7 @@ func TestHistory(t *testing.T) {
 		})
 	}
 	msgs, _ := f.history(t, "r", 1, 0, 1)
-	if m := msgs[0]; m.Text != "message 1" || m.Name != "Ana" || m.Room != "r" || m.ClientID != "c1" || m.Seq != 2 {
+	if m := msgs[0]; m.Text != "message 1" || m.Name != "Ana" || m.UserID != "u-Ana" || m.Room != "r" || m.ClientID != "c1" || m.Seq != 2 {
 		t.Errorf("message fields = %+v", m)
 	}
 }

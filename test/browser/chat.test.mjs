@@ -194,3 +194,44 @@ scenario("messages typed while offline appear in typed order on both pages", asy
   assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
   assert.deepEqual([...ana.errors, ...bo.errors], []);
 });
+
+scenario("two people named Ana are two members, told apart", async () => {
+  const first = await user("Ana", "twins");
+  const second = await user("Ana", "twins");
+  await first.locator("#members li").nth(1).waitFor();
+  await second.locator("#members li").nth(1).waitFor();
+  const firstList = await first.locator("#members li").allTextContents();
+  const secondList = await second.locator("#members li").allTextContents();
+  assert.equal(firstList.length, 2, `first Ana's list: ${firstList}`);
+  assert.equal(firstList.filter((n) => n.endsWith("(you)")).length, 1);
+  assert.equal(secondList.filter((n) => n.endsWith("(you)")).length, 1);
+  for (const n of [...firstList, ...secondList]) assert.match(n, /^Ana \([a-z2-7]{4}\)( \(you\))?$/);
+  const secondMark = secondList.find((n) => n.endsWith("(you)")).replace(" (you)", "");
+  assert.ok(firstList.includes(secondMark), `the first Ana sees the second as ${secondMark}`);
+
+  await second.getByLabel("Message", { exact: true }).pressSequentially("from the second Ana");
+  await first.locator("#typing", { hasText: `${secondMark} is typing…` }).waitFor();
+  await second.getByLabel("Message", { exact: true }).press("Enter");
+  const got = first.locator("#messages li.message", { hasText: "from the second Ana" });
+  await got.waitFor();
+  assert.equal(await got.locator(".name").textContent(), secondMark);
+  assert.equal(await got.evaluate((li) => li.classList.contains("mine")), false, "another Ana's message shown as mine");
+  const own = second.locator("#messages li.message:not(.pending)", { hasText: "from the second Ana" });
+  await own.waitFor();
+  assert.equal(await own.evaluate((li) => li.classList.contains("mine")), true);
+});
+
+scenario("a burst over the rate limit goes out in order after a short notice", async () => {
+  const ana = await user("Ana", "burst");
+  const bo = await user("Bo", "burst");
+  const typed = Array.from({ length: 25 }, (_, i) => `burst ${i + 1}`);
+  for (const t of typed) {
+    await ana.getByLabel("Message", { exact: true }).fill(t);
+    await ana.getByLabel("Message", { exact: true }).press("Enter");
+  }
+  await ana.locator("#problem", { hasText: "faster than the room allows" }).waitFor();
+  await bo.waitForFunction((n) => document.querySelectorAll("#messages li.message").length === n, typed.length, { timeout: 30000 });
+  assert.deepEqual(await texts(bo), typed);
+  await ana.waitForFunction(() => document.querySelectorAll("#messages li.pending").length === 0, null, { timeout: 30000 });
+  assert.deepEqual(await texts(ana), typed);
+});
