@@ -323,18 +323,30 @@ func (db *DB) AllowTyping(ctx context.Context, id string, now time.Time, interva
 // chat.ErrNoConnection, or with an invalid_frame error when frame is not
 // the connection's next.
 func (db *DB) SkipFrame(ctx context.Context, id string, frame int64) error {
+	u := db.frameMove(id, frame)
 	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           &db.tables.Connections,
-		Key:                                 key(connPrefix+id, lookupSK),
-		UpdateExpression:                    aws.String("SET frame = :n"),
-		ConditionExpression:                 aws.String("frame = :prev"),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":n": num(frame), ":prev": num(frame - 1)},
+		TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+		ConditionExpression: u.ConditionExpression, ExpressionAttributeValues: u.ExpressionAttributeValues,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
 		return frameError(ccf.Item, frame)
 	}
 	return wrap(fmt.Sprintf("skip frame %d of %s", frame, id), err)
+}
+
+// frameMove gives frame its place in a connection's order: the lookup
+// item's frame moves from frame-1 to frame, or the condition fails (and
+// returns the item as it was).
+func (db *DB) frameMove(connID string, frame int64) *types.Update {
+	return &types.Update{
+		TableName:                           &db.tables.Connections,
+		Key:                                 key(connPrefix+connID, lookupSK),
+		UpdateExpression:                    aws.String("SET frame = :n"),
+		ConditionExpression:                 aws.String("frame = :prev"),
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":n": num(frame), ":prev": num(frame - 1)},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
 }
 
 // frameError explains why frame could not take its place, given the

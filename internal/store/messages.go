@@ -130,14 +130,7 @@ func (db *DB) messageTransaction(m chat.Message, connID string, frame, exp int64
 	var items []types.TransactWriteItem
 	if frame > 0 {
 		idx.frame = len(items)
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			TableName:                           &db.tables.Connections,
-			Key:                                 key(connPrefix+connID, lookupSK),
-			UpdateExpression:                    aws.String("SET frame = :n"),
-			ConditionExpression:                 aws.String("frame = :prev"),
-			ExpressionAttributeValues:           map[string]types.AttributeValue{":n": num(frame), ":prev": num(frame - 1)},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}})
+		items = append(items, types.TransactWriteItem{Update: db.frameMove(connID, frame)})
 	}
 	head := &types.Update{
 		TableName:                           &db.tables.Messages,
