@@ -22,6 +22,7 @@ const BACKOFF_MAX_MS = 30000;
 const SYNC_PAGE = 100;
 const GAP_WAIT_MS = 1500; // a gap often fills by itself: messages overtake each other
 const SYNC_RETRY_MS = 5000; // a sync unanswered this long may be asked again
+const GATEWAY_RETRY_MS = 150; // after API Gateway refused a frame (a throttled stage refills in milliseconds)
 // Errors after which the connection is closed (or should be) and what was
 // not acknowledged is sent again, in order, on a new one.
 const RECONNECT_CODES = new Set(["not_connected", "out_of_order", "invalid_frame", "internal"]);
@@ -207,13 +208,19 @@ export class ChatClient extends EventTarget {
       default:
         // API Gateway's own frames (Too Many Requests, Internal server error)
         // do not say which frame they answer; a lost numbered frame holds
-        // the ones after it. If a message is still unacknowledged a second
-        // later, start again on a new connection, which resends in order.
+        // the ones after it. A moment later, every message still
+        // unacknowledged that went out on this connection goes again with
+        // its number: the server stores what it never got and answers the
+        // rest with their original acks.
         if (f.message) {
           this.emit("problem", { code: "gateway", message: f.message });
-          const first = this.pending.keys().next().value;
           const ws = this.ws;
-          if (first) setTimeout(() => this.ws === ws && this.pending.keys().next().value === first && this.reconnectNow(), 1000);
+          setTimeout(() => {
+            if (this.ws !== ws) return;
+            for (const [clientId, p] of this.pending) {
+              if (p.frame) this.transmit({ action: "new-message", text: p.text, clientId, frame: p.frame });
+            }
+          }, GATEWAY_RETRY_MS);
         }
     }
   }

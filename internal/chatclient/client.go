@@ -285,22 +285,30 @@ func (c *Client) ping(ws *websocket.Conn) {
 
 // afterGatewayError handles a frame that API Gateway refused (throttled)
 // or failed to deliver to the chat: which frame it was is not said, and a
-// lost numbered frame would hold the ones after it. If a message is still
-// unacknowledged a second later, the client starts again on a new
-// connection, which sends it again in order. Called with mu held.
+// lost numbered frame would hold the ones after it. A moment later, every
+// message still unacknowledged that went out on this connection goes again
+// with its number: the server stores what it never got, and answers a
+// number it already has, with that clientId, with the original ack.
+// Called with mu held.
 func (c *Client) afterGatewayError() {
-	if len(c.pending) == 0 {
-		return
-	}
-	ws, first := c.ws, c.pending[0].clientID
-	time.AfterFunc(time.Second, func() {
+	ws := c.ws
+	time.AfterFunc(gatewayRetry, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.ws == ws && len(c.pending) > 0 && c.pending[0].clientID == first {
-			c.restart()
+		if c.ws != ws {
+			return // a new connection resends everything itself
+		}
+		for _, o := range c.pending {
+			if o.frame > 0 {
+				c.sendFrame(o)
+			}
 		}
 	})
 }
+
+// gatewayRetry is how long after a refusal by API Gateway unacknowledged
+// messages go again: a throttled stage refills in milliseconds.
+const gatewayRetry = 150 * time.Millisecond
 
 // restart drops the current connection and lets read reconnect; nothing
 // more is sent on it. Called with mu held.

@@ -39,6 +39,7 @@ type Messages interface {
 	PutMessage(ctx context.Context, m chat.Message, connID string, frame int64) (stored chat.Message, duplicate bool, err error)
 	History(ctx context.Context, room string, after, before int64, limit int) ([]chat.Message, bool, error)
 	Latest(ctx context.Context, room string) (int64, error)
+	Original(ctx context.Context, room, userID, clientID string) (chat.Message, bool, error)
 }
 
 // Broadcaster is the Management API, many connections at a time.
@@ -259,6 +260,16 @@ func (h *Chat) skipFrame(ctx context.Context, r request, frame int64) error {
 
 func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error {
 	c, err := h.awaitFrame(ctx, r, in.Frame)
+	if chat.ErrorCode(err) == chat.CodeInvalidFrame && in.ClientID != "" {
+		// A frame number used again with a clientId already stored is a
+		// retry (the client could not tell which frame API Gateway
+		// refused): the original ack, as for any retry.
+		if m, ok, err2 := h.Msgs.Original(ctx, c.Room, c.UserID, in.ClientID); err2 == nil && ok {
+			h.reply(ctx, r, chat.NewAck(m))
+			h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, chat.NewMessageEvent(m)))
+			return nil
+		}
+	}
 	if err != nil {
 		return err
 	}

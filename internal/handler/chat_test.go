@@ -355,6 +355,10 @@ func TestFrameErrors(t *testing.T) {
 	w.expect("a1", "error code=too_long clientId=c1")
 	w.send("a1", `{"action":"new-message","text":"two","clientId":"c2","frame":2}`)
 	w.expect("a1", "ack clientId=c2")
+	w.send("a1", `{"action":"new-message","text":"two","clientId":"c2","frame":2}`) // a retry of frame 2
+	if again := w.expect("a1", "ack clientId=c2"); len(again) != 1 || again[0]["seq"] != 1.0 {
+		t.Errorf("frame 2 sent again = %v, want the original ack", again)
+	}
 	w.send("a1", `{"action":"new-message","text":"two again","clientId":"c2b","frame":2}`)
 	if e := w.expect("a1", "error code=invalid_frame clientId=c2b"); len(e) == 1 && e[0]["frame"] != 2.0 {
 		t.Errorf("error frame = %v, want frame 2 echoed", e[0])

@@ -182,15 +182,31 @@ func (db *DB) duplicate(ctx context.Context, m chat.Message, reserved map[string
 			return m, false, err
 		}
 	}
+	orig, err := db.message(ctx, m.Room, r.Seq)
+	return orig, err == nil, err
+}
+
+// Original returns the message a sender stored with a clientId, if any.
+func (db *DB) Original(ctx context.Context, room, userID, clientID string) (chat.Message, bool, error) {
+	var r clientIDItem
+	found, err := db.getItem(ctx, db.tables.Messages, key(roomPrefix+room, clientIDKey(userID, clientID)), &r)
+	if err != nil || !found {
+		return chat.Message{}, false, wrap(fmt.Sprintf("get client id %q of %s in room %q", clientID, userID, room), err)
+	}
+	m, err := db.message(ctx, room, r.Seq)
+	return m, err == nil, err
+}
+
+func (db *DB) message(ctx context.Context, room string, seq int64) (chat.Message, error) {
 	var it messageItem
-	found, err := db.getItem(ctx, db.tables.Messages, key(roomPrefix+m.Room, msgKey(r.Seq)), &it)
+	found, err := db.getItem(ctx, db.tables.Messages, key(roomPrefix+room, msgKey(seq)), &it)
 	if err != nil {
-		return m, false, fmt.Errorf("get message %d of room %q: %w", r.Seq, m.Room, err)
+		return chat.Message{}, fmt.Errorf("get message %d of room %q: %w", seq, room, err)
 	}
 	if !found {
-		return m, false, fmt.Errorf("client id %q in room %q names message %d, which is gone", m.ClientID, m.Room, r.Seq)
+		return chat.Message{}, fmt.Errorf("message %d of room %q is gone", seq, room)
 	}
-	return it.message(m.Room), true, nil
+	return it.message(room), nil
 }
 
 // Latest returns a room's latest seq (0 before its first message).
