@@ -1,13 +1,16 @@
 // The page: the join form, then the chat. All user text reaches the DOM
-// through textContent, never as HTML.
+// through textContent or DOM nodes (render.js), never as HTML.
 
 import config from "./config.js";
 import { ChatClient, newKey } from "./client.js";
+import { messageItem, relayout, setTime } from "./render.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
 const TYPING_SHOWN_MS = 4000;
 const COUNTER_FROM = Math.floor(MAX_TEXT_CHARS * 0.9);
+const OLDER_PAGE_WHEN = 80; // px from the top of the list: fetch older history
+const RECENT_ROOMS = 5;
 const STATE_TEXT = { connecting: "Connecting…", online: "Online", reconnecting: "Reconnecting…", closed: "Offline" };
 const PROBLEM_TEXT = {
   bad_json: "The page sent something the server could not read.",
@@ -20,25 +23,28 @@ const PROBLEM_TEXT = {
 };
 
 let client = null;
+let room = "";
 let me = { userId: "", name: "" };
 const members = new Map(); // userId → name, online users
 const typers = new Map(); // userId → {name, timer}
+let hasOlder = false; // whether history older than the first message shown exists
+let unread = 0; // messages that arrived while the tab was hidden
 
-// --- Join form ---
+// --- Joining, rejoining and switching rooms ---
 
+const params = new URLSearchParams(location.search);
 $("name").value = localStorage.getItem("chat.name") || "";
-$("room").value = new URLSearchParams(location.search).get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
+$("room").value = params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
 
 $("join-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const name = $("name").value.trim();
-  const room = $("room").value.trim() || DEFAULT_ROOM;
-  const problem = nameError(name) || roomError(room);
+  const r = $("room").value.trim() || DEFAULT_ROOM;
+  const problem = nameError(name) || roomError(r);
   $("join-error").textContent = problem;
   if (problem) return;
   localStorage.setItem("chat.name", name);
-  localStorage.setItem("chat.room", room);
-  join(name, room);
+  join(name, r);
 });
 
 /** This browser's guest key: made once, kept, so that every tab and visit is the same user. */
@@ -51,20 +57,41 @@ function guestKey() {
   return key;
 }
 
-function join(name, room) {
+function recentRooms() {
+  try {
+    return JSON.parse(localStorage.getItem("chat.rooms") || "[]").filter((r) => !roomError(r));
+  } catch {
+    return [];
+  }
+}
+
+function join(name, r) {
+  room = r;
+  localStorage.setItem("chat.room", r);
+  localStorage.setItem("chat.joined", "1");
+  const rooms = [r, ...recentRooms().filter((x) => x !== r)].slice(0, RECENT_ROOMS);
+  localStorage.setItem("chat.rooms", JSON.stringify(rooms));
+  $("recent-rooms").replaceChildren(...rooms.map((x) => Object.assign(document.createElement("option"), { value: x })));
+  history.replaceState(null, "", `?room=${encodeURIComponent(r)}`);
   $("join").hidden = true;
   $("chat").hidden = false;
-  $("room-title").textContent = `#${room}`;
-  document.title = `#${room} – Chat`;
+  $("room-title").textContent = `#${r}`;
+  unread = 0;
+  updateTitle();
   $("messages").replaceChildren();
+  $("older").hidden = true;
+  hasOlder = false;
   me = { userId: "", name };
   members.clear();
+  typers.clear();
   renderMembers();
-  client = new ChatClient({ url: config.websocketUrl, name, room, key: guestKey() });
+  renderTyping();
+  client = new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
   client.addEventListener("state", (e) => showState(e.detail.state));
   client.addEventListener("sync", (e) => onSync(e.detail));
+  client.addEventListener("older", (e) => onOlder(e.detail));
   client.addEventListener("members", (e) => onMembers(e.detail.members));
-  client.addEventListener("message", (e) => addMessage(e.detail));
+  client.addEventListener("message", (e) => onMessage(e.detail));
   client.addEventListener("ack", (e) => onAck(e.detail));
   client.addEventListener("presence", (e) => onPresence(e.detail));
   client.addEventListener("typing", (e) => onTyping(e.detail));
@@ -73,20 +100,67 @@ function join(name, room) {
   $("text").focus();
 }
 
-$("leave").addEventListener("click", () => {
-  client.stop();
+function leave() {
+  client?.stop();
   client = null;
+  localStorage.removeItem("chat.joined");
+  document.title = "Chat";
+}
+
+$("leave").addEventListener("click", () => {
+  leave();
+  history.replaceState(null, "", location.pathname);
   $("chat").hidden = true;
   $("join").hidden = false;
   $("name").focus();
 });
+
+$("room-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const r = $("switch-room").value.trim();
+  const problem = roomError(r) || (r === "" ? "Name a room." : "");
+  if (problem) {
+    showProblem({ code: "room", message: problem });
+    return;
+  }
+  $("switch-room").value = "";
+  if (r === room) return;
+  leave();
+  join(me.name, r);
+});
+
+$("copy-link").addEventListener("click", async () => {
+  const link = `${location.origin}${location.pathname}?room=${encodeURIComponent(room)}`;
+  try {
+    await navigator.clipboard.writeText(link);
+    showProblem({ code: "info", message: `Link copied: ${link}` });
+  } catch {
+    showProblem({ code: "info", message: `Share this link: ${link}` });
+  }
+});
+
+// A reload, or a link to a room, returns straight to the chat with the saved name.
+if (localStorage.getItem("chat.joined") && localStorage.getItem("chat.name") !== null) {
+  const r = params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
+  if (!roomError(r) && !nameError(localStorage.getItem("chat.name"))) join(localStorage.getItem("chat.name"), r);
+}
 
 // --- Connection state and problems ---
 
 function showState(state) {
   $("state").textContent = STATE_TEXT[state] || state;
   $("state").dataset.state = state;
+  $("reconnect").hidden = state !== "reconnecting";
+  // Offline, who is here and who is typing are no longer known: shown as stale.
+  $("chat").classList.toggle("stale", state !== "online");
+  if (state !== "online") {
+    for (const t of typers.values()) clearTimeout(t.timer);
+    typers.clear();
+    renderTyping();
+  }
 }
+
+$("reconnect").addEventListener("click", () => client?.retryNow());
 
 function showProblem({ code, message }) {
   const lead = PROBLEM_TEXT[code];
@@ -97,8 +171,9 @@ function showProblem({ code, message }) {
 
 // --- Messages ---
 
-function onSync({ you }) {
+function onSync({ you, first, more }) {
   me = you;
+  if (first) setOlder(more);
   renderMembers();
   renderNames();
 }
@@ -128,59 +203,86 @@ function renderNames() {
   renderTyping();
 }
 
-/** Inserts a stored message in seq order, once. */
-function addMessage(m) {
-  const list = $("messages");
-  if (list.querySelector(`li[data-seq="${m.seq}"]`)) return;
+/** A stored message, in seq order, once. */
+function storedItem(m) {
   const li = messageItem(label(m.userId, m.name), m.text, m.sentAt);
   li.dataset.id = m.id;
   li.dataset.seq = m.seq;
   li.dataset.userId = m.userId;
   li.dataset.name = m.name;
   if (m.userId === me.userId) li.classList.add("mine");
+  return li;
+}
+
+function insertBySeq(li) {
+  const list = $("messages");
+  const seq = Number(li.dataset.seq);
   let before = null;
   for (const other of list.querySelectorAll("li[data-seq]")) {
-    if (Number(other.dataset.seq) > m.seq) {
+    if (Number(other.dataset.seq) > seq) {
       before = other;
       break;
     }
   }
-  before = before || list.querySelector("li.pending");
-  appendKeepingScroll(() => list.insertBefore(li, before));
+  list.insertBefore(li, before || list.querySelector("li.pending"));
 }
 
-function messageItem(name, text, sentAt) {
-  const li = document.createElement("li");
-  li.className = "message";
-  const who = document.createElement("span");
-  who.className = "name";
-  who.textContent = name;
-  const time = document.createElement("time");
-  setTime(time, sentAt);
-  const body = document.createElement("p");
-  body.className = "text";
-  body.textContent = text;
-  li.append(who, time, body);
-  return li;
+function onMessage(m) {
+  if ($("messages").querySelector(`li[data-seq="${m.seq}"]`)) return;
+  stopTyping(m.userId);
+  const li = storedItem(m);
+  const unseen = document.hidden && m.userId !== me.userId;
+  appendKeepingScroll(() => {
+    insertBySeq(li);
+    if (unseen) markUnread(li);
+  });
 }
 
-function setTime(el, sentAt) {
-  if (!sentAt) {
-    el.textContent = "sending…";
-    return;
+/** A page of older history, put above what is shown without moving what is read. */
+function onOlder({ messages, more }) {
+  const log = $("log");
+  const fromBottom = log.scrollHeight - log.scrollTop;
+  log.setAttribute("aria-busy", "true"); // a batch is not read out message by message
+  for (const m of messages) {
+    if (!$("messages").querySelector(`li[data-seq="${m.seq}"]`)) insertBySeq(storedItem(m));
   }
-  const d = new Date(sentAt);
-  el.dateTime = sentAt;
-  el.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  el.title = d.toLocaleString();
+  relayout($("messages"));
+  setOlder(more);
+  log.scrollTop = log.scrollHeight - fromBottom;
+  log.removeAttribute("aria-busy");
+  $("older").disabled = false;
 }
+
+function setOlder(more) {
+  hasOlder = more;
+  $("older").hidden = !more;
+  $("messages").querySelector("li.start")?.remove();
+  if (!more) {
+    const li = document.createElement("li");
+    li.className = "start";
+    li.textContent = "This is the start of the conversation.";
+    $("messages").prepend(li);
+  }
+}
+
+function loadOlder() {
+  const first = $("messages").querySelector("li[data-seq]");
+  if (!hasOlder || !client || !first) return;
+  if (client.loadOlder(Number(first.dataset.seq))) $("older").disabled = true;
+}
+
+$("older").addEventListener("click", loadOlder);
+$("log").addEventListener("scroll", () => {
+  if ($("log").scrollTop < OLDER_PAGE_WHEN) loadOlder();
+  if (atBottom()) $("new-messages").hidden = true;
+});
 
 function onAck({ clientId, id, seq, userId, sentAt }) {
   const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
   if (!li) return;
   li.remove();
   // Re-inserted in seq order; if a sync already brought it, that copy stays.
-  addMessage({ id, seq, userId, name: me.name, text: li.querySelector(".text").textContent, sentAt });
+  onMessage({ id, seq, userId, name: me.name, text: li.dataset.text, sentAt });
 }
 
 function onPresence({ type, userId, name, sentAt }) {
@@ -205,11 +307,15 @@ function renderMembers() {
 
 function onTyping({ userId, name }) {
   clearTimeout(typers.get(userId)?.timer);
-  const timer = setTimeout(() => {
-    typers.delete(userId);
-    renderTyping();
-  }, TYPING_SHOWN_MS);
+  const timer = setTimeout(() => stopTyping(userId), TYPING_SHOWN_MS);
   typers.set(userId, { name, timer });
+  renderTyping();
+}
+
+function stopTyping(userId) {
+  if (!typers.has(userId)) return;
+  clearTimeout(typers.get(userId).timer);
+  typers.delete(userId);
   renderTyping();
 }
 
@@ -219,32 +325,59 @@ function renderTyping() {
     names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
 }
 
+// --- Unread messages while the tab is hidden ---
+
+/** Counts a message that arrived unseen; the first gets a divider above it. */
+function markUnread(li) {
+  unread++;
+  if (!$("messages").querySelector("li.unread")) {
+    const divider = document.createElement("li");
+    divider.className = "unread";
+    divider.setAttribute("role", "separator");
+    divider.textContent = "New messages";
+    li.before(divider);
+  }
+  updateTitle();
+}
+
+function updateTitle() {
+  if (!room) return;
+  document.title = `${unread > 0 ? `(${unread}) ` : ""}#${room} – Chat`;
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) {
+    $("messages").querySelector("li.unread")?.remove(); // a new absence gets a new divider
+    return;
+  }
+  unread = 0;
+  updateTitle();
+});
+
 // --- Scrolling: follow new messages unless the user scrolled up ---
 
 function atBottom() {
-  const l = $("messages");
+  const l = $("log");
   return l.scrollHeight - l.scrollTop - l.clientHeight < 40;
 }
 
 function appendKeepingScroll(insert) {
   const follow = atBottom();
   insert();
+  relayout($("messages"));
   if (follow) scrollToEnd();
   else $("new-messages").hidden = false;
 }
 
 function scrollToEnd() {
-  const l = $("messages");
+  const l = $("log");
   l.scrollTop = l.scrollHeight;
   $("new-messages").hidden = true;
 }
 
-$("messages").addEventListener("scroll", () => {
-  if (atBottom()) $("new-messages").hidden = true;
-});
 $("new-messages").addEventListener("click", scrollToEnd);
 
-// --- Sending ---
+// --- Composing and sending ---
 
 function textState() {
   const text = $("text").value.trim();
@@ -252,12 +385,34 @@ function textState() {
   $("send").disabled = n === 0 || n > MAX_TEXT_CHARS;
   $("counter").textContent = n >= COUNTER_FROM ? `${n} / ${MAX_TEXT_CHARS}` : "";
   $("counter").classList.toggle("over", n > MAX_TEXT_CHARS);
+  // Announced only when a threshold is crossed, not at every keystroke.
+  const level = n > MAX_TEXT_CHARS ? "over" : n >= COUNTER_FROM ? "near" : "";
+  if (level !== textState.level) {
+    textState.level = level;
+    $("counter-alert").textContent = level === "over" ? `Over the limit of ${MAX_TEXT_CHARS} characters.` :
+      level === "near" ? `${MAX_TEXT_CHARS - n} characters left.` : "";
+  }
   return { text, ok: !$("send").disabled };
+}
+
+/** The composer grows with its text, up to a few lines (then it scrolls). */
+function fitComposer() {
+  const t = $("text");
+  t.style.height = "auto";
+  t.style.height = `${Math.min(t.scrollHeight, 160)}px`;
 }
 
 $("text").addEventListener("input", () => {
   textState();
+  fitComposer();
   if ($("text").value.trim() && client) client.typing();
+});
+
+$("text").addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    $("send-form").requestSubmit();
+  }
 });
 
 $("send-form").addEventListener("submit", (e) => {
@@ -268,8 +423,11 @@ $("send-form").addEventListener("submit", (e) => {
   const li = messageItem(me.name, text, "");
   li.classList.add("mine", "pending");
   li.dataset.clientId = clientId;
+  li.dataset.userId = me.userId;
+  li.dataset.text = text;
   appendKeepingScroll(() => $("messages").append(li));
   scrollToEnd();
   $("text").value = "";
   textState();
+  fitComposer();
 });

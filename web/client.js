@@ -7,7 +7,8 @@
 //
 // It knows nothing of the page; it reports through DOM events:
 //   state    {state: "connecting" | "online" | "reconnecting" | "closed"}
-//   sync     {you: {userId, name}, room}
+//   sync     {you: {userId, name}, room, first, more}           (first: the connection's first; more: older exist)
+//   older    {messages, more}                                  (a page of older history, asked for with loadOlder)
 //   members  {members: [{userId, name}]}                     (online users, by name)
 //   message  {id, seq, room, userId, name, text, sentAt}     (live or fetched; once per seq)
 //   ack      {clientId, id, seq, userId, sentAt}
@@ -67,6 +68,21 @@ export class ChatClient extends EventTarget {
     return clientId;
   }
 
+  /** Asks for the page of history before seq; false if one is already on its way. */
+  loadOlder(before) {
+    if (this.olderBefore || !this.ready || before <= 1) return false;
+    this.olderBefore = before;
+    this.transmit({ action: "sync", before, limit: SYNC_PAGE });
+    return true;
+  }
+
+  /** Reconnects at once (the "Reconnect now" button). */
+  retryNow() {
+    if (this.stopped || this.ws) return;
+    clearTimeout(this.retryTimer);
+    this.connect();
+  }
+
   /** Tells the room the user is typing, at most once per interval. */
   typing() {
     const now = Date.now();
@@ -92,6 +108,7 @@ export class ChatClient extends EventTarget {
     this.ready = false; // until the first sync on this connection
     this.frame = 0; // new-message frames are numbered per connection
     this.syncAskedAt = 0;
+    this.olderBefore = 0;
     ws.addEventListener("open", () => {
       this.attempt = 0;
       this.setState("online");
@@ -155,6 +172,7 @@ export class ChatClient extends EventTarget {
       if (this.ws !== ws || this.stopped) return; // a new connection resends everything itself
       const p = clientId && this.pending.get(clientId);
       if (frame && p && p.frame === frame) this.transmit({ action: "new-message", text: p.text, clientId, frame });
+      else if (!frame && this.olderBefore) this.transmit({ action: "sync", before: this.olderBefore, limit: SYNC_PAGE });
       else if (!frame) {
         this.syncAskedAt = 0;
         this.requestSync();
@@ -229,7 +247,7 @@ export class ChatClient extends EventTarget {
     if (f.code === "rate_limited") {
       // A message keeps its place and goes again; a sync on its way is
       // asked again; a ping simply goes unanswered.
-      if (f.frame || this.syncAskedAt) this.retryLater(f, f.retryAfterMs || 1000);
+      if (f.frame || this.syncAskedAt || this.olderBefore) this.retryLater(f, f.retryAfterMs || 1000);
       this.emit("problem", f);
       return;
     }
@@ -247,9 +265,16 @@ export class ChatClient extends EventTarget {
   }
 
   onSync(f) {
+    if (f.before && f.before === this.olderBefore) {
+      this.olderBefore = 0;
+      const messages = f.messages.filter((m) => !this.held.has(m.seq));
+      for (const m of messages) this.held.add(m.seq);
+      this.emit("older", { messages, more: f.more });
+      return;
+    }
     this.syncAskedAt = 0;
     const first = this.last === null;
-    this.emit("sync", { you: f.you, room: f.room });
+    this.emit("sync", { you: f.you, room: f.room, first, more: f.more });
     this.reconcilePresence(f.members, f.presence || {});
     for (const m of f.messages) this.hold(m);
     if (first) {

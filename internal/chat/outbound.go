@@ -87,6 +87,9 @@ type Sync struct {
 	Presence map[string]int64 `json:"presence"`
 	Messages []MessageEvent   `json:"messages"`
 	More     bool             `json:"more"`
+	// Before echoes the request's before, so that a client tells a page of
+	// older history from the other pages it asked for.
+	Before int64 `json:"before,omitempty"`
 }
 
 // Pong answers a ping with the room's latest seq.

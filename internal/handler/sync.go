@@ -32,7 +32,9 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 	// message asked for: cut from the oldest end.
 	envelope, _ := json.Marshal(chat.NewSync(c, latest, presence, nil, true))
 	msgs, cut := fit(msgs, h.Limits.MaxFrameBytes-len(envelope), in.After < 0)
-	h.reply(ctx, r, chat.NewSync(c, latest, presence, msgs, more || cut))
+	reply := chat.NewSync(c, latest, presence, msgs, more || cut)
+	reply.Before = in.Before
+	h.reply(ctx, r, reply)
 	return nil
 }
 

@@ -84,11 +84,11 @@ scenario("two users chat both ways, with names, times, join and leave", async ()
   await ana.locator("#messages li.notice", { hasText: "Bo left" }).waitFor();
   assert.equal(await ana.locator("#members li", { hasText: "Bo" }).count(), 0);
 
-  // A reload brings the history back, and the name is remembered.
+  // A reload returns straight to the room, with the name and the history.
   await ana.reload();
-  assert.equal(await ana.getByLabel("Your name").inputValue(), "Ana");
-  await ana.getByRole("button", { name: "Join" }).click();
   await online(ana);
+  assert.equal(await ana.locator("#room-title").textContent(), "#lobby");
+  assert.match(ana.url(), /\?room=lobby$/);
   await ana.locator("#messages li.message", { hasText: "hi Ana" }).waitFor();
   assert.deepEqual(await texts(ana), ["hello Bo", "hi Ana"]);
   assert.deepEqual([...ana.errors, ...bo.errors], []);
@@ -124,10 +124,10 @@ scenario("the form checks names and the Send button checks length", async () => 
   await page.locator("#join-error", { hasText: "at most 32 characters" }).waitFor();
   assert.equal(await page.locator("#chat").isHidden(), true);
   await page.getByLabel("Your name").fill("Zoë");
-  await page.getByLabel("Room").fill("no spaces");
+  await page.getByLabel("Room", { exact: true }).fill("no spaces");
   await page.getByRole("button", { name: "Join" }).click();
   await page.locator("#join-error", { hasText: "letters" }).waitFor();
-  await page.getByLabel("Room").fill("limits");
+  await page.getByLabel("Room", { exact: true }).fill("limits");
   await page.getByRole("button", { name: "Join" }).click();
   await online(page);
 

@@ -1,0 +1,108 @@
+// Building the message list: message items with their links, day
+// separators and grouping. Every user string reaches the DOM as text nodes
+// or attributes set through the DOM, never as HTML.
+
+const GROUP_WITHIN_MS = 5 * 60 * 1000; // consecutive messages of one person within this are grouped
+const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"']+/gi;
+const TRAILING = /[.,;:!?)\]}'"»]+$/; // punctuation after a link is not part of it
+
+/** Returns text as nodes: http(s) URLs as links that open in a new tab, the rest as text. */
+export function linkify(text) {
+  const nodes = [];
+  let last = 0;
+  for (const m of text.matchAll(URL_IN_TEXT)) {
+    let href = m[0];
+    const tail = href.match(TRAILING);
+    if (tail) href = href.slice(0, -tail[0].length);
+    let url;
+    try {
+      url = new URL(href);
+    } catch {
+      continue;
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") continue;
+    nodes.push(document.createTextNode(text.slice(last, m.index)));
+    const a = document.createElement("a");
+    a.href = url.href;
+    a.textContent = href;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    nodes.push(a);
+    last = m.index + href.length;
+  }
+  nodes.push(document.createTextNode(text.slice(last)));
+  return nodes;
+}
+
+/** A message item: who, when, and the text (with links, line breaks kept, direction from the text). */
+export function messageItem(name, text, sentAt) {
+  const li = document.createElement("li");
+  li.className = "message";
+  const head = document.createElement("div");
+  head.className = "head";
+  const who = document.createElement("span");
+  who.className = "name";
+  who.textContent = name;
+  const time = document.createElement("time");
+  setTime(time, sentAt);
+  head.append(who, time);
+  const body = document.createElement("p");
+  body.className = "text";
+  body.dir = "auto";
+  body.append(...linkify(text));
+  li.append(head, body);
+  return li;
+}
+
+export function setTime(el, sentAt) {
+  if (!sentAt) {
+    el.textContent = "sending…";
+    return;
+  }
+  const d = new Date(sentAt);
+  el.dateTime = sentAt;
+  el.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  el.title = d.toLocaleString();
+}
+
+/** "Today", "Yesterday" or the date, for a day separator. */
+export function dayLabel(d, now = new Date()) {
+  const day = (x) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  const diff = Math.round((day(now) - day(d)) / 86400000);
+  if (diff === 0) return "Today";
+  if (diff === 1) return "Yesterday";
+  return d.toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+}
+
+/**
+ * Lays the list out again after messages came in: a separator before the
+ * first message of each day, and messages of one person within a few
+ * minutes of each other grouped under one name.
+ */
+export function relayout(list, now = new Date()) {
+  for (const sep of list.querySelectorAll("li.day")) sep.remove();
+  let prevDay = "";
+  let prev = null;
+  for (const li of [...list.children]) {
+    if (!li.classList.contains("message")) {
+      if (!li.classList.contains("unread")) prev = null; // a notice breaks a group; the unread divider does not
+      continue;
+    }
+    const at = li.querySelector("time")?.dateTime;
+    const d = at ? new Date(at) : now;
+    const key = d.toDateString();
+    if (key !== prevDay) {
+      const sep = document.createElement("li");
+      sep.className = "day";
+      sep.setAttribute("role", "separator");
+      sep.textContent = dayLabel(d, now);
+      list.insertBefore(sep, li);
+      prevDay = key;
+      prev = null;
+    }
+    const grouped = prev !== null && prev.dataset.userId === li.dataset.userId &&
+      d - new Date(prev.querySelector("time")?.dateTime || now) < GROUP_WITHIN_MS;
+    li.classList.toggle("grouped", grouped);
+    prev = li;
+  }
+}
