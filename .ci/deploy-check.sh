@@ -41,7 +41,7 @@ WEBSOCKET_URL="$url" WEB_BUCKET="$bucket" DISTRIBUTION_ID="$dist" make --no-prin
 
 fail() { echo "deploy-web check: $*" >&2; exit 1; }
 listing=$(aws s3 ls "s3://$bucket/")
-for f in index.html app.js client.js rules.js style.css config.js; do
+for f in index.html app.js client.js render.js rules.js style.css favicon.svg config.js; do
   grep -q " $f\$" <<<"$listing" || fail "the bucket lacks $f"
 done
 grep -q "stale.html" <<<"$listing" && fail "a file no longer in web/ was left in the bucket"

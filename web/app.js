@@ -241,14 +241,16 @@ function onMessage(m) {
 /** A page of older history, put above what is shown without moving what is read. */
 function onOlder({ messages, more }) {
   const log = $("log");
-  const fromBottom = log.scrollHeight - log.scrollTop;
+  // The first message shown stays where it is on screen.
+  const anchor = $("messages").querySelector("li[data-seq]");
+  const offset = anchor ? anchor.getBoundingClientRect().top - log.getBoundingClientRect().top : 0;
   log.setAttribute("aria-busy", "true"); // a batch is not read out message by message
   for (const m of messages) {
     if (!$("messages").querySelector(`li[data-seq="${m.seq}"]`)) insertBySeq(storedItem(m));
   }
   relayout($("messages"));
   setOlder(more);
-  log.scrollTop = log.scrollHeight - fromBottom;
+  if (anchor) log.scrollTop += anchor.getBoundingClientRect().top - log.getBoundingClientRect().top - offset;
   log.removeAttribute("aria-busy");
   $("older").disabled = false;
 }
@@ -333,7 +335,6 @@ function markUnread(li) {
   if (!$("messages").querySelector("li.unread")) {
     const divider = document.createElement("li");
     divider.className = "unread";
-    divider.setAttribute("role", "separator");
     divider.textContent = "New messages";
     li.before(divider);
   }

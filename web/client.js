@@ -86,7 +86,7 @@ export class ChatClient extends EventTarget {
   /** Tells the room the user is typing, at most once per interval. */
   typing() {
     const now = Date.now();
-    if (!this.ready || now - this.lastTypingSent < TYPING_INTERVAL_MS) return;
+    if (this.state !== "online" || now - this.lastTypingSent < TYPING_INTERVAL_MS) return;
     this.lastTypingSent = now;
     this.transmit({ action: "typing" });
   }

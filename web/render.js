@@ -94,9 +94,9 @@ export function relayout(list, now = new Date()) {
     if (key !== prevDay) {
       const sep = document.createElement("li");
       sep.className = "day";
-      sep.setAttribute("role", "separator");
       sep.textContent = dayLabel(d, now);
-      list.insertBefore(sep, li);
+      const above = li.previousElementSibling?.classList.contains("unread") ? li.previousElementSibling : li;
+      list.insertBefore(sep, above); // the day first, then the unread divider
       prevDay = key;
       prev = null;
     }

@@ -1,11 +1,11 @@
 // The page in real headless Chromium against the real local stack
 // (emulated API Gateway, the Go handlers, DynamoDB Local).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { Stack, launch, withScreenshots } from "./stack.mjs";
+import { Stack, launch, root, withScreenshots } from "./stack.mjs";
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), "chat-browser-"));
 // Frames overtake each other on their way to the functions, as in AWS.
@@ -48,7 +48,7 @@ const messages = (page) => page.locator("#messages li.message");
 const texts = (page) => page.locator("#messages li.message .text").allTextContents();
 
 function scenario(name, fn) {
-  test(name, async () => {
+  test(name, { timeout: 120000 }, async () => {
     pages = [];
     try {
       await withScreenshots(name, () => pages, fn, () => stack.output);
@@ -224,7 +224,7 @@ scenario("two people named Ana are two members, told apart", async () => {
 scenario("a burst over the rate limit goes out in order after a short notice", async () => {
   const ana = await user("Ana", "burst");
   const bo = await user("Bo", "burst");
-  const typed = Array.from({ length: 25 }, (_, i) => `burst ${i + 1}`);
+  const typed = Array.from({ length: 40 }, (_, i) => `burst ${i + 1}`); // typed faster than 20 at once and 5 a second
   for (const t of typed) {
     await ana.getByLabel("Message", { exact: true }).fill(t);
     await ana.getByLabel("Message", { exact: true }).press("Enter");
@@ -234,4 +234,196 @@ scenario("a burst over the rate limit goes out in order after a short notice", a
   assert.deepEqual(await texts(bo), typed);
   await ana.waitForFunction(() => document.querySelectorAll("#messages li.pending").length === 0, null, { timeout: 30000 });
   assert.deepEqual(await texts(ana), typed);
+});
+
+/** Stores n messages in room through `senders` sockets opened from page (each has its own rate limit). */
+async function seed(page, room, n, senders = 10) {
+  await page.evaluate(async ({ url, room, n, senders }) => {
+    const each = Math.ceil(n / senders);
+    await Promise.all(Array.from({ length: senders }, (_, s) => new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${url}?room=${room}&name=seed${s}`);
+      let acked = 0;
+      const count = Math.min(each, n - s * each);
+      ws.onerror = reject;
+      ws.onclose = (e) => reject(new Error(`seed socket ${s} closed (${e.code}) after ${acked} acks; last frame ${last}`));
+      // Paced (40 a second in all), within the stage's throttling and what
+      // DynamoDB Local does for one room's head on two cores.
+      ws.onopen = async () => {
+        for (let i = 0; i < count; i++) {
+          ws.send(JSON.stringify({ action: "new-message", text: `seed ${s * each + i}`, clientId: `s${s}-${i}`, frame: i + 1 }));
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      };
+      setTimeout(() => reject(new Error(`seed socket ${s}: ${acked} of ${count} acked; last frame ${last}`)), 20000);
+      let last = "";
+      ws.onmessage = (e) => {
+        last = e.data;
+        if (JSON.parse(e.data).type === "ack" && ++acked === count) {
+          ws.close();
+          resolve();
+        }
+      };
+    })));
+  }, { url: `ws://127.0.0.1:${stack.gwPort}/prod`, room, n, senders });
+}
+
+scenario("older history loads to the first message, keeping the reading position", async () => {
+  const ana = await user("Ana", "history");
+  await seed(ana, "history", 200);
+  const bo = await user("Bo", "history");
+  await bo.waitForFunction(() => document.querySelectorAll("#messages li.message").length === 50);
+  assert.equal(await bo.locator("#messages li.start").count(), 0, "a start marker with 150 older messages");
+  const older = bo.getByRole("button", { name: "Load older messages" });
+  await older.waitFor();
+  // Scrolling to the top loads the page before, and what was read stays where it was.
+  const firstSeq = await bo.locator("#messages li.message").first().getAttribute("data-seq");
+  const first = bo.locator(`#messages li[data-seq="${firstSeq}"]`);
+  const top = async () => (await first.boundingBox()).y - (await bo.locator("#log").boundingBox()).y;
+  await bo.locator("#log").evaluate((l) => (l.scrollTop = 0));
+  const before = await top();
+  await bo.waitForFunction(() => document.querySelectorAll("#messages li.message").length >= 100);
+  const after = await top();
+  assert.ok(Math.abs(after - before) < 40, `the message read moved from ${before}px to ${after}px`);
+  // The keyboard way: the button.
+  const shown = await bo.locator("#messages li.message").count();
+  await older.click();
+  await bo.waitForFunction((n) => document.querySelectorAll("#messages li.message").length > n, shown);
+  // The scrolling way: to the top, until the start.
+  for (let i = 0; i < 10 && (await bo.locator("#messages li.start").count()) === 0; i++) {
+    await bo.locator("#log").evaluate((l) => (l.scrollTop = 0));
+    await bo.waitForTimeout(300);
+  }
+  await bo.locator("#messages li.start", { hasText: "start of the conversation" }).waitFor();
+  const seqs = await bo.locator("#messages li.message").evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+  assert.deepEqual(seqs, Array.from({ length: 200 }, (_, i) => i + 1));
+  assert.equal(await bo.locator("#older").isHidden(), true);
+  assert.equal(await bo.locator("#messages li.day", { hasText: "Today" }).count(), 1);
+});
+
+scenario("links, line breaks, Shift+Enter, and own messages set apart", async () => {
+  const ana = await user("Ana", "links");
+  const bo = await user("Bo", "links");
+  const hostile = "see https://example.com/a?b=1&c=<x>, javascript:alert(1) data:text/html,<b>x</b> <a href=//evil>e</a>";
+  await ana.getByLabel("Message", { exact: true }).fill(hostile);
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  const got = bo.locator("#messages li.message", { hasText: "javascript:alert(1)" });
+  await got.waitFor();
+  assert.equal(await got.locator(".text").textContent(), hostile);
+  const links = await got.locator("a").evaluateAll((as) => as.map((a) => [a.href, a.rel, a.target, a.textContent]));
+  assert.deepEqual(links, [["https://example.com/a?b=1&c=", "noopener noreferrer", "_blank", "https://example.com/a?b=1&c="]]);
+  assert.equal(await got.locator(".text").getAttribute("dir"), "auto");
+
+  const box = ana.getByLabel("Message", { exact: true });
+  await box.pressSequentially("line one");
+  await box.press("Shift+Enter");
+  await box.pressSequentially("line two");
+  assert.equal(await ana.locator("#messages li.message", { hasText: "line one" }).count(), 0, "Shift+Enter sent the message");
+  await box.press("Enter");
+  const multi = bo.locator("#messages li.message", { hasText: "line two" });
+  await multi.waitFor();
+  assert.equal(await multi.locator(".text").textContent(), "line one\nline two");
+  assert.ok((await multi.locator(".text").boundingBox()).height > 30, "the line break is shown");
+  assert.equal(await multi.evaluate((li) => li.classList.contains("grouped")), true, "Ana's second message is not grouped under the first");
+  assert.equal(await multi.locator(".name").isVisible(), false);
+
+  // Own messages are on the other side and marked, not only tinted.
+  const mine = await ana.locator("#messages li.message.mine").first().evaluate((li) => getComputedStyle(li).alignSelf);
+  const theirs = await bo.locator("#messages li.message").first().evaluate((li) => getComputedStyle(li).alignSelf);
+  assert.equal(mine, "flex-end");
+  assert.equal(theirs, "flex-start");
+});
+
+scenario("a hidden tab counts unread messages in its title; typing clears when the message comes", async () => {
+  const ana = await user("Ana", "signals");
+  const bo = await user("Bo", "signals");
+  assert.equal(await ana.title(), "#signals – Chat");
+  const setHidden = (page, hidden) => page.evaluate((h) => {
+    Object.defineProperty(document, "hidden", { value: h, configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+  await setHidden(ana, true);
+  await bo.getByLabel("Message", { exact: true }).pressSequentially("one");
+  await ana.locator("#typing", { hasText: "Bo is typing…" }).waitFor();
+  await bo.getByLabel("Message", { exact: true }).press("Enter");
+  await ana.locator("#messages li.message", { hasText: "one" }).waitFor();
+  assert.equal(await ana.locator("#typing").textContent(), "", "typing still shown after Bo's message");
+  await bo.getByLabel("Message", { exact: true }).fill("two");
+  await bo.getByLabel("Message", { exact: true }).press("Enter");
+  await ana.waitForFunction(() => document.title === "(2) #signals – Chat");
+  assert.equal(await ana.locator("#messages li.unread + li.message .text").textContent(), "one");
+  await setHidden(ana, false);
+  await ana.waitForFunction(() => document.title === "#signals – Chat");
+  const favicon = await ana.request.get(new URL("favicon.svg", stack.webURL).href);
+  assert.equal(favicon.status(), 200);
+  await ana.getByRole("button", { name: "Leave" }).click();
+  assert.equal(await ana.title(), "Chat");
+});
+
+scenario("switching rooms from the chat, and a link that returns to the room", async () => {
+  const ana = await user("Ana", "first-room");
+  await ana.getByLabel("Go to room").fill("second-room");
+  await ana.getByRole("button", { name: "Go", exact: true }).click();
+  await online(ana);
+  assert.equal(await ana.locator("#room-title").textContent(), "#second-room");
+  assert.match(ana.url(), /\?room=second-room$/);
+  assert.deepEqual(await ana.locator("#recent-rooms option").evaluateAll((os) => os.map((o) => o.value)), ["second-room", "first-room"]);
+  // A link to another room opens it straight away, with the saved name.
+  await ana.goto(`${stack.webURL}?room=third-room`);
+  await online(ana);
+  assert.equal(await ana.locator("#room-title").textContent(), "#third-room");
+  assert.equal(await ana.locator("#members li").first().textContent(), "Ana (you)");
+});
+
+scenario("offline, members and typing are shown as stale, and Reconnect now is offered", async () => {
+  const ana = await user("Ana", "stale");
+  await stack.stop();
+  await ana.locator("#state", { hasText: "Reconnecting…" }).waitFor();
+  assert.equal(await ana.locator("#chat.stale").count(), 1);
+  const reconnect = ana.getByRole("button", { name: "Reconnect now" });
+  await reconnect.waitFor();
+  await stack.start();
+  await reconnect.click();
+  await online(ana);
+  assert.equal(await ana.locator("#chat.stale").count(), 0);
+  assert.equal(await reconnect.isHidden(), true);
+});
+
+scenario("at 320 px nothing is clipped and members are reachable", async () => {
+  const ana = await user("Ana", "narrow");
+  await user("Bo", "narrow");
+  await ana.setViewportSize({ width: 320, height: 640 });
+  await ana.locator("#members li", { hasText: "Bo" }).waitFor();
+  const width = await ana.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 320, `the page is ${width}px wide at 320px`);
+  for (const name of ["Leave", "Send"]) {
+    const b = await ana.getByRole("button", { name }).boundingBox();
+    assert.ok(b.x >= 0 && b.x + b.width <= 320, `${name} is clipped: ${JSON.stringify(b)}`);
+  }
+  assert.equal(await ana.locator("#members li", { hasText: "Bo" }).isVisible(), true);
+});
+
+scenario("no serious accessibility problems, light and dark, narrow and wide", async () => {
+  const axe = readFileSync(path.join(root, "test", "browser", "node_modules", "axe-core", "axe.min.js"), "utf8");
+  const audit = async (page, where) => {
+    await page.evaluate(axe); // through the debugger protocol: the page's CSP does not apply
+    const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+    const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    assert.deepEqual(bad.map((v) => `${where}: ${v.id} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`), []);
+  };
+  for (const colorScheme of ["light", "dark"]) {
+    for (const width of [320, 1200]) {
+      const context = await browser.newContext({ colorScheme, viewport: { width, height: 800 } });
+      const page = await context.newPage();
+      pages.push(page);
+      await page.goto(`${stack.webURL}?room=a11y`);
+      await audit(page, `join form, ${colorScheme}, ${width}px`);
+      await page.getByLabel("Your name").fill("Ana");
+      await page.getByRole("button", { name: "Join" }).click();
+      await online(page);
+      await page.getByLabel("Message", { exact: true }).fill("hello https://example.com");
+      await page.getByLabel("Message", { exact: true }).press("Enter");
+      await page.locator("#messages li.message:not(.pending)").first().waitFor();
+      await audit(page, `chat, ${colorScheme}, ${width}px`);
+    }
+  }
 });
