@@ -171,7 +171,26 @@ function showProblem({ code, message }) {
 
 // --- Messages ---
 
+/**
+ * Runs a batch of insertions (a page of history) with the live region
+ * quiet, so that a screen reader does not read fifty messages out one by
+ * one; live messages are announced as they come.
+ */
+function quietly(insert) {
+  const log = $("log");
+  log.setAttribute("aria-live", "off");
+  log.setAttribute("aria-busy", "true");
+  insert();
+  setTimeout(() => {
+    log.removeAttribute("aria-busy");
+    log.setAttribute("aria-live", "polite");
+  }, 0);
+}
+
 function onSync({ you, first, more }) {
+  // The messages of a sync follow this event in the same task: history,
+  // not news.
+  quietly(() => {});
   me = you;
   if (first) setOlder(more);
   renderMembers();
@@ -244,14 +263,14 @@ function onOlder({ messages, more }) {
   // The first message shown stays where it is on screen.
   const anchor = $("messages").querySelector("li[data-seq]");
   const offset = anchor ? anchor.getBoundingClientRect().top - log.getBoundingClientRect().top : 0;
-  log.setAttribute("aria-busy", "true"); // a batch is not read out message by message
-  for (const m of messages) {
-    if (!$("messages").querySelector(`li[data-seq="${m.seq}"]`)) insertBySeq(storedItem(m));
-  }
-  relayout($("messages"));
-  setOlder(more);
+  quietly(() => {
+    for (const m of messages) {
+      if (!$("messages").querySelector(`li[data-seq="${m.seq}"]`)) insertBySeq(storedItem(m));
+    }
+    relayout($("messages"));
+    setOlder(more);
+  });
   if (anchor) log.scrollTop += anchor.getBoundingClientRect().top - log.getBoundingClientRect().top - offset;
-  log.removeAttribute("aria-busy");
   $("older").disabled = false;
 }
 

@@ -298,6 +298,13 @@ scenario("older history loads to the first message, keeping the reading position
   assert.deepEqual(seqs, Array.from({ length: 200 }, (_, i) => i + 1));
   assert.equal(await bo.locator("#older").isHidden(), true);
   assert.equal(await bo.locator("#messages li.day", { hasText: "Today" }).count(), 1);
+  const labels = await bo.evaluate(async () => {
+    const { dayLabel } = await import("./render.js");
+    const now = new Date(2026, 10, 25, 9, 0);
+    return [dayLabel(new Date(2026, 10, 25, 0, 1), now), dayLabel(new Date(2026, 10, 24, 23, 59), now), dayLabel(new Date(2026, 10, 20), now)];
+  });
+  assert.deepEqual(labels.slice(0, 2), ["Today", "Yesterday"]);
+  assert.match(labels[2], /2026/);
 });
 
 scenario("links, line breaks, Shift+Enter, and own messages set apart", async () => {
@@ -367,6 +374,8 @@ scenario("switching rooms from the chat, and a link that returns to the room", a
   assert.equal(await ana.locator("#room-title").textContent(), "#second-room");
   assert.match(ana.url(), /\?room=second-room$/);
   assert.deepEqual(await ana.locator("#recent-rooms option").evaluateAll((os) => os.map((o) => o.value)), ["second-room", "first-room"]);
+  await ana.getByRole("button", { name: "Copy link" }).click();
+  await ana.locator("#problem", { hasText: "?room=second-room" }).waitFor();
   // A link to another room opens it straight away, with the saved name.
   await ana.goto(`${stack.webURL}?room=third-room`);
   await online(ana);
