@@ -203,10 +203,36 @@ func TestSampleEvents(t *testing.T) {
 		t.Errorf("env.json has functions %v, want %v", got, want)
 	}
 	for fn, vars := range env {
+		declared := tmpl.Environment(fn)
 		for name := range vars {
 			if !slices.Contains(EnvNames, name) {
 				t.Errorf("env.json: %s sets %s, which the code does not read", fn, name)
 			}
+			// SAM CLI overrides only the variables a function declares.
+			if _, ok := declared[name]; !ok {
+				t.Errorf("env.json: %s sets %s, which template.yaml does not declare for it: sam local invoke would ignore it", fn, name)
+			}
 		}
+	}
+}
+
+// The chat's history survives deleting the stack and replacing the table,
+// and has point-in-time recovery unless turned off; connections, which
+// live two hours, go with the stack.
+func TestTemplateKeepsData(t *testing.T) {
+	tmpl, err := samtemplate.Load("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"MessagesTable": "Retain", "ConnectionsTable": "Delete"} {
+		if got := tmpl.Attribute(id, "DeletionPolicy"); got != want {
+			t.Errorf("%s DeletionPolicy = %q, want %s", id, got, want)
+		}
+		if got := tmpl.Attribute(id, "UpdateReplacePolicy"); got != want {
+			t.Errorf("%s UpdateReplacePolicy = %q, want %s", id, got, want)
+		}
+	}
+	if d, _ := tmpl.ParameterDefault("EnablePointInTimeRecovery"); d != "true" {
+		t.Errorf("point-in-time recovery is off by default (%q)", d)
 	}
 }

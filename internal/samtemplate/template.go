@@ -56,6 +56,12 @@ func (t *Template) ResourceType(logicalID string) string {
 	return scalar(get(t.resources[logicalID], "Type"))
 }
 
+// Attribute returns a resource attribute given as a plain value, such as
+// DeletionPolicy ("" when absent).
+func (t *Template) Attribute(logicalID, name string) string {
+	return scalar(get(t.resources[logicalID], name))
+}
+
 // ResourcesOfType returns the logical ids of all resources of a type, sorted.
 func (t *Template) ResourcesOfType(typ string) []string {
 	var ids []string
