@@ -46,8 +46,26 @@ func newLogger(cfg Config) *slog.Logger {
 		// JSON and level come from the function's LoggingConfig.
 		return slog.New(lambdacontext.NewLogHandler())
 	}
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	return slog.New(requestIDs{slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel})})
 }
+
+// requestIDs adds the invocation's request id to every record, as
+// lambdacontext.NewLogHandler does in Lambda, for the local gateway's
+// in-process invocations (which carry a Lambda context of their own).
+type requestIDs struct{ slog.Handler }
+
+func (h requestIDs) Handle(ctx context.Context, r slog.Record) error {
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		r.AddAttrs(slog.String("requestId", lc.AwsRequestID))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDs) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDs{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestIDs) WithGroup(name string) slog.Handler { return requestIDs{h.Handler.WithGroup(name)} }
 
 // newChat builds the handlers from a Config, logging to log.
 func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, error) {

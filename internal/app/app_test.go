@@ -1,10 +1,14 @@
 package app
 
 import (
+	"bytes"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/samtemplate"
@@ -87,5 +91,20 @@ func TestTemplateAgreesWithCode(t *testing.T) {
 		if tb.TTLAttribute != store.TTLAttribute {
 			t.Errorf("table %s TTL attribute %q, the store writes %q", tb.LogicalID, tb.TTLAttribute, store.TTLAttribute)
 		}
+	}
+}
+
+// Outside Lambda (the local gateway's in-process invocations), log lines
+// carry the request id of the Lambda context each invocation gets.
+func TestLocalLogsCarryTheRequestID(t *testing.T) {
+	var out bytes.Buffer
+	log := slog.New(requestIDs{slog.NewJSONHandler(&out, nil)}).With("route", "sync")
+	ctx := lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{AwsRequestID: "local-req-1"})
+	log.InfoContext(ctx, "in an invocation")
+	log.Info("outside one")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"requestId":"local-req-1"`) || !strings.Contains(lines[0], `"route":"sync"`) ||
+		strings.Contains(lines[1], "requestId") {
+		t.Errorf("log:\n%s", out.String())
 	}
 }

@@ -206,7 +206,7 @@ func (s *Sender) try(ctx context.Context, id string, deadline time.Time, call fu
 		}
 		wait := time.Duration(rand.Int64N(int64(min(backoffCap, backoffBase<<min(attempt, 6))))) + time.Millisecond
 		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
-			s.log.Warn("post failed", "connectionId", id, "attempts", attempt+1, "err", err)
+			s.log.WarnContext(ctx, "post failed", "connectionId", id, "attempts", attempt+1, "err", err)
 			return o, retries
 		}
 		retries++
@@ -222,7 +222,7 @@ func (s *Sender) try(ctx context.Context, id string, deadline time.Time, call fu
 func (s *Sender) attempt(ctx context.Context, id string, call func(ctx context.Context, id string) error) (o outcome, retry bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("post panicked", "connectionId", id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			s.log.ErrorContext(ctx, "post panicked", "connectionId", id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			o, retry = failed, false
 		}
 	}()

@@ -285,6 +285,9 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 		return err
 	}
 	h.reply(ctx, r, chat.NewAck(stored))
+	r.log.InfoContext(ctx, "message stored", "room", stored.Room, "id", stored.ID, "seq", stored.Seq,
+		"length", len([]rune(stored.Text)), "frame", in.Frame, "duplicate", duplicate)
+	r.log.DebugContext(ctx, "message text", "id", stored.ID, "text", stored.Text)
 	if duplicate {
 		// The first try may have been stored and never broadcast (its
 		// invocation failed after the write): send it again; receivers

@@ -2,9 +2,11 @@ package handler
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
@@ -809,5 +812,62 @@ func TestSameNameTwoUsers(t *testing.T) {
 	w.disconnect("a2")
 	if _, leaves := w.frames("b1"); len(leaves) != 1 || leaves[0]["userId"] != joins[1]["userId"] {
 		t.Errorf("b1 got %v; want the second Ana's leave only", leaves)
+	}
+}
+
+// Every line a function logs carries its invocation's request id, through
+// the log handler Lambda functions use (lambdacontext.NewLogHandler).
+func TestEveryLogLineCarriesTheRequestID(t *testing.T) {
+	w := newWorld(t)
+	read, write, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = write // lambdacontext.NewLogHandler writes to os.Stdout as it is when called
+	w.h.Log = slog.New(lambdacontext.NewLogHandler())
+	os.Stdout = stdout
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&out, read); close(done) }()
+
+	n := 0
+	ctx := func() context.Context {
+		n++
+		return lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", n)})
+	}
+	for _, id := range []string{"a1", "b1", "c1"} {
+		ev := loadEvent(t, "connect.json")
+		ev.RequestContext.ConnectionID = id
+		ev.QueryStringParameters = map[string]string{"name": id, "key": testKey(id)}
+		w.h.Connect(ctx(), ev)
+	}
+	w.now = w.now.Add(time.Minute)
+	w.fan.gone["c1"] = true
+	for _, body := range []string{`{"action":"new-message","text":"hi","frame":1}`, `{"action":"sync"}`, `{"action":"typing"}`,
+		`{"action":"ping"}`, `{"action":"nope"}`, `not json`} {
+		ev := loadEvent(t, "message.json")
+		ev.RequestContext.ConnectionID, ev.Body = "a1", body
+		w.h.Message(ctx(), ev)
+	}
+	ev := loadEvent(t, "disconnect.json")
+	ev.RequestContext.ConnectionID = "b1"
+	w.h.Disconnect(ctx(), ev)
+	write.Close()
+	<-done
+
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) < 15 {
+		t.Fatalf("only %d log lines:\n%s", len(lines), out.String())
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "requestId") || !strings.Contains(l, "req-") {
+			t.Errorf("a log line without the request id: %s", l)
+		}
+	}
+	for _, want := range []string{"connected", "message stored", "connection removed", "broadcast"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("nothing logged as %q", want)
+		}
 	}
 }

@@ -36,8 +36,11 @@ func (h *Chat) depart(ctx context.Context, r request, ids []string) {
 				r.log.DebugContext(ctx, "connection already removed", "removed", id)
 			case err != nil:
 				r.log.ErrorContext(ctx, "remove connection failed", "removed", id, "err", err)
-			case left:
-				next = append(next, h.announce(ctx, r, c.Room, p)...)
+			default:
+				r.log.InfoContext(ctx, "connection removed", "removed", id, "room", c.Room, "userId", c.UserID, "left", left)
+				if left {
+					next = append(next, h.announce(ctx, r, c.Room, p)...)
+				}
 			}
 		}
 		ids = next
