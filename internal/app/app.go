@@ -21,6 +21,7 @@ import (
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/fanout"
 	"github.com/chatgo/serverless-chat/internal/handler"
+	"github.com/chatgo/serverless-chat/internal/metrics"
 	"github.com/chatgo/serverless-chat/internal/store"
 )
 
@@ -96,6 +97,7 @@ func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, 
 		Msgs:         db,
 		Fanout:       sender,
 		Log:          log,
+		Metrics:      metrics.Recorder{Log: log, Namespace: cfg.MetricsNamespace},
 		Limits:       limits,
 		Now:          time.Now,
 		Region:       awsCfg.Region,

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ const (
 	EnvReadBurst            = "CHAT_READ_BURST"             // default 5
 	EnvAllowedOrigins       = "CHAT_ALLOWED_ORIGINS"        // comma-separated browser origins $connect accepts; empty: any
 	EnvAllowMissingOrigin   = "CHAT_ALLOW_MISSING_ORIGIN"   // true (default): clients without Origin may connect
+	EnvMetricsNamespace     = "CHAT_METRICS_NAMESPACE"      // CloudWatch namespace of the EMF metrics; default ServerlessChat/local
 	EnvLogLevel             = "CHAT_LOG_LEVEL"              // outside Lambda; default INFO
 	EnvDynamoDBEndpoint     = "CHAT_DYNAMODB_ENDPOINT"      // DynamoDB Local
 	EnvManagementEndpoint   = "CHAT_MANAGEMENT_ENDPOINT"    // the local gateway's @connections API
@@ -35,7 +37,7 @@ const (
 // EnvNames lists every variable above.
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
 	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
-	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint}
+	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint}
 
 // Config is everything the functions can be configured with.
 type Config struct {
@@ -50,6 +52,7 @@ type Config struct {
 	ReadRate           chat.Rate
 	AllowedOrigins     []string // empty: any origin
 	AllowMissingOrigin bool
+	MetricsNamespace   string
 	LogLevel           slog.Level
 	DynamoDBEndpoint   string // "" = the region's DynamoDB
 	ManagementEndpoint string // "" = built from each request
@@ -65,6 +68,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MessagesTable:      getenv(EnvMessagesTable),
 		DynamoDBEndpoint:   getenv(EnvDynamoDBEndpoint),
 		ManagementEndpoint: getenv(EnvManagementEndpoint),
+		MetricsNamespace:   cmp.Or(getenv(EnvMetricsNamespace), "ServerlessChat/local"),
 		Region:             getenv("AWS_REGION"),
 		InLambda:           getenv("AWS_LAMBDA_FUNCTION_NAME") != "",
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/fanout"
+	"github.com/chatgo/serverless-chat/internal/metrics"
 )
 
 // Connections keeps who is connected where, and each name's presence.
@@ -57,6 +58,7 @@ type Chat struct {
 	Msgs    Messages
 	Fanout  Broadcaster
 	Log     *slog.Logger
+	Metrics metrics.Recorder // the zero value records nothing
 	Limits  chat.Limits
 	Now     func() time.Time
 	// Region is the AWS region the Management API endpoint is built for.
@@ -128,6 +130,7 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		return status(500, "Internal server error"), nil
 	}
 	r.log.InfoContext(ctx, "connected", "room", j.Room, "userId", j.UserID, "joined", joined)
+	h.Metrics.Record(ctx, nil, metrics.Count(metrics.Connects, 1))
 	if joined {
 		h.depart(ctx, r, h.broadcast(ctx, r, j.Room, r.id, chat.NewPresenceEvent(j.Room, p, chat.FormatTime(now))))
 	}
@@ -199,6 +202,7 @@ func (h *Chat) fail(ctx context.Context, r request, in chat.Inbound, err error) 
 		r.log.InfoContext(ctx, "frame refused", "action", in.Action, "frame", in.Frame, "code", code, "err", err)
 	}
 	h.reply(ctx, r, chat.NewErrorEvent(err, in))
+	h.Metrics.Record(ctx, map[string]string{metrics.CodeDimension: code}, metrics.Count(metrics.FramesRejected, 1))
 	if code == chat.CodeNotConnected || code == chat.CodeOutOfOrder {
 		if err := h.Fanout.Close(ctx, r.endpoint, r.id); err != nil {
 			r.log.WarnContext(ctx, "close connection failed", "err", err)
@@ -289,6 +293,11 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 		"length", len([]rune(stored.Text)), "frame", in.Frame, "duplicate", duplicate)
 	r.log.DebugContext(ctx, "message text", "id", stored.ID, "text", stored.Text)
 	if duplicate {
+		h.Metrics.Record(ctx, nil, metrics.Count(metrics.DuplicateMessages, 1))
+	} else {
+		h.Metrics.Record(ctx, nil, metrics.Count(metrics.MessagesStored, 1))
+	}
+	if duplicate {
 		// The first try may have been stored and never broadcast (its
 		// invocation failed after the write): send it again; receivers
 		// know it by its seq.
@@ -359,6 +368,10 @@ func (h *Chat) broadcast(ctx context.Context, r request, room, except string, ev
 	}
 	res := h.Fanout.Send(ctx, r.endpoint, ids, payload)
 	r.log.InfoContext(ctx, "broadcast", "room", room, "event", eventType(event), "result", res)
+	h.Metrics.Record(ctx, nil, metrics.Count(metrics.Recipients, res.Recipients), metrics.Count(metrics.PostsSent, res.Sent),
+		metrics.Count(metrics.PostsGone, len(res.Gone)), metrics.Count(metrics.PostsThrottled, res.Throttled),
+		metrics.Count(metrics.PostsFailed, res.Failed),
+		metrics.Metric{Name: metrics.BroadcastDuration, Value: float64(res.Duration.Microseconds()) / 1000, Unit: metrics.UnitMilliseconds})
 	return h.prunable(ctx, r, conns, res.Gone)
 }
 

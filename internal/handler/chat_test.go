@@ -21,6 +21,7 @@ import (
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/metrics"
 	"github.com/chatgo/serverless-chat/internal/store"
 )
 
@@ -868,6 +869,45 @@ func TestEveryLogLineCarriesTheRequestID(t *testing.T) {
 	for _, want := range []string{"connected", "message stored", "connection removed", "broadcast"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("nothing logged as %q", want)
+		}
+	}
+}
+
+// The handlers count what happens as EMF metrics: connects, messages,
+// duplicates, rejected frames by code, disconnects, and each broadcast.
+func TestMetrics(t *testing.T) {
+	w := newWorld(t)
+	var out bytes.Buffer
+	w.h.Metrics = metrics.Recorder{Log: slog.New(slog.NewJSONHandler(&out, nil)), Namespace: "test"}
+	w.connect("a1", "Ana", "r")
+	w.connect("b1", "Bo", "r")
+	w.send("a1", `{"action":"new-message","text":"hi","clientId":"c1"}`)
+	w.send("a1", `{"action":"new-message","text":"hi","clientId":"c1"}`)
+	w.send("a1", `{"action":"new-message","text":""}`)
+	w.send("a1", `{"action":"dance"}`)
+	w.disconnect("b1")
+	sums := map[string]float64{}
+	for l := range strings.Lines(out.String()) {
+		var rec map[string]any
+		json.Unmarshal([]byte(l), &rec)
+		if rec["_aws"] == nil {
+			t.Errorf("a metrics line without _aws: %s", l)
+		}
+		for _, name := range metrics.Names {
+			if v, ok := rec[name].(float64); ok {
+				key := name
+				if code, ok := rec[metrics.CodeDimension].(string); ok {
+					key += "/" + code
+				}
+				sums[key] += v
+			}
+		}
+	}
+	want := map[string]float64{"Connects": 2, "MessagesStored": 1, "DuplicateMessages": 1, "Disconnects": 1,
+		"FramesRejected/invalid_message": 1, "FramesRejected/unknown_action": 1, "PostsSent": 4, "BroadcastRecipients": 4}
+	for k, v := range want {
+		if sums[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, sums[k], v, sums)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
+	"github.com/chatgo/serverless-chat/internal/metrics"
 )
 
 // maxDepartRounds bounds the chain of leaves finding more gone
@@ -38,6 +39,7 @@ func (h *Chat) depart(ctx context.Context, r request, ids []string) {
 				r.log.ErrorContext(ctx, "remove connection failed", "removed", id, "err", err)
 			default:
 				r.log.InfoContext(ctx, "connection removed", "removed", id, "room", c.Room, "userId", c.UserID, "left", left)
+				h.Metrics.Record(ctx, nil, metrics.Count(metrics.Disconnects, 1))
 				if left {
 					next = append(next, h.announce(ctx, r, c.Room, p)...)
 				}

@@ -1,0 +1,91 @@
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// Names of the metrics the functions emit.
+const (
+	MessagesStored    = "MessagesStored"    // new messages stored
+	DuplicateMessages = "DuplicateMessages" // retries answered with the original
+	FramesRejected    = "FramesRejected"    // frames answered with an error, by Code (rate_limited among them)
+	Connects          = "Connects"          // connections stored by $connect
+	Disconnects       = "Disconnects"       // connections removed ($disconnect or a prune)
+	Recipients        = "BroadcastRecipients"
+	PostsSent         = "PostsSent"
+	PostsGone         = "PostsGone"
+	PostsThrottled    = "PostsThrottled"
+	PostsFailed       = "PostsFailed"
+	BroadcastDuration = "BroadcastDuration" // milliseconds
+)
+
+// Names lists every metric above; CodeDimension is the dimension of
+// FramesRejected.
+var Names = []string{MessagesStored, DuplicateMessages, FramesRejected, Connects, Disconnects, Recipients,
+	PostsSent, PostsGone, PostsThrottled, PostsFailed, BroadcastDuration}
+
+// CodeDimension is the dimension FramesRejected is counted by.
+const CodeDimension = "Code"
+
+// Units of the specification.
+const (
+	UnitCount        = "Count"
+	UnitMilliseconds = "Milliseconds"
+)
+
+// Metric is one value of one metric.
+type Metric struct {
+	Name  string
+	Value float64
+	Unit  string
+}
+
+// Recorder writes EMF records to a logger. The zero value writes nothing.
+type Recorder struct {
+	Log       *slog.Logger
+	Namespace string
+	Now       func() time.Time // default time.Now
+}
+
+// Record writes the metrics as one EMF record under the dimensions given
+// (name → value), with the context's request id if the logger adds it.
+func (r Recorder) Record(ctx context.Context, dims map[string]string, ms ...Metric) {
+	if r.Log == nil || r.Namespace == "" || len(ms) == 0 {
+		return
+	}
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	keys := make([]string, 0, len(dims))
+	for k := range dims {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	defs := make([]map[string]string, len(ms))
+	attrs := make([]slog.Attr, 0, 1+len(dims)+len(ms))
+	for i, m := range ms {
+		defs[i] = map[string]string{"Name": m.Name, "Unit": m.Unit}
+	}
+	attrs = append(attrs, slog.Any("_aws", map[string]any{
+		"Timestamp": now().UnixMilli(),
+		"CloudWatchMetrics": []map[string]any{{
+			"Namespace":  r.Namespace,
+			"Dimensions": [][]string{keys},
+			"Metrics":    defs,
+		}},
+	}))
+	for _, k := range keys {
+		attrs = append(attrs, slog.String(k, dims[k]))
+	}
+	for _, m := range ms {
+		attrs = append(attrs, slog.Float64(m.Name, m.Value))
+	}
+	r.Log.LogAttrs(ctx, slog.LevelInfo, "metrics", attrs...)
+}
+
+// Count is a metric that counts.
+func Count(name string, n int) Metric { return Metric{Name: name, Value: float64(n), Unit: UnitCount} }
