@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/handler"
+	"github.com/chatgo/serverless-chat/internal/metrics"
 	"github.com/chatgo/serverless-chat/internal/samtemplate"
 )
 
@@ -234,5 +236,54 @@ func TestTemplateKeepsData(t *testing.T) {
 	}
 	if d, _ := tmpl.ParameterDefault("EnablePointInTimeRecovery"); d != "true" {
 		t.Errorf("point-in-time recovery is off by default (%q)", d)
+	}
+}
+
+// An operator gets alarms, a dashboard, API Gateway's access and error
+// logs, and log groups that do not grow forever; the dashboard and alarms
+// name only metrics the code emits.
+func TestTemplateOperations(t *testing.T) {
+	tmpl, err := samtemplate.Load("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tmpl.ResourcesOfType("AWS::CloudWatch::Alarm")); n < 4 {
+		t.Errorf("%d alarms, want function errors, fan-out failures, DynamoDB throttling and integration errors", n)
+	}
+	if len(tmpl.ResourcesOfType("AWS::CloudWatch::Dashboard")) != 1 || len(tmpl.ResourcesOfType("AWS::SNS::Topic")) != 1 {
+		t.Error("no dashboard, or no topic for the alarms")
+	}
+	groups := tmpl.ResourcesOfType("AWS::Logs::LogGroup")
+	for _, g := range groups {
+		if v := tmpl.Property(g, "RetentionInDays"); v.Ref != "LogRetentionDays" {
+			t.Errorf("log group %s has retention %+v, want !Ref LogRetentionDays", g, v)
+		}
+	}
+	for _, fn := range tmpl.Functions() {
+		if !slices.Contains(groups, fn+"LogGroup") {
+			t.Errorf("function %s has no log group of the stack's (it would keep its logs forever)", fn)
+		}
+	}
+	stage := tmpl.ResourcesOfType("AWS::ApiGatewayV2::Stage")[0]
+	if tmpl.Property(stage, "AccessLogSettings", "DestinationArn").Tag != "!GetAtt" ||
+		tmpl.Property(stage, "DefaultRouteSettings", "LoggingLevel").Literal != "ERROR" {
+		t.Error("the stage has no access log, or no execution logging at ERROR")
+	}
+	if format := tmpl.Property(stage, "AccessLogSettings", "Format").Literal; strings.Contains(format, "querystring") ||
+		strings.Contains(format, "$context.authorizer") || !strings.Contains(format, "$context.connectionId") {
+		t.Errorf("access log format %q: want the connection, no query string", format)
+	}
+	raw, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := regexp.MustCompile(`"\$\{NS\}", "(\w+)"|Namespace: !Sub "ServerlessChat/\$\{AWS::StackName\}", MetricName: (\w+)`).FindAllStringSubmatch(string(raw), -1)
+	if len(used) < 10 {
+		t.Fatalf("found %d uses of the chat's metrics in the template", len(used))
+	}
+	for _, m := range used {
+		if name := m[1] + m[2]; !slices.Contains(metrics.Names, name) {
+			t.Errorf("template.yaml uses metric %s, which the code does not emit", name)
+		}
 	}
 }
