@@ -131,11 +131,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	fmt.Fprintf(stdout, "\nWebSocket API:  %s\nManagement API: %s/@connections/{id}\nDynamoDB Local: %s\n\nCtrl-C stops everything.\n\n",
 		s.websocketURL, s.managementURL, s.ddb.Endpoint)
-	<-ctx.Done()
+	// The stack is useless without its DynamoDB Local: if it dies, say why
+	// and stop, rather than answer every handshake with a 500.
+	var failed error
+	select {
+	case <-ctx.Done():
+	case <-s.ddb.Exited():
+		failed = fmt.Errorf("DynamoDB Local exited (%s); the stack stopped", s.ddb.ExitReason())
+		fmt.Fprintln(stdout, "\nlocalgw:", failed)
+	}
 	fmt.Fprintln(stdout, "\nstopping…")
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return s.Close(shutdown)
+	return errors.Join(failed, s.Close(shutdown))
 }
 
 // stack is everything start started.

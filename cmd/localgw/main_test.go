@@ -11,8 +11,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -453,5 +457,53 @@ func TestOnlyThePageOriginConnects(t *testing.T) {
 		if c != nil {
 			c.CloseNow()
 		}
+	}
+}
+
+// If its DynamoDB Local dies, the stack says why and stops, and leaves no
+// zombie behind.
+func TestStopsWhenDynamoDBLocalDies(t *testing.T) {
+	if ddbEndpoint == "" {
+		t.Skip("end-to-end test: needs Java for DynamoDB Local (skipped with -short)")
+	}
+	javas := func() []string {
+		children, _ := exec.Command("pgrep", "-P", strconv.Itoa(os.Getpid()), "java").Output()
+		return strings.Fields(string(children))
+	}
+	before := javas() // the tests' own DynamoDB Local
+	var out syncBuffer
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(t.Context(), []string{"localgw", "-addr", "127.0.0.1:0", "-web", "", "-data", "", "-template", "../../template.yaml"},
+			func(string) string { return "" }, &out) // its own DynamoDB Local
+	}()
+	var pid int
+	for deadline := time.Now().Add(90 * time.Second); pid == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stack did not start:\n%s", out.String())
+		}
+		if !strings.Contains(out.String(), "Chat running") {
+			continue
+		}
+		// The DynamoDB Local the stack started: the new child running java.
+		for _, f := range javas() {
+			if !slices.Contains(before, f) {
+				pid, _ = strconv.Atoi(f)
+			}
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "DynamoDB Local exited") {
+			t.Errorf("run returned %v; want it to say DynamoDB Local exited", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the stack kept running without DynamoDB Local:\n%s", out.String())
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+		t.Errorf("DynamoDB Local (pid %d) was left as a zombie", pid)
 	}
 }

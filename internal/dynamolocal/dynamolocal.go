@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,7 +37,45 @@ type Server struct {
 	Endpoint  string // http://127.0.0.1:PORT
 	cmd       *exec.Cmd
 	container string
-	output    *bytes.Buffer
+	output    *output
+	exited    chan struct{} // closed when the process Start launched has exited (and been reaped)
+	exitErr   error
+}
+
+// output keeps the end of a process's output, safe for the writes of the
+// process and the reads of whoever reports on it.
+type output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.b.Len() > 64<<10 { // keep the last part only
+		o.b.Next(o.b.Len() - 32<<10)
+	}
+	return o.b.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// Exited is closed when a DynamoDB Local that Start launched exits; it is
+// nil (never ready) for one that was found running or runs in Docker.
+func (s *Server) Exited() <-chan struct{} { return s.exited }
+
+// ExitReason says how the launched process ended, with the end of its
+// output; call it after Exited is closed.
+func (s *Server) ExitReason() string {
+	out := strings.TrimSpace(s.output.String())
+	if i := strings.LastIndexByte(out[:max(len(out)-2000, 0)], '\n'); i >= 0 {
+		out = out[i+1:]
+	}
+	return fmt.Sprintf("%v; last output:\n%s", s.exitErr, out)
 }
 
 // Start returns a DynamoDB Local ready to serve. getenv is os.Getenv in
@@ -70,7 +109,7 @@ func startJava(ctx context.Context, dataDir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), output: &bytes.Buffer{}}
+	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), output: &output{}, exited: make(chan struct{})}
 	storage := []string{"-inMemory"}
 	if dataDir != "" {
 		if dataDir, err = filepath.Abs(dataDir); err != nil {
@@ -93,6 +132,10 @@ func startJava(ctx context.Context, dataDir string) (*Server, error) {
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start DynamoDB Local: %w", err)
 	}
+	go func() {
+		s.exitErr = s.cmd.Wait() // reaps it: no zombie, whoever stops it
+		close(s.exited)
+	}()
 	if err := s.wait(ctx, 60*time.Second); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("DynamoDB Local did not start: %w\n%s", err, s.output)
@@ -177,7 +220,7 @@ func (s *Server) Close() error {
 	switch {
 	case s.cmd != nil:
 		s.cmd.Process.Kill()
-		s.cmd.Wait()
+		<-s.exited
 	case s.container != "":
 		return exec.Command("docker", "stop", s.container).Run()
 	}
@@ -188,8 +231,10 @@ func (s *Server) wait(ctx context.Context, limit time.Duration) error {
 	client := Client(s.Endpoint)
 	deadline := time.Now().Add(limit)
 	for {
-		if s.cmd != nil && s.cmd.ProcessState != nil {
+		select {
+		case <-s.exited:
 			return errors.New("the process exited")
+		default:
 		}
 		cctx, cancel := context.WithTimeout(ctx, time.Second)
 		_, err := client.ListTables(cctx, &dynamodb.ListTablesInput{})
