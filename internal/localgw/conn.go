@@ -2,12 +2,15 @@ package localgw
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,7 +107,15 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 		ev.Headers[k] = v[0]
 		ev.MultiValueHeaders[k] = v
 	}
-	ev.Headers["X-Forwarded-For"], ev.MultiValueHeaders["X-Forwarded-For"] = ip, []string{ip}
+	// The headers API Gateway adds on its way to the integration.
+	_, port, _ := net.SplitHostPort(r.Host)
+	if port == "" {
+		port = "80"
+	}
+	for k, v := range map[string]string{"X-Forwarded-For": ip, "X-Forwarded-Proto": "http", "X-Forwarded-Port": port,
+		"X-Amzn-Trace-Id": "Root=1-" + strconv.FormatInt(time.Now().Unix(), 16) + "-" + strings.ToLower(rand.Text()[:24])} {
+		ev.Headers[k], ev.MultiValueHeaders[k] = v, []string{v}
+	}
 	if q := r.URL.Query(); len(q) > 0 {
 		ev.QueryStringParameters, ev.MultiValueQueryStringParameters = map[string]string{}, map[string][]string{}
 		for k, v := range q {
@@ -119,7 +130,13 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	var subprotocols []string
 	if _, ok := g.cfg.Routes["$connect"]; ok {
-		resp, err := g.invoke(r.Context(), "$connect", ev)
+		// Not the request's context: a client that gives up does not cancel
+		// the integration, as in AWS.
+		resp, err := g.invoke(context.WithoutCancel(r.Context()), "$connect", ev)
+		if errors.Is(err, ErrIntegrationTimeout) {
+			http.Error(w, "Endpoint request timed out", http.StatusGatewayTimeout)
+			return
+		}
 		if err != nil {
 			http.Error(w, "Internal server error", http.StatusInternalServerError)
 			return
@@ -206,6 +223,12 @@ func (g *Gateway) serve(c *conn) {
 			break
 		}
 		c.touch()
+		if typ == websocket.MessageBinary {
+			// No binary media types are configured: API Gateway closes the
+			// connection with 1003 (unsupported data).
+			c.close(websocket.StatusUnsupportedData, "Binary frames are not supported")
+			continue
+		}
 		if g.throttled() {
 			// Answered here, never invoked: a flood costs no goroutine.
 			g.errorFrame(c, "Too Many Requests", newID())
@@ -298,7 +321,9 @@ func (g *Gateway) message(c *conn, typ websocket.MessageType, data []byte) {
 		time.Sleep(d)
 	}
 	// Not c.ctx: in AWS an integration runs to its end even if the client leaves.
-	if _, err := g.invoke(context.Background(), route, ev); err != nil {
+	if _, err := g.invoke(context.Background(), route, ev); errors.Is(err, ErrIntegrationTimeout) {
+		g.errorFrame(c, "Endpoint request timed out", ev.RequestContext.RequestID)
+	} else if err != nil {
 		g.errorFrame(c, "Internal server error", ev.RequestContext.RequestID)
 	}
 }

@@ -208,7 +208,25 @@ func (g *Gateway) invoke(ctx context.Context, route string, ev events.APIGateway
 	log := g.cfg.Log.With("route", route, "function", fn, "connectionId", ev.RequestContext.ConnectionID)
 	log.Debug("invoking")
 	start := time.Now()
-	out, err := g.cfg.Invoker.Invoke(ctx, fn, payload)
+	// API Gateway stops waiting after the integration timeout whether or not
+	// the function honours its deadline; the invocation itself runs on, as
+	// in Lambda, until the function returns.
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := g.cfg.Invoker.Invoke(ctx, fn, payload)
+		done <- result{out, err}
+	}()
+	var out []byte
+	select {
+	case r := <-done:
+		out, err = r.out, r.err
+	case <-ctx.Done():
+		err = ErrIntegrationTimeout
+	}
 	log = log.With("durationMs", time.Since(start).Milliseconds())
 	if err != nil {
 		log.Error("integration failed", "err", err)
@@ -226,6 +244,10 @@ func (g *Gateway) invoke(ctx context.Context, route string, ev events.APIGateway
 	log.Debug("integration", "status", resp.StatusCode)
 	return resp, nil
 }
+
+// ErrIntegrationTimeout is what an invocation that outlived the
+// integration timeout gives: the client hears "Endpoint request timed out".
+var ErrIntegrationTimeout = errors.New("integration timed out")
 
 // throttled reports whether the stage's token bucket refuses one more
 // request now.

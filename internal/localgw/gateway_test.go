@@ -51,6 +51,9 @@ func newTestAPI(t *testing.T, limits Limits, withDefault bool, faults ...Faults)
 			record(e)
 			_, a.postDuringConnect = a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
 				ConnectionId: aws.String(e.RequestContext.ConnectionID), Data: []byte("too early")})
+			if e.QueryStringParameters["sleep"] != "" {
+				time.Sleep(400 * time.Millisecond) // ignores its context
+			}
 			if d := e.QueryStringParameters["deny"]; d != "" {
 				return resp{StatusCode: 401, Body: "denied"}, nil
 			}
@@ -63,10 +66,15 @@ func newTestAPI(t *testing.T, limits Limits, withDefault bool, faults ...Faults)
 				ConnectionId: aws.String(e.RequestContext.ConnectionID), Data: []byte("echo:" + e.Body)})
 			return resp{StatusCode: 200}, err
 		},
-		"Boom":    func(e req) (resp, error) { return resp{}, errors.New("boom") },
+		"Boom": func(e req) (resp, error) { return resp{}, errors.New("boom") },
+		"Sleep": func(e req) (resp, error) {
+			time.Sleep(400 * time.Millisecond) // ignores its context
+			record(e)
+			return resp{StatusCode: 200}, nil
+		},
 		"Default": func(e req) (resp, error) { record(e); return resp{StatusCode: 200}, nil },
 	}
-	routes := map[string]string{"$connect": "Connect", "$disconnect": "Disconnect", "echo": "Echo", "boom": "Boom"}
+	routes := map[string]string{"$connect": "Connect", "$disconnect": "Disconnect", "echo": "Echo", "boom": "Boom", "sleep": "Sleep"}
 	if withDefault {
 		routes["$default"] = "Default"
 	}
@@ -450,5 +458,57 @@ func TestStageThrottling(t *testing.T) {
 	_, resp, err := websocket.Dial(t.Context(), a.wsURL(""), nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("a handshake over the limit: %v, %+v; want 429", err, resp)
+	}
+}
+
+// API Gateway answers the client when the integration timeout passes even
+// if the function ignores its deadline; the invocation runs on.
+func TestIntegrationTimeoutIsAnswered(t *testing.T) {
+	limits := DefaultLimits()
+	limits.IntegrationTimeout = 100 * time.Millisecond
+	a := newTestAPI(t, limits, true)
+	c, _ := a.dial("")
+	start := time.Now()
+	write(t, c, `{"action":"sleep"}`)
+	if got := read(t, c); !strings.Contains(got, `"message":"Endpoint request timed out"`) || time.Since(start) > 350*time.Millisecond {
+		t.Errorf("after %v: %s; want Endpoint request timed out at the integration timeout", time.Since(start), got)
+	}
+	eventually(t, "the invocation to run to its end", func() bool { return len(a.routeEvents("sleep")) == 1 })
+	_, resp, err := websocket.Dial(t.Context(), a.wsURL("?sleep=1"), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("a slow $connect: %v, %+v; want 504", err, resp)
+	}
+}
+
+// Without binary media types API Gateway closes a connection that sends a
+// binary frame with 1003, and invokes nothing.
+func TestBinaryFramesClose(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	c, _ := a.dial("")
+	if err := c.Write(t.Context(), websocket.MessageBinary, []byte{0, 1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, _, err := c.Read(ctx)
+	if websocket.CloseStatus(err) != websocket.StatusUnsupportedData {
+		t.Errorf("read after a binary frame: %v; want close 1003", err)
+	}
+	if n := len(a.routeEvents("$default")); n != 0 {
+		t.Errorf("%d invocations for a binary frame", n)
+	}
+	eventually(t, "$disconnect with 1003", func() bool {
+		ev := a.routeEvents("$disconnect")
+		return len(ev) == 1 && ev[0].RequestContext.DisconnectStatusCode == 1003
+	})
+}
+
+// $connect gets the forwarding and trace headers API Gateway adds.
+func TestConnectForwardingHeaders(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	a.dial("")
+	h := a.routeEvents("$connect")[0].Headers
+	if h["X-Forwarded-Proto"] != "http" || h["X-Forwarded-Port"] == "" || !strings.HasPrefix(h["X-Amzn-Trace-Id"], "Root=1-") || h["X-Forwarded-For"] != "127.0.0.1" {
+		t.Errorf("headers = %v", h)
 	}
 }
