@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -212,7 +213,12 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		local[app.EnvAllowedOrigins] = "http://" + webLn.Addr().String()
 	}
 	maps.Copy(local, o.env)
-	invoker, err := invoker(ctx, o, tmpl, functionEnv(tmpl, tables, local))
+	env := functionEnv(tmpl, tables, local)
+	var callers localgw.Callers
+	if o.lambdaEndpoint == "" && len(o.lambdas) == 0 { // through the Invoke API the functions have credentials of their own
+		callers = managementCallers(tmpl, api, env)
+	}
+	invoker, err := invoker(ctx, o, tmpl, env)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +226,8 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		o.limits.ThrottlingRateLimit, o.limits.ThrottlingBurstLimit = api.ThrottlingRateLimit, api.ThrottlingBurstLimit
 	}
 	s.gw, err = localgw.New(localgw.Config{Stage: api.Stage, RouteSelectionExpression: api.RouteSelectionExpression,
-		Routes: api.Routes, Invoker: invoker, Limits: o.limits, Faults: o.faults, Log: log})
+		Routes: api.Routes, Invoker: invoker, Limits: o.limits, Faults: o.faults, Log: log,
+		APIID: localAPIID, Region: localRegion, Callers: callers})
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +244,35 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		s.serve(webLn, page(o.webDir, s.websocketURL))
 	}
 	return s, nil
+}
+
+// The emulated API's id and region, in the ARNs the Management API checks.
+const (
+	localAPIID  = "local0api1"
+	localRegion = "us-east-1"
+)
+
+// managementCallers gives each function an access key of its own (in its
+// environment) and allows it, on the Management API, what its policy in
+// template.yaml allows: a wrong ARN or a missing method fails locally as
+// it would deployed.
+func managementCallers(tmpl *samtemplate.Template, api samtemplate.WebSocketAPI, env map[string]map[string]string) localgw.Callers {
+	vars := map[string]string{"AWS::Partition": "aws", "AWS::Region": localRegion, "AWS::AccountId": localgw.AccountID,
+		api.LogicalID: localAPIID}
+	callers := localgw.Callers{}
+	for _, fn := range tmpl.Functions() {
+		key := "local" + fn // DynamoDB Local takes letters and digits only
+		env[fn][app.EnvLocalAccessKey] = key
+		stmts, _ := tmpl.PolicyStatements(fn) // checked by the template's tests
+		for _, st := range stmts {
+			if st.Effect == "Allow" && slices.Contains(st.Actions, "execute-api:ManageConnections") {
+				for _, r := range st.Resources {
+					callers[key] = append(callers[key], tmpl.Sub(r, vars))
+				}
+			}
+		}
+	}
+	return callers
 }
 
 // functionEnv returns, per function, the environment template.yaml gives

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	mgmttypes "github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	"github.com/aws/smithy-go"
 	"github.com/coder/websocket"
 
 	"github.com/chatgo/serverless-chat/internal/app"
@@ -505,5 +511,32 @@ func TestStopsWhenDynamoDBLocalDies(t *testing.T) {
 	}
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
 		t.Errorf("DynamoDB Local (pid %d) was left as a zombie", pid)
+	}
+}
+
+// The local Management API allows each function what its policy in
+// template.yaml allows: the connect function may post but not close.
+func TestManagementAPIFollowsTheTemplatesPolicies(t *testing.T) {
+	s, _ := startStack(t, nil)
+	c := dial(t, s, "Ana", "iam")
+	c.send(`{"action":"ping"}`)
+	c.next("pong")
+	as := func(fn string) *apigatewaymanagementapi.Client {
+		return apigatewaymanagementapi.New(apigatewaymanagementapi.Options{BaseEndpoint: aws.String(s.managementURL),
+			Region: localRegion, Credentials: credentials.NewStaticCredentialsProvider("local"+fn, "local", "")})
+	}
+	id := "R1kmxc2VNjMCFIA=" // well formed, not connected: allowed calls get 410
+	var ae smithy.APIError
+	_, err := as("ConnectFunction").DeleteConnection(t.Context(), &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &id})
+	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" {
+		t.Errorf("the connect function closing a connection: %v; want AccessDeniedException", err)
+	}
+	_, err = as("MessageFunction").DeleteConnection(t.Context(), &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &id})
+	if !errors.As(err, new(*mgmttypes.GoneException)) {
+		t.Errorf("the message function closing a connection: %v; want it allowed (410 for one that is gone)", err)
+	}
+	_, err = as("ConnectFunction").PostToConnection(t.Context(), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("x")})
+	if !errors.As(err, new(*mgmttypes.GoneException)) {
+		t.Errorf("the connect function posting: %v; want it allowed (410 for one that is gone)", err)
 	}
 }

@@ -127,8 +127,9 @@ func loadAWS(ctx context.Context, cfg Config) (aws.Config, error) {
 	}
 	if cfg.DynamoDBEndpoint != "" {
 		// Local: DynamoDB Local and the gateway emulator accept any
-		// credentials, and a developer may have none.
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+		// credentials, and a developer may have none. The key id tells the
+		// emulator which function calls (it checks that function's policy).
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.LocalAccessKey, "local", "")))
 		if cfg.Region == "" {
 			opts = append(opts, config.WithRegion("us-east-1"))
 		}

@@ -32,12 +32,13 @@ const (
 	EnvLogLevel             = "CHAT_LOG_LEVEL"              // outside Lambda; default INFO
 	EnvDynamoDBEndpoint     = "CHAT_DYNAMODB_ENDPOINT"      // DynamoDB Local
 	EnvManagementEndpoint   = "CHAT_MANAGEMENT_ENDPOINT"    // the local gateway's @connections API
+	EnvLocalAccessKey       = "CHAT_LOCAL_ACCESS_KEY"       // locally: the access key id the function signs with (default "local")
 )
 
 // EnvNames lists every variable above.
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
 	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
-	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint}
+	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey}
 
 // Config is everything the functions can be configured with.
 type Config struct {
@@ -56,6 +57,7 @@ type Config struct {
 	LogLevel           slog.Level
 	DynamoDBEndpoint   string // "" = the region's DynamoDB
 	ManagementEndpoint string // "" = built from each request
+	LocalAccessKey     string // with DynamoDBEndpoint: the static credentials' key id
 	Region             string // AWS_REGION, set by Lambda
 	InLambda           bool   // AWS_LAMBDA_FUNCTION_NAME is set
 }
@@ -69,6 +71,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DynamoDBEndpoint:   getenv(EnvDynamoDBEndpoint),
 		ManagementEndpoint: getenv(EnvManagementEndpoint),
 		MetricsNamespace:   cmp.Or(getenv(EnvMetricsNamespace), "ServerlessChat/local"),
+		LocalAccessKey:     cmp.Or(getenv(EnvLocalAccessKey), "local"),
 		Region:             getenv("AWS_REGION"),
 		InLambda:           getenv("AWS_LAMBDA_FUNCTION_NAME") != "",
 	}

@@ -63,7 +63,10 @@ type Config struct {
 	Invoker                  Invoker
 	Limits                   Limits
 	Faults                   Faults // none by default
-	Log                      *slog.Logger
+	// Callers, when set, is checked on every Management API request, as
+	// IAM checks the calling function's policy in AWS.
+	Callers Callers
+	Log     *slog.Logger
 }
 
 // Gateway is an emulated WebSocket API. It is an http.Handler serving both

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -510,5 +511,42 @@ func TestConnectForwardingHeaders(t *testing.T) {
 	h := a.routeEvents("$connect")[0].Headers
 	if h["X-Forwarded-Proto"] != "http" || h["X-Forwarded-Port"] == "" || !strings.HasPrefix(h["X-Amzn-Trace-Id"], "Root=1-") || h["X-Forwarded-For"] != "127.0.0.1" {
 		t.Errorf("headers = %v", h)
+	}
+}
+
+// The Management API wants a SigV4 signature and, with Callers, allows
+// each caller only what its policy allows, answering 403 as AWS does.
+func TestManagementAPIAuthorization(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	_, id := a.dial("")
+	resp, err := http.Post(a.srv.URL+"/test/@connections/"+url.PathEscape(id), "application/json", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Amzn-ErrorType") != "ForbiddenException" {
+		t.Errorf("an unsigned post: %d %s; want 403 ForbiddenException", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
+	}
+
+	a.gw.cfg.Callers = Callers{"poster": {"arn:aws:execute-api:us-east-1:" + AccountID + ":local0api1/test/POST/@connections/*"}}
+	as := func(key string) *apigatewaymanagementapi.Client {
+		return apigatewaymanagementapi.New(apigatewaymanagementapi.Options{BaseEndpoint: aws.String(a.srv.URL + "/test"),
+			Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(key, "secret", "")})
+	}
+	if _, err := as("poster").PostToConnection(t.Context(), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("ok")}); err != nil {
+		t.Errorf("an allowed post: %v", err)
+	}
+	var ae smithy.APIError
+	_, err = as("poster").DeleteConnection(t.Context(), &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &id})
+	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" || !strings.Contains(ae.ErrorMessage(), "/DELETE/@connections/") {
+		t.Errorf("a DELETE the policy does not allow: %v; want AccessDeniedException", err)
+	}
+	_, err = as("stranger").PostToConnection(t.Context(), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("no")})
+	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" {
+		t.Errorf("a caller without a policy: %v; want AccessDeniedException", err)
+	}
+	if !wildcard("arn:aws:execute-api:r:1:api/prod/*/@connections/*", "arn:aws:execute-api:r:1:api/prod/GET/@connections/abc=") ||
+		wildcard("arn:aws:execute-api:r:1:api/prod/POST/@connections/*", "arn:aws:execute-api:r:1:api/dev/POST/@connections/abc") {
+		t.Error("wildcard matching is wrong")
 	}
 }

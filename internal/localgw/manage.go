@@ -11,12 +11,15 @@ import (
 )
 
 // manage serves the Management API for one connection id: POST sends a
-// frame, GET describes the connection, DELETE closes it. Requests are not
-// authenticated (any SigV4 signature is accepted).
+// frame, GET describes the connection, DELETE closes it. Requests must be
+// SigV4-signed (any key) and allowed by Callers, when set.
 func (g *Gateway) manage(w http.ResponseWriter, r *http.Request, rawID string) {
 	id, err := url.PathUnescape(rawID)
 	if err != nil || !validConnectionID(id) {
 		apiError(w, http.StatusBadRequest, "BadRequestException", "Invalid connectionId: "+rawID)
+		return
+	}
+	if !g.authorize(w, r, id) {
 		return
 	}
 	c := g.lookup(r.Context(), id)

@@ -3,6 +3,7 @@ package samtemplate
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -117,4 +118,21 @@ func listOrOne(n *yaml.Node) []*yaml.Node {
 		return nil
 	}
 	return []*yaml.Node{n}
+}
+
+var subVar = regexp.MustCompile(`\$\{([A-Za-z0-9:]+)\}`)
+
+// Sub resolves a !Sub string: ${X} becomes vars[X], else X's parameter
+// default; what is neither stays as it is.
+func (t *Template) Sub(v Value, vars map[string]string) string {
+	return subVar.ReplaceAllStringFunc(v.Text, func(m string) string {
+		name := m[2 : len(m)-1]
+		if r, ok := vars[name]; ok {
+			return r
+		}
+		if d, ok := t.ParameterDefault(name); ok {
+			return d
+		}
+		return m
+	})
 }

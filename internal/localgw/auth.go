@@ -1,0 +1,52 @@
+package localgw
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+)
+
+// Callers says who may call the Management API: for each access key id a
+// caller signs with, the resources (execute-api ARNs, "*" matching any
+// characters) its policy allows execute-api:ManageConnections on. A nil
+// Callers lets any signed request through.
+type Callers map[string][]string
+
+// credential reads the access key id of a SigV4 Authorization header.
+var credential = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=([^/,\s]+)/`)
+
+// authorize answers a Management API request as API Gateway does: 403
+// "Missing Authentication Token" without a SigV4 signature, 403
+// AccessDeniedException when the caller's policy does not allow the
+// method on that connection's ARN. It reports whether to go on.
+func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, id string) bool {
+	m := credential.FindStringSubmatch(r.Header.Get("Authorization"))
+	if m == nil {
+		apiError(w, http.StatusForbidden, "ForbiddenException", "Missing Authentication Token")
+		return false
+	}
+	if g.cfg.Callers == nil {
+		return true
+	}
+	arn := "arn:aws:execute-api:" + g.cfg.Region + ":" + AccountID + ":" + g.cfg.APIID + "/" + g.cfg.Stage + "/" +
+		r.Method + "/@connections/" + id
+	for _, pattern := range g.cfg.Callers[m[1]] {
+		if wildcard(pattern, arn) {
+			return true
+		}
+	}
+	apiError(w, http.StatusForbidden, "AccessDeniedException",
+		"User: "+m[1]+" is not authorized to perform: execute-api:ManageConnections on resource: "+arn)
+	return false
+}
+
+// AccountID is the account the emulated API belongs to, in its ARNs.
+const AccountID = "000000000000"
+
+// wildcard matches s against an IAM resource pattern, where * matches any
+// run of characters and ? any one.
+func wildcard(pattern, s string) bool {
+	re := "^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(pattern)) + "$"
+	ok, _ := regexp.MatchString(re, s)
+	return ok
+}
