@@ -231,15 +231,20 @@ func (h *Chat) read(ctx context.Context, r request, serve func(c chat.Connection
 
 // awaitFrame takes a message token, then returns the sending connection
 // once frame may be stored: the connection's previous frame has been. It
-// polls for at most Limits.FrameWait; frame 0 (unnumbered) never waits. A
-// frame over the rate limit does not wait: it is refused, and keeps its
-// number for when it is sent again.
+// polls while the frames before it are being stored, and gives up when
+// none has been for Limits.FrameWait (a slow line of pipelined frames is
+// not a missing one); frame 0 (unnumbered) never waits. A frame over the
+// rate limit does not wait: it is refused, and keeps its number for when
+// it is sent again.
 func (h *Chat) awaitFrame(ctx context.Context, r request, frame int64) (chat.Connection, error) {
 	c, err := h.take(ctx, r, h.Limits.Messages)
-	deadline := time.Now().Add(h.Limits.FrameWait)
+	deadline, progress := time.Now().Add(h.Limits.FrameWait), c.Frame
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
 		if err != nil || frame == 0 || c.Frame == frame-1 {
 			return c, err
+		}
+		if c.Frame > progress { // an earlier frame was stored: wait on
+			deadline, progress = time.Now().Add(h.Limits.FrameWait), c.Frame
 		}
 		left := time.Until(deadline)
 		if c.Frame >= frame || left <= 0 {
