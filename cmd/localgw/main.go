@@ -231,7 +231,7 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if err != nil {
 		return nil, err
 	}
-	s.serve(gwLn, s.gw)
+	s.serve(s.gw.Listen(gwLn), s.gw)
 	if o.pprofAddr != "" {
 		ln, err := listen(o.pprofAddr, "-pprof")
 		if err != nil {

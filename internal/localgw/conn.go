@@ -24,6 +24,7 @@ import (
 // conn is one client socket.
 type conn struct {
 	id          string
+	wire        *wire // what the wire saw of it; nil without Listen
 	ws          *websocket.Conn
 	host        string // the Host the client connected to: domainName
 	connectedAt time.Time
@@ -103,9 +104,11 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 		Headers: map[string]string{}, MultiValueHeaders: map[string][]string{},
 		RequestContext: g.requestContext(c, "$connect", "CONNECT"),
 	}
+	c.wire = g.wireOf(r.RemoteAddr)
 	for k, v := range r.Header {
-		ev.Headers[k] = v[0]
-		ev.MultiValueHeaders[k] = v
+		name := c.wire.rawName(k) // as the client wrote it, as API Gateway passes it on
+		ev.Headers[name] = v[0]
+		ev.MultiValueHeaders[name] = v
 	}
 	// The headers API Gateway adds on its way to the integration.
 	_, port, _ := net.SplitHostPort(r.Host)
@@ -223,6 +226,11 @@ func (g *Gateway) serve(c *conn) {
 			break
 		}
 		c.touch()
+		if c.wire != nil && c.wire.tooBig.Load() {
+			// A frame over 32 KB: API Gateway closes the connection with 1009.
+			c.close(websocket.StatusMessageTooBig, "Message too big")
+			continue
+		}
 		if typ == websocket.MessageBinary {
 			// No binary media types are configured: API Gateway closes the
 			// connection with 1003 (unsupported data).

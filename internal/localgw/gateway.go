@@ -78,6 +78,7 @@ type Gateway struct {
 	faults    *faults
 	throttle  *rate.Limiter // nil: none
 	inFlight  chan struct{} // one token per running message integration
+	wires     sync.Map      // remote address → *wire, when served on Listen's listener
 
 	mu     sync.Mutex
 	conns  map[string]*conn // open sockets whose $connect succeeded

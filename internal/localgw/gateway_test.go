@@ -1,9 +1,11 @@
 package localgw
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -87,7 +89,9 @@ func newTestAPI(t *testing.T, limits Limits, withDefault bool, faults ...Faults)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.gw, a.srv = gw, httptest.NewServer(gw)
+	a.gw, a.srv = gw, httptest.NewUnstartedServer(gw)
+	a.srv.Listener = gw.Listen(a.srv.Listener)
+	a.srv.Start()
 	a.mgmt = apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
 		BaseEndpoint: aws.String(a.srv.URL + "/test"), Region: "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
@@ -311,6 +315,9 @@ func TestDisconnectRunsOnce(t *testing.T) {
 			got = a.routeEvents("$disconnect")
 			if len(got) != 1 || got[0].RequestContext.ConnectionID != id || got[0].RequestContext.DisconnectStatusCode != want[name] || got[0].RequestContext.EventType != "DISCONNECT" {
 				t.Errorf("$disconnect events = %d, first %+v; want 1 for %s with status %d", len(got), got[0].RequestContext, id, want[name])
+			}
+			if reason := *got[0].RequestContext.DisconnectReason; name == "DELETE" && reason != "Connection Closed Normally" {
+				t.Errorf("reason after DELETE = %q, want AWS's Connection Closed Normally", reason)
 			}
 		})
 	}
@@ -548,5 +555,59 @@ func TestManagementAPIAuthorization(t *testing.T) {
 	if !wildcard("arn:aws:execute-api:r:1:api/prod/*/@connections/*", "arn:aws:execute-api:r:1:api/prod/GET/@connections/abc=") ||
 		wildcard("arn:aws:execute-api:r:1:api/prod/POST/@connections/*", "arn:aws:execute-api:r:1:api/dev/POST/@connections/abc") {
 		t.Error("wildcard matching is wrong")
+	}
+}
+
+// A frame over 32 KB closes the connection with 1009, as API Gateway does;
+// a larger message in smaller frames goes through.
+func TestFrameSizeLimit(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	c, _ := a.dial("")
+	c.SetReadLimit(1 << 20) // the echo is as long
+	// 40 KB in frames of at most 4 KB (the library's writer buffers that much).
+	w, err := c.Writer(t.Context(), websocket.MessageText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"action":"echo","pad":"` + strings.Repeat("x", 40<<10) + `"}`
+	for i := 0; i < len(body); i += 4 << 10 {
+		w.Write([]byte(body[i:min(i+4<<10, len(body))]))
+	}
+	w.Close()
+	if got := read(t, c); !strings.HasPrefix(got, "echo:") {
+		t.Errorf("a 40 KB message in small frames: %.40s", got)
+	}
+	// The same in one frame.
+	if err := c.Write(t.Context(), websocket.MessageText, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
+		t.Errorf("after a 40 KB frame: %v; want close 1009", err)
+	}
+	if n := len(a.routeEvents("echo")); n != 1 {
+		t.Errorf("%d echo invocations, want 1 (not the oversized frame)", n)
+	}
+}
+
+// $connect gets the header names as the client wrote them, not as Go
+// canonicalises them.
+func TestConnectHeaderCasing(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(a.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /test HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nx-MiXeD-Case: yes\r\n\r\n", strings.TrimPrefix(a.srv.URL, "http://"))
+	status, _ := bufio.NewReader(conn).ReadString('\n')
+	if !strings.Contains(status, "101") {
+		t.Fatalf("handshake: %q", status)
+	}
+	h := a.routeEvents("$connect")[0].Headers
+	if h["Sec-WebSocket-Key"] == "" || h["x-MiXeD-Case"] != "yes" {
+		t.Errorf("headers = %v; want the client's casing", h)
 	}
 }

@@ -61,7 +61,9 @@ func (g *Gateway) manage(w http.ResponseWriter, r *http.Request, rawID string) {
 			"identity":     map[string]string{"sourceIp": c.identity.SourceIP, "userAgent": c.identity.UserAgent},
 		})
 	case http.MethodDelete:
-		c.close(websocket.StatusNormalClosure, "Connection deleted")
+		// What API Gateway reports to $disconnect after a DELETE (seen in its
+		// execution logs: boto/boto3#3789).
+		c.close(websocket.StatusNormalClosure, "Connection Closed Normally")
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		w.Header().Set("Allow", "GET, POST, DELETE")
