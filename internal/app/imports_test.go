@@ -23,6 +23,7 @@ func TestImportDirection(t *testing.T) {
 		"fanout":      {"chat"},
 		"handler":     {"chat", "fanout", "metrics"},
 		"metrics":     {},
+		"auth":        {},
 		"dynamolocal": {"samtemplate"},
 		"localgw":     {},
 		"chatclient":  {"chat"},

@@ -1,0 +1,127 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// MaxTokenBytes bounds what is parsed at all.
+const MaxTokenBytes = 8 << 10
+
+// Verifier checks tokens of one issuer.
+type Verifier struct {
+	Issuer string
+	// Audiences the token must name, in aud (ID tokens) or client_id
+	// (Cognito access tokens); empty accepts any.
+	Audiences []string
+	// NameClaims are tried in order for the display name; "email" gives
+	// its local part. Default: name, preferred_username, cognito:username,
+	// email.
+	NameClaims []string
+	Leeway     time.Duration // on exp and nbf (default 30 s)
+	Now        func() time.Time
+
+	keys     *KeySet
+	verifier *oidc.IDTokenVerifier
+}
+
+// Identity is who a valid token is for.
+type Identity struct {
+	Subject string
+	Name    string
+}
+
+// NewVerifier returns a Verifier of issuer's tokens signed by keys.
+func NewVerifier(issuer string, audiences []string, keys *KeySet) *Verifier {
+	v := &Verifier{Issuer: issuer, Audiences: audiences, Leeway: 30 * time.Second, Now: time.Now, keys: keys,
+		NameClaims: []string{"name", "preferred_username", "cognito:username", "email"}}
+	algs := make([]string, len(Algorithms))
+	for i, a := range Algorithms {
+		algs[i] = string(a)
+	}
+	// The time window and the audience are checked here, with leeway and
+	// client_id; go-oidc checks the signature and the issuer.
+	v.verifier = oidc.NewVerifier(issuer, keys, &oidc.Config{SkipClientIDCheck: true, SkipExpiryCheck: true,
+		SupportedSigningAlgs: algs})
+	return v
+}
+
+// ErrInvalid wraps every reason a token is refused.
+var ErrInvalid = errors.New("invalid token")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Verify checks a token and returns its identity. Every refusal wraps
+// ErrInvalid, except when the issuer's keys cannot be had.
+func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
+	if token == "" || len(token) > MaxTokenBytes {
+		return Identity{}, invalid("the token is empty or over %d bytes", MaxTokenBytes)
+	}
+	// The signature first, to tell "the keys cannot be had" (an outage,
+	// logged) from a bad token; go-oidc checks it again from the cache.
+	if _, err := v.keys.VerifySignature(ctx, token); errors.Is(err, errKeysUnavailable) {
+		return Identity{}, err
+	} else if err != nil {
+		return Identity{}, invalid("%v", err)
+	}
+	t, err := v.verifier.Verify(ctx, token)
+	if err != nil {
+		return Identity{}, invalid("%v", err)
+	}
+	var c struct {
+		Exp      *float64 `json:"exp"`
+		Nbf      *float64 `json:"nbf"`
+		TokenUse string   `json:"token_use"`
+		ClientID string   `json:"client_id"`
+	}
+	if err := t.Claims(&c); err != nil {
+		return Identity{}, invalid("claims: %v", err)
+	}
+	var all map[string]any
+	if err := t.Claims(&all); err != nil {
+		return Identity{}, invalid("claims: %v", err)
+	}
+	now := v.Now()
+	switch {
+	case c.Exp == nil:
+		return Identity{}, invalid("the token has no exp")
+	case now.Add(-v.Leeway).After(time.Unix(int64(*c.Exp), 0)):
+		return Identity{}, invalid("the token expired at %v", time.Unix(int64(*c.Exp), 0).UTC())
+	case c.Nbf != nil && now.Add(v.Leeway).Before(time.Unix(int64(*c.Nbf), 0)):
+		return Identity{}, invalid("the token is not valid before %v", time.Unix(int64(*c.Nbf), 0).UTC())
+	}
+	if len(v.Audiences) > 0 && !slices.ContainsFunc(v.Audiences, func(a string) bool { return slices.Contains(t.Audience, a) || a == c.ClientID }) {
+		return Identity{}, invalid("the token is for %v (client_id %q), not %v", t.Audience, c.ClientID, v.Audiences)
+	}
+	// Cognito signs ID and access tokens with the same keys: either may
+	// sign in, but nothing else (a refresh token is not a JWT).
+	if strings.HasPrefix(v.Issuer, "https://cognito-idp.") && c.TokenUse != "id" && c.TokenUse != "access" {
+		return Identity{}, invalid("token_use %q is neither id nor access", c.TokenUse)
+	}
+	if t.Subject == "" {
+		return Identity{}, invalid("the token has no sub")
+	}
+	return Identity{Subject: t.Subject, Name: v.name(all)}, nil
+}
+
+// name is the first non-empty name claim; an email gives its local part.
+func (v *Verifier) name(claims map[string]any) string {
+	for _, c := range v.NameClaims {
+		s, _ := claims[c].(string)
+		if c == "email" {
+			s, _, _ = strings.Cut(s, "@")
+		}
+		if s = strings.TrimSpace(s); s != "" {
+			return s
+		}
+	}
+	return ""
+}
