@@ -21,7 +21,7 @@ func TestImportDirection(t *testing.T) {
 		"samtemplate": {},
 		"store":       {"chat"},
 		"fanout":      {"chat"},
-		"handler":     {"chat", "fanout", "metrics"},
+		"handler":     {"chat", "fanout", "metrics", "auth"},
 		"metrics":     {},
 		"auth":        {},
 		"dynamolocal": {"samtemplate"},

@@ -137,3 +137,14 @@ func GuestName() string {
 	}
 	return "guest-" + string(b[:])
 }
+
+// AccountUserID is the user id of a signed-in account: "u-" and the
+// token's subject when it is short and plain (a Cognito sub is a UUID),
+// else 20 characters of a SHA-256 of it.
+func AccountUserID(sub string) string {
+	if len(sub) <= 64 && sub != "" && strings.IndexFunc(sub, notURLSafe) < 0 {
+		return "u-" + sub
+	}
+	sum := sha256.Sum256([]byte(sub))
+	return "u-" + strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))[:20]
+}

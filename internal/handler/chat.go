@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/chatgo/serverless-chat/internal/auth"
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/fanout"
 	"github.com/chatgo/serverless-chat/internal/metrics"
@@ -118,10 +119,23 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		return status(403, "this origin may not connect"), nil
 	}
 	q := ev.QueryStringParameters
-	j, err := chat.ParseJoin(q["name"], q["room"], q["key"], h.Limits)
+	account, signedIn := signedIn(ev)
+	name := q["name"]
+	if signedIn {
+		name = account.Name // the query's name is not the user's to choose
+	}
+	j, err := chat.ParseJoin(name, q["room"], q["key"], h.Limits)
+	if err != nil && signedIn {
+		// An account name the rules refuse: a guest name instead (a bad room
+		// is refused again).
+		j, err = chat.ParseJoin("", q["room"], q["key"], h.Limits)
+	}
 	if err != nil {
 		r.log.InfoContext(ctx, "connect rejected", "err", err)
 		return status(400, chat.ErrorMessage(err)), nil
+	}
+	if signedIn {
+		j.UserID = chat.AccountUserID(account.Subject)
 	}
 	now := h.Now()
 	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now})
@@ -134,7 +148,12 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	if joined {
 		h.depart(ctx, r, h.broadcast(ctx, r, j.Room, r.id, chat.NewPresenceEvent(j.Room, p, chat.FormatTime(now))))
 	}
-	return status(200, ""), nil
+	resp = status(200, "")
+	if offered, _ := header(ev.Headers, "Sec-WebSocket-Protocol"); signedIn && strings.Contains(offered, Subprotocol) {
+		// The browser drops a socket whose offered subprotocol is not agreed.
+		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": Subprotocol}
+	}
+	return resp, nil
 }
 
 // Disconnect serves $disconnect: it removes the connection and tells the
@@ -448,4 +467,12 @@ func header(h map[string]string, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// signedIn returns the account the $connect authorizer let in, if any.
+func signedIn(ev events.APIGatewayWebsocketProxyRequest) (auth.Identity, bool) {
+	a, _ := ev.RequestContext.Authorizer.(map[string]any)
+	sub, _ := a[AuthUserID].(string)
+	name, _ := a[AuthName].(string)
+	return auth.Identity{Subject: sub, Name: name}, sub != ""
 }

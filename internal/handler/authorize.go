@@ -1,0 +1,86 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/chatgo/serverless-chat/internal/auth"
+)
+
+// Tokens verifies a sign-in token.
+type Tokens interface {
+	Verify(ctx context.Context, token string) (auth.Identity, error)
+}
+
+// Authorizer serves the $connect REQUEST authorizer when sign-in is on:
+// it finds the token among the subprotocols the client offered
+// (Sec-WebSocket-Protocol: "chat, <token>"; browsers can set no other
+// header, and a query string ends up in logs), verifies it and tells API
+// Gateway who connects.
+type Authorizer struct {
+	Tokens Tokens
+	Log    *slog.Logger
+}
+
+// Context keys the authorizer hands $connect (requestContext.authorizer).
+const (
+	AuthUserID = "userId"
+	AuthName   = "name"
+)
+
+// errUnauthorized is how a Lambda authorizer makes API Gateway answer 401.
+var errUnauthorized = errors.New("Unauthorized")
+
+// Authorize allows a connection whose token is valid, with its identity
+// in the context; it denies (403) one whose token is not, and answers 401
+// when there is none.
+func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (resp events.APIGatewayCustomAuthorizerResponse, err error) {
+	log := a.Log.With("route", "$connect authorizer", "requestId", ev.RequestContext.RequestID)
+	defer func() {
+		if r := recover(); r != nil {
+			log.ErrorContext(ctx, "authorizer panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			resp, err = policy("unknown", "Deny", ev.MethodArn, nil), nil
+		}
+	}()
+	offered, _ := header(ev.Headers, "Sec-WebSocket-Protocol")
+	token := TokenOf(offered)
+	if token == "" {
+		log.InfoContext(ctx, "no token")
+		return resp, errUnauthorized
+	}
+	id, err := a.Tokens.Verify(ctx, token)
+	if err != nil {
+		// The cause, never the token, is logged.
+		log.InfoContext(ctx, "token refused", "err", err)
+		return policy("unknown", "Deny", ev.MethodArn, nil), nil
+	}
+	log.InfoContext(ctx, "token accepted", "sub", id.Subject)
+	return policy(id.Subject, "Allow", ev.MethodArn, map[string]any{AuthUserID: id.Subject, AuthName: id.Name}), nil
+}
+
+// TokenOf returns the token among the subprotocols a client offered: the
+// one that is not the protocol's name.
+func TokenOf(subprotocols string) string {
+	for p := range strings.SplitSeq(subprotocols, ",") {
+		if p = strings.TrimSpace(p); p != "" && p != Subprotocol {
+			return p
+		}
+	}
+	return ""
+}
+
+// Subprotocol is the WebSocket subprotocol a signed-in client offers
+// besides its token, and that $connect agrees to.
+const Subprotocol = "chat"
+
+func policy(principal, effect, resource string, context map[string]any) events.APIGatewayCustomAuthorizerResponse {
+	return events.APIGatewayCustomAuthorizerResponse{PrincipalID: principal, Context: context,
+		PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17",
+			Statement: []events.IAMPolicyStatement{{Action: []string{"execute-api:Invoke"}, Effect: effect, Resource: []string{resource}}}}}
+}
