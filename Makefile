@@ -1,5 +1,5 @@
 # A thin index: each target is one line calling go or a script in .ci/.
-FUNCTIONS := connect disconnect message
+FUNCTIONS := connect disconnect message authorize
 GOARCH ?= arm64
 GOBUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) go build -tags lambda.norpc -ldflags "-s -w"
 
@@ -30,13 +30,13 @@ lint:
 	go vet ./...
 	go tool staticcheck ./...
 
-## build: the three Lambda bootstraps into bin/$(GOARCH)/ (GOARCH=amd64 for this host)
+## build: the four Lambda bootstraps into bin/$(GOARCH)/ (GOARCH=amd64 for this host)
 build:
 	@for f in $(FUNCTIONS); do $(GOBUILD) -o bin/$(GOARCH)/$$f/bootstrap ./functions/$$f || exit 1; done
 
 # sam build runs these (BuildMethod: makefile) with ARTIFACTS_DIR set;
 # ConnectFunction builds ./functions/connect, and so on.
-build-ConnectFunction build-DisconnectFunction build-MessageFunction:
+build-ConnectFunction build-DisconnectFunction build-MessageFunction build-AuthorizeFunction:
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo '$(@:build-%Function=%)' | tr A-Z a-z)
 
 ## sam-build: sam build, with aws-sam-cli from PyPI in .cache/sam if it is not installed

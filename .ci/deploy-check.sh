@@ -15,7 +15,7 @@ cfn-lint template.yaml
 echo "--- sam build"
 rm -rf .aws-sam/build
 bash .ci/sam.sh build >/dev/null
-for fn in ConnectFunction DisconnectFunction MessageFunction; do
+for fn in ConnectFunction DisconnectFunction MessageFunction AuthorizeFunction; do
   b=.aws-sam/build/$fn/bootstrap
   # ELF, e_machine 0xB7 = AArch64
   [ "$(od -An -tx1 -j18 -N2 "$b" | tr -d ' ')" = "b700" ] || { echo "$b is not an arm64 binary" >&2; exit 1; }

@@ -300,7 +300,7 @@ func invoker(ctx context.Context, o options, tmpl *samtemplate.Template, env map
 		}, nil
 	}
 	handlers := localgw.Handlers{}
-	for _, fn := range tmpl.Functions() {
+	for _, fn := range routeFunctions(tmpl) {
 		vars := env[fn]
 		h, err := app.New(ctx, func(k string) string { return vars[k] })
 		if err != nil {
@@ -313,6 +313,22 @@ func invoker(ctx context.Context, o options, tmpl *samtemplate.Template, env map
 		handlers[fn] = entry
 	}
 	return handlers, nil
+}
+
+// routeFunctions returns the functions the template's routes invoke
+// (an authorizer is not one of them).
+func routeFunctions(tmpl *samtemplate.Template) []string {
+	apis, _ := tmpl.WebSocketAPIs() // start has read them already
+	var fns []string
+	for _, api := range apis {
+		for _, fn := range api.Routes {
+			if !slices.Contains(fns, fn) {
+				fns = append(fns, fn)
+			}
+		}
+	}
+	slices.Sort(fns)
+	return fns
 }
 
 func listen(addr, flagName string) (net.Listener, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/chatgo/serverless-chat/internal/auth"
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/fanout"
 	"github.com/chatgo/serverless-chat/internal/handler"
@@ -139,6 +140,19 @@ func loadAWS(ctx context.Context, cfg Config) (aws.Config, error) {
 		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	return awsCfg, nil
+}
+
+// NewAuthorizer builds the $connect authorizer from the environment that
+// getenv reads. It makes no network call: the issuer's keys are fetched on
+// the first token.
+func NewAuthorizer(_ context.Context, getenv func(string) string) (*handler.Authorizer, error) {
+	cfg, err := LoadAuthConfig(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	log := newLogger(Config{InLambda: cfg.InLambda, LogLevel: cfg.LogLevel})
+	keys := &auth.KeySet{URL: cfg.JWKSURL, Log: log}
+	return &handler.Authorizer{Tokens: auth.NewVerifier(cfg.Issuer, cfg.Audiences, keys), Log: log}, nil
 }
 
 // Entrypoints maps each function's folder under functions/ to the handler

@@ -57,7 +57,7 @@ func TestTemplateAgreesWithCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	fns := tmpl.Functions()
-	if len(fns) != 3 {
+	if len(fns) != 4 {
 		t.Fatalf("functions = %v", fns)
 	}
 	for _, fn := range fns {

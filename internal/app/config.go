@@ -33,12 +33,15 @@ const (
 	EnvDynamoDBEndpoint     = "CHAT_DYNAMODB_ENDPOINT"      // DynamoDB Local
 	EnvManagementEndpoint   = "CHAT_MANAGEMENT_ENDPOINT"    // the local gateway's @connections API
 	EnvLocalAccessKey       = "CHAT_LOCAL_ACCESS_KEY"       // locally: the access key id the function signs with (default "local")
+	EnvJWTIssuer            = "CHAT_JWT_ISSUER"             // the authorizer: the tokens' issuer (required there)
+	EnvJWTAudience          = "CHAT_JWT_AUDIENCE"           // the authorizer: comma-separated audiences or client ids; empty: any
+	EnvJWKSURL              = "CHAT_JWKS_URL"               // the authorizer: the issuer's keys; default ISSUER/.well-known/jwks.json
 )
 
 // EnvNames lists every variable above.
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
 	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
-	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey}
+	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey, EnvJWTIssuer, EnvJWTAudience, EnvJWKSURL}
 
 // Config is everything the functions can be configured with.
 type Config struct {
@@ -150,4 +153,37 @@ func durationVar(getenv func(string) string, name string, def time.Duration, err
 		return def
 	}
 	return d
+}
+
+// AuthConfig is what the $connect authorizer is configured with.
+type AuthConfig struct {
+	Issuer    string
+	Audiences []string
+	JWKSURL   string
+	LogLevel  slog.Level
+	InLambda  bool
+}
+
+// LoadAuthConfig reads the authorizer's configuration through getenv.
+func LoadAuthConfig(getenv func(string) string) (AuthConfig, error) {
+	c := AuthConfig{Issuer: strings.TrimSuffix(getenv(EnvJWTIssuer), "/"), JWKSURL: getenv(EnvJWKSURL),
+		InLambda: getenv("AWS_LAMBDA_FUNCTION_NAME") != ""}
+	var errs []error
+	if c.Issuer == "" {
+		errs = append(errs, fmt.Errorf("%s is not set", EnvJWTIssuer))
+	}
+	if c.JWKSURL == "" && c.Issuer != "" {
+		c.JWKSURL = c.Issuer + "/.well-known/jwks.json" // where Cognito publishes them
+	}
+	for a := range strings.SplitSeq(getenv(EnvJWTAudience), ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Audiences = append(c.Audiences, a)
+		}
+	}
+	if v := getenv(EnvLogLevel); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want DEBUG, INFO, WARN or ERROR", EnvLogLevel, v))
+		}
+	}
+	return c, errors.Join(errs...)
 }

@@ -59,9 +59,12 @@ func TestTemplateDeploysWhatTheCodeServes(t *testing.T) {
 	permitted := map[string]bool{}
 	for _, p := range tmpl.Permissions() {
 		arn := p.SourceArn.Text
-		if p.Principal != "apigateway.amazonaws.com" || p.SourceArn.Tag != "!Sub" ||
-			!strings.HasPrefix(arn, "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${"+api.LogicalID+"}/${StageName}/") {
-			t.Errorf("permission %s: principal %q, SourceArn %+v: want API Gateway, scoped to this API and stage", p.LogicalID, p.Principal, p.SourceArn)
+		// Routes invoke from this API's stage, the authorizer from this
+		// API's authorizer.
+		prefix := "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${" + api.LogicalID + "}/"
+		scoped := strings.HasPrefix(arn, prefix+"${StageName}/") || strings.HasPrefix(arn, prefix+"authorizers/${")
+		if p.Principal != "apigateway.amazonaws.com" || p.SourceArn.Tag != "!Sub" || !scoped {
+			t.Errorf("permission %s: principal %q, SourceArn %+v: want API Gateway, scoped to this API's stage or authorizer", p.LogicalID, p.Principal, p.SourceArn)
 		}
 		permitted[p.Function] = true
 	}
@@ -91,9 +94,10 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	}
 	// The Management API methods each function calls: POST to answer and
 	// broadcast; the message function also GETs (sync checks silent
-	// connections) and DELETEs (it closes unknown connections).
+	// connections) and DELETEs (it closes unknown connections). The
+	// authorizer only checks tokens: it may touch nothing.
 	methods := map[string][]string{"ConnectFunction": {"POST"}, "DisconnectFunction": {"POST"},
-		"MessageFunction": {"POST", "GET", "DELETE"}}
+		"MessageFunction": {"POST", "GET", "DELETE"}, "AuthorizeFunction": nil}
 	for _, fn := range tmpl.Functions() {
 		stmts, err := tmpl.PolicyStatements(fn)
 		if err != nil {
@@ -137,8 +141,8 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 				}
 			}
 		}
-		if !canManage {
-			t.Errorf("%s cannot post to connections", fn)
+		if want := len(methods[fn]) > 0; canManage != want {
+			t.Errorf("%s: may manage connections %v, want %v", fn, canManage, want)
 		}
 	}
 	// Only the connect function creates connections; only the message
