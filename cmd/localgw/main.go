@@ -50,13 +50,14 @@ type options struct {
 	lambdaEndpoint                  string
 	lambdas                         map[string]string // function → invocation URL
 	env                             map[string]string // extra environment for the functions
+	params                          map[string]string // the template's parameters, overridden
 	limits                          localgw.Limits
 	faults                          localgw.Faults
 	logLevel                        slog.Level
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
-	o := options{lambdas: map[string]string{}, env: map[string]string{}, limits: localgw.DefaultLimits()}
+	o := options{lambdas: map[string]string{}, env: map[string]string{}, params: map[string]string{}, limits: localgw.DefaultLimits()}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:3001", "address of the WebSocket API and its @connections API")
@@ -81,6 +82,14 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			return errors.New("want KEY=VALUE")
 		}
 		o.env[k] = val
+		return nil
+	})
+	fs.Func("param", "NAME=VALUE: a template parameter's value (repeatable), as sam deploy --parameter-overrides, e.g. Auth=jwt", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok {
+			return errors.New("want NAME=VALUE")
+		}
+		o.params[k] = val
 		return nil
 	})
 	fs.DurationVar(&o.limits.IdleTimeout, "idle-timeout", o.limits.IdleTimeout, "close connections idle this long")
@@ -161,6 +170,9 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if err != nil {
 		return nil, err
 	}
+	if err := tmpl.SetParameters(o.params); err != nil {
+		return nil, fmt.Errorf("-param: %w", err)
+	}
 	apis, err := tmpl.WebSocketAPIs()
 	if err != nil {
 		return nil, err
@@ -218,7 +230,7 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if o.lambdaEndpoint == "" && len(o.lambdas) == 0 { // through the Invoke API the functions have credentials of their own
 		callers = managementCallers(tmpl, api, env)
 	}
-	invoker, err := invoker(ctx, o, tmpl, env)
+	invoker, err := invoker(ctx, o, api, env)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +238,7 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		o.limits.ThrottlingRateLimit, o.limits.ThrottlingBurstLimit = api.ThrottlingRateLimit, api.ThrottlingBurstLimit
 	}
 	s.gw, err = localgw.New(localgw.Config{Stage: api.Stage, RouteSelectionExpression: api.RouteSelectionExpression,
-		Routes: api.Routes, Invoker: invoker, Limits: o.limits, Faults: o.faults, Log: log,
+		Routes: api.Routes, Authorizer: authorizer(api), Invoker: invoker, Limits: o.limits, Faults: o.faults, Log: log,
 		APIID: localAPIID, Region: localRegion, Callers: callers})
 	if err != nil {
 		return nil, err
@@ -287,7 +299,7 @@ func functionEnv(tmpl *samtemplate.Template, tables map[string]string, local map
 
 // invoker builds the functions into this process, or points at the Lambda
 // Invoke API when asked to.
-func invoker(ctx context.Context, o options, tmpl *samtemplate.Template, env map[string]map[string]string) (localgw.Invoker, error) {
+func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, env map[string]map[string]string) (localgw.Invoker, error) {
 	if o.lambdaEndpoint != "" || len(o.lambdas) > 0 {
 		return &localgw.LambdaAPI{
 			URL: func(fn string) string {
@@ -300,7 +312,7 @@ func invoker(ctx context.Context, o options, tmpl *samtemplate.Template, env map
 		}, nil
 	}
 	handlers := localgw.Handlers{}
-	for _, fn := range routeFunctions(tmpl) {
+	for _, fn := range routeFunctions(api) {
 		vars := env[fn]
 		h, err := app.New(ctx, func(k string) string { return vars[k] })
 		if err != nil {
@@ -312,23 +324,29 @@ func invoker(ctx context.Context, o options, tmpl *samtemplate.Template, env map
 		}
 		handlers[fn] = entry
 	}
+	if a := api.Authorizer; a != nil {
+		vars := env[a.Function]
+		h, err := app.NewAuthorizer(ctx, func(k string) string { return vars[k] })
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w", a.Function, err)
+		}
+		handlers[a.Function] = h.Authorize
+	}
 	return handlers, nil
 }
 
-// routeFunctions returns the functions the template's routes invoke
-// (an authorizer is not one of them).
-func routeFunctions(tmpl *samtemplate.Template) []string {
-	apis, _ := tmpl.WebSocketAPIs() // start has read them already
-	var fns []string
-	for _, api := range apis {
-		for _, fn := range api.Routes {
-			if !slices.Contains(fns, fn) {
-				fns = append(fns, fn)
-			}
-		}
+// routeFunctions returns the functions the API's routes invoke.
+func routeFunctions(api samtemplate.WebSocketAPI) []string {
+	fns := slices.Sorted(maps.Values(api.Routes))
+	return slices.Compact(fns)
+}
+
+// authorizer is the gateway's view of the API's $connect authorizer.
+func authorizer(api samtemplate.WebSocketAPI) *localgw.Authorizer {
+	if api.Authorizer == nil {
+		return nil
 	}
-	slices.Sort(fns)
-	return fns
+	return &localgw.Authorizer{Function: api.Authorizer.Function, IdentitySource: api.Authorizer.IdentitySource}
 }
 
 func listen(addr, flagName string) (net.Listener, error) {

@@ -28,8 +28,7 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, id string) b
 	if g.cfg.Callers == nil {
 		return true
 	}
-	arn := "arn:aws:execute-api:" + g.cfg.Region + ":" + AccountID + ":" + g.cfg.APIID + "/" + g.cfg.Stage + "/" +
-		r.Method + "/@connections/" + id
+	arn := g.arn(r.Method + "/@connections/" + id)
 	for _, pattern := range g.cfg.Callers[m[1]] {
 		if wildcard(pattern, arn) {
 			return true
@@ -38,6 +37,11 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, id string) b
 	apiError(w, http.StatusForbidden, "AccessDeniedException",
 		"User: "+m[1]+" is not authorized to perform: execute-api:ManageConnections on resource: "+arn)
 	return false
+}
+
+// arn is the execute-api ARN of a path under this API's stage.
+func (g *Gateway) arn(path string) string {
+	return "arn:aws:execute-api:" + g.cfg.Region + ":" + AccountID + ":" + g.cfg.APIID + "/" + g.cfg.Stage + "/" + path
 }
 
 // AccountID is the account the emulated API belongs to, in its ARNs.

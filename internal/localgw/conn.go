@@ -131,6 +131,14 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
 		return
 	}
+	if g.cfg.Authorizer != nil {
+		status, authCtx := g.runAuthorizer(context.WithoutCancel(r.Context()), r, ev)
+		if status != 0 {
+			http.Error(w, http.StatusText(status), status)
+			return
+		}
+		ev.RequestContext.Authorizer = authCtx
+	}
 	var subprotocols []string
 	if _, ok := g.cfg.Routes["$connect"]; ok {
 		// Not the request's context: a client that gives up does not cancel

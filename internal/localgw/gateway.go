@@ -60,6 +60,7 @@ type Config struct {
 	// RouteSelectionExpression is $request.body.NAME (a dotted path).
 	RouteSelectionExpression string
 	Routes                   map[string]string // route key → function
+	Authorizer               *Authorizer       // $connect's, or nil
 	Invoker                  Invoker
 	Limits                   Limits
 	Faults                   Faults // none by default
@@ -94,6 +95,13 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.Invoker == nil || cfg.Stage == "" {
 		return nil, errors.New("gateway needs an Invoker and a Stage")
+	}
+	if a := cfg.Authorizer; a != nil {
+		for _, src := range a.IdentitySource {
+			if _, _, ok := identitySource(src); !ok {
+				return nil, fmt.Errorf("authorizer %s: identity source %q: only route.request.header.NAME and route.request.querystring.NAME are emulated", a.Function, src)
+			}
+		}
 	}
 	if cfg.APIID == "" {
 		cfg.APIID = "local0api1"
@@ -207,9 +215,29 @@ func (g *Gateway) invoke(ctx context.Context, route string, ev events.APIGateway
 	if err != nil {
 		return resp, err
 	}
+	log := g.cfg.Log.With("route", route, "function", fn, "connectionId", ev.RequestContext.ConnectionID)
+	out, err := g.call(ctx, log, fn, payload)
+	if err != nil {
+		return resp, fmt.Errorf("invoke %s for %s: %w", fn, route, err)
+	}
+	if len(out) > 0 && string(out) != "null" {
+		if err := json.Unmarshal(out, &resp); err != nil {
+			log.Error("integration answered something that is not a proxy response", "body", string(out))
+			return resp, fmt.Errorf("decode %s response: %w", fn, err)
+		}
+	}
+	if resp.StatusCode == 0 {
+		resp.StatusCode = http.StatusOK // as API Gateway treats an empty answer
+	}
+	log.Debug("integration", "status", resp.StatusCode)
+	return resp, nil
+}
+
+// call invokes fn with payload and waits for its answer at most the
+// integration timeout.
+func (g *Gateway) call(ctx context.Context, log *slog.Logger, fn string, payload []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.Limits.IntegrationTimeout)
 	defer cancel()
-	log := g.cfg.Log.With("route", route, "function", fn, "connectionId", ev.RequestContext.ConnectionID)
 	log.Debug("invoking")
 	start := time.Now()
 	// API Gateway stops waiting after the integration timeout whether or not
@@ -225,28 +253,17 @@ func (g *Gateway) invoke(ctx context.Context, route string, ev events.APIGateway
 		done <- result{out, err}
 	}()
 	var out []byte
+	var err error
 	select {
 	case r := <-done:
 		out, err = r.out, r.err
 	case <-ctx.Done():
 		err = ErrIntegrationTimeout
 	}
-	log = log.With("durationMs", time.Since(start).Milliseconds())
 	if err != nil {
-		log.Error("integration failed", "err", err)
-		return resp, fmt.Errorf("invoke %s for %s: %w", fn, route, err)
+		log.Error("integration failed", "durationMs", time.Since(start).Milliseconds(), "err", err)
 	}
-	if len(out) > 0 && string(out) != "null" {
-		if err := json.Unmarshal(out, &resp); err != nil {
-			log.Error("integration answered something that is not a proxy response", "body", string(out))
-			return resp, fmt.Errorf("decode %s response: %w", fn, err)
-		}
-	}
-	if resp.StatusCode == 0 {
-		resp.StatusCode = http.StatusOK // as API Gateway treats an empty answer
-	}
-	log.Debug("integration", "status", resp.StatusCode)
-	return resp, nil
+	return out, err
 }
 
 // ErrIntegrationTimeout is what an invocation that outlived the

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -609,5 +610,79 @@ func TestConnectHeaderCasing(t *testing.T) {
 	h := a.routeEvents("$connect")[0].Headers
 	if h["Sec-WebSocket-Key"] == "" || h["x-MiXeD-Case"] != "yes" {
 		t.Errorf("headers = %v; want the client's casing", h)
+	}
+}
+
+// A $connect authorizer runs before $connect, as in AWS: 401 without the
+// identity source (never invoked) or on "Unauthorized", 403 on Deny, 500
+// on a context AWS would refuse, and $connect sees the context on Allow.
+func TestConnectAuthorizer(t *testing.T) {
+	var invoked atomic.Int32
+	var mu sync.Mutex
+	var connects []req
+	fns := Handlers{
+		"Auth": func(e events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+			invoked.Add(1)
+			effect, ctx := "Allow", map[string]any{"userId": "u-1", "admin": false, "n": 3}
+			switch e.Headers["Auth"] {
+			case "unknown":
+				return events.APIGatewayCustomAuthorizerResponse{}, errors.New("Unauthorized")
+			case "deny":
+				effect = "Deny"
+			case "other-route":
+				e.MethodArn = strings.Replace(e.MethodArn, "$connect", "$default", 1)
+			case "nested":
+				ctx["roles"] = []string{"a"}
+			}
+			return events.APIGatewayCustomAuthorizerResponse{PrincipalID: "p-1", Context: ctx,
+				PolicyDocument: events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17",
+					Statement: []events.IAMPolicyStatement{{Action: []string{"execute-api:Invoke"}, Effect: effect, Resource: []string{e.MethodArn}}}}}, nil
+		},
+		"Connect": func(e req) (resp, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			connects = append(connects, e)
+			return resp{StatusCode: 200}, nil
+		},
+	}
+	gw, err := New(Config{Stage: "test", RouteSelectionExpression: "$request.body.action", Routes: map[string]string{"$connect": "Connect"},
+		Authorizer: &Authorizer{Function: "Auth", IdentitySource: []string{"route.request.header.Auth"}}, Invoker: fns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	t.Cleanup(func() { gw.Close(context.Background()); srv.Close() })
+	dial := func(auth string) int {
+		t.Helper()
+		h := http.Header{}
+		if auth != "" {
+			h.Set("Auth", auth)
+		}
+		c, hr, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http")+"/test", &websocket.DialOptions{HTTPHeader: h})
+		if err == nil {
+			c.CloseNow()
+			return hr.StatusCode
+		}
+		if hr == nil {
+			t.Fatalf("dial: %v", err)
+		}
+		return hr.StatusCode
+	}
+	if got := dial(""); got != 401 || invoked.Load() != 0 {
+		t.Errorf("no identity source: status %d after %d invocations, want 401 without invoking", got, invoked.Load())
+	}
+	for auth, want := range map[string]int{"unknown": 401, "deny": 403, "other-route": 403, "nested": 500, "ok": 101} {
+		if got := dial(auth); got != want {
+			t.Errorf("Auth: %s: status %d, want %d", auth, got, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(connects) != 1 {
+		t.Fatalf("$connect ran %d times, want once (for the allowed handshake)", len(connects))
+	}
+	got, _ := json.Marshal(connects[0].RequestContext.Authorizer)
+	if string(got) != `{"admin":false,"n":3,"principalId":"p-1","userId":"u-1"}` {
+		t.Errorf("$connect's requestContext.authorizer = %s", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,8 +35,21 @@ func (h Handlers) Invoke(ctx context.Context, function string, payload []byte) (
 	}()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: rand.Text(),
 		InvokedFunctionArn: "arn:aws:lambda:local:000000000000:function:" + function})
-	return lambda.NewHandler(fn).Invoke(ctx, payload)
+	out, err = lambda.NewHandler(fn).Invoke(ctx, payload)
+	if err != nil {
+		return nil, &FunctionError{Function: function, Message: err.Error()}
+	}
+	return out, nil
 }
+
+// FunctionError is a function's own error: its handler returned one (or,
+// through the Invoke API, X-Amz-Function-Error was set).
+type FunctionError struct {
+	Function string
+	Message  string // the errorMessage
+}
+
+func (e *FunctionError) Error() string { return "function " + e.Function + " failed: " + e.Message }
 
 // LambdaAPI invokes functions through the Lambda Invoke API:
 // sam local start-lambda, or one Lambda Runtime Interface Emulator per
@@ -99,8 +113,14 @@ func (l *LambdaAPI) Invoke(ctx context.Context, function string, payload []byte)
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("invoke %s: status %d: %s", function, resp.StatusCode, out)
 	}
-	if fe := resp.Header.Get("X-Amz-Function-Error"); fe != "" {
-		return nil, fmt.Errorf("function %s failed (%s): %s", function, fe, out)
+	if resp.Header.Get("X-Amz-Function-Error") != "" {
+		var body struct {
+			ErrorMessage string `json:"errorMessage"`
+		}
+		if json.Unmarshal(out, &body) != nil || body.ErrorMessage == "" {
+			body.ErrorMessage = string(out)
+		}
+		return nil, &FunctionError{Function: function, Message: body.ErrorMessage}
 	}
 	return out, nil
 }

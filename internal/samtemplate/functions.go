@@ -30,7 +30,7 @@ func (t *Template) Functions() []string {
 
 // LocalEnvironment resolves a function's environment for a local run: a
 // !Ref to a resource becomes resolve(logicalID) (a local table name, say),
-// a !Ref to a parameter its default, and literals stay. Values that cannot
+// a !Ref to a parameter its value (Parameter), and literals stay. Values that cannot
 // be resolved are left out. extra is applied last.
 func (t *Template) LocalEnvironment(functionID string, resolve func(logicalID string) string, extra map[string]string) map[string]string {
 	out := map[string]string{}
@@ -41,7 +41,7 @@ func (t *Template) LocalEnvironment(functionID string, resolve func(logicalID st
 				out[k] = r
 			}
 		case v.Ref != "":
-			if d, ok := t.ParameterDefault(v.Ref); ok {
+			if d, ok := t.Parameter(v.Ref); ok {
 				out[k] = d
 			}
 		case v.Tag == "":
@@ -123,14 +123,14 @@ func listOrOne(n *yaml.Node) []*yaml.Node {
 var subVar = regexp.MustCompile(`\$\{([A-Za-z0-9:]+)\}`)
 
 // Sub resolves a !Sub string: ${X} becomes vars[X], else X's parameter
-// default; what is neither stays as it is.
+// value; what is neither stays as it is.
 func (t *Template) Sub(v Value, vars map[string]string) string {
 	return subVar.ReplaceAllStringFunc(v.Text, func(m string) string {
 		name := m[2 : len(m)-1]
 		if r, ok := vars[name]; ok {
 			return r
 		}
-		if d, ok := t.ParameterDefault(name); ok {
+		if d, ok := t.Parameter(name); ok {
 			return d
 		}
 		return m

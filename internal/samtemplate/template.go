@@ -11,9 +11,11 @@ import (
 
 // Template is a parsed template.yaml.
 type Template struct {
-	resources map[string]*yaml.Node // logical id → the resource's mapping
-	globals   *yaml.Node            // Globals.Function, or nil
-	params    *yaml.Node            // Parameters, or nil
+	resources  map[string]*yaml.Node // logical id → the resource's mapping
+	globals    *yaml.Node            // Globals.Function, or nil
+	params     *yaml.Node            // Parameters, or nil
+	conditions *yaml.Node            // Conditions, or nil
+	overrides  map[string]string     // parameter values SetParameters gave
 }
 
 // Load reads and parses the template at path.
@@ -44,7 +46,7 @@ func Parse(data []byte) (*Template, error) {
 		return nil, fmt.Errorf("template has no Resources")
 	}
 	t := &Template{resources: map[string]*yaml.Node{}, globals: get(get(root, "Globals"), "Function"),
-		params: get(root, "Parameters")}
+		params: get(root, "Parameters"), conditions: get(root, "Conditions")}
 	for i := 0; i+1 < len(res.Content); i += 2 {
 		t.resources[res.Content[i].Value] = res.Content[i+1]
 	}

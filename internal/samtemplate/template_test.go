@@ -2,6 +2,7 @@ package samtemplate
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -96,5 +97,103 @@ func TestWebSocketAPI(t *testing.T) {
 		if api.Routes[k] != fn {
 			t.Errorf("route %s → %q, want %s", k, api.Routes[k], fn)
 		}
+	}
+}
+
+func TestConditionsAndParameters(t *testing.T) {
+	tmpl, err := Parse([]byte(`
+Parameters:
+  Mode: {Type: String, Default: a, AllowedValues: [a, b]}
+  Name: {Type: String, Default: ""}
+Conditions:
+  IsB: !Equals [!Ref Mode, b]
+  Named: {"Fn::Not": [{"Fn::Equals": [{Ref: Name}, ""]}]}
+  Both: !And [!Condition IsB, {Condition: Named}]
+  Either: !Or [{Condition: IsB}, {Condition: Named}]
+Resources:
+  R: {Type: AWS::SNS::Topic, Condition: IsB}
+  S: {Type: AWS::SNS::Topic}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, want map[string]bool) {
+		t.Helper()
+		for c, w := range want {
+			if got, err := tmpl.Condition(c); err != nil || got != w {
+				t.Errorf("%s: %s = %v (%v), want %v", when, c, got, err, w)
+			}
+		}
+	}
+	check("defaults", map[string]bool{"IsB": false, "Named": false, "Both": false, "Either": false})
+	if active, _ := tmpl.Active("R"); active {
+		t.Error("R exists with Mode=a")
+	}
+	if err := tmpl.SetParameters(map[string]string{"Mode": "c"}); err == nil {
+		t.Error("Mode=c, outside AllowedValues, was accepted")
+	}
+	if err := tmpl.SetParameters(map[string]string{"Nope": "x"}); err == nil {
+		t.Error("an undeclared parameter was accepted")
+	}
+	if err := tmpl.SetParameters(map[string]string{"Mode": "b", "Name": "n"}); err != nil {
+		t.Fatal(err)
+	}
+	check("overridden", map[string]bool{"IsB": true, "Named": true, "Both": true, "Either": true})
+	for _, id := range []string{"R", "S"} {
+		if active, err := tmpl.Active(id); !active || err != nil {
+			t.Errorf("%s: active %v, %v", id, active, err)
+		}
+	}
+	if v, _ := tmpl.Parameter("Mode"); v != "b" {
+		t.Errorf("Mode = %q", v)
+	}
+	if d, _ := tmpl.ParameterDefault("Mode"); d != "a" {
+		t.Errorf("Mode's default = %q", d)
+	}
+}
+
+// The chat's $connect has its authorizer only when Auth is jwt.
+func TestConnectAuthorizer(t *testing.T) {
+	for auth, want := range map[string]bool{"none": false, "jwt": true} {
+		tmpl, err := Load("../../template.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tmpl.SetParameters(map[string]string{"Auth": auth}); err != nil {
+			t.Fatal(err)
+		}
+		apis, err := tmpl.WebSocketAPIs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := apis[0].Authorizer
+		if (a != nil) != want {
+			t.Fatalf("Auth=%s: authorizer %+v", auth, a)
+		}
+		if a != nil && (a.Function != "AuthorizeFunction" || !slices.Equal(a.IdentitySource, []string{"route.request.header.Sec-WebSocket-Protocol"})) {
+			t.Errorf("Auth=%s: authorizer %+v", auth, a)
+		}
+	}
+}
+
+func TestAuthorizerCacheRefused(t *testing.T) {
+	tmpl, err := Parse([]byte(`
+Resources:
+  Api: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}}
+  Stage: {Type: AWS::ApiGatewayV2::Stage, Properties: {ApiId: !Ref Api, StageName: s}}
+  F: {Type: AWS::Serverless::Function}
+  Integ: {Type: AWS::ApiGatewayV2::Integration, Properties: {IntegrationUri: !Sub "arn:x/${F.Arn}/invocations"}}
+  Auth:
+    Type: AWS::ApiGatewayV2::Authorizer
+    Properties: {AuthorizerType: REQUEST, AuthorizerUri: !Sub "arn:x/${F.Arn}/invocations", AuthorizerResultTtlInSeconds: 300}
+  Connect:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref Api, RouteKey: $connect, Target: !Sub "integrations/${Integ}", AuthorizationType: CUSTOM, AuthorizerId: !Ref Auth}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tmpl.WebSocketAPIs(); err == nil || !strings.Contains(err.Error(), "AuthorizerResultTtlInSeconds") {
+		t.Errorf("err = %v, want AWS's refusal of a cache TTL on a WebSocket API", err)
 	}
 }

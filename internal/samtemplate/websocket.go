@@ -19,6 +19,18 @@ type WebSocketAPI struct {
 	// DefaultRouteSettings (0: not set).
 	ThrottlingRateLimit  float64
 	ThrottlingBurstLimit int
+	// Authorizer is the $connect route's Lambda REQUEST authorizer, with
+	// the parameters' values; nil if $connect has none.
+	Authorizer *Authorizer
+}
+
+// Authorizer is a Lambda REQUEST authorizer of a WebSocket API.
+type Authorizer struct {
+	LogicalID string
+	Function  string // logical id of the function it invokes
+	// IdentitySource lists where the identity is, e.g.
+	// route.request.header.Auth or route.request.querystring.token.
+	IdentitySource []string
 }
 
 var (
@@ -60,7 +72,18 @@ func (t *Template) WebSocketAPIs() ([]WebSocketAPI, error) {
 			if err != nil {
 				return nil, err
 			}
-			api.Routes[scalar(t.property(rid, "RouteKey"))] = fn
+			key := scalar(t.property(rid, "RouteKey"))
+			api.Routes[key] = fn
+			a, err := t.routeAuthorizer(rid)
+			if err != nil {
+				return nil, err
+			}
+			if a != nil {
+				if key != "$connect" {
+					return nil, fmt.Errorf("route %s: only $connect can have an authorizer", key)
+				}
+				api.Authorizer = a
+			}
 		}
 		if api.Stage == "" || len(api.Routes) == 0 {
 			return nil, fmt.Errorf("WebSocket API %s: no stage or no routes", id)
@@ -86,9 +109,53 @@ func (t *Template) routeFunction(routeID string) (string, error) {
 	return f[1], nil
 }
 
+// routeAuthorizer returns the Lambda authorizer a route uses with the
+// parameters' values (AuthorizationType CUSTOM), or nil.
+func (t *Template) routeAuthorizer(routeID string) (*Authorizer, error) {
+	typ, err := t.choose(t.property(routeID, "AuthorizationType"))
+	if err != nil {
+		return nil, fmt.Errorf("route %s AuthorizationType: %w", routeID, err)
+	}
+	switch v := t.resolve(valueOf(typ)); v {
+	case "", "NONE":
+		return nil, nil
+	case "CUSTOM":
+	default:
+		return nil, fmt.Errorf("route %s: AuthorizationType %s is not emulated (only NONE and CUSTOM)", routeID, v)
+	}
+	ref, err := t.choose(t.property(routeID, "AuthorizerId"))
+	if err != nil {
+		return nil, fmt.Errorf("route %s AuthorizerId: %w", routeID, err)
+	}
+	id := valueOf(ref).Ref
+	if t.ResourceType(id) != "AWS::ApiGatewayV2::Authorizer" {
+		return nil, fmt.Errorf("route %s: AuthorizerId is not a !Ref to an AWS::ApiGatewayV2::Authorizer", routeID)
+	}
+	if active, err := t.Active(id); err != nil || !active {
+		return nil, fmt.Errorf("route %s: authorizer %s does not exist with these parameters (%v)", routeID, id, err)
+	}
+	if typ := scalar(t.property(id, "AuthorizerType")); typ != "REQUEST" {
+		return nil, fmt.Errorf("authorizer %s: AuthorizerType %q, want REQUEST (the only one WebSocket APIs have)", id, typ)
+	}
+	// AWS refuses the property on WebSocket APIs ("AuthorizerResultTtlInSeconds
+	// cannot be set for WEBSOCKET protocol Apis"): results are not cached.
+	if t.property(id, "AuthorizerResultTtlInSeconds") != nil {
+		return nil, fmt.Errorf("authorizer %s: AuthorizerResultTtlInSeconds cannot be set for WebSocket APIs", id)
+	}
+	f := functionArnRef.FindStringSubmatch(valueOf(t.property(id, "AuthorizerUri")).Text)
+	if f == nil || t.ResourceType(f[1]) != "AWS::Serverless::Function" {
+		return nil, fmt.Errorf("authorizer %s: AuthorizerUri invokes no function of this template", id)
+	}
+	a := &Authorizer{LogicalID: id, Function: f[1]}
+	for _, s := range items(t.property(id, "IdentitySource")) {
+		a.IdentitySource = append(a.IdentitySource, scalar(s))
+	}
+	return a, nil
+}
+
 func (t *Template) resolve(v Value) string {
 	if v.Ref != "" {
-		d, _ := t.ParameterDefault(v.Ref)
+		d, _ := t.Parameter(v.Ref)
 		return d
 	}
 	return v.Literal
