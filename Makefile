@@ -20,9 +20,10 @@ test-browser: deps
 test-deploy:
 	bash .ci/deploy-check.sh
 
-## run: the whole chat on this machine: DynamoDB Local, the WebSocket API emulator and the page
+## run: the whole chat on this machine: DynamoDB Local, the WebSocket API emulator and the page (AUTH=jwt: with sign-in and a local identity provider)
+AUTH ?= none
 run: deps
-	go build -o bin/localgw ./cmd/localgw && ./bin/localgw
+	go build -o bin/localgw ./cmd/localgw && ./bin/localgw -param Auth=$(AUTH)
 
 ## lint: gofmt, go vet, staticcheck
 lint:

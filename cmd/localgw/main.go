@@ -29,6 +29,7 @@ import (
 
 	"github.com/chatgo/serverless-chat/internal/app"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/idplocal"
 	"github.com/chatgo/serverless-chat/internal/localgw"
 	"github.com/chatgo/serverless-chat/internal/samtemplate"
 )
@@ -139,8 +140,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if s.webURL != "" {
 		fmt.Fprintf(stdout, " Open the page in two tabs:\n\n  %s\n", s.webURL)
 	}
-	fmt.Fprintf(stdout, "\nWebSocket API:  %s\nManagement API: %s/@connections/{id}\nDynamoDB Local: %s\n\nCtrl-C stops everything.\n\n",
+	fmt.Fprintf(stdout, "\nWebSocket API:  %s\nManagement API: %s/@connections/{id}\nDynamoDB Local: %s\n",
 		s.websocketURL, s.managementURL, s.ddb.Endpoint)
+	var idpExited <-chan struct{}
+	if s.idp != nil {
+		idpExited = s.idp.Exited()
+		fmt.Fprintf(stdout, "Sign-in:        %s (a local OpenID provider: sign in with any user name, e.g. ana or bo; no password)\n", s.idp.Issuer)
+	}
+	fmt.Fprint(stdout, "\nCtrl-C stops everything.\n\n")
 	// The stack is useless without its DynamoDB Local: if it dies, say why
 	// and stop, rather than answer every handshake with a 500.
 	var failed error
@@ -148,6 +155,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case <-ctx.Done():
 	case <-s.ddb.Exited():
 		failed = fmt.Errorf("DynamoDB Local exited (%s); the stack stopped", s.ddb.ExitReason())
+	case <-idpExited:
+		failed = fmt.Errorf("the local identity provider exited (%s); the stack stopped", s.idp.ExitReason())
+	}
+	if failed != nil {
 		fmt.Fprintln(stdout, "\nlocalgw:", failed)
 	}
 	fmt.Fprintln(stdout, "\nstopping…")
@@ -161,11 +172,13 @@ type stack struct {
 	gw                                  *localgw.Gateway
 	servers                             []*http.Server
 	ddb                                 *dynamolocal.Server
+	idp                                 *idplocal.Server // with sign-in and no issuer given
 	websocketURL, managementURL, webURL string
 }
 
 func start(ctx context.Context, o options, getenv func(string) string, stdout io.Writer) (_ *stack, err error) {
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: o.logLevel}))
+	s := &stack{}
 	tmpl, err := samtemplate.Load(o.template)
 	if err != nil {
 		return nil, err
@@ -187,7 +200,6 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if err != nil {
 		return nil, err
 	}
-	s := &stack{}
 	var webLn net.Listener
 	defer func() {
 		if err != nil {
@@ -210,6 +222,9 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if s.ddb, err = dynamolocal.Start(ctx, getenv, o.dataDir); err != nil {
 		return nil, err
 	}
+	if s.idp, err = signIn(ctx, tmpl); err != nil {
+		return nil, err
+	}
 	tables := map[string]string{}
 	err = dynamolocal.CreateTables(ctx, dynamolocal.Client(s.ddb.Endpoint), tmpl, func(id string) string {
 		tables[id] = o.tablePrefix + id
@@ -223,6 +238,9 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if webLn != nil {
 		// As in AWS, where only the stack's own site may open the socket.
 		local[app.EnvAllowedOrigins] = "http://" + webLn.Addr().String()
+	}
+	if s.idp != nil {
+		local[app.EnvJWKSURL] = s.idp.JWKSURL
 	}
 	maps.Copy(local, o.env)
 	env := functionEnv(tmpl, tables, local)
@@ -379,7 +397,30 @@ func (s *stack) Close(ctx context.Context) error {
 	if s.ddb != nil {
 		errs = append(errs, s.ddb.Close())
 	}
+	if s.idp != nil {
+		s.idp.Close()
+	}
 	return errors.Join(errs...)
+}
+
+// signIn starts the local identity provider when the template's Auth is
+// jwt and no JwtIssuer is given, and makes it the issuer whose tokens the
+// authorizer accepts.
+func signIn(ctx context.Context, tmpl *samtemplate.Template) (*idplocal.Server, error) {
+	auth, _ := tmpl.Parameter("Auth")
+	issuer, _ := tmpl.Parameter("JwtIssuer")
+	if auth != "jwt" || issuer != "" {
+		return nil, nil
+	}
+	idp, err := idplocal.Start(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := tmpl.SetParameters(map[string]string{"JwtIssuer": idp.Issuer, "JwtAudience": idplocal.ClientID}); err != nil {
+		idp.Close()
+		return nil, err
+	}
+	return idp, nil
 }
 
 // page serves the web folder with config.js written for this gateway, and

@@ -31,6 +31,7 @@ import (
 	"github.com/chatgo/serverless-chat/internal/app"
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/idplocal"
 )
 
 var ddbEndpoint string
@@ -105,13 +106,19 @@ type client struct {
 
 func dial(t *testing.T, s *stack, name, room string) *client {
 	t.Helper()
+	return dialWith(t, s, name, "?name="+name+"&room="+room, nil)
+}
+
+// dialWith connects with a query and subprotocols of its own.
+func dialWith(t *testing.T, s *stack, name, query string, subprotocols []string) *client {
+	t.Helper()
 	c := &client{t: t, name: name, frames: make(chan map[string]any, 1000)}
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		c.raw = conn
 		return conn, err
 	}}}
-	ws, _, err := websocket.Dial(t.Context(), s.websocketURL+"?name="+name+"&room="+room, &websocket.DialOptions{HTTPClient: hc})
+	ws, _, err := websocket.Dial(t.Context(), s.websocketURL+query, &websocket.DialOptions{HTTPClient: hc, Subprotocols: subprotocols})
 	if err != nil {
 		t.Fatalf("dial %s: %v", name, err)
 	}
@@ -538,5 +545,77 @@ func TestManagementAPIFollowsTheTemplatesPolicies(t *testing.T) {
 	_, err = as("ConnectFunction").PostToConnection(t.Context(), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("x")})
 	if !errors.As(err, new(*mgmttypes.GoneException)) {
 		t.Errorf("the connect function posting: %v; want it allowed (410 for one that is gone)", err)
+	}
+}
+
+// With sign-in on (Auth=jwt), make run's identity provider issues the
+// tokens: a signed-in user joins under the account's name whatever the
+// query says, and a missing or forged token is refused before $connect
+// writes anything.
+func TestSignIn(t *testing.T) {
+	s, _ := startStack(t, func(o *options) { o.params["Auth"] = "jwt" })
+	if s.idp == nil {
+		t.Fatal("Auth=jwt without an issuer started no identity provider")
+	}
+	token := func(user string) string {
+		tok, err := s.idp.Token(t.Context(), user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	anaToken := token("ana")
+	// Another issuer's token for the same user: the signature is not ours.
+	other, err := idplocal.Start(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := other.Token(t.Context(), "ana")
+	other.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := map[string]struct {
+		subprotocols []string
+		status       int
+	}{
+		"no token":             {nil, http.StatusUnauthorized},
+		"only the protocol":    {[]string{"chat"}, http.StatusUnauthorized},
+		"another issuer's":     {[]string{"chat", forged}, http.StatusForbidden},
+		"a tampered signature": {[]string{"chat", anaToken[:len(anaToken)-4] + "AAAA"}, http.StatusForbidden},
+		"garbage":              {[]string{"chat", "not-a-token"}, http.StatusForbidden},
+	}
+	for what, tt := range refused {
+		c, resp, err := websocket.Dial(t.Context(), s.websocketURL+"?name=Mallory&room=signed", &websocket.DialOptions{Subprotocols: tt.subprotocols})
+		if c != nil {
+			c.CloseNow()
+		}
+		if resp == nil || resp.StatusCode != tt.status {
+			t.Errorf("%s: %v, %v; want status %d", what, resp, err, tt.status)
+		}
+	}
+
+	ana := dialWith(t, s, "ana", "?name=Mallory&room=signed", []string{"chat", anaToken})
+	if p := ana.ws.Subprotocol(); p != "chat" {
+		t.Errorf("agreed subprotocol %q, want chat", p)
+	}
+	bo := dialWith(t, s, "bo", "?name=Ana&room=signed", []string{"chat", token("bo")})
+	if f := ana.next("join"); f["name"] != "bo" || f["userId"] != chat.AccountUserID("bo") {
+		t.Errorf("Ana heard %v, want bo joining as %s", f, chat.AccountUserID("bo"))
+	}
+	bo.send(`{"action":"sync"}`)
+	f := bo.next("sync")
+	var members []string
+	for _, m := range f["members"].([]any) {
+		m := m.(map[string]any)
+		members = append(members, m["name"].(string)+"="+m["userId"].(string))
+	}
+	slices.Sort(members)
+	if want := []string{"ana=" + chat.AccountUserID("ana"), "bo=" + chat.AccountUserID("bo")}; !slices.Equal(members, want) {
+		t.Errorf("members %v, want %v: the refused handshakes left no one behind, and names come from the accounts", members, want)
+	}
+	ana.send(`{"action":"new-message","text":"signed","clientId":"s1"}`)
+	if f := bo.next("new-message"); f["name"] != "ana" || f["userId"] != chat.AccountUserID("ana") {
+		t.Errorf("Bo got %v", f)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/chatgo/serverless-chat/internal/app"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/idplocal"
 	"github.com/chatgo/serverless-chat/internal/samtemplate"
 )
 
@@ -45,6 +47,20 @@ func TestChatThroughRIE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// With sign-in, so that the authorizer runs through RIE too.
+	idp, err := idplocal.Start(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	params := map[string]string{"Auth": "jwt", "JwtIssuer": idp.Issuer, "JwtAudience": idplocal.ClientID}
+	if err := tmpl.SetParameters(params); err != nil {
+		t.Fatal(err)
+	}
+	apis, err := tmpl.WebSocketAPIs()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	gwPort := freePort(t)
 	prefix := "rie-" + rand.Text()[:8] + "-"
@@ -54,10 +70,10 @@ func TestChatThroughRIE(t *testing.T) {
 		tables[tb.LogicalID] = prefix + tb.LogicalID
 	}
 	env := functionEnv(tmpl, tables, map[string]string{app.EnvDynamoDBEndpoint: ddbEndpoint,
-		app.EnvManagementEndpoint: fmt.Sprintf("http://127.0.0.1:%d/prod", gwPort)})
+		app.EnvManagementEndpoint: fmt.Sprintf("http://127.0.0.1:%d/prod", gwPort), app.EnvJWKSURL: idp.JWKSURL})
 
 	lambdas := map[string]string{}
-	for _, fn := range tmpl.Functions() {
+	for _, fn := range append(routeFunctions(apis[0]), apis[0].Authorizer.Function) {
 		bootstrap := buildBootstrap(t, root, samtemplate.FunctionPackage(fn))
 		lambdas[fn] = startRIE(t, rie, bootstrap, fn, env[fn])
 	}
@@ -65,10 +81,21 @@ func TestChatThroughRIE(t *testing.T) {
 		o.addr = fmt.Sprintf("127.0.0.1:%d", gwPort)
 		o.tablePrefix = prefix
 		o.lambdas = lambdas
+		maps.Copy(o.params, params)
 	})
+	signed := func(user string) *client {
+		tok, err := idp.Token(t.Context(), user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dialWith(t, s, user, "?room=rie", []string{"chat", tok})
+	}
+	if _, resp, _ := websocket.Dial(t.Context(), s.websocketURL+"?name=Eve&room=rie", &websocket.DialOptions{Subprotocols: []string{"chat", "forged"}}); resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a forged token through RIE: %v, want 403", resp)
+	}
 
-	ana := dial(t, s, "Ana", "rie")
-	bo := dial(t, s, "Bo", "rie")
+	ana := signed("Ana")
+	bo := signed("Bo")
 	if f := ana.next("join"); f["name"] != "Bo" {
 		t.Errorf("Ana got %v", f)
 	}
@@ -217,7 +244,22 @@ func BenchmarkColdStart(b *testing.B) {
 	// A Management API that accepts every post, so replies cost one round trip.
 	mgmt := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer mgmt.Close()
-	env := functionEnv(tmpl, tables, map[string]string{app.EnvDynamoDBEndpoint: ddbEndpoint, app.EnvManagementEndpoint: mgmt.URL + "/prod"})
+	// The authorizer checks a token of the local identity provider, whose
+	// keys it fetches on its first invocation.
+	idp, err := idplocal.Start(b.Context(), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer idp.Close()
+	token, err := idp.Token(b.Context(), "ana")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := tmpl.SetParameters(map[string]string{"JwtIssuer": idp.Issuer, "JwtAudience": idplocal.ClientID}); err != nil {
+		b.Fatal(err)
+	}
+	env := functionEnv(tmpl, tables, map[string]string{app.EnvDynamoDBEndpoint: ddbEndpoint, app.EnvManagementEndpoint: mgmt.URL + "/prod",
+		app.EnvJWKSURL: idp.JWKSURL})
 	for _, fn := range tmpl.Functions() {
 		b.Run(fn, func(b *testing.B) {
 			bootstrap := filepath.Join(root, "bin", runtime.GOARCH, samtemplate.FunctionPackage(fn), "bootstrap")
@@ -231,6 +273,8 @@ func BenchmarkColdStart(b *testing.B) {
 				switch fn {
 				case "DisconnectFunction":
 					event = `{"requestContext":{"routeKey":"$disconnect","eventType":"DISCONNECT","connectionId":"unknown0000000A="}}`
+				case "AuthorizeFunction":
+					event = `{"type":"REQUEST","methodArn":"arn:aws:execute-api:us-east-1:000000000000:x/prod/$connect","headers":{"Sec-WebSocket-Protocol":"chat, ` + token + `"},"requestContext":{"routeKey":"$connect","eventType":"CONNECT"}}`
 				case "MessageFunction":
 					event = `{"requestContext":{"routeKey":"ping","eventType":"MESSAGE","connectionId":"c0000000000000A=","stage":"prod"},"body":"{\"action\":\"ping\"}"}`
 				}

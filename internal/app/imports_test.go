@@ -24,7 +24,9 @@ func TestImportDirection(t *testing.T) {
 		"handler":     {"chat", "fanout", "metrics", "auth"},
 		"metrics":     {},
 		"auth":        {},
-		"dynamolocal": {"samtemplate"},
+		"dynamolocal": {"samtemplate", "jvm"},
+		"idplocal":    {"jvm"},
+		"jvm":         {},
 		"localgw":     {},
 		"chatclient":  {"chat"},
 	}

@@ -21,8 +21,9 @@ type Verifier struct {
 	// (Cognito access tokens); empty accepts any.
 	Audiences []string
 	// NameClaims are tried in order for the display name; "email" gives
-	// its local part. Default: name, preferred_username, cognito:username,
-	// email.
+	// its local part. Default: name, preferred_username, cognito:username
+	// (Cognito's ID tokens), username (its access tokens), email. Without
+	// any of them the name is the subject.
 	NameClaims []string
 	Leeway     time.Duration // on exp and nbf (default 30 s)
 	Now        func() time.Time
@@ -40,7 +41,7 @@ type Identity struct {
 // NewVerifier returns a Verifier of issuer's tokens signed by keys.
 func NewVerifier(issuer string, audiences []string, keys *KeySet) *Verifier {
 	v := &Verifier{Issuer: issuer, Audiences: audiences, Leeway: 30 * time.Second, Now: time.Now, keys: keys,
-		NameClaims: []string{"name", "preferred_username", "cognito:username", "email"}}
+		NameClaims: []string{"name", "preferred_username", "cognito:username", "username", "email"}}
 	algs := make([]string, len(Algorithms))
 	for i, a := range Algorithms {
 		algs[i] = string(a)
@@ -109,7 +110,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if t.Subject == "" {
 		return Identity{}, invalid("the token has no sub")
 	}
-	return Identity{Subject: t.Subject, Name: v.name(all)}, nil
+	name := v.name(all)
+	if name == "" {
+		name = t.Subject
+	}
+	return Identity{Subject: t.Subject, Name: name}, nil
 }
 
 // name is the first non-empty name claim; an email gives its local part.

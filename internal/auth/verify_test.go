@@ -95,6 +95,8 @@ func TestVerify(t *testing.T) {
 		{"valid id token, name claim", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"token_use": "id", "client_id": nil,
 			"aud": "app-client", "name": "Ana Lima"})), Identity{"user-123", "Ana Lima"}},
 		{"email local part", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil})), Identity{"user-123", "ana.lima"}},
+		{"Cognito access token's username", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil, "username": "ana_l"})), Identity{"user-123", "ana_l"}},
+		{"no name: the subject", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil, "email": nil})), Identity{"user-123", "user-123"}},
 		{"expired", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"exp": now.Add(-time.Minute).Unix()})), Identity{}},
 		{"expired within the leeway", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"exp": now.Add(-10 * time.Second).Unix()})), Identity{"user-123", "ana"}},
 		{"not yet valid", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"nbf": now.Add(5 * time.Minute).Unix()})), Identity{}},

@@ -41,7 +41,7 @@ var errUnauthorized = errors.New("Unauthorized")
 // in the context; it denies (403) one whose token is not, and answers 401
 // when there is none.
 func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (resp events.APIGatewayCustomAuthorizerResponse, err error) {
-	log := a.Log.With("route", "$connect authorizer", "requestId", ev.RequestContext.RequestID)
+	log := a.Log.With("route", "$connect authorizer")
 	defer func() {
 		if r := recover(); r != nil {
 			log.ErrorContext(ctx, "authorizer panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))

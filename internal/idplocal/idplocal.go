@@ -1,0 +1,132 @@
+// Package idplocal gives the local stack and its tests a real OpenID
+// Connect identity provider: NAV's mock-oauth2-server
+// (no.nav.security:mock-oauth2-server on Maven Central), which signs real
+// RS256 tokens, publishes its keys (JWKS) and discovery document, and runs
+// the authorization-code flow with PKCE through a login page where any
+// user name signs in (no password). It stands where Cognito stands in AWS.
+// It has no part in the Lambda functions.
+package idplocal
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chatgo/serverless-chat/internal/jvm"
+)
+
+// Version is the mock-oauth2-server release fetched from Maven Central;
+// pom.xml names the same one.
+const Version = "6.0.2"
+
+//go:embed pom.xml
+var pom []byte
+
+const (
+	// IssuerID is the path of the chat's issuer on the server.
+	IssuerID = "chat"
+	// ClientID is the OAuth client the page and the tests sign in as (a
+	// public client: no secret).
+	ClientID = "local-chat"
+)
+
+// Server is a running identity provider.
+type Server struct {
+	Issuer  string // http://127.0.0.1:PORT/chat
+	JWKSURL string
+	proc    *jvm.Process
+}
+
+// Start launches the identity provider on 127.0.0.1:port (0: a free port)
+// and returns when it serves its discovery document. The caller must Close
+// it.
+func Start(ctx context.Context, port int) (*Server, error) {
+	lib, err := jvm.Fetch(ctx, "mock-oauth2-server", Version, "mock-oauth2-server-"+Version+".jar", pom)
+	if err != nil {
+		return nil, fmt.Errorf("local identity provider: %w", err)
+	}
+	if port == 0 {
+		if port, err = jvm.FreePort(); err != nil {
+			return nil, err
+		}
+	}
+	// interactiveLogin: the authorize endpoint shows a login form instead
+	// of signing in a random user.
+	env := []string{"SERVER_HOSTNAME=127.0.0.1", "SERVER_PORT=" + strconv.Itoa(port), `JSON_CONFIG={"interactiveLogin":true}`}
+	proc, err := jvm.Start(os.TempDir(), env, "-Xmx256m", "-cp", lib+"/*", "no.nav.security.mock.oauth2.StandaloneMockOAuth2ServerKt")
+	if err != nil {
+		return nil, fmt.Errorf("start the local identity provider: %w", err)
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	s := &Server{Issuer: base + "/" + IssuerID, JWKSURL: base + "/" + IssuerID + "/jwks", proc: proc}
+	if err := s.wait(ctx, 60*time.Second); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("the local identity provider did not start: %w\n%s", err, proc.Output())
+	}
+	return s, nil
+}
+
+// Exited is closed when the identity provider's process exits.
+func (s *Server) Exited() <-chan struct{} { return s.proc.Exited() }
+
+// ExitReason says how it ended; call it after Exited is closed.
+func (s *Server) ExitReason() string { return s.proc.ExitReason() }
+
+// Close stops it.
+func (s *Server) Close() { s.proc.Stop() }
+
+func (s *Server) wait(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case <-s.proc.Exited():
+			return errors.New("the process exited")
+		default:
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Issuer+"/.well-known/openid-configuration", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("discovery answered %s", resp.Status)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Token signs user in without the login page (the password grant, which
+// this provider grants for any password) and returns the ID token, whose
+// sub is user and aud ClientID. For tests and the load tool.
+func (s *Server) Token(ctx context.Context, user string) (string, error) {
+	form := url.Values{"grant_type": {"password"}, "username": {user}, "password": {"-"}, "client_id": {ClientID}, "scope": {"openid"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.Issuer+"/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("token for %s: %w", user, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		IDToken string `json:"id_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK || body.IDToken == "" {
+		return "", fmt.Errorf("token for %s: %s (%v)", user, resp.Status, err)
+	}
+	return body.IDToken, nil
+}

@@ -1,0 +1,169 @@
+// Package jvm runs the Java programs the local stack borrows from Maven
+// Central (DynamoDB Local, the local identity provider): it fetches their
+// jars once with mvn into the repository's .cache (git-ignored) and runs
+// them as child processes that die with their parent. It has no part in
+// the Lambda functions.
+package jvm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Fetch makes sure that .cache/NAME/VERSION/lib under the repository holds
+// the jars pom depends on, and returns that folder; jar is one of them, by
+// which a finished fetch is known. Concurrent processes serialise on a
+// lock file.
+func Fetch(ctx context.Context, name, version, jar string, pom []byte) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(root, ".cache", name, version)
+	lib := filepath.Join(dir, "lib")
+	fetched := func() bool { _, err := os.Stat(filepath.Join(lib, jar)); return err == nil }
+	if fetched() {
+		return lib, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if fetched() {
+		return lib, nil // another process fetched it while we waited
+	}
+	if _, err := exec.LookPath("mvn"); err != nil {
+		return "", fmt.Errorf("fetching %s needs Maven (apt-get install maven)", name)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pom.xml"), pom, 0o644); err != nil {
+		return "", err
+	}
+	tmp := lib + ".tmp"
+	os.RemoveAll(tmp)
+	cmd := exec.CommandContext(ctx, "mvn", "-q", "-B", "-f", filepath.Join(dir, "pom.xml"),
+		"dependency:copy-dependencies", "-DoutputDirectory="+tmp)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("fetch %s with mvn: %w\n%s", name, err, out)
+	}
+	if err := os.Rename(tmp, lib); err != nil {
+		return "", err
+	}
+	return lib, nil
+}
+
+// Process is a Java program running as a child process.
+type Process struct {
+	cmd     *exec.Cmd
+	output  *output
+	exited  chan struct{} // closed when it has exited and been reaped
+	exitErr error
+}
+
+// Start runs java with args in dir (a program that writes files into its
+// working directory writes them there), with env added to this process's
+// environment. The program is killed if this process dies.
+func Start(dir string, env []string, args ...string) (*Process, error) {
+	p := &Process{output: &output{}, exited: make(chan struct{})}
+	p.cmd = exec.Command("java", args...)
+	p.cmd.Dir = dir
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start java: %w", err)
+	}
+	go func() {
+		p.exitErr = p.cmd.Wait() // reaps it: no zombie, whoever stops it
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// Exited is closed when the program has exited.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// ExitReason says how the program ended, with the end of its output; call
+// it after Exited is closed.
+func (p *Process) ExitReason() string {
+	out := strings.TrimSpace(p.output.String())
+	if i := strings.LastIndexByte(out[:max(len(out)-2000, 0)], '\n'); i >= 0 {
+		out = out[i+1:]
+	}
+	return fmt.Sprintf("%v; last output:\n%s", p.exitErr, out)
+}
+
+// Output returns the end of what the program wrote.
+func (p *Process) Output() string { return p.output.String() }
+
+// Stop kills the program and waits until it has exited.
+func (p *Process) Stop() {
+	p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// output keeps the end of a process's output, safe for the writes of the
+// process and the reads of whoever reports on it.
+type output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *output) Write(b []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.b.Len() > 64<<10 { // keep the last part only
+		o.b.Next(o.b.Len() - 32<<10)
+	}
+	return o.b.Write(b)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+// RepoRoot returns the folder holding go.mod, searching up from the
+// working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
