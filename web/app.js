@@ -3,6 +3,7 @@
 
 import config from "./config.js";
 import { ChatClient, newKey } from "./client.js";
+import { SignIn } from "./signin.js";
 import { messageItem, relayout, setTime } from "./render.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
@@ -20,6 +21,7 @@ const PROBLEM_TEXT = {
   internal: "The server had a problem; your messages will be sent again on a new connection.",
   reconnecting: "The connection was reset; your messages will be sent again, in order.",
   rate_limited: "You are sending faster than the room allows; your messages will go out in a moment, in order.",
+  signed_out: "Your sign-in has ended. Sign in again to go on.",
 };
 
 let client = null;
@@ -32,17 +34,30 @@ let unread = 0; // messages that arrived while the tab was hidden
 
 // --- Joining, rejoining and switching rooms ---
 
+// With sign-in (config.auth), the name comes from the account: the form
+// asks only for the room and signs in first.
+const signin = config.auth ? new SignIn(config.auth) : null;
+if (signin) {
+  $("name-field").hidden = true;
+  $("join-submit").textContent = "Sign in and join";
+}
+
 const params = new URLSearchParams(location.search);
 $("name").value = localStorage.getItem("chat.name") || "";
 $("room").value = params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
 
 $("join-form").addEventListener("submit", (e) => {
   e.preventDefault();
-  const name = $("name").value.trim();
+  const name = signin ? "" : $("name").value.trim();
   const r = $("room").value.trim() || DEFAULT_ROOM;
   const problem = nameError(name) || roomError(r);
   $("join-error").textContent = problem;
   if (problem) return;
+  if (signin) {
+    if (signin.signedIn) join("", r);
+    else signin.begin(r).catch((err) => ($("join-error").textContent = err.message));
+    return;
+  }
   localStorage.setItem("chat.name", name);
   join(name, r);
 });
@@ -86,7 +101,9 @@ function join(name, r) {
   typers.clear();
   renderMembers();
   renderTyping();
-  client = new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
+  client = signin
+    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token() })
+    : new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
   client.addEventListener("state", (e) => showState(e.detail.state));
   client.addEventListener("sync", (e) => onSync(e.detail));
   client.addEventListener("older", (e) => onOlder(e.detail));
@@ -95,7 +112,7 @@ function join(name, r) {
   client.addEventListener("ack", (e) => onAck(e.detail));
   client.addEventListener("presence", (e) => onPresence(e.detail));
   client.addEventListener("typing", (e) => onTyping(e.detail));
-  client.addEventListener("problem", (e) => showProblem(e.detail));
+  client.addEventListener("problem", (e) => (e.detail.code === "signed_out" ? signedOut() : showProblem(e.detail)));
   client.start();
   $("text").focus();
 }
@@ -107,12 +124,30 @@ function leave() {
   document.title = "Chat";
 }
 
+function showJoin() {
+  $("chat").hidden = true;
+  $("join").hidden = false;
+  (signin ? $("room") : $("name")).focus();
+}
+
 $("leave").addEventListener("click", () => {
   leave();
   history.replaceState(null, "", location.pathname);
-  $("chat").hidden = true;
-  $("join").hidden = false;
-  $("name").focus();
+  showJoin();
+});
+
+/** The sign-in ended (its refresh failed): back to the form, which signs in again. */
+function signedOut() {
+  leave();
+  showJoin();
+  $("join-error").textContent = PROBLEM_TEXT.signed_out;
+}
+
+$("sign-out").hidden = !signin;
+$("sign-out").addEventListener("click", () => {
+  leave();
+  showJoin();
+  signin.signOut();
 });
 
 $("room-form").addEventListener("submit", (e) => {
@@ -139,8 +174,18 @@ $("copy-link").addEventListener("click", async () => {
   }
 });
 
-// A reload, or a link to a room, returns straight to the chat with the saved name.
-if (localStorage.getItem("chat.joined") && localStorage.getItem("chat.name") !== null) {
+// Back from the sign-in page: into the room the user was joining. A
+// reload, or a link to a room, returns straight to the chat with the saved
+// name (or the account still signed in).
+if (signin) {
+  signin.complete().then(
+    (done) => {
+      const r = done?.room || params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
+      if ((done || localStorage.getItem("chat.joined")) && signin.signedIn && !roomError(r)) join("", r);
+    },
+    (err) => ($("join-error").textContent = err.message),
+  );
+} else if (localStorage.getItem("chat.joined") && localStorage.getItem("chat.name") !== null) {
   const r = params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
   if (!roomError(r) && !nameError(localStorage.getItem("chat.name"))) join(localStorage.getItem("chat.name"), r);
 }

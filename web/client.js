@@ -14,7 +14,7 @@
 //   ack      {clientId, id, seq, userId, sentAt}
 //   presence {type: "join" | "leave", userId, name, sentAt}  (only events that change something)
 //   typing   {userId, name}
-//   problem  {code, message, clientId?}
+//   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
 import { PING_INTERVAL_MS, TYPING_INTERVAL_MS } from "./rules.js";
 
@@ -29,12 +29,14 @@ const GATEWAY_RETRY_MS = 150; // after API Gateway refused a frame (a throttled 
 const RECONNECT_CODES = new Set(["not_connected", "out_of_order", "invalid_frame", "internal"]);
 
 export class ChatClient extends EventTarget {
-  constructor({ url, name, room, key }) {
+  constructor({ url, name, room, key, token }) {
     super();
     this.url = url;
     this.name = name;
     this.room = room;
     this.key = key; // the guest key the server derives the userId from
+    this.token = token; // signed in: async () => a token, or null once signed out
+    this.connects = 0;
     this.state = "closed";
     this.last = null; // every message up to this seq is held (null until the first sync)
     this.highest = 0; // the highest seq the room is known to have
@@ -91,14 +93,28 @@ export class ChatClient extends EventTarget {
     this.transmit({ action: "typing" });
   }
 
-  connect() {
+  async connect() {
+    const attempt = ++this.connects; // a later connect() makes this one give up
     this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
     const q = new URLSearchParams({ room: this.room });
     if (this.name) q.set("name", this.name);
     if (this.key) q.set("key", this.key);
+    // Signed in: the token travels as a subprotocol (browsers can set no
+    // other header), fetched fresh for every connection.
+    let protocols;
+    if (this.token) {
+      const token = await this.token().catch(() => null);
+      if (attempt !== this.connects || this.stopped) return;
+      if (!token) {
+        this.stop();
+        this.emit("problem", { code: "signed_out", message: "" });
+        return;
+      }
+      protocols = ["chat", token];
+    }
     let ws;
     try {
-      ws = new WebSocket(`${this.url}?${q}`);
+      ws = new WebSocket(`${this.url}?${q}`, protocols);
     } catch (err) {
       this.emit("problem", { code: "config", message: `Cannot connect to ${this.url}: ${err.message}` });
       this.scheduleReconnect();

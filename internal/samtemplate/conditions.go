@@ -93,17 +93,17 @@ func (t *Template) evalCondition(n *yaml.Node) (bool, error) {
 	switch fn {
 	case "Equals":
 		if len(args) != 2 {
-			return false, fmt.Errorf("Equals takes two values")
+			return false, errors.New("the Equals condition takes two values")
 		}
 		a, err1 := t.scalarValue(args[0])
 		b, err2 := t.scalarValue(args[1])
 		if err1 != nil || err2 != nil {
-			return false, fmt.Errorf("Equals: %w", errors.Join(err1, err2))
+			return false, fmt.Errorf("an Equals condition: %w", errors.Join(err1, err2))
 		}
 		return a == b, nil
 	case "Not":
 		if len(args) != 1 {
-			return false, fmt.Errorf("Not takes one condition")
+			return false, errors.New("the Not condition takes one condition")
 		}
 		v, err := t.evalCondition(args[0])
 		return !v, err
@@ -151,7 +151,7 @@ func (t *Template) choose(n *yaml.Node) (*yaml.Node, error) {
 		}
 		args := items(arg)
 		if len(args) != 3 {
-			return nil, fmt.Errorf("If takes a condition and two values")
+			return nil, errors.New("!If takes a condition and two values")
 		}
 		ok, err := t.Condition(scalar(args[0]))
 		if err != nil {
