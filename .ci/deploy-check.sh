@@ -37,7 +37,9 @@ dist=$(aws cloudfront create-distribution --origin-domain-name "$bucket.s3.amazo
   --default-root-object index.html --query Distribution.Id --output text)
 url="wss://abc123.execute-api.us-east-1.amazonaws.com/prod"
 
-WEBSOCKET_URL="$url" WEB_BUCKET="$bucket" DISTRIBUTION_ID="$dist" make --no-print-directory deploy-web
+signin=https://chat-0f1e.auth.us-east-1.amazoncognito.com
+WEBSOCKET_URL="$url" WEB_BUCKET="$bucket" DISTRIBUTION_ID="$dist" SIGNIN_AUTHORIZE_URL="$signin/oauth2/authorize" \
+  SIGNIN_TOKEN_URL="$signin/oauth2/token" SIGNIN_CLIENT_ID=abc123client SIGNIN_LOGOUT_URL="$signin/logout" make --no-print-directory deploy-web
 
 fail() { echo "deploy-web check: $*" >&2; exit 1; }
 listing=$(aws s3 ls "s3://$bucket/")
@@ -47,9 +49,12 @@ done
 grep -q "stale.html" <<<"$listing" && fail "a file no longer in web/ was left in the bucket"
 config=$(aws s3 cp "s3://$bucket/config.js" -)
 grep -qF "websocketUrl: \"$url\"" <<<"$config" || fail "config.js does not point at $url: $config"
+grep -qF "tokenUrl: \"$signin/oauth2/token\", clientId: \"abc123client\"" <<<"$config" || fail "config.js does not sign in at $signin: $config"
 type=$(aws s3api head-object --bucket "$bucket" --key app.js --query ContentType --output text)
 [[ "$type" == *javascript* ]] || fail "app.js is served as $type; module scripts need a JavaScript type"
 n=$(aws cloudfront list-invalidations --distribution-id "$dist" --query 'length(InvalidationList.Items)' --output text)
 [ "$n" = 1 ] || fail "expected one CloudFront invalidation, found $n"
 WEBSOCKET_URL='javascript:alert(1)' WEB_BUCKET="$bucket" DISTRIBUTION_ID= bash .ci/deploy-web.sh 2>/dev/null && fail "a non-WebSocket URL was accepted"
+WEBSOCKET_URL="$url" WEB_BUCKET="$bucket" DISTRIBUTION_ID= SIGNIN_AUTHORIZE_URL='javascript:alert(1)' SIGNIN_TOKEN_URL="$signin/oauth2/token" \
+  SIGNIN_CLIENT_ID=abc SIGNIN_LOGOUT_URL= bash .ci/deploy-web.sh 2>/dev/null && fail "a non-https sign-in URL was accepted"
 echo "deploy-web: bucket holds the page, config.js points at $url, CloudFront invalidated"

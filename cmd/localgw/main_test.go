@@ -583,7 +583,8 @@ func TestSignIn(t *testing.T) {
 		"only the protocol":    {[]string{"chat"}, http.StatusUnauthorized},
 		"another issuer's":     {[]string{"chat", forged}, http.StatusForbidden},
 		"a tampered signature": {[]string{"chat", anaToken[:len(anaToken)-4] + "AAAA"}, http.StatusForbidden},
-		"garbage":              {[]string{"chat", "not-a-token"}, http.StatusForbidden},
+		"not a JWT":            {[]string{"chat", "not-a-token"}, http.StatusUnauthorized},
+		"a JWT of garbage":     {[]string{"chat", "bm90.YSB0b2tlbg.c2ln"}, http.StatusForbidden},
 	}
 	for what, tt := range refused {
 		c, resp, err := websocket.Dial(t.Context(), s.websocketURL+"?name=Mallory&room=signed", &websocket.DialOptions{Subprotocols: tt.subprotocols})

@@ -152,7 +152,11 @@ func NewAuthorizer(_ context.Context, getenv func(string) string) (*handler.Auth
 	}
 	log := newLogger(Config{InLambda: cfg.InLambda, LogLevel: cfg.LogLevel})
 	keys := &auth.KeySet{URL: cfg.JWKSURL, Log: log}
-	return &handler.Authorizer{Tokens: auth.NewVerifier(cfg.Issuer, cfg.Audiences, keys), Log: log}, nil
+	v := auth.NewVerifier(cfg.Issuer, cfg.Audiences, keys)
+	if len(cfg.NameClaims) > 0 {
+		v.NameClaims = cfg.NameClaims
+	}
+	return &handler.Authorizer{Tokens: v, Log: log}, nil
 }
 
 // Entrypoints maps each function's folder under functions/ to the handler

@@ -108,3 +108,18 @@ func TestLocalLogsCarryTheRequestID(t *testing.T) {
 		t.Errorf("log:\n%s", out.String())
 	}
 }
+
+func TestLoadAuthConfig(t *testing.T) {
+	cfg, err := LoadAuthConfig(env(map[string]string{EnvJWTIssuer: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X/",
+		EnvJWTAudience: "a, b,", EnvJWTNameClaims: "nickname,email"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Issuer != "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X" || cfg.JWKSURL != cfg.Issuer+"/.well-known/jwks.json" ||
+		!slices.Equal(cfg.Audiences, []string{"a", "b"}) || !slices.Equal(cfg.NameClaims, []string{"nickname", "email"}) {
+		t.Errorf("config = %+v", cfg)
+	}
+	if _, err := LoadAuthConfig(env(nil)); err == nil || !strings.Contains(err.Error(), EnvJWTIssuer) {
+		t.Errorf("no issuer: %v", err)
+	}
+}

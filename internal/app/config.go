@@ -36,12 +36,13 @@ const (
 	EnvJWTIssuer            = "CHAT_JWT_ISSUER"             // the authorizer: the tokens' issuer (required there)
 	EnvJWTAudience          = "CHAT_JWT_AUDIENCE"           // the authorizer: comma-separated audiences or client ids; empty: any
 	EnvJWKSURL              = "CHAT_JWKS_URL"               // the authorizer: the issuer's keys; default ISSUER/.well-known/jwks.json
+	EnvJWTNameClaims        = "CHAT_JWT_NAME_CLAIMS"        // the authorizer: the claims tried in order for the display name; empty: auth's default
 )
 
 // EnvNames lists every variable above.
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
 	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
-	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey, EnvJWTIssuer, EnvJWTAudience, EnvJWKSURL}
+	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey, EnvJWTIssuer, EnvJWTAudience, EnvJWKSURL, EnvJWTNameClaims}
 
 // Config is everything the functions can be configured with.
 type Config struct {
@@ -96,11 +97,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.ReadRate.Burst = intVar(getenv, EnvReadBurst, c.ReadRate.Burst, 1, 1000, &errs)
 	c.PostTimeout = durationVar(getenv, EnvPostTimeout, 3*time.Second, &errs)
 	c.ConnectGrace = durationVar(getenv, EnvConnectGrace, 30*time.Second, &errs)
-	for o := range strings.SplitSeq(getenv(EnvAllowedOrigins), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.AllowedOrigins = append(c.AllowedOrigins, o)
-		}
-	}
+	c.AllowedOrigins = list(getenv(EnvAllowedOrigins))
 	switch v := getenv(EnvAllowMissingOrigin); v {
 	case "", "true":
 		c.AllowMissingOrigin = true
@@ -157,11 +154,12 @@ func durationVar(getenv func(string) string, name string, def time.Duration, err
 
 // AuthConfig is what the $connect authorizer is configured with.
 type AuthConfig struct {
-	Issuer    string
-	Audiences []string
-	JWKSURL   string
-	LogLevel  slog.Level
-	InLambda  bool
+	Issuer     string
+	Audiences  []string
+	NameClaims []string // empty: the verifier's default
+	JWKSURL    string
+	LogLevel   slog.Level
+	InLambda   bool
 }
 
 // LoadAuthConfig reads the authorizer's configuration through getenv.
@@ -175,15 +173,23 @@ func LoadAuthConfig(getenv func(string) string) (AuthConfig, error) {
 	if c.JWKSURL == "" && c.Issuer != "" {
 		c.JWKSURL = c.Issuer + "/.well-known/jwks.json" // where Cognito publishes them
 	}
-	for a := range strings.SplitSeq(getenv(EnvJWTAudience), ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			c.Audiences = append(c.Audiences, a)
-		}
-	}
+	c.Audiences = list(getenv(EnvJWTAudience))
+	c.NameClaims = list(getenv(EnvJWTNameClaims))
 	if v := getenv(EnvLogLevel); v != "" {
 		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: want DEBUG, INFO, WARN or ERROR", EnvLogLevel, v))
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// list splits a comma-separated value, dropping empty items.
+func list(v string) []string {
+	var out []string
+	for a := range strings.SplitSeq(v, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -291,3 +291,45 @@ func TestTemplateOperations(t *testing.T) {
 		}
 	}
 }
+
+// With Auth=jwt and no issuer the stack makes its own Cognito user pool,
+// with a public client for the page (authorization code only) whose
+// callback is the stack's site, and the authorizer trusts that pool; with
+// an issuer given, it makes none and trusts that issuer.
+func TestTemplateSignInOptions(t *testing.T) {
+	cognito := []string{"UserPool", "UserPoolClient", "UserPoolDomain"}
+	for _, issuer := range []string{"", "https://login.example.com"} {
+		tmpl, err := samtemplate.Load("../../template.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tmpl.SetParameters(map[string]string{"Auth": "jwt", "JwtIssuer": issuer, "JwtAudience": "page"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range cognito {
+			if active, err := tmpl.Active(id); err != nil || active != (issuer == "") {
+				t.Errorf("JwtIssuer %q: %s exists: %v (%v)", issuer, id, active, err)
+			}
+		}
+		env := tmpl.Environment("AuthorizeFunction")
+		iss, aud := env[EnvJWTIssuer], env[EnvJWTAudience]
+		if issuer == "" {
+			if iss.Tag != "!Sub" || !strings.Contains(iss.Text, "https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}") || aud.Ref != "UserPoolClient" {
+				t.Errorf("the authorizer trusts %+v for %+v, want the stack's pool and client", iss, aud)
+			}
+			if v := tmpl.Property("UserPoolClient", "GenerateSecret"); v.Literal != "false" {
+				t.Errorf("the page's client has a secret (%+v): a page cannot keep one", v)
+			}
+			if v := tmpl.PropertyList("UserPoolClient", "AllowedOAuthFlows"); !slices.Equal(v, []string{"code"}) {
+				t.Errorf("AllowedOAuthFlows = %v, want only the authorization code", v)
+			}
+			if v := tmpl.PropertyList("UserPoolClient", "CallbackURLs"); !slices.Equal(v, []string{"https://${WebDistribution.DomainName}/"}) {
+				t.Errorf("CallbackURLs = %v, want only the stack's site", v)
+			}
+			continue
+		}
+		if iss.Ref != "JwtIssuer" || aud.Ref != "JwtAudience" {
+			t.Errorf("the authorizer trusts %+v for %+v, want the parameters", iss, aud)
+		}
+	}
+}

@@ -53,6 +53,28 @@ func NewVerifier(issuer string, audiences []string, keys *KeySet) *Verifier {
 	return v
 }
 
+// WellFormed reports whether token can be a signed JWT at all: non-empty,
+// at most MaxTokenBytes, and three dot-separated parts of base64url
+// characters (the signature's may be empty only in alg "none", which is
+// refused later anyway).
+func WellFormed(token string) bool {
+	if token == "" || len(token) > MaxTokenBytes {
+		return false
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return false
+	}
+	for _, p := range parts {
+		for _, r := range p {
+			if !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // ErrInvalid wraps every reason a token is refused.
 var ErrInvalid = errors.New("invalid token")
 

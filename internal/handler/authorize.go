@@ -39,7 +39,7 @@ var errUnauthorized = errors.New("Unauthorized")
 
 // Authorize allows a connection whose token is valid, with its identity
 // in the context; it denies (403) one whose token is not, and answers 401
-// when there is none.
+// when there is none or it is not a JWT at all.
 func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (resp events.APIGatewayCustomAuthorizerResponse, err error) {
 	log := a.Log.With("route", "$connect authorizer")
 	defer func() {
@@ -50,8 +50,9 @@ func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayCustomAu
 	}()
 	offered, _ := header(ev.Headers, "Sec-WebSocket-Protocol")
 	token := TokenOf(offered)
-	if token == "" {
-		log.InfoContext(ctx, "no token")
+	if !auth.WellFormed(token) {
+		// Missing, oversized or not a JWT: 401, without a look at any key.
+		log.InfoContext(ctx, "no token, or not one", "bytes", len(token))
 		return resp, errUnauthorized
 	}
 	id, err := a.Tokens.Verify(ctx, token)

@@ -21,7 +21,7 @@ func (f fakeTokens) Verify(_ context.Context, token string) (auth.Identity, erro
 }
 
 func TestAuthorize(t *testing.T) {
-	a := &Authorizer{Tokens: fakeTokens{"good": {Subject: "sub-1", Name: "Ana"}}, Log: slog.New(slog.DiscardHandler)}
+	a := &Authorizer{Tokens: fakeTokens{"good.to.ken": {Subject: "sub-1", Name: "Ana"}}, Log: slog.New(slog.DiscardHandler)}
 	arn := "arn:aws:execute-api:eu-west-1:123456789012:abc/prod/$connect"
 	ask := func(protocols string) (events.APIGatewayCustomAuthorizerResponse, error) {
 		ev := events.APIGatewayCustomAuthorizerRequestTypeRequest{MethodArn: arn, Headers: map[string]string{}}
@@ -33,14 +33,16 @@ func TestAuthorize(t *testing.T) {
 	if _, err := ask(""); err == nil || err.Error() != "Unauthorized" {
 		t.Errorf("no token: %v; want Unauthorized (401)", err)
 	}
-	if _, err := ask("chat"); err == nil {
-		t.Error("only the protocol, no token: allowed")
+	for _, malformed := range []string{"chat", "chat, bad", "chat, a.b", "chat, a.b.c.d", "chat, a b.c.d", "chat, ." + strings.Repeat("a", auth.MaxTokenBytes) + ".c"} {
+		if _, err := ask(malformed); err == nil || err.Error() != "Unauthorized" {
+			t.Errorf("%.30q: %v; want Unauthorized (401) for no token or one that is not a JWT", malformed, err)
+		}
 	}
-	resp, err := ask("chat, bad")
+	resp, err := ask("chat, bad.to.ken")
 	if err != nil || resp.PolicyDocument.Statement[0].Effect != "Deny" || resp.Context != nil {
 		t.Errorf("a bad token: %+v, %v; want Deny (403) and no identity", resp, err)
 	}
-	resp, err = ask("chat, good")
+	resp, err = ask("chat, good.to.ken")
 	st := resp.PolicyDocument.Statement[0]
 	if err != nil || st.Effect != "Allow" || st.Resource[0] != arn || resp.PrincipalID != "sub-1" ||
 		resp.Context[AuthUserID] != "sub-1" || resp.Context[AuthName] != "Ana" {

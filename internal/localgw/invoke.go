@@ -113,14 +113,23 @@ func (l *LambdaAPI) Invoke(ctx context.Context, function string, payload []byte)
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("invoke %s: status %d: %s", function, resp.StatusCode, out)
 	}
-	if resp.Header.Get("X-Amz-Function-Error") != "" {
-		var body struct {
-			ErrorMessage string `json:"errorMessage"`
+	// Lambda flags a function's error with X-Amz-Function-Error; the Runtime
+	// Interface Emulator answers 200 with only the error's body.
+	var body struct {
+		ErrorMessage *string         `json:"errorMessage"`
+		ErrorType    *string         `json:"errorType"`
+		StackTrace   json.RawMessage `json:"stackTrace"`
+	}
+	flagged := resp.Header.Get("X-Amz-Function-Error") != ""
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.DisallowUnknownFields()
+	isError := dec.Decode(&body) == nil && body.ErrorMessage != nil && body.ErrorType != nil
+	if flagged || isError {
+		msg := string(out)
+		if body.ErrorMessage != nil {
+			msg = *body.ErrorMessage
 		}
-		if json.Unmarshal(out, &body) != nil || body.ErrorMessage == "" {
-			body.ErrorMessage = string(out)
-		}
-		return nil, &FunctionError{Function: function, Message: body.ErrorMessage}
+		return nil, &FunctionError{Function: function, Message: msg}
 	}
 	return out, nil
 }

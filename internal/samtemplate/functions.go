@@ -10,12 +10,19 @@ import (
 )
 
 // Environment returns the environment variables of an
-// AWS::Serverless::Function: Globals first, then the function's own.
+// AWS::Serverless::Function: Globals first, then the function's own. An
+// !If is followed to the branch the parameters select.
 func (t *Template) Environment(functionID string) map[string]Value {
 	env := map[string]Value{}
 	add := func(vars []kv) {
 		for _, v := range vars {
-			env[v.key] = valueOf(v.value)
+			n, err := t.choose(v.value)
+			switch {
+			case err != nil:
+				env[v.key] = valueOf(v.value) // kept as written
+			case n != nil:
+				env[v.key] = valueOf(n)
+			}
 		}
 	}
 	add(pairs(get(get(t.globals, "Environment"), "Variables")))

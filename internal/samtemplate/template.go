@@ -169,3 +169,13 @@ func items(n *yaml.Node) []*yaml.Node {
 func (t *Template) Property(logicalID string, path ...string) Value {
 	return valueOf(t.property(logicalID, path...))
 }
+
+// PropertyList returns the items of a resource's list property as written
+// (an intrinsic's argument for tagged items, e.g. a !Sub's string).
+func (t *Template) PropertyList(logicalID string, path ...string) []string {
+	var out []string
+	for _, n := range items(t.property(logicalID, path...)) {
+		out = append(out, scalar(n))
+	}
+	return out
+}
