@@ -1,37 +1,17 @@
 // The page in real headless Chromium against the real local stack
 // (emulated API Gateway, the Go handlers, DynamoDB Local).
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import os from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { after, before, test } from "node:test";
-import { Stack, launch, root, withScreenshots } from "./stack.mjs";
+import { root, suite } from "./stack.mjs";
 
-const dataDir = mkdtempSync(path.join(os.tmpdir(), "chat-browser-"));
 // Frames overtake each other on their way to the functions, as in AWS.
-const stack = new Stack({ dataDir, prefix: `browser-${process.pid}-`, args: ["-fault-invoke-jitter", "60ms"] });
-let browser;
-let pages = [];
-
-before(async () => {
-  await stack.start();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await stack.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const { stack, scenario, newPage } = suite("browser", ["-fault-invoke-jitter", "60ms"]);
 
 /** A user with their own browser profile (localStorage), joined to room. */
 async function user(name, room) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  pages.push(page);
-  page.errors = [];
+  const page = await newPage();
   page.dialogs = [];
-  page.on("pageerror", (e) => page.errors.push(e.message));
   page.on("dialog", (d) => {
     page.dialogs.push(d.message());
     d.dismiss();
@@ -46,17 +26,6 @@ async function user(name, room) {
 const online = (page) => page.locator("#state").filter({ hasText: "Online" }).waitFor({ timeout: 30000 });
 const messages = (page) => page.locator("#messages li.message");
 const texts = (page) => page.locator("#messages li.message .text").allTextContents();
-
-function scenario(name, fn) {
-  test(name, { timeout: 120000 }, async () => {
-    pages = [];
-    try {
-      await withScreenshots(name, () => pages, fn, () => stack.output);
-    } finally {
-      await Promise.all(pages.map((p) => p.context().close()));
-    }
-  });
-}
 
 scenario("two users chat both ways, with names, times, join and leave", async () => {
   const ana = await user("Ana", "lobby");
@@ -115,9 +84,7 @@ scenario("user text is shown as text and runs nothing", async () => {
 });
 
 scenario("the form checks names and the Send button checks length", async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  pages.push(page);
+  const page = await newPage();
   await page.goto(stack.webURL);
   await page.getByLabel("Your name").fill("x".repeat(33));
   await page.getByRole("button", { name: "Join" }).click();
@@ -421,9 +388,7 @@ scenario("no serious accessibility problems, light and dark, narrow and wide", a
   };
   for (const colorScheme of ["light", "dark"]) {
     for (const width of [320, 1200]) {
-      const context = await browser.newContext({ colorScheme, viewport: { width, height: 800 } });
-      const page = await context.newPage();
-      pages.push(page);
+      const page = await newPage({ colorScheme, viewport: { width, height: 800 } });
       await page.goto(`${stack.webURL}?room=a11y`);
       await audit(page, `join form, ${colorScheme}, ${width}px`);
       await page.getByLabel("Your name").fill("Ana");

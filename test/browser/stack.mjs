@@ -2,9 +2,11 @@
 // for the browser tests.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
+import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -86,4 +88,43 @@ export async function withScreenshots(name, pages, fn, log) {
     }
     throw err;
   }
+}
+
+/**
+ * Sets up a test file: a stack of its own (bin/localgw with args) and
+ * Chromium, started before its tests and stopped after. scenario runs a
+ * test whose pages (from newPage) are closed after it, with screenshots if
+ * it fails.
+ */
+export function suite(name, args = []) {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), `chat-${name}-`));
+  const s = { stack: new Stack({ dataDir, prefix: `${name}-${process.pid}-`, args }), browser: null, pages: [] };
+  before(async () => {
+    await s.stack.start();
+    s.browser = await launch();
+  });
+  after(async () => {
+    await s.browser?.close();
+    await s.stack.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  s.scenario = (title, fn) =>
+    test(title, { timeout: 120000 }, async () => {
+      s.pages = [];
+      try {
+        await withScreenshots(title, () => s.pages, fn, () => s.stack.output);
+      } finally {
+        await Promise.all(s.pages.map((p) => p.context().close()));
+      }
+    });
+  /** A page in a browser profile of its own, recording its script errors in page.errors. */
+  s.newPage = async (options = {}) => {
+    const context = await s.browser.newContext(options);
+    const page = await context.newPage();
+    s.pages.push(page);
+    page.errors = [];
+    page.on("pageerror", (e) => page.errors.push(e.message));
+    return page;
+  };
+  return s;
 }
