@@ -311,6 +311,18 @@ func TestTemplateSignInOptions(t *testing.T) {
 				t.Errorf("JwtIssuer %q: %s exists: %v (%v)", issuer, id, active, err)
 			}
 		}
+		// API Gateway may invoke the authorizer, from this API's authorizers only.
+		apis, err := tmpl.WebSocketAPIs()
+		if err != nil || apis[0].Authorizer == nil {
+			t.Fatalf("Auth=jwt: no authorizer on $connect (%v)", err)
+		}
+		permitted := false
+		for _, p := range tmpl.Permissions() {
+			permitted = permitted || p.Function == apis[0].Authorizer.Function && strings.Contains(p.SourceArn.Text, "/authorizers/${"+apis[0].Authorizer.LogicalID+"}")
+		}
+		if !permitted {
+			t.Errorf("no Lambda permission lets API Gateway invoke %s as authorizer %s", apis[0].Authorizer.Function, apis[0].Authorizer.LogicalID)
+		}
 		env := tmpl.Environment("AuthorizeFunction")
 		iss, aud := env[EnvJWTIssuer], env[EnvJWTAudience]
 		if issuer == "" {
