@@ -98,7 +98,11 @@ func TestChatThroughRIE(t *testing.T) {
 	}
 
 	ana := signed("Ana")
+	ana.send(`{"action":"sync"}`)
+	ana.next("sync")
 	bo := signed("Bo")
+	bo.send(`{"action":"sync"}`)
+	bo.next("sync")
 	if f := ana.next("join"); f["name"] != "Bo" {
 		t.Errorf("Ana got %v", f)
 	}

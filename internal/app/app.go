@@ -83,9 +83,8 @@ func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, 
 	db.MessageRetention = cfg.MessageRetention
 
 	sender := fanout.New(func(endpoint string) fanout.Poster {
-		return apigatewaymanagementapi.NewFromConfig(awsCfg, func(o *apigatewaymanagementapi.Options) {
+		return apigatewaymanagementapi.NewFromConfig(awsCfg, fanout.ClientOptions, func(o *apigatewaymanagementapi.Options) {
 			o.BaseEndpoint = aws.String(endpoint)
-			o.RetryMaxAttempts = 1 // fanout retries, within its budget
 		})
 	}, fanout.Options{Concurrency: cfg.FanoutConcurrency, Timeout: cfg.PostTimeout, Log: log})
 

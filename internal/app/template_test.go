@@ -94,9 +94,9 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	}
 	// The Management API methods each function calls: POST to answer and
 	// broadcast; the message function also GETs (sync checks silent
-	// connections) and DELETEs (it closes unknown connections). The
-	// authorizer only checks tokens: it may touch nothing.
-	methods := map[string][]string{"ConnectFunction": {"POST"}, "DisconnectFunction": {"POST"},
+	// connections) and DELETEs (it closes unknown connections). $connect
+	// sends nothing, and the authorizer only checks tokens.
+	methods := map[string][]string{"ConnectFunction": nil, "DisconnectFunction": {"POST"},
 		"MessageFunction": {"POST", "GET", "DELETE"}, "AuthorizeFunction": nil}
 	for _, fn := range tmpl.Functions() {
 		stmts, err := tmpl.PolicyStatements(fn)

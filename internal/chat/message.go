@@ -57,6 +57,9 @@ type Connection struct {
 	// SeenAt is when the connection last showed it was alive (its connect
 	// or its latest ping).
 	SeenAt time.Time
+	// PendingJoin is the presence version of a join this connection's
+	// $connect made and nobody has announced yet (0: none).
+	PendingJoin int64
 }
 
 // Presence is what a room knows of one user: whether they have a

@@ -2,6 +2,8 @@ package fanout
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,8 +13,10 @@ import (
 	"sync"
 	"time"
 
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // Poster is the Management API: post a frame to a connection, ask whether
@@ -102,11 +106,44 @@ func (s *Sender) poster(endpoint string) Poster {
 	return p
 }
 
+// ClientOptions makes a Management API client fit for the fan-out: the
+// client tries each call once (the Sender retries, within its budget: one
+// retry layer), and the per-call steps a post does not need are left out
+// of its middleware stack: an invocation id, the user agent, the tracing
+// header from the environment, the retry loop and the response metadata
+// kept for it. What is left serialises, resolves the endpoint, signs
+// (SigV4) and sends. Each call builds its stack anew, so every step left
+// out is saved on every post.
+func ClientOptions(o *apigatewaymanagementapi.Options) {
+	o.RetryMaxAttempts = 1
+	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+		for _, id := range []string{"ClientRequestID", "UserAgent", "RecursionDetection"} {
+			if _, err := s.Build.Remove(id); err != nil {
+				return fmt.Errorf("trim the Management API client: %w", err)
+			}
+		}
+		for _, id := range []string{"Retry", "InterceptBeforeRetryLoop", "InterceptAttempt"} {
+			if _, err := s.Finalize.Remove(id); err != nil {
+				return fmt.Errorf("trim the Management API client: %w", err)
+			}
+		}
+		for _, id := range []string{"AddRawResponseToMetadata", "RecordResponseTiming", "RequestResponseLogger"} {
+			if _, err := s.Deserialize.Remove(id); err != nil {
+				return fmt.Errorf("trim the Management API client: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
 // Send posts payload to every connection in ids through the Management API
 // at endpoint, with at most Concurrency posts in flight, and returns what
 // happened. It never fails as a whole: each connection's outcome is counted.
 func (s *Sender) Send(ctx context.Context, endpoint string, ids []string, payload []byte) Result {
 	p := s.poster(endpoint)
+	// Every post signs the same payload: its SHA-256 once, not per post.
+	sum := sha256.Sum256(payload)
+	ctx = v4.SetPayloadHash(ctx, hex.EncodeToString(sum[:]))
 	return s.each(ctx, ids, func(ctx context.Context, id string) error {
 		_, err := p.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: payload})
 		return err

@@ -34,6 +34,7 @@ type Senders interface {
 	SkipFrame(ctx context.Context, id string, frame int64) error
 	AllowTyping(ctx context.Context, id string, now time.Time, interval time.Duration) (chat.Connection, bool, error)
 	Touch(ctx context.Context, c chat.Connection, at time.Time) error
+	ClaimJoin(ctx context.Context, id string) (chat.Presence, bool, error)
 }
 
 // Messages stores the messages of each room.
@@ -108,9 +109,11 @@ func recoverTo(ctx context.Context, log *slog.Logger, resp *response) {
 	}
 }
 
-// Connect serves $connect: it validates the name and room, records the
-// connection and tells the room when the name arrives. It cannot send
-// anything to the connecting client (API Gateway would answer 410).
+// Connect serves $connect: it validates the name and room and records the
+// connection. It sends nothing: the connecting client cannot be sent
+// anything yet (API Gateway would answer 410), and the room is told of a
+// user who arrives by the connection's first frame (announceJoin), so that
+// the handshake does not wait for a fan-out to the whole room.
 func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
 	r := h.request(ev)
 	defer recoverTo(ctx, r.log, &resp)
@@ -138,16 +141,13 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		j.UserID = chat.AccountUserID(account.Subject)
 	}
 	now := h.Now()
-	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now})
+	_, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now})
 	if err != nil {
 		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
 		return status(500, "Internal server error"), nil
 	}
 	r.log.InfoContext(ctx, "connected", "room", j.Room, "userId", j.UserID, "joined", joined)
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.Connects, 1))
-	if joined {
-		h.depart(ctx, r, h.broadcast(ctx, r, j.Room, r.id, chat.NewPresenceEvent(j.Room, p, chat.FormatTime(now))))
-	}
 	resp = status(200, "")
 	if offered, _ := header(ev.Headers, "Sec-WebSocket-Protocol"); signedIn && strings.Contains(offered, Subprotocol) {
 		// The browser drops a socket whose offered subprotocol is not agreed.
@@ -248,6 +248,31 @@ func (h *Chat) read(ctx context.Context, r request, serve func(c chat.Connection
 	return serve(c)
 }
 
+// announceJoin tells the room of the join that c's $connect left pending,
+// once: every route that serves a frame calls it with the frame's
+// connection, and the first to claim the join sends it, to conns if the
+// caller has just read them (nil: it reads them). Clients order joins and
+// leaves by version, so a join that goes out late, even after its leave,
+// is right.
+func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection, conns []chat.Connection) {
+	if c.PendingJoin == 0 {
+		return
+	}
+	p, ok, err := h.Senders.ClaimJoin(ctx, c.ID)
+	if err != nil {
+		r.log.ErrorContext(ctx, "announce join failed", "room", c.Room, "userId", c.UserID, "err", err)
+	}
+	if !ok {
+		return
+	}
+	event := chat.NewPresenceEvent(c.Room, p, chat.FormatTime(c.ConnectedAt))
+	if conns == nil {
+		h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, event))
+	} else {
+		h.depart(ctx, r, h.broadcastTo(ctx, r, c.Room, conns, r.id, event))
+	}
+}
+
 // awaitFrame takes a message token, then returns the sending connection
 // once frame may be stored: the connection's previous frame has been. It
 // polls while the frames before it are being stored, and gives up when
@@ -301,6 +326,7 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 	if err != nil {
 		return err
 	}
+	h.announceJoin(ctx, r, c, nil) // before the user's first message
 	latest, err := h.Msgs.Latest(ctx, c.Room)
 	if err != nil {
 		return err
@@ -333,6 +359,9 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 
 func (h *Chat) typing(ctx context.Context, r request) error {
 	c, allowed, err := h.Senders.AllowTyping(ctx, r.id, h.Now(), h.Limits.TypingInterval)
+	if err == nil {
+		h.announceJoin(ctx, r, c, nil)
+	}
 	if err != nil || !allowed {
 		return err
 	}
@@ -351,6 +380,7 @@ func (h *Chat) ping(ctx context.Context, r request, c chat.Connection) error {
 		return err
 	}
 	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest})
+	h.announceJoin(ctx, r, c, nil)
 	return nil
 }
 
@@ -374,14 +404,20 @@ func (h *Chat) reply(ctx context.Context, r request, frame any) {
 // except, logs one line, and returns the connections found gone that may
 // be removed (not those still within ConnectGrace of their $connect).
 func (h *Chat) broadcast(ctx context.Context, r request, room, except string, event any) (gone []string) {
-	payload, err := chat.Encode(event)
-	if err != nil {
-		r.log.ErrorContext(ctx, "encode broadcast failed", "err", err)
-		return nil
-	}
 	conns, err := h.Conns.RoomConnections(ctx, room)
 	if err != nil {
 		r.log.ErrorContext(ctx, "broadcast failed", "room", room, "event", eventType(event), "err", err)
+		return nil
+	}
+	return h.broadcastTo(ctx, r, room, conns, except, event)
+}
+
+// broadcastTo is broadcast to connections the caller has read: those of
+// the room when the event was stored, or later.
+func (h *Chat) broadcastTo(ctx context.Context, r request, room string, conns []chat.Connection, except string, event any) (gone []string) {
+	payload, err := chat.Encode(event)
+	if err != nil {
+		r.log.ErrorContext(ctx, "encode broadcast failed", "err", err)
 		return nil
 	}
 	ids := make([]string, 0, len(conns))

@@ -97,6 +97,17 @@ func (w *world) connect(id, name, room string) int {
 	return resp.StatusCode
 }
 
+// arrive connects as a client does: $connect, then a sync, whose reply it
+// forgets. The room hears of the user with that first frame.
+func (w *world) arrive(id, name, room string) {
+	w.t.Helper()
+	if code := w.connect(id, name, room); code != 200 {
+		w.t.Fatalf("connect %s: status %d", id, code)
+	}
+	w.send(id, `{"action":"sync"}`)
+	w.frames(id)
+}
+
 // testKey is the guest key of the test user called name.
 func testKey(name string) string { return "testkey_" + name + "________" }
 
@@ -199,12 +210,17 @@ func TestConnectValidatesQuery(t *testing.T) {
 
 func TestChatScenario(t *testing.T) {
 	w := newWorld(t)
-	w.connect("a1", "Ana", "r")
-	w.connect("x1", "Xi", "elsewhere")
+	w.arrive("a1", "Ana", "r")
+	w.arrive("x1", "Xi", "elsewhere")
 	w.connect("b1", "Bo", "r")
-	join := w.expect("a1", "join name=Bo")
-	w.expect("b1") // nothing can reach a connection during its own $connect
-	w.connect("a2", "Ana", "r")
+	w.expect("a1") // $connect tells no one: the handshake does not wait for the room
+	w.send("b1", `{"action":"sync"}`)
+	w.expect("b1", "sync")
+	join := w.expect("a1", "join name=Bo") // Bo's first frame announces him
+	w.send("b1", `{"action":"ping"}`)
+	w.expect("b1", "pong")
+	w.expect("a1") // once
+	w.arrive("a2", "Ana", "r")
 	w.expect("b1") // Ana's second tab: no second join
 	w.expect("a1")
 
@@ -272,17 +288,55 @@ func TestChatScenario(t *testing.T) {
 	leave := w.expect("b1", "leave name=Ana")
 	w.disconnect("a2") // repeated: nothing
 	w.expect("b1")
-	w.connect("a3", "Ana", "r")
+	w.arrive("a3", "Ana", "r")
 	rejoin := w.expect("b1", "join name=Ana")
 	if len(leave) == 1 && len(rejoin) == 1 && rejoin[0]["version"].(float64) <= leave[0]["version"].(float64) {
 		t.Errorf("join after leave has version %v, leave %v: want higher", rejoin[0]["version"], leave[0]["version"])
+	}
+
+	// Someone who leaves before their first frame was never announced; the
+	// leave still goes out (a sync may have listed them), the join never.
+	w.connect("c1", "Cy", "r")
+	w.disconnect("c1")
+	w.expect("b1", "leave name=Cy")
+}
+
+// Whatever a connection's first frame, its join goes out before anything
+// that frame makes the room hear, and once, even when two frames race.
+func TestJoinGoesOutWithTheFirstFrame(t *testing.T) {
+	w := newWorld(t)
+	w.arrive("a1", "Ana", "r")
+	for i, first := range []string{`{"action":"new-message","text":"hi","frame":1}`, `{"action":"typing"}`} {
+		id := fmt.Sprintf("b%d", i)
+		w.connect(id, "Bo", "r")
+		w.send(id, first)
+		got, _ := w.frames("a1")
+		if len(got) != 2 || got[0] != "join name=Bo" {
+			t.Errorf("after %s, a1 received %v; want Bo's join first", first, got)
+		}
+		w.disconnect(id)
+		w.frames("a1")
+	}
+	for round := range 5 {
+		id := fmt.Sprintf("c%d", round)
+		w.connect(id, "Cy", "r")
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { w.send(id, `{"action":"ping"}`) })
+		}
+		wg.Wait()
+		if got, _ := w.frames("a1"); !slices.Equal(got, []string{"join name=Cy"}) {
+			t.Errorf("round %d: three racing frames gave a1 %v; want one join", round, got)
+		}
+		w.disconnect(id)
+		w.frames("a1")
 	}
 }
 
 func TestErrorsReachOnlyTheSender(t *testing.T) {
 	w := newWorld(t)
-	w.connect("a1", "Ana", "r")
-	w.connect("b1", "Bo", "r")
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
 	w.frames("a1")
 	cases := []struct{ body, want string }{
 		{`{"action":"new-message","text":`, "error code=bad_json"},
@@ -317,8 +371,8 @@ func TestErrorsReachOnlyTheSender(t *testing.T) {
 // their invocations run in, and get increasing seqs.
 func TestFramesAreStoredInSendOrder(t *testing.T) {
 	w := newWorld(t)
-	w.connect("a1", "Ana", "r")
-	w.connect("b1", "Bo", "r")
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
 	w.frames("a1")
 	const n = 8
 	var wg sync.WaitGroup
@@ -354,7 +408,7 @@ func TestFramesAreStoredInSendOrder(t *testing.T) {
 func TestFrameErrors(t *testing.T) {
 	w := newWorld(t)
 	w.h.Limits.FrameWait = 200 * time.Millisecond
-	w.connect("a1", "Ana", "r")
+	w.arrive("a1", "Ana", "r")
 	w.send("a1", `{"action":"new-message","text":"`+strings.Repeat("x", 2001)+`","clientId":"c1","frame":1}`)
 	w.expect("a1", "error code=too_long clientId=c1")
 	w.send("a1", `{"action":"new-message","text":"two","clientId":"c2","frame":2}`)
@@ -389,8 +443,8 @@ func TestFrameErrors(t *testing.T) {
 // the same clientId is stored.
 func TestClientIDIsPerSender(t *testing.T) {
 	w := newWorld(t)
-	w.connect("a1", "Ana", "r")
-	w.connect("b1", "Bo", "r")
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
 	w.frames("a1")
 	w.send("a1", `{"action":"new-message","text":"from Ana","clientId":"same"}`)
 	w.send("b1", `{"action":"new-message","text":"from Bo","clientId":"same"}`)
@@ -418,7 +472,7 @@ func TestUnknownConnectionIsToldAndClosed(t *testing.T) {
 func TestGoneConnectionsArePruned(t *testing.T) {
 	w := newWorld(t)
 	for _, c := range [][2]string{{"a1", "Ana"}, {"a2", "Ana"}, {"b1", "Bo"}, {"c1", "Cy"}} {
-		w.connect(c[0], c[1], "r")
+		w.arrive(c[0], c[1], "r")
 	}
 	for _, id := range []string{"a1", "a2", "b1", "c1"} {
 		w.frames(id)
@@ -454,7 +508,7 @@ func TestGoneConnectionsArePruned(t *testing.T) {
 func TestSeveralGoneNamesEachLeave(t *testing.T) {
 	w := newWorld(t)
 	for _, c := range [][2]string{{"a1", "Ana"}, {"b1", "Bo"}, {"c1", "Cy"}, {"d1", "Di"}} {
-		w.connect(c[0], c[1], "r")
+		w.arrive(c[0], c[1], "r")
 	}
 	w.frames("a1")
 	w.frames("b1")
@@ -467,8 +521,8 @@ func TestSeveralGoneNamesEachLeave(t *testing.T) {
 
 func TestSyncPages(t *testing.T) {
 	w := newWorld(t)
-	w.connect("a1", "Ana", "r")
-	w.connect("b1", "Bo", "r")
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
 	w.frames("a1")
 	for i := range 5 {
 		w.now = w.now.Add(time.Second)
@@ -512,7 +566,7 @@ func texts(sync map[string]any) string {
 // A sync page larger than API Gateway's 128 KB frame limit is cut short.
 func TestSyncFitsOneFrame(t *testing.T) {
 	w := newWorld(t)
-	w.connect("a1", "Ana", "r")
+	w.arrive("a1", "Ana", "r")
 	big := strings.Repeat("€", 2000) // 6 KB of UTF-8 per message
 	for range 30 {
 		w.now = w.now.Add(w.h.Limits.Messages.Interval()) // within the rate limit
@@ -539,7 +593,7 @@ func TestSyncFitsOneFrame(t *testing.T) {
 func TestSyncChecksSilentConnections(t *testing.T) {
 	w := newWorld(t)
 	for _, c := range [][2]string{{"a1", "Ana"}, {"b1", "Bo"}, {"g1", "Ghost"}, {"g2", "Ghost"}, {"h1", "Hal"}} {
-		w.connect(c[0], c[1], "r")
+		w.arrive(c[0], c[1], "r")
 	}
 	w.now = w.now.Add(w.h.Limits.StaleAfter / 2)
 	w.send("b1", `{"action":"ping"}`) // Bo shows he is alive
@@ -573,13 +627,12 @@ func TestSyncChecksSilentConnections(t *testing.T) {
 // expired) is healed by sync, and the name leaves.
 func TestSyncHealsPresenceWithoutRecords(t *testing.T) {
 	w := newWorld(t)
-	w.connect("g1", "Ghost", "r")
+	w.arrive("g1", "Ghost", "r")
 	w.now = w.now.Add(time.Hour)
-	w.connect("g2", "Ghost", "r") // keeps Ghost's presence record alive beyond g1's
+	w.arrive("g2", "Ghost", "r") // keeps Ghost's presence record alive beyond g1's
 	w.disconnect("g2")
 	w.now = w.now.Add(w.db.ConnectionTTL - 30*time.Minute) // g1's records have expired
 	w.connect("a1", "Ana", "r")
-	w.frames("a1")
 	w.send("a1", `{"action":"sync"}`)
 	_, frames := w.frames("a1")
 	if len(frames) != 2 || frames[0]["type"] != "leave" || frames[0]["name"] != "Ghost" {
@@ -594,7 +647,7 @@ func TestStoreFailureIsAnInternalError(t *testing.T) {
 	w := newWorld(t)
 	f := &failing{Connections: w.db, Senders: w.db, Messages: w.db, err: errors.New("dynamodb: connection refused to 10.0.0.1")}
 	w.h.Conns, w.h.Senders, w.h.Msgs = f, f, f
-	w.connect("a1", "Ana", "r")
+	w.arrive("a1", "Ana", "r")
 	f.broken = true
 	w.send("a1", `{"action":"new-message","text":"hi","clientId":"c1"}`)
 	got := w.expect("a1", "error code=internal clientId=c1")
@@ -632,7 +685,7 @@ func TestPanicsBecome500(t *testing.T) {
 
 func TestManagementEndpoint(t *testing.T) {
 	w := newWorld(t)
-	w.connect("a1", "Ana", "r")
+	w.arrive("a1", "Ana", "r")
 	w.send("a1", `{"action":"ping"}`)
 	w.h.Endpoint = "http://127.0.0.1:9999/local"
 	w.send("a1", `{"action":"ping"}`)
@@ -644,9 +697,9 @@ func TestManagementEndpoint(t *testing.T) {
 
 func TestBroadcastLogLine(t *testing.T) {
 	w := newWorld(t)
-	w.connect("a1", "Ana", "r")
-	w.connect("b1", "Bo", "r")
-	w.connect("c1", "Cy", "r")
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
+	w.arrive("c1", "Cy", "r")
 	w.now = w.now.Add(time.Minute)
 	w.fan.gone["c1"] = true
 	w.log.Reset()
@@ -676,7 +729,7 @@ func TestConnectingConnectionIsNotPruned(t *testing.T) {
 	w := newWorld(t)
 	w.connect("a1", "Ana", "r")
 	w.fan.gone["a1"] = true // Ana's $connect is still running when Bo's join goes out
-	w.connect("b1", "Bo", "r")
+	w.arrive("b1", "Bo", "r")
 	delete(w.fan.gone, "a1")
 	if _, err := w.db.Connection(t.Context(), "a1"); err != nil {
 		t.Fatalf("a1 was pruned during its $connect: %v", err)
@@ -695,8 +748,8 @@ func TestConnectingConnectionIsNotPruned(t *testing.T) {
 // number, so that sent again it takes its place in order.
 func TestRateLimits(t *testing.T) {
 	w := newWorld(t)
-	w.connect("a1", "Ana", "r")
-	w.connect("b1", "Bo", "r")
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
 	w.frames("a1")
 	burst := w.h.Limits.Messages.Burst
 	for i := 1; i <= burst+2; i++ {
@@ -790,8 +843,10 @@ func TestSameNameTwoUsers(t *testing.T) {
 		if resp, _ := w.h.Connect(t.Context(), ev); resp.StatusCode != 200 {
 			t.Fatalf("connect %s: %d", id, resp.StatusCode)
 		}
+		w.send(id, `{"action":"sync"}`)
+		w.frames(id)
 	}
-	w.connect("b1", "Bo", "r")
+	w.arrive("b1", "Bo", "r")
 	connect("a1", "first-ana-key-0001")
 	connect("a2", "second-ana-key-002")
 	connect("a3", "first-ana-key-0001") // the first Ana's other tab
@@ -879,8 +934,8 @@ func TestMetrics(t *testing.T) {
 	w := newWorld(t)
 	var out bytes.Buffer
 	w.h.Metrics = metrics.Recorder{Log: slog.New(slog.NewJSONHandler(&out, nil)), Namespace: "test"}
-	w.connect("a1", "Ana", "r")
-	w.connect("b1", "Bo", "r")
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
 	w.send("a1", `{"action":"new-message","text":"hi","clientId":"c1"}`)
 	w.send("a1", `{"action":"new-message","text":"hi","clientId":"c1"}`)
 	w.send("a1", `{"action":"new-message","text":""}`)

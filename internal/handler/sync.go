@@ -15,7 +15,7 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 		return err
 	}
 	if h.heal(ctx, r, c.Room, conns, presence) {
-		if _, presence, err = h.Conns.Room(ctx, c.Room); err != nil {
+		if conns, presence, err = h.Conns.Room(ctx, c.Room); err != nil {
 			return err
 		}
 	}
@@ -35,6 +35,9 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 	reply := chat.NewSync(c, latest, presence, msgs, more || cut)
 	reply.Before = in.Before
 	h.reply(ctx, r, reply)
+	// The room read above was read after this user's presence was stored:
+	// whoever it misses connected later, and their own sync lists the user.
+	h.announceJoin(ctx, r, c, conns)
 	return nil
 }
 

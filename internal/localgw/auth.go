@@ -29,8 +29,8 @@ func (g *Gateway) authorize(w http.ResponseWriter, r *http.Request, id string) b
 		return true
 	}
 	arn := g.arn(r.Method + "/@connections/" + id)
-	for _, pattern := range g.cfg.Callers[m[1]] {
-		if wildcard(pattern, arn) {
+	for _, pattern := range g.callers[m[1]] {
+		if pattern.MatchString(arn) {
 			return true
 		}
 	}
@@ -47,10 +47,24 @@ func (g *Gateway) arn(path string) string {
 // AccountID is the account the emulated API belongs to, in its ARNs.
 const AccountID = "000000000000"
 
-// wildcard matches s against an IAM resource pattern, where * matches any
-// run of characters and ? any one.
-func wildcard(pattern, s string) bool {
-	re := "^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(pattern)) + "$"
-	ok, _ := regexp.MatchString(re, s)
-	return ok
+// compile turns each caller's resource patterns into regular expressions,
+// once: the Management API checks them on every post.
+func (cs Callers) compile() map[string][]*regexp.Regexp {
+	out := make(map[string][]*regexp.Regexp, len(cs))
+	for key, patterns := range cs {
+		for _, p := range patterns {
+			out[key] = append(out[key], resourcePattern(p))
+		}
+	}
+	return out
 }
+
+// resourcePattern compiles an IAM resource pattern, where * matches any run
+// of characters and ? any one.
+func resourcePattern(pattern string) *regexp.Regexp {
+	// Quoted, so it always compiles.
+	return regexp.MustCompile("^" + strings.NewReplacer(`\*`, ".*", `\?`, ".").Replace(regexp.QuoteMeta(pattern)) + "$")
+}
+
+// wildcard matches s against an IAM resource pattern.
+func wildcard(pattern, s string) bool { return resourcePattern(pattern).MatchString(s) }

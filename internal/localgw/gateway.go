@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -77,9 +78,10 @@ type Gateway struct {
 	cfg       Config
 	selectKey []string // the route selection expression's path in the body
 	faults    *faults
-	throttle  *rate.Limiter // nil: none
-	inFlight  chan struct{} // one token per running message integration
-	wires     sync.Map      // remote address → *wire, when served on Listen's listener
+	throttle  *rate.Limiter               // nil: none
+	inFlight  chan struct{}               // one token per running message integration
+	wires     sync.Map                    // remote address → *wire, when served on Listen's listener
+	callers   map[string][]*regexp.Regexp // Config.Callers, compiled
 
 	mu     sync.Mutex
 	conns  map[string]*conn // open sockets whose $connect succeeded
@@ -116,7 +118,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Limits = DefaultLimits()
 	}
 	g := &Gateway{cfg: cfg, selectKey: strings.Split(path, "."), faults: newFaults(cfg.Faults), conns: map[string]*conn{},
-		inFlight: make(chan struct{}, max(cfg.Limits.MaxInFlight, 1))}
+		inFlight: make(chan struct{}, max(cfg.Limits.MaxInFlight, 1)), callers: cfg.Callers.compile()}
 	if l := cfg.Limits; l.ThrottlingRateLimit > 0 {
 		g.throttle = rate.NewLimiter(rate.Limit(l.ThrottlingRateLimit), max(l.ThrottlingBurstLimit, 1))
 	}

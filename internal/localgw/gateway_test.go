@@ -537,6 +537,7 @@ func TestManagementAPIAuthorization(t *testing.T) {
 	}
 
 	a.gw.cfg.Callers = Callers{"poster": {"arn:aws:execute-api:us-east-1:" + AccountID + ":local0api1/test/POST/@connections/*"}}
+	a.gw.callers = a.gw.cfg.Callers.compile() // as New does
 	as := func(key string) *apigatewaymanagementapi.Client {
 		return apigatewaymanagementapi.New(apigatewaymanagementapi.Options{BaseEndpoint: aws.String(a.srv.URL + "/test"),
 			Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(key, "secret", "")})
@@ -553,8 +554,10 @@ func TestManagementAPIAuthorization(t *testing.T) {
 	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" {
 		t.Errorf("a caller without a policy: %v; want AccessDeniedException", err)
 	}
-	if !wildcard("arn:aws:execute-api:r:1:api/prod/*/@connections/*", "arn:aws:execute-api:r:1:api/prod/GET/@connections/abc=") ||
-		wildcard("arn:aws:execute-api:r:1:api/prod/POST/@connections/*", "arn:aws:execute-api:r:1:api/dev/POST/@connections/abc") {
+	re := Callers{"k": {"arn:aws:execute-api:r:1:api/prod/*/@connections/*", "arn:aws:execute-api:r:1:api/prod/POST/@connections/?"}}.compile()["k"]
+	if !re[0].MatchString("arn:aws:execute-api:r:1:api/prod/GET/@connections/abc=") ||
+		re[0].MatchString("arn:aws:execute-api:r:1:api/dev/POST/@connections/abc") ||
+		!re[1].MatchString("arn:aws:execute-api:r:1:api/prod/POST/@connections/a") || re[1].MatchString("arn:aws:execute-api:r:1:api/prod/POST/@connections/ab") {
 		t.Error("wildcard matching is wrong")
 	}
 }

@@ -27,6 +27,7 @@ type lookupItem struct {
 	ExpiresAt   int64  `dynamodbav:"expiresAt"`
 	TatMessages int64  `dynamodbav:"tatMessages,omitempty"` // rate-limit buckets (TakeToken), Unix ms
 	TatReads    int64  `dynamodbav:"tatReads,omitempty"`
+	JoinVer     int64  `dynamodbav:"joinVer,omitempty"` // the version of a join not yet announced (PutConnection, ClaimJoin)
 }
 
 // tat returns a bucket's theoretical arrival time (zero: never used).
@@ -61,7 +62,7 @@ type presenceItem struct {
 
 func (it lookupItem) connection() chat.Connection {
 	return chat.Connection{ID: strings.TrimPrefix(it.PK, connPrefix), Room: it.Room, UserID: it.UserID, Name: it.Name,
-		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame}
+		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, PendingJoin: it.JoinVer}
 }
 
 func (it memberItem) connection(room string) chat.Connection {
@@ -75,9 +76,10 @@ func (it presenceItem) presence() chat.Presence {
 
 // PutConnection stores a new connection and adds it to its user's
 // presence in the room. joined reports whether it is the user's only
-// connection there, that is, whether the others should get a join with p.
-// Storing the same connection id twice changes nothing and reports
-// joined = false.
+// connection there, that is, whether the others should get a join with p;
+// the connection then holds that join (Connection.PendingJoin) until
+// ClaimJoin takes it, so that the join can go out after $connect. Storing
+// the same connection id twice changes nothing and reports joined = false.
 func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error) {
 	exp := c.ConnectedAt.Add(db.ConnectionTTL).Unix()
 	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, UserID: c.UserID, Name: c.Name,
@@ -104,7 +106,42 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	if err != nil {
 		return p, false, err
 	}
-	return p, len(p.Conns) == 1, nil
+	if len(p.Conns) != 1 {
+		return p, false, nil
+	}
+	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(connPrefix+c.ID, lookupSK),
+		UpdateExpression:          aws.String("SET joinVer = :v"),
+		ConditionExpression:       aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(p.Version)},
+	})
+	if err != nil && !conditionFailed(err) { // removed already: its leave says enough
+		return p, true, fmt.Errorf("hold the join of connection %s: %w", c.ID, err)
+	}
+	return p, true, nil
+}
+
+// ClaimJoin takes the join a connection holds, if any: the presence its
+// $connect gave its user. Of concurrent callers only one gets it, so a
+// join goes out once.
+func (db *DB) ClaimJoin(ctx context.Context, id string) (p chat.Presence, ok bool, err error) {
+	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
+		UpdateExpression:    aws.String("REMOVE joinVer"),
+		ConditionExpression: aws.String("attribute_exists(joinVer)"),
+		ReturnValues:        types.ReturnValueAllOld,
+	})
+	if conditionFailed(err) {
+		return p, false, nil
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("claim the join of connection %s: %w", id, err)
+	}
+	var it lookupItem
+	if err := unmarshal(out.Attributes, &it); err != nil {
+		return p, false, err
+	}
+	return chat.Presence{UserID: it.UserID, Name: it.Name, Online: true, Version: it.JoinVer}, true, nil
 }
 
 // changePresence adds a connection to a user's set in a room (with the
@@ -211,14 +248,14 @@ func (db *DB) Connection(ctx context.Context, id string) (chat.Connection, error
 	return it.connection(), nil
 }
 
-// RoomConnections returns every live connection in a room: a strongly
+// RoomConnections returns every live connection in a room, with what a
+// broadcast needs: its id and when it connected. It is a strongly
 // consistent Query, so a connection stored before the call is included.
 func (db *DB) RoomConnections(ctx context.Context, room string) ([]chat.Connection, error) {
 	items, err := db.query(ctx, &dynamodb.QueryInput{
 		TableName:                 &db.tables.Connections,
 		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		ProjectionExpression:      aws.String("sk, userId, #name, connectedAt, seenAt"),
-		ExpressionAttributeNames:  map[string]string{"#name": "name"},
+		ProjectionExpression:      aws.String("sk, connectedAt"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":prefix": str(connPrefix)},
 	}, 0)
 	if err != nil {

@@ -69,7 +69,7 @@ func (f *fixture) remove(t *testing.T, id string) (chat.Connection, bool) {
 
 func (f *fixture) ids(t *testing.T, room string) string {
 	t.Helper()
-	conns, err := f.db.RoomConnections(t.Context(), room)
+	conns, _, err := f.db.Room(t.Context(), room)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +160,47 @@ func TestPresenceVersionsGrow(t *testing.T) {
 	put("a2")
 	if !slices.IsSorted(versions) || versions[0] == versions[1] || versions[1] == versions[2] {
 		t.Errorf("versions of join, leave, join = %v; want strictly increasing", versions)
+	}
+}
+
+// The connection that makes its user join holds the join until one
+// claim takes it; racing claims get it once.
+func TestJoinIsHeldUntilClaimed(t *testing.T) {
+	f := newDB(t)
+	for round := range 3 {
+		first, second := fmt.Sprint("a", round), fmt.Sprint("b", round)
+		f.connect(t, first, "r", "Ana")
+		f.connect(t, second, "r", "Ana") // a second tab makes no join
+		for id, want := range map[string]bool{first: true, second: false} {
+			if c, err := f.db.Connection(t.Context(), id); err != nil || (c.PendingJoin > 0) != want {
+				t.Errorf("%s: PendingJoin = %d, %v; want one: %v", id, c.PendingJoin, err, want)
+			}
+		}
+		var claims atomic.Int32
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				p, ok, err := f.db.ClaimJoin(context.Background(), first)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					claims.Add(1)
+					if p.UserID != "u-Ana" || p.Name != "Ana" || !p.Online || p.Version < 1 {
+						t.Errorf("claimed %+v; want Ana online with a version", p)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if claims.Load() != 1 {
+			t.Errorf("round %d: %d claims got the join, want 1", round, claims.Load())
+		}
+		f.remove(t, first)
+		f.remove(t, second)
+	}
+	if _, ok, err := f.db.ClaimJoin(t.Context(), "nobody"); ok || err != nil {
+		t.Errorf("claim of an unknown connection = %v, %v; want nothing", ok, err)
 	}
 }
 
