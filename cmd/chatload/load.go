@@ -25,6 +25,10 @@ type stats struct {
 	connectFailed int
 	connectTimes  []time.Duration
 	connectErrors map[string]int
+	probeTimes    []time.Duration // -probe: connects into the full room
+	probeFailed   int
+	settle        time.Duration // from every client ready to every client listing every other
+	settled       bool
 	sent, acked   int
 	sentAt        map[string]time.Time // clientId → when it was sent, until acked
 	ackLatency    []time.Duration
@@ -67,6 +71,10 @@ func load(ctx context.Context, cfg config, progress io.Writer) report {
 	}
 	roles(cfg, live)
 	waitReady(ctx, live, 15*time.Second)
+	settle(ctx, cfg, st, live)
+	if cfg.probes > 0 {
+		probe(ctx, cfg, st, live)
+	}
 
 	sendAll(ctx, cfg, st, live)
 	waitForDeliveries(ctx, cfg, st, live)
@@ -116,6 +124,55 @@ func connectAll(ctx context.Context, cfg config, st *stats) []*user {
 	}
 	wg.Wait()
 	return users
+}
+
+// settle waits (cfg.settle at most) until every client lists every other,
+// so that no join is still going out when the measured part begins, and
+// records how long that took after the last client was ready.
+func settle(ctx context.Context, cfg config, st *stats, users []*user) {
+	start := time.Now()
+	wait, cancel := context.WithTimeout(ctx, cfg.settle)
+	defer cancel()
+	settled := true
+	for _, u := range users {
+		if u.c.Wait(wait, func(s chatclient.Snapshot) bool { return len(s.Online) >= len(users) }) != nil {
+			settled = false
+		}
+	}
+	st.mu.Lock()
+	st.settle, st.settled = time.Since(start), settled
+	st.mu.Unlock()
+}
+
+// probe connects cfg.probes more clients into the full room one at a
+// time, timing each handshake; each syncs, as clients do, and leaves
+// before the next comes.
+func probe(ctx context.Context, cfg config, st *stats, users []*user) {
+	for i := range cfg.probes {
+		if ctx.Err() != nil {
+			return
+		}
+		t0 := time.Now()
+		c, err := chatclient.Dial(ctx, chatclient.Options{URL: cfg.url, Room: cfg.room, Name: fmt.Sprintf("probe-%d", i), PingInterval: cfg.ping})
+		took := time.Since(t0)
+		if err != nil {
+			st.mu.Lock()
+			st.probeFailed++
+			st.mu.Unlock()
+			continue
+		}
+		st.mu.Lock()
+		st.probeTimes = append(st.probeTimes, took)
+		st.mu.Unlock()
+		ready, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c.Wait(ready, func(s chatclient.Snapshot) bool { return s.Ready })
+		cancel()
+		c.Close()
+		select { // let the room hear the join and the leave before the next
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // roles picks the senders (the first clients), the clients that drop
@@ -381,6 +438,20 @@ func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, 
 			_, data, err := ws.Read(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("audit: %w", err)
+			}
+			var refused chat.ErrorEvent
+			if json.Unmarshal(data, &refused) == nil && refused.Code == chat.CodeRateLimited {
+				// A long history takes more pages than the sync rate allows
+				// at once: wait as told and ask again.
+				select {
+				case <-ctx.Done():
+					return nil, fmt.Errorf("audit: %w", ctx.Err())
+				case <-time.After(time.Duration(refused.RetryAfterMs) * time.Millisecond):
+				}
+				if err := ws.Write(ctx, websocket.MessageText, req); err != nil {
+					return nil, fmt.Errorf("audit: %w", err)
+				}
+				continue
 			}
 			json.Unmarshal(data, &page)
 		}

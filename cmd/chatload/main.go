@@ -9,6 +9,11 @@
 //
 //	chatload -url ws://127.0.0.1:3001/prod -clients 50 -senders 5 -rate 2 -count 20
 //
+// With -sweep it finds the knee of a deployment or of this machine: it
+// raises the rate run after run until a message is lost or the latency's
+// p99 passes a bound, and reports the highest rate that held. With -probe
+// it times connecting into a room that is already full.
+//
 // Every loop is bounded by count and time. Ctrl-C stops sending and prints
 // what was measured so far.
 package main
@@ -47,6 +52,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.quiet {
 		progress = io.Discard
 	}
+	if cfg.sweep.on {
+		return runSweep(ctx, cfg, progress, stdout)
+	}
 	rep := load(ctx, cfg, progress)
 	if cfg.json {
 		enc := json.NewEncoder(stdout)
@@ -72,8 +80,11 @@ type config struct {
 	drop, leave        int           // clients that drop their connection mid-run; that leave for good
 	offline            time.Duration // how long a dropped client stays away
 	ping               time.Duration
-	flood              int // frames one more client writes back to back, in a room of its own
+	flood              int           // frames one more client writes back to back, in a room of its own
+	probes             int           // clients that connect one by one into the full room, timed
+	settle             time.Duration // how long to wait for every client to list every other before sending
 	json, quiet        bool
+	sweep              sweep
 }
 
 // Bounds on every loop, whatever the flags say.
@@ -103,6 +114,13 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.leave, "leave", 0, "clients that leave for good halfway")
 	fs.IntVar(&c.flood, "flood", 0, "one more client, in another room, writes this many new-message frames back to back")
 	fs.DurationVar(&c.ping, "ping", 25*time.Second, "how often each client pings (and learns the room's latest seq)")
+	fs.DurationVar(&c.settle, "settle", time.Minute, "before sending, wait this long at most for every client to list every other (the joins to be delivered)")
+	fs.IntVar(&c.probes, "probe", 0, "once the room is full and everyone has heard of everyone, this many more clients connect one at a time (each leaves before the next): the connect time into a full room")
+	fs.BoolVar(&c.sweep.on, "sweep", false, "find the knee: run again and again in fresh rooms, raising -rate by -sweep-step up to -sweep-max, until a run loses a message or its p99 exceeds -sweep-p99")
+	fs.Float64Var(&c.sweep.step, "sweep-step", 1, "with -sweep: how much each run raises the rate per sender")
+	fs.Float64Var(&c.sweep.max, "sweep-max", 20, "with -sweep: the highest rate per sender to try")
+	fs.DurationVar(&c.sweep.p99, "sweep-p99", 100*time.Millisecond, "with -sweep: the end-to-end latency p99 a run must stay under")
+	fs.DurationVar(&c.sweep.span, "sweep-seconds", 15*time.Second, "with -sweep: how long each run sends (its -count is the rate times this)")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
 	if err := fs.Parse(args[1:]); err != nil {
@@ -144,6 +162,16 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.ping < 100*time.Millisecond {
 		errs = append(errs, errors.New("-ping must be at least 100ms"))
+	}
+	if c.settle < 0 || c.settle > 5*time.Minute {
+		errs = append(errs, errors.New("-settle must be from 0 to 5m"))
+	}
+	if c.probes < 0 || c.probes > 1000 {
+		errs = append(errs, errors.New("-probe must be from 0 to 1000"))
+	}
+	if c.sweep.on && (c.sweep.step <= 0 || c.sweep.max < c.rate || c.sweep.max > 1000 || c.sweep.p99 <= 0 ||
+		c.sweep.span < time.Second || c.sweep.span > 5*time.Minute || (c.sweep.max-c.rate)/c.sweep.step > 100) {
+		errs = append(errs, errors.New("-sweep wants -sweep-step above 0, -sweep-max from -rate to 1000 (at most 100 steps), -sweep-p99 above 0 and -sweep-seconds from 1s to 5m"))
 	}
 	if c.size > 2000 {
 		errs = append(errs, errors.New("-size must be at most 2000 (the protocol's limit)"))

@@ -10,16 +10,23 @@ import (
 
 // report is what a run measured; -json prints it as is.
 type report struct {
-	URL             string         `json:"url"`
-	Room            string         `json:"room"`
-	Clients         int            `json:"clients"`
-	Senders         int            `json:"senders"`
-	Rate            float64        `json:"ratePerSender"`
-	Burst           int            `json:"burst"`
-	Connected       int            `json:"connected"`
-	ConnectFailed   int            `json:"connectFailed"`
-	ConnectErrors   map[string]int `json:"connectErrors,omitempty"`
-	Connect         percentiles    `json:"connectTime"`
+	URL           string         `json:"url"`
+	Room          string         `json:"room"`
+	Clients       int            `json:"clients"`
+	Senders       int            `json:"senders"`
+	Rate          float64        `json:"ratePerSender"`
+	Burst         int            `json:"burst"`
+	Connected     int            `json:"connected"`
+	ConnectFailed int            `json:"connectFailed"`
+	ConnectErrors map[string]int `json:"connectErrors,omitempty"`
+	Connect       percentiles    `json:"connectTime"`
+	ProbeConnect  *percentiles   `json:"probeConnectTime,omitempty"` // -probe
+	ProbeFailed   int            `json:"probeFailed,omitempty"`
+	// From every client ready (its first sync answered) to every client
+	// listing every other (all joins delivered); Settled is false if that
+	// did not happen within -settle.
+	SettleSeconds   float64        `json:"settleSeconds"`
+	Settled         bool           `json:"settled"`
 	Sent            int            `json:"sent"`
 	Acked           int            `json:"acked"`
 	ErrorCodes      map[string]int `json:"errorFrames,omitempty"`
@@ -56,10 +63,14 @@ func (st *stats) report(cfg config, elapsed time.Duration, interrupted bool) rep
 		Connected: st.connected, ConnectFailed: st.connectFailed, ConnectErrors: st.connectErrors,
 		Connect: summarise(st.connectTimes), Sent: st.sent, Acked: st.acked, LiveDelivered: st.live,
 		Latency: summarise(st.latency), AckLatency: summarise(st.ackLatency),
-		Seconds: elapsed.Seconds(), Interrupted: interrupted,
+		Seconds: elapsed.Seconds(), Interrupted: interrupted, SettleSeconds: st.settle.Seconds(), Settled: st.settled,
 	}
 	if len(st.floodAnswers) > 0 {
 		r.FloodAnswers = st.floodAnswers
+	}
+	if cfg.probes > 0 {
+		p := summarise(st.probeTimes)
+		r.ProbeConnect, r.ProbeFailed = &p, st.probeFailed
 	}
 	if span := st.lastDelivery.Sub(st.firstSend); st.live > 0 && span > 0 {
 		r.DeliveredPerSec = float64(st.live) / span.Seconds()
@@ -77,6 +88,14 @@ func (r report) print(w io.Writer) {
 		fmt.Fprintf(w, "%-22s %d× %s\n", "  connect error", r.ConnectErrors[msg], msg)
 	}
 	fmt.Fprintf(w, "%-22s %s\n", "connect time", r.Connect)
+	settled := "every client lists every other"
+	if !r.Settled {
+		settled = "some clients still miss members: gave up waiting"
+	}
+	fmt.Fprintf(w, "%-22s %.1f s later, %s\n", "room settled", r.SettleSeconds, settled)
+	if r.ProbeConnect != nil {
+		fmt.Fprintf(w, "%-22s %s (%d failed)\n", "  into the full room", r.ProbeConnect, r.ProbeFailed)
+	}
 	fmt.Fprintf(w, "%-22s %d by %d senders at %g/s each, %d at a time; %d acked\n", "messages sent", r.Sent, r.Senders, r.Rate, r.Burst, r.Acked)
 	for _, code := range slices.Sorted(maps.Keys(r.ErrorCodes)) {
 		fmt.Fprintf(w, "%-22s %d× %s\n", "  error frames", r.ErrorCodes[code], code)
