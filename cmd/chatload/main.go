@@ -52,16 +52,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if cfg.quiet {
 		progress = io.Discard
 	}
+	var out interface{ print(io.Writer) } // a report or a sweepReport
 	if cfg.sweep.on {
-		return runSweep(ctx, cfg, progress, stdout)
+		out = runSweep(ctx, cfg, progress)
+	} else {
+		out = load(ctx, cfg, progress)
 	}
-	rep := load(ctx, cfg, progress)
 	if cfg.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return enc.Encode(out)
 	}
-	rep.print(stdout)
+	out.print(stdout)
 	return nil
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -40,7 +39,7 @@ type sweepReport struct {
 // in a fresh room for -sweep-seconds, and stops at the first run that
 // loses a message or passes the p99 bound: past the knee the backlog of
 // one run would slow the next.
-func runSweep(ctx context.Context, cfg config, progress, stdout io.Writer) error {
+func runSweep(ctx context.Context, cfg config, progress io.Writer) sweepReport {
 	out := sweepReport{P99Bound: cfg.sweep.p99.String(), Stopped: "reached -sweep-max"}
 	warm := cfg
 	warm.clients, warm.senders, warm.rate, warm.count, warm.probes = min(cfg.clients, 20), min(cfg.senders, 2), 10, 20, 0
@@ -78,13 +77,7 @@ func runSweep(ctx context.Context, cfg config, progress, stdout io.Writer) error
 		case <-time.After(3 * time.Second):
 		}
 	}
-	if cfg.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
-	}
-	out.print(stdout)
-	return nil
+	return out
 }
 
 func (s sweepReport) print(w io.Writer) {
