@@ -12,7 +12,7 @@
 //   members  {members: [{userId, name}]}                     (online users, by name)
 //   message  {id, seq, room, userId, name, text, sentAt}     (live or fetched; once per seq)
 //   ack      {clientId, id, seq, userId, sentAt}
-//   presence {type: "join" | "leave", userId, name, version, pseq, sentAt}  (only events that change something; a missed pseq is fetched by sync)
+//   presence {type: "join" | "leave", userId, name, sentAt}  (only events that change something)
 //   typing   {userId, name}
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
@@ -43,11 +43,6 @@ export class ChatClient extends EventTarget {
     this.held = new Set(); // seqs held
     this.pending = new Map(); // clientId → {text, frame}, in send order (frame: its number on this connection, 0 if not sent on it)
     this.presence = new Map(); // userId → {online, version, name}
-    // Presence events are numbered per room: every one up to pLast is applied
-    // (or shown by a sync), pSeen holds those above it, pHighest is the room's.
-    this.pLast = 0;
-    this.pHighest = 0;
-    this.pSeen = new Set();
     this.attempt = 0;
     this.lastTypingSent = 0;
     this.stopped = true;
@@ -175,7 +170,7 @@ export class ChatClient extends EventTarget {
 
   /** Fetches a gap unless a sync is already on its way. */
   fillGap() {
-    if (!this.behind()) return;
+    if (this.last === null || this.highest <= this.last) return;
     if (Date.now() - this.syncAskedAt < SYNC_RETRY_MS) return;
     this.requestSync();
   }
@@ -233,16 +228,11 @@ export class ChatClient extends EventTarget {
           this.emit("presence", f);
           this.emitMembers();
         }
-        if (f.pseq > 0) {
-          this.pSeen.add(f.pseq);
-          this.notePresence(f.pseq);
-        }
         break;
       case "typing":
         this.emit("typing", f);
         break;
       case "pong":
-        if (f.pseq > this.pHighest) this.pHighest = f.pseq;
         this.noteHighest(f.seq);
         this.fillGap();
         break;
@@ -302,8 +292,6 @@ export class ChatClient extends EventTarget {
     const first = this.last === null;
     this.emit("sync", { you: f.you, room: f.room, first, more: f.more });
     this.reconcilePresence(f.members, f.presence || {});
-    this.pLast = Math.max(this.pLast, f.pseq || 0); // the sync shows every presence event up to it
-    this.notePresence(f.pseq || 0);
     for (const m of f.messages) this.hold(m);
     if (first) {
       const newest = f.messages.length ? f.messages[f.messages.length - 1].seq : f.seq;
@@ -316,7 +304,7 @@ export class ChatClient extends EventTarget {
       for (const clientId of this.pending.keys()) this.transmitMessage(clientId);
     }
     if (!first && f.more) this.requestSync(); // more missed messages than one page
-    else if (this.behind()) this.fillGap();
+    else if (this.highest > this.last) this.fillGap();
   }
 
   /** Holds a message once per seq and moves the contiguous mark on. */
@@ -335,24 +323,7 @@ export class ChatClient extends EventTarget {
   /** Notes that the room has reached seq; a gap is fetched after a short wait. */
   noteHighest(seq) {
     if (typeof seq === "number" && seq > this.highest) this.highest = seq;
-    this.awaitGap();
-  }
-
-  /** Notes presence event pseq (received, or reached by a sync) and moves pLast over those now contiguous; a gap is fetched after a short wait. */
-  notePresence(pseq) {
-    if (pseq > this.pHighest) this.pHighest = pseq;
-    for (const k of this.pSeen) if (k <= this.pLast) this.pSeen.delete(k);
-    while (this.pSeen.delete(this.pLast + 1)) this.pLast++;
-    this.awaitGap();
-  }
-
-  /** Whether the room is known to have a message or a presence event this client has not got. */
-  behind() {
-    return this.last !== null && (this.highest > this.last || this.pHighest > this.pLast);
-  }
-
-  awaitGap() {
-    if (!this.behind() || this.gapTimer) return;
+    if (this.last === null || this.highest <= this.last || this.gapTimer) return;
     this.gapTimer = setTimeout(() => {
       this.gapTimer = null;
       this.fillGap();

@@ -56,9 +56,6 @@ type PresenceEvent struct {
 	Name    string `json:"name"`
 	Version int64  `json:"version"`
 	SentAt  string `json:"sentAt"`
-	// PSeq numbers the room's presence events 1, 2, 3…, so that a client
-	// notices one it missed (0: not numbered).
-	PSeq int64 `json:"pseq,omitempty"`
 }
 
 // Typing tells the others in a room that someone is typing.
@@ -83,10 +80,7 @@ type Sync struct {
 	Room    string `json:"room"`
 	You     Member `json:"you"`
 	// Seq is the room's latest seq when the reply was made.
-	Seq int64 `json:"seq"`
-	// PSeq is the room's latest presence event, read before Members and
-	// Presence: they reflect it and every one before it.
-	PSeq    int64    `json:"pseq"`
+	Seq     int64    `json:"seq"`
 	Members []Member `json:"members"`
 	// Presence has the version of every user the room has a record of,
 	// online (in Members) or not.
@@ -102,7 +96,6 @@ type Sync struct {
 type Pong struct {
 	Type string `json:"type"`
 	Seq  int64  `json:"seq"`
-	PSeq int64  `json:"pseq"` // the room's latest presence event
 }
 
 // ErrorEvent reports a frame the server could not accept.

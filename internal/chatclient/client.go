@@ -61,14 +61,9 @@ type Client struct {
 	held     map[int64]chat.MessageEvent
 	pending  []outgoing // not acknowledged, in send order
 	presence map[string]state
-	// Presence events are numbered per room: every one up to pLast has been
-	// applied (or shown by a sync), pSeen holds those above it, and the
-	// room is known to have reached pHighest.
-	pLast, pHighest int64
-	pSeen           map[int64]bool
-	syncAt          time.Time // when the sync on its way was asked for
-	gapTimer        *time.Timer
-	stats           Stats
+	syncAt   time.Time // when the sync on its way was asked for
+	gapTimer *time.Timer
+	stats    Stats
 
 	// offlineUntil holds reconnection off (a simulated network drop).
 	offlineUntil time.Time
@@ -100,7 +95,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.Key == "" {
 		o.Key = crand.Text()
 	}
-	c := &Client{o: o, name: o.Name, last: -1, held: map[int64]chat.MessageEvent{}, presence: map[string]state{}, pSeen: map[int64]bool{},
+	c := &Client{o: o, name: o.Name, last: -1, held: map[int64]chat.MessageEvent{}, presence: map[string]state{},
 		stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
 	ws, err := c.dial(ctx)
 	if err != nil {
@@ -335,7 +330,6 @@ type inbound struct {
 	Presence map[string]int64    `json:"presence"`
 	Messages []chat.MessageEvent `json:"messages"`
 	Frame    int64               `json:"frame"`
-	PSeq     int64               `json:"pseq"`
 	// RetryAfterMs comes with rate_limited.
 	RetryAfterMs int64       `json:"retryAfterMs"`
 	More         bool        `json:"more"`
@@ -371,12 +365,7 @@ func (c *Client) receive(data []byte, at time.Time) {
 		var v int64
 		json.Unmarshal(f.Version, &v)
 		c.apply(f.UserID, f.Name, f.Type == chat.TypeJoin, v)
-		if f.PSeq > 0 {
-			c.pSeen[f.PSeq] = true
-			c.notePresence(f.PSeq)
-		}
 	case chat.TypePong:
-		c.pHighest = max(c.pHighest, f.PSeq)
 		c.noteHighest(f.Seq)
 		c.fillGap()
 	case "": // the gateway's own frames: Too Many Requests, Internal server error
@@ -408,8 +397,6 @@ func (c *Client) onSync(f inbound, at time.Time) {
 		c.name, c.userID = f.You.Name, f.You.UserID
 	}
 	c.reconcile(f.Members, f.Presence)
-	c.pLast = max(c.pLast, f.PSeq) // the sync shows every presence event up to it
-	c.notePresence(f.PSeq)
 	for _, m := range f.Messages {
 		c.hold(m, false, at)
 	}
@@ -475,36 +462,7 @@ func (c *Client) advance() {
 
 func (c *Client) noteHighest(seq int64) {
 	c.highest = max(c.highest, seq)
-	c.awaitGap()
-}
-
-// notePresence notes presence event pseq (received, or reached by a sync),
-// moves pLast over the events now contiguous, and awaits a gap if one is
-// left.
-func (c *Client) notePresence(pseq int64) {
-	c.pHighest = max(c.pHighest, pseq)
-	for k := range c.pSeen {
-		if k <= c.pLast {
-			delete(c.pSeen, k)
-		}
-	}
-	for c.pSeen[c.pLast+1] {
-		delete(c.pSeen, c.pLast+1)
-		c.pLast++
-	}
-	c.awaitGap()
-}
-
-// behind reports whether the room is known to have a message or a
-// presence event the client has not got.
-func (c *Client) behind() bool {
-	return c.last >= 0 && (c.highest > c.last || c.pHighest > c.pLast)
-}
-
-// awaitGap fetches what the client is behind on after GapWait, unless it
-// arrives meanwhile (events overtake each other).
-func (c *Client) awaitGap() {
-	if !c.behind() || c.gapTimer != nil {
+	if c.last < 0 || c.highest <= c.last || c.gapTimer != nil {
 		return
 	}
 	c.gapTimer = time.AfterFunc(c.o.GapWait, func() {
@@ -518,7 +476,7 @@ func (c *Client) awaitGap() {
 // fillGap asks for what follows the last contiguous seq, unless a sync is
 // already on its way (for up to 5 s).
 func (c *Client) fillGap() {
-	if !c.behind() || (!c.syncAt.IsZero() && time.Since(c.syncAt) < 5*time.Second) {
+	if c.last < 0 || c.highest <= c.last || (!c.syncAt.IsZero() && time.Since(c.syncAt) < 5*time.Second) {
 		return
 	}
 	c.stats.GapFetches++

@@ -10,7 +10,7 @@ import (
 
 func newBare() *Client {
 	return &Client{o: Options{Room: "r", GapWait: time.Hour}, last: -1, held: map[int64]chat.MessageEvent{},
-		presence: map[string]state{}, pSeen: map[int64]bool{}, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
+		presence: map[string]state{}, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
 }
 
 // Presence converges whatever order events and sync replies arrive in: a
@@ -70,33 +70,5 @@ func TestHoldBySeq(t *testing.T) {
 	s := c.Snapshot()
 	if s.Last != 4 || len(s.History) != 4 || s.Stats.Duplicates != 1 || s.Stats.Recovered != 1 {
 		t.Errorf("last %d, %d held, %d duplicates, %d recovered; want 4, 4, 1, 1", s.Last, len(s.History), s.Stats.Duplicates, s.Stats.Recovered)
-	}
-}
-
-// A presence event the client missed is noticed, by the next event's
-// number or by a pong's, and is no longer missed once it or a sync that
-// covers it arrives; events may overtake each other.
-func TestPresenceGapIsNoticed(t *testing.T) {
-	c := newBare()
-	steps := []struct {
-		frame  string
-		behind bool
-	}{
-		{`{"type":"sync","seq":0,"pseq":2,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1},"messages":[]}`, false},
-		{`{"type":"join","userId":"b","name":"Bo","version":1,"pseq":3}`, false},
-		{`{"type":"pong","seq":0,"pseq":5}`, true}, // 4 and 5 went out, neither came
-		{`{"type":"leave","userId":"b","name":"Bo","version":2,"pseq":5}`, true},
-		{`{"type":"join","userId":"c","name":"Cy","version":1,"pseq":4}`, false}, // overtaken, then here
-		{`{"type":"leave","userId":"c","name":"Cy","version":2,"pseq":7}`, true}, // 6 is missing
-		{`{"type":"sync","seq":0,"pseq":7,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1,"b":2,"c":2},"messages":[]}`, false},
-	}
-	for i, st := range steps {
-		c.receive([]byte(st.frame), time.Now())
-		if got := c.behind(); got != st.behind {
-			t.Fatalf("after frame %d (%s): behind = %v, want %v", i, st.frame, got, st.behind)
-		}
-	}
-	if got := c.Snapshot().Members; !slices.Equal(got, []string{"Ana"}) {
-		t.Errorf("members = %v, want Ana alone", got)
 	}
 }

@@ -25,8 +25,6 @@ type Connections interface {
 	Depart(ctx context.Context, room, userID, id string) (p chat.Presence, left bool, err error)
 	RoomConnections(ctx context.Context, room string) ([]chat.Connection, error)
 	Room(ctx context.Context, room string) ([]chat.Connection, []chat.Presence, error)
-	NextPresenceSeq(ctx context.Context, room string) (int64, error)
-	PresenceSeq(ctx context.Context, room string) (int64, error)
 }
 
 // Senders reads and updates the record of the connection a frame came from.
@@ -250,32 +248,28 @@ func (h *Chat) read(ctx context.Context, r request, serve func(c chat.Connection
 	return serve(c)
 }
 
-// claimJoin claims the join that c's $connect left pending, if there is
-// one and no other frame claimed it first, and returns it numbered among
-// the room's presence events: a join goes out once. The caller reads the
-// room to send it to after this (a client that the read misses connected
-// later, and its sync shows the join and its number). Clients order joins
-// and leaves by version, so a join that goes out late, even after its
-// leave, is right.
-func (h *Chat) claimJoin(ctx context.Context, r request, c chat.Connection) (chat.PresenceEvent, bool) {
+// announceJoin tells the room of the join that c's $connect left pending,
+// once: every route that serves a frame calls it with the frame's
+// connection, and the first to claim the join sends it, to conns if the
+// caller has just read them (nil: it reads them). Clients order joins and
+// leaves by version, so a join that goes out late, even after its leave,
+// is right.
+func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection, conns []chat.Connection) {
 	if c.PendingJoin == 0 {
-		return chat.PresenceEvent{}, false
+		return
 	}
 	p, ok, err := h.Senders.ClaimJoin(ctx, c.ID)
 	if err != nil {
 		r.log.ErrorContext(ctx, "announce join failed", "room", c.Room, "userId", c.UserID, "err", err)
 	}
 	if !ok {
-		return chat.PresenceEvent{}, false
+		return
 	}
-	return h.presenceEvent(ctx, r, c.Room, p, c.ConnectedAt), true
-}
-
-// announceJoin sends c's pending join, if any, to the room: every route
-// that serves a frame calls it (or claimJoin) with the frame's connection.
-func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection) {
-	if e, ok := h.claimJoin(ctx, r, c); ok {
-		h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, e))
+	event := chat.NewPresenceEvent(c.Room, p, chat.FormatTime(c.ConnectedAt))
+	if conns == nil {
+		h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, event))
+	} else {
+		h.depart(ctx, r, h.broadcastTo(ctx, r, c.Room, conns, r.id, event))
 	}
 }
 
@@ -332,7 +326,7 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 	if err != nil {
 		return err
 	}
-	h.announceJoin(ctx, r, c) // before the user's first message
+	h.announceJoin(ctx, r, c, nil) // before the user's first message
 	latest, err := h.Msgs.Latest(ctx, c.Room)
 	if err != nil {
 		return err
@@ -366,7 +360,7 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 func (h *Chat) typing(ctx context.Context, r request) error {
 	c, allowed, err := h.Senders.AllowTyping(ctx, r.id, h.Now(), h.Limits.TypingInterval)
 	if err == nil {
-		h.announceJoin(ctx, r, c)
+		h.announceJoin(ctx, r, c, nil)
 	}
 	if err != nil || !allowed {
 		return err
@@ -385,12 +379,8 @@ func (h *Chat) ping(ctx context.Context, r request, c chat.Connection) error {
 	if err != nil {
 		return err
 	}
-	pseq, err := h.Conns.PresenceSeq(ctx, c.Room)
-	if err != nil {
-		return err
-	}
-	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: pseq})
-	h.announceJoin(ctx, r, c)
+	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest})
+	h.announceJoin(ctx, r, c, nil)
 	return nil
 }
 

@@ -301,33 +301,6 @@ func TestChatScenario(t *testing.T) {
 	w.expect("b1", "leave name=Cy")
 }
 
-// Joins and leaves are numbered per room, one after another, and sync and
-// pong say the latest number, so that a client notices one it missed.
-func TestPresenceEventsAreNumbered(t *testing.T) {
-	w := newWorld(t)
-	w.arrive("a1", "Ana", "r") // Ana's join (1) reaches no one
-	w.arrive("x1", "Xi", "elsewhere")
-	w.arrive("b1", "Bo", "r")
-	join := w.expect("a1", "join name=Bo")
-	w.disconnect("b1")
-	leave := w.expect("a1", "leave name=Bo")
-	if len(join) != 1 || len(leave) != 1 || join[0]["pseq"] != 2.0 || leave[0]["pseq"] != 3.0 {
-		t.Fatalf("join %v, leave %v; want pseq 2 and 3", join, leave)
-	}
-	w.send("a1", `{"action":"ping"}`)
-	if pong := w.expect("a1", "pong"); len(pong) != 1 || pong[0]["pseq"] != 3.0 {
-		t.Errorf("pong = %v, want pseq 3", pong)
-	}
-	w.send("a1", `{"action":"sync"}`)
-	if sync := w.expect("a1", "sync"); len(sync) != 1 || sync[0]["pseq"] != 3.0 {
-		t.Errorf("sync = %v, want pseq 3", sync)
-	}
-	w.send("x1", `{"action":"sync"}`)
-	if sync := w.expect("x1", "sync"); len(sync) != 1 || sync[0]["pseq"] != 1.0 {
-		t.Errorf("another room's sync = %v, want its own pseq 1", sync)
-	}
-}
-
 // Whatever a connection's first frame, its join goes out before anything
 // that frame makes the room hear, and once, even when two frames race.
 func TestJoinGoesOutWithTheFirstFrame(t *testing.T) {

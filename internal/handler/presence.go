@@ -49,24 +49,10 @@ func (h *Chat) depart(ctx context.Context, r request, ids []string) {
 	}
 }
 
-// announce tells a room that a user left (or joined), and returns the
+// announce tells a room that a name joined or left, and returns the
 // connections that broadcast found gone.
 func (h *Chat) announce(ctx context.Context, r request, room string, p chat.Presence) []string {
-	return h.broadcast(ctx, r, room, "", h.presenceEvent(ctx, r, room, p, h.Now()))
-}
-
-// presenceEvent makes the join or leave of p, numbered among the room's
-// presence events (after the change it reports was stored, so that a sync
-// that reads the number first shows the change). Unnumbered if numbering
-// fails: clients then apply it by version alone.
-func (h *Chat) presenceEvent(ctx context.Context, r request, room string, p chat.Presence, at time.Time) chat.PresenceEvent {
-	e := chat.NewPresenceEvent(room, p, chat.FormatTime(at))
-	n, err := h.Conns.NextPresenceSeq(ctx, room)
-	if err != nil {
-		r.log.WarnContext(ctx, "presence event not numbered", "room", room, "userId", p.UserID, "err", err)
-	}
-	e.PSeq = n
-	return e
+	return h.broadcast(ctx, r, room, "", chat.NewPresenceEvent(room, p, chat.FormatTime(h.Now())))
 }
 
 // heal makes a room's records true before they are shown: it takes out of

@@ -9,27 +9,7 @@ import (
 
 // sync answers a sync frame: the room's latest seq, who is here and the
 // page of history asked for.
-func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.Inbound) (err error) {
-	// This user's pending join is numbered first, so that the reply's pseq
-	// covers it (the user never receives it) and the room read below, which
-	// it goes to after the reply, is read after it.
-	join, joined := h.claimJoin(ctx, r, c)
-	var conns []chat.Connection
-	if joined {
-		defer func() {
-			if conns == nil { // the room could not be read
-				h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, join))
-			} else {
-				h.depart(ctx, r, h.broadcastTo(ctx, r, c.Room, conns, r.id, join))
-			}
-		}()
-	}
-	// The number of the latest presence event before the room: the room
-	// read after it shows that event and every one before.
-	pseq, err := h.Conns.PresenceSeq(ctx, c.Room)
-	if err != nil {
-		return err
-	}
+func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.Inbound) error {
 	conns, presence, err := h.Conns.Room(ctx, c.Room)
 	if err != nil {
 		return err
@@ -53,8 +33,11 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 	envelope, _ := json.Marshal(chat.NewSync(c, latest, presence, nil, true))
 	msgs, cut := fit(msgs, h.Limits.MaxFrameBytes-len(envelope), in.After < 0)
 	reply := chat.NewSync(c, latest, presence, msgs, more || cut)
-	reply.Before, reply.PSeq = in.Before, pseq
+	reply.Before = in.Before
 	h.reply(ctx, r, reply)
+	// The room read above was read after this user's presence was stored:
+	// whoever it misses connected later, and their own sync lists the user.
+	h.announceJoin(ctx, r, c, conns)
 	return nil
 }
 

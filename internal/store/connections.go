@@ -248,40 +248,6 @@ func (db *DB) Connection(ctx context.Context, id string) (chat.Connection, error
 	return it.connection(), nil
 }
 
-// pseqSK is the sort key of a room's presence event counter (pk room#{room},
-// attribute n): a room's presence events are numbered 1, 2, 3…
-const pseqSK = "pseq"
-
-// NextPresenceSeq takes the number of a room's next presence event. The
-// counter never expires: a room's numbers never go back.
-func (db *DB) NextPresenceSeq(ctx context.Context, room string) (int64, error) {
-	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &db.tables.Connections, Key: key(roomPrefix+room, pseqSK),
-		UpdateExpression:          aws.String("ADD n :one"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
-		ReturnValues:              types.ReturnValueUpdatedNew,
-	})
-	if err != nil {
-		return 0, fmt.Errorf("number a presence event of room %q: %w", room, err)
-	}
-	var v struct {
-		N int64 `dynamodbav:"n"`
-	}
-	return v.N, unmarshal(out.Attributes, &v)
-}
-
-// PresenceSeq returns the number of a room's latest presence event (0:
-// none yet).
-func (db *DB) PresenceSeq(ctx context.Context, room string) (int64, error) {
-	var v struct {
-		N int64 `dynamodbav:"n"`
-	}
-	if _, err := db.getItem(ctx, db.tables.Connections, key(roomPrefix+room, pseqSK), &v); err != nil {
-		return 0, fmt.Errorf("read the presence events of room %q: %w", room, err)
-	}
-	return v.N, nil
-}
-
 // RoomConnections returns every live connection in a room, with what a
 // broadcast needs: its id and when it connected. It is a strongly
 // consistent Query, so a connection stored before the call is included.
