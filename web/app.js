@@ -44,7 +44,9 @@ if (signin) {
 
 const params = new URLSearchParams(location.search);
 $("name").value = localStorage.getItem("chat.name") || "";
-$("room").value = params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
+/** The room a link names, else the last one joined. */
+const savedRoom = () => params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
+$("room").value = savedRoom();
 
 $("join-form").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -180,13 +182,13 @@ $("copy-link").addEventListener("click", async () => {
 if (signin) {
   signin.complete().then(
     (done) => {
-      const r = done?.room || params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
+      const r = done?.room || savedRoom();
       if ((done || localStorage.getItem("chat.joined")) && signin.signedIn && !roomError(r)) join("", r);
     },
     (err) => ($("join-error").textContent = err.message),
   );
 } else if (localStorage.getItem("chat.joined") && localStorage.getItem("chat.name") !== null) {
-  const r = params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
+  const r = savedRoom();
   if (!roomError(r) && !nameError(localStorage.getItem("chat.name"))) join(localStorage.getItem("chat.name"), r);
 }
 

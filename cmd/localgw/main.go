@@ -70,30 +70,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dataDir, "data", ".cache/local-data", "where DynamoDB Local keeps its data; empty for memory only")
 	fs.StringVar(&o.tablePrefix, "table-prefix", "local-", "prefix of the local table names")
 	fs.StringVar(&o.lambdaEndpoint, "lambda-endpoint", "", "invoke every function through this Lambda Invoke API (sam local start-lambda)")
-	fs.Func("lambda", "NAME=URL: invoke function NAME at this invocation URL (repeatable; a Runtime Interface Emulator)", func(v string) error {
-		name, url, ok := strings.Cut(v, "=")
-		if !ok {
-			return errors.New("want NAME=URL")
-		}
-		o.lambdas[name] = url
-		return nil
-	})
-	fs.Func("env", "KEY=VALUE: extra environment for the in-process functions (repeatable), e.g. CHAT_LOG_LEVEL=DEBUG", func(v string) error {
-		k, val, ok := strings.Cut(v, "=")
-		if !ok {
-			return errors.New("want KEY=VALUE")
-		}
-		o.env[k] = val
-		return nil
-	})
-	fs.Func("param", "NAME=VALUE: a template parameter's value (repeatable), as sam deploy --parameter-overrides, e.g. Auth=jwt", func(v string) error {
-		k, val, ok := strings.Cut(v, "=")
-		if !ok {
-			return errors.New("want NAME=VALUE")
-		}
-		o.params[k] = val
-		return nil
-	})
+	fs.Func("lambda", "NAME=URL: invoke function NAME at this invocation URL (repeatable; a Runtime Interface Emulator)", into(o.lambdas, "NAME=URL"))
+	fs.Func("env", "KEY=VALUE: extra environment for the in-process functions (repeatable), e.g. CHAT_LOG_LEVEL=DEBUG", into(o.env, "KEY=VALUE"))
+	fs.Func("param", "NAME=VALUE: a template parameter's value (repeatable), as sam deploy --parameter-overrides, e.g. Auth=jwt", into(o.params, "NAME=VALUE"))
 	fs.DurationVar(&o.limits.IdleTimeout, "idle-timeout", o.limits.IdleTimeout, "close connections idle this long")
 	fs.DurationVar(&o.limits.MaxConnection, "max-connection", o.limits.MaxConnection, "close connections this old")
 	fs.DurationVar(&o.limits.DisconnectDelay, "disconnect-delay", 0, "delay $disconnect after a socket ends, as AWS sometimes does")
@@ -166,6 +145,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return errors.Join(failed, s.Close(shutdown))
+}
+
+// into parses a repeatable KEY=VALUE flag into m; form is how the usage
+// names it.
+func into(m map[string]string, form string) func(string) error {
+	return func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok {
+			return errors.New("want " + form)
+		}
+		m[k] = val
+		return nil
+	}
 }
 
 // stack is everything start started.

@@ -105,11 +105,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("%s=%q: want true or false", EnvAllowMissingOrigin, v))
 	}
-	if v := getenv(EnvLogLevel); v != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: want DEBUG, INFO, WARN or ERROR", EnvLogLevel, v))
-		}
-	}
+	c.LogLevel = logLevelVar(getenv, &errs)
 	return c, errors.Join(errs...)
 }
 
@@ -175,12 +171,19 @@ func LoadAuthConfig(getenv func(string) string) (AuthConfig, error) {
 	}
 	c.Audiences = list(getenv(EnvJWTAudience))
 	c.NameClaims = list(getenv(EnvJWTNameClaims))
+	c.LogLevel = logLevelVar(getenv, &errs)
+	return c, errors.Join(errs...)
+}
+
+// logLevelVar reads EnvLogLevel (default INFO).
+func logLevelVar(getenv func(string) string, errs *[]error) slog.Level {
+	var l slog.Level
 	if v := getenv(EnvLogLevel); v != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: want DEBUG, INFO, WARN or ERROR", EnvLogLevel, v))
+		if err := l.UnmarshalText([]byte(v)); err != nil {
+			*errs = append(*errs, fmt.Errorf("%s=%q: want DEBUG, INFO, WARN or ERROR", EnvLogLevel, v))
 		}
 	}
-	return c, errors.Join(errs...)
+	return l
 }
 
 // list splits a comma-separated value, dropping empty items.

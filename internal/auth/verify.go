@@ -28,8 +28,8 @@ type Verifier struct {
 	Leeway     time.Duration // on exp and nbf (default 30 s)
 	Now        func() time.Time
 
-	keys     *KeySet
-	verifier *oidc.IDTokenVerifier
+	keys   *KeySet
+	config *oidc.Config
 }
 
 // Identity is who a valid token is for.
@@ -48,8 +48,7 @@ func NewVerifier(issuer string, audiences []string, keys *KeySet) *Verifier {
 	}
 	// The time window and the audience are checked here, with leeway and
 	// client_id; go-oidc checks the signature and the issuer.
-	v.verifier = oidc.NewVerifier(issuer, keys, &oidc.Config{SkipClientIDCheck: true, SkipExpiryCheck: true,
-		SupportedSigningAlgs: algs})
+	v.config = &oidc.Config{SkipClientIDCheck: true, SkipExpiryCheck: true, SupportedSigningAlgs: algs}
 	return v
 }
 
@@ -88,14 +87,14 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if token == "" || len(token) > MaxTokenBytes {
 		return Identity{}, invalid("the token is empty or over %d bytes", MaxTokenBytes)
 	}
-	// The signature first, to tell "the keys cannot be had" (an outage,
-	// logged) from a bad token; go-oidc checks it again from the cache.
-	if _, err := v.keys.VerifySignature(ctx, token); errors.Is(err, errKeysUnavailable) {
-		return Identity{}, err
-	} else if err != nil {
-		return Identity{}, invalid("%v", err)
+	// go-oidc checks the signature (first) through the key set, and reports
+	// its error as text: the key set's own error tells "the keys cannot be
+	// had" (an outage, logged) from a bad token.
+	keys := &recordingKeys{KeySet: v.keys}
+	t, err := oidc.NewVerifier(v.Issuer, keys, v.config).Verify(ctx, token)
+	if errors.Is(keys.err, errKeysUnavailable) {
+		return Identity{}, keys.err
 	}
-	t, err := v.verifier.Verify(ctx, token)
 	if err != nil {
 		return Identity{}, invalid("%v", err)
 	}
@@ -137,6 +136,19 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 		name = t.Subject
 	}
 	return Identity{Subject: t.Subject, Name: name}, nil
+}
+
+// recordingKeys is a KeySet that keeps the error of the one verification
+// it serves.
+type recordingKeys struct {
+	*KeySet
+	err error
+}
+
+func (k *recordingKeys) VerifySignature(ctx context.Context, token string) ([]byte, error) {
+	payload, err := k.KeySet.VerifySignature(ctx, token)
+	k.err = err
+	return payload, err
 }
 
 // name is the first non-empty name claim; an email gives its local part.

@@ -146,26 +146,15 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// wait returns once the server answers ListTables.
 func (s *Server) wait(ctx context.Context, limit time.Duration) error {
 	client := Client(s.Endpoint)
-	deadline := time.Now().Add(limit)
-	for {
-		select {
-		case <-s.Exited():
-			return errors.New("the process exited")
-		default:
-		}
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := client.ListTables(cctx, &dynamodb.ListTablesInput{})
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	return jvm.Await(ctx, limit, s.Exited(), func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := client.ListTables(ctx, &dynamodb.ListTablesInput{})
+		return err
+	})
 }
 
 // Client returns a DynamoDB client for a local endpoint, with fixed

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -65,15 +66,36 @@ func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayCustomAu
 	return policy(id.Subject, "Allow", ev.MethodArn, map[string]any{AuthUserID: id.Subject, AuthName: id.Name}), nil
 }
 
-// TokenOf returns the token among the subprotocols a client offered: the
-// one that is not the protocol's name.
-func TokenOf(subprotocols string) string {
-	for p := range strings.SplitSeq(subprotocols, ",") {
-		if p = strings.TrimSpace(p); p != "" && p != Subprotocol {
+// TokenOf returns the token among the subprotocols a client offered (a
+// Sec-WebSocket-Protocol header): the one that is not the protocol's name.
+func TokenOf(offered string) string {
+	for p := range subprotocols(offered) {
+		if p != Subprotocol {
 			return p
 		}
 	}
 	return ""
+}
+
+// offers reports whether a Sec-WebSocket-Protocol header offers p.
+func offers(offered, p string) bool {
+	for q := range subprotocols(offered) {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// subprotocols yields the items of a Sec-WebSocket-Protocol header.
+func subprotocols(offered string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for p := range strings.SplitSeq(offered, ",") {
+			if p = strings.TrimSpace(p); p != "" && !yield(p) {
+				return
+			}
+		}
+	}
 }
 
 // Subprotocol is the WebSocket subprotocol a signed-in client offers

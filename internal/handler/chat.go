@@ -149,7 +149,7 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	r.log.InfoContext(ctx, "connected", "room", j.Room, "userId", j.UserID, "joined", joined)
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.Connects, 1))
 	resp = status(200, "")
-	if offered, _ := header(ev.Headers, "Sec-WebSocket-Protocol"); signedIn && strings.Contains(offered, Subprotocol) {
+	if offered, _ := header(ev.Headers, "Sec-WebSocket-Protocol"); signedIn && offers(offered, Subprotocol) {
 		// The browser drops a socket whose offered subprotocol is not agreed.
 		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": Subprotocol}
 	}
@@ -342,12 +342,10 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 	r.log.InfoContext(ctx, "message stored", "room", stored.Room, "id", stored.ID, "seq", stored.Seq,
 		"length", len([]rune(stored.Text)), "frame", in.Frame, "duplicate", duplicate)
 	r.log.DebugContext(ctx, "message text", "id", stored.ID, "text", stored.Text)
-	if duplicate {
-		h.Metrics.Record(ctx, nil, metrics.Count(metrics.DuplicateMessages, 1))
-	} else {
+	if !duplicate {
 		h.Metrics.Record(ctx, nil, metrics.Count(metrics.MessagesStored, 1))
-	}
-	if duplicate {
+	} else {
+		h.Metrics.Record(ctx, nil, metrics.Count(metrics.DuplicateMessages, 1))
 		// The first try may have been stored and never broadcast (its
 		// invocation failed after the write): send it again; receivers
 		// know it by its seq.

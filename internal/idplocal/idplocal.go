@@ -11,7 +11,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -83,28 +82,20 @@ func (s *Server) ExitReason() string { return s.proc.ExitReason() }
 // Close stops it.
 func (s *Server) Close() { s.proc.Stop() }
 
+// wait returns once the server serves its discovery document.
 func (s *Server) wait(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		select {
-		case <-s.proc.Exited():
-			return errors.New("the process exited")
-		default:
-		}
+	return jvm.Await(ctx, limit, s.proc.Exited(), func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Issuer+"/.well-known/openid-configuration", nil)
 		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("discovery answered %s", resp.Status)
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if err != nil {
 			return err
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("discovery answered %s", resp.Status)
+		}
+		return nil
+	})
 }
 
 // Token signs user in without the login page (the password grant, which

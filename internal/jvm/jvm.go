@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Fetch makes sure that .cache/NAME/VERSION/lib under the repository holds
@@ -155,6 +156,28 @@ func RepoRoot() (string, error) {
 			return "", errors.New("go.mod not found above the working directory")
 		}
 		dir = parent
+	}
+}
+
+// Await calls ready every 200 ms until it succeeds, and fails if exited is
+// closed first (a nil channel: nothing to watch), ctx ends, or limit
+// passes; then it returns ready's last error.
+func Await(ctx context.Context, limit time.Duration, exited <-chan struct{}, ready func(context.Context) error) error {
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case <-exited:
+			return errors.New("the process exited")
+		default:
+		}
+		err := ready(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

@@ -146,11 +146,7 @@ func (t *Template) routeAuthorizer(routeID string) (*Authorizer, error) {
 	if f == nil || t.ResourceType(f[1]) != "AWS::Serverless::Function" {
 		return nil, fmt.Errorf("authorizer %s: AuthorizerUri invokes no function of this template", id)
 	}
-	a := &Authorizer{LogicalID: id, Function: f[1]}
-	for _, s := range items(t.property(id, "IdentitySource")) {
-		a.IdentitySource = append(a.IdentitySource, scalar(s))
-	}
-	return a, nil
+	return &Authorizer{LogicalID: id, Function: f[1], IdentitySource: t.PropertyList(id, "IdentitySource")}, nil
 }
 
 func (t *Template) resolve(v Value) string {
