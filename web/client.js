@@ -3,7 +3,8 @@
 // 25 s, holds the room's messages by seq and fetches any gap, numbers its
 // new-message frames so that the server stores them in the order typed,
 // resends unacknowledged messages with their original clientId (the server
-// de-duplicates them), and applies join and leave by version.
+// de-duplicates them), and applies join and leave by version, fetching any
+// it missed by their numbers (pseq).
 //
 // It knows nothing of the page; it reports through DOM events:
 //   state    {state: "connecting" | "online" | "reconnecting" | "closed"}
@@ -12,7 +13,7 @@
 //   members  {members: [{userId, name}]}                     (online users, by name)
 //   message  {id, seq, room, userId, name, text, sentAt}     (live or fetched; once per seq)
 //   ack      {clientId, id, seq, userId, sentAt}
-//   presence {type: "join" | "leave", userId, name, sentAt}  (only events that change something)
+//   presence {type: "join" | "leave", userId, name, version, pseq, sentAt}  (only events that change something, live or fetched)
 //   typing   {userId, name}
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
@@ -43,6 +44,12 @@ export class ChatClient extends EventTarget {
     this.held = new Set(); // seqs held
     this.pending = new Map(); // clientId → {text, frame}, in send order (frame: its number on this connection, 0 if not sent on it)
     this.presence = new Map(); // userId → {online, version, name}
+    // Presence events are numbered per room: every one up to pLast is applied
+    // (or shown by a sync), pSeen holds those above it, pHighest is the room's.
+    this.pLast = 0;
+    this.pHighest = 0;
+    this.pSeen = new Set();
+    this.presenceAskedAt = 0;
     this.attempt = 0;
     this.lastTypingSent = 0;
     this.stopped = true;
@@ -57,6 +64,7 @@ export class ChatClient extends EventTarget {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.gapTimer);
+    clearTimeout(this.pGapTimer);
     clearInterval(this.pingTimer);
     if (this.ws) this.ws.close(1000, "left");
     this.setState("closed");
@@ -124,6 +132,7 @@ export class ChatClient extends EventTarget {
     this.ready = false; // until the first sync on this connection
     this.frame = 0; // new-message frames are numbered per connection
     this.syncAskedAt = 0;
+    this.presenceAskedAt = 0;
     this.olderBefore = 0;
     ws.addEventListener("open", () => {
       this.attempt = 0;
@@ -181,19 +190,63 @@ export class ChatClient extends EventTarget {
     this.transmit({ action: "new-message", text: p.text, clientId, frame: p.frame });
   }
 
-  /** Sends a rate-limited frame again after the wait the server asked for: a message with its number (it kept its place), a sync as it was. */
-  retryLater({ clientId, frame }, wait) {
+  /** Sends a rate-limited frame again after the wait the server asked for: a message with its number (it kept its place), a sync or presence fetch as it was. */
+  retryLater({ action, clientId, frame }, wait) {
     const ws = this.ws;
     setTimeout(() => {
       if (this.ws !== ws || this.stopped) return; // a new connection resends everything itself
       const p = clientId && this.pending.get(clientId);
       if (frame && p && p.frame === frame) this.transmit({ action: "new-message", text: p.text, clientId, frame });
-      else if (!frame && this.olderBefore) this.transmit({ action: "sync", before: this.olderBefore, limit: SYNC_PAGE });
-      else if (!frame) {
+      else if (action === "presence") this.requestPresence();
+      else if (action === "sync" && this.olderBefore) this.transmit({ action: "sync", before: this.olderBefore, limit: SYNC_PAGE });
+      else if (action === "sync") {
         this.syncAskedAt = 0;
         this.requestSync();
       }
     }, wait);
+  }
+
+  /** Asks for the presence events after the last contiguous one. */
+  requestPresence() {
+    this.presenceAskedAt = Date.now();
+    this.transmit({ action: "presence", after: this.pLast });
+  }
+
+  /** Applies a join or leave, live or fetched, and notes its number. */
+  applyEvent(f) {
+    if (this.applyPresence(f.userId, f.name, f.type === "join", f.version)) {
+      this.emit("presence", f);
+      this.emitMembers();
+    }
+    if (f.pseq > this.pLast) {
+      this.pSeen.add(f.pseq);
+      if (f.pseq > this.pHighest) this.pHighest = f.pseq;
+    }
+  }
+
+  /**
+   * Moves pLast over the presence events now contiguous, and fetches the
+   * ones still missing after a jittered wait: events overtake each other
+   * while a room fills, and a whole room that lost one should not ask at once.
+   */
+  notePresence() {
+    while (this.pSeen.has(this.pLast + 1)) this.pSeen.delete(++this.pLast);
+    for (const k of this.pSeen) if (k <= this.pLast) this.pSeen.delete(k);
+    if (this.last === null || this.pHighest <= this.pLast || this.pGapTimer) return;
+    this.pGapTimer = setTimeout(() => {
+      this.pGapTimer = null;
+      const asked = (t) => Date.now() - t < SYNC_RETRY_MS;
+      if (this.pHighest > this.pLast && !asked(this.presenceAskedAt) && !asked(this.syncAskedAt)) this.requestPresence();
+    }, GAP_WAIT_MS + Math.random() * GAP_WAIT_MS);
+  }
+
+  /** A presence reply: if a number is still missing, the log no longer has it, and a sync corrects every member. */
+  onPresenceLog(f) {
+    this.presenceAskedAt = 0;
+    for (const e of f.events) this.applyEvent(e);
+    this.notePresence();
+    if (f.more) this.requestPresence();
+    else if (this.pHighest > this.pLast) this.requestSync();
   }
 
   transmit(frame) {
@@ -224,15 +277,18 @@ export class ChatClient extends EventTarget {
         break;
       case "join":
       case "leave":
-        if (this.applyPresence(f.userId, f.name, f.type === "join", f.version)) {
-          this.emit("presence", f);
-          this.emitMembers();
-        }
+        this.applyEvent(f);
+        this.notePresence();
+        break;
+      case "presence":
+        this.onPresenceLog(f);
         break;
       case "typing":
         this.emit("typing", f);
         break;
       case "pong":
+        if (f.pseq > this.pHighest) this.pHighest = f.pseq;
+        this.notePresence();
         this.noteHighest(f.seq);
         this.fillGap();
         break;
@@ -261,9 +317,9 @@ export class ChatClient extends EventTarget {
 
   onError(f) {
     if (f.code === "rate_limited") {
-      // A message keeps its place and goes again; a sync on its way is
-      // asked again; a ping simply goes unanswered.
-      if (f.frame || this.syncAskedAt || this.olderBefore) this.retryLater(f, f.retryAfterMs || 1000);
+      // A message keeps its place and goes again; a sync or presence fetch
+      // is asked again; a ping simply goes unanswered.
+      if (f.action === "new-message" || f.action === "sync" || f.action === "presence") this.retryLater(f, f.retryAfterMs || 1000);
       this.emit("problem", f);
       return;
     }
@@ -292,6 +348,10 @@ export class ChatClient extends EventTarget {
     const first = this.last === null;
     this.emit("sync", { you: f.you, room: f.room, first, more: f.more });
     this.reconcilePresence(f.members, f.presence || {});
+    const pseq = f.pseq || 0; // the sync shows every presence event up to it
+    if (pseq > this.pLast) this.pLast = pseq;
+    if (pseq > this.pHighest) this.pHighest = pseq;
+    this.notePresence();
     for (const m of f.messages) this.hold(m);
     if (first) {
       const newest = f.messages.length ? f.messages[f.messages.length - 1].seq : f.seq;

@@ -353,6 +353,8 @@ func audit(ctx context.Context, cfg config, users []*user, r *report) {
 			}
 		}
 		r.GapFetches += snaps[i].Stats.GapFetches
+		r.PresenceFetches += snaps[i].Stats.PresenceFetches
+		r.PresenceSyncs += snaps[i].Stats.PresenceSyncs
 		r.Recovered += snaps[i].Stats.Recovered
 		r.Reconnects += snaps[i].Stats.Reconnects
 		r.Duplicates += snaps[i].Stats.Duplicates

@@ -46,9 +46,13 @@ type report struct {
 	MemberMismatches  int    `json:"memberMismatches"`
 	MemberExample     string `json:"memberExample,omitempty"`
 	GapFetches        int    `json:"gapFetches"`
-	Recovered         int    `json:"recovered"`
-	Reconnects        int    `json:"reconnects"`
-	AuditError        string `json:"auditError,omitempty"`
+	// PresenceFetches counts presence frames sent for a missed join or
+	// leave; PresenceSyncs the syncs for one no longer kept.
+	PresenceFetches int    `json:"presenceFetches"`
+	PresenceSyncs   int    `json:"presenceSyncs"`
+	Recovered       int    `json:"recovered"`
+	Reconnects      int    `json:"reconnects"`
+	AuditError      string `json:"auditError,omitempty"`
 	// What a flooding client in another room heard (-flood).
 	FloodAnswers map[string]int `json:"floodAnswers,omitempty"`
 	Seconds      float64        `json:"seconds"`
@@ -113,7 +117,8 @@ func (r report) print(w io.Writer) {
 	if r.MemberExample != "" {
 		fmt.Fprintf(w, "%-22s %s\n", "  for example", r.MemberExample)
 	}
-	fmt.Fprintf(w, "%-22s %d gaps fetched, %d messages recovered, %d reconnects\n", "recovery", r.GapFetches, r.Recovered, r.Reconnects)
+	fmt.Fprintf(w, "%-22s %d gaps fetched, %d messages recovered, %d reconnects; %d presence fetches, %d presence syncs\n",
+		"recovery", r.GapFetches, r.Recovered, r.Reconnects, r.PresenceFetches, r.PresenceSyncs)
 	for _, k := range slices.Sorted(maps.Keys(r.FloodAnswers)) {
 		fmt.Fprintf(w, "%-22s %d× %s\n", "flooder heard", r.FloodAnswers[k], k)
 	}

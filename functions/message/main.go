@@ -1,5 +1,5 @@
 // Command message is the Lambda function behind the WebSocket API's
-// new-message, sync, typing, ping and $default routes.
+// new-message, sync, typing, ping, presence and $default routes.
 package main
 
 import (

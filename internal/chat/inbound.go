@@ -18,10 +18,11 @@ const (
 	ActionSync       = "sync"
 	ActionTyping     = "typing"
 	ActionPing       = "ping"
+	ActionPresence   = "presence"
 )
 
 // Actions lists every action the server handles, in protocol order.
-var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing}
+var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence}
 
 // Inbound is a validated client frame. Text is trimmed; Limit is within
 // bounds (the default when the client gave none).
@@ -31,8 +32,10 @@ type Inbound struct {
 	ClientID string // new-message, optional
 	// Frame numbers a connection's new-message frames 1, 2, 3…: the server
 	// stores them in that order. 0 when the client gave none.
-	Frame  int64
-	After  int64 // sync: only messages with a higher seq; -1 = none (the latest page)
+	Frame int64
+	// After, for sync: only messages with a higher seq; -1 = none (the
+	// latest page). For presence: only events with a higher pseq.
+	After  int64
 	Before int64 // sync: only messages with a lower seq; 0 = none
 	Limit  int   // sync
 }
@@ -76,6 +79,13 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		err := in.parseSync(raw, l)
 		return in, err
 	case ActionTyping, ActionPing:
+		return in, nil
+	case ActionPresence:
+		n, ok := wholeNumber(raw.After)
+		if !ok || n < 0 {
+			return in, Errorf(CodeInvalidMessage, `presence needs "after": the pseq of the last presence event held (a whole number)`)
+		}
+		in.After = n
 		return in, nil
 	case "":
 		return in, Errorf(CodeUnknownAction, `the frame has no "action"`)

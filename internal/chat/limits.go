@@ -20,8 +20,10 @@ type Limits struct {
 	// StaleAfter is checked with API Gateway before it is listed as a member.
 	PingInterval time.Duration
 	StaleAfter   time.Duration
-	// Messages limits each connection's new-message frames; Reads its sync
-	// and ping frames. An excess frame is refused with rate_limited.
+	// PresencePage is the most presence events one presence reply holds.
+	PresencePage int
+	// Messages limits each connection's new-message frames; Reads its sync,
+	// presence and ping frames. An excess frame is refused with rate_limited.
 	Messages Rate
 	Reads    Rate
 }
@@ -35,6 +37,7 @@ func DefaultLimits() Limits {
 		MaxClientIDChars: 64,
 		DefaultHistory:   50,
 		MaxHistory:       100,
+		PresencePage:     100,
 		TypingInterval:   2 * time.Second,
 		MaxFrameBytes:    128 * 1024,
 		FrameWait:        5 * time.Second,
@@ -55,8 +58,8 @@ type Rate struct {
 
 // The kinds of frames with a rate limit of their own.
 const (
-	RateMessages = "messages"      // new-message
-	RateReads    = "sync and ping" // the frames that read the room
+	RateMessages = "messages"                // new-message
+	RateReads    = "sync, presence and ping" // the frames that read the room
 )
 
 // Interval is the time one token takes to come back.

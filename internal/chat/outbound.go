@@ -22,6 +22,7 @@ const (
 	TypeError      = "error"
 	TypeJoin       = "join"
 	TypeLeave      = "leave"
+	TypePresence   = "presence"
 )
 
 // MessageEvent is a stored message as clients see it: the new-message event
@@ -56,6 +57,20 @@ type PresenceEvent struct {
 	Name    string `json:"name"`
 	Version int64  `json:"version"`
 	SentAt  string `json:"sentAt"`
+	// PSeq numbers the room's joins and leaves 1, 2, 3…, so that a client
+	// notices one it missed (0, omitted: the server could not number it).
+	PSeq int64 `json:"pseq,omitempty"`
+}
+
+// PresenceLog answers a presence frame: the room's presence events after
+// the one the client asked from, in order.
+type PresenceLog struct {
+	Type   string          `json:"type"`
+	After  int64           `json:"after"`
+	Events []PresenceEvent `json:"events"`
+	// More says that more events follow than one reply holds: ask again
+	// after the last one.
+	More bool `json:"more"`
 }
 
 // Typing tells the others in a room that someone is typing.
@@ -80,7 +95,10 @@ type Sync struct {
 	Room    string `json:"room"`
 	You     Member `json:"you"`
 	// Seq is the room's latest seq when the reply was made.
-	Seq     int64    `json:"seq"`
+	Seq int64 `json:"seq"`
+	// PSeq is the room's latest presence event, read before Members and
+	// Presence: they reflect it and every one before it.
+	PSeq    int64    `json:"pseq"`
 	Members []Member `json:"members"`
 	// Presence has the version of every user the room has a record of,
 	// online (in Members) or not.
@@ -92,17 +110,20 @@ type Sync struct {
 	Before int64 `json:"before,omitempty"`
 }
 
-// Pong answers a ping with the room's latest seq.
+// Pong answers a ping with the room's latest seq and presence event.
 type Pong struct {
 	Type string `json:"type"`
 	Seq  int64  `json:"seq"`
+	PSeq int64  `json:"pseq"`
 }
 
 // ErrorEvent reports a frame the server could not accept.
 type ErrorEvent struct {
-	Type     string `json:"type"`
-	Code     string `json:"code"`
-	Message  string `json:"message"`
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Action is the refused frame's action, when it had a known one.
+	Action   string `json:"action,omitempty"`
 	ClientID string `json:"clientId,omitempty"`
 	Frame    int64  `json:"frame,omitempty"`
 	// RetryAfterMs, with rate_limited, is when to send the frame again.
@@ -155,7 +176,11 @@ func NewSync(c Connection, seq int64, presence []Presence, msgs []Message, more 
 
 // NewErrorEvent returns the error frame for err about the frame in.
 func NewErrorEvent(err error, in Inbound) ErrorEvent {
-	return ErrorEvent{Type: TypeError, Code: ErrorCode(err), Message: ErrorMessage(err), ClientID: in.ClientID, Frame: in.Frame,
+	action := in.Action
+	if !slices.Contains(Actions, action) {
+		action = "" // not echoed: it may be anything
+	}
+	return ErrorEvent{Type: TypeError, Code: ErrorCode(err), Message: ErrorMessage(err), Action: action, ClientID: in.ClientID, Frame: in.Frame,
 		RetryAfterMs: int64((RetryAfter(err) + time.Millisecond - 1) / time.Millisecond)} // rounded up
 }
 

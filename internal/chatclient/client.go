@@ -37,12 +37,16 @@ type Options struct {
 
 // Stats count what a client saw.
 type Stats struct {
-	Duplicates   int // events for a seq already held (a retry sent again)
-	GapFetches   int // syncs asked for a gap (not the first sync of a connection)
-	Recovered    int // messages a gap fetch brought that no live event had
-	Reconnects   int // connections opened after the first
-	ErrorFrames  int // error frames received
-	ErrorsByCode map[string]int
+	Duplicates int // events for a seq already held (a retry sent again)
+	GapFetches int // syncs asked for a gap (not the first sync of a connection)
+	// PresenceFetches counts presence frames sent for a missed join or
+	// leave; PresenceSyncs the syncs asked for one the log no longer had.
+	PresenceFetches int
+	PresenceSyncs   int
+	Recovered       int // messages a gap fetch brought that no live event had
+	Reconnects      int // connections opened after the first
+	ErrorFrames     int // error frames received
+	ErrorsByCode    map[string]int
 }
 
 // Client is one chat user. Use Dial; methods are safe for concurrent use.
@@ -64,6 +68,14 @@ type Client struct {
 	syncAt   time.Time // when the sync on its way was asked for
 	gapTimer *time.Timer
 	stats    Stats
+
+	// Presence events are numbered per room: every one up to pLast has been
+	// applied (or shown by a sync), pSeen holds those above it, and the
+	// room is known to have reached pHighest.
+	pLast, pHighest int64
+	pSeen           map[int64]bool
+	presenceAt      time.Time // when the presence fetch on its way was asked for
+	pGapTimer       *time.Timer
 
 	// offlineUntil holds reconnection off (a simulated network drop).
 	offlineUntil time.Time
@@ -96,7 +108,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		o.Key = crand.Text()
 	}
 	c := &Client{o: o, name: o.Name, last: -1, held: map[int64]chat.MessageEvent{}, presence: map[string]state{},
-		stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
+		pSeen: map[int64]bool{}, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
 	ws, err := c.dial(ctx)
 	if err != nil {
 		return nil, err
@@ -160,8 +172,10 @@ func (c *Client) Close() {
 	c.closed = true
 	close(c.done)
 	ws := c.ws
-	if c.gapTimer != nil {
-		c.gapTimer.Stop()
+	for _, t := range []*time.Timer{c.gapTimer, c.pGapTimer} {
+		if t != nil {
+			t.Stop()
+		}
 	}
 	c.mu.Unlock()
 	if ws != nil {
@@ -330,6 +344,9 @@ type inbound struct {
 	Presence map[string]int64    `json:"presence"`
 	Messages []chat.MessageEvent `json:"messages"`
 	Frame    int64               `json:"frame"`
+	Action   string              `json:"action"`
+	PSeq     int64               `json:"pseq"`
+	Events   []inbound           `json:"events"`
 	// RetryAfterMs comes with rate_limited.
 	RetryAfterMs int64       `json:"retryAfterMs"`
 	More         bool        `json:"more"`
@@ -362,10 +379,13 @@ func (c *Client) receive(data []byte, at time.Time) {
 		c.holdQuietly(chat.MessageEvent{ID: f.ID, Seq: f.Seq, Room: c.o.Room, UserID: c.userID, Name: c.name, Text: text, SentAt: f.SentAt})
 		c.noteHighest(f.Seq)
 	case chat.TypeJoin, chat.TypeLeave:
-		var v int64
-		json.Unmarshal(f.Version, &v)
-		c.apply(f.UserID, f.Name, f.Type == chat.TypeJoin, v)
+		c.applyEvent(f)
+		c.notePresence()
+	case chat.TypePresence:
+		c.onPresenceLog(f)
 	case chat.TypePong:
+		c.pHighest = max(c.pHighest, f.PSeq)
+		c.notePresence()
 		c.noteHighest(f.Seq)
 		c.fillGap()
 	case "": // the gateway's own frames: Too Many Requests, Internal server error
@@ -377,9 +397,9 @@ func (c *Client) receive(data []byte, at time.Time) {
 		c.stats.ErrorsByCode[f.Code]++
 		switch f.Code {
 		case chat.CodeRateLimited:
-			// A message (it has a frame), or a sync on its way; a ping is
-			// simply not answered.
-			if f.Frame > 0 || !c.syncAt.IsZero() {
+			// A message (it has a frame), a sync or a presence fetch goes
+			// again; a ping is simply not answered.
+			if f.Action != chat.ActionPing && f.Action != chat.ActionTyping {
 				c.retryLater(f, time.Duration(f.RetryAfterMs)*time.Millisecond)
 			}
 		case chat.CodeNotConnected, chat.CodeOutOfOrder, chat.CodeInvalidFrame, chat.CodeInternal:
@@ -397,6 +417,9 @@ func (c *Client) onSync(f inbound, at time.Time) {
 		c.name, c.userID = f.You.Name, f.You.UserID
 	}
 	c.reconcile(f.Members, f.Presence)
+	c.pLast = max(c.pLast, f.PSeq) // the sync shows every presence event up to it
+	c.pHighest = max(c.pHighest, f.PSeq)
+	c.notePresence()
 	for _, m := range f.Messages {
 		c.hold(m, false, at)
 	}
@@ -476,12 +499,16 @@ func (c *Client) noteHighest(seq int64) {
 // fillGap asks for what follows the last contiguous seq, unless a sync is
 // already on its way (for up to 5 s).
 func (c *Client) fillGap() {
-	if c.last < 0 || c.highest <= c.last || (!c.syncAt.IsZero() && time.Since(c.syncAt) < 5*time.Second) {
+	if c.last < 0 || c.highest <= c.last || recent(c.syncAt) {
 		return
 	}
 	c.stats.GapFetches++
 	c.requestSync()
 }
+
+// recent reports whether a request asked for at t may still be answered:
+// one unanswered for 5 s may be asked again.
+func recent(t time.Time) bool { return !t.IsZero() && time.Since(t) < 5*time.Second }
 
 func (c *Client) requestSync() {
 	f := map[string]any{"action": chat.ActionSync, "limit": chat.DefaultLimits().MaxHistory}
@@ -490,6 +517,76 @@ func (c *Client) requestSync() {
 	}
 	c.syncAt = time.Now()
 	c.transmit(f)
+}
+
+// applyEvent applies a join or leave, live or fetched, and notes its
+// number.
+func (c *Client) applyEvent(f inbound) {
+	var v int64
+	json.Unmarshal(f.Version, &v)
+	c.apply(f.UserID, f.Name, f.Type == chat.TypeJoin, v)
+	if f.PSeq > c.pLast {
+		c.pSeen[f.PSeq] = true
+		c.pHighest = max(c.pHighest, f.PSeq)
+	}
+}
+
+// notePresence moves pLast over the presence events now contiguous, and
+// fetches the ones still missing after a jittered wait (events overtake
+// each other while a room fills, and a whole room that lost one event
+// should not ask at once).
+func (c *Client) notePresence() {
+	for c.pSeen[c.pLast+1] {
+		delete(c.pSeen, c.pLast+1)
+		c.pLast++
+	}
+	for k := range c.pSeen {
+		if k <= c.pLast {
+			delete(c.pSeen, k)
+		}
+	}
+	if c.last < 0 || c.pHighest <= c.pLast || c.pGapTimer != nil {
+		return
+	}
+	c.pGapTimer = time.AfterFunc(c.o.GapWait+rand.N(c.o.GapWait), func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.pGapTimer = nil
+		c.fetchPresence()
+	})
+}
+
+// fetchPresence asks for the presence events after pLast, unless none is
+// missing or a fetch or a sync is already on its way.
+func (c *Client) fetchPresence() {
+	if c.pHighest <= c.pLast || recent(c.presenceAt) || recent(c.syncAt) {
+		return
+	}
+	c.stats.PresenceFetches++
+	c.requestPresence()
+}
+
+func (c *Client) requestPresence() {
+	c.presenceAt = time.Now()
+	c.transmit(map[string]any{"action": chat.ActionPresence, "after": c.pLast})
+}
+
+// onPresenceLog applies the events a presence fetch brought. If one is
+// still missing, the log no longer has it (or never had it: events are
+// kept before they are sent): a sync corrects every member at once.
+func (c *Client) onPresenceLog(f inbound) {
+	c.presenceAt = time.Time{}
+	for _, e := range f.Events {
+		c.applyEvent(e)
+	}
+	c.notePresence()
+	switch {
+	case f.More:
+		c.requestPresence()
+	case c.pHighest > c.pLast:
+		c.stats.PresenceSyncs++
+		c.requestSync()
+	}
 }
 
 func (c *Client) apply(userID, name string, online bool, version int64) {
@@ -540,9 +637,13 @@ func (c *Client) retryLater(f inbound, wait time.Duration) {
 		if c.ws != ws || c.closed {
 			return
 		}
-		if f.Frame == 0 {
+		switch f.Action {
+		case chat.ActionSync:
 			c.syncAt = time.Time{}
 			c.requestSync()
+			return
+		case chat.ActionPresence:
+			c.requestPresence()
 			return
 		}
 		if i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID }); i >= 0 && c.pending[i].frame == f.Frame {

@@ -10,7 +10,7 @@ import (
 
 func newBare() *Client {
 	return &Client{o: Options{Room: "r", GapWait: time.Hour}, last: -1, held: map[int64]chat.MessageEvent{},
-		presence: map[string]state{}, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
+		presence: map[string]state{}, pSeen: map[int64]bool{}, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
 }
 
 // Presence converges whatever order events and sync replies arrive in: a
@@ -70,5 +70,41 @@ func TestHoldBySeq(t *testing.T) {
 	s := c.Snapshot()
 	if s.Last != 4 || len(s.History) != 4 || s.Stats.Duplicates != 1 || s.Stats.Recovered != 1 {
 		t.Errorf("last %d, %d held, %d duplicates, %d recovered; want 4, 4, 1, 1", s.Last, len(s.History), s.Stats.Duplicates, s.Stats.Recovered)
+	}
+}
+
+// A presence event the client missed is noticed, by the next event's
+// number or by a pong's, and is no longer missed once it, a presence
+// reply or a sync that covers it arrives; events may overtake each other.
+// A reply that lacks a missing number (the log no longer has it) makes the
+// client sync.
+func TestPresenceGapIsNoticedAndFilled(t *testing.T) {
+	c := newBare()
+	steps := []struct {
+		frame   string
+		missing bool
+	}{
+		{`{"type":"sync","seq":0,"pseq":2,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1},"messages":[]}`, false},
+		{`{"type":"join","userId":"b","name":"Bo","version":1,"pseq":3}`, false},
+		{`{"type":"pong","seq":0,"pseq":5}`, true}, // 4 and 5 went out, neither came
+		{`{"type":"leave","userId":"b","name":"Bo","version":2,"pseq":5}`, true},
+		{`{"type":"join","userId":"c","name":"Cy","version":1,"pseq":4}`, false}, // overtaken, then here
+		{`{"type":"leave","userId":"c","name":"Cy","version":2,"pseq":8}`, true}, // 6 and 7 are missing
+		{`{"type":"presence","after":5,"events":[{"type":"join","userId":"d","name":"Di","version":1,"pseq":6},{"type":"join","userId":"e","name":"Ed","version":1,"pseq":7}],"more":false}`, false},
+		{`{"type":"pong","seq":0,"pseq":10}`, true},
+		{`{"type":"presence","after":8,"events":[{"type":"leave","userId":"d","name":"Di","version":2,"pseq":10}],"more":false}`, true}, // 9 is gone
+		{`{"type":"sync","seq":0,"pseq":10,"members":[{"userId":"a","name":"Ana"},{"userId":"e","name":"Ed"}],"presence":{"a":1,"b":2,"c":2,"d":2,"e":1},"messages":[]}`, false},
+	}
+	for i, st := range steps {
+		c.receive([]byte(st.frame), time.Now())
+		if got := c.pHighest > c.pLast; got != st.missing {
+			t.Fatalf("after frame %d (%s): missing = %v (pLast %d, pHighest %d), want %v", i, st.frame, got, c.pLast, c.pHighest, st.missing)
+		}
+	}
+	if got := c.Snapshot().Members; !slices.Equal(got, []string{"Ana", "Ed"}) {
+		t.Errorf("members = %v, want Ana and Ed", got)
+	}
+	if s := c.Snapshot().Stats; s.PresenceSyncs != 1 {
+		t.Errorf("%d syncs for a presence event the log lacked, want 1", s.PresenceSyncs)
 	}
 }

@@ -25,6 +25,9 @@ type Connections interface {
 	Depart(ctx context.Context, room, userID, id string) (p chat.Presence, left bool, err error)
 	RoomConnections(ctx context.Context, room string) ([]chat.Connection, error)
 	Room(ctx context.Context, room string) ([]chat.Connection, []chat.Presence, error)
+	LogPresence(ctx context.Context, e chat.PresenceEvent) (chat.PresenceEvent, error)
+	PresenceSeq(ctx context.Context, room string) (int64, error)
+	PresenceSince(ctx context.Context, room string, after int64, limit int) ([]chat.PresenceEvent, bool, error)
 }
 
 // Senders reads and updates the record of the connection a frame came from.
@@ -203,6 +206,8 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		err = h.typing(ctx, r)
 	case chat.ActionPing:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.ping(ctx, r, c) })
+	case chat.ActionPresence:
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.presenceLog(ctx, r, c, in.After) })
 	}
 	if err != nil {
 		h.fail(ctx, r, in, err)
@@ -248,28 +253,31 @@ func (h *Chat) read(ctx context.Context, r request, serve func(c chat.Connection
 	return serve(c)
 }
 
-// announceJoin tells the room of the join that c's $connect left pending,
-// once: every route that serves a frame calls it with the frame's
-// connection, and the first to claim the join sends it, to conns if the
-// caller has just read them (nil: it reads them). Clients order joins and
-// leaves by version, so a join that goes out late, even after its leave,
-// is right.
-func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection, conns []chat.Connection) {
+// claimJoin claims the join that c's $connect left pending, if there is
+// one and no other frame claimed it first, and returns it numbered among
+// the room's presence events: a join goes out once. Clients order joins
+// and leaves by version, so a join that goes out late, even after its
+// leave, is right.
+func (h *Chat) claimJoin(ctx context.Context, r request, c chat.Connection) (chat.PresenceEvent, bool) {
 	if c.PendingJoin == 0 {
-		return
+		return chat.PresenceEvent{}, false
 	}
 	p, ok, err := h.Senders.ClaimJoin(ctx, c.ID)
 	if err != nil {
 		r.log.ErrorContext(ctx, "announce join failed", "room", c.Room, "userId", c.UserID, "err", err)
 	}
 	if !ok {
-		return
+		return chat.PresenceEvent{}, false
 	}
-	event := chat.NewPresenceEvent(c.Room, p, chat.FormatTime(c.ConnectedAt))
-	if conns == nil {
-		h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, event))
-	} else {
-		h.depart(ctx, r, h.broadcastTo(ctx, r, c.Room, conns, r.id, event))
+	return h.presenceEvent(ctx, r, c.Room, p, c.ConnectedAt), true
+}
+
+// announceJoin sends c's pending join, if any, to the room: every route
+// that serves a frame calls it (sync calls claimJoin) with the frame's
+// connection.
+func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection) {
+	if e, ok := h.claimJoin(ctx, r, c); ok {
+		h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, e))
 	}
 }
 
@@ -326,7 +334,7 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 	if err != nil {
 		return err
 	}
-	h.announceJoin(ctx, r, c, nil) // before the user's first message
+	h.announceJoin(ctx, r, c) // before the user's first message
 	latest, err := h.Msgs.Latest(ctx, c.Room)
 	if err != nil {
 		return err
@@ -358,7 +366,7 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 func (h *Chat) typing(ctx context.Context, r request) error {
 	c, allowed, err := h.Senders.AllowTyping(ctx, r.id, h.Now(), h.Limits.TypingInterval)
 	if err == nil {
-		h.announceJoin(ctx, r, c, nil)
+		h.announceJoin(ctx, r, c)
 	}
 	if err != nil || !allowed {
 		return err
@@ -377,8 +385,25 @@ func (h *Chat) ping(ctx context.Context, r request, c chat.Connection) error {
 	if err != nil {
 		return err
 	}
-	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest})
-	h.announceJoin(ctx, r, c, nil)
+	pseq, err := h.Conns.PresenceSeq(ctx, c.Room)
+	if err != nil {
+		return err
+	}
+	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: pseq})
+	h.announceJoin(ctx, r, c)
+	return nil
+}
+
+// presenceLog answers a presence frame: the room's joins and leaves after
+// the one the client holds, as many as fit in one reply. A client whose
+// next event is missing from it (kept no longer, or never kept) syncs.
+func (h *Chat) presenceLog(ctx context.Context, r request, c chat.Connection, after int64) error {
+	events, more, err := h.Conns.PresenceSince(ctx, c.Room, after, h.Limits.PresencePage)
+	if err != nil {
+		return err
+	}
+	h.reply(ctx, r, chat.PresenceLog{Type: chat.TypePresence, After: after, Events: events, More: more})
+	h.announceJoin(ctx, r, c)
 	return nil
 }
 

@@ -301,6 +301,53 @@ func TestChatScenario(t *testing.T) {
 	w.expect("b1", "leave name=Cy")
 }
 
+// Joins and leaves are numbered per room, one after another; sync and
+// pong say the latest number, and a client that missed some gets exactly
+// those, in order, from presence. A user's own join is covered by the
+// number its first sync returns.
+func TestPresenceEventsAreNumberedAndFetched(t *testing.T) {
+	w := newWorld(t)
+	w.connect("a1", "Ana", "r")
+	w.send("a1", `{"action":"sync"}`)
+	if sync := w.expect("a1", "sync"); len(sync) != 1 || sync[0]["pseq"] != 1.0 {
+		t.Fatalf("Ana's first sync = %v, want pseq 1 (her own join)", sync)
+	}
+	w.arrive("x1", "Xi", "elsewhere")
+	w.arrive("b1", "Bo", "r")
+	join := w.expect("a1", "join name=Bo")
+	w.disconnect("b1")
+	leave := w.expect("a1", "leave name=Bo")
+	if len(join) != 1 || len(leave) != 1 || join[0]["pseq"] != 2.0 || leave[0]["pseq"] != 3.0 {
+		t.Fatalf("join %v, leave %v; want pseq 2 and 3", join, leave)
+	}
+	w.send("a1", `{"action":"ping"}`)
+	if pong := w.expect("a1", "pong"); len(pong) != 1 || pong[0]["pseq"] != 3.0 {
+		t.Errorf("pong = %v, want pseq 3", pong)
+	}
+	w.send("x1", `{"action":"sync"}`)
+	if sync := w.expect("x1", "sync"); len(sync) != 1 || sync[0]["pseq"] != 1.0 {
+		t.Errorf("another room's sync = %v, want its own pseq 1", sync)
+	}
+
+	// Ana lost Bo's join and leave: she asks for what follows 1.
+	w.send("a1", `{"action":"presence","after":1}`)
+	got := w.expect("a1", "presence")
+	if len(got) != 1 {
+		t.Fatal("no presence reply")
+	}
+	events, _ := got[0]["events"].([]any)
+	var sums []string
+	for _, e := range events {
+		e := e.(map[string]any)
+		sums = append(sums, fmt.Sprintf("%v %v v%v #%v", e["type"], e["name"], e["version"], e["pseq"]))
+	}
+	if want := "join Bo v1 #2,leave Bo v2 #3"; strings.Join(sums, ",") != want || got[0]["after"] != 1.0 || got[0]["more"] != false {
+		t.Errorf("presence after 1 = %v (after %v, more %v); want %s", sums, got[0]["after"], got[0]["more"], want)
+	}
+	w.send("a1", `{"action":"presence"}`)
+	w.expect("a1", "error code=invalid_message")
+}
+
 // Whatever a connection's first frame, its join goes out before anything
 // that frame makes the room hear, and once, even when two frames race.
 func TestJoinGoesOutWithTheFirstFrame(t *testing.T) {
@@ -777,7 +824,7 @@ func TestRateLimits(t *testing.T) {
 	}
 	w.frames("b1")
 
-	// Reads (sync and ping) share their own, smaller budget.
+	// Reads (sync, presence and ping) share their own, smaller budget.
 	reads := w.h.Limits.Reads.Burst
 	for range reads {
 		w.send("b1", `{"action":"ping"}`)

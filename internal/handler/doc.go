@@ -1,6 +1,6 @@
 // Package handler holds the Lambda handlers behind the WebSocket API's
 // routes: Connect ($connect), Disconnect ($disconnect) and Message (every
-// other route: new-message, sync, typing, ping and $default).
+// other route: new-message, sync, typing, ping, presence and $default).
 //
 // Handlers take API Gateway events and answer as API Gateway expects. Every
 // expected outcome (a rejected handshake, an error frame) is a response with

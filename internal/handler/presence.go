@@ -49,10 +49,22 @@ func (h *Chat) depart(ctx context.Context, r request, ids []string) {
 	}
 }
 
-// announce tells a room that a name joined or left, and returns the
+// announce tells a room that a user left (or joined), and returns the
 // connections that broadcast found gone.
 func (h *Chat) announce(ctx context.Context, r request, room string, p chat.Presence) []string {
-	return h.broadcast(ctx, r, room, "", chat.NewPresenceEvent(room, p, chat.FormatTime(h.Now())))
+	return h.broadcast(ctx, r, room, "", h.presenceEvent(ctx, r, room, p, h.Now()))
+}
+
+// presenceEvent makes the join or leave of p, numbered in the room's
+// presence log: the change it reports is stored, and the room it goes to
+// is read after this. If it cannot be logged, it goes out all the same:
+// clients apply it by version, and one that misses it syncs.
+func (h *Chat) presenceEvent(ctx context.Context, r request, room string, p chat.Presence, at time.Time) chat.PresenceEvent {
+	e, err := h.Conns.LogPresence(ctx, chat.NewPresenceEvent(room, p, chat.FormatTime(at)))
+	if err != nil {
+		r.log.WarnContext(ctx, "presence event not logged", "room", room, "userId", p.UserID, "pseq", e.PSeq, "err", err)
+	}
+	return e
 }
 
 // heal makes a room's records true before they are shown: it takes out of

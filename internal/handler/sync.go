@@ -10,7 +10,28 @@ import (
 // sync answers a sync frame: the room's latest seq, who is here and the
 // page of history asked for.
 func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.Inbound) error {
-	conns, presence, err := h.Conns.Room(ctx, c.Room)
+	// This user's pending join is numbered first, so that the reply's pseq
+	// covers it (the user never receives it), and the room it goes to
+	// after the reply is read after it: whoever that read misses connected
+	// later, and their own sync lists the user.
+	var conns []chat.Connection
+	if join, ok := h.claimJoin(ctx, r, c); ok {
+		defer func() { // after the reply, or the error
+			if conns == nil { // the room was not read
+				h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, join))
+			} else {
+				h.depart(ctx, r, h.broadcastTo(ctx, r, c.Room, conns, r.id, join))
+			}
+		}()
+	}
+	// The latest presence event before the room: the room read after it
+	// shows that event and every one before.
+	pseq, err := h.Conns.PresenceSeq(ctx, c.Room)
+	if err != nil {
+		return err
+	}
+	var presence []chat.Presence
+	conns, presence, err = h.Conns.Room(ctx, c.Room)
 	if err != nil {
 		return err
 	}
@@ -30,14 +51,13 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 	// A page read forwards (after) starts right after what the client
 	// holds: cut from the newest end. Otherwise it ends at the newest
 	// message asked for: cut from the oldest end.
-	envelope, _ := json.Marshal(chat.NewSync(c, latest, presence, nil, true))
-	msgs, cut := fit(msgs, h.Limits.MaxFrameBytes-len(envelope), in.After < 0)
+	envelope := chat.NewSync(c, latest, presence, nil, true)
+	envelope.Before, envelope.PSeq = in.Before, pseq
+	b, _ := json.Marshal(envelope)
+	msgs, cut := fit(msgs, h.Limits.MaxFrameBytes-len(b), in.After < 0)
 	reply := chat.NewSync(c, latest, presence, msgs, more || cut)
-	reply.Before = in.Before
+	reply.Before, reply.PSeq = in.Before, pseq
 	h.reply(ctx, r, reply)
-	// The room read above was read after this user's presence was stored:
-	// whoever it misses connected later, and their own sync lists the user.
-	h.announceJoin(ctx, r, c, conns)
 	return nil
 }
 

@@ -30,6 +30,9 @@ type DB struct {
 	// API Gateway's 2-hour maximum, so records whose $disconnect never came
 	// vanish.
 	ConnectionTTL time.Duration
+	// PresenceLogTTL is how long a room's joins and leaves are kept for the
+	// clients that missed them; one that missed an older one syncs.
+	PresenceLogTTL time.Duration
 	// MessageRetention is how long messages are kept.
 	MessageRetention time.Duration
 	// Now returns the current time; tests replace it.
@@ -42,6 +45,7 @@ func New(client *dynamodb.Client, t Tables) *DB {
 		client:           client,
 		tables:           t,
 		ConnectionTTL:    2*time.Hour + 10*time.Minute,
+		PresenceLogTTL:   time.Hour,
 		MessageRetention: 30 * 24 * time.Hour,
 		Now:              time.Now,
 	}

@@ -188,6 +188,44 @@ scenario("two people named Ana are two members, told apart", async () => {
   assert.equal(await own.evaluate((li) => li.classList.contains("mine")), true);
 });
 
+scenario("a join the page never got is noticed by its number and fetched", async () => {
+  // Ana's page loses Bo's join on its way (as when API Gateway fails to
+  // deliver it after every retry); Cy's join, numbered after it, shows
+  // the gap, and the page asks for just the missing event.
+  const ana = await newPage();
+  const asked = [];
+  let dropped = 0;
+  await ana.routeWebSocket((url) => url.port === String(stack.gwPort), (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      if (JSON.parse(m).action === "presence") asked.push(JSON.parse(m));
+      server.send(m);
+    });
+    server.onMessage((m) => {
+      const f = JSON.parse(m);
+      if (f.type === "join" && f.name === "Bo" && !dropped++) return;
+      ws.send(m);
+    });
+  });
+  await ana.goto(`${stack.webURL}?room=gaps`);
+  await ana.getByLabel("Your name").fill("Ana");
+  await ana.getByRole("button", { name: "Join" }).click();
+  await online(ana);
+  const bo = await user("Bo", "gaps");
+  await bo.locator("#members li", { hasText: "Ana" }).waitFor();
+  await ana.waitForTimeout(500);
+  assert.equal(dropped, 1, "Bo's join was not dropped on its way to Ana");
+  assert.equal(await ana.locator("#members li", { hasText: "Bo" }).count(), 0, "Ana heard of Bo without the join");
+
+  await user("Cy", "gaps");
+  await ana.locator("#members li", { hasText: "Cy" }).waitFor();
+  await ana.locator("#members li", { hasText: "Bo" }).waitFor({ timeout: 10000 });
+  await ana.locator("#messages li.notice", { hasText: "Bo joined" }).waitFor();
+  assert.equal(asked.length, 1, `presence fetches: ${JSON.stringify(asked)}`);
+  assert.ok(asked[0].after >= 1, `asked after ${asked[0].after}`);
+  assert.deepEqual(ana.errors, []);
+});
+
 scenario("a burst over the rate limit goes out in order after a short notice", async () => {
   const ana = await user("Ana", "burst");
   const bo = await user("Bo", "burst");

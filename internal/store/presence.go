@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+)
+
+// A room's presence log lives in a partition of its own, pk plog#{room}
+// (not room#{room}, which sync and every broadcast read): the counter
+// (sk "last", attribute n) numbers the room's joins and leaves 1, 2, 3…,
+// and each is kept for PresenceLogTTL under sk e#{pseq}.
+const (
+	plogPrefix   = "plog#"
+	plogLastSK   = "last"
+	plogEventPre = "e#"
+)
+
+func plogKey(pseq int64) string { return fmt.Sprintf("%s%019d", plogEventPre, pseq) }
+
+// plogItem is one logged join or leave.
+type plogItem struct {
+	keys
+	Type      string `dynamodbav:"type"`
+	UserID    string `dynamodbav:"userId"`
+	Name      string `dynamodbav:"name"`
+	Ver       int64  `dynamodbav:"ver"`
+	SentAt    string `dynamodbav:"sentAt"`
+	PSeq      int64  `dynamodbav:"pseq"`
+	ExpiresAt int64  `dynamodbav:"expiresAt"`
+}
+
+// LogPresence gives a room's join or leave the room's next number and
+// keeps it for PresenceLogTTL, so that a client that missed it can fetch
+// it (PresenceSince); it returns e numbered. Call it after the change e
+// reports is stored and before e is sent: a sync that reads the number
+// first (PresenceSeq) then shows the change. The counter never expires: a
+// room's numbers never go back. Two requests, neither conditional; if the
+// second fails the number is taken but not kept, and a client that asks
+// for it syncs instead.
+func (db *DB) LogPresence(ctx context.Context, e chat.PresenceEvent) (chat.PresenceEvent, error) {
+	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+e.Room, plogLastSK),
+		UpdateExpression:          aws.String("ADD n :one"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+		ReturnValues:              types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		return e, fmt.Errorf("number a presence event of room %q: %w", e.Room, err)
+	}
+	var last struct {
+		N int64 `dynamodbav:"n"`
+	}
+	if err := unmarshal(out.Attributes, &last); err != nil {
+		return e, err
+	}
+	e.PSeq = last.N
+	// An UpdateItem, not a PutItem: the functions that log presence may
+	// update the table, not put into it.
+	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+e.Room, plogKey(e.PSeq)),
+		UpdateExpression:         aws.String("SET #type = :type, userId = :user, #name = :name, ver = :ver, sentAt = :at, pseq = :pseq, #ttl = :exp"),
+		ExpressionAttributeNames: map[string]string{"#type": "type", "#name": "name", "#ttl": TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":type": str(e.Type), ":user": str(e.UserID),
+			":name": str(e.Name), ":ver": num(e.Version), ":at": str(e.SentAt), ":pseq": num(e.PSeq),
+			":exp": num(db.Now().Add(db.PresenceLogTTL).Unix())},
+	})
+	if err != nil {
+		return e, fmt.Errorf("keep presence event %d of room %q: %w", e.PSeq, e.Room, err)
+	}
+	return e, nil
+}
+
+// PresenceSeq returns the number of a room's latest presence event (0:
+// none yet).
+func (db *DB) PresenceSeq(ctx context.Context, room string) (int64, error) {
+	var last struct {
+		N int64 `dynamodbav:"n"`
+	}
+	if _, err := db.getItem(ctx, db.tables.Connections, key(plogPrefix+room, plogLastSK), &last); err != nil {
+		return 0, fmt.Errorf("get latest presence event of room %q: %w", room, err)
+	}
+	return last.N, nil
+}
+
+// PresenceSince returns, in order, up to limit of a room's kept presence
+// events whose number is above after, and whether more follow. An event
+// that expired, or was numbered and never kept, is simply not there: the
+// caller sees the hole in the numbers.
+func (db *DB) PresenceSince(ctx context.Context, room string, after int64, limit int) (events []chat.PresenceEvent, more bool, err error) {
+	items, err := db.query(ctx, &dynamodb.QueryInput{
+		TableName:              &db.tables.Connections,
+		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(plogPrefix + room), ":lo": str(plogKey(after + 1)), ":hi": str(plogKey(math.MaxInt64))},
+		Limit: aws.Int32(int32(limit + 1)),
+	}, limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("query presence events of room %q after %d: %w", room, after, err)
+	}
+	var its []plogItem
+	if err := attributevalue.UnmarshalListOfMaps(items, &its); err != nil {
+		return nil, false, fmt.Errorf("decode presence events of room %q: %w", room, err)
+	}
+	if more = len(its) > limit; more {
+		its = its[:limit]
+	}
+	events = make([]chat.PresenceEvent, len(its))
+	for i, it := range its {
+		events[i] = chat.PresenceEvent{Type: it.Type, Room: room, UserID: it.UserID, Name: it.Name, Version: it.Ver,
+			SentAt: it.SentAt, PSeq: it.PSeq}
+	}
+	return events, more, nil
+}

@@ -1,0 +1,84 @@
+package store_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+)
+
+// Concurrent joins and leaves of a room get the numbers 1, 2, 3… once
+// each, whichever function instance logs them, and a client that missed
+// some fetches exactly those, in order and page by page; another room
+// counts on its own.
+func TestPresenceLogNumbersEveryEventOnce(t *testing.T) {
+	f := newDB(t)
+	ctx := t.Context()
+	const n = 12
+	var wg sync.WaitGroup
+	got := make([]chat.PresenceEvent, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			e := chat.PresenceEvent{Type: chat.TypeJoin, Room: "r", UserID: fmt.Sprintf("u%02d", i), Name: "Ana", Version: 1,
+				SentAt: chat.FormatTime(f.now)}
+			got[i], errs[i] = f.db.LogPresence(ctx, e)
+		})
+	}
+	wg.Wait()
+	seen := map[int64]string{}
+	for i, e := range got {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if other, dup := seen[e.PSeq]; dup || e.PSeq < 1 || e.PSeq > n {
+			t.Fatalf("%s got pseq %d (also given to %q); want each of 1..%d once", e.UserID, e.PSeq, other, n)
+		}
+		seen[e.PSeq] = e.UserID
+	}
+	if last, err := f.db.PresenceSeq(ctx, "r"); err != nil || last != n {
+		t.Fatalf("PresenceSeq = %d, %v; want %d", last, err, n)
+	}
+
+	events, more, err := f.db.PresenceSince(ctx, "r", 4, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 5 || !more {
+		t.Fatalf("PresenceSince(4, limit 5) = %d events, more %v; want 5, more", len(events), more)
+	}
+	for i, e := range events {
+		if want := int64(5 + i); e.PSeq != want || e.UserID != seen[want] || e.Room != "r" || e.Type != chat.TypeJoin || e.Version != 1 {
+			t.Errorf("event %d = %+v, want pseq %d of %s", i, e, want, seen[want])
+		}
+	}
+	if events, more, _ := f.db.PresenceSince(ctx, "r", 9, 5); len(events) != 3 || more || events[0].PSeq != 10 {
+		t.Errorf("PresenceSince(9, limit 5) = %+v, more %v; want 10..12 and no more", events, more)
+	}
+
+	e, err := f.db.LogPresence(ctx, chat.PresenceEvent{Type: chat.TypeLeave, Room: "other", UserID: "u", Name: "Bo", Version: 2})
+	if err != nil || e.PSeq != 1 {
+		t.Errorf("first event of another room: pseq %d, %v; want 1", e.PSeq, err)
+	}
+}
+
+// Logged events are kept for PresenceLogTTL; past it a client finds the
+// hole and syncs instead. The numbers go on.
+func TestPresenceLogForgetsOldEvents(t *testing.T) {
+	f := newDB(t)
+	ctx := t.Context()
+	leave := chat.PresenceEvent{Type: chat.TypeLeave, Room: "r", UserID: "u", Name: "Ana", Version: 2}
+	if _, err := f.db.LogPresence(ctx, leave); err != nil {
+		t.Fatal(err)
+	}
+	f.now = f.now.Add(f.db.PresenceLogTTL + time.Second)
+	if _, err := f.db.LogPresence(ctx, leave); err != nil {
+		t.Fatal(err)
+	}
+	events, more, err := f.db.PresenceSince(ctx, "r", 0, 10)
+	if err != nil || len(events) != 1 || events[0].PSeq != 2 || more {
+		t.Errorf("PresenceSince(0) = %+v, more %v, %v; want only event 2 (1 expired)", events, more, err)
+	}
+}
