@@ -50,6 +50,7 @@ export class ChatClient extends EventTarget {
     this.pHighest = 0;
     this.pSeen = new Set();
     this.presenceAskedAt = 0;
+    this.pStuck = -1; // pLast when a presence reply last left an event missing
     this.attempt = 0;
     this.lastTypingSent = 0;
     this.stopped = true;
@@ -138,6 +139,12 @@ export class ChatClient extends EventTarget {
       this.attempt = 0;
       this.setState("online");
       this.requestSync();
+      // The first sync's reply may be lost like any post, and nothing is
+      // sent before it comes: ask again while it is unanswered.
+      const firstSync = setInterval(() => {
+        if (this.ws !== ws || this.ready) clearInterval(firstSync);
+        else this.requestSync();
+      }, SYNC_RETRY_MS);
       this.pingTimer = setInterval(() => this.transmit({ action: "ping" }), PING_INTERVAL_MS);
     });
     ws.addEventListener("message", (e) => this.receive(e.data));
@@ -240,13 +247,19 @@ export class ChatClient extends EventTarget {
     }, GAP_WAIT_MS + Math.random() * GAP_WAIT_MS);
   }
 
-  /** A presence reply: if a number is still missing, the log no longer has it, and a sync corrects every member. */
+  /**
+   * A presence reply. A number still missing may be an event being kept as
+   * the log was read: it is asked for once more after the usual wait.
+   * Missing from two replies, the log no longer has it, and a sync corrects
+   * every member.
+   */
   onPresenceLog(f) {
     this.presenceAskedAt = 0;
     for (const e of f.events) this.applyEvent(e);
     this.notePresence();
     if (f.more) this.requestPresence();
-    else if (this.pHighest > this.pLast) this.requestSync();
+    else if (this.pHighest > this.pLast && this.pStuck === this.pLast) this.requestSync();
+    else if (this.pHighest > this.pLast) this.pStuck = this.pLast;
   }
 
   transmit(frame) {

@@ -76,6 +76,7 @@ type Client struct {
 	pSeen           map[int64]bool
 	presenceAt      time.Time // when the presence fetch on its way was asked for
 	pGapTimer       *time.Timer
+	pStuck          int64 // pLast when a presence reply last left an event missing
 
 	// offlineUntil holds reconnection off (a simulated network drop).
 	offlineUntil time.Time
@@ -108,7 +109,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		o.Key = crand.Text()
 	}
 	c := &Client{o: o, name: o.Name, last: -1, held: map[int64]chat.MessageEvent{}, presence: map[string]state{},
-		pSeen: map[int64]bool{}, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
+		pSeen: map[int64]bool{}, pStuck: -1, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
 	ws, err := c.dial(ctx)
 	if err != nil {
 		return nil, err
@@ -136,8 +137,28 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 func (c *Client) open(ws *websocket.Conn) {
 	c.ws, c.ready, c.frame = ws, false, 0
 	c.requestSync()
+	c.awaitFirstSync(ws)
 	go c.read(ws)
 	go c.ping(ws)
+}
+
+// askAgainAfter is how long a sync or presence fetch may go unanswered
+// before it is asked again: its reply may be lost like any post.
+const askAgainAfter = 5 * time.Second
+
+// awaitFirstSync asks again for ws's first sync every askAgainAfter until
+// it is answered: nothing is sent on the connection before. Called with mu
+// held.
+func (c *Client) awaitFirstSync(ws *websocket.Conn) {
+	time.AfterFunc(askAgainAfter, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.ws != ws || c.ready || c.closed {
+			return
+		}
+		c.requestSync()
+		c.awaitFirstSync(ws)
+	})
 }
 
 // Send queues a message and sends it at once if the connection is ready.
@@ -506,9 +527,8 @@ func (c *Client) fillGap() {
 	c.requestSync()
 }
 
-// recent reports whether a request asked for at t may still be answered:
-// one unanswered for 5 s may be asked again.
-func recent(t time.Time) bool { return !t.IsZero() && time.Since(t) < 5*time.Second }
+// recent reports whether a request asked for at t may still be answered.
+func recent(t time.Time) bool { return !t.IsZero() && time.Since(t) < askAgainAfter }
 
 func (c *Client) requestSync() {
 	f := map[string]any{"action": chat.ActionSync, "limit": chat.DefaultLimits().MaxHistory}
@@ -571,9 +591,11 @@ func (c *Client) requestPresence() {
 	c.transmit(map[string]any{"action": chat.ActionPresence, "after": c.pLast})
 }
 
-// onPresenceLog applies the events a presence fetch brought. If one is
-// still missing, the log no longer has it (or never had it: events are
-// kept before they are sent): a sync corrects every member at once.
+// onPresenceLog applies the events a presence fetch brought. An event
+// still missing may be one being kept as the log was read (a number is
+// taken a moment before its event is written): it is asked for once more
+// after the usual wait. Missing from two replies, the log no longer has it
+// (or never had it): a sync corrects every member at once.
 func (c *Client) onPresenceLog(f inbound) {
 	c.presenceAt = time.Time{}
 	for _, e := range f.Events {
@@ -583,9 +605,11 @@ func (c *Client) onPresenceLog(f inbound) {
 	switch {
 	case f.More:
 		c.requestPresence()
-	case c.pHighest > c.pLast:
+	case c.pHighest > c.pLast && c.pStuck == c.pLast:
 		c.stats.PresenceSyncs++
 		c.requestSync()
+	case c.pHighest > c.pLast:
+		c.pStuck = c.pLast
 	}
 }
 

@@ -226,6 +226,33 @@ scenario("a join the page never got is noticed by its number and fetched", async
   assert.deepEqual(ana.errors, []);
 });
 
+scenario("a lost reply to the first sync is asked for again, and what was typed goes out", async () => {
+  const ana = await newPage();
+  let syncs = 0;
+  let replies = 0;
+  await ana.routeWebSocket((url) => url.port === String(stack.gwPort), (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      if (JSON.parse(m).action === "sync") syncs++;
+      server.send(m);
+    });
+    server.onMessage((m) => {
+      if (JSON.parse(m).type === "sync" && replies++ === 0) return; // the first is lost
+      ws.send(m);
+    });
+  });
+  await ana.goto(`${stack.webURL}?room=lostsync`);
+  await ana.getByLabel("Your name").fill("Ana");
+  await ana.getByRole("button", { name: "Join" }).click();
+  await online(ana);
+  await ana.getByLabel("Message", { exact: true }).fill("typed before the sync came");
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  await ana.locator("#messages li.message:not(.pending)", { hasText: "typed before the sync came" }).waitFor({ timeout: 15000 });
+  assert.equal(replies, 2, "two sync replies: the first lost, the second delivered");
+  assert.equal(syncs, 2, `syncs sent: ${syncs}`);
+  assert.deepEqual(ana.errors, []);
+});
+
 scenario("a burst over the rate limit goes out in order after a short notice", async () => {
   const ana = await user("Ana", "burst");
   const bo = await user("Bo", "burst");
