@@ -308,15 +308,15 @@ func waitForDeliveries(ctx context.Context, cfg config, st *stats, users []*user
 		done := st.acked == st.sent
 		st.mu.Unlock()
 		var highest int64
-		snaps := make([]chatclient.Snapshot, 0, len(users))
+		progress := make([]chatclient.Progress, 0, len(users))
 		for _, u := range stayed(users) {
-			s := u.c.Snapshot()
-			snaps = append(snaps, s)
-			highest = max(highest, s.Highest)
-			done = done && s.Pending == 0
+			p := u.c.Progress()
+			progress = append(progress, p)
+			highest = max(highest, p.Highest)
+			done = done && p.Pending == 0
 		}
-		for _, s := range snaps {
-			done = done && s.Last >= highest
+		for _, p := range progress {
+			done = done && p.Last >= highest
 		}
 		if done {
 			return

@@ -27,6 +27,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -47,6 +48,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start the CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	progress := stderr
 	if cfg.quiet {
@@ -86,6 +98,7 @@ type config struct {
 	probes             int           // clients that connect one by one into the full room, timed
 	settle             time.Duration // how long to wait for every client to list every other before sending
 	json, quiet        bool
+	cpuProfile         string // where to write the load tool's own CPU profile
 	sweep              sweep
 }
 
@@ -125,6 +138,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.sweep.span, "sweep-seconds", 15*time.Second, "with -sweep: how long each run sends (its -count is the rate times this)")
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to this file (go tool pprof reads it)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}

@@ -128,8 +128,12 @@ func TestLoadAgainstTheLocalStack(t *testing.T) {
 	}
 
 	var text bytes.Buffer
-	if err := run(t.Context(), []string{"chatload", "-quiet", "-url", url, "-clients", "2", "-count", "2", "-rate", "50"}, &text, io.Discard); err != nil {
+	profile := filepath.Join(t.TempDir(), "cpu.prof")
+	if err := run(t.Context(), []string{"chatload", "-quiet", "-url", url, "-clients", "2", "-count", "2", "-rate", "50", "-cpuprofile", profile}, &text, io.Discard); err != nil {
 		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("-cpuprofile wrote %d bytes (%v); want a gzipped pprof profile", len(b), err)
 	}
 	for _, want := range []string{"connected              2 of 2", "delivered              2 of 2 expected (lost 0, duplicates 0, 2 live)",
 		"end-to-end latency     p50", "promises               2 stored; 0 out of send order; 0 clients with a wrong history, 0 with wrong members"} {

@@ -245,6 +245,22 @@ func (c *Client) Snapshot() Snapshot {
 	return s
 }
 
+// Progress is what a client holds, in short: every seq up to Last, the
+// highest seq the room is known to have, and how many of its own messages
+// are not acknowledged.
+type Progress struct {
+	Last, Highest int64
+	Pending       int
+}
+
+// Progress returns the client's progress now; unlike Snapshot it copies
+// nothing, so a load tool may poll it for every client while others send.
+func (c *Client) Progress() Progress {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Progress{Last: c.last, Highest: c.highest, Pending: len(c.pending)}
+}
+
 // read handles a connection's frames until it ends, then reconnects.
 func (c *Client) read(ws *websocket.Conn) {
 	for {
