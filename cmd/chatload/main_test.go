@@ -15,12 +15,13 @@ import (
 	"time"
 
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
 )
 
 var ddbEndpoint string
 
 func TestMain(m *testing.M) {
-	os.Exit(dynamolocal.Main(m, &ddbEndpoint))
+	os.Exit(dynamolocaltest.Main(m, &ddbEndpoint))
 }
 
 func TestParseRejectsUnboundedRuns(t *testing.T) {

@@ -31,13 +31,14 @@ import (
 	"github.com/chatgo/serverless-chat/internal/app"
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
 	"github.com/chatgo/serverless-chat/internal/idplocal"
 )
 
 var ddbEndpoint string
 
 func TestMain(m *testing.M) {
-	os.Exit(dynamolocal.Main(m, &ddbEndpoint))
+	os.Exit(dynamolocaltest.Main(m, &ddbEndpoint))
 }
 
 // syncBuffer is a bytes.Buffer safe for the stack's log writes.

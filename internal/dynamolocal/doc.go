@@ -10,5 +10,6 @@
 //  3. A running Docker engine: the amazon/dynamodb-local image.
 //
 // It is what httptest.NewServer is to HTTP; it has no part in the Lambda
-// functions.
+// functions. The helpers for tests (a TestMain, fresh tables per test) are
+// in dynamolocaltest, so that the local gateway does not link testing.
 package dynamolocal

@@ -2,11 +2,8 @@ package dynamolocal
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -50,35 +47,4 @@ func CreateTables(ctx context.Context, client *dynamodb.Client, tmpl *samtemplat
 		}
 	}
 	return nil
-}
-
-// NewTables creates the template's tables under fresh names for one test
-// and returns a client and the names by logical id. The tables are deleted
-// when the test ends.
-func NewTables(tb testing.TB, endpoint string) (*dynamodb.Client, map[string]string) {
-	tb.Helper()
-	root, err := RepoRoot()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	client := Client(endpoint)
-	suffix := rand.Text()[:10]
-	names := map[string]string{}
-	err = CreateTables(tb.Context(), client, tmpl, func(id string) string {
-		names[id] = id + "-" + suffix
-		return names[id]
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		for _, n := range names {
-			client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(n)})
-		}
-	})
-	return client, names
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
-	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
 	"github.com/chatgo/serverless-chat/internal/metrics"
 	"github.com/chatgo/serverless-chat/internal/store"
 )
@@ -28,7 +28,7 @@ import (
 var endpoint string // DynamoDB Local
 
 func TestMain(m *testing.M) {
-	os.Exit(dynamolocal.Main(m, &endpoint))
+	os.Exit(dynamolocaltest.Main(m, &endpoint))
 }
 
 // world is one chat under test: the handlers on the real store (DynamoDB
@@ -46,7 +46,7 @@ func newWorld(t *testing.T) *world {
 	if endpoint == "" {
 		t.Skip("integration test: needs DynamoDB Local (skipped with -short)")
 	}
-	client, names := dynamolocal.NewTables(t, endpoint)
+	client, names := dynamolocaltest.NewTables(t, endpoint)
 	db := store.New(client, store.Tables{Connections: names["ConnectionsTable"], Messages: names["MessagesTable"]})
 	// The clock starts at the real time: DynamoDB Local deletes items whose
 	// TTL has passed by its own clock, so a fixed date would expire them.

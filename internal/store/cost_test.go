@@ -14,7 +14,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
-	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
 	"github.com/chatgo/serverless-chat/internal/store"
 )
 
@@ -105,7 +105,7 @@ func BenchmarkBroadcastCost(b *testing.B) {
 	}
 	for _, members := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
-			_, names := dynamolocal.NewTables(b, endpoint)
+			_, names := dynamolocaltest.NewTables(b, endpoint)
 			cap := &capacity{}
 			client := dynamodb.New(dynamodb.Options{BaseEndpoint: aws.String(endpoint), Region: "us-east-1",
 				Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),

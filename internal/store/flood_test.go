@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
-	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
 	"github.com/chatgo/serverless-chat/internal/store"
 )
 
@@ -21,7 +21,7 @@ func BenchmarkFloodBystander(b *testing.B) {
 	if endpoint == "" {
 		b.Skip("needs DynamoDB Local")
 	}
-	client, names := dynamolocal.NewTables(b, endpoint)
+	client, names := dynamolocaltest.NewTables(b, endpoint)
 	db := store.New(client, store.Tables{Connections: names["ConnectionsTable"], Messages: names["MessagesTable"]})
 	ctx := b.Context()
 	now := time.Now()

@@ -17,14 +17,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
-	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
 	"github.com/chatgo/serverless-chat/internal/store"
 )
 
 var endpoint string // of the DynamoDB Local TestMain started
 
 func TestMain(m *testing.M) {
-	os.Exit(dynamolocal.Main(m, &endpoint))
+	os.Exit(dynamolocaltest.Main(m, &endpoint))
 }
 
 type fixture struct {
@@ -39,7 +39,7 @@ func newDB(t *testing.T) *fixture {
 	if endpoint == "" {
 		t.Skip("integration test: needs DynamoDB Local (skipped with -short)")
 	}
-	client, names := dynamolocal.NewTables(t, endpoint)
+	client, names := dynamolocaltest.NewTables(t, endpoint)
 	// The clock starts at the real time: DynamoDB Local deletes items whose
 	// TTL has passed by its own clock, so a fixed date would expire them.
 	f := &fixture{client: client, now: time.Now().UTC().Truncate(time.Second),
