@@ -235,15 +235,18 @@ export class ChatClient extends EventTarget {
    * Moves pLast over the presence events now contiguous, and fetches the
    * ones still missing after a jittered wait: events overtake each other
    * while a room fills, and a whole room that lost one should not ask at once.
+   * Only a number known for the whole wait is fetched.
    */
   notePresence() {
     while (this.pSeen.has(this.pLast + 1)) this.pSeen.delete(++this.pLast);
     for (const k of this.pSeen) if (k <= this.pLast) this.pSeen.delete(k);
     if (this.last === null || this.pHighest <= this.pLast || this.pGapTimer) return;
+    const want = this.pHighest;
     this.pGapTimer = setTimeout(() => {
       this.pGapTimer = null;
+      if (this.pLast >= want) return this.notePresence(); // they all came: numbers learnt since get a wait of their own
       const asked = (t) => Date.now() - t < SYNC_RETRY_MS;
-      if (this.pHighest > this.pLast && !asked(this.presenceAskedAt) && !asked(this.syncAskedAt)) this.requestPresence();
+      if (!asked(this.presenceAskedAt) && !asked(this.syncAskedAt)) this.requestPresence();
     }, GAP_WAIT_MS + Math.random() * GAP_WAIT_MS);
   }
 

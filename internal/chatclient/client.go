@@ -570,7 +570,8 @@ func (c *Client) applyEvent(f inbound) {
 // notePresence moves pLast over the presence events now contiguous, and
 // fetches the ones still missing after a jittered wait (events overtake
 // each other while a room fills, and a whole room that lost one event
-// should not ask at once).
+// should not ask at once): only a number known for the whole wait is
+// fetched.
 func (c *Client) notePresence() {
 	for c.pSeen[c.pLast+1] {
 		delete(c.pSeen, c.pLast+1)
@@ -584,12 +585,24 @@ func (c *Client) notePresence() {
 	if c.last < 0 || c.pHighest <= c.pLast || c.pGapTimer != nil {
 		return
 	}
+	want := c.pHighest
 	c.pGapTimer = time.AfterFunc(c.o.GapWait+rand.N(c.o.GapWait), func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.pGapTimer = nil
-		c.fetchPresence()
+		c.presenceDue(want)
 	})
+}
+
+// presenceDue runs when the wait for the presence events up to want is
+// over: if one of them is still missing it is fetched; if they all came,
+// the numbers learnt since get a wait of their own. Called with mu held.
+func (c *Client) presenceDue(want int64) {
+	c.pGapTimer = nil
+	if c.pLast < want {
+		c.fetchPresence()
+		return
+	}
+	c.notePresence()
 }
 
 // fetchPresence asks for the presence events after pLast, unless none is

@@ -109,3 +109,26 @@ func TestPresenceGapIsNoticedAndFilled(t *testing.T) {
 		t.Errorf("%d syncs for a presence event the log lacked, want 1 (after the second reply without it)", s.PresenceSyncs)
 	}
 }
+
+// Only a presence event missing for the whole wait is fetched: one that
+// arrives late, overtaken by the next, is not, and numbers learnt during
+// a wait get a wait of their own.
+func TestPresenceFetchWaitsForTheSameGap(t *testing.T) {
+	c := newBare()
+	for _, f := range []string{
+		`{"type":"sync","seq":0,"pseq":1,"members":[],"presence":{},"messages":[]}`,
+		`{"type":"join","userId":"c","name":"Cy","version":1,"pseq":3}`, // 2 is missing: a wait starts for up to 3
+		`{"type":"join","userId":"b","name":"Bo","version":1,"pseq":2}`, // late, not lost
+		`{"type":"join","userId":"e","name":"Ed","version":1,"pseq":5}`, // 4 is missing
+	} {
+		c.receive([]byte(f), time.Now())
+	}
+	c.presenceDue(3)
+	if n := c.stats.PresenceFetches; n != 0 {
+		t.Fatalf("%d fetches when the wait for 2 and 3 ended with both there; want none", n)
+	}
+	c.presenceDue(5)
+	if n := c.stats.PresenceFetches; n != 1 || c.presenceAt.IsZero() {
+		t.Errorf("%d fetches when 4 was still missing after its wait; want 1", n)
+	}
+}
