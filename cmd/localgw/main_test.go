@@ -61,7 +61,7 @@ func (s *syncBuffer) String() string {
 
 // startStack runs the whole local stack on free ports against the test's
 // DynamoDB Local, with tables of its own.
-func startStack(t *testing.T, mutate func(*options)) (*stack, *syncBuffer) {
+func startStack(t *testing.T, mutate func(*options)) *stack {
 	t.Helper()
 	if ddbEndpoint == "" {
 		t.Skip("end-to-end test: needs DynamoDB Local (skipped with -short)")
@@ -93,7 +93,7 @@ func startStack(t *testing.T, mutate func(*options)) (*stack, *syncBuffer) {
 			t.Logf("gateway log:\n%s", logs)
 		}
 	})
-	return s, logs
+	return s
 }
 
 // client is one chat user's socket, with every frame it receives queued
@@ -255,7 +255,7 @@ func summary(frames []map[string]any) []string {
 }
 
 func TestChatEndToEnd(t *testing.T) {
-	s, logs := startStack(t, func(o *options) {
+	s := startStack(t, func(o *options) {
 		o.limits.DisconnectDelay = 3 * time.Second
 		o.env[app.EnvConnectGrace] = "1s" // so that a10 is past its $connect when it vanishes
 	})
@@ -397,7 +397,7 @@ func TestChatEndToEnd(t *testing.T) {
 		t.Errorf("a0: %v", f)
 	}
 	// Only a11's and b7's $disconnect have started: a10's leave came from the prune.
-	if n := strings.Count(logs.String(), "msg=invoking route=$disconnect"); n != 2 {
+	if n := s.gw.Invocations("$disconnect"); n != 2 {
 		t.Errorf("%d $disconnect invocations had started when the leave arrived, want 2", n)
 	}
 
@@ -407,8 +407,7 @@ func TestChatEndToEnd(t *testing.T) {
 	if err := s.gw.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	connects := strings.Count(logs.String(), "msg=invoking route=$connect")
-	disconnects := strings.Count(logs.String(), "msg=invoking route=$disconnect")
+	connects, disconnects := s.gw.Invocations("$connect"), s.gw.Invocations("$disconnect")
 	if connects != 21 || disconnects != connects {
 		t.Errorf("$connect ran %d times, $disconnect %d times; want 21 each", connects, disconnects)
 	}
@@ -431,7 +430,7 @@ func TestPortInUse(t *testing.T) {
 // to every frame (acks up to its burst, then rate_limited), and a client
 // in another room gets every ack and every message.
 func TestFloodIsContained(t *testing.T) {
-	s, _ := startStack(t, func(o *options) {
+	s := startStack(t, func(o *options) {
 		o.limits.ThrottlingRateLimit = 0 // only the chat's own per-connection limit
 		o.logLevel = slog.LevelWarn
 	})
@@ -478,7 +477,7 @@ func TestFloodIsContained(t *testing.T) {
 // The local stack lets only its own page open the socket, as the deployed
 // stack lets only its CloudFront site; tools that send no Origin get in.
 func TestOnlyThePageOriginConnects(t *testing.T) {
-	s, _ := startStack(t, func(o *options) { o.webDir, o.webAddr = "../../web", "127.0.0.1:0" })
+	s := startStack(t, func(o *options) { o.webDir, o.webAddr = "../../web", "127.0.0.1:0" })
 	page := strings.TrimSuffix(s.webURL, "/")
 	for origin, want := range map[string]int{page: http.StatusSwitchingProtocols, "https://evil.example": http.StatusForbidden, "": http.StatusSwitchingProtocols} {
 		h := http.Header{}
@@ -547,7 +546,7 @@ func TestStopsWhenDynamoDBLocalDies(t *testing.T) {
 // template.yaml allows: the connect function may not post, the disconnect
 // function may post but not close.
 func TestManagementAPIFollowsTheTemplatesPolicies(t *testing.T) {
-	s, _ := startStack(t, nil)
+	s := startStack(t, nil)
 	c := dial(t, s, "Ana", "iam")
 	c.send(`{"action":"ping"}`)
 	c.next("pong")
@@ -580,7 +579,7 @@ func TestManagementAPIFollowsTheTemplatesPolicies(t *testing.T) {
 // query says, and a missing or forged token is refused before $connect
 // writes anything.
 func TestSignIn(t *testing.T) {
-	s, _ := startStack(t, func(o *options) { o.params["Auth"] = "jwt" })
+	s := startStack(t, func(o *options) { o.params["Auth"] = "jwt" })
 	if s.idp == nil {
 		t.Fatal("Auth=jwt without an issuer started no identity provider")
 	}

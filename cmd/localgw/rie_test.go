@@ -77,7 +77,7 @@ func TestChatThroughRIE(t *testing.T) {
 		bootstrap := buildBootstrap(t, root, samtemplate.FunctionPackage(fn))
 		lambdas[fn] = startRIE(t, rie, bootstrap, fn, env[fn])
 	}
-	s, _ := startStack(t, func(o *options) {
+	s := startStack(t, func(o *options) {
 		o.addr = fmt.Sprintf("127.0.0.1:%d", gwPort)
 		o.tablePrefix = prefix
 		o.lambdas = lambdas

@@ -83,10 +83,11 @@ type Gateway struct {
 	wires     sync.Map                    // remote address → *wire, when served on Listen's listener
 	callers   map[string][]*regexp.Regexp // Config.Callers, compiled
 
-	mu     sync.Mutex
-	conns  map[string]*conn // open sockets whose $connect succeeded
-	closed bool
-	wg     sync.WaitGroup // one per connection, until its $disconnect returned
+	mu      sync.Mutex
+	conns   map[string]*conn // open sockets whose $connect succeeded
+	invoked map[string]int   // integrations started, by route
+	closed  bool
+	wg      sync.WaitGroup // one per connection, until its $disconnect returned
 }
 
 // New returns a Gateway for cfg.
@@ -117,7 +118,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits()
 	}
-	g := &Gateway{cfg: cfg, selectKey: strings.Split(path, "."), faults: newFaults(cfg.Faults), conns: map[string]*conn{},
+	g := &Gateway{cfg: cfg, selectKey: strings.Split(path, "."), faults: newFaults(cfg.Faults), conns: map[string]*conn{}, invoked: map[string]int{},
 		inFlight: make(chan struct{}, max(cfg.Limits.MaxInFlight, 1)), callers: cfg.Callers.compile()}
 	if l := cfg.Limits; l.ThrottlingRateLimit > 0 {
 		g.throttle = rate.NewLimiter(rate.Limit(l.ThrottlingRateLimit), max(l.ThrottlingBurstLimit, 1))
@@ -176,6 +177,13 @@ func (g *Gateway) Connections() int {
 	return len(g.conns)
 }
 
+// Invocations returns how many integrations of route have started.
+func (g *Gateway) Invocations(route string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.invoked[route]
+}
+
 // lookup returns an open connection, waiting for a handshake that is
 // completing; nil if there is none (or ctx ends first).
 func (g *Gateway) lookup(ctx context.Context, id string) *conn {
@@ -218,6 +226,9 @@ func (g *Gateway) invoke(ctx context.Context, route string, ev events.APIGateway
 		return resp, err
 	}
 	log := g.cfg.Log.With("route", route, "function", fn, "connectionId", ev.RequestContext.ConnectionID)
+	g.mu.Lock()
+	g.invoked[route]++
+	g.mu.Unlock()
 	out, err := g.call(ctx, log, fn, payload)
 	if err != nil {
 		return resp, fmt.Errorf("invoke %s for %s: %w", fn, route, err)
