@@ -70,6 +70,11 @@ func TestParseInbound(t *testing.T) {
 			Inbound{Action: "shout", ClientID: strings.Repeat("<", 64)}, CodeUnknownAction},
 		{"typing", `{"action":"typing"}`, Inbound{Action: ActionTyping}, ""},
 		{"ping", ` {"action":"ping"} `, Inbound{Action: ActionPing}, ""},
+		{"presence", `{"action":"presence","after":16}`, Inbound{Action: ActionPresence, After: 16}, ""},
+		{"presence/from the start", `{"action":"presence","after":0}`, Inbound{Action: ActionPresence}, ""},
+		{"presence/no after", `{"action":"presence"}`, Inbound{Action: ActionPresence}, CodeInvalidMessage},
+		{"presence/negative", `{"action":"presence","after":-1}`, Inbound{Action: ActionPresence}, CodeInvalidMessage},
+		{"presence/not a number", `{"action":"presence","after":"16"}`, Inbound{Action: ActionPresence}, CodeInvalidMessage},
 		{"unknown_action", `{"action":"shout"}`, Inbound{Action: "shout"}, CodeUnknownAction},
 		{"unknown_action/case", `{"action":"New-Message","text":"a"}`, Inbound{Action: "New-Message"}, CodeUnknownAction},
 		{"unknown_action/missing", `{"text":"a"}`, Inbound{}, CodeUnknownAction},
@@ -221,7 +226,7 @@ func FuzzParseInbound(f *testing.F) {
 		`{"action":"new-message","text":"hi","clientId":"c1"}`,
 		`{"action":"sync","after":12,"limit":5}`, `{"action":"sync","before":9}`,
 		`{"action":"new-message","text":"hi","frame":3}`,
-		`{"action":"typing"}`, `{"action":"ping"}`, `{"action":"x"}`, `[]`, `{"text":`,
+		`{"action":"typing"}`, `{"action":"ping"}`, `{"action":"presence","after":7}`, `{"action":"x"}`, `[]`, `{"text":`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -249,6 +254,10 @@ func FuzzParseInbound(f *testing.F) {
 		case ActionSync:
 			if in.Limit < 1 || in.Limit > l.MaxHistory || in.After < -1 || in.Before < 0 || in.Before > 0 && in.After >= in.Before-1 {
 				t.Fatalf("accepted sync %+v", in)
+			}
+		case ActionPresence:
+			if in.After < 0 {
+				t.Fatalf("accepted presence %+v", in)
 			}
 		case ActionTyping, ActionPing:
 		default:
