@@ -367,13 +367,13 @@ export class ChatClient extends EventTarget {
     const pseq = f.pseq || 0; // the sync shows every presence event up to it
     if (pseq > this.pLast) this.pLast = pseq;
     if (pseq > this.pHighest) this.pHighest = pseq;
-    this.notePresence();
     for (const m of f.messages) this.hold(m);
     if (first) {
       const newest = f.messages.length ? f.messages[f.messages.length - 1].seq : f.seq;
       this.last = Math.max(this.last ?? 0, newest);
       this.advance();
     }
+    this.notePresence(); // events that came before the reply may have left a gap
     this.noteHighest(f.seq);
     if (!this.ready) {
       this.ready = true;

@@ -456,7 +456,6 @@ func (c *Client) onSync(f inbound, at time.Time) {
 	c.reconcile(f.Members, f.Presence)
 	c.pLast = max(c.pLast, f.PSeq) // the sync shows every presence event up to it
 	c.pHighest = max(c.pHighest, f.PSeq)
-	c.notePresence()
 	for _, m := range f.Messages {
 		c.hold(m, false, at)
 	}
@@ -468,6 +467,7 @@ func (c *Client) onSync(f inbound, at time.Time) {
 		c.last = newest
 		c.advance()
 	}
+	c.notePresence() // events that came before the reply may have left a gap
 	c.noteHighest(f.Seq)
 	if !c.ready {
 		c.ready = true

@@ -132,3 +132,17 @@ func TestPresenceFetchWaitsForTheSameGap(t *testing.T) {
 		t.Errorf("%d fetches when 4 was still missing after its wait; want 1", n)
 	}
 }
+
+// A join that came before the connection's first sync reply, with a gap
+// below it, is waited for from that reply on.
+func TestPresenceGapBeforeTheFirstSync(t *testing.T) {
+	c := newBare()
+	c.receive([]byte(`{"type":"join","userId":"e","name":"Ed","version":1,"pseq":5}`), time.Now())
+	if c.pGapTimer != nil {
+		t.Fatal("a wait started before the first sync said where the room is")
+	}
+	c.receive([]byte(`{"type":"sync","seq":0,"pseq":3,"members":[],"presence":{},"messages":[]}`), time.Now())
+	if c.pGapTimer == nil || c.pLast != 3 || c.pHighest != 5 {
+		t.Errorf("after the first sync: pLast %d, pHighest %d, waiting %v; want 3, 5 and a wait for 4", c.pLast, c.pHighest, c.pGapTimer != nil)
+	}
+}
