@@ -23,8 +23,12 @@ const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 30000;
 const SYNC_PAGE = 100;
 const GAP_WAIT_MS = 1500; // a gap often fills by itself: messages overtake each other
-const SYNC_RETRY_MS = 5000; // a sync unanswered this long may be asked again
+const SYNC_RETRY_MS = 5000; // a sync or presence fetch unanswered this long may be asked again
 const GATEWAY_RETRY_MS = 150; // after API Gateway refused a frame (a throttled stage refills in milliseconds)
+
+/** Whether a request asked for at t (ms) may still be answered. */
+const recent = (t) => Date.now() - t < SYNC_RETRY_MS;
+
 // Errors after which the connection is closed (or should be) and what was
 // not acknowledged is sent again, in order, on a new one.
 const RECONNECT_CODES = new Set(["not_connected", "out_of_order", "invalid_frame", "internal"]);
@@ -187,7 +191,7 @@ export class ChatClient extends EventTarget {
   /** Fetches a gap unless a sync is already on its way. */
   fillGap() {
     if (this.last === null || this.highest <= this.last) return;
-    if (Date.now() - this.syncAskedAt < SYNC_RETRY_MS) return;
+    if (recent(this.syncAskedAt)) return;
     this.requestSync();
   }
 
@@ -245,8 +249,7 @@ export class ChatClient extends EventTarget {
     this.pGapTimer = setTimeout(() => {
       this.pGapTimer = null;
       if (this.pLast >= want) return this.notePresence(); // they all came: numbers learnt since get a wait of their own
-      const asked = (t) => Date.now() - t < SYNC_RETRY_MS;
-      if (!asked(this.presenceAskedAt) && !asked(this.syncAskedAt)) this.requestPresence();
+      if (!recent(this.presenceAskedAt) && !recent(this.syncAskedAt)) this.requestPresence();
     }, GAP_WAIT_MS + Math.random() * GAP_WAIT_MS);
   }
 

@@ -45,16 +45,11 @@ func BenchmarkBroadcastConnections(b *testing.B) {
 			}
 			srv.Start()
 			defer srv.Close()
-			sender := fanout.New(func(ep string) fanout.Poster {
-				return apigatewaymanagementapi.New(apigatewaymanagementapi.Options{BaseEndpoint: aws.String(ep),
-					Region: "us-east-1", HTTPClient: tc.client,
-					Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}, fanout.ClientOptions)
-			}, fanout.Options{Concurrency: 64})
+			sender := benchSender(tc.client)
 			ids := make([]string, 1000)
 			for i := range ids {
 				ids[i] = fmt.Sprintf("c%04d", i)
 			}
-			payload := []byte(`{"type":"new-message","id":"01JDQ8Z6K3V2M4N5P6Q7R8S9T0","room":"general","name":"Ana","text":"hello"}`)
 			sender.Send(context.Background(), srv.URL, ids[:64], payload) // warm: the first connections
 			dials.Store(0)
 			b.ResetTimer()
@@ -68,22 +63,30 @@ func BenchmarkBroadcastConnections(b *testing.B) {
 	}
 }
 
+// payload is a new-message event as a broadcast posts it.
+var payload = []byte(`{"type":"new-message","id":"01JDQ8Z6K3V2M4N5P6Q7R8S9T0","room":"general","name":"Ana","text":"hello"}`)
+
+// benchSender is a fan-out through the Management API client as the
+// functions build it (fanout.ClientOptions), sending with client.
+func benchSender(client aws.HTTPClient) *fanout.Sender {
+	return fanout.New(func(ep string) fanout.Poster {
+		return apigatewaymanagementapi.New(apigatewaymanagementapi.Options{BaseEndpoint: aws.String(ep),
+			Region: "us-east-1", HTTPClient: client,
+			Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}, fanout.ClientOptions)
+	}, fanout.Options{Concurrency: 64})
+}
+
 // BenchmarkPostCost measures what the function pays per post, alone: one
 // broadcast of 1,000 frames through the Management API client as the
 // fan-out builds it, to a transport that answers at once without a
 // network, so that nothing on the server's side is counted. It reports
 // allocations, bytes and CPU time (user + system, all goroutines) per post.
 func BenchmarkPostCost(b *testing.B) {
-	sender := fanout.New(func(ep string) fanout.Poster {
-		return apigatewaymanagementapi.New(apigatewaymanagementapi.Options{BaseEndpoint: aws.String(ep),
-			Region: "us-east-1", HTTPClient: answerOK{},
-			Credentials: credentials.NewStaticCredentialsProvider("k", "s", "")}, fanout.ClientOptions)
-	}, fanout.Options{Concurrency: 64})
+	sender := benchSender(answerOK{})
 	ids := make([]string, 1000)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("R1kmxc2VNjMCF%03d=", i)
 	}
-	payload := []byte(`{"type":"new-message","id":"01JDQ8Z6K3V2M4N5P6Q7R8S9T0","room":"general","name":"Ana","text":"hello"}`)
 	ep := "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
 	sender.Send(context.Background(), ep, ids[:64], payload) // warm
 	var ms runtime.MemStats

@@ -204,16 +204,22 @@ func (c *Client) Close() {
 	}
 }
 
+// Progress is what a client holds, in short: every seq up to Last, the
+// highest seq the room is known to have, and how many of its own messages
+// are not acknowledged.
+type Progress struct {
+	Last, Highest int64
+	Pending       int
+}
+
 // Snapshot is what a client holds at one moment.
 type Snapshot struct {
+	Progress
 	Name     string
 	UserID   string
-	Last     int64 // every seq up to Last is held
-	Highest  int64
 	History  []chat.MessageEvent // held messages, by seq
 	Members  []string            // online names, sorted
 	Online   []string            // online user ids, sorted
-	Pending  int                 // messages not acknowledged
 	Ready    bool
 	Stats    Stats
 	Versions map[string]int64
@@ -223,7 +229,7 @@ type Snapshot struct {
 func (c *Client) Snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := Snapshot{Name: c.name, UserID: c.userID, Last: c.last, Highest: c.highest, Pending: len(c.pending), Ready: c.ready,
+	s := Snapshot{Progress: c.progress(), Name: c.name, UserID: c.userID, Ready: c.ready,
 		Stats: c.stats, Versions: map[string]int64{}}
 	s.Stats.ErrorsByCode = map[string]int{}
 	for k, v := range c.stats.ErrorsByCode {
@@ -245,19 +251,15 @@ func (c *Client) Snapshot() Snapshot {
 	return s
 }
 
-// Progress is what a client holds, in short: every seq up to Last, the
-// highest seq the room is known to have, and how many of its own messages
-// are not acknowledged.
-type Progress struct {
-	Last, Highest int64
-	Pending       int
-}
-
 // Progress returns the client's progress now; unlike Snapshot it copies
 // nothing, so a load tool may poll it for every client while others send.
 func (c *Client) Progress() Progress {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.progress()
+}
+
+func (c *Client) progress() Progress {
 	return Progress{Last: c.last, Highest: c.highest, Pending: len(c.pending)}
 }
 

@@ -15,7 +15,8 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 	// after the reply is read after it: whoever that read misses connected
 	// later, and their own sync lists the user.
 	var conns []chat.Connection
-	if join, ok := h.claimJoin(ctx, r, c); ok {
+	join, joined := h.claimJoin(ctx, r, c)
+	if joined {
 		defer func() { // after the reply, or the error
 			if conns == nil { // the room was not read
 				h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, join))
@@ -24,11 +25,15 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 			}
 		}()
 	}
-	// The latest presence event before the room: the room read after it
-	// shows that event and every one before.
-	pseq, err := h.Conns.PresenceSeq(ctx, c.Room)
-	if err != nil {
-		return err
+	// A presence event numbered before the room is read: the room shows it
+	// and every one before. The join just numbered is one; without it, the
+	// log's head says the latest.
+	pseq := join.PSeq
+	var err error
+	if pseq == 0 {
+		if pseq, err = h.Conns.PresenceSeq(ctx, c.Room); err != nil {
+			return err
+		}
 	}
 	var presence []chat.Presence
 	conns, presence, err = h.Conns.Room(ctx, c.Room)

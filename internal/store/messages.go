@@ -30,8 +30,9 @@ type messageItem struct {
 	ExpiresAt int64  `dynamodbav:"expiresAt"`
 }
 
-// headItem holds a room's latest seq: pk room#{room}, sk "head". It never
-// expires, so a room's seq never goes back.
+// headItem holds a room's latest seq: pk room#{room}, sk "head" (and, in
+// the connections table, pk plog#{room}: its latest presence event). It
+// never expires, so a room's numbers never go back.
 type headItem struct {
 	keys
 	Seq int64 `dynamodbav:"seq"`

@@ -14,12 +14,11 @@ import (
 )
 
 // A room's presence log lives in a partition of its own, pk plog#{room}
-// (not room#{room}, which sync and every broadcast read): the counter
-// (sk "last", attribute n) numbers the room's joins and leaves 1, 2, 3…,
-// and each is kept for PresenceLogTTL under sk e#{pseq}.
+// (not room#{room}, which sync and every broadcast read): its head (sk
+// "head", a headItem as the messages have) numbers the room's joins and
+// leaves 1, 2, 3…, and each is kept for PresenceLogTTL under sk e#{pseq}.
 const (
 	plogPrefix   = "plog#"
-	plogLastSK   = "last"
 	plogEventPre = "e#"
 )
 
@@ -37,6 +36,10 @@ type plogItem struct {
 	ExpiresAt int64  `dynamodbav:"expiresAt"`
 }
 
+func (it plogItem) event(room string) chat.PresenceEvent {
+	return chat.PresenceEvent{Type: it.Type, Room: room, UserID: it.UserID, Name: it.Name, Version: it.Ver, SentAt: it.SentAt, PSeq: it.PSeq}
+}
+
 // LogPresence gives a room's join or leave the room's next number and
 // keeps it for PresenceLogTTL, so that a client that missed it can fetch
 // it (PresenceSince); it returns e numbered. Call it after the change e
@@ -47,21 +50,19 @@ type plogItem struct {
 // for it syncs instead.
 func (db *DB) LogPresence(ctx context.Context, e chat.PresenceEvent) (chat.PresenceEvent, error) {
 	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &db.tables.Connections, Key: key(plogPrefix+e.Room, plogLastSK),
-		UpdateExpression:          aws.String("ADD n :one"),
+		TableName: &db.tables.Connections, Key: key(plogPrefix+e.Room, headSK),
+		UpdateExpression:          aws.String("ADD seq :one"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
 		ReturnValues:              types.ReturnValueUpdatedNew,
 	})
 	if err != nil {
 		return e, fmt.Errorf("number a presence event of room %q: %w", e.Room, err)
 	}
-	var last struct {
-		N int64 `dynamodbav:"n"`
-	}
-	if err := unmarshal(out.Attributes, &last); err != nil {
+	var head headItem
+	if err := unmarshal(out.Attributes, &head); err != nil {
 		return e, err
 	}
-	e.PSeq = last.N
+	e.PSeq = head.Seq
 	// An UpdateItem, not a PutItem: the functions that log presence may
 	// update the table, not put into it.
 	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -81,13 +82,11 @@ func (db *DB) LogPresence(ctx context.Context, e chat.PresenceEvent) (chat.Prese
 // PresenceSeq returns the number of a room's latest presence event (0:
 // none yet).
 func (db *DB) PresenceSeq(ctx context.Context, room string) (int64, error) {
-	var last struct {
-		N int64 `dynamodbav:"n"`
-	}
-	if _, err := db.getItem(ctx, db.tables.Connections, key(plogPrefix+room, plogLastSK), &last); err != nil {
+	var head headItem
+	if _, err := db.getItem(ctx, db.tables.Connections, key(plogPrefix+room, headSK), &head); err != nil {
 		return 0, fmt.Errorf("get latest presence event of room %q: %w", room, err)
 	}
-	return last.N, nil
+	return head.Seq, nil
 }
 
 // PresenceSince returns, in order, up to limit of a room's kept presence
@@ -114,8 +113,7 @@ func (db *DB) PresenceSince(ctx context.Context, room string, after int64, limit
 	}
 	events = make([]chat.PresenceEvent, len(its))
 	for i, it := range its {
-		events[i] = chat.PresenceEvent{Type: it.Type, Room: room, UserID: it.UserID, Name: it.Name, Version: it.Ver,
-			SentAt: it.SentAt, PSeq: it.PSeq}
+		events[i] = it.event(room)
 	}
 	return events, more, nil
 }
