@@ -3,7 +3,6 @@ package chat
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -40,19 +39,10 @@ type Inbound struct {
 	Limit  int   // sync
 }
 
-type rawInbound struct {
-	Action   string          `json:"action"`
-	Text     json.RawMessage `json:"text"`
-	ClientID string          `json:"clientId"`
-	Frame    json.RawMessage `json:"frame"`
-	After    json.RawMessage `json:"after"`
-	Before   json.RawMessage `json:"before"`
-	Limit    json.RawMessage `json:"limit"`
-}
-
 // ParseInbound decodes and validates one client frame. The error is always
-// an *Error whose code tells the client what was wrong; when the frame
-// carried a clientId it is returned with the error so the client can match it.
+// an *Error whose code tells the client what was wrong; the frame's action,
+// clientId and number are returned with it whatever else is wrong, so that
+// the client can match the answer and a numbered frame keeps its place.
 func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
@@ -61,27 +51,51 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	if !utf8.Valid(data) {
 		return Inbound{}, Errorf(CodeInvalidMessage, "the frame is not valid UTF-8")
 	}
-	var raw rawInbound
-	if err := json.Unmarshal(data, &raw); err != nil {
-		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-			return Inbound{}, Errorf(CodeInvalidMessage, "a field has the wrong type: "+fieldOf(err))
-		}
+	// Field by field (names are case-sensitive, as API Gateway's route
+	// selection is), so that one of the wrong type hides none of the others.
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
 		return Inbound{}, Errorf(CodeBadJSON, "the frame is not valid JSON")
+	}
+	var in Inbound
+	wrong := ""
+	for _, f := range []struct {
+		name string
+		to   *string
+	}{{"action", &in.Action}, {"clientId", &in.ClientID}} {
+		if raw := fields[f.name]; present(raw) && json.Unmarshal(raw, f.to) != nil && wrong == "" {
+			wrong = f.name
+		}
 	}
 	// Echoed at most MaxClientIDChars long: an error frame must stay small
 	// enough to deliver.
-	in := Inbound{Action: raw.Action, ClientID: truncateRunes(raw.ClientID, l.MaxClientIDChars)}
-	switch raw.Action {
+	clientID := in.ClientID
+	in.ClientID = truncateRunes(clientID, l.MaxClientIDChars)
+	if in.Action == ActionNewMessage {
+		// The frame number first: a frame rejected for anything else still
+		// takes its place in the connection's order.
+		if raw := fields["frame"]; present(raw) {
+			n, ok := wholeNumber(raw)
+			if !ok || n < 1 {
+				return in, Errorf(CodeInvalidFrame, `"frame" must be a whole number from 1 up`)
+			}
+			in.Frame = n
+		}
+	}
+	if wrong != "" {
+		return in, Errorf(CodeInvalidMessage, "a field has the wrong type: "+wrong)
+	}
+	switch in.Action {
 	case ActionNewMessage:
-		err := in.parseNewMessage(raw, l)
+		err := in.parseNewMessage(fields["text"], clientID, l)
 		return in, err
 	case ActionSync:
-		err := in.parseSync(raw, l)
+		err := in.parseSync(fields, l)
 		return in, err
 	case ActionTyping, ActionPing:
 		return in, nil
 	case ActionPresence:
-		n, ok := wholeNumber(raw.After)
+		n, ok := wholeNumber(fields["after"])
 		if !ok || n < 0 {
 			return in, Errorf(CodeInvalidMessage, `presence needs "after": the pseq of the last presence event held (a whole number)`)
 		}
@@ -90,27 +104,18 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	case "":
 		return in, Errorf(CodeUnknownAction, `the frame has no "action"`)
 	default:
-		return in, Errorf(CodeUnknownAction, fmt.Sprintf("unknown action %q", truncate(raw.Action, 64)))
+		return in, Errorf(CodeUnknownAction, fmt.Sprintf("unknown action %q", truncate(in.Action, 64)))
 	}
 }
 
-func (in *Inbound) parseNewMessage(raw rawInbound, l Limits) error {
-	// The frame number first: a frame rejected for its text still takes its
-	// place in the connection's order.
-	if present(raw.Frame) {
-		n, ok := wholeNumber(raw.Frame)
-		if !ok || n < 1 {
-			return Errorf(CodeInvalidFrame, `"frame" must be a whole number from 1 up`)
-		}
-		in.Frame = n
-	}
-	if n := utf8.RuneCountInString(raw.ClientID); n > l.MaxClientIDChars {
+func (in *Inbound) parseNewMessage(text json.RawMessage, clientID string, l Limits) error {
+	if n := utf8.RuneCountInString(clientID); n > l.MaxClientIDChars {
 		return Errorf(CodeTooLong, fmt.Sprintf("clientId is %d characters; the limit is %d", n, l.MaxClientIDChars))
 	}
-	if !present(raw.Text) {
+	if !present(text) {
 		return Errorf(CodeInvalidMessage, `new-message needs "text"`)
 	}
-	if err := json.Unmarshal(raw.Text, &in.Text); err != nil {
+	if err := json.Unmarshal(text, &in.Text); err != nil {
 		return Errorf(CodeInvalidMessage, "a field has the wrong type: text")
 	}
 	in.Text = strings.TrimSpace(in.Text)
@@ -124,7 +129,7 @@ func (in *Inbound) parseNewMessage(raw rawInbound, l Limits) error {
 		r, _ := utf8.DecodeRuneInString(in.Text[i:])
 		return Errorf(CodeInvalidMessage, fmt.Sprintf("the message contains a control character (U+%04X); only line breaks and tabs are allowed", r))
 	}
-	if strings.ContainsRune(in.Text, utf8.RuneError) && !hasReplacementChar(raw.Text) {
+	if strings.ContainsRune(in.Text, utf8.RuneError) && !hasReplacementChar(text) {
 		return Errorf(CodeInvalidMessage, "the message is not valid UTF-8 (an unpaired surrogate escape)")
 	}
 	return nil
@@ -144,13 +149,13 @@ func truncateRunes(s string, n int) string {
 	return string([]rune(s)[:n])
 }
 
-func (in *Inbound) parseSync(raw rawInbound, l Limits) error {
+func (in *Inbound) parseSync(fields map[string]json.RawMessage, l Limits) error {
 	in.After = -1
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
 		to   *int64
-	}{{"after", raw.After, &in.After}, {"before", raw.Before, &in.Before}} {
+	}{{"after", fields["after"], &in.After}, {"before", fields["before"], &in.Before}} {
 		if !present(f.raw) {
 			continue
 		}
@@ -164,10 +169,10 @@ func (in *Inbound) parseSync(raw rawInbound, l Limits) error {
 		return Errorf(CodeInvalidMessage, `no message lies between "after" and "before"`)
 	}
 	in.Limit = l.DefaultHistory
-	if !present(raw.Limit) {
+	if !present(fields["limit"]) {
 		return nil
 	}
-	n, ok := wholeNumber(raw.Limit)
+	n, ok := wholeNumber(fields["limit"])
 	if !ok || n < 1 || n > int64(l.MaxHistory) {
 		return Errorf(CodeInvalidMessage, fmt.Sprintf(`"limit" must be a whole number from 1 to %d`, l.MaxHistory))
 	}
@@ -188,13 +193,6 @@ func wholeNumber(raw json.RawMessage) (int64, bool) {
 		return 0, false
 	}
 	return n, true
-}
-
-func fieldOf(err error) string {
-	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok && te.Field != "" {
-		return te.Field
-	}
-	return "unknown"
 }
 
 func truncate(s string, n int) string {

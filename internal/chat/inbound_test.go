@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -46,6 +47,10 @@ func TestParseInbound(t *testing.T) {
 			Inbound{Action: ActionNewMessage, Text: "hi", Frame: 7}, ""},
 		{"new-message/frame with a bad text", `{"action":"new-message","text":"","frame":3,"clientId":"c3"}`,
 			Inbound{Action: ActionNewMessage, Frame: 3, ClientID: "c3"}, CodeInvalidMessage},
+		{"new-message/clientId of the wrong type keeps the frame's number", `{"text":"x","clientId":7,"frame":4,"action":"new-message"}`,
+			Inbound{Action: ActionNewMessage, Frame: 4}, CodeInvalidMessage},
+		{"new-message/text of the wrong type keeps the frame's number", `{"action":"new-message","text":["x"],"frame":5,"clientId":"c5"}`,
+			Inbound{Action: ActionNewMessage, Frame: 5, ClientID: "c5"}, CodeInvalidMessage},
 		{"invalid_frame/zero", `{"action":"new-message","text":"hi","frame":0}`, Inbound{Action: ActionNewMessage}, CodeInvalidFrame},
 		{"invalid_frame/negative", `{"action":"new-message","text":"hi","frame":-1}`, Inbound{Action: ActionNewMessage}, CodeInvalidFrame},
 		{"invalid_frame/fraction", `{"action":"new-message","text":"hi","frame":1.5}`, Inbound{Action: ActionNewMessage}, CodeInvalidFrame},
@@ -235,6 +240,15 @@ func FuzzParseInbound(f *testing.F) {
 		in, err := ParseInbound(data, l)
 		if utf8.RuneCountInString(in.ClientID) > l.MaxClientIDChars {
 			t.Fatalf("would echo a clientId of %d characters", utf8.RuneCountInString(in.ClientID))
+		}
+		// A new-message frame with a valid number keeps it, whatever else
+		// is wrong with the frame: the frames after it must not wait for it.
+		var fields map[string]json.RawMessage
+		var action string
+		if utf8.Valid(data) && json.Unmarshal(data, &fields) == nil && json.Unmarshal(fields["action"], &action) == nil && action == ActionNewMessage {
+			if n, ok := wholeNumber(fields["frame"]); ok && n >= 1 && in.Frame != n {
+				t.Fatalf("frame %d came back as %d (err %v)", n, in.Frame, err)
+			}
 		}
 		if err != nil {
 			if _, ok := errors.AsType[*Error](err); !ok {
