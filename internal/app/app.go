@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/chatgo/serverless-chat/internal/auth"
 	"github.com/chatgo/serverless-chat/internal/chat"
@@ -29,6 +30,7 @@ import (
 var (
 	_ handler.Connections = (*store.DB)(nil)
 	_ handler.Senders     = (*store.DB)(nil)
+	_ handler.Buckets     = (*store.DB)(nil)
 	_ handler.Messages    = (*store.DB)(nil)
 	_ handler.Broadcaster = (*fanout.Sender)(nil)
 	_ fanout.Poster       = (*apigatewaymanagementapi.Client)(nil)
@@ -75,11 +77,8 @@ func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, 
 	if err != nil {
 		return nil, err
 	}
-	db := store.New(dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		if cfg.DynamoDBEndpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.DynamoDBEndpoint)
-		}
-	}), store.Tables{Connections: cfg.ConnectionsTable, Messages: cfg.MessagesTable})
+	db := store.New(dynamodb.NewFromConfig(awsCfg, DynamoDBOptions(cfg.DynamoDBEndpoint)),
+		store.Tables{Connections: cfg.ConnectionsTable, Messages: cfg.MessagesTable})
 	db.MessageRetention = cfg.MessageRetention
 
 	sender := fanout.New(func(endpoint string) fanout.Poster {
@@ -91,9 +90,12 @@ func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, 
 	limits := chat.DefaultLimits()
 	limits.MaxTextChars = cfg.MaxTextChars
 	limits.Messages, limits.Reads = cfg.MessageRate, cfg.ReadRate
+	db.SkipAfter = limits.SkipAfter
 	return &handler.Chat{
 		Conns:        db,
 		Senders:      db,
+		Buckets:      db,
+		Tokens:       handler.NewTokenMemory(tokenMemorySize),
 		Msgs:         db,
 		Fanout:       sender,
 		Log:          log,
@@ -107,20 +109,44 @@ func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, 
 	}, nil
 }
 
+// tokenMemorySize is how many connections' rate-limit buckets one
+// instance remembers (a few hundred bytes each).
+const tokenMemorySize = 10_000
+
+// DynamoDBOptions configures the DynamoDB client: endpoint, when given, is
+// DynamoDB Local, which leaves the CRC32 checksum header out of its error
+// responses (aws/aws-sdk-go-v2#3545): the SDK would warn of a mismatch on
+// every failed conditional write, so the checksum is not checked there.
+func DynamoDBOptions(endpoint string) func(*dynamodb.Options) {
+	return func(o *dynamodb.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+			o.DisableValidateResponseChecksum = true
+		}
+	}
+}
+
+// NewRetryer is every client's retry policy: at most 3 attempts with
+// jittered exponential backoff (the SDK's standard), throttling and 5xx
+// as the SDK knows them, and DynamoDB's TransactionConflictException too
+// (an update of an item a transaction holds; the SDK does not retry it).
+// There is no client-side retry quota: a burst of throttled posts across
+// goroutines would otherwise drain it for all.
+func NewRetryer() aws.Retryer {
+	return retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.RateLimiter = ratelimit.None
+	}), (&dbtypes.TransactionConflictException{}).ErrorCode())
+}
+
 // loadAWS builds the one aws.Config every client shares: an HTTP client
 // that keeps as many idle connections per host as the fan-out runs posts
 // at once (the SDK keeps 10), an overall timeout on every call, and
-// bounded retries without the client-side retry quota, which a burst of
-// throttled posts across goroutines would otherwise drain for all.
+// NewRetryer's bounded retries.
 func loadAWS(ctx context.Context, cfg Config) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(newHTTPClient(cfg.FanoutConcurrency)),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = 3
-				o.RateLimiter = ratelimit.None
-			})
-		}),
+		config.WithRetryer(NewRetryer),
 	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))

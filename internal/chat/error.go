@@ -13,7 +13,7 @@ const (
 	CodeInvalidMessage = "invalid_message" // a field is missing, empty or malformed
 	CodeTooLong        = "too_long"        // a field is longer than its limit
 	CodeInvalidFrame   = "invalid_frame"   // "frame" is not the next number, or not a number
-	CodeOutOfOrder     = "out_of_order"    // the frame before this one never came; the connection is closed
+	CodeOutOfOrder     = "out_of_order"    // the frame before this one has not come; send the unacknowledged ones again
 	CodeNotConnected   = "not_connected"   // the server has no record of this connection; it is closed
 	CodeRateLimited    = "rate_limited"    // too many frames: send this one again after RetryAfter
 	CodeInternal       = "internal"        // the server failed; the client may retry
@@ -62,12 +62,12 @@ func Errorf(code, msg string) *Error { return &Error{Code: code, Message: msg} }
 // FrameError is the error for a new-message frame numbered frame on a
 // connection whose last stored frame is last, when frame is not last+1:
 // invalid_frame for a number already used, out_of_order for one whose
-// predecessor never came.
+// predecessor has not come in time (the frame keeps its number).
 func FrameError(last, frame int64) error {
 	if frame <= last {
 		return Errorf(CodeInvalidFrame, fmt.Sprintf("frame %d was already used on this connection (the last was %d)", frame, last))
 	}
-	return Errorf(CodeOutOfOrder, fmt.Sprintf("frame %d came but frame %d never did; the connection is closed: reconnect and resend", frame, last+1))
+	return Errorf(CodeOutOfOrder, fmt.Sprintf("frame %d came but frame %d has not; send the frames not acknowledged again, in order, with their numbers", frame, last+1))
 }
 
 // RateLimited is the error for a frame that came sooner than its rate

@@ -14,8 +14,20 @@ type Limits struct {
 	TypingInterval   time.Duration // at most one typing event per connection per interval
 	MaxFrameBytes    int           // largest frame the server sends (API Gateway's 128 KB)
 	// FrameWait is how long a numbered new-message frame waits for the
-	// frame before it to be stored; past it the frame is out_of_order.
+	// frame before it to be stored, after the last earlier frame was and
+	// on top of the time the frame itself waited to be served (a loaded
+	// gateway delays its predecessor as much); past it the frame is
+	// out_of_order.
 	FrameWait time.Duration
+	// SkipAfter is how long a seq may hold no message once the seq above
+	// it was taken: past it a reader declares it skipped (its writer
+	// failed or is too slow, and takes another if it comes back).
+	SkipAfter time.Duration
+	// InvocationTimeout bounds how long an invocation runs (API Gateway
+	// waits 29 s for an integration; the template's FunctionTimeout is at
+	// most 29 s): a message stored longer ago than this is no longer being
+	// broadcast by the invocation that stored it.
+	InvocationTimeout time.Duration
 	// PingInterval is how often clients ping; a connection silent for
 	// StaleAfter is checked with API Gateway before it is listed as a member.
 	PingInterval time.Duration
@@ -31,20 +43,22 @@ type Limits struct {
 // DefaultLimits returns the limits docs/protocol.md documents.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxTextChars:     2000,
-		MaxNameChars:     32,
-		MaxRoomChars:     64,
-		MaxClientIDChars: 64,
-		DefaultHistory:   50,
-		MaxHistory:       100,
-		PresencePage:     100,
-		TypingInterval:   2 * time.Second,
-		MaxFrameBytes:    128 * 1024,
-		FrameWait:        5 * time.Second,
-		PingInterval:     25 * time.Second,
-		StaleAfter:       60 * time.Second,
-		Messages:         Rate{What: RateMessages, PerSecond: 5, Burst: 20},
-		Reads:            Rate{What: RateReads, PerSecond: 2, Burst: 5},
+		MaxTextChars:      2000,
+		MaxNameChars:      32,
+		MaxRoomChars:      64,
+		MaxClientIDChars:  64,
+		DefaultHistory:    50,
+		MaxHistory:        100,
+		PresencePage:      100,
+		TypingInterval:    2 * time.Second,
+		MaxFrameBytes:     128 * 1024,
+		FrameWait:         2 * time.Second,
+		SkipAfter:         5 * time.Second,
+		InvocationTimeout: 30 * time.Second,
+		PingInterval:      25 * time.Second,
+		StaleAfter:        60 * time.Second,
+		Messages:          Rate{What: RateMessages, PerSecond: 5, Burst: 20},
+		Reads:             Rate{What: RateReads, PerSecond: 2, Burst: 5},
 	}
 }
 

@@ -30,7 +30,8 @@ func ValidID(s string) bool {
 type Message struct {
 	ID string
 	// Seq is the message's place in its room: 1, 2, 3… in the order the
-	// messages were stored, with no gaps.
+	// seqs were taken. A seq taken and never used for a message is
+	// skipped (Page.Skipped), so that nobody waits for it.
 	Seq      int64
 	Room     string
 	UserID   string // the sender
@@ -38,6 +39,31 @@ type Message struct {
 	Text     string
 	SentAt   time.Time
 	ClientID string // empty when the client gave none
+}
+
+// Stored is what storing a message did.
+type Stored struct {
+	// Message is the stored message, or the original of a duplicate.
+	Message   Message
+	Duplicate bool
+	// Skipped lists the seqs taken for it and not used; each holds a
+	// tombstone (or, if writing one failed, readers declare it).
+	Skipped []int64
+	// Failed counts the conditional writes that failed and the
+	// transactions that conflicted on the way: contention.
+	Failed int
+}
+
+// Page is one page of a room's history.
+type Page struct {
+	Messages []Message // oldest first
+	// Skipped lists the seqs in the page's range that hold no message and
+	// never will, oldest first.
+	Skipped []int64
+	// More says whether the range asked for holds more than the page.
+	More bool
+	// Latest is the room's latest seq, read before the page.
+	Latest int64
 }
 
 // ErrNoConnection is returned for a connection that is not stored, or no
@@ -60,6 +86,10 @@ type Connection struct {
 	// PendingJoin is the presence version of a join this connection's
 	// $connect made and nobody has announced yet (0: none).
 	PendingJoin int64
+	// HeldUntil: a new-message frame of this connection was refused for
+	// its user's rate limit, and the frames after it cannot be stored
+	// before then (zero: none was).
+	HeldUntil time.Time
 }
 
 // Presence is what a room knows of one user: whether they have a

@@ -10,7 +10,7 @@ import (
 
 // ProtocolVersion is the version of docs/protocol.md this package speaks;
 // sync replies carry it.
-const ProtocolVersion = 2
+const ProtocolVersion = 3
 
 // Event types the server sends, in the "type" field of every server frame.
 const (
@@ -23,6 +23,7 @@ const (
 	TypeJoin       = "join"
 	TypeLeave      = "leave"
 	TypePresence   = "presence"
+	TypeSkip       = "skip"
 )
 
 // MessageEvent is a stored message as clients see it: the new-message event
@@ -104,10 +105,21 @@ type Sync struct {
 	// online (in Members) or not.
 	Presence map[string]int64 `json:"presence"`
 	Messages []MessageEvent   `json:"messages"`
-	More     bool             `json:"more"`
+	// Skipped lists the seqs in the page's range that hold no message and
+	// never will: a client counts them as held.
+	Skipped []int64 `json:"skipped,omitempty"`
+	More    bool    `json:"more"`
 	// Before echoes the request's before, so that a client tells a page of
 	// older history from the other pages it asked for.
 	Before int64 `json:"before,omitempty"`
+}
+
+// Skip tells a room that a seq holds no message and never will (it was
+// taken for a message that was not stored), so that nobody waits for it.
+type Skip struct {
+	Type string `json:"type"`
+	Room string `json:"room"`
+	Seq  int64  `json:"seq"`
 }
 
 // Pong answers a ping with the room's latest seq and presence event.

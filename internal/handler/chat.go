@@ -33,17 +33,22 @@ type Connections interface {
 // Senders reads and updates the record of the connection a frame came from.
 type Senders interface {
 	Connection(ctx context.Context, id string) (chat.Connection, error)
-	TakeToken(ctx context.Context, id string, r chat.Rate, now time.Time) (c chat.Connection, wait time.Duration, err error)
 	SkipFrame(ctx context.Context, id string, frame int64) error
 	AllowTyping(ctx context.Context, id string, now time.Time, interval time.Duration) (chat.Connection, bool, error)
 	Touch(ctx context.Context, c chat.Connection, at time.Time) error
 	ClaimJoin(ctx context.Context, id string) (chat.Presence, bool, error)
 }
 
+// Buckets are the users' rate limits.
+type Buckets interface {
+	TakeToken(ctx context.Context, userID string, r chat.Rate, now, seen time.Time) (tat time.Time, wait time.Duration, err error)
+	HoldFrames(ctx context.Context, connID string, until time.Time) error
+}
+
 // Messages stores the messages of each room.
 type Messages interface {
-	PutMessage(ctx context.Context, m chat.Message, connID string, frame int64) (stored chat.Message, duplicate bool, err error)
-	History(ctx context.Context, room string, after, before int64, limit int) ([]chat.Message, bool, error)
+	PutMessage(ctx context.Context, m chat.Message, connID string, frame int64) (chat.Stored, error)
+	History(ctx context.Context, room string, after, before int64, limit int) (chat.Page, error)
 	Latest(ctx context.Context, room string) (int64, error)
 	Original(ctx context.Context, room, userID, clientID string) (chat.Message, bool, error)
 }
@@ -55,17 +60,21 @@ type Broadcaster interface {
 	Close(ctx context.Context, endpoint, id string) error
 }
 
-// Chat serves the chat's routes. All fields must be set except Endpoint
-// and ConnectGrace.
+// Chat serves the chat's routes. All fields must be set except Endpoint,
+// ConnectGrace and Tokens.
 type Chat struct {
 	Conns   Connections
 	Senders Senders
+	Buckets Buckets
 	Msgs    Messages
 	Fanout  Broadcaster
 	Log     *slog.Logger
 	Metrics metrics.Recorder // the zero value records nothing
 	Limits  chat.Limits
 	Now     func() time.Time
+	// Tokens is this instance's memory of the rate-limit buckets (nil:
+	// none): a frame it shows over the limit costs no request.
+	Tokens *TokenMemory
 	// Region is the AWS region the Management API endpoint is built for.
 	Region string
 	// ConnectGrace is how long after its $connect a connection may answer
@@ -86,6 +95,9 @@ type request struct {
 	id       string // the connection's id
 	endpoint string // the Management API to answer through
 	log      *slog.Logger
+	// lag is how long the frame waited between API Gateway and this
+	// invocation: the load the frames before it met on their way too.
+	lag time.Duration
 }
 
 func (h *Chat) request(ev events.APIGatewayWebsocketProxyRequest) request {
@@ -95,9 +107,17 @@ func (h *Chat) request(ev events.APIGatewayWebsocketProxyRequest) request {
 		// Not domainName/stage: that breaks behind custom domains.
 		ep = fmt.Sprintf("https://%s.execute-api.%s.amazonaws.com/%s", rc.APIID, h.Region, rc.Stage)
 	}
-	return request{id: rc.ConnectionID, endpoint: ep,
+	var lag time.Duration
+	if rc.RequestTimeEpoch > 0 {
+		lag = min(max(h.Now().Sub(time.UnixMilli(rc.RequestTimeEpoch)), 0), maxLag)
+	}
+	return request{id: rc.ConnectionID, endpoint: ep, lag: lag,
 		log: h.Log.With("route", rc.RouteKey, "connectionId", rc.ConnectionID)}
 }
+
+// maxLag bounds the lag a frame waits on top of Limits.FrameWait: a
+// clock far off is not a reason to wait for the integration timeout.
+const maxLag = 10 * time.Second
 
 type response = events.APIGatewayProxyResponse
 
@@ -216,8 +236,8 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 }
 
 // fail answers a frame that could not be served. A connection the server
-// has no record of, or whose frames came out of order for good, is closed
-// after its error frame: the client reconnects and resends.
+// has no record of is closed after its error frame: the client reconnects
+// and resends.
 func (h *Chat) fail(ctx context.Context, r request, in chat.Inbound, err error) {
 	code := chat.ErrorCode(err)
 	if code == chat.CodeInternal {
@@ -227,27 +247,48 @@ func (h *Chat) fail(ctx context.Context, r request, in chat.Inbound, err error) 
 	}
 	h.reply(ctx, r, chat.NewErrorEvent(err, in))
 	h.Metrics.Record(ctx, map[string]string{metrics.CodeDimension: code}, metrics.Count(metrics.FramesRejected, 1))
-	if code == chat.CodeNotConnected || code == chat.CodeOutOfOrder {
+	if code == chat.CodeNotConnected {
 		if err := h.Fanout.Close(ctx, r.endpoint, r.id); err != nil {
 			r.log.WarnContext(ctx, "close connection failed", "err", err)
 		}
 	}
 }
 
-// take takes a token of rate r for the frame, and returns the sending
-// connection; a frame over the limit gets rate_limited.
-func (h *Chat) take(ctx context.Context, r request, rate chat.Rate) (chat.Connection, error) {
-	c, wait, err := h.Senders.TakeToken(ctx, r.id, rate, h.Now())
-	if err == nil && wait > 0 {
-		err = chat.RateLimited(rate, wait)
+// refused returns rate_limited for a frame of rate r that this instance
+// remembers the connection's bucket to be empty for: no request needed.
+func (h *Chat) refused(r request, rate chat.Rate) error {
+	if _, wait, ok := rate.Take(h.Tokens.get(r.id, rate.What), h.Now()); !ok {
+		return chat.RateLimited(rate, wait)
 	}
-	return c, err
+	return nil
 }
 
-// read serves a frame that reads the room (sync, ping) within its rate.
-func (h *Chat) read(ctx context.Context, r request, serve func(c chat.Connection) error) error {
-	c, err := h.take(ctx, r, h.Limits.Reads)
+// take takes a token of rate from the bucket of c's user for the frame; a
+// frame over the limit gets rate_limited.
+func (h *Chat) take(ctx context.Context, r request, c chat.Connection, rate chat.Rate) error {
+	now := h.Now()
+	tat, wait, err := h.Buckets.TakeToken(ctx, c.UserID, rate, now, h.Tokens.get(r.id, rate.What))
 	if err != nil {
+		return err
+	}
+	h.Tokens.note(r.id, rate.What, tat)
+	if wait > 0 {
+		return chat.RateLimited(rate, wait)
+	}
+	return nil
+}
+
+// read serves a frame that reads the room (sync, ping, presence) within
+// its rate.
+func (h *Chat) read(ctx context.Context, r request, serve func(c chat.Connection) error) error {
+	if err := h.refused(r, h.Limits.Reads); err != nil {
+		return err
+	}
+	c, err := h.Senders.Connection(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	if err := h.take(ctx, r, c, h.Limits.Reads); err != nil {
 		return err
 	}
 	return serve(c)
@@ -281,86 +322,180 @@ func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection) {
 	}
 }
 
-// awaitFrame takes a message token, then returns the sending connection
-// once frame may be stored: the connection's previous frame has been. It
-// polls while the frames before it are being stored, and gives up when
-// none has been for Limits.FrameWait (a slow line of pipelined frames is
-// not a missing one); frame 0 (unnumbered) never waits. A frame over the
-// rate limit does not wait: it is refused, and keeps its number for when
-// it is sent again.
-func (h *Chat) awaitFrame(ctx context.Context, r request, frame int64) (chat.Connection, error) {
-	c, err := h.take(ctx, r, h.Limits.Messages)
-	deadline, progress := time.Now().Add(h.Limits.FrameWait), c.Frame
-	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
-		if err != nil || frame == 0 || c.Frame == frame-1 {
+// pollBackoff spaces the reads of a frame waiting for its turn.
+var pollBackoff = chat.Backoff{First: 5 * time.Millisecond, Max: 200 * time.Millisecond}
+
+// awaitTurn returns the sending connection once frame may be stored: the
+// connection's previous frame has been (frame 0, unnumbered, never waits).
+// It reads the connection's record while the frames before this one are
+// being stored, and gives up (out_of_order, the frame keeps its number)
+// when none has been for Limits.FrameWait plus the time this frame waited
+// to be served: a gateway that delayed it delayed its predecessors too. A
+// frame behind one refused for the rate limit is refused at once, with
+// the wait its place in the line needs. A number already used gives
+// invalid_frame. No token is taken here: only a frame whose turn it is
+// spends one.
+func (h *Chat) awaitTurn(ctx context.Context, r request, frame int64) (chat.Connection, error) {
+	c, err := h.Senders.Connection(ctx, r.id)
+	wait := h.Limits.FrameWait + r.lag
+	deadline, progress := time.Now().Add(wait), c.Frame
+	for attempt := 0; ; attempt++ {
+		now := h.Now()
+		switch {
+		case err != nil || frame == 0 || c.Frame == frame-1:
 			return c, err
-		}
-		if c.Frame > progress { // an earlier frame was stored: wait on
-			deadline, progress = time.Now().Add(h.Limits.FrameWait), c.Frame
+		case c.Frame >= frame:
+			return c, chat.FrameError(c.Frame, frame)
+		case c.HeldUntil.After(now):
+			// The refused frame (c.Frame+1) goes at HeldUntil; each frame
+			// after it needs one more token.
+			behind := time.Duration(frame-c.Frame-1) * h.Limits.Messages.Interval()
+			return c, chat.RateLimited(h.Limits.Messages, c.HeldUntil.Sub(now)+behind)
+		case c.Frame > progress: // an earlier frame was stored: wait on
+			deadline, progress, attempt = time.Now().Add(wait), c.Frame, 0
 		}
 		left := time.Until(deadline)
-		if c.Frame >= frame || left <= 0 {
+		if left <= 0 {
 			return c, chat.FrameError(c.Frame, frame)
 		}
-		select {
-		case <-time.After(min(wait, left)):
-		case <-ctx.Done():
-			return c, ctx.Err()
+		if err := chat.Sleep(ctx, min(pollBackoff.Delay(attempt), left)); err != nil {
+			return c, err
 		}
 		c, err = h.Senders.Connection(ctx, r.id)
 	}
 }
 
-// skipFrame gives a rejected frame its place in the connection's order.
+// takeTurn takes a message token for a frame whose turn it is.
+func (h *Chat) takeTurn(ctx context.Context, r request, c chat.Connection, frame int64) error {
+	err := h.take(ctx, r, c, h.Limits.Messages)
+	h.hold(ctx, r, frame, err)
+	return err
+}
+
+// hold makes a numbered frame refused for the rate limit hold the frames
+// after it until a token is back (it keeps its number, and they cannot be
+// stored before it), so that they are refused at once rather than left
+// waiting, on any instance. It is recorded once per wait: a flood refused
+// from memory costs one write, not one per frame.
+func (h *Chat) hold(ctx context.Context, r request, frame int64, refusal error) {
+	wait := chat.RetryAfter(refusal)
+	if wait <= 0 || frame == 0 {
+		return
+	}
+	until := h.Now().Add(wait)
+	if !until.After(h.Tokens.held(r.id)) {
+		return
+	}
+	if err := h.Buckets.HoldFrames(ctx, r.id, until); err != nil {
+		r.log.WarnContext(ctx, "hold frames failed", "err", err)
+		return
+	}
+	h.Tokens.noteHeld(r.id, until)
+}
+
+// skipFrame gives a rejected frame its place in the connection's order
+// (a number already used was given by an earlier copy of the same frame).
 func (h *Chat) skipFrame(ctx context.Context, r request, frame int64) error {
-	if _, err := h.awaitFrame(ctx, r, frame); err != nil {
+	if err := h.refused(r, h.Limits.Messages); err != nil {
+		h.hold(ctx, r, frame, err)
 		return err
 	}
-	return h.Senders.SkipFrame(ctx, r.id, frame)
+	c, err := h.awaitTurn(ctx, r, frame)
+	if chat.ErrorCode(err) == chat.CodeInvalidFrame {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.takeTurn(ctx, r, c, frame); err != nil {
+		return err
+	}
+	err = h.Senders.SkipFrame(ctx, r.id, frame)
+	if chat.ErrorCode(err) == chat.CodeInvalidFrame {
+		return nil
+	}
+	return err
 }
 
 func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error {
-	c, err := h.awaitFrame(ctx, r, in.Frame)
-	if chat.ErrorCode(err) == chat.CodeInvalidFrame && in.ClientID != "" {
-		// A frame number used again with a clientId already stored is a
-		// retry (the client could not tell which frame API Gateway
-		// refused): the original ack, as for any retry.
-		if m, ok, err2 := h.Msgs.Original(ctx, c.Room, c.UserID, in.ClientID); err2 == nil && ok {
-			h.reply(ctx, r, chat.NewAck(m))
-			h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, chat.NewMessageEvent(m)))
-			return nil
-		}
+	if err := h.refused(r, h.Limits.Messages); err != nil {
+		h.hold(ctx, r, in.Frame, err)
+		return err
+	}
+	c, err := h.awaitTurn(ctx, r, in.Frame)
+	if chat.ErrorCode(err) == chat.CodeInvalidFrame {
+		return h.resent(ctx, r, c, in, err)
 	}
 	if err != nil {
+		return err
+	}
+	if err := h.takeTurn(ctx, r, c, in.Frame); err != nil {
 		return err
 	}
 	h.announceJoin(ctx, r, c) // before the user's first message
-	latest, err := h.Msgs.Latest(ctx, c.Room)
+	m := chat.Message{ID: chat.NewID(h.Now()), Room: c.Room, UserID: c.UserID, Name: c.Name, Text: in.Text, ClientID: in.ClientID}
+	res, err := h.Msgs.PutMessage(ctx, m, r.id, in.Frame)
+	h.Metrics.Record(ctx, nil, metrics.Count(metrics.ConditionalWritesFailed, res.Failed), metrics.Count(metrics.SeqsSkipped, len(res.Skipped)))
+	defer func() { // after the answer
+		for _, seq := range res.Skipped {
+			h.depart(ctx, r, h.broadcast(ctx, r, c.Room, "", chat.Skip{Type: chat.TypeSkip, Room: c.Room, Seq: seq}))
+		}
+	}()
+	if chat.ErrorCode(err) == chat.CodeInvalidFrame {
+		return h.resent(ctx, r, c, in, err) // a copy of this frame was stored first
+	}
 	if err != nil {
 		return err
 	}
-	now := h.Now()
-	m := chat.Message{ID: chat.NewID(now), Seq: latest + 1, Room: c.Room, UserID: c.UserID, Name: c.Name, Text: in.Text,
-		SentAt: now, ClientID: in.ClientID}
-	stored, duplicate, err := h.Msgs.PutMessage(ctx, m, r.id, in.Frame)
-	if err != nil {
-		return err
-	}
+	stored := res.Message
 	h.reply(ctx, r, chat.NewAck(stored))
 	r.log.InfoContext(ctx, "message stored", "room", stored.Room, "id", stored.ID, "seq", stored.Seq,
-		"length", len([]rune(stored.Text)), "frame", in.Frame, "duplicate", duplicate)
+		"length", len([]rune(stored.Text)), "frame", in.Frame, "duplicate", res.Duplicate, "failedWrites", res.Failed)
 	r.log.DebugContext(ctx, "message text", "id", stored.ID, "text", stored.Text)
-	if !duplicate {
-		h.Metrics.Record(ctx, nil, metrics.Count(metrics.MessagesStored, 1))
-	} else {
+	if res.Duplicate {
 		h.Metrics.Record(ctx, nil, metrics.Count(metrics.DuplicateMessages, 1))
-		// The first try may have been stored and never broadcast (its
-		// invocation failed after the write): send it again; receivers
-		// know it by its seq.
-		r.log.InfoContext(ctx, "duplicate message acknowledged and sent again", "clientId", in.ClientID, "seq", stored.Seq)
+		h.rebroadcast(ctx, r, stored)
+		return nil
 	}
+	h.Metrics.Record(ctx, nil, metrics.Count(metrics.MessagesStored, 1))
 	h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, chat.NewMessageEvent(stored)))
 	return nil
+}
+
+// resent answers a frame whose number this connection already used. A
+// copy of a message already stored (a resend that raced its original, or
+// one whose ack was lost) gets the original ack; anything else gets
+// usedErr (invalid_frame).
+func (h *Chat) resent(ctx context.Context, r request, c chat.Connection, in chat.Inbound, usedErr error) error {
+	if in.ClientID == "" {
+		return usedErr
+	}
+	m, ok, err := h.Msgs.Original(ctx, c.Room, c.UserID, in.ClientID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return usedErr
+	}
+	h.reply(ctx, r, chat.NewAck(m))
+	h.Metrics.Record(ctx, nil, metrics.Count(metrics.DuplicateMessages, 1))
+	h.rebroadcast(ctx, r, m)
+	return nil
+}
+
+// rebroadcast sends a message again for a duplicate of it, only when the
+// broadcast of the invocation that stored it may not have run: that
+// invocation has ended (it was stored more than InvocationTimeout ago)
+// and may have failed before its broadcast. Until then it is running, or
+// failed, and either way a client that misses the message fetches it by
+// seq; knowing more would cost a write per message.
+func (h *Chat) rebroadcast(ctx context.Context, r request, m chat.Message) {
+	if h.Now().Sub(m.SentAt) <= h.Limits.InvocationTimeout {
+		r.log.InfoContext(ctx, "duplicate acknowledged; its original's invocation may still be broadcasting it", "clientId", m.ClientID, "seq", m.Seq)
+		return
+	}
+	r.log.InfoContext(ctx, "duplicate acknowledged and sent again", "clientId", m.ClientID, "seq", m.Seq)
+	h.depart(ctx, r, h.broadcast(ctx, r, m.Room, r.id, chat.NewMessageEvent(m)))
 }
 
 func (h *Chat) typing(ctx context.Context, r request) error {
@@ -488,6 +623,8 @@ func eventType(event any) string {
 	case chat.MessageEvent:
 		return e.Type
 	case chat.Typing:
+		return e.Type
+	case chat.Skip:
 		return e.Type
 	}
 	return fmt.Sprintf("%T", event)

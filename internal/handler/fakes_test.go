@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
@@ -104,9 +105,25 @@ func (f *failing) Connection(ctx context.Context, id string) (chat.Connection, e
 	return f.Senders.Connection(ctx, id)
 }
 
-func (f *failing) TakeToken(ctx context.Context, id string, r chat.Rate, now time.Time) (chat.Connection, time.Duration, error) {
-	if err := f.check(); err != nil {
-		return chat.Connection{}, 0, err
-	}
-	return f.Senders.TakeToken(ctx, id, r, now)
+// counting counts the requests to the store that serving frames makes
+// through Senders and Buckets.
+type counting struct {
+	Senders
+	Buckets
+	calls atomic.Int64
+}
+
+func (c *counting) Connection(ctx context.Context, id string) (chat.Connection, error) {
+	c.calls.Add(1)
+	return c.Senders.Connection(ctx, id)
+}
+
+func (c *counting) TakeToken(ctx context.Context, userID string, r chat.Rate, now, seen time.Time) (time.Time, time.Duration, error) {
+	c.calls.Add(1)
+	return c.Buckets.TakeToken(ctx, userID, r, now, seen)
+}
+
+func (c *counting) HoldFrames(ctx context.Context, id string, until time.Time) error {
+	c.calls.Add(1)
+	return c.Buckets.HoldFrames(ctx, id, until)
 }

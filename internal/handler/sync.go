@@ -45,23 +45,20 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 			return err
 		}
 	}
-	latest, err := h.Msgs.Latest(ctx, c.Room)
-	if err != nil {
-		return err
-	}
-	msgs, more, err := h.Msgs.History(ctx, c.Room, in.After, in.Before, in.Limit)
+	page, err := h.Msgs.History(ctx, c.Room, in.After, in.Before, in.Limit)
 	if err != nil {
 		return err
 	}
 	// A page read forwards (after) starts right after what the client
 	// holds: cut from the newest end. Otherwise it ends at the newest
-	// message asked for: cut from the oldest end.
-	envelope := chat.NewSync(c, latest, presence, nil, true)
-	envelope.Before, envelope.PSeq = in.Before, pseq
+	// message asked for: cut from the oldest end. The skipped seqs are
+	// facts whatever is cut, and few (at most a page's limit).
+	envelope := chat.NewSync(c, page.Latest, presence, nil, true)
+	envelope.Before, envelope.PSeq, envelope.Skipped = in.Before, pseq, page.Skipped
 	b, _ := json.Marshal(envelope)
-	msgs, cut := fit(msgs, h.Limits.MaxFrameBytes-len(b), in.After < 0)
-	reply := chat.NewSync(c, latest, presence, msgs, more || cut)
-	reply.Before, reply.PSeq = in.Before, pseq
+	msgs, cut := fit(page.Messages, h.Limits.MaxFrameBytes-len(b), in.After < 0)
+	reply := chat.NewSync(c, page.Latest, presence, msgs, page.More || cut)
+	reply.Before, reply.PSeq, reply.Skipped = in.Before, pseq, page.Skipped
 	h.reply(ctx, r, reply)
 	return nil
 }

@@ -11,20 +11,25 @@ import (
 const (
 	MessagesStored    = "MessagesStored"    // new messages stored
 	DuplicateMessages = "DuplicateMessages" // retries answered with the original
-	FramesRejected    = "FramesRejected"    // frames answered with an error, by Code (rate_limited among them)
-	Connects          = "Connects"          // connections stored by $connect
-	Disconnects       = "Disconnects"       // connections removed ($disconnect or a prune)
-	Recipients        = "BroadcastRecipients"
-	PostsSent         = "PostsSent"
-	PostsGone         = "PostsGone"
-	PostsThrottled    = "PostsThrottled"
-	PostsFailed       = "PostsFailed"
-	BroadcastDuration = "BroadcastDuration" // milliseconds
+	// ConditionalWritesFailed counts, per new-message frame stored or not,
+	// the conditional writes that failed and the transactions that
+	// conflicted on the way: contention, which should stay near 0.
+	ConditionalWritesFailed = "ConditionalWritesFailed"
+	SeqsSkipped             = "SeqsSkipped"    // seqs taken and not used (each gets a tombstone and a skip event)
+	FramesRejected          = "FramesRejected" // frames answered with an error, by Code (rate_limited among them)
+	Connects                = "Connects"       // connections stored by $connect
+	Disconnects             = "Disconnects"    // connections removed ($disconnect or a prune)
+	Recipients              = "BroadcastRecipients"
+	PostsSent               = "PostsSent"
+	PostsGone               = "PostsGone"
+	PostsThrottled          = "PostsThrottled"
+	PostsFailed             = "PostsFailed"
+	BroadcastDuration       = "BroadcastDuration" // milliseconds
 )
 
 // Names lists every metric above; CodeDimension is the dimension of
 // FramesRejected.
-var Names = []string{MessagesStored, DuplicateMessages, FramesRejected, Connects, Disconnects, Recipients,
+var Names = []string{MessagesStored, DuplicateMessages, ConditionalWritesFailed, SeqsSkipped, FramesRejected, Connects, Disconnects, Recipients,
 	PostsSent, PostsGone, PostsThrottled, PostsFailed, BroadcastDuration}
 
 // CodeDimension is the dimension FramesRejected is counted by.

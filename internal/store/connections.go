@@ -25,18 +25,8 @@ type lookupItem struct {
 	Frame       int64  `dynamodbav:"frame"`       // last new-message frame stored
 	TypingAt    int64  `dynamodbav:"typingAt,omitempty"`
 	ExpiresAt   int64  `dynamodbav:"expiresAt"`
-	TatMessages int64  `dynamodbav:"tatMessages,omitempty"` // rate-limit buckets (TakeToken), Unix ms
-	TatReads    int64  `dynamodbav:"tatReads,omitempty"`
-	JoinVer     int64  `dynamodbav:"joinVer,omitempty"` // the version of a join not yet announced (PutConnection, ClaimJoin)
-}
-
-// tat returns a bucket's theoretical arrival time (zero: never used).
-func (it lookupItem) tat(bucket string) time.Time {
-	v := map[string]int64{buckets[chat.RateMessages]: it.TatMessages, buckets[chat.RateReads]: it.TatReads}[bucket]
-	if v == 0 {
-		return time.Time{}
-	}
-	return fromMS(v)
+	HeldUntil   int64  `dynamodbav:"heldUntil,omitempty"` // Unix ms: frames wait behind one over the rate limit (HoldFrames)
+	JoinVer     int64  `dynamodbav:"joinVer,omitempty"`   // the version of a join not yet announced (PutConnection, ClaimJoin)
 }
 
 // memberItem is a connection in its room: pk room#{room}, sk conn#{id}.
@@ -62,7 +52,7 @@ type presenceItem struct {
 
 func (it lookupItem) connection() chat.Connection {
 	return chat.Connection{ID: strings.TrimPrefix(it.PK, connPrefix), Room: it.Room, UserID: it.UserID, Name: it.Name,
-		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, PendingJoin: it.JoinVer}
+		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, PendingJoin: it.JoinVer, HeldUntil: optionalMS(it.HeldUntil)}
 }
 
 func (it memberItem) connection(room string) chat.Connection {
@@ -326,22 +316,13 @@ func (db *DB) Touch(ctx context.Context, c chat.Connection, at time.Time) error 
 // less than interval ago. It returns the connection and whether the event
 // may go out; a connection that is not stored gives chat.ErrNoConnection.
 func (db *DB) AllowTyping(ctx context.Context, id string, now time.Time, interval time.Duration) (chat.Connection, bool, error) {
-	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           &db.tables.Connections,
-		Key:                                 key(connPrefix+id, lookupSK),
-		UpdateExpression:                    aws.String("SET typingAt = :now"),
-		ConditionExpression:                 aws.String("attribute_exists(pk) AND (attribute_not_exists(typingAt) OR typingAt <= :cutoff)"),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": num(ms(now)), ":cutoff": num(ms(now.Add(-interval)))},
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	item, allowed, err := db.updateReturning(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &db.tables.Connections,
+		Key:                       key(connPrefix+id, lookupSK),
+		UpdateExpression:          aws.String("SET typingAt = :now"),
+		ConditionExpression:       aws.String("attribute_exists(pk) AND (attribute_not_exists(typingAt) OR typingAt <= :cutoff)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(ms(now)), ":cutoff": num(ms(now.Add(-interval)))},
 	})
-	var item map[string]types.AttributeValue
-	allowed := err == nil
-	if ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-		item, err = ccf.Item, nil
-	} else if err == nil {
-		item = out.Attributes
-	}
 	if err != nil {
 		return chat.Connection{}, false, fmt.Errorf("record typing of %s: %w", id, err)
 	}
@@ -415,84 +396,4 @@ func wrap(op string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w", op, err)
-}
-
-// buckets names the attribute of the lookup item that holds each rate
-// limit's theoretical arrival time (Unix ms).
-var buckets = map[string]string{chat.RateMessages: "tatMessages", chat.RateReads: "tatReads"}
-
-// TakeToken takes one token from a connection's bucket for r.What, for a
-// frame arriving at now, and returns the connection. When the bucket is
-// empty nothing changes and wait says when a token will be back. It is a
-// conditional update of the lookup item, so concurrent invocations never
-// take more tokens than there are; with a bucket that has refilled it is
-// the only request (it replaces reading the connection), otherwise two.
-func (db *DB) TakeToken(ctx context.Context, id string, r chat.Rate, now time.Time) (c chat.Connection, wait time.Duration, err error) {
-	bucket, ok := buckets[r.What]
-	if !ok {
-		return c, 0, fmt.Errorf("no rate limit for %q", r.What)
-	}
-	names := map[string]string{"#b": bucket}
-	k := key(connPrefix+id, lookupSK)
-	for range 3 {
-		// A bucket whose time has passed: it starts again from now.
-		item, ok, err := db.updateConnection(ctx, &dynamodb.UpdateItemInput{
-			TableName: &db.tables.Connections, Key: k, ExpressionAttributeNames: names,
-			UpdateExpression:          aws.String("SET #b = :next"),
-			ConditionExpression:       aws.String("attribute_exists(pk) AND (attribute_not_exists(#b) OR #b < :now)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(ms(now)), ":next": num(ms(now.Add(r.Interval())))},
-		})
-		if err != nil {
-			return c, 0, err
-		}
-		if ok {
-			return item.connection(), 0, nil
-		}
-		if _, wait, ok := r.Take(item.tat(bucket), now); !ok {
-			return item.connection(), wait, nil // empty: no second request
-		}
-		// A bucket in use: move it on by one interval if it is not too far
-		// ahead; each taker moves it atomically, so none is lost.
-		item, ok, err = db.updateConnection(ctx, &dynamodb.UpdateItemInput{
-			TableName: &db.tables.Connections, Key: k, ExpressionAttributeNames: names,
-			UpdateExpression:    aws.String("SET #b = #b + :interval"),
-			ConditionExpression: aws.String("#b >= :now AND #b <= :latest"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(ms(now)),
-				":interval": num(r.Interval().Milliseconds()), ":latest": num(ms(now.Add(r.Tolerance())))},
-		})
-		if err != nil {
-			return c, 0, err
-		}
-		if ok {
-			return item.connection(), 0, nil
-		}
-		if tat := item.tat(bucket); !tat.Before(now) {
-			_, wait, _ := r.Take(tat, now)
-			return item.connection(), wait, nil
-		}
-		// The bucket's time passed between the two updates: start again.
-	}
-	return c, 0, fmt.Errorf("take a token for %s of %s: the bucket kept changing", r.What, id)
-}
-
-// updateConnection runs a conditional update of a lookup item that returns
-// the item as it is after it (ok) or, when the condition failed, as it was.
-// A lookup item that does not exist gives chat.ErrNoConnection.
-func (db *DB) updateConnection(ctx context.Context, in *dynamodb.UpdateItemInput) (it lookupItem, ok bool, err error) {
-	in.ReturnValues = types.ReturnValueAllNew
-	in.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
-	out, err := db.client.UpdateItem(ctx, in)
-	item := map[string]types.AttributeValue(nil)
-	if ccf, isCCF := errors.AsType[*types.ConditionalCheckFailedException](err); isCCF {
-		item, err = ccf.Item, nil
-	} else if err == nil {
-		item, ok = out.Attributes, true
-	}
-	if err != nil {
-		return it, false, fmt.Errorf("update connection: %w", err)
-	}
-	if item == nil || expired(item, db.Now()) {
-		return it, false, chat.ErrNoConnection
-	}
-	return it, ok, unmarshal(item, &it)
 }

@@ -37,7 +37,7 @@ func BenchmarkFloodBystander(b *testing.B) {
 	var burst, waited time.Duration
 	for b.Loop() {
 		for {
-			_, wait, err := db.TakeToken(ctx, "flooder", limit, now) // empty the bucket
+			_, wait, err := db.TakeToken(ctx, "u-f", limit, now, time.Time{}) // empty the bucket
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -49,14 +49,14 @@ func BenchmarkFloodBystander(b *testing.B) {
 		start := time.Now()
 		for range frames {
 			wg.Go(func() {
-				if _, wait, err := db.TakeToken(ctx, "flooder", limit, now); err != nil || wait == 0 {
+				if _, wait, err := db.TakeToken(ctx, "u-f", limit, now, time.Time{}); err != nil || wait == 0 {
 					b.Errorf("a flood frame got wait %v, err %v; want refused", wait, err)
 				}
 			})
 		}
 		time.Sleep(2 * time.Millisecond)
 		t0 := time.Now()
-		if _, _, err := db.TakeToken(ctx, "bystander", bystanderRate, now); err != nil {
+		if _, _, err := db.TakeToken(ctx, "u-b", bystanderRate, now, time.Time{}); err != nil {
 			b.Fatal(err)
 		}
 		waited += time.Since(t0)

@@ -3,39 +3,42 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
-	"math"
-	mrand "math/rand/v2"
 	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 )
 
-// messageItem is a stored message: pk room#{room}, sk msg#{seq, 19 digits}.
+// messageItem is a seq of a room: pk room#{room}, sk msg#{seq, 19 digits}.
+// It holds a message, or, with Skipped, nothing: the seq was taken and its
+// message was never stored (a tombstone, so that readers stop waiting).
 type messageItem struct {
 	keys
-	ID        string `dynamodbav:"id"`
+	ID        string `dynamodbav:"id,omitempty"`
 	Seq       int64  `dynamodbav:"seq"`
-	UserID    string `dynamodbav:"userId"`
-	Name      string `dynamodbav:"name"`
-	Text      string `dynamodbav:"text"`
-	SentAt    int64  `dynamodbav:"sentAt"` // Unix ms
+	UserID    string `dynamodbav:"userId,omitempty"`
+	Name      string `dynamodbav:"name,omitempty"`
+	Text      string `dynamodbav:"text,omitempty"`
+	SentAt    int64  `dynamodbav:"sentAt"` // Unix ms; a tombstone's: when it was written
 	ClientID  string `dynamodbav:"clientId,omitempty"`
+	Skipped   bool   `dynamodbav:"skipped,omitempty"`
 	ExpiresAt int64  `dynamodbav:"expiresAt"`
 }
 
 // headItem holds a room's latest seq: pk room#{room}, sk "head" (and, in
 // the connections table, pk plog#{room}: its latest presence event). It
-// never expires, so a room's numbers never go back.
+// never expires, so a room's numbers never go back. At is when the
+// messages' latest seq was taken (Unix ms).
 type headItem struct {
 	keys
 	Seq int64 `dynamodbav:"seq"`
+	At  int64 `dynamodbav:"at,omitempty"`
 }
 
 // clientIDItem reserves a sender's clientId in a room: pk room#{room},
@@ -58,73 +61,153 @@ func (it messageItem) message(room string) chat.Message {
 		SentAt: fromMS(it.SentAt), ClientID: it.ClientID}
 }
 
-// maxPutAttempts bounds the transactions one PutMessage tries when other
-// messages take the seq it aimed for.
-const maxPutAttempts = 50
+// Bounds on one PutMessage: the seqs it takes (another is taken only when
+// a reader declared the last one skipped because this writer was too
+// slow), and the attempts of one transaction that other transactions on
+// the same items cancel.
+const (
+	maxSeqTakes        = 3
+	maxConflictRetries = 4
+)
 
-// PutMessage stores a message as the room's next seq, in one transaction
-// with everything that must hold with it:
+// conflictBackoff spaces the attempts of a transaction that conflicted.
+var conflictBackoff = chat.Backoff{First: 10 * time.Millisecond, Max: 200 * time.Millisecond}
+
+// PutMessage stores a message under the room's next seq. The seq comes
+// from one atomic counter update (ADD, no condition), so its cost does not
+// grow with the number of concurrent senders; then one transaction stores
+// what must hold together:
 //
-//   - the room's head moves from seq-1 to seq (m.Seq is only a first
-//     guess; a message stored meanwhile moves it on, and the transaction is
-//     tried again with the next seq);
+//   - the message at its seq, if the seq holds nothing yet (a reader that
+//     found it empty for SkipAfter declares it skipped, and this writer
+//     takes another);
 //   - when frame > 0, the sending connection's last frame moves from
 //     frame-1 to frame, so a connection's messages are stored in the order
 //     it numbered them;
 //   - when m.ClientID is set, it is reserved for the sender (m.UserID, in
 //     the room). A clientId the sender already used stores nothing: the
-//     original message is returned with duplicate = true (and frame is
-//     still given its place).
+//     original message is returned with Duplicate (and frame is still
+//     given its place).
 //
-// The stored message carries its seq. A connection no longer stored gives
+// A seq taken and not used gets a tombstone at once (Skipped). The stored
+// message carries its seq and the time it was taken (SentAt); m.Seq and
+// m.SentAt are ignored. A connection no longer stored gives
 // chat.ErrNoConnection; a frame that is not the connection's next gives
 // chat.FrameError's error.
-func (db *DB) PutMessage(ctx context.Context, m chat.Message, connID string, frame int64) (stored chat.Message, duplicate bool, err error) {
-	exp := m.SentAt.Add(db.MessageRetention).Unix()
-	m.Seq = max(m.Seq, 1)
-	token := rand.Text() // the SDK's own retries of one attempt must not apply it twice
-	for attempt := range maxPutAttempts {
-		items, idx, err := db.messageTransaction(m, connID, frame, exp)
-		if err != nil {
-			return m, false, err
+func (db *DB) PutMessage(ctx context.Context, m chat.Message, connID string, frame int64) (res chat.Stored, err error) {
+	for range maxSeqTakes {
+		if m.Seq, err = db.nextSeq(ctx, m.Room); err != nil {
+			return res, err
 		}
-		_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-			TransactItems: items, ClientRequestToken: aws.String(fmt.Sprintf("%.28s%04d", token, attempt))})
-		reasons := cancelReasons(err)
-		if err == nil {
-			return m, false, nil
-		}
-		if len(reasons) != len(items) {
-			return m, false, fmt.Errorf("put message in room %q: %w", m.Room, err)
-		}
-		switch {
-		case idx.clientID >= 0 && reasonIs(reasons[idx.clientID], reasonCondition):
-			return db.duplicate(ctx, m, reasons[idx.clientID].Item, connID, frame)
-		case idx.frame >= 0 && reasonIs(reasons[idx.frame], reasonCondition):
-			return m, false, frameError(reasons[idx.frame].Item, frame)
-		case reasonIs(reasons[idx.head], reasonCondition):
-			var head headItem
-			if item := reasons[idx.head].Item; item != nil {
-				if err := unmarshal(item, &head); err != nil {
-					return m, false, err
-				}
-			}
-			m.Seq = head.Seq + 1
-		case slices.ContainsFunc(reasons, func(r types.CancellationReason) bool { return reasonIs(r, reasonConflict) }):
-			// Another transaction on the head is in flight: wait a little.
-			if err := sleep(ctx, backoff(attempt)); err != nil {
-				return m, false, err
-			}
-		default:
-			return m, false, fmt.Errorf("put message in room %q: %w", m.Room, err)
+		m.SentAt = db.Now() // after the seq was taken: readers rely on it
+		res.Message = m
+		retake, err := db.storeMessage(ctx, m, connID, frame, &res)
+		if !retake {
+			return res, err
 		}
 	}
-	return m, false, fmt.Errorf("put message in room %q: still contended after %d attempts", m.Room, maxPutAttempts)
+	return res, fmt.Errorf("put message in room %q: %d seqs taken were declared skipped before it was stored", m.Room, maxSeqTakes)
+}
+
+// nextSeq takes a room's next seq.
+func (db *DB) nextSeq(ctx context.Context, room string) (int64, error) {
+	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &db.tables.Messages,
+		Key:                       key(roomPrefix+room, headSK),
+		UpdateExpression:          aws.String("ADD seq :one SET #at = :now"),
+		ExpressionAttributeNames:  map[string]string{"#at": "at"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":now": num(ms(db.Now()))},
+		ReturnValues:              types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("take a seq in room %q: %w", room, err)
+	}
+	var head headItem
+	if err := unmarshal(out.Attributes, &head); err != nil {
+		return 0, err
+	}
+	return head.Seq, nil
+}
+
+// storeMessage runs the transaction of PutMessage for m.Seq, retrying it
+// while it conflicts with another; retake says that the seq was declared
+// skipped and the message needs another.
+func (db *DB) storeMessage(ctx context.Context, m chat.Message, connID string, frame int64, res *chat.Stored) (retake bool, err error) {
+	exp := m.SentAt.Add(db.MessageRetention).Unix()
+	items, idx, err := db.messageTransaction(m, connID, frame, exp)
+	if err != nil {
+		return false, db.skip(ctx, m.Room, m.Seq, res, err)
+	}
+	token := rand.Text() // the SDK's own retries of one attempt must not apply it twice
+	for attempt := 0; ; attempt++ {
+		_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			TransactItems: items, ClientRequestToken: aws.String(fmt.Sprintf("%.28s%04d", token, attempt))})
+		if err == nil {
+			return false, nil
+		}
+		reasons := cancelReasons(err)
+		if len(reasons) != len(items) {
+			return false, db.skip(ctx, m.Room, m.Seq, res, fmt.Errorf("put message in room %q: %w", m.Room, err))
+		}
+		res.Failed++
+		switch {
+		case reasonIs(reasons[idx.msg], reasonCondition):
+			return true, nil // declared skipped by a reader: it holds a tombstone already
+		case idx.clientID >= 0 && reasonIs(reasons[idx.clientID], reasonCondition):
+			return false, db.skip(ctx, m.Room, m.Seq, res, db.duplicate(ctx, m, reasons[idx.clientID].Item, connID, frame, res))
+		case idx.frame >= 0 && reasonIs(reasons[idx.frame], reasonCondition):
+			return false, db.skip(ctx, m.Room, m.Seq, res, frameError(reasons[idx.frame].Item, frame))
+		case slices.ContainsFunc(reasons, func(r types.CancellationReason) bool { return reasonIs(r, reasonConflict) }) &&
+			attempt < maxConflictRetries:
+			// Another transaction on one of these items is in flight.
+			if err := chat.Sleep(ctx, conflictBackoff.Delay(attempt)); err != nil {
+				return false, db.skip(ctx, m.Room, m.Seq, res, err)
+			}
+		default:
+			return false, db.skip(ctx, m.Room, m.Seq, res, fmt.Errorf("put message in room %q: %w", m.Room, err))
+		}
+	}
+}
+
+// skip writes a tombstone for a seq taken and not used, records it in
+// res, and returns cause (the reason it was not used; nil for a
+// duplicate). A tombstone that cannot be written is logged in the error:
+// readers declare the seq skipped SkipAfter later.
+func (db *DB) skip(ctx context.Context, room string, seq int64, res *chat.Stored, cause error) error {
+	// Even when ctx has ended (the reason the seq went unused): a
+	// tombstone now spares every reader the wait.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	res.Skipped = append(res.Skipped, seq)
+	if _, err := db.tombstone(ctx, room, seq); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// tombstone marks a seq that holds nothing as skipped. created is false
+// when the seq already holds an item (a message, or another tombstone).
+func (db *DB) tombstone(ctx context.Context, room string, seq int64) (created bool, err error) {
+	now := db.Now()
+	item, err := marshal(messageItem{keys: keys{roomPrefix + room, msgKey(seq)}, Seq: seq, SentAt: ms(now), Skipped: true,
+		ExpiresAt: now.Add(db.MessageRetention).Unix()})
+	if err != nil {
+		return false, err
+	}
+	_, err = db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Messages, Item: item,
+		ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	if conditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mark seq %d of room %q skipped: %w", seq, room, err)
+	}
+	return true, nil
 }
 
 // txIndex says where each conditional item is in a message transaction;
 // -1 for an item it does not have.
-type txIndex struct{ frame, head, clientID int }
+type txIndex struct{ frame, msg, clientID int }
 
 func (db *DB) messageTransaction(m chat.Message, connID string, frame, exp int64) ([]types.TransactWriteItem, txIndex, error) {
 	idx := txIndex{frame: -1, clientID: -1}
@@ -133,26 +216,14 @@ func (db *DB) messageTransaction(m chat.Message, connID string, frame, exp int64
 		idx.frame = len(items)
 		items = append(items, types.TransactWriteItem{Update: db.frameMove(connID, frame)})
 	}
-	head := &types.Update{
-		TableName:                           &db.tables.Messages,
-		Key:                                 key(roomPrefix+m.Room, headSK),
-		UpdateExpression:                    aws.String("SET seq = :seq"),
-		ConditionExpression:                 aws.String("seq = :prev"),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":seq": num(m.Seq), ":prev": num(m.Seq - 1)},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-	if m.Seq == 1 {
-		head.ConditionExpression = aws.String("attribute_not_exists(pk)")
-		delete(head.ExpressionAttributeValues, ":prev")
-	}
-	idx.head = len(items)
-	items = append(items, types.TransactWriteItem{Update: head})
 	msg, err := marshal(messageItem{keys: keys{roomPrefix + m.Room, msgKey(m.Seq)}, ID: m.ID, Seq: m.Seq, UserID: m.UserID, Name: m.Name,
 		Text: m.Text, SentAt: ms(m.SentAt), ClientID: m.ClientID, ExpiresAt: exp})
 	if err != nil {
 		return nil, idx, err
 	}
-	items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: msg}})
+	idx.msg = len(items)
+	items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: msg,
+		ConditionExpression: aws.String("attribute_not_exists(pk)")}})
 	if m.ClientID != "" {
 		reserve, err := marshal(clientIDItem{keys: keys{roomPrefix + m.Room, clientIDKey(m.UserID, m.ClientID)}, Seq: m.Seq, ExpiresAt: exp})
 		if err != nil {
@@ -171,20 +242,25 @@ func (db *DB) messageTransaction(m chat.Message, connID string, frame, exp int64
 	return items, idx, nil
 }
 
-// duplicate answers a message whose clientId the sender already used:
-// the frame still takes its place, and the original message is returned.
-func (db *DB) duplicate(ctx context.Context, m chat.Message, reserved map[string]types.AttributeValue, connID string, frame int64) (chat.Message, bool, error) {
+// duplicate answers a message whose clientId the sender already used: the
+// frame takes its place (unless a copy of the same frame already took it),
+// and the original message goes into res.
+func (db *DB) duplicate(ctx context.Context, m chat.Message, reserved map[string]types.AttributeValue, connID string, frame int64, res *chat.Stored) error {
 	var r clientIDItem
 	if err := unmarshal(reserved, &r); err != nil {
-		return m, false, err
+		return err
 	}
 	if frame > 0 {
-		if err := db.SkipFrame(ctx, connID, frame); err != nil {
-			return m, false, err
+		if err := db.SkipFrame(ctx, connID, frame); err != nil && chat.ErrorCode(err) != chat.CodeInvalidFrame {
+			return err
 		}
 	}
 	orig, err := db.message(ctx, m.Room, r.Seq)
-	return orig, err == nil, err
+	if err != nil {
+		return err
+	}
+	res.Message, res.Duplicate = orig, true
+	return nil
 }
 
 // Original returns the message a sender stored with a clientId, if any.
@@ -204,73 +280,143 @@ func (db *DB) message(ctx context.Context, room string, seq int64) (chat.Message
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("get message %d of room %q: %w", seq, room, err)
 	}
-	if !found {
+	if !found || it.Skipped {
 		return chat.Message{}, fmt.Errorf("message %d of room %q is gone", seq, room)
 	}
 	return it.message(room), nil
 }
 
-// Latest returns a room's latest seq (0 before its first message).
+// Latest returns a room's latest seq (0 before its first message): the
+// last one taken, whose message may still be on its way.
 func (db *DB) Latest(ctx context.Context, room string) (int64, error) {
-	var h headItem
-	if _, err := db.getItem(ctx, db.tables.Messages, key(roomPrefix+room, headSK), &h); err != nil {
-		return 0, fmt.Errorf("get latest seq of room %q: %w", room, err)
-	}
-	return h.Seq, nil
+	h, err := db.head(ctx, room)
+	return h.Seq, err
 }
 
-// History returns a page of a room's messages, oldest first, with more
-// reporting whether the range holds more than the page. With after ≥ 0,
-// the first limit messages whose seq is above after; with after < 0, the
-// latest limit. before > 0 keeps only messages whose seq is below it.
-func (db *DB) History(ctx context.Context, room string, after, before int64, limit int) (msgs []chat.Message, more bool, err error) {
-	forward := after >= 0
-	hi := int64(math.MaxInt64)
-	if before > 0 {
-		hi = before - 1
+func (db *DB) head(ctx context.Context, room string) (headItem, error) {
+	var h headItem
+	if _, err := db.getItem(ctx, db.tables.Messages, key(roomPrefix+room, headSK), &h); err != nil {
+		return h, fmt.Errorf("get latest seq of room %q: %w", room, err)
 	}
-	items, err := db.query(ctx, &dynamodb.QueryInput{
+	return h, nil
+}
+
+// History returns a page of a room's history. With after ≥ 0, the first
+// limit seqs above after; with after < 0, the latest limit. before > 0
+// keeps only seqs below it.
+//
+// A seq with no item (taken, its message not stored yet) is left out
+// while its writer may still store it; once the seq above it, or the
+// room's latest, was taken SkipAfter ago, it is declared skipped here: a
+// tombstone is written where the message would go, conditionally, so that
+// a late writer finds the seq taken and takes another. So every seq a page
+// covers is, within SkipAfter, a message or skipped.
+func (db *DB) History(ctx context.Context, room string, after, before int64, limit int) (chat.Page, error) {
+	head, err := db.head(ctx, room)
+	if err != nil {
+		return chat.Page{}, err
+	}
+	page := chat.Page{Latest: head.Seq}
+	forward := after >= 0
+	lo, hi := max(after+1, 1), head.Seq
+	if before > 0 {
+		hi = min(hi, before-1)
+	}
+	if lo > hi {
+		return page, nil // nothing there: no query (DynamoDB refuses BETWEEN a high and a low key)
+	}
+	// Expired items are read too: an expired message holds nothing any
+	// more and never will, as a tombstone.
+	items, err := db.queryItems(ctx, &dynamodb.QueryInput{
 		TableName:              &db.tables.Messages,
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(roomPrefix + room), ":lo": str(msgKey(max(after+1, 1))), ":hi": str(msgKey(hi))},
+			":pk": str(roomPrefix + room), ":lo": str(msgKey(lo)), ":hi": str(msgKey(hi))},
 		ScanIndexForward: aws.Bool(forward),
 		Limit:            aws.Int32(int32(limit + 1)),
-	}, limit+1)
+	}, limit+1, false)
 	if err != nil {
-		return nil, false, fmt.Errorf("query history of room %q: %w", room, err)
+		return page, fmt.Errorf("query history of room %q: %w", room, err)
 	}
-	var its []messageItem
-	if err := attributevalue.UnmarshalListOfMaps(items, &its); err != nil {
-		return nil, false, fmt.Errorf("decode history of room %q: %w", room, err)
+	its := make([]messageItem, len(items))
+	for i, item := range items {
+		if err := unmarshal(item, &its[i]); err != nil {
+			return page, err
+		}
+		its[i].Skipped = its[i].Skipped || expired(item, db.Now())
 	}
-	if more = len(its) > limit; more {
+	if page.More = len(its) > limit; page.More {
 		its = its[:limit]
 	}
-	msgs = make([]chat.Message, len(its))
-	for i, it := range its {
-		msgs[i] = it.message(room)
-	}
 	if !forward {
-		slices.Reverse(msgs)
+		slices.Reverse(its)
 	}
-	return msgs, more, nil
+	// The range the page covers: where the items stop, when there are more.
+	if page.More && forward {
+		hi = its[len(its)-1].Seq
+	} else if page.More {
+		lo = its[0].Seq
+	}
+	its, err = db.declareSkipped(ctx, room, head, its, lo, hi, limit)
+	if err != nil {
+		return page, err
+	}
+	for _, it := range its {
+		if it.Skipped {
+			page.Skipped = append(page.Skipped, it.Seq)
+		} else {
+			page.Messages = append(page.Messages, it.message(room))
+		}
+	}
+	return page, nil
 }
 
-// backoff returns a jittered wait before retry attempt+1: up to 5 ms
-// doubling to at most 200 ms.
-func backoff(attempt int) time.Duration {
-	ceiling := min(5*time.Millisecond<<min(attempt, 6), 200*time.Millisecond)
-	return time.Duration(mrand.Int64N(int64(ceiling))) + time.Millisecond
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+// declareSkipped fills the holes of lo..hi in its (items in seq order)
+// whose writers' time is up with tombstones, at most limit of them, and
+// returns the items with those added, in order.
+func (db *DB) declareSkipped(ctx context.Context, room string, head headItem, its []messageItem, lo, hi int64, limit int) ([]messageItem, error) {
+	cutoff := ms(db.Now().Add(-db.SkipAfter))
+	out := make([]messageItem, 0, len(its))
+	next, declared := 0, 0 // its[next] is the first item at or above seq
+	for seq := lo; seq <= hi && declared < limit; seq++ {
+		if next < len(its) && its[next].Seq == seq {
+			out = append(out, its[next])
+			next++
+			continue
+		}
+		// seq was taken before the seq above it: when that one was taken
+		// (its item's time) or, above every item, when the latest was.
+		takenBefore := head.At
+		if next < len(its) {
+			takenBefore = its[next].SentAt
+		}
+		if takenBefore > cutoff {
+			if next == len(its) {
+				break // every hole from here was taken too recently
+			}
+			seq = its[next].Seq - 1 // the holes up to the next item too
+			continue
+		}
+		declared++
+		created, err := db.tombstone(ctx, room, seq)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			out = append(out, messageItem{Seq: seq, Skipped: true})
+			continue
+		}
+		// Its writer stored it meanwhile (or another reader declared it).
+		var it messageItem
+		found, err := db.getItem(ctx, db.tables.Messages, key(roomPrefix+room, msgKey(seq)), &it)
+		if err != nil {
+			return nil, fmt.Errorf("get seq %d of room %q: %w", seq, room, err)
+		}
+		if found {
+			out = append(out, it)
+		} else {
+			out = append(out, messageItem{Seq: seq, Skipped: true}) // expired
+		}
 	}
+	return append(out, its[next:]...), nil
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
 )
 
 // TTLAttribute is the attribute both tables' TTL is set on (template.yaml).
@@ -35,6 +37,9 @@ type DB struct {
 	PresenceLogTTL time.Duration
 	// MessageRetention is how long messages are kept.
 	MessageRetention time.Duration
+	// SkipAfter is how long after the seq above it was taken a seq that
+	// holds no message is declared skipped (chat.Limits.SkipAfter).
+	SkipAfter time.Duration
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -47,6 +52,7 @@ func New(client *dynamodb.Client, t Tables) *DB {
 		ConnectionTTL:    2*time.Hour + 10*time.Minute,
 		PresenceLogTTL:   time.Hour,
 		MessageRetention: 30 * 24 * time.Hour,
+		SkipAfter:        chat.DefaultLimits().SkipAfter,
 		Now:              time.Now,
 	}
 }
@@ -97,17 +103,32 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
+// optionalMS is fromMS with 0 as the zero time.
+func optionalMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return fromMS(v)
+}
+
 // query runs a strongly consistent Query that leaves out expired items,
 // to the end (or until enough items are collected, when limit > 0),
 // following LastEvaluatedKey past each 1 MB page.
 func (db *DB) query(ctx context.Context, in *dynamodb.QueryInput, limit int) ([]map[string]types.AttributeValue, error) {
+	return db.queryItems(ctx, in, limit, true)
+}
+
+// queryItems is query, leaving out expired items only if filterExpired.
+func (db *DB) queryItems(ctx context.Context, in *dynamodb.QueryInput, limit int, filterExpired bool) ([]map[string]types.AttributeValue, error) {
 	in.ConsistentRead = aws.Bool(true)
-	in.FilterExpression = aws.String("#ttl > :now")
-	if in.ExpressionAttributeNames == nil {
-		in.ExpressionAttributeNames = map[string]string{}
+	if filterExpired {
+		in.FilterExpression = aws.String("#ttl > :now")
+		if in.ExpressionAttributeNames == nil {
+			in.ExpressionAttributeNames = map[string]string{}
+		}
+		in.ExpressionAttributeNames["#ttl"] = TTLAttribute
+		in.ExpressionAttributeValues[":now"] = num(db.Now().Unix())
 	}
-	in.ExpressionAttributeNames["#ttl"] = TTLAttribute
-	in.ExpressionAttributeValues[":now"] = num(db.Now().Unix())
 	var items []map[string]types.AttributeValue
 	p := dynamodb.NewQueryPaginator(db.client, in)
 	for p.HasMorePages() {

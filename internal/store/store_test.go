@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -411,25 +412,45 @@ func TestAllowTyping(t *testing.T) {
 
 func (f *fixture) put(t *testing.T, room, name, clientID, text string) (chat.Message, bool) {
 	t.Helper()
-	latest, err := f.db.Latest(t.Context(), room)
+	res, err := f.db.PutMessage(t.Context(), chat.Message{ID: chat.NewID(f.now), Room: room, UserID: "u-" + name, Name: name, Text: text, ClientID: clientID}, "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := chat.Message{ID: chat.NewID(f.now), Seq: latest + 1, Room: room, UserID: "u-" + name, Name: name, Text: text, SentAt: f.now, ClientID: clientID}
-	got, dup, err := f.db.PutMessage(t.Context(), m, "", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return got, dup
+	return res.Message, res.Duplicate
 }
 
-func (f *fixture) history(t *testing.T, room string, after, before int64, limit int) ([]chat.Message, bool) {
+func (f *fixture) history(t *testing.T, room string, after, before int64, limit int) chat.Page {
 	t.Helper()
-	msgs, more, err := f.db.History(t.Context(), room, after, before, limit)
+	page, err := f.db.History(t.Context(), room, after, before, limit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return msgs, more
+	return page
+}
+
+func seqs(msgs []chat.Message) []int64 {
+	var out []int64
+	for _, m := range msgs {
+		out = append(out, m.Seq)
+	}
+	return out
+}
+
+// takeSeq takes a room's next seq as a writer that then dies would: the
+// head item (pk room#{room}, sk head, docs/storage.md) moves on and no
+// message is ever written.
+func (f *fixture) takeSeq(t *testing.T, room string) {
+	t.Helper()
+	_, err := f.client.UpdateItem(t.Context(), &dynamodb.UpdateItemInput{
+		TableName:                 &f.tables.Messages,
+		Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "room#" + room}, "sk": &types.AttributeValueMemberS{Value: "head"}},
+		UpdateExpression:          aws.String("ADD seq :one SET #at = :now"),
+		ExpressionAttributeNames:  map[string]string{"#at": "at"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}, ":now": &types.AttributeValueMemberN{Value: fmt.Sprint(f.now.UnixMilli())}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestPutMessageDeduplicatesPerSender(t *testing.T) {
@@ -439,9 +460,13 @@ func TestPutMessageDeduplicatesPerSender(t *testing.T) {
 		t.Fatalf("first put = seq %d, dup %v", orig.Seq, dup)
 	}
 	f.now = f.now.Add(time.Minute)
-	again, dup := f.put(t, "r", "Ana", "c-1", "hello")
-	if !dup || again.ID != orig.ID || again.Seq != orig.Seq || !again.SentAt.Equal(orig.SentAt) || again.Text != "hello" {
-		t.Errorf("retry = %+v dup %v; want the original %+v", again, dup, orig)
+	res, err := f.db.PutMessage(t.Context(), chat.Message{ID: chat.NewID(f.now), Room: "r", UserID: "u-Ana", Name: "Ana", Text: "hello", ClientID: "c-1"}, "", 0)
+	if again := res.Message; err != nil || !res.Duplicate || again.ID != orig.ID || again.Seq != orig.Seq || !again.SentAt.Equal(orig.SentAt) || again.Text != "hello" {
+		t.Errorf("retry = %+v, %v; want the original %+v", res, err, orig)
+	}
+	// The seq the retry took is skipped at once: nobody waits for it.
+	if fmt.Sprint(res.Skipped) != "[2]" {
+		t.Errorf("the retry skipped seqs %v, want [2]", res.Skipped)
 	}
 	if _, dup := f.put(t, "r", "Bo", "c-1", "hi"); dup {
 		t.Error("another sender's same clientId reported duplicate")
@@ -451,34 +476,39 @@ func TestPutMessageDeduplicatesPerSender(t *testing.T) {
 	}
 	f.put(t, "r", "Ana", "", "no client id")
 	f.put(t, "r", "Ana", "", "no client id")
-	msgs, _ := f.history(t, "r", -1, 0, 50)
-	var seqs []int64
-	for _, m := range msgs {
-		seqs = append(seqs, m.Seq)
-	}
-	if fmt.Sprint(seqs) != "[1 2 3 4]" {
-		t.Errorf("room r holds seqs %v, want [1 2 3 4] (one per distinct send)", seqs)
+	page := f.history(t, "r", -1, 0, 50)
+	if got := fmt.Sprint(seqs(page.Messages), page.Skipped); got != "[1 3 4 5] [2]" {
+		t.Errorf("room r holds messages and skipped seqs %s, want [1 3 4 5] [2] (one message per distinct send)", got)
 	}
 }
 
-// Writers that all guess the same seq still store every message once,
-// with seqs 1..N and no gap.
+// The race for a seq: many writers storing at once in one room each take
+// the next seq with one update that cannot fail, so no write fails and
+// none is tried again, whatever the number of writers.
 func TestConcurrentPutsGetEverySeqOnce(t *testing.T) {
 	f := newDB(t)
-	const writers, each = 6, 8
+	const writers, each = 40, 5
+	var failed atomic.Int64
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				m := chat.Message{ID: chat.NewID(f.now), Seq: 1, Room: "busy", UserID: fmt.Sprint("u-w", w), Name: fmt.Sprint("w", w), Text: fmt.Sprint(i), SentAt: f.now}
-				if _, _, err := f.db.PutMessage(context.Background(), m, "", 0); err != nil {
-					t.Error(err)
+				m := chat.Message{ID: chat.NewID(f.now), Room: "busy", UserID: fmt.Sprint("u-w", w), Name: fmt.Sprint("w", w), Text: fmt.Sprint(i), ClientID: fmt.Sprint("w", w, "-", i)}
+				res, err := f.db.PutMessage(context.Background(), m, "", 0)
+				if err != nil || len(res.Skipped) > 0 {
+					t.Error(res, err)
 				}
+				failed.Add(int64(res.Failed))
 			}
 		})
 	}
 	wg.Wait()
-	msgs, more := f.history(t, "busy", 0, 0, 100)
+	page := f.history(t, "busy", 0, 0, 100)
+	msgs := page.Messages
+	for more, after := page.More, int64(100); more; after += 100 {
+		next := f.history(t, "busy", after, 0, 100)
+		msgs, more = append(msgs, next.Messages...), next.More
+	}
 	last := map[string]int{}
 	for i, m := range msgs {
 		if m.Seq != int64(i+1) {
@@ -490,8 +520,11 @@ func TestConcurrentPutsGetEverySeqOnce(t *testing.T) {
 		}
 		last[m.Name] = n
 	}
-	if len(msgs) != writers*each || more {
-		t.Errorf("stored %d messages (more %v), want %d", len(msgs), more, writers*each)
+	if len(msgs) != writers*each {
+		t.Errorf("stored %d messages, want %d", len(msgs), writers*each)
+	}
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d conditional writes failed for %d messages from %d writers at once, want 0", n, writers*each, writers)
 	}
 	if latest, _ := f.db.Latest(t.Context(), "busy"); latest != writers*each {
 		t.Errorf("Latest = %d, want %d", latest, writers*each)
@@ -503,35 +536,134 @@ func TestConcurrentPutsGetEverySeqOnce(t *testing.T) {
 func TestPutMessageKeepsFrameOrder(t *testing.T) {
 	f := newDB(t)
 	f.connect(t, "a1", "r", "Ana")
-	put := func(frame int64, clientID string) (chat.Message, bool, error) {
-		m := chat.Message{ID: chat.NewID(f.now), Seq: 1, Room: "r", UserID: "u-Ana", Name: "Ana", Text: fmt.Sprint("frame ", frame), SentAt: f.now, ClientID: clientID}
+	put := func(frame int64, clientID string) (chat.Stored, error) {
+		m := chat.Message{ID: chat.NewID(f.now), Room: "r", UserID: "u-Ana", Name: "Ana", Text: fmt.Sprint("frame ", frame), ClientID: clientID}
 		return f.db.PutMessage(t.Context(), m, "a1", frame)
 	}
-	if _, _, err := put(2, "c2"); chat.ErrorCode(err) != chat.CodeOutOfOrder {
-		t.Errorf("frame 2 first: err = %v, want out_of_order", err)
+	if res, err := put(2, "c2"); chat.ErrorCode(err) != chat.CodeOutOfOrder || len(res.Skipped) != 1 {
+		t.Errorf("frame 2 first: %+v, err = %v, want out_of_order and its seq skipped", res, err)
 	}
-	if m, _, err := put(1, "c1"); err != nil || m.Seq != 1 {
-		t.Errorf("frame 1 = seq %d, %v", m.Seq, err)
+	if res, err := put(1, "c1"); err != nil || res.Message.Seq != 2 {
+		t.Errorf("frame 1 = seq %d, %v", res.Message.Seq, err)
 	}
-	if _, _, err := put(1, "c1b"); chat.ErrorCode(err) != chat.CodeInvalidFrame {
+	if _, err := put(1, "c1b"); chat.ErrorCode(err) != chat.CodeInvalidFrame {
 		t.Errorf("frame 1 again: err = %v, want invalid_frame", err)
 	}
 	// A duplicate clientId still takes its frame: frame 3 can follow.
-	if m, dup, err := put(2, "c1"); err != nil || !dup || m.Seq != 1 {
-		t.Errorf("frame 2 repeating c1 = seq %d dup %v, %v; want the original, seq 1", m.Seq, dup, err)
+	if res, err := put(2, "c1"); err != nil || !res.Duplicate || res.Message.Seq != 2 {
+		t.Errorf("frame 2 repeating c1 = %+v, %v; want the original, seq 2", res, err)
 	}
 	if err := f.db.SkipFrame(t.Context(), "a1", 3); err != nil {
 		t.Errorf("skip frame 3: %v", err)
 	}
-	if m, _, err := put(4, "c4"); err != nil || m.Seq != 2 {
-		t.Errorf("frame 4 = seq %d, %v; want seq 2", m.Seq, err)
+	if res, err := put(4, "c4"); err != nil || res.Message.Seq != 5 {
+		t.Errorf("frame 4 = seq %d, %v; want seq 5", res.Message.Seq, err)
 	}
 	if c, _ := f.db.Connection(t.Context(), "a1"); c.Frame != 4 {
 		t.Errorf("last frame = %d, want 4", c.Frame)
 	}
+	page := f.history(t, "r", 0, 0, 10)
+	if got := fmt.Sprint(seqs(page.Messages), page.Skipped); got != "[2 5] [1 3 4]" {
+		t.Errorf("history = messages and skipped %s, want [2 5] [1 3 4]", got)
+	}
 	f.remove(t, "a1")
-	if _, _, err := put(5, "c5"); !errors.Is(err, chat.ErrNoConnection) {
+	if _, err := put(5, "c5"); !errors.Is(err, chat.ErrNoConnection) {
 		t.Errorf("frame from a removed connection: err = %v, want chat.ErrNoConnection", err)
+	}
+}
+
+// A resend racing its original (the same frame and clientId on the same
+// connection, stored at once): one is stored, the other gets it as a
+// duplicate, and the seq the loser took is skipped.
+func TestResendRace(t *testing.T) {
+	f := newDB(t)
+	for round := range 6 {
+		id := fmt.Sprint("a", round)
+		f.connect(t, id, "r", "Ana")
+		var wg sync.WaitGroup
+		results := make([]chat.Stored, 2)
+		errs := make([]error, 2)
+		for i := range results {
+			wg.Go(func() {
+				m := chat.Message{ID: chat.NewID(f.now), Room: "r", UserID: "u-Ana", Name: "Ana", Text: "once", ClientID: id + "-c1"}
+				results[i], errs[i] = f.db.PutMessage(context.Background(), m, id, 1)
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		a, b := results[0], results[1]
+		if a.Duplicate == b.Duplicate || a.Message.ID != b.Message.ID || a.Message.Seq != b.Message.Seq {
+			t.Errorf("round %d: %+v and %+v; want one stored, the other its duplicate", round, a, b)
+		}
+		if skipped := len(a.Skipped) + len(b.Skipped); skipped != 1 {
+			t.Errorf("round %d: %d seqs skipped, want 1 (the loser's)", round, skipped)
+		}
+		if c, _ := f.db.Connection(t.Context(), id); c.Frame != 1 {
+			t.Errorf("round %d: last frame = %d, want 1", round, c.Frame)
+		}
+	}
+	page := f.history(t, "r", 0, 0, 100)
+	if len(page.Messages) != 6 || len(page.Skipped) != 6 {
+		t.Errorf("history holds %d messages and %d skipped seqs, want 6 and 6", len(page.Messages), len(page.Skipped))
+	}
+}
+
+// A writer that took a seq and died leaves a hole: readers leave it out
+// while its writer may still come, then declare it skipped.
+func TestHoleIsDeclaredSkipped(t *testing.T) {
+	f := newDB(t)
+	f.put(t, "r", "Ana", "c1", "one")
+	f.takeSeq(t, "r") // seq 2: its writer dies
+	f.put(t, "r", "Ana", "c3", "three")
+	f.takeSeq(t, "r") // seq 4, the latest: its writer dies too
+	page := f.history(t, "r", 0, 0, 10)
+	if got := fmt.Sprint(seqs(page.Messages), page.Skipped, page.Latest); got != "[1 3] [] 4" {
+		t.Errorf("at once: messages, skipped, latest = %s; want [1 3] [] 4 (the writers may still come)", got)
+	}
+	f.now = f.now.Add(f.db.SkipAfter)
+	for _, tt := range []struct {
+		after int64
+		want  string
+	}{{0, "[1 3] [2 4]"}, {-1, "[1 3] [2 4]"}, {1, "[3] [2 4]"}, {3, "[] [4]"}} {
+		pg := f.history(t, "r", tt.after, 0, 10)
+		if got := fmt.Sprint(seqs(pg.Messages), pg.Skipped); got != tt.want {
+			t.Errorf("after %d, %v later: messages and skipped %s; want %s", tt.after, f.db.SkipAfter, got, tt.want)
+		}
+	}
+	// A writer back after its seq was declared takes another.
+	f.takeSeq(t, "r")
+	f.now = f.now.Add(f.db.SkipAfter)
+	f.history(t, "r", 4, 0, 10) // declares seq 5
+	res, err := f.db.PutMessage(t.Context(), chat.Message{ID: chat.NewID(f.now), Room: "r", UserID: "u-Ana", Name: "Ana", Text: "six"}, "", 0)
+	if err != nil || res.Message.Seq != 6 {
+		t.Errorf("next message: seq %d, %v; want 6", res.Message.Seq, err)
+	}
+}
+
+// A writer whose seq a reader declared skipped before it stored its
+// message takes the next seq.
+func TestSlowWriterTakesAnotherSeq(t *testing.T) {
+	f := newDB(t)
+	f.put(t, "r", "Ana", "c1", "one")
+	// A reader declared seq 2 (the next the writer takes) before the
+	// writer stored it: its tombstone is there (pk room#r, sk msg#… as in
+	// docs/storage.md).
+	_, err := f.client.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: &f.tables.Messages, Item: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "room#r"}, "sk": &types.AttributeValueMemberS{Value: fmt.Sprintf("msg#%019d", 2)},
+		"seq": &types.AttributeValueMemberN{Value: "2"}, "skipped": &types.AttributeValueMemberBOOL{Value: true},
+		"sentAt": &types.AttributeValueMemberN{Value: fmt.Sprint(f.now.UnixMilli())}, "expiresAt": &types.AttributeValueMemberN{Value: fmt.Sprint(f.now.Add(time.Hour).Unix())}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.db.PutMessage(t.Context(), chat.Message{ID: chat.NewID(f.now), Room: "r", UserID: "u-Ana", Name: "Ana", Text: "two", ClientID: "c2"}, "", 0)
+	if err != nil || res.Message.Seq != 3 || res.Failed != 1 || len(res.Skipped) != 0 {
+		t.Errorf("PutMessage = %+v, %v; want seq 3 after one failed write", res, err)
+	}
+	page := f.history(t, "r", 0, 0, 10)
+	if got := fmt.Sprint(seqs(page.Messages), page.Skipped); got != "[1 3] [2]" {
+		t.Errorf("messages and skipped %s, want [1 3] [2]", got)
 	}
 }
 
@@ -556,56 +688,59 @@ func TestHistory(t *testing.T) {
 		{"after", 60, 0, 50, 61, 110, true},
 		{"after, to the end", 100, 0, 50, 101, 120, false},
 		{"after the last", 120, 0, 50, 0, -1, false},
+		{"after beyond the last", 500, 0, 50, 0, -1, false},
 		{"before", -1, 51, 20, 31, 50, true},
 		{"before, to the start", -1, 11, 20, 1, 10, false},
+		{"before the first", -1, 1, 20, 0, -1, false},
 		{"between", 40, 46, 100, 41, 45, false},
 		{"between, cut", 40, 46, 3, 41, 43, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msgs, more := f.history(t, "r", tt.after, tt.before, tt.limit)
-			var got, want []int64
-			for _, m := range msgs {
-				got = append(got, m.Seq)
-			}
+			page := f.history(t, "r", tt.after, tt.before, tt.limit)
+			var want []int64
 			for s := tt.from; s <= tt.to && tt.to > 0; s++ {
 				want = append(want, s)
 			}
-			if fmt.Sprint(got) != fmt.Sprint(want) || more != tt.wantMore {
-				t.Errorf("got %v (more %v), want %v (more %v)", got, more, want, tt.wantMore)
+			if got := seqs(page.Messages); fmt.Sprint(got) != fmt.Sprint(want) || page.More != tt.wantMore || page.Latest != 120 || len(page.Skipped) > 0 {
+				t.Errorf("got %v (more %v, latest %d, skipped %v), want %v (more %v, latest 120)", got, page.More, page.Latest, page.Skipped, want, tt.wantMore)
 			}
 		})
 	}
-	msgs, _ := f.history(t, "r", 1, 0, 1)
-	if m := msgs[0]; m.Text != "message 1" || m.Name != "Ana" || m.UserID != "u-Ana" || m.Room != "r" || m.ClientID != "c1" || m.Seq != 2 {
+	page := f.history(t, "r", 1, 0, 1)
+	if m := page.Messages[0]; m.Text != "message 1" || m.Name != "Ana" || m.UserID != "u-Ana" || m.Room != "r" || m.ClientID != "c1" || m.Seq != 2 {
 		t.Errorf("message fields = %+v", m)
 	}
 }
 
-func TestHistoryIgnoresExpiredMessages(t *testing.T) {
+// An expired message holds nothing any more and never will: it is
+// skipped, as a tombstone is.
+func TestHistorySkipsExpiredMessages(t *testing.T) {
 	f := newDB(t)
 	old, _ := f.put(t, "r", "Ana", "", "old")
 	f.now = f.now.Add(f.db.MessageRetention / 2)
 	recent, _ := f.put(t, "r", "Ana", "", "recent")
 	f.now = f.now.Add(f.db.MessageRetention/2 + time.Second) // old has expired, recent has not
-	msgs, more := f.history(t, "r", -1, 0, 10)
-	if len(msgs) != 1 || msgs[0].ID != recent.ID || more {
-		t.Errorf("History = %+v (more %v), want only %s; %s expired", msgs, more, recent.ID, old.ID)
+	page := f.history(t, "r", -1, 0, 10)
+	if len(page.Messages) != 1 || page.Messages[0].ID != recent.ID || page.More || fmt.Sprint(page.Skipped) != fmt.Sprint([]int64{old.Seq}) {
+		t.Errorf("History = %+v, want only %s, and %d skipped", page, recent.ID, old.Seq)
 	}
 }
 
-// A connection's bucket passes Burst frames at once, then one per
-// interval, and says how long to wait in between.
+// A user's bucket passes Burst frames at once, then one per interval, and
+// says how long to wait in between; every connection of the user draws
+// on the same bucket.
 func TestTakeToken(t *testing.T) {
 	f := newDB(t)
-	f.connect(t, "a1", "r", "Ana")
 	r := chat.Rate{What: chat.RateMessages, PerSecond: 5, Burst: 3}
+	var seen time.Time
 	take := func(at time.Time) (time.Duration, bool) {
 		t.Helper()
-		c, wait, err := f.db.TakeToken(t.Context(), "a1", r, at)
-		if err != nil || c.Name != "Ana" || c.Room != "r" {
-			t.Fatalf("TakeToken = %+v, %v", c, err)
+		tat, wait, err := f.db.TakeToken(t.Context(), "u-Ana", r, at, seen)
+		if err != nil || tat.IsZero() {
+			t.Fatalf("TakeToken = %v, %v", tat, err)
 		}
+		seen = tat
 		return wait, wait == 0
 	}
 	now := f.now
@@ -624,16 +759,20 @@ func TestTakeToken(t *testing.T) {
 	if _, ok := take(now.Add(200 * time.Millisecond)); !ok {
 		t.Error("a frame 200 ms later was refused")
 	}
+	seen = time.Time{} // a wrong guess of the bucket's state costs a request, not a token
+	if _, wait, err := f.db.TakeToken(t.Context(), "u-Ana", r, now.Add(200*time.Millisecond), time.Time{}); err != nil || wait == 0 {
+		t.Errorf("a frame with no hint, at once again: wait %v, %v; want refused", wait, err)
+	}
 	if _, ok := take(now.Add(10 * time.Second)); !ok {
 		t.Error("after a long pause a frame was refused")
 	}
-	// The other bucket is its own.
+	// The other bucket is its own, and so is another user's.
 	reads := chat.Rate{What: chat.RateReads, PerSecond: 1, Burst: 1}
-	if _, wait, err := f.db.TakeToken(t.Context(), "a1", reads, now); err != nil || wait != 0 {
+	if _, wait, err := f.db.TakeToken(t.Context(), "u-Ana", reads, now, time.Time{}); err != nil || wait != 0 {
 		t.Errorf("the reads bucket: wait %v, %v; want its own full bucket", wait, err)
 	}
-	if _, _, err := f.db.TakeToken(t.Context(), "nope", reads, now); !errors.Is(err, chat.ErrNoConnection) {
-		t.Errorf("unknown connection: err = %v, want chat.ErrNoConnection", err)
+	if _, wait, err := f.db.TakeToken(t.Context(), "u-Bo", r, now, time.Time{}); err != nil || wait != 0 {
+		t.Errorf("another user: wait %v, %v; want a full bucket", wait, err)
 	}
 }
 
@@ -642,10 +781,9 @@ func TestTakeTokenRace(t *testing.T) {
 	f := newDB(t)
 	r := chat.Rate{What: chat.RateMessages, PerSecond: 1, Burst: 4}
 	for round := range 5 {
-		id := fmt.Sprint("c", round)
-		f.connect(t, id, "r", "Ana")
+		user := fmt.Sprint("u-", round)
 		for range 3 { // leave one token
-			if _, wait, err := f.db.TakeToken(t.Context(), id, r, f.now); err != nil || wait != 0 {
+			if _, wait, err := f.db.TakeToken(t.Context(), user, r, f.now, time.Time{}); err != nil || wait != 0 {
 				t.Fatalf("setup: wait %v, %v", wait, err)
 			}
 		}
@@ -653,7 +791,7 @@ func TestTakeTokenRace(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 6 {
 			wg.Go(func() {
-				_, wait, err := f.db.TakeToken(context.Background(), id, r, f.now)
+				_, wait, err := f.db.TakeToken(context.Background(), user, r, f.now, time.Time{})
 				if err != nil {
 					t.Error(err)
 				}
@@ -666,5 +804,24 @@ func TestTakeTokenRace(t *testing.T) {
 		if n := passed.Load(); n != 1 {
 			t.Errorf("round %d: %d of 6 racing frames passed with one token left, want 1", round, n)
 		}
+	}
+}
+
+// A connection's frames are held behind one refused for the rate limit;
+// the time only moves on.
+func TestHoldFrames(t *testing.T) {
+	f := newDB(t)
+	f.connect(t, "a1", "r", "Ana")
+	later, sooner := f.now.Add(2*time.Second), f.now.Add(time.Second)
+	for _, until := range []time.Time{later, sooner} {
+		if err := f.db.HoldFrames(t.Context(), "a1", until); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, _ := f.db.Connection(t.Context(), "a1"); !c.HeldUntil.Equal(later) {
+		t.Errorf("held until %v, want %v", c.HeldUntil, later)
+	}
+	if err := f.db.HoldFrames(t.Context(), "nope", later); err != nil {
+		t.Errorf("an unknown connection: %v, want nothing done", err)
 	}
 }

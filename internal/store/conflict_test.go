@@ -1,0 +1,84 @@
+package store_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/chatgo/serverless-chat/internal/app"
+	"github.com/chatgo/serverless-chat/internal/chat"
+	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
+	"github.com/chatgo/serverless-chat/internal/store"
+)
+
+// conflicts answers the first requests of some DynamoDB operations with a
+// transaction conflict, as DynamoDB does when another transaction holds
+// one of their items, and passes everything else to DynamoDB Local.
+type conflicts struct {
+	mu   sync.Mutex
+	left map[string]int    // operation → conflicts still to answer
+	body map[string]string // operation → the error's JSON body
+	sent map[string]int
+}
+
+func (c *conflicts) Do(r *http.Request) (*http.Response, error) {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
+	c.mu.Lock()
+	inject := c.left[op] > 0
+	if inject {
+		c.left[op]--
+		c.sent[op]++
+	}
+	c.mu.Unlock()
+	if !inject {
+		return http.DefaultClient.Do(r)
+	}
+	return &http.Response{StatusCode: 400, Request: r, Body: io.NopCloser(bytes.NewBufferString(c.body[op])),
+		Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}}}, nil
+}
+
+// Conflicting transactions are tried again, bounded and jittered: an
+// UpdateItem of an item a transaction holds (TransactionConflictException,
+// which the SDK does not retry by itself) and a transaction cancelled by
+// another one in flight (TransactionCanceledException, reason
+// TransactionConflict). The message is stored once, under one seq.
+func TestTransactionConflictsAreRetried(t *testing.T) {
+	if endpoint == "" {
+		t.Skip("integration test: needs DynamoDB Local (skipped with -short)")
+	}
+	_, names := dynamolocaltest.NewTables(t, endpoint)
+	inject := &conflicts{sent: map[string]int{},
+		left: map[string]int{"UpdateItem": 1, "TransactWriteItems": 2},
+		body: map[string]string{
+			"UpdateItem": `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionConflictException","message":"Transaction is ongoing for the item"}`,
+			// The transaction of a message with a clientId and no frame
+			// has two items: the message and the clientId.
+			"TransactWriteItems": `{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",` +
+				`"CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}]}`,
+		}}
+	client := dynamodb.New(dynamodb.Options{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		HTTPClient: inject, Retryer: app.NewRetryer()}, app.DynamoDBOptions(endpoint))
+	db := store.New(client, store.Tables{Connections: names["ConnectionsTable"], Messages: names["MessagesTable"]})
+
+	res, err := db.PutMessage(t.Context(), chat.Message{ID: chat.NewID(db.Now()), Room: "r", UserID: "u-Ana", Name: "Ana", Text: "hi", ClientID: "c1"}, "", 0)
+	if err != nil || res.Message.Seq != 1 || res.Duplicate || len(res.Skipped) != 0 {
+		t.Fatalf("PutMessage = %+v, %v; want seq 1 stored", res, err)
+	}
+	if res.Failed != 2 {
+		t.Errorf("Failed = %d, want the 2 conflicting transactions counted", res.Failed)
+	}
+	if got := fmt.Sprint(inject.sent); got != "map[TransactWriteItems:2 UpdateItem:1]" {
+		t.Errorf("conflicts answered: %s", got)
+	}
+	page, err := db.History(t.Context(), "r", 0, 0, 10)
+	if err != nil || len(page.Messages) != 1 || page.Latest != 1 {
+		t.Errorf("history = %+v, %v; want the one message", page, err)
+	}
+}
