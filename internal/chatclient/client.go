@@ -44,30 +44,55 @@ type Stats struct {
 	PresenceFetches int
 	PresenceSyncs   int
 	Recovered       int // messages a gap fetch brought that no live event had
+	Skipped         int // seqs learnt to hold no message (skip events, a sync's skipped)
 	Reconnects      int // connections opened after the first
-	ErrorFrames     int // error frames received
-	ErrorsByCode    map[string]int
+	// ForcedReconnects counts connections that ended without Drop or
+	// Close: closed by the server, or by the client after an error that
+	// needs a new connection.
+	ForcedReconnects int
+	MessageFrames    int // new-message frames written, first tries and resends
+	Resent           int // of them, numbered frames written again
+	Waves            int // resend waves after gateway errors, out_of_order or internal
+	Acks             int // acks received (a retry's included)
+	ErrorFrames      int // error frames received, the gateway's own included
+	ErrorsByCode     map[string]int
 }
 
 // Client is one chat user. Use Dial; methods are safe for concurrent use.
 type Client struct {
 	o Options
 
-	mu       sync.Mutex
-	ws       *websocket.Conn
-	closed   bool
-	ready    bool  // the connection's first sync has arrived: frames may go
-	frame    int64 // the connection's last new-message frame number
-	name     string
-	userID   string
-	last     int64 // every seq up to this is held (-1 before the first sync)
-	highest  int64 // the highest seq the room is known to have
-	held     map[int64]chat.MessageEvent
-	pending  []outgoing // not acknowledged, in send order
-	presence map[string]state
-	syncAt   time.Time // when the sync on its way was asked for
-	gapTimer *time.Timer
-	stats    Stats
+	mu      sync.Mutex
+	ws      *websocket.Conn
+	closed  bool
+	ready   bool  // the connection's first sync has arrived: frames may go
+	frame   int64 // the connection's last new-message frame number
+	name    string
+	userID  string
+	last    int64 // every seq up to this is held (-1 before the first sync)
+	highest int64 // the highest seq the room is known to have
+	held    map[int64]chat.MessageEvent
+	skipped map[int64]bool // seqs that hold no message
+	pending []outgoing     // not acknowledged, in send order
+	// window is how many numbered frames may be unanswered at once: it
+	// shrinks to 1 when the server or the gateway refuses, and doubles
+	// with each ack up to maxWindow.
+	window int
+	// After a rate_limited, frames go one per pace (the shortest wait the
+	// server told), not before nextSend, until nothing is pending.
+	pace        time.Duration
+	nextSend    time.Time
+	waves       int // resend waves since the last ack
+	waveTimer   *time.Timer
+	pumpTimer   *time.Timer
+	answerTimer *time.Timer
+	gapTries    int // gap fetches since the last that brought something
+	syncTries   int // first syncs asked for on this connection
+	dropped     bool
+	presence    map[string]state
+	syncAt      time.Time // when the sync on its way was asked for
+	gapTimer    *time.Timer
+	stats       Stats
 
 	// Presence events are numbered per room: every one up to pLast has been
 	// applied (or shown by a sync), pSeen holds those above it, and the
@@ -84,11 +109,38 @@ type Client struct {
 }
 
 // outgoing is a message not acknowledged yet; frame is its number on the
-// current connection (0: not sent on it yet).
+// current connection (0: not sent on it yet). sent says that it went out
+// and is not answered; due, that it may not go (again) before then.
 type outgoing struct {
 	clientID, text string
 	frame          int64
+	sent           bool
+	sentAt, due    time.Time
 }
+
+// The client's sending rules (docs/protocol.md, "What a client does"),
+// which web/client.js follows too.
+const (
+	// maxWindow bounds the numbered frames unanswered at once: fewer than
+	// a burst of the server's message limit, so that a client alone never
+	// runs into it.
+	maxWindow = 16
+	// askAgainAfter is how long a sync or presence fetch may go unanswered
+	// before it is asked again: its reply may be lost like any post.
+	askAgainAfter = 5 * time.Second
+	// answerTimeout is how long a new-message frame may go unanswered
+	// before it counts as lost (its answer can be lost like any post) and
+	// a resend wave comes: longer than API Gateway waits for a function.
+	answerTimeout = 30 * time.Second
+)
+
+// Backoffs of the client: resend waves after frames the gateway refused,
+// out_of_order or internal; first syncs unanswered; reconnections.
+var (
+	waveBackoff      = chat.Backoff{First: 250 * time.Millisecond, Max: 8 * time.Second}
+	firstSyncBackoff = chat.Backoff{First: askAgainAfter, Max: 30 * time.Second}
+	reconnectBackoff = chat.Backoff{First: 200 * time.Millisecond, Max: 5 * time.Second}
+)
 
 type state struct {
 	online  bool
@@ -108,7 +160,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.Key == "" {
 		o.Key = crand.Text()
 	}
-	c := &Client{o: o, name: o.Name, last: -1, held: map[int64]chat.MessageEvent{}, presence: map[string]state{},
+	c := &Client{o: o, name: o.Name, last: -1, held: map[int64]chat.MessageEvent{}, skipped: map[int64]bool{}, presence: map[string]state{},
 		pSeen: map[int64]bool{}, pStuck: -1, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
 	ws, err := c.dial(ctx)
 	if err != nil {
@@ -135,40 +187,40 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 // open starts using a new connection: asks for what it missed, then reads
 // and pings until it ends. Called with mu held.
 func (c *Client) open(ws *websocket.Conn) {
-	c.ws, c.ready, c.frame = ws, false, 0
+	c.ws, c.ready, c.frame, c.dropped = ws, false, 0, false
+	c.window, c.waves, c.syncTries, c.pace = maxWindow, 0, 0, 0
+	for i := range c.pending {
+		c.pending[i].frame, c.pending[i].sent, c.pending[i].due = 0, false, time.Time{}
+	}
 	c.requestSync()
 	c.awaitFirstSync(ws)
 	go c.read(ws)
 	go c.ping(ws)
 }
 
-// askAgainAfter is how long a sync or presence fetch may go unanswered
-// before it is asked again: its reply may be lost like any post.
-const askAgainAfter = 5 * time.Second
-
-// awaitFirstSync asks again for ws's first sync every askAgainAfter until
-// it is answered: nothing is sent on the connection before. Called with mu
+// awaitFirstSync asks again for ws's first sync while it is unanswered,
+// backing off: nothing is sent on the connection before. Called with mu
 // held.
 func (c *Client) awaitFirstSync(ws *websocket.Conn) {
-	time.AfterFunc(askAgainAfter, func() {
+	time.AfterFunc(firstSyncBackoff.Delay(c.syncTries), func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.ws != ws || c.ready || c.closed {
 			return
 		}
+		c.syncTries++
 		c.requestSync()
 		c.awaitFirstSync(ws)
 	})
 }
 
-// Send queues a message and sends it at once if the connection is ready.
+// Send queues a message and sends it as soon as the connection is ready
+// and the window allows.
 func (c *Client) Send(clientID, text string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pending = append(c.pending, outgoing{clientID: clientID, text: text})
-	if c.ready {
-		c.transmitMessage(len(c.pending) - 1)
-	}
+	c.pump()
 }
 
 // Drop ends the connection without a close handshake, as a network drop
@@ -177,6 +229,7 @@ func (c *Client) Drop(d time.Duration) {
 	c.mu.Lock()
 	ws := c.ws
 	c.offlineUntil = time.Now().Add(d)
+	c.dropped = true
 	c.mu.Unlock()
 	if ws != nil {
 		ws.CloseNow()
@@ -193,7 +246,7 @@ func (c *Client) Close() {
 	c.closed = true
 	close(c.done)
 	ws := c.ws
-	for _, t := range []*time.Timer{c.gapTimer, c.pGapTimer} {
+	for _, t := range []*time.Timer{c.gapTimer, c.pGapTimer, c.waveTimer, c.pumpTimer, c.answerTimer} {
 		if t != nil {
 			t.Stop()
 		}
@@ -281,21 +334,23 @@ func (c *Client) read(ws *websocket.Conn) {
 	if c.ws != ws || c.closed {
 		return
 	}
+	if !c.dropped {
+		c.stats.ForcedReconnects++
+	}
 	c.ws, c.ready = nil, false
 	go c.reconnect()
 }
 
-// reconnect dials until it succeeds or the client is closed, with a short
-// jittered backoff.
+// reconnect dials until it succeeds or the client is closed, backing off.
 func (c *Client) reconnect() {
 	c.mu.Lock()
 	offline := time.Until(c.offlineUntil)
 	c.mu.Unlock()
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 3*time.Second) {
+	for attempt := 0; ; attempt++ {
 		select {
 		case <-c.done:
 			return
-		case <-time.After(max(offline, 0) + wait/2 + rand.N(wait/2)):
+		case <-time.After(max(offline, 0) + reconnectBackoff.Delay(attempt)):
 		}
 		offline = 0
 		ws, err := c.dial(context.Background())
@@ -336,32 +391,124 @@ func (c *Client) ping(ws *websocket.Conn) {
 	}
 }
 
-// afterGatewayError handles a frame that API Gateway refused (throttled)
-// or failed to deliver to the chat: which frame it was is not said, and a
-// lost numbered frame would hold the ones after it. A moment later, every
-// message still unacknowledged that went out on this connection goes again
-// with its number: the server stores what it never got, and answers a
-// number it already has, with that clientId, with the original ack.
+// wave is the client's answer to frames it cannot tell were lost: API
+// Gateway's own error frames (throttled, or failed: which frame they
+// answer is not said), out_of_order (the frame before was lost, or is
+// late) and internal. However many come, one resend wave is scheduled,
+// after a backoff that grows with each wave until an ack comes: it makes
+// every unanswered numbered frame on this connection unsent again, and
+// the window 1, so they go again one at a time, in order, as acks come
+// back (a frame answered meanwhile is not sent again). The server stores
+// what it never got and answers the rest with their original acks.
 // Called with mu held.
-func (c *Client) afterGatewayError() {
+func (c *Client) wave() {
+	if c.waveTimer != nil || c.ws == nil {
+		return
+	}
 	ws := c.ws
-	time.AfterFunc(gatewayRetry, func() {
+	c.waveTimer = time.AfterFunc(waveBackoff.Delay(c.waves), func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.ws != ws {
+		c.waveTimer = nil
+		if c.ws != ws || c.closed {
 			return // a new connection resends everything itself
 		}
-		for _, o := range c.pending {
-			if o.frame > 0 {
-				c.sendFrame(o)
+		c.waves++
+		c.stats.Waves++
+		c.window = 1
+		for i := range c.pending {
+			if c.pending[i].sent {
+				c.pending[i].sent = false
 			}
+		}
+		c.pump()
+	})
+}
+
+// pump sends what the window allows: the unacknowledged messages in
+// order, each again with its number if it has one, new ones numbered
+// next, none before its due time (a rate-limited frame waits as told, and
+// the ones after it wait for it). Called with mu held.
+func (c *Client) pump() {
+	if !c.ready || c.ws == nil {
+		return
+	}
+	now := time.Now()
+	unanswered := 0
+	for _, o := range c.pending {
+		if o.sent {
+			unanswered++
+		}
+	}
+	for i := range c.pending {
+		o := &c.pending[i]
+		switch {
+		case o.sent:
+			continue
+		case o.due.After(now):
+			c.pumpAt(o.due)
+			return
+		case c.pace > 0 && c.nextSend.After(now):
+			c.pumpAt(c.nextSend)
+			return
+		case unanswered >= c.window:
+			return
+		}
+		c.nextSend = now.Add(c.pace)
+		if o.frame == 0 {
+			c.frame++
+			o.frame = c.frame
+		} else {
+			c.stats.Resent++
+		}
+		o.sent, o.sentAt = true, now
+		unanswered++
+		c.sendFrame(*o)
+		c.watchAnswers()
+	}
+}
+
+// watchAnswers checks, answerTimeout after a frame went, that it was
+// answered; a frame that was not starts a resend wave (its answer was
+// lost, or the frame was). Called with mu held.
+func (c *Client) watchAnswers() {
+	if c.answerTimer != nil {
+		return
+	}
+	c.answerTimer = time.AfterFunc(answerTimeout, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.answerTimer = nil
+		if c.closed {
+			return
+		}
+		waiting := false
+		for _, o := range c.pending {
+			if o.sent && time.Since(o.sentAt) >= answerTimeout {
+				c.wave()
+			}
+			waiting = waiting || o.sent
+		}
+		if waiting {
+			c.watchAnswers()
 		}
 	})
 }
 
-// gatewayRetry is how long after a refusal by API Gateway unacknowledged
-// messages go again: a throttled stage refills in milliseconds.
-const gatewayRetry = 150 * time.Millisecond
+// pumpAt runs pump again at t (the earliest of the times asked for).
+func (c *Client) pumpAt(t time.Time) {
+	if c.pumpTimer != nil {
+		c.pumpTimer.Stop()
+	}
+	c.pumpTimer = time.AfterFunc(time.Until(t), func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.pumpTimer = nil
+		if !c.closed {
+			c.pump()
+		}
+	})
+}
 
 // restart drops the current connection and lets read reconnect; nothing
 // more is sent on it. Called with mu held.
@@ -382,6 +529,7 @@ type inbound struct {
 	Members  []chat.Member       `json:"members"`
 	Presence map[string]int64    `json:"presence"`
 	Messages []chat.MessageEvent `json:"messages"`
+	Skipped  []int64             `json:"skipped"`
 	Frame    int64               `json:"frame"`
 	Action   string              `json:"action"`
 	PSeq     int64               `json:"pseq"`
@@ -406,12 +554,18 @@ func (c *Client) receive(data []byte, at time.Time) {
 		c.hold(f.MessageEvent, true, at)
 		c.noteHighest(f.Seq)
 	case chat.TypeAck:
+		c.stats.Acks++
 		i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID })
 		if i < 0 {
 			return // a retry of a message already acknowledged
 		}
 		text := c.pending[i].text
 		c.pending = slices.Delete(c.pending, i, i+1)
+		c.window, c.waves = min(2*c.window, maxWindow), 0
+		if len(c.pending) == 0 {
+			c.pace = 0
+		}
+		defer c.pump()
 		if c.o.OnAck != nil {
 			c.o.OnAck(f.ClientID, f.Seq, at)
 		}
@@ -422,6 +576,9 @@ func (c *Client) receive(data []byte, at time.Time) {
 		c.notePresence()
 	case chat.TypePresence:
 		c.onPresenceLog(f)
+	case chat.TypeSkip:
+		c.skip(f.Seq)
+		c.noteHighest(f.Seq)
 	case chat.TypePong:
 		c.pHighest = max(c.pHighest, f.PSeq)
 		c.notePresence()
@@ -430,28 +587,55 @@ func (c *Client) receive(data []byte, at time.Time) {
 	case "": // the gateway's own frames: Too Many Requests, Internal server error
 		c.stats.ErrorFrames++
 		c.stats.ErrorsByCode[f.Message]++
-		c.afterGatewayError()
+		c.wave()
 	case chat.TypeError:
 		c.stats.ErrorFrames++
 		c.stats.ErrorsByCode[f.Code]++
-		switch f.Code {
-		case chat.CodeRateLimited:
-			// A message (it has a frame), a sync or a presence fetch goes
-			// again; a ping is simply not answered.
-			if f.Action != chat.ActionPing && f.Action != chat.ActionTyping {
-				c.retryLater(f, time.Duration(f.RetryAfterMs)*time.Millisecond)
+		c.onError(f)
+	}
+}
+
+// onError acts on an error frame; called with mu held.
+func (c *Client) onError(f inbound) {
+	wait := time.Duration(f.RetryAfterMs) * time.Millisecond
+	switch {
+	case f.Code == chat.CodeRateLimited && f.Action == chat.ActionNewMessage:
+		// The frame kept its number: it goes again when told, and the ones
+		// after it wait for it, then go one at a time, paced by the
+		// shortest wait told.
+		if i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID }); i >= 0 && c.pending[i].frame == f.Frame {
+			c.pending[i].sent, c.pending[i].due = false, time.Now().Add(wait)
+			c.window = 1
+			if wait > 0 && (c.pace == 0 || wait < c.pace) {
+				c.pace = wait
 			}
-		case chat.CodeNotConnected, chat.CodeOutOfOrder, chat.CodeInvalidFrame, chat.CodeInternal:
-			c.restart() // nothing was stored: resend, in order, on a new connection
-		default:
-			c.pending = slices.DeleteFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID && f.ClientID != "" })
+			c.pump()
 		}
+	case f.Code == chat.CodeRateLimited || f.Code == chat.CodeInternal && f.Action != chat.ActionNewMessage:
+		// A sync or a presence fetch is asked again; a ping simply goes
+		// unanswered.
+		if f.Action == chat.ActionSync || f.Action == chat.ActionPresence {
+			if f.Code == chat.CodeInternal {
+				wait = waveBackoff.Delay(c.waves)
+			}
+			c.retryLater(f, wait)
+		}
+	case f.Code == chat.CodeOutOfOrder || f.Code == chat.CodeInternal:
+		c.wave() // nothing was stored; the frame kept its number
+	case f.Code == chat.CodeNotConnected || f.Code == chat.CodeInvalidFrame:
+		c.restart() // the connection cannot go on: resend, in order, on a new one
+	default:
+		// Refused for what it is (too long, invalid): sending it again
+		// would not help.
+		c.pending = slices.DeleteFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID && f.ClientID != "" })
+		c.pump()
 	}
 }
 
 func (c *Client) onSync(f inbound, at time.Time) {
 	c.syncAt = time.Time{}
 	first := c.last < 0
+	before := c.last
 	if f.You.UserID != "" {
 		c.name, c.userID = f.You.Name, f.You.UserID
 	}
@@ -461,27 +645,57 @@ func (c *Client) onSync(f inbound, at time.Time) {
 	for _, m := range f.Messages {
 		c.hold(m, false, at)
 	}
+	for _, seq := range f.Skipped {
+		c.skip(seq)
+	}
 	if first {
-		newest := f.Seq
-		if n := len(f.Messages); n > 0 {
-			newest = max(newest, f.Messages[n-1].Seq)
+		// The page is the room's latest: what comes before it is history,
+		// and it holds all it covers but the seqs still being stored.
+		low := f.Seq
+		for _, m := range f.Messages {
+			low = min(low, m.Seq-1)
 		}
-		c.last = newest
+		for _, seq := range f.Skipped {
+			low = min(low, seq-1)
+		}
+		c.last = low
 		c.advance()
 	}
 	c.notePresence() // events that came before the reply may have left a gap
-	c.noteHighest(f.Seq)
+	if c.last > before {
+		c.gapTries = 0
+	}
 	if !c.ready {
 		c.ready = true
-		for i := range c.pending {
-			c.transmitMessage(i)
+		c.pump()
+	}
+	switch {
+	case !first && f.More:
+		c.requestSync() // more missed than one page
+	default:
+		// A gap the reply did not close is seqs still being stored: asked
+		// for again later and later, not at once.
+		c.highest = max(c.highest, f.Seq)
+		if c.highest > c.last {
+			c.scheduleGap(gapBackoff(c.o.GapWait).Delay(c.gapTries))
+			c.gapTries++
 		}
 	}
-	if !first && f.More {
-		c.requestSync()
-	} else {
-		c.fillGap()
+}
+
+// gapBackoff spaces the fetches of a gap that stays open.
+func gapBackoff(first time.Duration) chat.Backoff {
+	return chat.Backoff{First: first, Max: 30 * time.Second}
+}
+
+// skip notes a seq that holds no message.
+func (c *Client) skip(seq int64) {
+	if _, ok := c.held[seq]; ok || c.skipped[seq] {
+		return
 	}
+	c.skipped[seq] = true
+	c.stats.Skipped++
+	c.advance()
 }
 
 // hold keeps a message once per seq.
@@ -515,7 +729,7 @@ func (c *Client) advance() {
 		return
 	}
 	for {
-		if _, ok := c.held[c.last+1]; !ok {
+		if _, ok := c.held[c.last+1]; !ok && !c.skipped[c.last+1] {
 			return
 		}
 		c.last++
@@ -524,10 +738,19 @@ func (c *Client) advance() {
 
 func (c *Client) noteHighest(seq int64) {
 	c.highest = max(c.highest, seq)
-	if c.last < 0 || c.highest <= c.last || c.gapTimer != nil {
+	if c.last < 0 || c.highest <= c.last {
 		return
 	}
-	c.gapTimer = time.AfterFunc(c.o.GapWait, func() {
+	c.scheduleGap(c.o.GapWait)
+}
+
+// scheduleGap fetches the gap after d, unless a fetch is already
+// scheduled.
+func (c *Client) scheduleGap(d time.Duration) {
+	if c.gapTimer != nil {
+		return
+	}
+	c.gapTimer = time.AfterFunc(d, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.gapTimer = nil
@@ -669,21 +892,14 @@ func (c *Client) reconcile(members []chat.Member, versions map[string]int64) {
 	// than the sync's read may have brought it.
 }
 
-// transmitMessage sends pending message i with the connection's next
-// frame number.
-func (c *Client) transmitMessage(i int) {
-	c.frame++
-	c.pending[i].frame = c.frame
-	c.sendFrame(c.pending[i])
-}
-
 func (c *Client) sendFrame(o outgoing) {
+	c.stats.MessageFrames++
 	c.transmit(map[string]any{"action": chat.ActionNewMessage, "text": o.text, "clientId": o.clientID, "frame": o.frame})
 }
 
-// retryLater sends a rate-limited frame again after wait: a message with
-// the same number (it kept its place), a sync as it was. Nothing is sent
-// if the connection changed meanwhile: its first sync resends everything.
+// retryLater asks again for a sync or a presence fetch refused for the
+// rate limit (or failed) after wait. Nothing is sent if the connection
+// changed meanwhile: its first sync asks anew.
 func (c *Client) retryLater(f inbound, wait time.Duration) {
 	ws := c.ws
 	time.AfterFunc(wait, func() {
@@ -696,13 +912,8 @@ func (c *Client) retryLater(f inbound, wait time.Duration) {
 		case chat.ActionSync:
 			c.syncAt = time.Time{}
 			c.requestSync()
-			return
 		case chat.ActionPresence:
 			c.requestPresence()
-			return
-		}
-		if i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID }); i >= 0 && c.pending[i].frame == f.Frame {
-			c.sendFrame(c.pending[i])
 		}
 	})
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func newBare() *Client {
-	return &Client{o: Options{Room: "r", GapWait: time.Hour}, last: -1, held: map[int64]chat.MessageEvent{},
+	return &Client{o: Options{Room: "r", GapWait: time.Hour}, last: -1, held: map[int64]chat.MessageEvent{}, skipped: map[int64]bool{},
 		presence: map[string]state{}, pSeen: map[int64]bool{}, pStuck: -1, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
 }
 
@@ -70,6 +70,43 @@ func TestHoldBySeq(t *testing.T) {
 	s := c.Snapshot()
 	if s.Last != 4 || len(s.History) != 4 || s.Stats.Duplicates != 1 || s.Stats.Recovered != 1 {
 		t.Errorf("last %d, %d held, %d duplicates, %d recovered; want 4, 4, 1, 1", s.Last, len(s.History), s.Stats.Duplicates, s.Stats.Recovered)
+	}
+}
+
+// Seqs that hold no message (a sync's skipped, a skip event) count as
+// held: the contiguous mark moves over them and no gap stays open. The
+// first sync's page is the room's latest: what it covers is held, but a
+// seq still being stored (the latest, with no item yet).
+func TestSkippedSeqsCountAsHeld(t *testing.T) {
+	c := newBare()
+	c.receive([]byte(`{"type":"sync","seq":6,"members":[],"presence":{},"messages":[{"id":"c","seq":3},{"id":"e","seq":5}],"skipped":[4]}`), time.Now())
+	if s := c.Snapshot(); s.Last != 5 || s.Highest != 6 || len(s.History) != 2 {
+		t.Fatalf("after the first sync: last %d, highest %d, %d held; want 5, 6, 2", s.Last, s.Highest, len(s.History))
+	}
+	c.receive([]byte(`{"type":"skip","room":"r","seq":6}`), time.Now())
+	c.receive([]byte(`{"type":"new-message","id":"h","seq":8}`), time.Now())
+	if s := c.Snapshot(); s.Last != 6 || s.Highest != 8 {
+		t.Fatalf("after a skip and a message: last %d, highest %d; want 6 and 8", s.Last, s.Highest)
+	}
+	c.receive([]byte(`{"type":"sync","seq":8,"members":[],"presence":{},"messages":[{"id":"h","seq":8}],"skipped":[7]}`), time.Now())
+	if s := c.Snapshot(); s.Last != 8 || len(s.History) != 3 || s.Stats.Skipped != 3 {
+		t.Errorf("after the gap's sync: last %d, %d held, %d skipped; want 8, 3, 3", s.Last, len(s.History), s.Stats.Skipped)
+	}
+}
+
+// A gap that a sync reply leaves open (seqs still being stored) is asked
+// for again later, not at once: no loop of syncs.
+func TestOpenGapIsNotAskedAtOnce(t *testing.T) {
+	c := newBare()
+	c.receive([]byte(`{"type":"sync","seq":2,"members":[],"presence":{},"messages":[{"id":"a","seq":1},{"id":"b","seq":2}]}`), time.Now())
+	c.receive([]byte(`{"type":"pong","seq":4,"pseq":0}`), time.Now())
+	fetches := c.Snapshot().Stats.GapFetches
+	c.receive([]byte(`{"type":"sync","seq":4,"members":[],"presence":{},"messages":[]}`), time.Now())
+	c.mu.Lock()
+	scheduled := c.gapTimer != nil
+	c.mu.Unlock()
+	if s := c.Snapshot(); s.Stats.GapFetches != fetches || !scheduled {
+		t.Errorf("a reply that left the gap open: %d fetches (was %d), next scheduled %v; want none now, one scheduled", s.Stats.GapFetches, fetches, scheduled)
 	}
 }
 

@@ -254,24 +254,35 @@ func (h *Chat) fail(ctx context.Context, r request, in chat.Inbound, err error) 
 	}
 }
 
-// refused returns rate_limited for a frame of rate r that this instance
-// remembers the connection's bucket to be empty for: no request needed.
-func (h *Chat) refused(r request, rate chat.Rate) error {
-	if _, wait, ok := rate.Take(h.Tokens.get(r.id, rate.What), h.Now()); !ok {
-		return chat.RateLimited(rate, wait)
+// refused returns rate_limited for a frame of rate that this instance
+// remembers the connection's bucket to be empty for: no request needed. A
+// numbered frame is told the wait its place in the line needs, as far as
+// this instance knows the line (a later frame waits one more interval per
+// frame before it that is not stored yet). until is when the first of
+// them may go: the bucket has no token before.
+func (h *Chat) refused(r request, rate chat.Rate, frame int64) (until time.Time, err error) {
+	now := h.Now()
+	mem := h.Tokens.get(r.id)
+	_, wait, ok := rate.Take(mem.tats[rate.What], now)
+	if ok {
+		return time.Time{}, nil
 	}
-	return nil
+	until = now.Add(wait)
+	if frame > mem.frame+1 {
+		wait += time.Duration(frame-mem.frame-1) * rate.Interval()
+	}
+	return until, chat.RateLimited(rate, wait)
 }
 
 // take takes a token of rate from the bucket of c's user for the frame; a
 // frame over the limit gets rate_limited.
 func (h *Chat) take(ctx context.Context, r request, c chat.Connection, rate chat.Rate) error {
 	now := h.Now()
-	tat, wait, err := h.Buckets.TakeToken(ctx, c.UserID, rate, now, h.Tokens.get(r.id, rate.What))
+	tat, wait, err := h.Buckets.TakeToken(ctx, c.UserID, rate, now, h.Tokens.tat(r.id, rate))
 	if err != nil {
 		return err
 	}
-	h.Tokens.note(r.id, rate.What, tat)
+	h.Tokens.noteTat(r.id, rate, tat)
 	if wait > 0 {
 		return chat.RateLimited(rate, wait)
 	}
@@ -281,7 +292,7 @@ func (h *Chat) take(ctx context.Context, r request, c chat.Connection, rate chat
 // read serves a frame that reads the room (sync, ping, presence) within
 // its rate.
 func (h *Chat) read(ctx context.Context, r request, serve func(c chat.Connection) error) error {
-	if err := h.refused(r, h.Limits.Reads); err != nil {
+	if _, err := h.refused(r, h.Limits.Reads, 0); err != nil {
 		return err
 	}
 	c, err := h.Senders.Connection(ctx, r.id)
@@ -341,6 +352,7 @@ func (h *Chat) awaitTurn(ctx context.Context, r request, frame int64) (chat.Conn
 	deadline, progress := time.Now().Add(wait), c.Frame
 	for attempt := 0; ; attempt++ {
 		now := h.Now()
+		h.Tokens.noteFrame(r.id, c.Frame)
 		switch {
 		case err != nil || frame == 0 || c.Frame == frame-1:
 			return c, err
@@ -368,22 +380,19 @@ func (h *Chat) awaitTurn(ctx context.Context, r request, frame int64) (chat.Conn
 // takeTurn takes a message token for a frame whose turn it is.
 func (h *Chat) takeTurn(ctx context.Context, r request, c chat.Connection, frame int64) error {
 	err := h.take(ctx, r, c, h.Limits.Messages)
-	h.hold(ctx, r, frame, err)
+	if wait := chat.RetryAfter(err); wait > 0 && frame > 0 {
+		h.hold(ctx, r, h.Now().Add(wait))
+	}
 	return err
 }
 
-// hold makes a numbered frame refused for the rate limit hold the frames
-// after it until a token is back (it keeps its number, and they cannot be
-// stored before it), so that they are refused at once rather than left
+// hold records that a connection's next frame (refused for the rate
+// limit: it keeps its number) cannot be stored before until, nor the
+// frames after it, so that those are refused at once rather than left
 // waiting, on any instance. It is recorded once per wait: a flood refused
 // from memory costs one write, not one per frame.
-func (h *Chat) hold(ctx context.Context, r request, frame int64, refusal error) {
-	wait := chat.RetryAfter(refusal)
-	if wait <= 0 || frame == 0 {
-		return
-	}
-	until := h.Now().Add(wait)
-	if !until.After(h.Tokens.held(r.id)) {
+func (h *Chat) hold(ctx context.Context, r request, until time.Time) {
+	if !until.After(h.Tokens.get(r.id).held) {
 		return
 	}
 	if err := h.Buckets.HoldFrames(ctx, r.id, until); err != nil {
@@ -393,11 +402,20 @@ func (h *Chat) hold(ctx context.Context, r request, frame int64, refusal error) 
 	h.Tokens.noteHeld(r.id, until)
 }
 
+// refusedFrame is refused for a new-message frame: numbered, it also
+// holds the frames after it.
+func (h *Chat) refusedFrame(ctx context.Context, r request, frame int64) error {
+	until, err := h.refused(r, h.Limits.Messages, frame)
+	if err != nil && frame > 0 {
+		h.hold(ctx, r, until)
+	}
+	return err
+}
+
 // skipFrame gives a rejected frame its place in the connection's order
 // (a number already used was given by an earlier copy of the same frame).
 func (h *Chat) skipFrame(ctx context.Context, r request, frame int64) error {
-	if err := h.refused(r, h.Limits.Messages); err != nil {
-		h.hold(ctx, r, frame, err)
+	if err := h.refusedFrame(ctx, r, frame); err != nil {
 		return err
 	}
 	c, err := h.awaitTurn(ctx, r, frame)
@@ -418,8 +436,7 @@ func (h *Chat) skipFrame(ctx context.Context, r request, frame int64) error {
 }
 
 func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error {
-	if err := h.refused(r, h.Limits.Messages); err != nil {
-		h.hold(ctx, r, in.Frame, err)
+	if err := h.refusedFrame(ctx, r, in.Frame); err != nil {
 		return err
 	}
 	c, err := h.awaitTurn(ctx, r, in.Frame)
@@ -448,6 +465,7 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 		return err
 	}
 	stored := res.Message
+	h.Tokens.noteFrame(r.id, in.Frame)
 	h.reply(ctx, r, chat.NewAck(stored))
 	r.log.InfoContext(ctx, "message stored", "room", stored.Room, "id", stored.ID, "seq", stored.Seq,
 		"length", len([]rune(stored.Text)), "frame", in.Frame, "duplicate", res.Duplicate, "failedWrites", res.Failed)

@@ -979,16 +979,23 @@ func TestRefusedFromMemory(t *testing.T) {
 		t.Errorf("%d frames over the limit made %d store requests, want 0", flood, n)
 	}
 
-	// Another instance (no memory): the frames behind the refused one are
-	// refused at once, by their place in the line.
-	w.h.Tokens = nil
+	// The frames behind the refused one are refused at once, told the wait
+	// their place in the line needs: from memory here, and from the
+	// record of the hold on another instance (no memory).
 	interval := w.h.Limits.Messages.Interval()
-	for k := range 3 {
-		frame := burst + 2 + k
-		w.send("a1", fmt.Sprintf(`{"action":"new-message","text":"late","clientId":"c%d","frame":%d}`, frame, frame))
-		_, refused := w.frames("a1")
-		if len(refused) != 1 || refused[0]["code"] != chat.CodeRateLimited || refused[0]["retryAfterMs"] != float64(((time.Duration(k)+2)*interval).Milliseconds()) {
-			t.Errorf("frame %d behind the refused frame %d: %v; want rate_limited in %v", frame, burst+1, refused, (time.Duration(k)+2)*interval)
+	for _, memory := range []*TokenMemory{w.h.Tokens, nil} {
+		w.h.Tokens = memory
+		before := count.calls.Load()
+		for k := range 3 {
+			frame := burst + 2 + k
+			w.send("a1", fmt.Sprintf(`{"action":"new-message","text":"late","clientId":"c%d","frame":%d}`, frame, frame))
+			_, refused := w.frames("a1")
+			if len(refused) != 1 || refused[0]["code"] != chat.CodeRateLimited || refused[0]["retryAfterMs"] != float64(((time.Duration(k)+2)*interval).Milliseconds()) {
+				t.Errorf("frame %d behind the refused frame %d (memory %v): %v; want rate_limited in %v", frame, burst+1, memory != nil, refused, (time.Duration(k)+2)*interval)
+			}
+		}
+		if n := count.calls.Load() - before; memory != nil && n != 0 {
+			t.Errorf("refused from memory with %d store requests, want 0", n)
 		}
 	}
 }

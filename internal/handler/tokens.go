@@ -1,61 +1,92 @@
 package handler
 
 import (
+	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
 )
 
-// TokenMemory is what a warm instance remembers of the rate-limit buckets
-// it has taken tokens from: per connection and bucket, the latest time it
-// saw on the bucket of the connection's user (and until when it recorded
-// the connection's frames held behind a refused one). A bucket's time only grows
-// (chat.Rate.Take), so what is remembered is never ahead of the truth: a
-// frame it shows over the limit is over the limit, and is refused without
-// a request to DynamoDB (a flood stays off the table); anything else is
+// TokenMemory is what a warm instance remembers of the connections whose
+// frames it served: the latest time it saw on each rate-limit bucket of
+// the connection's user, the connection's last stored frame, and until
+// when it recorded the connection's frames held behind a refused one.
+//
+// A bucket's time only grows (chat.Rate.Take), and so does a frame
+// number, so what is remembered is never ahead of the truth: a frame it
+// shows over the limit is over the limit, and is refused without a
+// request to DynamoDB (a flood stays off the table); anything else is
 // asked of DynamoDB, with the remembered time as a hint of which update
 // fits. Other instances keep memories of their own; none is needed for
-// correctness. The zero value and nil remember nothing.
+// correctness. A nil memory remembers nothing.
 type TokenMemory struct {
-	seen *lru.Cache[tokenKey, time.Time]
+	mu    sync.Mutex
+	conns *simplelru.LRU[string, connMemory]
 }
 
-type tokenKey struct{ conn, bucket string }
+type connMemory struct {
+	tats  map[string]time.Time // by Rate.What
+	held  time.Time
+	frame int64
+}
 
-// heldKey is where a connection's HoldFrames time is remembered.
-const heldKey = "held"
-
-// NewTokenMemory returns a memory of at most size connections' buckets;
-// the least recently used are forgotten first.
+// NewTokenMemory returns a memory of at most size connections; the least
+// recently used are forgotten first.
 func NewTokenMemory(size int) *TokenMemory {
-	c, _ := lru.New[tokenKey, time.Time](max(size, 1)) // only a size below 1 fails
-	return &TokenMemory{seen: c}
+	c, _ := simplelru.NewLRU[string, connMemory](max(size, 1), nil) // only a size below 1 fails
+	return &TokenMemory{conns: c}
 }
 
-// get returns the latest time seen on a connection's bucket (zero: none).
-func (m *TokenMemory) get(conn, bucket string) time.Time {
-	if m == nil || m.seen == nil {
-		return time.Time{}
+// get returns what is remembered of a connection (the zero value: nothing).
+func (m *TokenMemory) get(conn string) connMemory {
+	if m == nil {
+		return connMemory{}
 	}
-	t, _ := m.seen.Get(tokenKey{conn, bucket})
-	return t
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, _ := m.conns.Get(conn)
+	return c
 }
 
-// note records a time seen on a connection's bucket, unless a later one
-// is remembered.
-func (m *TokenMemory) note(conn, bucket string, tat time.Time) {
-	if m == nil || m.seen == nil || tat.IsZero() {
+// update changes what is remembered of a connection.
+func (m *TokenMemory) update(conn string, change func(c *connMemory)) {
+	if m == nil {
 		return
 	}
-	k := tokenKey{conn, bucket}
-	if t, ok := m.seen.Peek(k); !ok || tat.After(t) {
-		m.seen.Add(k, tat)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, _ := m.conns.Get(conn)
+	tats := make(map[string]time.Time, 2)
+	for k, v := range c.tats {
+		tats[k] = v
 	}
+	c.tats = tats
+	change(&c)
+	m.conns.Add(conn, c)
 }
 
-// held returns until when this instance last recorded a connection's
-// frames held (Buckets.HoldFrames); zero: never.
-func (m *TokenMemory) held(conn string) time.Time { return m.get(conn, heldKey) }
+// tat returns the latest time seen on a connection's bucket for r (zero:
+// none).
+func (m *TokenMemory) tat(conn string, r chat.Rate) time.Time { return m.get(conn).tats[r.What] }
+
+// noteTat remembers a time seen on a connection's bucket for r, unless a
+// later one is remembered.
+func (m *TokenMemory) noteTat(conn string, r chat.Rate, tat time.Time) {
+	m.update(conn, func(c *connMemory) {
+		if tat.After(c.tats[r.What]) {
+			c.tats[r.What] = tat
+		}
+	})
+}
+
+// noteFrame remembers a connection's last stored frame.
+func (m *TokenMemory) noteFrame(conn string, frame int64) {
+	m.update(conn, func(c *connMemory) { c.frame = max(c.frame, frame) })
+}
 
 // noteHeld remembers that a connection's frames were recorded held until t.
-func (m *TokenMemory) noteHeld(conn string, t time.Time) { m.note(conn, heldKey, t) }
+func (m *TokenMemory) noteHeld(conn string, t time.Time) {
+	m.update(conn, func(c *connMemory) { c.held = t })
+}
