@@ -18,7 +18,7 @@ const PROBLEM_TEXT = {
   unknown_action: "The page asked the server for something it does not do.",
   invalid_message: "The server did not accept that:",
   too_long: "That is too long:",
-  internal: "The server had a problem; your messages will be sent again on a new connection.",
+  internal: "The server had a problem; your messages will be sent again in a moment.",
   reconnecting: "The connection was reset; your messages will be sent again, in order.",
   rate_limited: "You are sending faster than the room allows; your messages will go out in a moment, in order.",
   signed_out: "Your sign-in has ended. Sign in again to go on.",

@@ -1,10 +1,14 @@
 // ChatClient keeps one chat connection alive and speaks the protocol of
-// docs/protocol.md (version 2): it reconnects with backoff, pings every
-// 25 s, holds the room's messages by seq and fetches any gap, numbers its
-// new-message frames so that the server stores them in the order typed,
-// resends unacknowledged messages with their original clientId (the server
-// de-duplicates them), and applies join and leave by version, fetching any
-// it missed by their numbers (pseq).
+// docs/protocol.md (version 3): it reconnects with backoff, pings every
+// 25 s, holds the room's messages by seq (and the seqs declared skipped)
+// and fetches any gap, numbers its new-message frames so that the server
+// stores them in the order typed, resends unacknowledged messages with
+// their original clientId (the server de-duplicates them), and applies
+// join and leave by version, fetching any it missed by their numbers
+// (pseq). Under overload it sheds and never amplifies, by the rules of
+// "What a client does" in docs/protocol.md, as internal/chatclient does: a
+// window of unanswered frames, one resend wave per backoff however many
+// error frames come, rate-limited frames again when told and paced.
 //
 // It knows nothing of the page; it reports through DOM events:
 //   state    {state: "connecting" | "online" | "reconnecting" | "closed"}
@@ -19,19 +23,33 @@
 
 import { PING_INTERVAL_MS, TYPING_INTERVAL_MS } from "./rules.js";
 
-const BACKOFF_FIRST_MS = 500;
-const BACKOFF_MAX_MS = 30000;
 const SYNC_PAGE = 100;
 const GAP_WAIT_MS = 1500; // a gap often fills by itself: messages overtake each other
 const SYNC_RETRY_MS = 5000; // a sync or presence fetch unanswered this long may be asked again
-const GATEWAY_RETRY_MS = 150; // after API Gateway refused a frame (a throttled stage refills in milliseconds)
+const MAX_WINDOW = 16; // new-message frames unanswered at once, at most
+const ANSWER_TIMEOUT_MS = 30000; // a frame unanswered this long counts as lost
+const PACE_MIN_MS = 100; // the pace a resend wave sets: doubled from here, at most PACE_MAX_MS
+const PACE_MAX_MS = 4000;
+
+// Backoffs (internal/chat.Backoff): the wait before retry n doubles from
+// first up to max, drawn from its upper half ("equal jitter").
+const RECONNECT = { first: 500, max: 30000 };
+const WAVE = { first: 250, max: 8000 }; // resend waves
+const GAP = { first: GAP_WAIT_MS, max: 30000 }; // a gap that stays open
+const FIRST_SYNC = { first: SYNC_RETRY_MS, max: 30000 };
+
+/** The wait (ms) before retry n of backoff b. */
+export function backoff(b, n) {
+  const d = Math.min(b.max, b.first * 2 ** Math.max(n, 0));
+  return d / 2 + Math.random() * (d / 2);
+}
 
 /** Whether a request asked for at t (ms) may still be answered. */
 const recent = (t) => Date.now() - t < SYNC_RETRY_MS;
 
-// Errors after which the connection is closed (or should be) and what was
-// not acknowledged is sent again, in order, on a new one.
-const RECONNECT_CODES = new Set(["not_connected", "out_of_order", "invalid_frame", "internal"]);
+// Errors after which the connection cannot go on: what was not
+// acknowledged is sent again, in order, on a new one.
+const RECONNECT_CODES = new Set(["not_connected", "invalid_frame"]);
 
 export class ChatClient extends EventTarget {
   constructor({ url, name, room, key, token }) {
@@ -45,8 +63,12 @@ export class ChatClient extends EventTarget {
     this.state = "closed";
     this.last = null; // every message up to this seq is held (null until the first sync)
     this.highest = 0; // the highest seq the room is known to have
-    this.held = new Set(); // seqs held
-    this.pending = new Map(); // clientId → {text, frame}, in send order (frame: its number on this connection, 0 if not sent on it)
+    this.held = new Set(); // seqs held: messages and skipped seqs
+    // clientId → {text, frame, sent, sentAt, due}, in send order. frame is
+    // its number on this connection (0: not sent on it yet); sent, that it
+    // went and is not answered; due, that it may not go (again) before.
+    this.pending = new Map();
+    this.gapTries = 0; // gap fetches since one brought something
     this.presence = new Map(); // userId → {online, version, name}
     // Presence events are numbered per room: every one up to pLast is applied
     // (or shown by a sync), pSeen holds those above it, pHighest is the room's.
@@ -67,19 +89,18 @@ export class ChatClient extends EventTarget {
 
   stop() {
     this.stopped = true;
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.gapTimer);
-    clearTimeout(this.pGapTimer);
+    for (const t of [this.retryTimer, this.gapTimer, this.pGapTimer, this.waveTimer, this.pumpTimer, this.answerTimer]) clearTimeout(t);
+    this.waveTimer = this.pumpTimer = this.answerTimer = null;
     clearInterval(this.pingTimer);
     if (this.ws) this.ws.close(1000, "left");
     this.setState("closed");
   }
 
-  /** Queues a message and sends it now if the connection is ready; returns its clientId. */
+  /** Queues a message and sends it as soon as the connection and the window allow; returns its clientId. */
   send(text) {
     const clientId = newClientId();
-    this.pending.set(clientId, { text, frame: 0 });
-    if (this.ready) this.transmitMessage(clientId);
+    this.pending.set(clientId, { text, frame: 0, sent: false, sentAt: 0, due: 0 });
+    this.pump();
     return clientId;
   }
 
@@ -136,6 +157,16 @@ export class ChatClient extends EventTarget {
     this.ws = ws;
     this.ready = false; // until the first sync on this connection
     this.frame = 0; // new-message frames are numbered per connection
+    this.window = MAX_WINDOW; // numbered frames unanswered at once
+    // After a refusal, one frame per pace ms, not before nextSend (the window
+    // alone cannot bring a client below one frame per round trip). Each wave
+    // doubles it; each ack takes a tenth off, down to paceFloor, the shortest
+    // wait a rate_limited told; both end when nothing is pending.
+    this.pace = 0;
+    this.paceFloor = 0;
+    this.nextSend = 0;
+    this.waves = 0; // resend waves since the last ack
+    for (const p of this.pending.values()) Object.assign(p, { frame: 0, sent: false, due: 0 });
     this.syncAskedAt = 0;
     this.presenceAskedAt = 0;
     this.olderBefore = 0;
@@ -144,11 +175,14 @@ export class ChatClient extends EventTarget {
       this.setState("online");
       this.requestSync();
       // The first sync's reply may be lost like any post, and nothing is
-      // sent before it comes: ask again while it is unanswered.
-      const firstSync = setInterval(() => {
-        if (this.ws !== ws || this.ready) clearInterval(firstSync);
-        else this.requestSync();
-      }, SYNC_RETRY_MS);
+      // sent before it comes: ask again while it is unanswered, backing off.
+      const askAgain = (n) =>
+        setTimeout(() => {
+          if (this.ws !== ws || this.ready) return;
+          this.requestSync();
+          askAgain(n + 1);
+        }, backoff(FIRST_SYNC, n));
+      askAgain(0);
       this.pingTimer = setInterval(() => this.transmit({ action: "ping" }), PING_INTERVAL_MS);
     });
     ws.addEventListener("message", (e) => this.receive(e.data));
@@ -174,10 +208,8 @@ export class ChatClient extends EventTarget {
   scheduleReconnect() {
     this.attempt++;
     this.setState("reconnecting");
-    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (this.attempt - 1));
-    const delay = cap / 2 + Math.random() * (cap / 2); // "equal jitter"
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.connect(), delay);
+    this.retryTimer = setTimeout(() => this.connect(), backoff(RECONNECT, this.attempt - 1));
   }
 
   /** Asks for what follows the last contiguous seq held (or the latest page). */
@@ -191,24 +223,91 @@ export class ChatClient extends EventTarget {
   /** Fetches a gap unless a sync is already on its way. */
   fillGap() {
     if (this.last === null || this.highest <= this.last) return;
-    if (recent(this.syncAskedAt)) return;
-    this.requestSync();
+    if (!recent(this.syncAskedAt)) this.requestSync();
+    // Its reply may be lost (a throttled frame, a failed post): without one,
+    // ask again when the request is no longer recent.
+    this.scheduleGap(this.syncAskedAt + SYNC_RETRY_MS - Date.now());
   }
 
-  transmitMessage(clientId) {
-    const p = this.pending.get(clientId);
-    p.frame = ++this.frame;
-    this.transmit({ action: "new-message", text: p.text, clientId, frame: p.frame });
+  /**
+   * Sends what the window allows: the unacknowledged messages in order,
+   * each again with its number if it has one, new ones numbered next, none
+   * before its due time (a rate-limited frame waits as told, and the ones
+   * after it wait for it), one per pace after a rate_limited.
+   */
+  pump() {
+    if (!this.ready || !this.ws) return;
+    const now = Date.now();
+    let unanswered = 0;
+    for (const p of this.pending.values()) if (p.sent) unanswered++;
+    for (const [clientId, p] of this.pending) {
+      if (p.sent) continue;
+      if (p.due > now) return this.pumpAt(p.due);
+      if (this.pace && this.nextSend > now) return this.pumpAt(this.nextSend);
+      if (unanswered >= this.window) return;
+      this.nextSend = now + this.pace;
+      if (!p.frame) p.frame = ++this.frame;
+      p.sent = true;
+      p.sentAt = now;
+      unanswered++;
+      this.transmit({ action: "new-message", text: p.text, clientId, frame: p.frame });
+      this.watchAnswers();
+    }
   }
 
-  /** Sends a rate-limited frame again after the wait the server asked for: a message with its number (it kept its place), a sync or presence fetch as it was. */
-  retryLater({ action, clientId, frame }, wait) {
+  pumpAt(t) {
+    clearTimeout(this.pumpTimer);
+    this.pumpTimer = setTimeout(() => {
+      this.pumpTimer = null;
+      if (!this.stopped) this.pump();
+    }, Math.max(t - Date.now(), 0));
+  }
+
+  /**
+   * The answer to frames the client cannot tell were lost: API Gateway's
+   * own error frames (which frame they answer is not said), out_of_order
+   * and internal. However many come, one resend wave, after a backoff that
+   * grows with each wave until an ack comes: every unanswered numbered
+   * frame is unsent again and the window is 1, so they go again one at a
+   * time, in order, as acks come back (one answered meanwhile is not sent
+   * again). The server stores what it never got, and answers the rest
+   * with their original acks.
+   */
+  wave() {
+    if (this.waveTimer || !this.ws) return;
+    const ws = this.ws;
+    this.waveTimer = setTimeout(() => {
+      this.waveTimer = null;
+      if (this.ws !== ws || this.stopped) return; // a new connection resends everything itself
+      this.waves++;
+      this.window = 1;
+      this.pace = Math.min(Math.max(2 * this.pace, PACE_MIN_MS), PACE_MAX_MS);
+      for (const p of this.pending.values()) p.sent = false;
+      this.pump();
+    }, backoff(WAVE, this.waves));
+  }
+
+  /** A frame unanswered for ANSWER_TIMEOUT_MS (its answer was lost, or it was) starts a wave. */
+  watchAnswers() {
+    if (this.answerTimer) return;
+    this.answerTimer = setTimeout(() => {
+      this.answerTimer = null;
+      if (this.stopped) return;
+      let waiting = false;
+      for (const p of this.pending.values()) {
+        if (p.sent && Date.now() - p.sentAt >= ANSWER_TIMEOUT_MS) this.wave();
+        waiting ||= p.sent;
+      }
+      if (waiting) this.watchAnswers();
+    }, ANSWER_TIMEOUT_MS);
+  }
+
+  /** Asks again for a sync or presence fetch refused for the rate limit (or failed), after wait ms. */
+  retryLater({ action }, wait) {
     const ws = this.ws;
     setTimeout(() => {
-      if (this.ws !== ws || this.stopped) return; // a new connection resends everything itself
-      const p = clientId && this.pending.get(clientId);
-      if (frame && p && p.frame === frame) this.transmit({ action: "new-message", text: p.text, clientId, frame });
-      else if (action === "presence") this.requestPresence();
+      if (this.ws !== ws || this.stopped) return; // a new connection asks anew
+      if (action === "presence") this.requestPresence();
       else if (action === "sync" && this.olderBefore) this.transmit({ action: "sync", before: this.olderBefore, limit: SYNC_PAGE });
       else if (action === "sync") {
         this.syncAskedAt = 0;
@@ -289,9 +388,18 @@ export class ChatClient extends EventTarget {
         break;
       case "ack":
         if (!this.pending.delete(f.clientId)) break; // an ack for a retry already acknowledged
+        this.window = Math.min(2 * this.window, MAX_WINDOW);
+        this.waves = 0;
+        this.pace = Math.max(this.pace * 0.9, this.paceFloor);
+        if (!this.pending.size) this.pace = this.paceFloor = 0;
         this.emit("ack", f);
         this.held.add(f.seq);
         this.advance();
+        this.noteHighest(f.seq);
+        this.pump();
+        break;
+      case "skip":
+        this.hold({ seq: f.seq, skipped: true });
         this.noteHighest(f.seq);
         break;
       case "join":
@@ -315,44 +423,53 @@ export class ChatClient extends EventTarget {
         this.onError(f);
         break;
       default:
-        // API Gateway's own frames (Too Many Requests, Internal server error)
-        // do not say which frame they answer; a lost numbered frame holds
-        // the ones after it. A moment later, every message still
-        // unacknowledged that went out on this connection goes again with
-        // its number: the server stores what it never got and answers the
-        // rest with their original acks.
+        // API Gateway's own frames (Too Many Requests, Internal server
+        // error) do not say which frame they answer: one resend wave.
         if (f.message) {
           this.emit("problem", { code: "gateway", message: f.message });
-          const ws = this.ws;
-          setTimeout(() => {
-            if (this.ws !== ws) return;
-            for (const [clientId, p] of this.pending) {
-              if (p.frame) this.transmit({ action: "new-message", text: p.text, clientId, frame: p.frame });
-            }
-          }, GATEWAY_RETRY_MS);
+          this.wave();
         }
     }
   }
 
   onError(f) {
-    if (f.code === "rate_limited") {
-      // A message keeps its place and goes again; a sync or presence fetch
-      // is asked again; a ping simply goes unanswered.
-      if (f.action === "new-message" || f.action === "sync" || f.action === "presence") this.retryLater(f, f.retryAfterMs || 1000);
+    if (f.code === "rate_limited" && f.action === "new-message") {
+      // The frame kept its number: it goes again when told, the ones after
+      // it wait for it, then go one at a time, paced.
+      const p = this.pending.get(f.clientId);
+      const wait = f.retryAfterMs || 1000;
+      if (p && p.frame === f.frame) {
+        Object.assign(p, { sent: false, due: Date.now() + wait });
+        this.window = 1;
+        if (!this.paceFloor || wait < this.paceFloor) this.paceFloor = wait;
+        this.pace = Math.max(this.pace, this.paceFloor);
+        this.pump();
+      }
       this.emit("problem", f);
       return;
     }
+    if (f.code === "rate_limited" || (f.code === "internal" && f.action !== "new-message")) {
+      // A sync or presence fetch is asked again; a ping simply goes unanswered.
+      const wait = f.code === "internal" ? backoff(WAVE, this.waves) : f.retryAfterMs || 1000;
+      if (f.action === "sync" || f.action === "presence") this.retryLater(f, wait);
+      if (f.code === "rate_limited") this.emit("problem", f);
+      return;
+    }
+    if (f.code === "out_of_order" || f.code === "internal") {
+      this.wave(); // nothing was stored; the frame kept its number
+      if (f.code === "internal") this.emit("problem", f);
+      return;
+    }
     if (RECONNECT_CODES.has(f.code)) {
-      // Nothing was stored; the connection's frames can no longer be trusted
-      // to follow in order. Start again on a new one and resend in order.
-      if (f.code !== "internal") this.emit("problem", { code: "reconnecting", message: f.message });
-      else this.emit("problem", f);
+      // The connection cannot go on: start again on a new one and resend in order.
+      this.emit("problem", { code: "reconnecting", message: f.message });
       this.reconnectNow();
       return;
     }
-    // Anything else will fail again unchanged: stop retrying it.
+    // Anything else will fail again unchanged: stop sending it.
     if (f.clientId) this.pending.delete(f.clientId);
     this.emit("problem", f);
+    this.pump();
   }
 
   onSync(f) {
@@ -360,37 +477,49 @@ export class ChatClient extends EventTarget {
       this.olderBefore = 0;
       const messages = f.messages.filter((m) => !this.held.has(m.seq));
       for (const m of messages) this.held.add(m.seq);
+      for (const seq of f.skipped || []) this.held.add(seq);
       this.emit("older", { messages, more: f.more });
       return;
     }
     this.syncAskedAt = 0;
     const first = this.last === null;
+    const before = this.last;
     this.emit("sync", { you: f.you, room: f.room, first, more: f.more });
     this.reconcilePresence(f.members, f.presence || {});
     const pseq = f.pseq || 0; // the sync shows every presence event up to it
     if (pseq > this.pLast) this.pLast = pseq;
     if (pseq > this.pHighest) this.pHighest = pseq;
     for (const m of f.messages) this.hold(m);
+    for (const seq of f.skipped || []) this.hold({ seq, skipped: true });
     if (first) {
-      const newest = f.messages.length ? f.messages[f.messages.length - 1].seq : f.seq;
-      this.last = Math.max(this.last ?? 0, newest);
+      // The page is the room's latest: what comes before it is history, and
+      // it holds all it covers but the seqs still being stored.
+      const seqs = [...f.messages.map((m) => m.seq), ...(f.skipped || [])];
+      this.last = seqs.length ? Math.min(...seqs) - 1 : f.seq;
       this.advance();
     }
     this.notePresence(); // events that came before the reply may have left a gap
-    this.noteHighest(f.seq);
+    if (this.last > (before ?? -1)) this.gapTries = 0;
     if (!this.ready) {
       this.ready = true;
-      for (const clientId of this.pending.keys()) this.transmitMessage(clientId);
+      this.pump();
     }
+    if (typeof f.seq === "number" && f.seq > this.highest) this.highest = f.seq;
     if (!first && f.more) this.requestSync(); // more missed messages than one page
-    else if (this.highest > this.last) this.fillGap();
+    else if (this.highest > this.last) {
+      // What the reply left open is seqs still being stored: asked for
+      // again later and later, not at once.
+      clearTimeout(this.gapTimer); // the wait for this reply
+      this.gapTimer = null;
+      this.scheduleGap(backoff(GAP, this.gapTries++));
+    }
   }
 
-  /** Holds a message once per seq and moves the contiguous mark on. */
+  /** Holds a message (or a skipped seq) once per seq and moves the contiguous mark on. */
   hold(m) {
     if (this.held.has(m.seq)) return;
     this.held.add(m.seq);
-    this.emit("message", m);
+    if (!m.skipped) this.emit("message", m);
     this.advance();
   }
 
@@ -402,11 +531,17 @@ export class ChatClient extends EventTarget {
   /** Notes that the room has reached seq; a gap is fetched after a short wait. */
   noteHighest(seq) {
     if (typeof seq === "number" && seq > this.highest) this.highest = seq;
-    if (this.last === null || this.highest <= this.last || this.gapTimer) return;
+    if (this.last === null || this.highest <= this.last) return;
+    this.scheduleGap(GAP_WAIT_MS);
+  }
+
+  /** Fetches the gap after ms, unless a fetch is already scheduled. */
+  scheduleGap(ms) {
+    if (this.gapTimer) return;
     this.gapTimer = setTimeout(() => {
       this.gapTimer = null;
       this.fillGap();
-    }, GAP_WAIT_MS);
+    }, ms);
   }
 
   /** Applies a user's state if version is newer than what is held; reports whether it changed anything shown. */

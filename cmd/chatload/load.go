@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/chatclient"
+	"github.com/chatgo/serverless-chat/internal/metrics"
 )
 
 // stats is what the run has measured so far; every field is guarded by mu.
@@ -76,14 +79,90 @@ func load(ctx context.Context, cfg config, progress io.Writer) report {
 		probe(ctx, cfg, st, live)
 	}
 
+	before, metricsErr := serverSums(ctx, cfg.serverMetrics)
 	sendAll(ctx, cfg, st, live)
 	waitForDeliveries(ctx, cfg, st, live)
 	stopProgress()
 	r := st.report(cfg, time.Since(start), ctx.Err() != nil)
+	tally(live, &r)
 	if ctx.Err() == nil {
 		audit(ctx, cfg, live, &r)
 	}
+	if cfg.serverMetrics != "" {
+		after, err := serverSums(ctx, cfg.serverMetrics)
+		if err = errors.Join(metricsErr, err); err != nil {
+			r.ServerError = err.Error()
+		} else {
+			r.Server = serverChange(before, after)
+		}
+	}
 	return r
+}
+
+// tally adds up what every client counted: frames sent and answered,
+// error frames by code (the gateway's own by their message), reconnects.
+func tally(users []*user, r *report) {
+	for _, u := range users {
+		s := u.c.Snapshot().Stats
+		r.Frames.Sent += s.MessageFrames
+		r.Frames.Resent += s.Resent
+		r.Frames.Acks += s.Acks
+		r.Frames.Errors += s.ErrorFrames
+		r.Frames.Waves += s.Waves
+		r.Frames.ForcedReconnects += s.ForcedReconnects
+		r.GapFetches += s.GapFetches
+		r.PresenceFetches += s.PresenceFetches
+		r.PresenceSyncs += s.PresenceSyncs
+		r.Recovered += s.Recovered
+		r.Skipped += s.Skipped
+		r.Reconnects += s.Reconnects
+		r.Duplicates += s.Duplicates
+		for code, n := range s.ErrorsByCode {
+			if r.ErrorCodes == nil {
+				r.ErrorCodes = map[string]int{}
+			}
+			r.ErrorCodes[code] += n
+		}
+	}
+}
+
+// serverSums reads the local stack's summed metrics; none without a URL.
+func serverSums(ctx context.Context, url string) (map[string]float64, error) {
+	if url == "" {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("server metrics: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("server metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	var sums map[string]float64
+	if err := json.NewDecoder(resp.Body).Decode(&sums); err != nil {
+		return nil, fmt.Errorf("server metrics from %s: %w", url, err)
+	}
+	return sums, nil
+}
+
+// serverChange is what the server counted during the run: each metric's
+// change, and failed conditional writes per message stored.
+func serverChange(before, after map[string]float64) *serverReport {
+	d := map[string]float64{}
+	for k, v := range after {
+		if x := v - before[k]; x != 0 {
+			d[k] = x
+		}
+	}
+	s := &serverReport{Counts: d}
+	if stored := d[metrics.MessagesStored]; stored > 0 {
+		s.FailedWritesPerMessage = d[metrics.ConditionalWritesFailed] / stored
+	}
+	return s
 }
 
 // connectAll opens the clients, a bounded number at a time. A failed
@@ -351,18 +430,6 @@ func audit(ctx context.Context, cfg config, users []*user, r *report) {
 			if r.MemberExample == "" {
 				r.MemberExample = fmt.Sprintf("%s shows %v; online: %v", u.name, snaps[i].Members, want)
 			}
-		}
-		r.GapFetches += snaps[i].Stats.GapFetches
-		r.PresenceFetches += snaps[i].Stats.PresenceFetches
-		r.PresenceSyncs += snaps[i].Stats.PresenceSyncs
-		r.Recovered += snaps[i].Stats.Recovered
-		r.Reconnects += snaps[i].Stats.Reconnects
-		r.Duplicates += snaps[i].Stats.Duplicates
-		for code, n := range snaps[i].Stats.ErrorsByCode {
-			if r.ErrorCodes == nil {
-				r.ErrorCodes = map[string]int{}
-			}
-			r.ErrorCodes[code] += n
 		}
 	}
 

@@ -99,6 +99,7 @@ type config struct {
 	settle             time.Duration // how long to wait for every client to list every other before sending
 	json, quiet        bool
 	cpuProfile         string // where to write the load tool's own CPU profile
+	serverMetrics      string // the local stack's summed metrics (localgw -pprof's /debug/metrics)
 	sweep              sweep
 }
 
@@ -139,6 +140,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&c.quiet, "quiet", false, "no progress line")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile to this file (go tool pprof reads it)")
+	fs.StringVar(&c.serverMetrics, "server-metrics", "", "URL of the local stack's summed metrics (bin/localgw -pprof ADDR serves http://ADDR/debug/metrics): the run reports their change (failed conditional writes, skipped seqs, frames refused by code)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return c, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -103,9 +104,22 @@ func runJSON(t *testing.T, ctx context.Context, args ...string) report {
 	return r
 }
 
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 func TestLoadAgainstTheLocalStack(t *testing.T) {
-	url := localGateway(t)
-	r := runJSON(t, t.Context(), "-url", url, "-clients", "8", "-senders", "3", "-rate", "20", "-count", "10", "-probe", "2")
+	debug := freeAddr(t)
+	url := localGateway(t, "-pprof", debug)
+	r := runJSON(t, t.Context(), "-url", url, "-clients", "8", "-senders", "3", "-rate", "20", "-count", "10", "-probe", "2",
+		"-server-metrics", "http://"+debug+"/debug/metrics")
 	if r.Connected != 8 || r.ConnectFailed != 0 || r.Connect.N != 8 {
 		t.Errorf("connects: %+v", r)
 	}
@@ -126,6 +140,12 @@ func TestLoadAgainstTheLocalStack(t *testing.T) {
 	}
 	if r.Latency.N != r.LiveDelivered || r.Latency.P50 <= 0 || r.Latency.Max < r.Latency.P99 || r.DeliveredPerSec <= 0 {
 		t.Errorf("latency %+v, throughput %.1f", r.Latency, r.DeliveredPerSec)
+	}
+	if f := r.Frames; f.Sent != 30 || f.Acks != 30 || f.Errors != 0 || f.Waves != 0 || f.ForcedReconnects != 0 {
+		t.Errorf("frames %+v; want 30 sent, 30 acks, nothing else", f)
+	}
+	if r.Server == nil || r.Server.Counts["MessagesStored"] != 30 || r.Server.FailedWritesPerMessage != 0 {
+		t.Errorf("server metrics %+v (%s); want 30 messages stored, no failed conditional write", r.Server, r.ServerError)
 	}
 
 	var text bytes.Buffer
@@ -188,6 +208,36 @@ func TestInterruptReportsSoFar(t *testing.T) {
 	if r.Connected != 3 {
 		t.Errorf("connected %d", r.Connected)
 	}
+}
+
+// Overload sheds, it does not collapse: five clients each queue 45
+// messages at once against a stage throttle far below that (20 frames a
+// second, 20 at once) and a per-user limit of 5 a second (20 at once).
+// Every message is acknowledged and delivered, each once and in its
+// sender's order; the refusals stay a small multiple of the frames over
+// the limits, and nobody is made to reconnect.
+func TestOverloadSheds(t *testing.T) {
+	debug := freeAddr(t)
+	url := localGateway(t, "-throttle-rate", "20", "-throttle-burst", "20", "-pprof", debug)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	const senders, each = 5, 45
+	r := runJSON(t, ctx, "-url", url, "-clients", "6", "-senders", fmt.Sprint(senders), "-burst", fmt.Sprint(each), "-count", fmt.Sprint(each),
+		"-rate", fmt.Sprint(each), "-drain", "60s", "-server-metrics", "http://"+debug+"/debug/metrics")
+	const sent = senders * each
+	if r.Interrupted || r.Sent != sent || r.Acked != sent || r.Stored != sent || r.Lost != 0 || r.OrderViolations != 0 || r.HistoryMismatches != 0 {
+		t.Fatalf("sent %d, acked %d, stored %d, lost %d, %d out of order, %d wrong histories; want %d each, nothing lost: %+v",
+			r.Sent, r.Acked, r.Stored, r.Lost, r.OrderViolations, r.HistoryMismatches, sent, r)
+	}
+	// A small multiple of the messages, never one frame per refusal per
+	// message (here K × P would be thousands).
+	if f := r.Frames; f.Sent > 3*sent || f.Errors > 2*sent || f.ForcedReconnects != 0 {
+		t.Errorf("frames %+v (errors %v): want at most %d frames, %d error frames, no forced reconnect", f, r.ErrorCodes, 3*sent, 2*sent)
+	}
+	if r.Frames.Errors == 0 {
+		t.Errorf("nothing was refused: the test shows nothing")
+	}
+	t.Logf("frames %+v, error frames %v, ack latency %v, run %.1f s (settle %.1f s), server %+v, gaps %d, skipped %d", r.Frames, r.ErrorCodes, r.AckLatency, r.Seconds, r.SettleSeconds, r.Server, r.GapFetches, r.Skipped)
 }
 
 // TestPromisesUnderFaults is the proof of docs/protocol.md's "What the chat

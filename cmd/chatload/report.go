@@ -51,12 +51,38 @@ type report struct {
 	PresenceFetches int    `json:"presenceFetches"`
 	PresenceSyncs   int    `json:"presenceSyncs"`
 	Recovered       int    `json:"recovered"`
+	Skipped         int    `json:"skipped"` // seqs clients learnt hold no message
 	Reconnects      int    `json:"reconnects"`
 	AuditError      string `json:"auditError,omitempty"`
+	// Frames is what the clients sent and heard: how the run shed load.
+	Frames frames `json:"frames"`
+	// Server is what the local stack counted during the run (-server-metrics).
+	Server      *serverReport `json:"server,omitempty"`
+	ServerError string        `json:"serverError,omitempty"`
 	// What a flooding client in another room heard (-flood).
 	FloodAnswers map[string]int `json:"floodAnswers,omitempty"`
 	Seconds      float64        `json:"seconds"`
 	Interrupted  bool           `json:"interrupted"`
+}
+
+// frames counts the new-message frames the clients sent and the answers
+// they heard.
+type frames struct {
+	Sent   int `json:"sent"`   // new-message frames, first tries and resends
+	Resent int `json:"resent"` // of them, numbered frames sent again
+	Acks   int `json:"acks"`   // acks heard (a retry's included)
+	Errors int `json:"errors"` // error frames heard, the gateway's own included (by code: errorFrames)
+	Waves  int `json:"waves"`  // resend waves after gateway errors, out_of_order or internal
+	// ForcedReconnects counts connections that ended without the run
+	// asking (-drop, -leave): closed by the server, or by the client
+	// after an error that needs a new connection.
+	ForcedReconnects int `json:"forcedReconnects"`
+}
+
+// serverReport is the change of the local stack's metrics over the run.
+type serverReport struct {
+	Counts                 map[string]float64 `json:"counts"`
+	FailedWritesPerMessage float64            `json:"failedConditionalWritesPerMessage"`
 }
 
 func (st *stats) report(cfg config, elapsed time.Duration, interrupted bool) report {
@@ -104,6 +130,18 @@ func (r report) print(w io.Writer) {
 	for _, code := range slices.Sorted(maps.Keys(r.ErrorCodes)) {
 		fmt.Fprintf(w, "%-22s %d× %s\n", "  error frames", r.ErrorCodes[code], code)
 	}
+	f := r.Frames
+	fmt.Fprintf(w, "%-22s %d new-message frames (%d resent, %d waves); heard %d acks and %d error frames (%.0f%% answered); %d forced reconnects\n",
+		"frames", f.Sent, f.Resent, f.Waves, f.Acks, f.Errors, 100*float64(f.Acks+f.Errors)/float64(max(f.Sent, 1)), f.ForcedReconnects)
+	if r.Server != nil {
+		fmt.Fprintf(w, "%-22s %.2f failed conditional writes per message stored\n", "server", r.Server.FailedWritesPerMessage)
+		for _, k := range slices.Sorted(maps.Keys(r.Server.Counts)) {
+			fmt.Fprintf(w, "%-22s %g %s\n", "", r.Server.Counts[k], k)
+		}
+	}
+	if r.ServerError != "" {
+		fmt.Fprintf(w, "%-22s %s\n", "server metrics", r.ServerError)
+	}
 	fmt.Fprintf(w, "%-22s %d of %d expected (lost %d, duplicates %d, %d live)\n", "delivered", r.Delivered, r.Expected, r.Lost, r.Duplicates, r.LiveDelivered)
 	fmt.Fprintf(w, "%-22s %s\n", "end-to-end latency", r.Latency)
 	fmt.Fprintf(w, "%-22s %s\n", "ack latency", r.AckLatency)
@@ -117,8 +155,8 @@ func (r report) print(w io.Writer) {
 	if r.MemberExample != "" {
 		fmt.Fprintf(w, "%-22s %s\n", "  for example", r.MemberExample)
 	}
-	fmt.Fprintf(w, "%-22s %d gaps fetched, %d messages recovered, %d reconnects; %d presence fetches, %d presence syncs\n",
-		"recovery", r.GapFetches, r.Recovered, r.Reconnects, r.PresenceFetches, r.PresenceSyncs)
+	fmt.Fprintf(w, "%-22s %d gaps fetched, %d messages recovered, %d seqs skipped, %d reconnects; %d presence fetches, %d presence syncs\n",
+		"recovery", r.GapFetches, r.Recovered, r.Skipped, r.Reconnects, r.PresenceFetches, r.PresenceSyncs)
 	for _, k := range slices.Sorted(maps.Keys(r.FloodAnswers)) {
 		fmt.Fprintf(w, "%-22s %d× %s\n", "flooder heard", r.FloodAnswers[k], k)
 	}

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
 	"github.com/chatgo/serverless-chat/internal/idplocal"
 	"github.com/chatgo/serverless-chat/internal/localgw"
+	"github.com/chatgo/serverless-chat/internal/metrics"
 	"github.com/chatgo/serverless-chat/internal/samtemplate"
 )
 
@@ -63,7 +65,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:3001", "address of the WebSocket API and its @connections API")
 	fs.StringVar(&o.webAddr, "web-addr", "127.0.0.1:8080", "address of the page")
 	fs.StringVar(&o.webDir, "web", "web", "folder of the page; empty to serve no page")
-	fs.StringVar(&o.pprofAddr, "pprof", "", "serve Go's /debug/pprof on this address (for profiling under load)")
+	fs.StringVar(&o.pprofAddr, "pprof", "", "serve Go's /debug/pprof and the functions' metrics summed (/debug/metrics, JSON) on this address, for profiling and load tests")
 	fs.StringVar(&o.template, "template", "template.yaml", "the SAM template to emulate")
 	fs.StringVar(&o.dataDir, "data", ".cache/local-data", "where DynamoDB Local keeps its data; empty for memory only")
 	fs.StringVar(&o.tablePrefix, "table-prefix", "local-", "prefix of the local table names")
@@ -239,7 +241,8 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if o.lambdaEndpoint == "" && len(o.lambdas) == 0 { // through the Invoke API the functions have credentials of their own
 		callers = managementCallers(tmpl, api, env)
 	}
-	invoker, err := invoker(ctx, o, api, env)
+	totals := &metrics.Totals{}
+	invoker, err := invoker(ctx, o, api, env, totals)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +261,13 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		if err != nil {
 			return nil, err
 		}
-		s.serve(ln, http.DefaultServeMux) // where net/http/pprof registers
+		mux := http.NewServeMux()
+		mux.Handle("/debug/pprof/", http.DefaultServeMux) // where net/http/pprof registers
+		mux.HandleFunc("/debug/metrics", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(totals.Sums())
+		})
+		s.serve(ln, mux)
 	}
 	if webLn != nil {
 		s.webURL = "http://" + webLn.Addr().String() + "/"
@@ -314,7 +323,10 @@ func functionEnv(tmpl *samtemplate.Template, tables map[string]string, local map
 
 // invoker builds the functions into this process, or points at the Lambda
 // Invoke API when asked to.
-func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, env map[string]map[string]string) (localgw.Invoker, error) {
+// invoker returns how the gateway runs the functions: in this process
+// (each function built as its Lambda main builds it, its metrics summed
+// in totals too), or through a Lambda Invoke API.
+func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, env map[string]map[string]string, totals *metrics.Totals) (localgw.Invoker, error) {
 	if o.lambdaEndpoint != "" || len(o.lambdas) > 0 {
 		return &localgw.LambdaAPI{
 			URL: func(fn string) string {
@@ -333,6 +345,7 @@ func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, env m
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", fn, err)
 		}
+		h.Metrics.Totals = totals
 		entry, ok := app.Entrypoints(h)[samtemplate.FunctionPackage(fn)]
 		if !ok {
 			return nil, fmt.Errorf("function %s: no handler for functions/%s", fn, samtemplate.FunctionPackage(fn))

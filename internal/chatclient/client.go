@@ -78,21 +78,25 @@ type Client struct {
 	// shrinks to 1 when the server or the gateway refuses, and doubles
 	// with each ack up to maxWindow.
 	window int
-	// After a rate_limited, frames go one per pace (the shortest wait the
-	// server told), not before nextSend, until nothing is pending.
-	pace        time.Duration
-	nextSend    time.Time
-	waves       int // resend waves since the last ack
-	waveTimer   *time.Timer
-	pumpTimer   *time.Timer
-	answerTimer *time.Timer
-	gapTries    int // gap fetches since the last that brought something
-	syncTries   int // first syncs asked for on this connection
-	dropped     bool
-	presence    map[string]state
-	syncAt      time.Time // when the sync on its way was asked for
-	gapTimer    *time.Timer
-	stats       Stats
+	// After a refusal, frames go one per pace, not before nextSend (a
+	// rate: the window alone cannot bring a client below one frame per
+	// round trip). Each resend wave doubles it; each ack takes a tenth
+	// off, down to paceFloor, the shortest wait a rate_limited told (the
+	// user's bucket refills one token per that); both end when nothing is
+	// pending.
+	pace, paceFloor time.Duration
+	nextSend        time.Time
+	waves           int // resend waves since the last ack
+	waveTimer       *time.Timer
+	pumpTimer       *time.Timer
+	answerTimer     *time.Timer
+	gapTries        int // gap fetches since the last that brought something
+	syncTries       int // first syncs asked for on this connection
+	dropped         bool
+	presence        map[string]state
+	syncAt          time.Time // when the sync on its way was asked for
+	gapTimer        *time.Timer
+	stats           Stats
 
 	// Presence events are numbered per room: every one up to pLast has been
 	// applied (or shown by a sync), pSeen holds those above it, and the
@@ -128,6 +132,8 @@ const (
 	// askAgainAfter is how long a sync or presence fetch may go unanswered
 	// before it is asked again: its reply may be lost like any post.
 	askAgainAfter = 5 * time.Second
+	// minPace and maxPace bound the pace a resend wave sets.
+	minPace, maxPace = 100 * time.Millisecond, 2 * time.Second
 	// answerTimeout is how long a new-message frame may go unanswered
 	// before it counts as lost (its answer can be lost like any post) and
 	// a resend wave comes: longer than API Gateway waits for a function.
@@ -188,7 +194,7 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 // and pings until it ends. Called with mu held.
 func (c *Client) open(ws *websocket.Conn) {
 	c.ws, c.ready, c.frame, c.dropped = ws, false, 0, false
-	c.window, c.waves, c.syncTries, c.pace = maxWindow, 0, 0, 0
+	c.window, c.waves, c.syncTries, c.pace, c.paceFloor = maxWindow, 0, 0, 0, 0
 	for i := range c.pending {
 		c.pending[i].frame, c.pending[i].sent, c.pending[i].due = 0, false, time.Time{}
 	}
@@ -416,6 +422,7 @@ func (c *Client) wave() {
 		c.waves++
 		c.stats.Waves++
 		c.window = 1
+		c.pace = min(max(2*c.pace, minPace), maxPace)
 		for i := range c.pending {
 			if c.pending[i].sent {
 				c.pending[i].sent = false
@@ -562,8 +569,9 @@ func (c *Client) receive(data []byte, at time.Time) {
 		text := c.pending[i].text
 		c.pending = slices.Delete(c.pending, i, i+1)
 		c.window, c.waves = min(2*c.window, maxWindow), 0
+		c.pace = max(c.pace-c.pace/4, c.paceFloor)
 		if len(c.pending) == 0 {
-			c.pace = 0
+			c.pace, c.paceFloor = 0, 0
 		}
 		defer c.pump()
 		if c.o.OnAck != nil {
@@ -601,14 +609,14 @@ func (c *Client) onError(f inbound) {
 	switch {
 	case f.Code == chat.CodeRateLimited && f.Action == chat.ActionNewMessage:
 		// The frame kept its number: it goes again when told, and the ones
-		// after it wait for it, then go one at a time, paced by the
-		// shortest wait told.
+		// after it wait for it, then go one at a time, paced.
 		if i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID }); i >= 0 && c.pending[i].frame == f.Frame {
 			c.pending[i].sent, c.pending[i].due = false, time.Now().Add(wait)
 			c.window = 1
-			if wait > 0 && (c.pace == 0 || wait < c.pace) {
-				c.pace = wait
+			if wait > 0 && (c.paceFloor == 0 || wait < c.paceFloor) {
+				c.paceFloor = wait
 			}
+			c.pace = max(c.pace, c.paceFloor)
 			c.pump()
 		}
 	case f.Code == chat.CodeRateLimited || f.Code == chat.CodeInternal && f.Action != chat.ActionNewMessage:
@@ -677,6 +685,10 @@ func (c *Client) onSync(f inbound, at time.Time) {
 		// for again later and later, not at once.
 		c.highest = max(c.highest, f.Seq)
 		if c.highest > c.last {
+			if c.gapTimer != nil { // the wait for this reply
+				c.gapTimer.Stop()
+				c.gapTimer = nil
+			}
 			c.scheduleGap(gapBackoff(c.o.GapWait).Delay(c.gapTries))
 			c.gapTries++
 		}
@@ -761,11 +773,16 @@ func (c *Client) scheduleGap(d time.Duration) {
 // fillGap asks for what follows the last contiguous seq, unless a sync is
 // already on its way (for up to 5 s).
 func (c *Client) fillGap() {
-	if c.last < 0 || c.highest <= c.last || recent(c.syncAt) {
+	if c.last < 0 || c.highest <= c.last {
 		return
 	}
-	c.stats.GapFetches++
-	c.requestSync()
+	if !recent(c.syncAt) {
+		c.stats.GapFetches++
+		c.requestSync()
+	}
+	// Its reply may be lost (a throttled frame, a failed post): without
+	// one, ask again when the request is no longer recent.
+	c.scheduleGap(time.Until(c.syncAt.Add(askAgainAfter)))
 }
 
 // recent reports whether a request asked for at t may still be answered.

@@ -3,7 +3,9 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -53,11 +55,49 @@ type Recorder struct {
 	Log       *slog.Logger
 	Namespace string
 	Now       func() time.Time // default time.Now
+	// Totals, when set, also sums every metric recorded (a local run has
+	// no CloudWatch to read them from).
+	Totals *Totals
+}
+
+// Totals sums the metrics recorded, by name and dimension values. It is
+// safe for concurrent use.
+type Totals struct {
+	mu   sync.Mutex
+	sums map[string]float64
+}
+
+// Sums returns the sums so far, keyed by the metric's name and, after a
+// slash each, its dimensions' values in the order of their names (e.g.
+// "FramesRejected/rate_limited").
+func (t *Totals) Sums() map[string]float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.sums)
+}
+
+func (t *Totals) add(keys []string, dims map[string]string, ms []Metric) {
+	suffix := ""
+	for _, k := range keys {
+		suffix += "/" + dims[k]
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sums == nil {
+		t.sums = map[string]float64{}
+	}
+	for _, m := range ms {
+		t.sums[m.Name+suffix] += m.Value
+	}
 }
 
 // Record writes the metrics as one EMF record under the dimensions given
 // (name → value), with the context's request id if the logger adds it.
 func (r Recorder) Record(ctx context.Context, dims map[string]string, ms ...Metric) {
+	keys := slices.Sorted(maps.Keys(dims))
+	if r.Totals != nil {
+		r.Totals.add(keys, dims, ms)
+	}
 	if r.Log == nil || r.Namespace == "" || len(ms) == 0 {
 		return
 	}
@@ -65,11 +105,6 @@ func (r Recorder) Record(ctx context.Context, dims map[string]string, ms ...Metr
 	if r.Now != nil {
 		now = r.Now
 	}
-	keys := make([]string, 0, len(dims))
-	for k := range dims {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	defs := make([]map[string]string, len(ms))
 	attrs := make([]slog.Attr, 0, 1+len(dims)+len(ms))
 	for i, m := range ms {

@@ -52,3 +52,23 @@ func TestRecordFollowsTheSpecification(t *testing.T) {
 		t.Errorf("a recorder without a namespace wrote %s", out.String())
 	}
 }
+
+// Totals sum what is recorded, per metric and dimension value, whether or
+// not the records are logged.
+func TestTotals(t *testing.T) {
+	totals := &Totals{}
+	r := Recorder{Totals: totals}
+	r.Record(t.Context(), nil, Count(MessagesStored, 1), Count(ConditionalWritesFailed, 2))
+	r.Record(t.Context(), nil, Count(MessagesStored, 1), Count(ConditionalWritesFailed, 0))
+	r.Record(t.Context(), map[string]string{CodeDimension: "rate_limited"}, Count(FramesRejected, 1))
+	got := totals.Sums()
+	want := map[string]float64{MessagesStored: 2, ConditionalWritesFailed: 2, FramesRejected + "/rate_limited": 1}
+	if len(got) != len(want) {
+		t.Errorf("sums = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+}

@@ -46,6 +46,9 @@ func (db *DB) TakeToken(ctx context.Context, userID string, r chat.Rate, now, se
 	if !ok {
 		return tat, 0, fmt.Errorf("no rate limit for %q", r.What)
 	}
+	// Times are kept in milliseconds: decide in them too, or a bucket at
+	// now's millisecond looks full here and in use to DynamoDB.
+	now = now.Truncate(time.Millisecond)
 	k := key(limitsPrefix+userID, limitsSK)
 	names := map[string]string{"#b": bucket, "#ttl": TTLAttribute}
 	exp := num(now.Add(limitsTTL).Unix())

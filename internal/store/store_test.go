@@ -825,3 +825,22 @@ func TestHoldFrames(t *testing.T) {
 		t.Errorf("an unknown connection: %v, want nothing done", err)
 	}
 }
+
+// A bucket whose time is the frame's own millisecond is in use, to the
+// store as to DynamoDB: the token is taken, not refused or failed.
+func TestTakeTokenWithinOneMillisecond(t *testing.T) {
+	f := newDB(t)
+	r := chat.Rate{What: chat.RateMessages, PerSecond: 1000, Burst: 5} // an interval of 1 ms
+	at := f.now.Add(500 * time.Microsecond)
+	tat, wait, err := f.db.TakeToken(t.Context(), "u-Ana", r, at, time.Time{})
+	if err != nil || wait != 0 {
+		t.Fatalf("first token: %v, %v", wait, err)
+	}
+	// The bucket's time is now at+1ms, truncated: the same millisecond as
+	// a frame 1.2 ms later.
+	for i := range 3 {
+		if _, wait, err := f.db.TakeToken(t.Context(), "u-Ana", r, tat.Add(200*time.Microsecond), time.Time{}); err != nil || wait != 0 {
+			t.Errorf("take %d at the bucket's own millisecond: wait %v, %v; want a token", i, wait, err)
+		}
+	}
+}
