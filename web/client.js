@@ -29,13 +29,13 @@ const SYNC_RETRY_MS = 5000; // a sync or presence fetch unanswered this long may
 const MAX_WINDOW = 16; // new-message frames unanswered at once, at most
 const ANSWER_TIMEOUT_MS = 30000; // a frame unanswered this long counts as lost
 const PACE_MIN_MS = 100; // the pace a resend wave sets: doubled from here, at most PACE_MAX_MS
-const PACE_MAX_MS = 4000;
+const PACE_MAX_MS = 2000;
 
 // Backoffs (internal/chat.Backoff): the wait before retry n doubles from
 // first up to max, drawn from its upper half ("equal jitter").
 const RECONNECT = { first: 500, max: 30000 };
 const WAVE = { first: 250, max: 8000 }; // resend waves
-const GAP = { first: GAP_WAIT_MS, max: 30000 }; // a gap that stays open
+const GAP = { first: GAP_WAIT_MS, max: 10000 }; // a gap that stays open
 const FIRST_SYNC = { first: SYNC_RETRY_MS, max: 30000 };
 
 /** The wait (ms) before retry n of backoff b. */
@@ -160,7 +160,7 @@ export class ChatClient extends EventTarget {
     this.window = MAX_WINDOW; // numbered frames unanswered at once
     // After a refusal, one frame per pace ms, not before nextSend (the window
     // alone cannot bring a client below one frame per round trip). Each wave
-    // doubles it; each ack takes a tenth off, down to paceFloor, the shortest
+    // doubles it; each ack takes a quarter off, down to paceFloor, the shortest
     // wait a rate_limited told; both end when nothing is pending.
     this.pace = 0;
     this.paceFloor = 0;
@@ -390,7 +390,7 @@ export class ChatClient extends EventTarget {
         if (!this.pending.delete(f.clientId)) break; // an ack for a retry already acknowledged
         this.window = Math.min(2 * this.window, MAX_WINDOW);
         this.waves = 0;
-        this.pace = Math.max(this.pace * 0.9, this.paceFloor);
+        this.pace = Math.max(this.pace * 0.75, this.paceFloor);
         if (!this.pending.size) this.pace = this.paceFloor = 0;
         this.emit("ack", f);
         this.held.add(f.seq);

@@ -80,7 +80,7 @@ type Client struct {
 	window int
 	// After a refusal, frames go one per pace, not before nextSend (a
 	// rate: the window alone cannot bring a client below one frame per
-	// round trip). Each resend wave doubles it; each ack takes a tenth
+	// round trip). Each resend wave doubles it; each ack takes a quarter
 	// off, down to paceFloor, the shortest wait a rate_limited told (the
 	// user's bucket refills one token per that); both end when nothing is
 	// pending.
@@ -697,7 +697,7 @@ func (c *Client) onSync(f inbound, at time.Time) {
 
 // gapBackoff spaces the fetches of a gap that stays open.
 func gapBackoff(first time.Duration) chat.Backoff {
-	return chat.Backoff{First: first, Max: 30 * time.Second}
+	return chat.Backoff{First: first, Max: 10 * time.Second}
 }
 
 // skip notes a seq that holds no message.
