@@ -333,8 +333,10 @@ func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection) {
 	}
 }
 
-// pollBackoff spaces the reads of a frame waiting for its turn.
-var pollBackoff = chat.Backoff{First: 5 * time.Millisecond, Max: 200 * time.Millisecond}
+// pollBackoff spaces the reads of a frame waiting for its turn: often
+// enough that a sender's frames follow each other within tens of
+// milliseconds (a pipelined sender waits on every predecessor).
+var pollBackoff = chat.Backoff{First: 5 * time.Millisecond, Max: 40 * time.Millisecond}
 
 // awaitTurn returns the sending connection once frame may be stored: the
 // connection's previous frame has been (frame 0, unnumbered, never waits).
