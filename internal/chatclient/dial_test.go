@@ -2,14 +2,8 @@ package chatclient
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync/atomic"
 	"testing"
-
-	"github.com/coder/websocket"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 )
@@ -19,30 +13,13 @@ import (
 // ever. The server here answers every sync but the first.
 func TestLostFirstSyncIsAskedAgain(t *testing.T) {
 	var syncs atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
+	url, _ := serve(t, func(action string, _ sent) []any {
+		if action != chat.ActionSync || syncs.Add(1) == 1 {
+			return nil // the first sync's reply is lost
 		}
-		defer ws.CloseNow()
-		for {
-			_, data, err := ws.Read(r.Context())
-			if err != nil {
-				return
-			}
-			var f struct{ Action string }
-			json.Unmarshal(data, &f)
-			if f.Action != chat.ActionSync || syncs.Add(1) == 1 {
-				continue // the first sync's reply is lost
-			}
-			reply, _ := json.Marshal(chat.Sync{Type: chat.TypeSync, Version: chat.ProtocolVersion, Room: "r",
-				You: chat.Member{UserID: "u", Name: "Ana"}, Members: []chat.Member{{UserID: "u", Name: "Ana"}},
-				Presence: map[string]int64{"u": 1}, Messages: []chat.MessageEvent{}})
-			ws.Write(r.Context(), websocket.MessageText, reply)
-		}
-	}))
-	defer srv.Close()
-	c, err := Dial(t.Context(), Options{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Room: "r", Name: "Ana"})
+		return []any{emptyRoom()}
+	})
+	c, err := Dial(t.Context(), Options{URL: url, Room: "r", Name: "Ana"})
 	if err != nil {
 		t.Fatal(err)
 	}

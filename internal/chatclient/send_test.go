@@ -22,11 +22,10 @@ type sent struct {
 	Frame    int64  `json:"frame"`
 }
 
-// serve runs a WebSocket server for one connection at a time that answers
-// every sync with an empty room and passes every new-message frame to
-// answer, under one lock, in the order received; it writes back what
-// answer returns. It counts the new-message frames in *frames.
-func serve(t *testing.T, answer func(f sent) []any) (url string, frames func() int) {
+// serve runs a WebSocket server that passes every frame a client sends to
+// answer, under one lock, in the order received, and writes back what
+// answer returns. It counts the new-message frames.
+func serve(t *testing.T, answer func(action string, f sent) []any) (url string, frames func() int) {
 	t.Helper()
 	var mu sync.Mutex
 	n := 0
@@ -46,17 +45,12 @@ func serve(t *testing.T, answer func(f sent) []any) (url string, frames func() i
 				sent
 			}
 			json.Unmarshal(data, &f)
-			var out []any
-			switch f.Action {
-			case chat.ActionSync:
-				out = []any{chat.Sync{Type: chat.TypeSync, Version: chat.ProtocolVersion, Room: "r", You: chat.Member{UserID: "u", Name: "Ana"},
-					Members: []chat.Member{}, Presence: map[string]int64{}, Messages: []chat.MessageEvent{}}}
-			case chat.ActionNewMessage:
-				mu.Lock()
+			mu.Lock()
+			if f.Action == chat.ActionNewMessage {
 				n++
-				out = answer(f.sent)
-				mu.Unlock()
 			}
+			out := answer(f.Action, f.sent)
+			mu.Unlock()
 			for _, o := range out {
 				b, _ := json.Marshal(o)
 				if ws.Write(r.Context(), websocket.MessageText, b) != nil {
@@ -70,6 +64,26 @@ func serve(t *testing.T, answer func(f sent) []any) (url string, frames func() i
 		mu.Lock()
 		defer mu.Unlock()
 		return n
+	}
+}
+
+// emptyRoom is the sync reply of a room with nobody and nothing in it.
+func emptyRoom() chat.Sync {
+	return chat.Sync{Type: chat.TypeSync, Version: chat.ProtocolVersion, Room: "r", You: chat.Member{UserID: "u", Name: "Ana"},
+		Members: []chat.Member{}, Presence: map[string]int64{}, Messages: []chat.MessageEvent{}}
+}
+
+// messages answers syncs with an empty room and new-message frames with
+// answer.
+func messages(answer func(f sent) []any) func(action string, f sent) []any {
+	return func(action string, f sent) []any {
+		switch action {
+		case chat.ActionSync:
+			return []any{emptyRoom()}
+		case chat.ActionNewMessage:
+			return answer(f)
+		}
+		return nil
 	}
 }
 
@@ -121,7 +135,7 @@ func TestGatewayErrorsAreCoalesced(t *testing.T) {
 	const p, refused, extra = 20, maxWindow, 24 // K = refused + extra error frames
 	s := &store{seqs: map[string]int64{}}
 	throttled := 0
-	url, frames := serve(t, func(f sent) []any {
+	url, frames := serve(t, messages(func(f sent) []any {
 		if throttled < refused {
 			throttled++
 			out := []any{map[string]string{"message": "Too Many Requests", "connectionId": "x", "requestId": "y"}}
@@ -133,7 +147,7 @@ func TestGatewayErrorsAreCoalesced(t *testing.T) {
 			return out
 		}
 		return []any{s.ack(f)}
-	})
+	}))
 	c := sendAll(t, url, p)
 	st := c.Snapshot().Stats
 	if n := frames(); n > 2*p {
@@ -156,7 +170,7 @@ func TestRateLimitedFramesGoAgainInOrder(t *testing.T) {
 	s := &store{seqs: map[string]int64{}}
 	var tat time.Time // the bucket, as the server's GCRA keeps it
 	refusals := 0
-	url, frames := serve(t, func(f sent) []any {
+	url, frames := serve(t, messages(func(f sent) []any {
 		now := time.Now()
 		if f.Frame <= s.frame {
 			return []any{s.ack(f)} // a resend of a stored frame
@@ -169,7 +183,7 @@ func TestRateLimitedFramesGoAgainInOrder(t *testing.T) {
 		}
 		refusals++
 		return []any{chat.NewErrorEvent(chat.RateLimited(r, max(wait, interval)), chat.Inbound{Action: chat.ActionNewMessage, ClientID: f.ClientID, Frame: f.Frame})}
-	})
+	}))
 	c := sendAll(t, url, p)
 	if refusals > p-burst || frames() > p+refusals {
 		t.Errorf("%d messages against a burst of %d: %d refusals, %d frames; want at most %d refusals", p, burst, refusals, frames(), p-burst)

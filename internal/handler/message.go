@@ -1,0 +1,165 @@
+package handler
+
+import (
+	"context"
+	"time"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+	"github.com/chatgo/serverless-chat/internal/metrics"
+)
+
+// The new-message route: a numbered frame waits for its turn, takes a
+// token, gets the room's next seq and is stored; a copy of a stored
+// message gets the original ack.
+
+// pollBackoff spaces the reads of a frame waiting for its turn: often
+// enough that a sender's frames follow each other within tens of
+// milliseconds (a pipelined sender waits on every predecessor).
+var pollBackoff = chat.Backoff{First: 5 * time.Millisecond, Max: 40 * time.Millisecond}
+
+// awaitTurn returns the sending connection once frame may be stored: the
+// connection's previous frame has been (frame 0, unnumbered, never waits).
+// It reads the connection's record while the frames before this one are
+// being stored, and gives up (out_of_order, the frame keeps its number)
+// when none has been for Limits.FrameWait plus the time this frame waited
+// to be served: a gateway that delayed it delayed its predecessors too. A
+// frame behind one refused for the rate limit is refused at once, with
+// the wait its place in the line needs. A number already used gives
+// invalid_frame. No token is taken here: only a frame whose turn it is
+// spends one.
+func (h *Chat) awaitTurn(ctx context.Context, r request, frame int64) (chat.Connection, error) {
+	c, err := h.Senders.Connection(ctx, r.id)
+	wait := h.Limits.FrameWait + r.lag
+	deadline, progress := time.Now().Add(wait), c.Frame
+	for attempt := 0; ; attempt++ {
+		now := h.Now()
+		h.Tokens.noteFrame(r.id, c.Frame)
+		switch {
+		case err != nil || frame == 0 || c.Frame == frame-1:
+			return c, err
+		case c.Frame >= frame:
+			return c, chat.FrameError(c.Frame, frame)
+		case c.HeldUntil.After(now):
+			// The refused frame (c.Frame+1) goes at HeldUntil; each frame
+			// after it needs one more token.
+			behind := time.Duration(frame-c.Frame-1) * h.Limits.Messages.Interval()
+			return c, chat.RateLimited(h.Limits.Messages, c.HeldUntil.Sub(now)+behind)
+		case c.Frame > progress: // an earlier frame was stored: wait on
+			deadline, progress, attempt = time.Now().Add(wait), c.Frame, 0
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return c, chat.FrameError(c.Frame, frame)
+		}
+		if err := chat.Sleep(ctx, min(pollBackoff.Delay(attempt), left)); err != nil {
+			return c, err
+		}
+		c, err = h.Senders.Connection(ctx, r.id)
+	}
+}
+
+// skipFrame gives a rejected frame its place in the connection's order
+// (a number already used was given by an earlier copy of the same frame).
+func (h *Chat) skipFrame(ctx context.Context, r request, frame int64) error {
+	if err := h.refusedFrame(ctx, r, frame); err != nil {
+		return err
+	}
+	c, err := h.awaitTurn(ctx, r, frame)
+	if chat.ErrorCode(err) == chat.CodeInvalidFrame {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.takeTurn(ctx, r, c, frame); err != nil {
+		return err
+	}
+	err = h.Senders.SkipFrame(ctx, r.id, frame)
+	if chat.ErrorCode(err) == chat.CodeInvalidFrame {
+		return nil
+	}
+	return err
+}
+
+// newMessage stores a new-message frame's message in its turn and sends it
+// to the room; the sender gets the ack.
+func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error {
+	if err := h.refusedFrame(ctx, r, in.Frame); err != nil {
+		return err
+	}
+	c, err := h.awaitTurn(ctx, r, in.Frame)
+	if chat.ErrorCode(err) == chat.CodeInvalidFrame {
+		return h.resent(ctx, r, c, in, err)
+	}
+	if err != nil {
+		return err
+	}
+	if err := h.takeTurn(ctx, r, c, in.Frame); err != nil {
+		return err
+	}
+	h.announceJoin(ctx, r, c) // before the user's first message
+	m := chat.Message{ID: chat.NewID(h.Now()), Room: c.Room, UserID: c.UserID, Name: c.Name, Text: in.Text, ClientID: in.ClientID}
+	res, err := h.Msgs.PutMessage(ctx, m, r.id, in.Frame)
+	h.Metrics.Record(ctx, nil, metrics.Count(metrics.ConditionalWritesFailed, res.Failed), metrics.Count(metrics.SeqsSkipped, len(res.Skipped)))
+	defer func() { // after the answer
+		for _, seq := range res.Skipped {
+			h.depart(ctx, r, h.broadcast(ctx, r, c.Room, "", chat.Skip{Type: chat.TypeSkip, Room: c.Room, Seq: seq}))
+		}
+	}()
+	if chat.ErrorCode(err) == chat.CodeInvalidFrame {
+		return h.resent(ctx, r, c, in, err) // a copy of this frame was stored first
+	}
+	if err != nil {
+		return err
+	}
+	stored := res.Message
+	h.Tokens.noteFrame(r.id, in.Frame)
+	h.reply(ctx, r, chat.NewAck(stored))
+	r.log.InfoContext(ctx, "message stored", "room", stored.Room, "id", stored.ID, "seq", stored.Seq,
+		"length", len([]rune(stored.Text)), "frame", in.Frame, "duplicate", res.Duplicate, "failedWrites", res.Failed)
+	r.log.DebugContext(ctx, "message text", "id", stored.ID, "text", stored.Text)
+	if res.Duplicate {
+		h.Metrics.Record(ctx, nil, metrics.Count(metrics.DuplicateMessages, 1))
+		h.rebroadcast(ctx, r, stored)
+		return nil
+	}
+	h.Metrics.Record(ctx, nil, metrics.Count(metrics.MessagesStored, 1))
+	h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, chat.NewMessageEvent(stored)))
+	return nil
+}
+
+// resent answers a frame whose number this connection already used. A
+// copy of a message already stored (a resend that raced its original, or
+// one whose ack was lost) gets the original ack; anything else gets
+// usedErr (invalid_frame).
+func (h *Chat) resent(ctx context.Context, r request, c chat.Connection, in chat.Inbound, usedErr error) error {
+	if in.ClientID == "" {
+		return usedErr
+	}
+	m, ok, err := h.Msgs.Original(ctx, c.Room, c.UserID, in.ClientID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return usedErr
+	}
+	h.reply(ctx, r, chat.NewAck(m))
+	h.Metrics.Record(ctx, nil, metrics.Count(metrics.DuplicateMessages, 1))
+	h.rebroadcast(ctx, r, m)
+	return nil
+}
+
+// rebroadcast sends a message again for a duplicate of it, only when the
+// broadcast of the invocation that stored it may not have run: that
+// invocation has ended (it was stored more than InvocationTimeout ago)
+// and may have failed before its broadcast. Until then it is running, or
+// failed, and either way a client that misses the message fetches it by
+// seq; knowing more would cost a write per message.
+func (h *Chat) rebroadcast(ctx context.Context, r request, m chat.Message) {
+	if h.Now().Sub(m.SentAt) <= h.Limits.InvocationTimeout {
+		r.log.InfoContext(ctx, "duplicate acknowledged; its original's invocation may still be broadcasting it", "clientId", m.ClientID, "seq", m.Seq)
+		return
+	}
+	r.log.InfoContext(ctx, "duplicate acknowledged and sent again", "clientId", m.ClientID, "seq", m.Seq)
+	h.depart(ctx, r, h.broadcast(ctx, r, m.Room, r.id, chat.NewMessageEvent(m)))
+}
