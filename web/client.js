@@ -265,8 +265,8 @@ export class ChatClient extends EventTarget {
 
   /**
    * The answer to frames the client cannot tell were lost: API Gateway's
-   * own error frames (which frame they answer is not said), out_of_order
-   * and internal. However many come, one resend wave, after a backoff that
+   * own error frames (which frame they answer is not said). However many
+   * come, one resend wave, after a backoff that
    * grows with each wave until an ack comes: every unanswered numbered
    * frame is unsent again and the window is 1, so they go again one at a
    * time, in order, as acks come back (one answered meanwhile is not sent
@@ -456,7 +456,17 @@ export class ChatClient extends EventTarget {
       return;
     }
     if (f.code === "out_of_order" || f.code === "internal") {
-      this.wave(); // nothing was stored; the frame kept its number
+      // Nothing was stored and the frame kept its number: it goes again
+      // (after a backoff, for internal) once the frames before it are
+      // answered. Those are not sent again: they are on their way (a slow
+      // server, not a lost frame: a lost one brings an error frame of its
+      // own), and a copy would only race them.
+      const p = this.pending.get(f.clientId);
+      if (p && p.frame === f.frame) {
+        Object.assign(p, { sent: false, due: f.code === "internal" ? Date.now() + backoff(WAVE, this.waves++) : 0 });
+        this.window = 1;
+        this.pump();
+      }
       if (f.code === "internal") this.emit("problem", f);
       return;
     }

@@ -525,10 +525,17 @@ func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, 
 			json.Unmarshal(data, &page)
 		}
 		out = append(out, page.Messages...)
-		if !page.More || len(page.Messages) == 0 {
+		next := after
+		for _, m := range page.Messages {
+			next = max(next, m.Seq)
+		}
+		for _, seq := range page.Skipped {
+			next = max(next, seq)
+		}
+		if !page.More || next == after {
 			return out, nil
 		}
-		after = page.Messages[len(page.Messages)-1].Seq
+		after = next
 	}
 }
 

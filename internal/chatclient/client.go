@@ -399,8 +399,7 @@ func (c *Client) ping(ws *websocket.Conn) {
 
 // wave is the client's answer to frames it cannot tell were lost: API
 // Gateway's own error frames (throttled, or failed: which frame they
-// answer is not said), out_of_order (the frame before was lost, or is
-// late) and internal. However many come, one resend wave is scheduled,
+// answer is not said). However many come, one resend wave is scheduled,
 // after a backoff that grows with each wave until an ack comes: it makes
 // every unanswered numbered frame on this connection unsent again, and
 // the window 1, so they go again one at a time, in order, as acks come
@@ -629,7 +628,20 @@ func (c *Client) onError(f inbound) {
 			c.retryLater(f, wait)
 		}
 	case f.Code == chat.CodeOutOfOrder || f.Code == chat.CodeInternal:
-		c.wave() // nothing was stored; the frame kept its number
+		// Nothing was stored and the frame kept its number: it goes again
+		// (after a backoff, for internal) once the frames before it are
+		// answered. Those are not sent again: they are on their way (a
+		// slow server, not a lost frame: a lost one brings an error frame
+		// of its own), and a copy would only race them.
+		if i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID }); i >= 0 && c.pending[i].frame == f.Frame {
+			c.pending[i].sent, c.pending[i].due = false, time.Now()
+			if f.Code == chat.CodeInternal {
+				c.pending[i].due = time.Now().Add(waveBackoff.Delay(c.waves))
+				c.waves++
+			}
+			c.window = 1
+			c.pump()
+		}
 	case f.Code == chat.CodeNotConnected || f.Code == chat.CodeInvalidFrame:
 		c.restart() // the connection cannot go on: resend, in order, on a new one
 	default:

@@ -203,3 +203,37 @@ func expectOrder(p int) string {
 	}
 	return strings.Join(want, " ")
 }
+
+// out_of_order says the frame before was not stored in time: it is on its
+// way to a slow server. The refused frame goes again once the one before
+// it is answered, and that one is not sent again (a copy would race it).
+func TestOutOfOrderResendsOnlyTheRefusedFrame(t *testing.T) {
+	s := &store{seqs: map[string]int64{}}
+	sends := map[string]int{}
+	url, _ := serve(t, messages(func(f sent) []any {
+		sends[f.ClientID]++
+		switch {
+		case f.ClientID == "c0" && sends["c0"] == 1:
+			return nil // on its way: answered with the next frame's refusal
+		case f.ClientID == "c1" && sends["c1"] == 1:
+			return []any{outOfOrder(f), s.ack(sent{ClientID: "c0", Frame: 1})}
+		case f.Frame > s.frame+1:
+			return []any{outOfOrder(f)} // its predecessor is not stored
+		}
+		return []any{s.ack(f)}
+	}))
+	c := sendAll(t, url, 3)
+	if sends["c0"] != 1 || sends["c1"] != 2 {
+		t.Errorf("frames sent per message %v; want c0 once, c1 twice (it was refused)", sends)
+	}
+	if st := c.Snapshot().Stats; st.Waves != 0 {
+		t.Errorf("%d resend waves after out_of_order, want none", st.Waves)
+	}
+	if got := strings.Join(s.order, " "); got != "c0 c1 c2" {
+		t.Errorf("stored %s", got)
+	}
+}
+
+func outOfOrder(f sent) chat.ErrorEvent {
+	return chat.NewErrorEvent(chat.FrameError(f.Frame-2, f.Frame), chat.Inbound{Action: chat.ActionNewMessage, ClientID: f.ClientID, Frame: f.Frame})
+}

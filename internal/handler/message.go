@@ -12,10 +12,14 @@ import (
 // token, gets the room's next seq and is stored; a copy of a stored
 // message gets the original ack.
 
-// pollBackoff spaces the reads of a frame waiting for its turn: often
-// enough that a sender's frames follow each other within tens of
-// milliseconds (a pipelined sender waits on every predecessor).
-var pollBackoff = chat.Backoff{First: 5 * time.Millisecond, Max: 40 * time.Millisecond}
+// pollEvery spaces the reads of a frame waiting for its turn: often enough
+// that a sender's frames follow each other within tens of milliseconds (a
+// pipelined sender waits on every predecessor), less and less often the
+// longer it waits (an eighth of the wait so far, up to 500 ms), so that a
+// loaded server is not read harder by the frames it keeps waiting.
+func pollEvery(attempt int, waited time.Duration) time.Duration {
+	return chat.Backoff{First: 5 * time.Millisecond, Max: min(max(40*time.Millisecond, waited/8), 500*time.Millisecond)}.Delay(attempt)
+}
 
 // awaitTurn returns the sending connection once frame may be stored: the
 // connection's previous frame has been (frame 0, unnumbered, never waits).
@@ -28,6 +32,7 @@ var pollBackoff = chat.Backoff{First: 5 * time.Millisecond, Max: 40 * time.Milli
 // invalid_frame. No token is taken here: only a frame whose turn it is
 // spends one.
 func (h *Chat) awaitTurn(ctx context.Context, r request, frame int64) (chat.Connection, error) {
+	start := time.Now()
 	c, err := h.Senders.Connection(ctx, r.id)
 	wait := h.Limits.FrameWait + r.lag
 	deadline, progress := time.Now().Add(wait), c.Frame
@@ -51,7 +56,7 @@ func (h *Chat) awaitTurn(ctx context.Context, r request, frame int64) (chat.Conn
 		if left <= 0 {
 			return c, chat.FrameError(c.Frame, frame)
 		}
-		if err := chat.Sleep(ctx, min(pollBackoff.Delay(attempt), left)); err != nil {
+		if err := chat.Sleep(ctx, min(pollEvery(attempt, time.Since(start)), left)); err != nil {
 			return c, err
 		}
 		c, err = h.Senders.Connection(ctx, r.id)
