@@ -27,6 +27,7 @@ const SYNC_PAGE = 100;
 const GAP_WAIT_MS = 1500; // a gap often fills by itself: messages overtake each other
 const SYNC_RETRY_MS = 5000; // a sync or presence fetch unanswered this long may be asked again
 const MAX_WINDOW = 16; // new-message frames unanswered at once, at most
+const GATEWAY_THROTTLED = "Too Many Requests"; // API Gateway's refusal of a frame that reached no function
 const ANSWER_TIMEOUT_MS = 30000; // a frame unanswered this long counts as lost
 const PACE_MIN_MS = 100; // the pace a resend wave sets: doubled from here, at most PACE_MAX_MS
 const PACE_MAX_MS = 2000;
@@ -69,6 +70,11 @@ export class ChatClient extends EventTarget {
     // went and is not answered; due, that it may not go (again) before.
     this.pending = new Map();
     this.gapTries = 0; // gap fetches since one brought something
+    // How long a gap may stay open before it is fetched: GAP_WAIT_MS, doubled
+    // (to GAP.max) by each gap fetch that brought nothing the live events did
+    // not bring too (they were late, not lost: a loaded server), halved back
+    // by one that did.
+    this.gapWait = GAP_WAIT_MS;
     this.presence = new Map(); // userId → {online, version, name}
     // Presence events are numbered per room: every one up to pLast is applied
     // (or shown by a sync), pSeen holds those above it, pHighest is the room's.
@@ -273,9 +279,14 @@ export class ChatClient extends EventTarget {
    * again). The server stores what it never got, and answers the rest
    * with their original acks.
    */
-  wave() {
+  wave(gatewayMessage = "") {
     if (this.waveTimer || !this.ws) return;
     const ws = this.ws;
+    let wait = backoff(WAVE, this.waves);
+    // A frame that reached a function that failed or is still running (API
+    // Gateway stopped waiting after 29 s) may well be stored: later, most
+    // answers are in, and fewer copies race.
+    if (gatewayMessage && gatewayMessage !== GATEWAY_THROTTLED) wait = Math.max(wait, SYNC_RETRY_MS);
     this.waveTimer = setTimeout(() => {
       this.waveTimer = null;
       if (this.ws !== ws || this.stopped) return; // a new connection resends everything itself
@@ -284,7 +295,7 @@ export class ChatClient extends EventTarget {
       this.pace = Math.min(Math.max(2 * this.pace, PACE_MIN_MS), PACE_MAX_MS);
       for (const p of this.pending.values()) p.sent = false;
       this.pump();
-    }, backoff(WAVE, this.waves));
+    }, wait);
   }
 
   /** A frame unanswered for ANSWER_TIMEOUT_MS (its answer was lost, or it was) starts a wave. */
@@ -427,7 +438,7 @@ export class ChatClient extends EventTarget {
         // error) do not say which frame they answer: one resend wave.
         if (f.message) {
           this.emit("problem", { code: "gateway", message: f.message });
-          this.wave();
+          this.wave(f.message);
         }
     }
   }
@@ -494,6 +505,7 @@ export class ChatClient extends EventTarget {
     this.syncAskedAt = 0;
     const first = this.last === null;
     const before = this.last;
+    const held = this.held.size;
     this.emit("sync", { you: f.you, room: f.room, first, more: f.more });
     this.reconcilePresence(f.members, f.presence || {});
     const pseq = f.pseq || 0; // the sync shows every presence event up to it
@@ -510,6 +522,10 @@ export class ChatClient extends EventTarget {
     }
     this.notePresence(); // events that came before the reply may have left a gap
     if (this.last > (before ?? -1)) this.gapTries = 0;
+    if (!first) {
+      const brought = this.held.size > held;
+      this.gapWait = brought ? Math.max(this.gapWait / 2, GAP_WAIT_MS) : Math.min(2 * this.gapWait, GAP.max);
+    }
     if (!this.ready) {
       this.ready = true;
       this.pump();
@@ -521,7 +537,7 @@ export class ChatClient extends EventTarget {
       // again later and later, not at once.
       clearTimeout(this.gapTimer); // the wait for this reply
       this.gapTimer = null;
-      this.scheduleGap(backoff(GAP, this.gapTries++));
+      this.scheduleGap(backoff({ first: this.gapWait, max: GAP.max }, this.gapTries++));
     }
   }
 
@@ -542,7 +558,7 @@ export class ChatClient extends EventTarget {
   noteHighest(seq) {
     if (typeof seq === "number" && seq > this.highest) this.highest = seq;
     if (this.last === null || this.highest <= this.last) return;
-    this.scheduleGap(GAP_WAIT_MS);
+    this.scheduleGap(this.gapWait);
   }
 
   /** Fetches the gap after ms, unless a fetch is already scheduled. */

@@ -12,6 +12,12 @@ import (
 // sync replies carry it.
 const ProtocolVersion = 3
 
+// GatewayThrottled is the message of API Gateway's own error frame for a
+// frame its stage throttling refused (it reached no function); its other
+// error frames ("Internal server error", "Endpoint request timed out") come
+// from frames that reached one.
+const GatewayThrottled = "Too Many Requests"
+
 // Event types the server sends, in the "type" field of every server frame.
 const (
 	TypeNewMessage = "new-message"

@@ -91,12 +91,17 @@ type Client struct {
 	pumpTimer       *time.Timer
 	answerTimer     *time.Timer
 	gapTries        int // gap fetches since the last that brought something
-	syncTries       int // first syncs asked for on this connection
-	dropped         bool
-	presence        map[string]state
-	syncAt          time.Time // when the sync on its way was asked for
-	gapTimer        *time.Timer
-	stats           Stats
+	// gapWait is how long a gap may stay open before it is fetched:
+	// Options.GapWait, doubled (up to maxGapWait) by each gap fetch that
+	// brought nothing the live events did not bring too (they were late,
+	// not lost: a loaded server), halved back by one that did.
+	gapWait   time.Duration
+	syncTries int // first syncs asked for on this connection
+	dropped   bool
+	presence  map[string]state
+	syncAt    time.Time // when the sync on its way was asked for
+	gapTimer  *time.Timer
+	stats     Stats
 
 	// Presence events are numbered per room: every one up to pLast has been
 	// applied (or shown by a sync), pSeen holds those above it, and the
@@ -166,7 +171,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.Key == "" {
 		o.Key = crand.Text()
 	}
-	c := &Client{o: o, name: o.Name, last: -1, held: map[int64]chat.MessageEvent{}, skipped: map[int64]bool{}, presence: map[string]state{},
+	c := &Client{o: o, name: o.Name, last: -1, gapWait: o.GapWait, held: map[int64]chat.MessageEvent{}, skipped: map[int64]bool{}, presence: map[string]state{},
 		pSeen: map[int64]bool{}, pStuck: -1, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
 	ws, err := c.dial(ctx)
 	if err != nil {
@@ -406,12 +411,19 @@ func (c *Client) ping(ws *websocket.Conn) {
 // back (a frame answered meanwhile is not sent again). The server stores
 // what it never got and answers the rest with their original acks.
 // Called with mu held.
-func (c *Client) wave() {
+func (c *Client) wave(gatewayMessage string) {
 	if c.waveTimer != nil || c.ws == nil {
 		return
 	}
 	ws := c.ws
-	c.waveTimer = time.AfterFunc(waveBackoff.Delay(c.waves), func() {
+	wait := waveBackoff.Delay(c.waves)
+	if gatewayMessage != "" && gatewayMessage != chat.GatewayThrottled {
+		// The frame reached a function that failed or is still running
+		// (API Gateway stopped waiting after 29 s): it may well be stored.
+		// Later, most answers are in, and fewer copies race.
+		wait = max(wait, askAgainAfter)
+	}
+	c.waveTimer = time.AfterFunc(wait, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.waveTimer = nil
@@ -491,7 +503,7 @@ func (c *Client) watchAnswers() {
 		waiting := false
 		for _, o := range c.pending {
 			if o.sent && time.Since(o.sentAt) >= answerTimeout {
-				c.wave()
+				c.wave("")
 			}
 			waiting = waiting || o.sent
 		}
@@ -594,7 +606,7 @@ func (c *Client) receive(data []byte, at time.Time) {
 	case "": // the gateway's own frames: Too Many Requests, Internal server error
 		c.stats.ErrorFrames++
 		c.stats.ErrorsByCode[f.Message]++
-		c.wave()
+		c.wave(f.Message)
 	case chat.TypeError:
 		c.stats.ErrorFrames++
 		c.stats.ErrorsByCode[f.Code]++
@@ -655,7 +667,7 @@ func (c *Client) onError(f inbound) {
 func (c *Client) onSync(f inbound, at time.Time) {
 	c.syncAt = time.Time{}
 	first := c.last < 0
-	before := c.last
+	before, held := c.last, len(c.held)+len(c.skipped)
 	if f.You.UserID != "" {
 		c.name, c.userID = f.You.Name, f.You.UserID
 	}
@@ -685,6 +697,13 @@ func (c *Client) onSync(f inbound, at time.Time) {
 	if c.last > before {
 		c.gapTries = 0
 	}
+	if !first {
+		if len(c.held)+len(c.skipped) > held {
+			c.gapWait = max(c.gapWait/2, c.o.GapWait)
+		} else {
+			c.gapWait = min(2*c.gapWait, maxGapWait)
+		}
+	}
 	if !c.ready {
 		c.ready = true
 		c.pump()
@@ -701,15 +720,18 @@ func (c *Client) onSync(f inbound, at time.Time) {
 				c.gapTimer.Stop()
 				c.gapTimer = nil
 			}
-			c.scheduleGap(gapBackoff(c.o.GapWait).Delay(c.gapTries))
+			c.scheduleGap(gapBackoff(c.gapWait).Delay(c.gapTries))
 			c.gapTries++
 		}
 	}
 }
 
+// maxGapWait bounds how long a gap waits to be fetched.
+const maxGapWait = 10 * time.Second
+
 // gapBackoff spaces the fetches of a gap that stays open.
 func gapBackoff(first time.Duration) chat.Backoff {
-	return chat.Backoff{First: first, Max: 10 * time.Second}
+	return chat.Backoff{First: first, Max: maxGapWait}
 }
 
 // skip notes a seq that holds no message.
@@ -765,7 +787,7 @@ func (c *Client) noteHighest(seq int64) {
 	if c.last < 0 || c.highest <= c.last {
 		return
 	}
-	c.scheduleGap(c.o.GapWait)
+	c.scheduleGap(c.gapWait)
 }
 
 // scheduleGap fetches the gap after d, unless a fetch is already

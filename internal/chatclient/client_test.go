@@ -9,7 +9,7 @@ import (
 )
 
 func newBare() *Client {
-	return &Client{o: Options{Room: "r", GapWait: time.Hour}, last: -1, held: map[int64]chat.MessageEvent{}, skipped: map[int64]bool{},
+	return &Client{o: Options{Room: "r", GapWait: time.Hour}, gapWait: time.Hour, last: -1, held: map[int64]chat.MessageEvent{}, skipped: map[int64]bool{},
 		presence: map[string]state{}, pSeen: map[int64]bool{}, pStuck: -1, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
 }
 
