@@ -351,11 +351,17 @@ func (db *DB) History(ctx context.Context, room string, after, before int64, lim
 	if !forward {
 		slices.Reverse(its)
 	}
-	// The range the page covers: where the items stop, when there are more.
-	if page.More && forward {
+	// The range the page covers: read forwards, from after to where the
+	// items stop when there are more; read backwards (the latest, or older
+	// history), from its oldest item up: what lies below it is older
+	// history, for a later page, not holes of this one.
+	switch {
+	case forward && page.More:
 		hi = its[len(its)-1].Seq
-	} else if page.More {
+	case !forward && len(its) > 0:
 		lo = its[0].Seq
+	case !forward:
+		lo = hi + 1 // nothing at all: no holes to declare
 	}
 	its, err = db.declareSkipped(ctx, room, head, its, lo, hi, limit)
 	if err != nil {

@@ -844,3 +844,22 @@ func TestTakeTokenWithinOneMillisecond(t *testing.T) {
 		}
 	}
 }
+
+// A page of the latest or older history covers from its oldest item up:
+// seqs below it are older history, declared (if ever) by the page that
+// reads them, not by every first sync of a room whose old messages are
+// gone.
+func TestLatestPageLeavesOlderHolesAlone(t *testing.T) {
+	f := newDB(t)
+	for range 3 {
+		f.takeSeq(t, "r") // writers that died
+	}
+	f.put(t, "r", "Ana", "c4", "four")
+	f.now = f.now.Add(f.db.SkipAfter)
+	if pg := f.history(t, "r", -1, 0, 10); fmt.Sprint(seqs(pg.Messages), pg.Skipped) != "[4] []" {
+		t.Errorf("latest page: messages and skipped %v %v, want [4] []", seqs(pg.Messages), pg.Skipped)
+	}
+	if pg := f.history(t, "r", 0, 0, 10); fmt.Sprint(seqs(pg.Messages), pg.Skipped) != "[4] [1 2 3]" {
+		t.Errorf("from the start: messages and skipped %v %v, want [4] [1 2 3]", seqs(pg.Messages), pg.Skipped)
+	}
+}
