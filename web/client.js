@@ -163,6 +163,9 @@ export class ChatClient extends EventTarget {
     this.ws = ws;
     this.ready = false; // until the first sync on this connection
     this.frame = 0; // new-message frames are numbered per connection
+    clearTimeout(this.waveTimer); // the old connection's
+    clearTimeout(this.pumpTimer);
+    this.waveTimer = this.pumpTimer = null;
     this.window = MAX_WINDOW; // numbered frames unanswered at once
     // After a refusal, one frame per pace ms, not before nextSend (the window
     // alone cannot bring a client below one frame per round trip). Each wave
@@ -531,10 +534,10 @@ export class ChatClient extends EventTarget {
       this.pump();
     }
     if (typeof f.seq === "number" && f.seq > this.highest) this.highest = f.seq;
-    if (!first && f.more) this.requestSync(); // more missed messages than one page
+    if (!first && f.more && this.last > before) this.requestSync(); // more missed messages than one page
     else if (this.highest > this.last) {
-      // What the reply left open is seqs still being stored: asked for
-      // again later and later, not at once.
+      // What the reply left open (or a full page that did not move the mark)
+      // is seqs still being stored: asked for again later and later, not at once.
       clearTimeout(this.gapTimer); // the wait for this reply
       this.gapTimer = null;
       this.scheduleGap(backoff({ first: this.gapWait, max: GAP.max }, this.gapTries++));

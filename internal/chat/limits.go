@@ -34,8 +34,9 @@ type Limits struct {
 	StaleAfter   time.Duration
 	// PresencePage is the most presence events one presence reply holds.
 	PresencePage int
-	// Messages limits each connection's new-message frames; Reads its sync,
-	// presence and ping frames. An excess frame is refused with rate_limited.
+	// Messages limits each user's new-message frames (all their
+	// connections together); Reads their sync, presence and ping frames.
+	// An excess frame is refused with rate_limited.
 	Messages Rate
 	Reads    Rate
 }
@@ -62,7 +63,7 @@ func DefaultLimits() Limits {
 	}
 }
 
-// Rate is a rate limit on one kind of frame, per connection: PerSecond on
+// Rate is a rate limit on one kind of frame, per user: PerSecond on
 // average, in bursts of up to Burst.
 type Rate struct {
 	What      string // the frames it limits: RateMessages or RateReads

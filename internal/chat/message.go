@@ -46,8 +46,9 @@ type Stored struct {
 	// Message is the stored message, or the original of a duplicate.
 	Message   Message
 	Duplicate bool
-	// Skipped lists the seqs taken for it and not used; each holds a
-	// tombstone (or, if writing one failed, readers declare it).
+	// Skipped lists the seqs taken for it and not used that now hold a
+	// tombstone it wrote (a seq whose tombstone could not be written is
+	// declared by readers later).
 	Skipped []int64
 	// Failed counts the conditional writes that failed and the
 	// transactions that conflicted on the way: contention.

@@ -200,6 +200,13 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 func (c *Client) open(ws *websocket.Conn) {
 	c.ws, c.ready, c.frame, c.dropped = ws, false, 0, false
 	c.window, c.waves, c.syncTries, c.pace, c.paceFloor = maxWindow, 0, 0, 0, 0
+	c.syncAt, c.presenceAt = time.Time{}, time.Time{}
+	for _, t := range []**time.Timer{&c.waveTimer, &c.pumpTimer} { // the old connection's
+		if *t != nil {
+			(*t).Stop()
+			*t = nil
+		}
+	}
 	for i := range c.pending {
 		c.pending[i].frame, c.pending[i].sent, c.pending[i].due = 0, false, time.Time{}
 	}
@@ -604,9 +611,11 @@ func (c *Client) receive(data []byte, at time.Time) {
 		c.noteHighest(f.Seq)
 		c.fillGap()
 	case "": // the gateway's own frames: Too Many Requests, Internal server error
-		c.stats.ErrorFrames++
-		c.stats.ErrorsByCode[f.Message]++
-		c.wave(f.Message)
+		if f.Message != "" {
+			c.stats.ErrorFrames++
+			c.stats.ErrorsByCode[f.Message]++
+			c.wave(f.Message)
+		}
 	case chat.TypeError:
 		c.stats.ErrorFrames++
 		c.stats.ErrorsByCode[f.Code]++
@@ -709,11 +718,12 @@ func (c *Client) onSync(f inbound, at time.Time) {
 		c.pump()
 	}
 	switch {
-	case !first && f.More:
+	case !first && f.More && c.last > before:
 		c.requestSync() // more missed than one page
 	default:
-		// A gap the reply did not close is seqs still being stored: asked
-		// for again later and later, not at once.
+		// A gap the reply did not close (or a full page that did not move
+		// the mark) is seqs still being stored: asked for again later and
+		// later, not at once.
 		c.highest = max(c.highest, f.Seq)
 		if c.highest > c.last {
 			if c.gapTimer != nil { // the wait for this reply

@@ -108,6 +108,20 @@ func TestOpenGapIsNotAskedAtOnce(t *testing.T) {
 	if s := c.Snapshot(); s.Stats.GapFetches != fetches || !scheduled {
 		t.Errorf("a reply that left the gap open: %d fetches (was %d), next scheduled %v; want none now, one scheduled", s.Stats.GapFetches, fetches, scheduled)
 	}
+	// A full page whose first seq is still being stored does not move the
+	// mark: the rest is not asked for at once either.
+	syncs := func() int { return c.Snapshot().Stats.GapFetches }
+	c.mu.Lock()
+	c.syncAt = time.Time{}
+	c.mu.Unlock()
+	before := syncs()
+	c.receive([]byte(`{"type":"sync","seq":9,"members":[],"presence":{},"messages":[{"id":"e","seq":5}],"more":true}`), time.Now())
+	c.mu.Lock()
+	asked := !c.syncAt.IsZero()
+	c.mu.Unlock()
+	if s := c.Snapshot(); s.Last != 2 || asked || syncs() != before {
+		t.Errorf("a full page that left seq 3 open: last %d, asked again at once %v; want 2, false", s.Last, asked)
+	}
 }
 
 // A presence event the client missed is noticed, by the next event's

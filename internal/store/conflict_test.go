@@ -26,6 +26,9 @@ type conflicts struct {
 	left map[string]int    // operation → conflicts still to answer
 	body map[string]string // operation → the error's JSON body
 	sent map[string]int
+	// lostAnswers: operations applied by DynamoDB Local whose answers are
+	// lost (a 500 instead), on every attempt.
+	lostAnswers map[string]bool
 }
 
 func (c *conflicts) Do(r *http.Request) (*http.Response, error) {
@@ -36,8 +39,16 @@ func (c *conflicts) Do(r *http.Request) (*http.Response, error) {
 		c.left[op]--
 		c.sent[op]++
 	}
+	lost := c.lostAnswers[op]
 	c.mu.Unlock()
-	if !inject {
+	switch {
+	case lost:
+		if resp, err := http.DefaultClient.Do(r); err == nil {
+			resp.Body.Close()
+		}
+		return &http.Response{StatusCode: 500, Request: r, Body: io.NopCloser(bytes.NewBufferString(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"lost"}`)),
+			Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}}}, nil
+	case !inject:
 		return http.DefaultClient.Do(r)
 	}
 	return &http.Response{StatusCode: 400, Request: r, Body: io.NopCloser(bytes.NewBufferString(c.body[op])),
@@ -80,5 +91,31 @@ func TestTransactionConflictsAreRetried(t *testing.T) {
 	page, err := db.History(t.Context(), "r", 0, 0, 10)
 	if err != nil || len(page.Messages) != 1 || page.Latest != 1 {
 		t.Errorf("history = %+v, %v; want the one message", page, err)
+	}
+}
+
+// A transaction whose answer is lost may have committed: PutMessage fails
+// (the client sends the message again, and gets its original ack), but
+// never announces the message's seq as skipped.
+func TestStoredMessageWhoseAnswerIsLostIsNotSkipped(t *testing.T) {
+	if endpoint == "" {
+		t.Skip("integration test: needs DynamoDB Local (skipped with -short)")
+	}
+	_, names := dynamolocaltest.NewTables(t, endpoint)
+	inject := &conflicts{sent: map[string]int{}, lostAnswers: map[string]bool{"TransactWriteItems": true}}
+	client := dynamodb.New(dynamodb.Options{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		HTTPClient: inject, Retryer: app.NewRetryer()}, app.DynamoDBOptions(endpoint))
+	tables := store.Tables{Connections: names["ConnectionsTable"], Messages: names["MessagesTable"]}
+	db := store.New(client, tables)
+	res, err := db.PutMessage(t.Context(), chat.Message{ID: chat.NewID(db.Now()), Room: "r", UserID: "u-Ana", Name: "Ana", Text: "hi", ClientID: "c1"}, "", 0)
+	if err == nil || len(res.Skipped) != 0 {
+		t.Fatalf("PutMessage = %+v, %v; want an error and no seq skipped", res, err)
+	}
+	inject.mu.Lock()
+	inject.lostAnswers = nil
+	inject.mu.Unlock()
+	orig, ok, err := db.Original(t.Context(), "r", "u-Ana", "c1")
+	if err != nil || !ok || orig.Seq != 1 || orig.Text != "hi" {
+		t.Errorf("Original = %+v, %v, %v; want the message stored at seq 1", orig, ok, err)
 	}
 }

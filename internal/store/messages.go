@@ -169,18 +169,23 @@ func (db *DB) storeMessage(ctx context.Context, m chat.Message, connID string, f
 	}
 }
 
-// skip writes a tombstone for a seq taken and not used, records it in
-// res, and returns cause (the reason it was not used; nil for a
-// duplicate). A tombstone that cannot be written is logged in the error:
-// readers declare the seq skipped SkipAfter later.
+// skip writes a tombstone for a seq taken and not used and returns cause
+// (the reason it was not used; nil for a duplicate). Only a tombstone this
+// call wrote goes into res.Skipped: when the seq already holds an item,
+// the transaction whose answer failed may have committed after all (a
+// timeout), and the message is there; when the write fails, readers
+// declare the seq SkipAfter later.
 func (db *DB) skip(ctx context.Context, room string, seq int64, res *chat.Stored, cause error) error {
 	// Even when ctx has ended (the reason the seq went unused): a
 	// tombstone now spares every reader the wait.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	res.Skipped = append(res.Skipped, seq)
-	if _, err := db.tombstone(ctx, room, seq); err != nil {
+	created, err := db.tombstone(ctx, room, seq)
+	if err != nil {
 		return errors.Join(cause, err)
+	}
+	if created {
+		res.Skipped = append(res.Skipped, seq)
 	}
 	return cause
 }
