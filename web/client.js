@@ -36,7 +36,7 @@ const PACE_MAX_MS = 2000;
 // first up to max, drawn from its upper half ("equal jitter").
 const RECONNECT = { first: 500, max: 30000 };
 const WAVE = { first: 250, max: 8000 }; // resend waves
-const GAP = { first: GAP_WAIT_MS, max: 10000 }; // a gap that stays open
+const GAP_MAX_MS = 10000; // the longest a gap waits to be fetched
 const FIRST_SYNC = { first: SYNC_RETRY_MS, max: 30000 };
 
 /** The wait (ms) before retry n of backoff b. */
@@ -71,7 +71,7 @@ export class ChatClient extends EventTarget {
     this.pending = new Map();
     this.gapTries = 0; // gap fetches since one brought something
     // How long a gap may stay open before it is fetched: GAP_WAIT_MS, doubled
-    // (to GAP.max) by each gap fetch that brought nothing the live events did
+    // (to GAP_MAX_MS) by each gap fetch that brought nothing the live events did
     // not bring too (they were late, not lost: a loaded server), halved back
     // by one that did.
     this.gapWait = GAP_WAIT_MS;
@@ -446,15 +446,25 @@ export class ChatClient extends EventTarget {
     }
   }
 
+  /**
+   * Makes the message frame an error answered go again, with its number, not
+   * before due and one at a time (the window becomes 1); the caller pumps.
+   * False when the frame is no longer pending under that number.
+   */
+  sendAgain({ clientId, frame }, due) {
+    const p = this.pending.get(clientId);
+    if (!p || p.frame !== frame) return false;
+    Object.assign(p, { sent: false, due });
+    this.window = 1;
+    return true;
+  }
+
   onError(f) {
     if (f.code === "rate_limited" && f.action === "new-message") {
       // The frame kept its number: it goes again when told, the ones after
       // it wait for it, then go one at a time, paced.
-      const p = this.pending.get(f.clientId);
       const wait = f.retryAfterMs || 1000;
-      if (p && p.frame === f.frame) {
-        Object.assign(p, { sent: false, due: Date.now() + wait });
-        this.window = 1;
+      if (this.sendAgain(f, Date.now() + wait)) {
         if (!this.paceFloor || wait < this.paceFloor) this.paceFloor = wait;
         this.pace = Math.max(this.pace, this.paceFloor);
         this.pump();
@@ -475,12 +485,8 @@ export class ChatClient extends EventTarget {
       // answered. Those are not sent again: they are on their way (a slow
       // server, not a lost frame: a lost one brings an error frame of its
       // own), and a copy would only race them.
-      const p = this.pending.get(f.clientId);
-      if (p && p.frame === f.frame) {
-        Object.assign(p, { sent: false, due: f.code === "internal" ? Date.now() + backoff(WAVE, this.waves++) : 0 });
-        this.window = 1;
-        this.pump();
-      }
+      const due = f.code === "internal" ? Date.now() + backoff(WAVE, this.waves++) : 0;
+      if (this.sendAgain(f, due)) this.pump();
       if (f.code === "internal") this.emit("problem", f);
       return;
     }
@@ -527,7 +533,7 @@ export class ChatClient extends EventTarget {
     if (this.last > (before ?? -1)) this.gapTries = 0;
     if (!first) {
       const brought = this.held.size > held;
-      this.gapWait = brought ? Math.max(this.gapWait / 2, GAP_WAIT_MS) : Math.min(2 * this.gapWait, GAP.max);
+      this.gapWait = brought ? Math.max(this.gapWait / 2, GAP_WAIT_MS) : Math.min(2 * this.gapWait, GAP_MAX_MS);
     }
     if (!this.ready) {
       this.ready = true;
@@ -540,7 +546,7 @@ export class ChatClient extends EventTarget {
       // is seqs still being stored: asked for again later and later, not at once.
       clearTimeout(this.gapTimer); // the wait for this reply
       this.gapTimer = null;
-      this.scheduleGap(backoff({ first: this.gapWait, max: GAP.max }, this.gapTries++));
+      this.scheduleGap(backoff({ first: this.gapWait, max: GAP_MAX_MS }, this.gapTries++));
     }
   }
 

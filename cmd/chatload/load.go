@@ -103,7 +103,7 @@ func load(ctx context.Context, cfg config, progress io.Writer) report {
 // error frames by code (the gateway's own by their message), reconnects.
 func tally(users []*user, r *report) {
 	for _, u := range users {
-		s := u.c.Snapshot().Stats
+		s := u.c.Stats()
 		r.Frames.Sent += s.MessageFrames
 		r.Frames.Resent += s.Resent
 		r.Frames.Acks += s.Acks

@@ -72,7 +72,7 @@ type frames struct {
 	Resent int `json:"resent"` // of them, numbered frames sent again
 	Acks   int `json:"acks"`   // acks heard (a retry's included)
 	Errors int `json:"errors"` // error frames heard, the gateway's own included (by code: errorFrames)
-	Waves  int `json:"waves"`  // resend waves after gateway errors, out_of_order or internal
+	Waves  int `json:"waves"`  // resend waves after API Gateway's error frames or an unanswered frame
 	// ForcedReconnects counts connections that ended without the run
 	// asking (-drop, -leave): closed by the server, or by the client
 	// after an error that needs a new connection.

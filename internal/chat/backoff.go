@@ -6,11 +6,12 @@ import (
 	"time"
 )
 
-// Backoff is the one retry schedule of the server and the Go client: the
-// wait before retry n (0 for the first) doubles from First up to Max,
-// and is drawn at random from its upper half ("equal jitter"), so that
-// many callers that failed together do not retry together, and none
-// retries at once. web/client.js follows the same rule.
+// Backoff is the retry schedule of the store, the handlers and the Go
+// client: the wait before retry n (0 for the first) doubles from First up
+// to Max, and is drawn at random from its upper half ("equal jitter"), so
+// that many callers that failed together do not retry together, and none
+// retries at once. web/client.js follows the same rule; internal/fanout
+// keeps its own, with full jitter, for posts.
 type Backoff struct {
 	First, Max time.Duration
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"slices"
@@ -52,7 +53,7 @@ type Stats struct {
 	ForcedReconnects int
 	MessageFrames    int // new-message frames written, first tries and resends
 	Resent           int // of them, numbered frames written again
-	Waves            int // resend waves after gateway errors, out_of_order or internal
+	Waves            int // resend waves after API Gateway's error frames or an unanswered frame
 	Acks             int // acks received (a retry's included)
 	ErrorFrames      int // error frames received, the gateway's own included
 	ErrorsByCode     map[string]int
@@ -301,11 +302,7 @@ func (c *Client) Snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := Snapshot{Progress: c.progress(), Name: c.name, UserID: c.userID, Ready: c.ready,
-		Stats: c.stats, Versions: map[string]int64{}}
-	s.Stats.ErrorsByCode = map[string]int{}
-	for k, v := range c.stats.ErrorsByCode {
-		s.Stats.ErrorsByCode[k] = v
-	}
+		Stats: c.statsCopy(), Versions: map[string]int64{}}
 	for _, m := range c.held {
 		s.History = append(s.History, m)
 	}
@@ -319,6 +316,20 @@ func (c *Client) Snapshot() Snapshot {
 	}
 	slices.Sort(s.Members)
 	slices.Sort(s.Online)
+	return s
+}
+
+// Stats returns what the client counted so far; unlike Snapshot it copies
+// no history.
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.statsCopy()
+}
+
+func (c *Client) statsCopy() Stats {
+	s := c.stats
+	s.ErrorsByCode = maps.Clone(c.stats.ErrorsByCode)
 	return s
 }
 
@@ -442,9 +453,7 @@ func (c *Client) wave(gatewayMessage string) {
 		c.window = 1
 		c.pace = min(max(2*c.pace, minPace), maxPace)
 		for i := range c.pending {
-			if c.pending[i].sent {
-				c.pending[i].sent = false
-			}
+			c.pending[i].sent = false
 		}
 		c.pump()
 	})
@@ -630,9 +639,7 @@ func (c *Client) onError(f inbound) {
 	case f.Code == chat.CodeRateLimited && f.Action == chat.ActionNewMessage:
 		// The frame kept its number: it goes again when told, and the ones
 		// after it wait for it, then go one at a time, paced.
-		if i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID }); i >= 0 && c.pending[i].frame == f.Frame {
-			c.pending[i].sent, c.pending[i].due = false, time.Now().Add(wait)
-			c.window = 1
+		if c.sendAgain(f, time.Now().Add(wait)) {
 			if wait > 0 && (c.paceFloor == 0 || wait < c.paceFloor) {
 				c.paceFloor = wait
 			}
@@ -654,13 +661,12 @@ func (c *Client) onError(f inbound) {
 		// answered. Those are not sent again: they are on their way (a
 		// slow server, not a lost frame: a lost one brings an error frame
 		// of its own), and a copy would only race them.
-		if i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID }); i >= 0 && c.pending[i].frame == f.Frame {
-			c.pending[i].sent, c.pending[i].due = false, time.Now()
-			if f.Code == chat.CodeInternal {
-				c.pending[i].due = time.Now().Add(waveBackoff.Delay(c.waves))
-				c.waves++
-			}
-			c.window = 1
+		due := time.Now()
+		if f.Code == chat.CodeInternal {
+			due = due.Add(waveBackoff.Delay(c.waves))
+			c.waves++
+		}
+		if c.sendAgain(f, due) {
 			c.pump()
 		}
 	case f.Code == chat.CodeNotConnected || f.Code == chat.CodeInvalidFrame:
@@ -671,6 +677,21 @@ func (c *Client) onError(f inbound) {
 		c.pending = slices.DeleteFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID && f.ClientID != "" })
 		c.pump()
 	}
+}
+
+// sendAgain makes the message frame an error answered go again, with its
+// number, not before due and one at a time (the window becomes 1); the
+// caller pumps. It reports false when the frame is no longer pending under
+// that number (acknowledged meanwhile, or renumbered on a new connection).
+// Called with mu held.
+func (c *Client) sendAgain(f inbound, due time.Time) bool {
+	i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID })
+	if i < 0 || c.pending[i].frame != f.Frame {
+		return false
+	}
+	c.pending[i].sent, c.pending[i].due = false, due
+	c.window = 1
+	return true
 }
 
 func (c *Client) onSync(f inbound, at time.Time) {
@@ -730,7 +751,7 @@ func (c *Client) onSync(f inbound, at time.Time) {
 				c.gapTimer.Stop()
 				c.gapTimer = nil
 			}
-			c.scheduleGap(gapBackoff(c.gapWait).Delay(c.gapTries))
+			c.scheduleGap(chat.Backoff{First: c.gapWait, Max: maxGapWait}.Delay(c.gapTries))
 			c.gapTries++
 		}
 	}
@@ -738,11 +759,6 @@ func (c *Client) onSync(f inbound, at time.Time) {
 
 // maxGapWait bounds how long a gap waits to be fetched.
 const maxGapWait = 10 * time.Second
-
-// gapBackoff spaces the fetches of a gap that stays open.
-func gapBackoff(first time.Duration) chat.Backoff {
-	return chat.Backoff{First: first, Max: maxGapWait}
-}
 
 // skip notes a seq that holds no message.
 func (c *Client) skip(seq int64) {

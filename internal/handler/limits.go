@@ -20,7 +20,7 @@ import (
 func (h *Chat) refused(r request, rate chat.Rate, frame int64) (until time.Time, err error) {
 	now := h.Now()
 	mem := h.Tokens.get(r.id)
-	_, wait, ok := rate.Take(mem.tats[rate.What], now)
+	_, wait, ok := rate.Take(*mem.bucket(rate), now)
 	if ok {
 		return time.Time{}, nil
 	}

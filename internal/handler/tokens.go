@@ -27,9 +27,17 @@ type TokenMemory struct {
 }
 
 type connMemory struct {
-	tats  map[string]time.Time // by Rate.What
-	held  time.Time
-	frame int64
+	messages, reads time.Time // the buckets' times (chat.Rate.What)
+	held            time.Time
+	frame           int64
+}
+
+// bucket returns where c keeps the time of r's bucket.
+func (c *connMemory) bucket(r chat.Rate) *time.Time {
+	if r.What == chat.RateReads {
+		return &c.reads
+	}
+	return &c.messages
 }
 
 // NewTokenMemory returns a memory of at most size connections; the least
@@ -58,25 +66,23 @@ func (m *TokenMemory) update(conn string, change func(c *connMemory)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, _ := m.conns.Get(conn)
-	tats := make(map[string]time.Time, 2)
-	for k, v := range c.tats {
-		tats[k] = v
-	}
-	c.tats = tats
 	change(&c)
 	m.conns.Add(conn, c)
 }
 
 // tat returns the latest time seen on a connection's bucket for r (zero:
 // none).
-func (m *TokenMemory) tat(conn string, r chat.Rate) time.Time { return m.get(conn).tats[r.What] }
+func (m *TokenMemory) tat(conn string, r chat.Rate) time.Time {
+	c := m.get(conn)
+	return *c.bucket(r)
+}
 
 // noteTat remembers a time seen on a connection's bucket for r, unless a
 // later one is remembered.
 func (m *TokenMemory) noteTat(conn string, r chat.Rate, tat time.Time) {
 	m.update(conn, func(c *connMemory) {
-		if tat.After(c.tats[r.What]) {
-			c.tats[r.What] = tat
+		if b := c.bucket(r); tat.After(*b) {
+			*b = tat
 		}
 	})
 }

@@ -180,34 +180,36 @@ func (db *DB) skip(ctx context.Context, room string, seq int64, res *chat.Stored
 	// tombstone now spares every reader the wait.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	created, err := db.tombstone(ctx, room, seq)
+	existing, err := db.tombstone(ctx, room, seq)
 	if err != nil {
 		return errors.Join(cause, err)
 	}
-	if created {
+	if existing == nil {
 		res.Skipped = append(res.Skipped, seq)
 	}
 	return cause
 }
 
-// tombstone marks a seq that holds nothing as skipped. created is false
-// when the seq already holds an item (a message, or another tombstone).
-func (db *DB) tombstone(ctx context.Context, room string, seq int64) (created bool, err error) {
+// tombstone marks a seq that holds nothing as skipped. When the seq
+// already holds an item (a message, or another tombstone), it writes
+// nothing and returns that item.
+func (db *DB) tombstone(ctx context.Context, room string, seq int64) (existing map[string]types.AttributeValue, err error) {
 	now := db.Now()
 	item, err := marshal(messageItem{keys: keys{roomPrefix + room, msgKey(seq)}, Seq: seq, SentAt: ms(now), Skipped: true,
 		ExpiresAt: now.Add(db.MessageRetention).Unix()})
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	_, err = db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Messages, Item: item,
-		ConditionExpression: aws.String("attribute_not_exists(pk)")})
-	if conditionFailed(err) {
-		return false, nil
+		ConditionExpression:                 aws.String("attribute_not_exists(pk)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
+	if ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		return ccf.Item, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("mark seq %d of room %q skipped: %w", seq, room, err)
+		return nil, fmt.Errorf("mark seq %d of room %q skipped: %w", seq, room, err)
 	}
-	return true, nil
+	return nil, nil
 }
 
 // txIndex says where each conditional item is in a message transaction;
@@ -409,25 +411,20 @@ func (db *DB) declareSkipped(ctx context.Context, room string, head headItem, it
 			continue
 		}
 		declared++
-		created, err := db.tombstone(ctx, room, seq)
+		existing, err := db.tombstone(ctx, room, seq)
 		if err != nil {
 			return nil, err
 		}
-		if created {
-			out = append(out, messageItem{Seq: seq, Skipped: true})
-			continue
+		// Declared skipped, or its writer stored it meanwhile (or another
+		// reader declared it): the item the condition found.
+		it := messageItem{Seq: seq, Skipped: true}
+		if existing != nil {
+			if err := unmarshal(existing, &it); err != nil {
+				return nil, err
+			}
+			it.Skipped = it.Skipped || expired(existing, db.Now())
 		}
-		// Its writer stored it meanwhile (or another reader declared it).
-		var it messageItem
-		found, err := db.getItem(ctx, db.tables.Messages, key(roomPrefix+room, msgKey(seq)), &it)
-		if err != nil {
-			return nil, fmt.Errorf("get seq %d of room %q: %w", seq, room, err)
-		}
-		if found {
-			out = append(out, it)
-		} else {
-			out = append(out, messageItem{Seq: seq, Skipped: true}) // expired
-		}
+		out = append(out, it)
 	}
 	return append(out, its[next:]...), nil
 }
