@@ -16,7 +16,7 @@ test-go: deps lint build
 test-browser: deps
 	bash .ci/browser.sh
 
-## test-deploy: cfn-lint, sam build (arm64 bootstraps) and make deploy-web against moto_server
+## test-deploy: cfn-lint, sam validate --lint, sam build (arm64 bootstraps) and make deploy-web against moto_server
 test-deploy:
 	bash .ci/deploy-check.sh
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The deploy path, checked offline: cfn-lint, sam build, and make deploy-web
+# The deploy path, checked offline: cfn-lint, sam validate --lint, sam build, and make deploy-web
 # against a local S3 and CloudFront (moto_server) with the real AWS CLI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,8 +9,9 @@ command -v cfn-lint >/dev/null || pip_install cfn-lint
 command -v aws >/dev/null || pip_install awscli
 command -v moto_server >/dev/null || pip_install 'moto[server]'
 
-echo "--- cfn-lint"
+echo "--- cfn-lint, sam validate --lint"
 cfn-lint template.yaml
+bash .ci/sam.sh validate --lint -t template.yaml
 
 echo "--- sam build"
 rm -rf .aws-sam/build

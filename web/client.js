@@ -1,6 +1,6 @@
 // ChatClient keeps one chat connection alive and speaks the protocol of
-// docs/protocol.md (version 3): it reconnects with backoff, pings every
-// 25 s, holds the room's messages by seq (and the seqs declared skipped)
+// docs/protocol.md (version 3): it reconnects with backoff, pings about
+// every 4 minutes, holds the room's messages by seq (and the seqs declared skipped)
 // and fetches any gap, numbers its new-message frames so that the server
 // stores them in the order typed, resends unacknowledged messages with
 // their original clientId (the server de-duplicates them), and applies
@@ -21,7 +21,7 @@
 //   typing   {userId, name}
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
-import { PING_INTERVAL_MS, TYPING_INTERVAL_MS } from "./rules.js";
+import { pingDelay, TYPING_INTERVAL_MS } from "./rules.js";
 
 const SYNC_PAGE = 100;
 const GAP_WAIT_MS = 1500; // a gap often fills by itself: messages overtake each other
@@ -97,7 +97,7 @@ export class ChatClient extends EventTarget {
     this.stopped = true;
     for (const t of [this.retryTimer, this.gapTimer, this.pGapTimer, this.waveTimer, this.pumpTimer, this.answerTimer]) clearTimeout(t);
     this.waveTimer = this.pumpTimer = this.answerTimer = null;
-    clearInterval(this.pingTimer);
+    clearTimeout(this.pingTimer);
     if (this.ws) this.ws.close(1000, "left");
     this.setState("closed");
   }
@@ -192,11 +192,18 @@ export class ChatClient extends EventTarget {
           askAgain(n + 1);
         }, backoff(FIRST_SYNC, n));
       askAgain(0);
-      this.pingTimer = setInterval(() => this.transmit({ action: "ping" }), PING_INTERVAL_MS);
+      const pingLater = () => {
+        this.pingTimer = setTimeout(() => {
+          if (this.ws !== ws) return;
+          this.transmit({ action: "ping" });
+          pingLater();
+        }, pingDelay());
+      };
+      pingLater();
     });
     ws.addEventListener("message", (e) => this.receive(e.data));
     ws.addEventListener("close", () => {
-      clearInterval(this.pingTimer);
+      clearTimeout(this.pingTimer);
       if (this.ws !== ws) return;
       this.ws = null;
       this.ready = false;
@@ -209,7 +216,7 @@ export class ChatClient extends EventTarget {
     const ws = this.ws;
     this.ws = null;
     this.ready = false;
-    clearInterval(this.pingTimer);
+    clearTimeout(this.pingTimer);
     if (ws) ws.close(1000, "reconnecting");
     if (!this.stopped) this.connect();
   }

@@ -5,7 +5,11 @@ export const MAX_NAME_CHARS = 32;
 export const MAX_ROOM_CHARS = 64;
 export const DEFAULT_ROOM = "general";
 export const TYPING_INTERVAL_MS = 2000;
-export const PING_INTERVAL_MS = 25000;
+export const PING_INTERVAL_MS = 240000;
+export const PING_JITTER = 0.1;
+
+/** The wait before a ping: PING_INTERVAL_MS, up to PING_JITTER more or less, at random. */
+export const pingDelay = () => PING_INTERVAL_MS * (1 + PING_JITTER * (2 * Math.random() - 1));
 
 // What a name may not hold (internal/chat/join.go): control and format
 // characters (bidirectional overrides, zero-width ones), private-use and

@@ -30,6 +30,8 @@ import (
 	"runtime/pprof"
 	"syscall"
 	"time"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
 )
 
 func main() {
@@ -129,7 +131,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.offline, "offline", time.Second, "how long a client that drops its connection stays offline")
 	fs.IntVar(&c.leave, "leave", 0, "clients that leave for good halfway")
 	fs.IntVar(&c.flood, "flood", 0, "one more client, in another room, writes this many new-message frames back to back")
-	fs.DurationVar(&c.ping, "ping", 25*time.Second, "how often each client pings (and learns the room's latest seq)")
+	fs.DurationVar(&c.ping, "ping", chat.DefaultLimits().PingInterval, "how often each client pings (and learns the room's latest seq)")
 	fs.DurationVar(&c.settle, "settle", time.Minute, "before sending, wait this long at most for every client to list every other (the joins to be delivered)")
 	fs.IntVar(&c.probes, "probe", 0, "once the room is full and everyone has heard of everyone, this many more clients connect one at a time (each leaves before the next): the connect time into a full room")
 	fs.BoolVar(&c.sweep.on, "sweep", false, "find the knee: run again and again in fresh rooms, raising -rate by -sweep-step up to -sweep-max, until a run loses a message or its p99 exceeds -sweep-p99")

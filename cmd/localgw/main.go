@@ -179,6 +179,9 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if err := tmpl.SetParameters(o.params); err != nil {
 		return nil, fmt.Errorf("-param: %w", err)
 	}
+	if err := tmpl.CheckRules(); err != nil { // as CloudFormation would, before anything starts
+		return nil, fmt.Errorf("-param: %w", err)
+	}
 	apis, err := tmpl.WebSocketAPIs()
 	if err != nil {
 		return nil, err
@@ -231,9 +234,6 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if webLn != nil {
 		// As in AWS, where only the stack's own site may open the socket.
 		local[app.EnvAllowedOrigins] = "http://" + webLn.Addr().String()
-	}
-	if s.idp != nil {
-		local[app.EnvJWKSURL] = s.idp.JWKSURL
 	}
 	maps.Copy(local, o.env)
 	env := functionEnv(tmpl, tables, local)

@@ -3,9 +3,11 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -42,20 +44,42 @@ func New(ctx context.Context, getenv func(string) string) (*handler.Chat, error)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	return newChat(ctx, cfg, newLogger(cfg))
+	log, metricsLog := newLoggers(cfg.InLambda, cfg.LogLevel, os.Stdout)
+	return newChat(ctx, cfg, log, metricsLog)
 }
 
-func newLogger(cfg Config) *slog.Logger {
-	if cfg.InLambda {
-		// JSON and level come from the function's LoggingConfig.
-		return slog.New(lambdacontext.NewLogHandler())
+// newLoggers returns the functions' logger, which writes JSON lines at
+// level and above, and the metrics' logger, which writes the EMF lines
+// at INFO whatever the level: they are the dashboard's and the alarms'
+// data. (Lambda's own filter, the template's LoggingConfig, passes INFO
+// for that reason.) In Lambda the keys are those of Lambda's JSON log
+// format (timestamp, message).
+func newLoggers(inLambda bool, level slog.Level, w io.Writer) (log, metricsLog *slog.Logger) {
+	w = &lockedWriter{w: w} // one line per Write, whichever logger writes it
+	opts := func(l slog.Level) *slog.HandlerOptions {
+		o := &slog.HandlerOptions{Level: l}
+		if inLambda {
+			o.ReplaceAttr = lambdacontext.ReplaceAttr
+		}
+		return o
 	}
-	return slog.New(requestIDs{slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel})})
+	return slog.New(requestIDs{slog.NewJSONHandler(w, opts(level))}), slog.New(requestIDs{slog.NewJSONHandler(w, opts(slog.LevelInfo))})
 }
 
-// requestIDs adds the invocation's request id to every record, as
-// lambdacontext.NewLogHandler does in Lambda, for the local gateway's
-// in-process invocations (which carry a Lambda context of their own).
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// requestIDs adds the invocation's request id to every record, in Lambda
+// and in the local gateway's in-process invocations (which carry a Lambda
+// context of their own).
 type requestIDs struct{ slog.Handler }
 
 func (h requestIDs) Handle(ctx context.Context, r slog.Record) error {
@@ -71,8 +95,9 @@ func (h requestIDs) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h requestIDs) WithGroup(name string) slog.Handler { return requestIDs{h.Handler.WithGroup(name)} }
 
-// newChat builds the handlers from a Config, logging to log.
-func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, error) {
+// newChat builds the handlers from a Config, logging to log and writing
+// metrics to metricsLog.
+func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*handler.Chat, error) {
 	awsCfg, err := loadAWS(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -99,7 +124,7 @@ func newChat(ctx context.Context, cfg Config, log *slog.Logger) (*handler.Chat, 
 		Msgs:         db,
 		Fanout:       sender,
 		Log:          log,
-		Metrics:      metrics.Recorder{Log: log, Namespace: cfg.MetricsNamespace},
+		Metrics:      metrics.Recorder{Log: metricsLog, Namespace: cfg.MetricsNamespace},
 		Limits:       limits,
 		Now:          time.Now,
 		Region:       awsCfg.Region,
@@ -175,8 +200,8 @@ func NewAuthorizer(_ context.Context, getenv func(string) string) (*handler.Auth
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	log := newLogger(Config{InLambda: cfg.InLambda, LogLevel: cfg.LogLevel})
-	keys := &auth.KeySet{URL: cfg.JWKSURL, Log: log}
+	log, _ := newLoggers(cfg.InLambda, cfg.LogLevel, os.Stdout)
+	keys := &auth.KeySet{URL: cfg.JWKSURL, Issuer: cfg.Issuer, Log: log}
 	v := auth.NewVerifier(cfg.Issuer, cfg.Audiences, keys)
 	if len(cfg.NameClaims) > 0 {
 		v.NameClaims = cfg.NameClaims

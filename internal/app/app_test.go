@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
+	"github.com/chatgo/serverless-chat/internal/metrics"
 	"github.com/chatgo/serverless-chat/internal/samtemplate"
 	"github.com/chatgo/serverless-chat/internal/store"
 )
@@ -94,18 +96,33 @@ func TestTemplateAgreesWithCode(t *testing.T) {
 	}
 }
 
-// Outside Lambda (the local gateway's in-process invocations), log lines
-// carry the request id of the Lambda context each invocation gets.
-func TestLocalLogsCarryTheRequestID(t *testing.T) {
+// Log lines carry the request id of the invocation's Lambda context; in
+// Lambda, with LogLevel ERROR, the functions' INFO lines are dropped but
+// the metrics are still written (at INFO, which Lambda's filter passes),
+// in Lambda's JSON keys.
+func TestLogLevelKeepsMetrics(t *testing.T) {
 	var out bytes.Buffer
-	log := slog.New(requestIDs{slog.NewJSONHandler(&out, nil)}).With("route", "sync")
-	ctx := lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{AwsRequestID: "local-req-1"})
-	log.InfoContext(ctx, "in an invocation")
-	log.Info("outside one")
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], `"requestId":"local-req-1"`) || !strings.Contains(lines[0], `"route":"sync"`) ||
-		strings.Contains(lines[1], "requestId") {
-		t.Errorf("log:\n%s", out.String())
+	log, metricsLog := newLoggers(true, slog.LevelError, &out)
+	ctx := lambdacontext.NewContext(t.Context(), &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
+	log.With("route", "sync").InfoContext(ctx, "dropped")
+	log.With("route", "sync").ErrorContext(ctx, "kept")
+	metrics.Recorder{Log: metricsLog, Namespace: "ServerlessChat/test"}.Record(ctx, nil, metrics.Metric{Name: metrics.PostsSent, Value: 3, Unit: metrics.UnitCount})
+	var lines []map[string]any
+	for l := range strings.Lines(out.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 2 {
+		t.Fatalf("log:\n%s", out.String())
+	}
+	if l := lines[0]; l["message"] != "kept" || l["level"] != "ERROR" || l["requestId"] != "req-1" || l["route"] != "sync" {
+		t.Errorf("log line %v", l)
+	}
+	if l := lines[1]; l["_aws"] == nil || l[metrics.PostsSent] != 3.0 || l["level"] != "INFO" || l["requestId"] != "req-1" {
+		t.Errorf("metrics line %v", l)
 	}
 }
 
@@ -115,11 +132,17 @@ func TestLoadAuthConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Issuer != "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X" || cfg.JWKSURL != cfg.Issuer+"/.well-known/jwks.json" ||
+	// No JWKS URL: the verifier finds it through discovery.
+	if cfg.Issuer != "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_X" || cfg.JWKSURL != "" ||
 		!slices.Equal(cfg.Audiences, []string{"a", "b"}) || !slices.Equal(cfg.NameClaims, []string{"nickname", "email"}) {
 		t.Errorf("config = %+v", cfg)
 	}
-	if _, err := LoadAuthConfig(env(nil)); err == nil || !strings.Contains(err.Error(), EnvJWTIssuer) {
+	_, err = LoadAuthConfig(env(nil))
+	if err == nil || !strings.Contains(err.Error(), EnvJWTIssuer) {
 		t.Errorf("no issuer: %v", err)
+	}
+	// Without an audience any token of the issuer would do.
+	if err == nil || !strings.Contains(err.Error(), EnvJWTAudience) {
+		t.Errorf("no audience: %v", err)
 	}
 }

@@ -29,13 +29,13 @@ const (
 	EnvAllowedOrigins       = "CHAT_ALLOWED_ORIGINS"        // comma-separated browser origins $connect accepts; empty: any
 	EnvAllowMissingOrigin   = "CHAT_ALLOW_MISSING_ORIGIN"   // true (default): clients without Origin may connect
 	EnvMetricsNamespace     = "CHAT_METRICS_NAMESPACE"      // CloudWatch namespace of the EMF metrics; default ServerlessChat/local
-	EnvLogLevel             = "CHAT_LOG_LEVEL"              // outside Lambda; default INFO
+	EnvLogLevel             = "CHAT_LOG_LEVEL"              // the functions' own log lines; default INFO (metrics are written at any level)
 	EnvDynamoDBEndpoint     = "CHAT_DYNAMODB_ENDPOINT"      // DynamoDB Local
 	EnvManagementEndpoint   = "CHAT_MANAGEMENT_ENDPOINT"    // the local gateway's @connections API
 	EnvLocalAccessKey       = "CHAT_LOCAL_ACCESS_KEY"       // locally: the access key id the function signs with (default "local")
 	EnvJWTIssuer            = "CHAT_JWT_ISSUER"             // the authorizer: the tokens' issuer (required there)
-	EnvJWTAudience          = "CHAT_JWT_AUDIENCE"           // the authorizer: comma-separated audiences or client ids; empty: any
-	EnvJWKSURL              = "CHAT_JWKS_URL"               // the authorizer: the issuer's keys; default ISSUER/.well-known/jwks.json
+	EnvJWTAudience          = "CHAT_JWT_AUDIENCE"           // the authorizer: comma-separated audiences or client ids (required there)
+	EnvJWKSURL              = "CHAT_JWKS_URL"               // the authorizer: the issuer's keys; default: the jwks_uri of its discovery document
 	EnvJWTNameClaims        = "CHAT_JWT_NAME_CLAIMS"        // the authorizer: the claims tried in order for the display name; empty: auth's default
 )
 
@@ -43,6 +43,22 @@ const (
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
 	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
 	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey, EnvJWTIssuer, EnvJWTAudience, EnvJWKSURL, EnvJWTNameClaims}
+
+// Range is the values a numeric variable accepts.
+type Range struct{ Min, Max float64 }
+
+// Ranges are the values each numeric variable accepts. The template's
+// parameters that set them have the same MinValue and MaxValue (a test
+// checks), so that CloudFormation refuses what the functions would.
+var Ranges = map[string]Range{
+	EnvMessageRetentionDays: {1, 36500},
+	EnvFanoutConcurrency:    {1, 1024},
+	EnvMaxTextChars:         {1, 20000},
+	EnvMessageRate:          {0.01, 1000},
+	EnvMessageBurst:         {1, 1000},
+	EnvReadRate:             {0.01, 1000},
+	EnvReadBurst:            {1, 1000},
+}
 
 // Config is everything the functions can be configured with.
 type Config struct {
@@ -85,16 +101,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s is not set", name))
 		}
 	}
-	days := intVar(getenv, EnvMessageRetentionDays, 30, 1, 36500, &errs)
+	days := intVar(getenv, EnvMessageRetentionDays, 30, &errs)
 	c.MessageRetention = time.Duration(days) * 24 * time.Hour
-	c.FanoutConcurrency = intVar(getenv, EnvFanoutConcurrency, 64, 1, 1024, &errs)
-	c.MaxTextChars = intVar(getenv, EnvMaxTextChars, 2000, 1, 20000, &errs)
+	c.FanoutConcurrency = intVar(getenv, EnvFanoutConcurrency, 64, &errs)
+	c.MaxTextChars = intVar(getenv, EnvMaxTextChars, 2000, &errs)
 	limits := chat.DefaultLimits()
 	c.MessageRate, c.ReadRate = limits.Messages, limits.Reads
-	c.MessageRate.PerSecond = floatVar(getenv, EnvMessageRate, c.MessageRate.PerSecond, 0.01, 1000, &errs)
-	c.MessageRate.Burst = intVar(getenv, EnvMessageBurst, c.MessageRate.Burst, 1, 1000, &errs)
-	c.ReadRate.PerSecond = floatVar(getenv, EnvReadRate, c.ReadRate.PerSecond, 0.01, 1000, &errs)
-	c.ReadRate.Burst = intVar(getenv, EnvReadBurst, c.ReadRate.Burst, 1, 1000, &errs)
+	c.MessageRate.PerSecond = floatVar(getenv, EnvMessageRate, c.MessageRate.PerSecond, &errs)
+	c.MessageRate.Burst = intVar(getenv, EnvMessageBurst, c.MessageRate.Burst, &errs)
+	c.ReadRate.PerSecond = floatVar(getenv, EnvReadRate, c.ReadRate.PerSecond, &errs)
+	c.ReadRate.Burst = intVar(getenv, EnvReadBurst, c.ReadRate.Burst, &errs)
 	c.PostTimeout = durationVar(getenv, EnvPostTimeout, 3*time.Second, &errs)
 	c.ConnectGrace = durationVar(getenv, EnvConnectGrace, 30*time.Second, &errs)
 	c.AllowedOrigins = list(getenv(EnvAllowedOrigins))
@@ -109,27 +125,31 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-func intVar(getenv func(string) string, name string, def, lo, hi int, errs *[]error) int {
+// intVar reads a whole number within Ranges[name].
+func intVar(getenv func(string) string, name string, def int, errs *[]error) int {
 	v := getenv(name)
 	if v == "" {
 		return def
 	}
+	r := Ranges[name]
 	n, err := strconv.Atoi(v)
-	if err != nil || n < lo || n > hi {
-		*errs = append(*errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, v, lo, hi))
+	if err != nil || float64(n) < r.Min || float64(n) > r.Max {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want a whole number from %g to %g", name, v, r.Min, r.Max))
 		return def
 	}
 	return n
 }
 
-func floatVar(getenv func(string) string, name string, def, lo, hi float64, errs *[]error) float64 {
+// floatVar reads a number within Ranges[name].
+func floatVar(getenv func(string) string, name string, def float64, errs *[]error) float64 {
 	v := getenv(name)
 	if v == "" {
 		return def
 	}
+	r := Ranges[name]
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < lo || f > hi {
-		*errs = append(*errs, fmt.Errorf("%s=%q: want a number from %g to %g", name, v, lo, hi))
+	if err != nil || f < r.Min || f > r.Max {
+		*errs = append(*errs, fmt.Errorf("%s=%q: want a number from %g to %g", name, v, r.Min, r.Max))
 		return def
 	}
 	return f
@@ -166,10 +186,11 @@ func LoadAuthConfig(getenv func(string) string) (AuthConfig, error) {
 	if c.Issuer == "" {
 		errs = append(errs, fmt.Errorf("%s is not set", EnvJWTIssuer))
 	}
-	if c.JWKSURL == "" && c.Issuer != "" {
-		c.JWKSURL = c.Issuer + "/.well-known/jwks.json" // where Cognito publishes them
-	}
 	c.Audiences = list(getenv(EnvJWTAudience))
+	if len(c.Audiences) == 0 {
+		// Any token of the issuer would do, made for whatever application.
+		errs = append(errs, fmt.Errorf("%s is not set: name the client ids or audiences of this chat's tokens", EnvJWTAudience))
+	}
 	c.NameClaims = list(getenv(EnvJWTNameClaims))
 	c.LogLevel = logLevelVar(getenv, &errs)
 	return c, errors.Join(errs...)

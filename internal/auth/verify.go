@@ -17,8 +17,9 @@ const MaxTokenBytes = 8 << 10
 // Verifier checks tokens of one issuer.
 type Verifier struct {
 	Issuer string
-	// Audiences the token must name, in aud (ID tokens) or client_id
-	// (Cognito access tokens); empty accepts any.
+	// Audiences the token must name one of, in aud (ID tokens) or
+	// client_id (Cognito access tokens). Empty refuses every token: an
+	// issuer signs tokens for other applications too.
 	Audiences []string
 	// NameClaims are tried in order for the display name; "email" gives
 	// its local part. Default: name, preferred_username, cognito:username
@@ -120,7 +121,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	case c.Nbf != nil && now.Add(v.Leeway).Before(time.Unix(int64(*c.Nbf), 0)):
 		return Identity{}, invalid("the token is not valid before %v", time.Unix(int64(*c.Nbf), 0).UTC())
 	}
-	if len(v.Audiences) > 0 && !slices.ContainsFunc(v.Audiences, func(a string) bool { return slices.Contains(t.Audience, a) || a == c.ClientID }) {
+	if !slices.ContainsFunc(v.Audiences, func(a string) bool { return slices.Contains(t.Audience, a) || a == c.ClientID }) {
 		return Identity{}, invalid("the token is for %v (client_id %q), not %v", t.Audience, c.ClientID, v.Audiences)
 	}
 	// Cognito signs ID and access tokens with the same keys: either may

@@ -117,6 +117,7 @@ func TestPageRulesMatch(t *testing.T) {
 		"DEFAULT_ROOM":       strconv.Quote(DefaultRoom),
 		"TYPING_INTERVAL_MS": strconv.Itoa(int(l.TypingInterval.Milliseconds())),
 		"PING_INTERVAL_MS":   strconv.Itoa(int(l.PingInterval.Milliseconds())),
+		"PING_JITTER":        strconv.FormatFloat(l.PingJitter, 'g', -1, 64),
 	}
 	for name, v := range want {
 		if decl := "export const " + name + " = " + v + ";"; !strings.Contains(string(js), decl) {

@@ -28,10 +28,17 @@ type Limits struct {
 	// most 29 s): a message stored longer ago than this is no longer being
 	// broadcast by the invocation that stored it.
 	InvocationTimeout time.Duration
-	// PingInterval is how often clients ping; a connection silent for
-	// StaleAfter is checked with API Gateway before it is listed as a member.
+	// PingInterval is how often a client pings, each time after a random
+	// PingJitter more or less (so that clients that connected together do
+	// not ping together). API Gateway closes a connection idle for 10
+	// minutes, and a pong tells a client in a quiet room of a message it
+	// missed: the interval is the longest a lost last message goes
+	// unnoticed there (docs/protocol.md).
 	PingInterval time.Duration
-	StaleAfter   time.Duration
+	PingJitter   float64
+	// StaleAfter is longer than a ping's longest wait: a connection silent
+	// for it is checked with API Gateway before it is listed as a member.
+	StaleAfter time.Duration
 	// PresencePage is the most presence events one presence reply holds.
 	PresencePage int
 	// Messages limits each user's new-message frames (all their
@@ -56,8 +63,9 @@ func DefaultLimits() Limits {
 		FrameWait:         2 * time.Second,
 		SkipAfter:         5 * time.Second,
 		InvocationTimeout: 30 * time.Second,
-		PingInterval:      25 * time.Second,
-		StaleAfter:        60 * time.Second,
+		PingInterval:      4 * time.Minute,
+		PingJitter:        0.1,
+		StaleAfter:        5 * time.Minute,
 		Messages:          Rate{What: RateMessages, PerSecond: 5, Burst: 20},
 		Reads:             Rate{What: RateReads, PerSecond: 2, Burst: 5},
 	}
@@ -96,4 +104,10 @@ func (r Rate) Take(tat, now time.Time) (next time.Time, wait time.Duration, ok b
 		return tat, over, false
 	}
 	return tat.Add(r.Interval()), 0, true
+}
+
+// PingDelay is the wait before a ping: PingInterval, made up to PingJitter
+// longer or shorter by r, a random number in [0, 1).
+func (l Limits) PingDelay(r float64) time.Duration {
+	return time.Duration(float64(l.PingInterval) * (1 + l.PingJitter*(2*r-1)))
 }

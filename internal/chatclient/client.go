@@ -24,7 +24,8 @@ type Options struct {
 	// Key is the guest key the user id is derived from (default: a new one,
 	// kept for every connection of the client).
 	Key string
-	// PingInterval is how often the client pings (default: the protocol's 25 s).
+	// PingInterval is how often the client pings, give or take the
+	// protocol's jitter (default: the protocol's interval).
 	PingInterval time.Duration
 	// GapWait is how long a gap may stay open before the client fetches it
 	// (default 1.5 s: messages often overtake each other).
@@ -400,13 +401,15 @@ func (c *Client) reconnect() {
 }
 
 func (c *Client) ping(ws *websocket.Conn) {
-	t := time.NewTicker(c.o.PingInterval)
+	limits := chat.Limits{PingInterval: c.o.PingInterval, PingJitter: chat.DefaultLimits().PingJitter}
+	t := time.NewTimer(limits.PingDelay(rand.Float64()))
 	defer t.Stop()
 	for {
 		select {
 		case <-c.done:
 			return
 		case <-t.C:
+			t.Reset(limits.PingDelay(rand.Float64()))
 		}
 		c.mu.Lock()
 		current := c.ws == ws

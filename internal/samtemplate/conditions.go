@@ -3,7 +3,9 @@ package samtemplate
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -11,7 +13,8 @@ import (
 
 // SetParameters overrides parameters' defaults, as sam deploy's
 // --parameter-overrides does. A name the template does not declare, or a
-// value outside its AllowedValues, is an error.
+// value CloudFormation would refuse (outside its AllowedValues, its
+// AllowedPattern or a Number's MinValue and MaxValue), is an error.
 func (t *Template) SetParameters(values map[string]string) error {
 	for name, v := range values {
 		p := get(t.params, name)
@@ -25,6 +28,22 @@ func (t *Template) SetParameters(values map[string]string) error {
 			}
 			if !slices.Contains(vals, v) {
 				return fmt.Errorf("parameter %s=%q: want one of %s", name, v, strings.Join(vals, ", "))
+			}
+		}
+		if pattern := scalar(get(p, "AllowedPattern")); pattern != "" {
+			re, err := regexp.Compile(pattern)
+			if err != nil {
+				return fmt.Errorf("parameter %s: AllowedPattern: %w", name, err)
+			}
+			if !re.MatchString(v) {
+				return fmt.Errorf("parameter %s=%q: does not match %s", name, v, pattern)
+			}
+		}
+		if scalar(get(p, "Type")) == "Number" {
+			r, _ := t.ParameterRange(name)
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || r.HasMin && f < r.Min || r.HasMax && f > r.Max {
+				return fmt.Errorf("parameter %s=%q: want a number in %s", name, v, r)
 			}
 		}
 		if t.overrides == nil {
@@ -162,4 +181,79 @@ func (t *Template) choose(n *yaml.Node) (*yaml.Node, error) {
 			n = args[1]
 		}
 	}
+}
+
+// Range is a Number parameter's MinValue and MaxValue.
+type Range struct {
+	Min, Max       float64
+	HasMin, HasMax bool
+}
+
+func (r Range) String() string {
+	lo, hi := "-∞", "∞"
+	if r.HasMin {
+		lo = strconv.FormatFloat(r.Min, 'g', -1, 64)
+	}
+	if r.HasMax {
+		hi = strconv.FormatFloat(r.Max, 'g', -1, 64)
+	}
+	return "[" + lo + ", " + hi + "]"
+}
+
+// ParameterRange returns a parameter's MinValue and MaxValue, and whether
+// it is a Number parameter.
+func (t *Template) ParameterRange(name string) (Range, bool) {
+	p := get(t.params, name)
+	if scalar(get(p, "Type")) != "Number" {
+		return Range{}, false
+	}
+	var r Range
+	var err error
+	if n := get(p, "MinValue"); n != nil {
+		r.Min, err = strconv.ParseFloat(scalar(n), 64)
+		r.HasMin = err == nil
+	}
+	if n := get(p, "MaxValue"); n != nil {
+		r.Max, err = strconv.ParseFloat(scalar(n), 64)
+		r.HasMax = err == nil
+	}
+	return r, true
+}
+
+// Parameters returns the names of the template's parameters, in order.
+func (t *Template) Parameters() []string {
+	var names []string
+	for _, p := range pairs(t.params) {
+		names = append(names, p.key)
+	}
+	return names
+}
+
+// CheckRules evaluates the template's Rules with the parameters' values,
+// as CloudFormation does before it creates anything: each failed
+// assertion of a rule whose RuleCondition holds is an error, with its
+// AssertDescription.
+func (t *Template) CheckRules() error {
+	var errs []error
+	for _, rule := range pairs(t.rules) {
+		if c := get(rule.value, "RuleCondition"); c != nil {
+			ok, err := t.evalCondition(c)
+			if err != nil {
+				return fmt.Errorf("rule %s: %w", rule.key, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		for _, a := range items(get(rule.value, "Assertions")) {
+			ok, err := t.evalCondition(get(a, "Assert"))
+			if err != nil {
+				return fmt.Errorf("rule %s: %w", rule.key, err)
+			}
+			if !ok {
+				errs = append(errs, fmt.Errorf("rule %s: %s", rule.key, strings.TrimSpace(scalar(get(a, "AssertDescription")))))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

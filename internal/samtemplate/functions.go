@@ -143,3 +143,17 @@ func (t *Template) Sub(v Value, vars map[string]string) string {
 		return m
 	})
 }
+
+// FunctionSetting returns a function's property at path, else the one in
+// Globals.Function, with !If followed to the branch the parameters select.
+func (t *Template) FunctionSetting(functionID string, path ...string) (Value, error) {
+	n := t.property(functionID, path...)
+	if n == nil {
+		n = t.globals
+		for _, p := range path {
+			n = get(n, p)
+		}
+	}
+	n, err := t.choose(n)
+	return valueOf(n), err
+}

@@ -1,9 +1,11 @@
 package samtemplate
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -15,6 +17,7 @@ type Template struct {
 	globals    *yaml.Node            // Globals.Function, or nil
 	params     *yaml.Node            // Parameters, or nil
 	conditions *yaml.Node            // Conditions, or nil
+	rules      *yaml.Node            // Rules, or nil
 	overrides  map[string]string     // parameter values SetParameters gave
 }
 
@@ -46,7 +49,7 @@ func Parse(data []byte) (*Template, error) {
 		return nil, fmt.Errorf("template has no Resources")
 	}
 	t := &Template{resources: map[string]*yaml.Node{}, globals: get(get(root, "Globals"), "Function"),
-		params: get(root, "Parameters"), conditions: get(root, "Conditions")}
+		params: get(root, "Parameters"), conditions: get(root, "Conditions"), rules: get(root, "Rules")}
 	for i := 0; i+1 < len(res.Content); i += 2 {
 		t.resources[res.Content[i].Value] = res.Content[i+1]
 	}
@@ -76,10 +79,19 @@ func (t *Template) ResourcesOfType(typ string) []string {
 	return ids
 }
 
-// property returns a resource's property node by path.
+// property returns a resource's property node by path: keys of mappings
+// and, in lists, indexes ("0").
 func (t *Template) property(logicalID string, path ...string) *yaml.Node {
 	n := get(t.resources[logicalID], "Properties")
 	for _, p := range path {
+		if i, err := strconv.Atoi(p); err == nil && n != nil && n.Kind == yaml.SequenceNode {
+			seq := n.Content
+			n = nil
+			if i >= 0 && i < len(seq) {
+				n = seq[i]
+			}
+			continue
+		}
 		n = get(n, p)
 	}
 	return n
@@ -178,4 +190,86 @@ func (t *Template) PropertyList(logicalID string, path ...string) []string {
 		out = append(out, scalar(n))
 	}
 	return out
+}
+
+// Lengths CloudFormation's pseudo parameters can take.
+const (
+	MaxStackNameChars = 128 // AWS::StackName
+	stackUUIDChars    = 36  // the UUID at the end of AWS::StackId
+)
+
+// MaxLength returns the longest a resource's property can be once
+// CloudFormation has resolved it, for any stack name: literals as written,
+// AWS::StackName as MaxStackNameChars, a parameter as its longest
+// AllowedValues, the stack id's UUID (!Select [2, !Split ["/", !Ref
+// AWS::StackId]]) as 36, and !Sub and !Join of those. Anything else is an
+// error.
+func (t *Template) MaxLength(logicalID string, path ...string) (int, error) {
+	return t.maxLength(t.property(logicalID, path...))
+}
+
+func (t *Template) maxLength(n *yaml.Node) (int, error) {
+	if n == nil {
+		return 0, fmt.Errorf("no value")
+	}
+	if v := valueOf(n); v.Ref != "" {
+		return t.refLength(v.Ref)
+	}
+	fn, arg := intrinsic(n)
+	switch fn {
+	case "":
+		if n.Kind == yaml.ScalarNode {
+			return len(n.Value), nil
+		}
+	case "Sub":
+		if arg.Kind != yaml.ScalarNode {
+			break
+		}
+		total, err := len(subVar.ReplaceAllString(arg.Value, "")), error(nil)
+		for _, m := range subVar.FindAllStringSubmatch(arg.Value, -1) {
+			l, e := t.refLength(m[1])
+			total, err = total+l, errors.Join(err, e)
+		}
+		return total, err
+	case "Join":
+		args := items(arg)
+		if len(args) != 2 {
+			break
+		}
+		parts := items(args[1])
+		total := len(scalar(args[0])) * max(len(parts)-1, 0)
+		for _, p := range parts {
+			l, err := t.maxLength(p)
+			if err != nil {
+				return 0, err
+			}
+			total += l
+		}
+		return total, nil
+	case "Select":
+		args := items(arg)
+		if len(args) == 2 && scalar(args[0]) == "2" {
+			if f, split := intrinsic(args[1]); f == "Split" {
+				if s := items(split); len(s) == 2 && scalar(s[0]) == "/" && valueOf(s[1]).Ref == "AWS::StackId" {
+					return stackUUIDChars, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("cannot tell how long %s %q can be", n.Tag, n.Value)
+}
+
+func (t *Template) refLength(name string) (int, error) {
+	if name == "AWS::StackName" {
+		return MaxStackNameChars, nil
+	}
+	allowed := items(get(get(t.params, name), "AllowedValues"))
+	if allowed == nil {
+		return 0, fmt.Errorf("cannot tell how long %s can be", name)
+	}
+	longest := 0
+	for _, a := range allowed {
+		longest = max(longest, len(scalar(a)))
+	}
+	return longest, nil
 }

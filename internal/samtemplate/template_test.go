@@ -1,6 +1,7 @@
 package samtemplate
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -84,8 +85,10 @@ func TestWebSocketAPI(t *testing.T) {
 	if api.RouteSelectionExpression != "$request.body.action" || api.Stage != "prod" {
 		t.Errorf("api = %+v", api)
 	}
-	if api.ThrottlingRateLimit != 100 || api.ThrottlingBurstLimit != 200 {
-		t.Errorf("stage throttling = %v/s, burst %d; want the parameters' defaults, 100/s and 200", api.ThrottlingRateLimit, api.ThrottlingBurstLimit)
+	rate, _ := tmpl.ParameterDefault("ThrottlingRateLimit")
+	burst, _ := tmpl.ParameterDefault("ThrottlingBurstLimit")
+	if fmt.Sprint(api.ThrottlingRateLimit) != rate || fmt.Sprint(api.ThrottlingBurstLimit) != burst {
+		t.Errorf("stage throttling = %v/s, burst %d; want the parameters' defaults, %s/s and %s", api.ThrottlingRateLimit, api.ThrottlingBurstLimit, rate, burst)
 	}
 	want := map[string]string{"$connect": "ConnectFunction", "$disconnect": "DisconnectFunction",
 		"$default": "MessageFunction", "new-message": "MessageFunction", "sync": "MessageFunction",
