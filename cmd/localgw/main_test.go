@@ -577,7 +577,9 @@ func TestManagementAPIFollowsTheTemplatesPolicies(t *testing.T) {
 // With sign-in on (Auth=jwt), make run's identity provider issues the
 // tokens: a signed-in user joins under the account's name whatever the
 // query says, and a missing or forged token is refused before $connect
-// writes anything.
+// writes anything. The authorizer is given no JWKS URL: it finds the
+// provider's keys, which are not where Cognito keeps them, through the
+// provider's discovery document.
 func TestSignIn(t *testing.T) {
 	s := startStack(t, func(o *options) { o.params["Auth"] = "jwt" })
 	if s.idp == nil {

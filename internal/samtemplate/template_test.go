@@ -200,3 +200,74 @@ Resources:
 		t.Errorf("err = %v, want AWS's refusal of a cache TTL on a WebSocket API", err)
 	}
 }
+
+// Parameters are refused as CloudFormation would refuse them: outside a
+// Number's range, not matching AllowedPattern, or breaking a rule.
+func TestParameterChecks(t *testing.T) {
+	tmpl, err := Parse([]byte(`
+Parameters:
+  Rate: {Type: Number, Default: 5, MinValue: 0.5, MaxValue: 10}
+  Url: {Type: String, Default: "", AllowedPattern: "^(https://.+)?$"}
+  Mode: {Type: String, Default: open}
+  Key: {Type: String, Default: ""}
+Rules:
+  KeyWhenClosed:
+    RuleCondition: !Equals [!Ref Mode, closed]
+    Assertions:
+      - Assert: !Not [!Equals [!Ref Key, ""]]
+        AssertDescription: A closed mode needs a Key.
+Resources:
+  X: {Type: AWS::SNS::Topic}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []map[string]string{{"Rate": "0.4"}, {"Rate": "11"}, {"Rate": "fast"}, {"Url": "http://x"}} {
+		if err := tmpl.SetParameters(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	if err := tmpl.SetParameters(map[string]string{"Rate": "0.5", "Url": "https://x"}); err != nil {
+		t.Error(err)
+	}
+	if err := tmpl.CheckRules(); err != nil {
+		t.Errorf("open mode: %v", err)
+	}
+	tmpl.SetParameters(map[string]string{"Mode": "closed"})
+	if err := tmpl.CheckRules(); err == nil || !strings.Contains(err.Error(), "A closed mode needs a Key.") {
+		t.Errorf("closed mode without a key: %v", err)
+	}
+	tmpl.SetParameters(map[string]string{"Key": "k"})
+	if err := tmpl.CheckRules(); err != nil {
+		t.Errorf("closed mode with a key: %v", err)
+	}
+}
+
+// MaxLength is the longest a name can resolve to, for any stack name.
+func TestMaxLength(t *testing.T) {
+	tmpl, err := Parse([]byte(`
+Parameters:
+  Env: {Type: String, AllowedValues: [dev, production]}
+Resources:
+  A:
+    Type: T
+    Properties:
+      Plain: fixed-name
+      Sub: !Sub ${AWS::StackName}-web
+      Join: !Join ["-", [web, !Select [2, !Split ["/", !Ref AWS::StackId]]]]
+      Param: !Sub ${Env}-x
+      Ref: !Ref AWS::StackName
+      Other: !GetAtt B.Arn
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for prop, want := range map[string]int{"Plain": 10, "Sub": 132, "Join": 40, "Param": 12, "Ref": 128} {
+		if got, err := tmpl.MaxLength("A", prop); err != nil || got != want {
+			t.Errorf("%s: %d, %v; want %d", prop, got, err, want)
+		}
+	}
+	if _, err := tmpl.MaxLength("A", "Other"); err == nil {
+		t.Error("a GetAtt has a length")
+	}
+}
