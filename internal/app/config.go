@@ -47,17 +47,20 @@ var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetenti
 // Range is the values a numeric variable accepts.
 type Range struct{ Min, Max float64 }
 
-// Ranges are the values each numeric variable accepts. The template's
-// parameters that set them have the same MinValue and MaxValue (a test
-// checks), so that CloudFormation refuses what the functions would.
-var Ranges = map[string]Range{
-	EnvMessageRetentionDays: {1, 36500},
-	EnvFanoutConcurrency:    {1, 1024},
-	EnvMaxTextChars:         {1, 20000},
-	EnvMessageRate:          {0.01, 1000},
-	EnvMessageBurst:         {1, 1000},
-	EnvReadRate:             {0.01, 1000},
-	EnvReadBurst:            {1, 1000},
+// Ranges returns the values each numeric variable accepts. The
+// template's parameters that set them have the same MinValue and MaxValue
+// (a test checks), so that CloudFormation refuses what the functions
+// would.
+func Ranges() map[string]Range {
+	return map[string]Range{
+		EnvMessageRetentionDays: {1, 36500},
+		EnvFanoutConcurrency:    {1, 1024},
+		EnvMaxTextChars:         {1, 20000},
+		EnvMessageRate:          {0.01, 1000},
+		EnvMessageBurst:         {1, 1000},
+		EnvReadRate:             {0.01, 1000},
+		EnvReadBurst:            {1, 1000},
+	}
 }
 
 // Config is everything the functions can be configured with.
@@ -125,30 +128,23 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-// intVar reads a whole number within Ranges[name].
+// intVar reads a number within Ranges()[name] and keeps its whole part:
+// CloudFormation's Number parameters take fractions (2.5 is a valid
+// MessageBurstLimit to it), and refusing one here would stop every
+// function from starting.
 func intVar(getenv func(string) string, name string, def int, errs *[]error) int {
-	v := getenv(name)
-	if v == "" {
-		return def
-	}
-	r := Ranges[name]
-	n, err := strconv.Atoi(v)
-	if err != nil || float64(n) < r.Min || float64(n) > r.Max {
-		*errs = append(*errs, fmt.Errorf("%s=%q: want a whole number from %g to %g", name, v, r.Min, r.Max))
-		return def
-	}
-	return n
+	return int(floatVar(getenv, name, float64(def), errs))
 }
 
-// floatVar reads a number within Ranges[name].
+// floatVar reads a number within Ranges()[name].
 func floatVar(getenv func(string) string, name string, def float64, errs *[]error) float64 {
 	v := getenv(name)
 	if v == "" {
 		return def
 	}
-	r := Ranges[name]
+	r := Ranges()[name]
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < r.Min || f > r.Max {
+	if err != nil || !(f >= r.Min && f <= r.Max) {
 		*errs = append(*errs, fmt.Errorf("%s=%q: want a number from %g to %g", name, v, r.Min, r.Max))
 		return def
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -66,9 +67,12 @@ func TestTemplateLeavesTheAccountsLogRole(t *testing.T) {
 }
 
 // accessLogSamples are the values API Gateway puts into an access log
-// line for three requests: a $connect the function refused, a frame the
-// function failed on, and a frame served. error.messageString comes with
-// its quotes; a variable without a value is "-".
+// line for four requests: a $connect the function refused, a frame the
+// function failed on, one that timed out, and a frame served.
+// error.messageString comes with its quotes ("the quoted value of
+// $context.error.message", as AWS's variable reference defines it, so a
+// request without an error gives "-" quoted); a variable without a value
+// is -.
 var accessLogSamples = []struct {
 	name       string
 	vars       map[string]string
@@ -188,9 +192,12 @@ func TestTemplateLogLevelKeepsMetrics(t *testing.T) {
 
 // Every Number parameter has a range; one the functions read through a
 // variable has the range the code accepts, so that CloudFormation refuses
-// a value before a deploy whose functions would all fail to start.
+// a value before a deploy whose functions would all fail to start, and
+// every value CloudFormation accepts (its bounds, a fraction between) the
+// functions start with.
 func TestTemplateParameterRanges(t *testing.T) {
 	tmpl := loadTemplate(t)
+	ranges := Ranges()
 	byParam := map[string]string{}
 	for name, v := range tmpl.Environment("MessageFunction") {
 		if v.Ref != "" {
@@ -206,17 +213,27 @@ func TestTemplateParameterRanges(t *testing.T) {
 		if !r.HasMin || !r.HasMax {
 			t.Errorf("parameter %s has the range %s: give it MinValue and MaxValue", p, r)
 		}
-		env, ok := byParam[p]
+		variable, ok := byParam[p]
 		if !ok {
 			continue
 		}
-		code, ok := Ranges[env]
+		code, ok := ranges[variable]
 		if !ok {
-			t.Errorf("parameter %s sets %s, which has no entry in app.Ranges", p, env)
+			t.Errorf("parameter %s sets %s, which has no entry in app.Ranges", p, variable)
 			continue
 		}
 		if r.Min != code.Min || r.Max != code.Max {
-			t.Errorf("parameter %s has the range %s; %s accepts [%g, %g]", p, r, env, code.Min, code.Max)
+			t.Errorf("parameter %s has the range %s; %s accepts [%g, %g]", p, r, variable, code.Min, code.Max)
+		}
+		for _, v := range []float64{r.Min, r.Max, r.Min + 0.5} {
+			deployed := loadTemplate(t)
+			if err := deployed.SetParameters(map[string]string{p: strconv.FormatFloat(v, 'g', -1, 64)}); err != nil {
+				t.Fatal(err)
+			}
+			local := deployed.LocalEnvironment("MessageFunction", func(string) string { return "t" }, nil)
+			if _, err := LoadConfig(env(local)); err != nil {
+				t.Errorf("%s=%g deploys, and the functions do not start: %v", p, v, err)
+			}
 		}
 		checked++
 	}

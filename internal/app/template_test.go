@@ -241,6 +241,16 @@ func TestTemplateKeepsData(t *testing.T) {
 	if d, _ := tmpl.ParameterDefault("EnablePointInTimeRecovery"); d != "true" {
 		t.Errorf("point-in-time recovery is off by default (%q)", d)
 	}
+	if v := tmpl.Property("MessagesTable", "DeletionProtectionEnabled"); v.Literal != "true" {
+		t.Errorf("the messages table can be deleted through the API or the console (DeletionProtectionEnabled %+v)", v)
+	}
+	// Encrypted with DynamoDB's own key: SSEEnabled true would switch to a
+	// KMS key, with a charge per request.
+	for _, id := range tmpl.ResourcesOfType("AWS::DynamoDB::Table") {
+		if v := tmpl.Property(id, "SSESpecification", "SSEEnabled"); v.Literal == "true" {
+			t.Errorf("%s is encrypted with a KMS key, billed per request", id)
+		}
+	}
 }
 
 // An operator gets alarms, a dashboard, API Gateway's access and error

@@ -401,7 +401,8 @@ func (c *Client) reconnect() {
 }
 
 func (c *Client) ping(ws *websocket.Conn) {
-	limits := chat.Limits{PingInterval: c.o.PingInterval, PingJitter: chat.DefaultLimits().PingJitter}
+	limits := chat.DefaultLimits()
+	limits.PingInterval = c.o.PingInterval
 	t := time.NewTimer(limits.PingDelay(rand.Float64()))
 	defer t.Stop()
 	for {

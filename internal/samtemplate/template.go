@@ -195,12 +195,13 @@ func (t *Template) PropertyList(logicalID string, path ...string) []string {
 // Lengths CloudFormation's pseudo parameters can take.
 const (
 	MaxStackNameChars = 128 // AWS::StackName
+	maxRegionChars    = 20  // AWS::Region (the longest today, us-isob-east-1, has 14)
 	stackUUIDChars    = 36  // the UUID at the end of AWS::StackId
 )
 
 // MaxLength returns the longest a resource's property can be once
 // CloudFormation has resolved it, for any stack name: literals as written,
-// AWS::StackName as MaxStackNameChars, a parameter as its longest
+// AWS::StackName as MaxStackNameChars, AWS::Region as 20, a parameter as its longest
 // AllowedValues, the stack id's UUID (!Select [2, !Split ["/", !Ref
 // AWS::StackId]]) as 36, and !Sub and !Join of those. Anything else is an
 // error.
@@ -260,8 +261,11 @@ func (t *Template) maxLength(n *yaml.Node) (int, error) {
 }
 
 func (t *Template) refLength(name string) (int, error) {
-	if name == "AWS::StackName" {
+	switch name {
+	case "AWS::StackName":
 		return MaxStackNameChars, nil
+	case "AWS::Region":
+		return maxRegionChars, nil
 	}
 	allowed := items(get(get(t.params, name), "AllowedValues"))
 	if allowed == nil {
