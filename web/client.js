@@ -529,6 +529,12 @@ export class ChatClient extends EventTarget {
     if (pseq > this.pHighest) this.pHighest = pseq;
     for (const m of f.messages) this.hold(m);
     for (const seq of f.skipped || []) this.hold({ seq, skipped: true });
+    if (!first && f.first - 1 > this.last) {
+      // Everything before first holds nothing and never will (the room's
+      // expired history): nothing to fetch there.
+      this.last = f.first - 1;
+      this.advance();
+    }
     if (first) {
       // The page is the room's latest: what comes before it is history, and
       // it holds all it covers but the seqs still being stored.

@@ -65,6 +65,11 @@ type Page struct {
 	More bool
 	// Latest is the room's latest seq, read before the page.
 	Latest int64
+	// First, when set, is where a forward page starts because every seq
+	// from the one asked for up to First-1 holds nothing and never will
+	// (expired, or taken and never stored): more than a page of them, so
+	// they are not listed in Skipped one by one.
+	First int64
 }
 
 // ErrNoConnection is returned for a connection that is not stored, or no

@@ -114,7 +114,11 @@ type Sync struct {
 	// Skipped lists the seqs in the page's range that hold no message and
 	// never will: a client counts them as held.
 	Skipped []int64 `json:"skipped,omitempty"`
-	More    bool    `json:"more"`
+	// First, on a page asked for with after, says that every seq from
+	// after+1 to First-1 holds nothing and never will (the room's expired
+	// history, say): a client counts them as held too.
+	First int64 `json:"first,omitempty"`
+	More  bool  `json:"more"`
 	// Before echoes the request's before, so that a client tells a page of
 	// older history from the other pages it asked for.
 	Before int64 `json:"before,omitempty"`

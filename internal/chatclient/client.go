@@ -568,6 +568,7 @@ type inbound struct {
 	Presence map[string]int64    `json:"presence"`
 	Messages []chat.MessageEvent `json:"messages"`
 	Skipped  []int64             `json:"skipped"`
+	First    int64               `json:"first"`
 	Frame    int64               `json:"frame"`
 	Action   string              `json:"action"`
 	PSeq     int64               `json:"pseq"`
@@ -713,6 +714,12 @@ func (c *Client) onSync(f inbound, at time.Time) {
 	}
 	for _, seq := range f.Skipped {
 		c.skip(seq)
+	}
+	if !first && f.First-1 > c.last {
+		// Everything before First holds nothing and never will (the
+		// room's expired history): nothing to fetch there.
+		c.last = f.First - 1
+		c.advance()
 	}
 	if first {
 		// The page is the room's latest: what comes before it is history,

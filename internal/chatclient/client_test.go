@@ -94,6 +94,24 @@ func TestSkippedSeqsCountAsHeld(t *testing.T) {
 	}
 }
 
+// A sync reply that starts at first (the room's history before it has
+// expired) moves the mark over everything before it: the gap is closed by
+// one reply, not fetched a page at a time.
+func TestFirstJumpsExpiredHistory(t *testing.T) {
+	c := newBare()
+	c.receive([]byte(`{"type":"sync","seq":2,"members":[],"presence":{},"messages":[{"id":"a","seq":1},{"id":"b","seq":2}]}`), time.Now())
+	c.receive([]byte(`{"type":"new-message","id":"z","seq":900}`), time.Now())
+	c.receive([]byte(`{"type":"sync","seq":900,"members":[],"presence":{},"first":899,"messages":[{"id":"y","seq":899},{"id":"z","seq":900}]}`), time.Now())
+	fetches := c.Snapshot().Stats.GapFetches
+	c.mu.Lock()
+	c.syncAt = time.Time{}
+	c.fillGap() // what the gap's timer does when it fires
+	c.mu.Unlock()
+	if s := c.Snapshot(); s.Last != 900 || len(s.History) != 4 || s.Stats.GapFetches != fetches {
+		t.Errorf("last %d, %d held, %d gap fetches (was %d); want 900, 4 and no more fetches", s.Last, len(s.History), s.Stats.GapFetches, fetches)
+	}
+}
+
 // A gap that a sync reply leaves open (seqs still being stored) is asked
 // for again later, not at once: no loop of syncs.
 func TestOpenGapIsNotAskedAtOnce(t *testing.T) {

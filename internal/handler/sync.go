@@ -54,11 +54,11 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 	// message asked for: cut from the oldest end. The skipped seqs are
 	// facts whatever is cut, and few (at most a page's limit).
 	envelope := chat.NewSync(c, page.Latest, presence, nil, true)
-	envelope.Before, envelope.PSeq, envelope.Skipped = in.Before, pseq, page.Skipped
+	envelope.Before, envelope.PSeq, envelope.Skipped, envelope.First = in.Before, pseq, page.Skipped, page.First
 	b, _ := json.Marshal(envelope)
 	msgs, cut := fit(page.Messages, h.Limits.MaxFrameBytes-len(b), in.After < 0)
 	reply := chat.NewSync(c, page.Latest, presence, msgs, page.More || cut)
-	reply.Before, reply.PSeq, reply.Skipped = in.Before, pseq, page.Skipped
+	reply.Before, reply.PSeq, reply.Skipped, reply.First = in.Before, pseq, page.Skipped, page.First
 	h.reply(ctx, r, reply)
 	return nil
 }

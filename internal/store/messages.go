@@ -370,6 +370,11 @@ func (db *DB) History(ctx context.Context, room string, after, before int64, lim
 	case !forward:
 		lo = hi + 1 // nothing at all: no holes to declare
 	}
+	if forward {
+		if first := db.jump(head, its, lo, hi, limit); first > lo {
+			page.First, lo = first, first
+		}
+	}
 	its, err = db.declareSkipped(ctx, room, head, its, lo, hi, limit)
 	if err != nil {
 		return page, err
@@ -382,6 +387,23 @@ func (db *DB) History(ctx context.Context, room string, after, before int64, lim
 		}
 	}
 	return page, nil
+}
+
+// jump returns where a forward page of lo..hi should start instead of
+// lo, or lo: above a stretch of more than limit holes at its start that
+// may be declared skipped (the seq above them was taken more than
+// SkipAfter ago). Such a stretch is a room's expired history (DynamoDB's
+// TTL deleted it) or a mass failure; a client jumps over it rather than
+// fetching, and the store writing, a page of tombstones at a time.
+func (db *DB) jump(head headItem, its []messageItem, lo, hi int64, limit int) int64 {
+	above, takenAt := hi+1, head.At // the first item of the page, or past the range
+	if len(its) > 0 {
+		above, takenAt = its[0].Seq, its[0].SentAt
+	}
+	if above-lo <= int64(limit) || takenAt > ms(db.Now().Add(-db.SkipAfter)) {
+		return lo
+	}
+	return above
 }
 
 // declareSkipped fills the holes of lo..hi in its (items in seq order)

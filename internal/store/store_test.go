@@ -863,3 +863,40 @@ func TestLatestPageLeavesOlderHolesAlone(t *testing.T) {
 		t.Errorf("from the start: messages and skipped %v %v, want [4] [1 2 3]", seqs(pg.Messages), pg.Skipped)
 	}
 }
+
+// A stretch of more than a page of seqs with nothing stored, below the
+// first item a forward page finds (the room's history that DynamoDB's TTL
+// deleted), is jumped: the page starts at that item and says so, and no
+// tombstone is written for it. A shorter stretch is declared skipped, as
+// any hole is, and a stretch whose seq above is recent may still fill.
+func TestForwardPageJumpsExpiredHistory(t *testing.T) {
+	f := newDB(t)
+	for i := range 30 {
+		f.put(t, "r", "Ana", fmt.Sprint("c", i), fmt.Sprint("message ", i))
+	}
+	// TTL deleted seqs 1..25.
+	for seq := 1; seq <= 25; seq++ {
+		_, err := f.client.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: &f.tables.Messages, Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "room#r"}, "sk": &types.AttributeValueMemberS{Value: fmt.Sprintf("msg#%019d", seq)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pg := f.history(t, "r", 2, 0, 10); pg.First != 0 || len(pg.Skipped) != 0 || len(pg.Messages) != 5 {
+		t.Errorf("at once (seq 26 just taken): first %d, skipped %v, %d messages; want the page to wait", pg.First, pg.Skipped, len(pg.Messages))
+	}
+	f.now = f.now.Add(f.db.SkipAfter)
+	pg := f.history(t, "r", 2, 0, 10)
+	if fmt.Sprint(pg.First, seqs(pg.Messages), pg.Skipped, pg.More) != "26 [26 27 28 29 30] [] false" {
+		t.Errorf("after 2: first %d, messages %v, skipped %v, more %v; want first 26 and 26..30", pg.First, seqs(pg.Messages), pg.Skipped, pg.More)
+	}
+	out, err := f.client.Query(t.Context(), &dynamodb.QueryInput{TableName: &f.tables.Messages, KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :msg)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "room#r"}, ":msg": &types.AttributeValueMemberS{Value: "msg#"}}})
+	if err != nil || out.Count != 5 {
+		t.Errorf("the room holds %d message items (%v), want the 5 left: no tombstones", out.Count, err)
+	}
+	// Fewer than a page: declared one by one.
+	if pg := f.history(t, "r", 20, 0, 10); fmt.Sprint(pg.First, pg.Skipped) != "0 [21 22 23 24 25]" {
+		t.Errorf("after 20: first %d, skipped %v; want 0 and 21..25", pg.First, pg.Skipped)
+	}
+}
