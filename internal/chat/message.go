@@ -108,4 +108,7 @@ type Presence struct {
 	Online  bool
 	Version int64
 	Conns   []string // the ids of their connections in the room
+	// Shown says that the room was last told this user joined: a join
+	// went out and no leave since.
+	Shown bool
 }

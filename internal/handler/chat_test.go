@@ -1172,3 +1172,19 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// Ana opens two tabs before the first sends a frame, and the first
+// drops: the second still announces her to the room, once.
+func TestJoinOfATabThatDroppedIsNotLost(t *testing.T) {
+	w := newWorld(t)
+	w.arrive("b1", "Bo", "r")
+	w.connect("a1", "Ana", "r")
+	w.connect("a2", "Ana", "r")
+	w.disconnect("a1")
+	w.expect("b1")
+	w.send("a2", `{"action":"sync"}`)
+	w.frames("a2")
+	w.expect("b1", "join name=Ana")
+	w.send("a2", `{"action":"ping"}`)
+	w.expect("b1")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -41,12 +42,16 @@ type memberItem struct {
 
 // presenceItem is a user in a room: pk room#{room}, sk user#{userId}.
 // Conns is the set of their connections there (absent when empty); Ver
-// grows with every change; Name is their latest connection's.
+// grows with every change; Name is their latest connection's. Shown is
+// set when the user's join goes out (ClaimJoin) and cleared by the update
+// that empties the set, so that a join is due exactly while the user has
+// connections and Shown is not set, whichever connection announces it.
 type presenceItem struct {
 	keys
 	Name      string   `dynamodbav:"name"`
 	Conns     []string `dynamodbav:"conns,stringset,omitempty"`
 	Ver       int64    `dynamodbav:"ver"`
+	Shown     bool     `dynamodbav:"shown,omitempty"`
 	ExpiresAt int64    `dynamodbav:"expiresAt"`
 }
 
@@ -61,15 +66,19 @@ func (it memberItem) connection(room string) chat.Connection {
 }
 
 func (it presenceItem) presence() chat.Presence {
-	return chat.Presence{UserID: strings.TrimPrefix(it.SK, userPrefix), Name: it.Name, Online: len(it.Conns) > 0, Version: it.Ver, Conns: it.Conns}
+	return chat.Presence{UserID: strings.TrimPrefix(it.SK, userPrefix), Name: it.Name, Online: len(it.Conns) > 0, Version: it.Ver, Conns: it.Conns, Shown: it.Shown}
 }
 
 // PutConnection stores a new connection and adds it to its user's
-// presence in the room. joined reports whether it is the user's only
-// connection there, that is, whether the others should get a join with p;
-// the connection then holds that join (Connection.PendingJoin) until
-// ClaimJoin takes it, so that the join can go out after $connect. Storing
-// the same connection id twice changes nothing and reports joined = false.
+// presence in the room. joined reports whether the room has not been told
+// that the user is here (their join has not gone out since they were last
+// away), that is, whether the others should get a join with p; the
+// connection then holds that join (Connection.PendingJoin) until
+// ClaimJoin takes it, so that the join can go out after $connect. Two
+// connections that arrive together both hold it, so that it goes out
+// whichever of them sends a frame first; ClaimJoin lets one announce it.
+// Storing the same connection id twice changes nothing and reports
+// joined = false.
 func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error) {
 	exp := c.ConnectedAt.Add(db.ConnectionTTL).Unix()
 	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, UserID: c.UserID, Name: c.Name,
@@ -96,7 +105,7 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	if err != nil {
 		return p, false, err
 	}
-	if len(p.Conns) != 1 {
+	if p.Shown {
 		return p, false, nil
 	}
 	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -112,8 +121,10 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 }
 
 // ClaimJoin takes the join a connection holds, if any: the presence its
-// $connect gave its user. Of concurrent callers only one gets it, so a
-// join goes out once.
+// $connect gave its user, if the room has still not been told of them
+// and the connection is still one of theirs. Of concurrent callers, and of
+// the connections that hold a join of the same user, only one gets it, so
+// a join goes out once.
 func (db *DB) ClaimJoin(ctx context.Context, id string) (p chat.Presence, ok bool, err error) {
 	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
@@ -131,7 +142,19 @@ func (db *DB) ClaimJoin(ctx context.Context, id string) (p chat.Presence, ok boo
 	if err := unmarshal(out.Attributes, &it); err != nil {
 		return p, false, err
 	}
-	return chat.Presence{UserID: it.UserID, Name: it.Name, Online: true, Version: it.JoinVer}, true, nil
+	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(roomPrefix+it.Room, userPrefix+it.UserID),
+		UpdateExpression:         aws.String("SET shown = :true"),
+		ConditionExpression:      aws.String("contains(conns, :id) AND (attribute_not_exists(shown) OR shown = :false)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(id), ":true": &types.AttributeValueMemberBOOL{Value: true}, ":false": &types.AttributeValueMemberBOOL{Value: false}},
+	})
+	if conditionFailed(err) {
+		return p, false, nil // another connection announced it, or this one has left
+	}
+	if err != nil {
+		return p, false, fmt.Errorf("mark the join of %s in room %q shown: %w", it.UserID, it.Room, err)
+	}
+	return chat.Presence{UserID: it.UserID, Name: it.Name, Online: true, Version: it.JoinVer, Shown: true}, true, nil
 }
 
 // changePresence adds a connection to a user's set in a room (with the
@@ -151,14 +174,21 @@ func (db *DB) changePresence(ctx context.Context, room, userID, name, id string,
 	}
 	op := "add"
 	if !add {
+		// The last connection out clears Shown in the same update, so that
+		// a connection arriving after it makes a join; one that is not the
+		// last (the condition fails) is taken out without touching it.
 		op = "remove"
-		in.UpdateExpression = aws.String("DELETE conns :ids ADD ver :one SET #ttl = :exp")
-		in.ConditionExpression = aws.String("contains(conns, :id)")
+		in.UpdateExpression = aws.String("DELETE conns :ids ADD ver :one SET #ttl = :exp, shown = :false")
+		in.ConditionExpression = aws.String("contains(conns, :id) AND size(conns) = :one")
 		delete(in.ExpressionAttributeNames, "#name")
 		delete(in.ExpressionAttributeValues, ":name")
 		in.ExpressionAttributeValues[":id"] = str(id)
+		in.ExpressionAttributeValues[":false"] = &types.AttributeValueMemberBOOL{Value: false}
 	}
 	out, err := db.client.UpdateItem(ctx, in)
+	if !add && conditionFailed(err) {
+		out, err = db.removeNotLast(ctx, in)
+	}
 	if !add && conditionFailed(err) {
 		return chat.Presence{}, errNotInSet
 	}
@@ -173,6 +203,29 @@ func (db *DB) changePresence(ctx context.Context, room, userID, name, id string,
 }
 
 var errNotInSet = errors.New("connection not in its user's presence")
+
+// removeNotLast takes a connection out of a set that holds others too,
+// given the update that takes out the last one. The set may change
+// between tries (the others leave); after a few, the connection is not in
+// it (the condition's error is returned).
+func (db *DB) removeNotLast(ctx context.Context, last *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+	notLast := *last
+	notLast.UpdateExpression = aws.String("DELETE conns :ids ADD ver :one SET #ttl = :exp")
+	notLast.ConditionExpression = aws.String("contains(conns, :id) AND size(conns) > :one")
+	notLast.ExpressionAttributeValues = maps.Clone(last.ExpressionAttributeValues)
+	delete(notLast.ExpressionAttributeValues, ":false")
+	var err error
+	for range 3 {
+		var out *dynamodb.UpdateItemOutput
+		if out, err = db.client.UpdateItem(ctx, &notLast); !conditionFailed(err) {
+			return out, err
+		}
+		if out, err = db.client.UpdateItem(ctx, last); !conditionFailed(err) {
+			return out, err
+		}
+	}
+	return nil, err
+}
 
 // RemoveConnection deletes a connection and takes it out of its user's
 // presence. left reports whether it was the user's last connection in the

@@ -100,8 +100,11 @@ func TestConnectionsPresencePerName(t *testing.T) {
 	if !f.connect(t, "a1", "r", "Ana") {
 		t.Error("Ana's first connection: joined = false, want true")
 	}
+	if _, ok, err := f.db.ClaimJoin(t.Context(), "a1"); !ok || err != nil {
+		t.Fatalf("claim a1's join: %v, %v", ok, err)
+	}
 	if f.connect(t, "a2", "r", "Ana") {
-		t.Error("Ana's second tab: joined = true, want false")
+		t.Error("Ana's second tab, after her join went out: joined = true, want false")
 	}
 	if !f.connect(t, "b1", "r", "Bo") {
 		t.Error("Bo: joined = false, want true")
@@ -164,24 +167,26 @@ func TestPresenceVersionsGrow(t *testing.T) {
 	}
 }
 
-// The connection that makes its user join holds the join until one
-// claim takes it; racing claims get it once.
+// Every connection that arrives while the room has not been told of its
+// user holds the user's join, until one claim takes it: racing claims, of
+// one connection or of several, get it once; a tab that arrives after it
+// went out holds none.
 func TestJoinIsHeldUntilClaimed(t *testing.T) {
 	f := newDB(t)
 	for round := range 3 {
-		first, second := fmt.Sprint("a", round), fmt.Sprint("b", round)
+		first, second, third := fmt.Sprint("a", round), fmt.Sprint("b", round), fmt.Sprint("c", round)
 		f.connect(t, first, "r", "Ana")
-		f.connect(t, second, "r", "Ana") // a second tab makes no join
-		for id, want := range map[string]bool{first: true, second: false} {
-			if c, err := f.db.Connection(t.Context(), id); err != nil || (c.PendingJoin > 0) != want {
-				t.Errorf("%s: PendingJoin = %d, %v; want one: %v", id, c.PendingJoin, err, want)
+		f.connect(t, second, "r", "Ana") // a second tab before either sent a frame
+		for _, id := range []string{first, second} {
+			if c, err := f.db.Connection(t.Context(), id); err != nil || c.PendingJoin == 0 {
+				t.Errorf("%s: PendingJoin = %d, %v; want one", id, c.PendingJoin, err)
 			}
 		}
 		var claims atomic.Int32
 		var wg sync.WaitGroup
-		for range 4 {
+		for i := range 8 {
 			wg.Go(func() {
-				p, ok, err := f.db.ClaimJoin(context.Background(), first)
+				p, ok, err := f.db.ClaimJoin(context.Background(), []string{first, second}[i%2])
 				if err != nil {
 					t.Error(err)
 				}
@@ -197,8 +202,13 @@ func TestJoinIsHeldUntilClaimed(t *testing.T) {
 		if claims.Load() != 1 {
 			t.Errorf("round %d: %d claims got the join, want 1", round, claims.Load())
 		}
+		f.connect(t, third, "r", "Ana")
+		if c, err := f.db.Connection(t.Context(), third); err != nil || c.PendingJoin != 0 {
+			t.Errorf("%s, after the join went out: PendingJoin = %d, %v; want none", third, c.PendingJoin, err)
+		}
 		f.remove(t, first)
 		f.remove(t, second)
+		f.remove(t, third)
 	}
 	if _, ok, err := f.db.ClaimJoin(t.Context(), "nobody"); ok || err != nil {
 		t.Errorf("claim of an unknown connection = %v, %v; want nothing", ok, err)
@@ -277,8 +287,18 @@ func TestConcurrentTabsJoinAndLeaveOnce(t *testing.T) {
 		}
 		return joined
 	})
-	if joined != 1 {
-		t.Errorf("%d concurrent connects of one name reported joined %d times, want once", tabs, joined)
+	if joined != tabs {
+		t.Errorf("%d concurrent connects of one name: %d hold the join, want all (none has announced it)", tabs, joined)
+	}
+	claimed := count(func(i int) bool {
+		_, ok, err := f.db.ClaimJoin(context.Background(), fmt.Sprint("tab", i))
+		if err != nil {
+			t.Error(err)
+		}
+		return ok
+	})
+	if claimed != 1 {
+		t.Errorf("%d concurrent claims of the join succeeded %d times, want once", tabs, claimed)
 	}
 	left := count(func(i int) bool {
 		_, _, left, err := f.db.RemoveConnection(context.Background(), fmt.Sprint("tab", i/2*2)) // each removed twice
@@ -898,5 +918,34 @@ func TestForwardPageJumpsExpiredHistory(t *testing.T) {
 	// Fewer than a page: declared one by one.
 	if pg := f.history(t, "r", 20, 0, 10); fmt.Sprint(pg.First, pg.Skipped) != "0 [21 22 23 24 25]" {
 		t.Errorf("after 20: first %d, skipped %v; want 0 and 21..25", pg.First, pg.Skipped)
+	}
+}
+
+// The join belongs to the user, not to one connection: Ana opens a1 and
+// a2 (a reload, a second tab) before a1 sends a frame; a1 drops. a2's
+// first frame still announces her, and once she has left for good, her
+// next connection makes a join again.
+func TestJoinSurvivesTheConnectionThatMadeIt(t *testing.T) {
+	f := newDB(t)
+	f.connect(t, "a1", "r", "Ana")
+	f.connect(t, "a2", "r", "Ana")
+	if _, left := f.remove(t, "a1"); left {
+		t.Fatal("a1 removed: left = true, but a2 is there")
+	}
+	p, ok, err := f.db.ClaimJoin(t.Context(), "a2")
+	if !ok || err != nil || !p.Online || p.Name != "Ana" {
+		t.Fatalf("a2's claim = %+v, %v, %v; want Ana's join", p, ok, err)
+	}
+	if _, left := f.remove(t, "a2"); !left {
+		t.Fatal("a2 removed: left = false, want true")
+	}
+	if !f.connect(t, "a3", "r", "Ana") {
+		t.Error("Ana back after leaving: joined = false, want true")
+	}
+	// A connection that left before claiming does not announce a user who
+	// is gone.
+	f.remove(t, "a3")
+	if _, ok, _ := f.db.ClaimJoin(t.Context(), "a3"); ok {
+		t.Error("a removed connection claimed a join")
 	}
 }
