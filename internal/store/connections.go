@@ -144,8 +144,8 @@ func (db *DB) ClaimJoin(ctx context.Context, id string) (p chat.Presence, ok boo
 	}
 	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(roomPrefix+it.Room, userPrefix+it.UserID),
-		UpdateExpression:         aws.String("SET shown = :true"),
-		ConditionExpression:      aws.String("contains(conns, :id) AND (attribute_not_exists(shown) OR shown = :false)"),
+		UpdateExpression:          aws.String("SET shown = :true"),
+		ConditionExpression:       aws.String("contains(conns, :id) AND (attribute_not_exists(shown) OR shown = :false)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(id), ":true": &types.AttributeValueMemberBOOL{Value: true}, ":false": &types.AttributeValueMemberBOOL{Value: false}},
 	})
 	if conditionFailed(err) {
