@@ -107,6 +107,8 @@ type Sync struct {
 	// Presence: they reflect it and every one before it.
 	PSeq    int64    `json:"pseq"`
 	Members []Member `json:"members"`
+	// Online is how many users have a connection in the room.
+	Online int64 `json:"online"`
 	// Presence has the version of every user the room has a record of,
 	// online (in Members) or not.
 	Presence map[string]int64 `json:"presence"`
@@ -134,9 +136,10 @@ type Skip struct {
 
 // Pong answers a ping with the room's latest seq and presence event.
 type Pong struct {
-	Type string `json:"type"`
-	Seq  int64  `json:"seq"`
-	PSeq int64  `json:"pseq"`
+	Type   string `json:"type"`
+	Seq    int64  `json:"seq"`
+	PSeq   int64  `json:"pseq"`
+	Online int64  `json:"online"` // users with a connection in the room
 }
 
 // ErrorEvent reports a frame the server could not accept.
@@ -190,6 +193,7 @@ func NewSync(c Connection, seq int64, presence []Presence, msgs []Message, more 
 		}
 	}
 	slices.SortFunc(s.Members, func(a, b Member) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UserID, b.UserID)) })
+	s.Online = int64(len(s.Members))
 	for i, m := range msgs {
 		s.Messages[i] = MessageItem(m)
 	}

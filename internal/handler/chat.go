@@ -26,7 +26,8 @@ type Connections interface {
 	RoomConnections(ctx context.Context, room string) ([]chat.Connection, error)
 	Room(ctx context.Context, room string) ([]chat.Connection, []chat.Presence, error)
 	LogPresence(ctx context.Context, e chat.PresenceEvent) (chat.PresenceEvent, error)
-	PresenceSeq(ctx context.Context, room string) (int64, error)
+	PresenceHead(ctx context.Context, room string) (pseq, online int64, err error)
+	CountOnline(ctx context.Context, room string, delta int64) error
 	PresenceSince(ctx context.Context, room string, after int64, limit int) ([]chat.PresenceEvent, bool, error)
 }
 
@@ -164,10 +165,13 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		j.UserID = chat.AccountUserID(account.Subject)
 	}
 	now := h.Now()
-	_, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now})
+	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now})
 	if err != nil {
 		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
 		return status(500, "Internal server error"), nil
+	}
+	if len(p.Conns) == 1 { // the add that made the user's set: they are online
+		h.countOnline(ctx, r, j.Room, 1)
 	}
 	r.log.InfoContext(ctx, "connected", "room", j.Room, "userId", j.UserID, "joined", joined)
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.Connects, 1))
@@ -304,11 +308,11 @@ func (h *Chat) ping(ctx context.Context, r request, c chat.Connection) error {
 	if err != nil {
 		return err
 	}
-	pseq, err := h.Conns.PresenceSeq(ctx, c.Room)
+	pseq, online, err := h.Conns.PresenceHead(ctx, c.Room)
 	if err != nil {
 		return err
 	}
-	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: pseq})
+	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: pseq, Online: online})
 	h.announceJoin(ctx, r, c)
 	return nil
 }

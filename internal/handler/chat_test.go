@@ -1188,3 +1188,36 @@ func TestJoinOfATabThatDroppedIsNotLost(t *testing.T) {
 	w.send("a2", `{"action":"ping"}`)
 	w.expect("b1")
 }
+
+// pong says how many users are online: a second tab is the same user, a
+// user whose last connection goes stops counting.
+func TestPongCountsUsersOnline(t *testing.T) {
+	w := newWorld(t)
+	online := func() float64 {
+		t.Helper()
+		w.send("a1", `{"action":"ping"}`)
+		_, frames := w.frames("a1")
+		for _, f := range frames {
+			if f["type"] == "pong" {
+				return f["online"].(float64)
+			}
+		}
+		t.Fatalf("no pong in %v", frames)
+		return 0
+	}
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
+	w.arrive("b2", "Bo", "r")
+	w.arrive("c1", "Cy", "elsewhere")
+	if n := online(); n != 2 {
+		t.Errorf("Ana and Bo (two tabs): online %v, want 2", n)
+	}
+	w.disconnect("b1")
+	if n := online(); n != 2 {
+		t.Errorf("Bo closed one tab: online %v, want 2", n)
+	}
+	w.disconnect("b2")
+	if n := online(); n != 1 {
+		t.Errorf("Bo gone: online %v, want 1", n)
+	}
+}

@@ -41,6 +41,7 @@ func (h *Chat) depart(ctx context.Context, r request, ids []string) {
 				r.log.InfoContext(ctx, "connection removed", "removed", id, "room", c.Room, "userId", c.UserID, "left", left)
 				h.Metrics.Record(ctx, nil, metrics.Count(metrics.Disconnects, 1))
 				if left {
+					h.countOnline(ctx, r, c.Room, -1)
 					next = append(next, h.announce(ctx, r, c.Room, p)...)
 				}
 			}
@@ -91,6 +92,7 @@ func (h *Chat) heal(ctx context.Context, r request, room string, conns []chat.Co
 			case err != nil:
 				r.log.ErrorContext(ctx, "heal presence failed", "userId", p.UserID, "removed", id, "err", err)
 			case left:
+				h.countOnline(ctx, r, room, -1)
 				gone = append(gone, h.announce(ctx, r, room, np)...)
 			}
 		}
@@ -123,6 +125,14 @@ func (h *Chat) heal(ctx context.Context, r request, room string, conns []chat.Co
 		h.depart(ctx, r, gone)
 	}
 	return changed
+}
+
+// countOnline adds delta to the room's count of users online; a failure
+// is logged (the count is off by one until the room empties).
+func (h *Chat) countOnline(ctx context.Context, r request, room string, delta int64) {
+	if err := h.Conns.CountOnline(ctx, room, delta); err != nil {
+		r.log.ErrorContext(ctx, "count users online failed", "room", room, "delta", delta, "err", err)
+	}
 }
 
 func (h *Chat) touch(ctx context.Context, r request, c chat.Connection, at time.Time) {

@@ -31,7 +31,7 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 	pseq := join.PSeq
 	var err error
 	if pseq == 0 {
-		if pseq, err = h.Conns.PresenceSeq(ctx, c.Room); err != nil {
+		if pseq, _, err = h.Conns.PresenceHead(ctx, c.Room); err != nil {
 			return err
 		}
 	}

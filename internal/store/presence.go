@@ -79,14 +79,38 @@ func (db *DB) LogPresence(ctx context.Context, e chat.PresenceEvent) (chat.Prese
 	return e, nil
 }
 
-// PresenceSeq returns the number of a room's latest presence event (0:
-// none yet).
-func (db *DB) PresenceSeq(ctx context.Context, room string) (int64, error) {
-	var head headItem
+// PresenceHead returns the number of a room's latest presence event (0:
+// none yet) and how many users are online there.
+func (db *DB) PresenceHead(ctx context.Context, room string) (pseq, online int64, err error) {
+	var head plogHead
 	if _, err := db.getItem(ctx, db.tables.Connections, key(plogPrefix+room, headSK), &head); err != nil {
-		return 0, fmt.Errorf("get latest presence event of room %q: %w", room, err)
+		return 0, 0, fmt.Errorf("get latest presence event of room %q: %w", room, err)
 	}
-	return head.Seq, nil
+	return head.Seq, max(head.Online, 0), nil
+}
+
+// plogHead is the head of a room's presence log. Online counts the users
+// with a connection there (CountOnline).
+type plogHead struct {
+	keys
+	Seq    int64 `dynamodbav:"seq"`
+	Online int64 `dynamodbav:"online"`
+}
+
+// CountOnline adds delta to a room's count of users online: 1 for the
+// PutConnection whose presence has one connection (the add that made the
+// set: only one caller is told so), -1 for the removal that reports left.
+func (db *DB) CountOnline(ctx context.Context, room string, delta int64) error {
+	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
+		UpdateExpression:          aws.String("ADD #online :d"),
+		ExpressionAttributeNames:  map[string]string{"#online": "online"}, // a reserved word
+		ExpressionAttributeValues: map[string]types.AttributeValue{":d": num(delta)},
+	})
+	if err != nil {
+		return fmt.Errorf("count users online in room %q: %w", room, err)
+	}
+	return nil
 }
 
 // PresenceSince returns, in order, up to limit of a room's kept presence

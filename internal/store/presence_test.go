@@ -38,8 +38,8 @@ func TestPresenceLogNumbersEveryEventOnce(t *testing.T) {
 		}
 		seen[e.PSeq] = e.UserID
 	}
-	if last, err := f.db.PresenceSeq(ctx, "r"); err != nil || last != n {
-		t.Fatalf("PresenceSeq = %d, %v; want %d", last, err, n)
+	if last, _, err := f.db.PresenceHead(ctx, "r"); err != nil || last != n {
+		t.Fatalf("PresenceHead = %d, %v; want %d", last, err, n)
 	}
 
 	events, more, err := f.db.PresenceSince(ctx, "r", 4, 5)
