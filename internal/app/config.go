@@ -24,7 +24,7 @@ const (
 	EnvMaxTextChars         = "CHAT_MAX_TEXT_CHARS"         // default 2000
 	EnvMessageRate          = "CHAT_MESSAGE_RATE"           // new-message frames per second per user, default 5
 	EnvMessageBurst         = "CHAT_MESSAGE_BURST"          // default 20
-	EnvReadRate             = "CHAT_READ_RATE"              // sync, presence and ping frames per second per user, default 2
+	EnvReadRate             = "CHAT_READ_RATE"              // sync, presence, members and ping frames per second per user, default 2
 	EnvReadBurst            = "CHAT_READ_BURST"             // default 5
 	EnvAllowedOrigins       = "CHAT_ALLOWED_ORIGINS"        // comma-separated browser origins $connect accepts; empty: any
 	EnvAllowMissingOrigin   = "CHAT_ALLOW_MISSING_ORIGIN"   // true (default): clients without Origin may connect

@@ -18,10 +18,11 @@ const (
 	ActionTyping     = "typing"
 	ActionPing       = "ping"
 	ActionPresence   = "presence"
+	ActionMembers    = "members"
 )
 
 // Actions lists every action the server handles, in protocol order.
-var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence}
+var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence, ActionMembers}
 
 // Inbound is a validated client frame. Text is trimmed; Limit is within
 // bounds (the default when the client gave none).
@@ -37,6 +38,9 @@ type Inbound struct {
 	After  int64
 	Before int64 // sync: only messages with a lower seq; 0 = none
 	Limit  int   // sync
+	// Cursor, for members: the next page starts after this user id (""
+	// for the first page).
+	Cursor string
 }
 
 // ParseInbound decodes and validates one client frame. The error is always
@@ -62,7 +66,7 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	for _, f := range []struct {
 		name string
 		to   *string
-	}{{"action", &in.Action}, {"clientId", &in.ClientID}} {
+	}{{"action", &in.Action}, {"clientId", &in.ClientID}, {"cursor", &in.Cursor}} {
 		if raw := fields[f.name]; present(raw) && json.Unmarshal(raw, f.to) != nil && wrong == "" {
 			wrong = f.name
 		}
@@ -93,6 +97,11 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		err := in.parseSync(fields, l)
 		return in, err
 	case ActionTyping, ActionPing:
+		return in, nil
+	case ActionMembers:
+		if len(in.Cursor) > maxCursorBytes {
+			return in, Errorf(CodeInvalidMessage, fmt.Sprintf(`"cursor" is over %d bytes: send back the "next" of a members reply`, maxCursorBytes))
+		}
 		return in, nil
 	case ActionPresence:
 		n, ok := wholeNumber(fields["after"])
@@ -179,6 +188,10 @@ func (in *Inbound) parseSync(fields map[string]json.RawMessage, l Limits) error 
 	in.Limit = int(n)
 	return nil
 }
+
+// maxCursorBytes bounds a members cursor: a user id (an account's is u-
+// and the issuer's subject).
+const maxCursorBytes = 256
 
 func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 

@@ -39,10 +39,12 @@ type Limits struct {
 	// StaleAfter is longer than a ping's longest wait: a connection silent
 	// for it is checked with API Gateway before it is listed as a member.
 	StaleAfter time.Duration
-	// PresencePage is the most presence events one presence reply holds.
+	// PresencePage is the most presence events one presence reply holds,
+	// MembersPage the most users one members reply lists.
 	PresencePage int
+	MembersPage  int
 	// Messages limits each user's new-message frames (all their
-	// connections together); Reads their sync, presence and ping frames.
+	// connections together); Reads their sync, presence, members and ping frames.
 	// An excess frame is refused with rate_limited.
 	Messages Rate
 	Reads    Rate
@@ -58,6 +60,7 @@ func DefaultLimits() Limits {
 		DefaultHistory:    50,
 		MaxHistory:        100,
 		PresencePage:      100,
+		MembersPage:       100,
 		TypingInterval:    2 * time.Second,
 		MaxFrameBytes:     128 * 1024,
 		FrameWait:         2 * time.Second,
@@ -81,8 +84,8 @@ type Rate struct {
 
 // The kinds of frames with a rate limit of their own.
 const (
-	RateMessages = "messages"                // new-message
-	RateReads    = "sync, presence and ping" // the frames that read the room
+	RateMessages = "messages"                         // new-message
+	RateReads    = "sync, presence, members and ping" // the frames that read the room
 )
 
 // Interval is the time one token takes to come back.

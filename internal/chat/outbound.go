@@ -30,6 +30,7 @@ const (
 	TypeLeave      = "leave"
 	TypePresence   = "presence"
 	TypeSkip       = "skip"
+	TypeMembers    = "members"
 )
 
 // MessageEvent is a stored message as clients see it: the new-message event
@@ -78,6 +79,16 @@ type PresenceLog struct {
 	// More says that more events follow than one reply holds: ask again
 	// after the last one.
 	More bool `json:"more"`
+}
+
+// MembersPage answers a members frame: up to a page of the users online
+// in the room, in the order of their user ids.
+type MembersPage struct {
+	Type    string   `json:"type"`
+	Room    string   `json:"room"`
+	Members []Member `json:"members"`
+	// Next, when set, is the cursor of the next page: send it back.
+	Next string `json:"next,omitempty"`
 }
 
 // Typing tells the others in a room that someone is typing.

@@ -29,6 +29,7 @@ type Connections interface {
 	PresenceHead(ctx context.Context, room string) (pseq, online int64, err error)
 	CountOnline(ctx context.Context, room string, delta int64) error
 	PresenceSince(ctx context.Context, room string, after int64, limit int) ([]chat.PresenceEvent, bool, error)
+	Members(ctx context.Context, room, cursor string, limit int) ([]chat.Member, string, error)
 }
 
 // Senders reads and updates the record of the connection a frame came from.
@@ -232,6 +233,8 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.ping(ctx, r, c) })
 	case chat.ActionPresence:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.presenceLog(ctx, r, c, in.After) })
+	case chat.ActionMembers:
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.members(ctx, r, c, in.Cursor) })
 	}
 	if err != nil {
 		h.fail(ctx, r, in, err)
@@ -326,6 +329,21 @@ func (h *Chat) presenceLog(ctx context.Context, r request, c chat.Connection, af
 		return err
 	}
 	h.reply(ctx, r, chat.PresenceLog{Type: chat.TypePresence, After: after, Events: events, More: more})
+	h.announceJoin(ctx, r, c)
+	return nil
+}
+
+// members answers a members frame: a page of the users online, which
+// fits one reply whatever the room's size.
+func (h *Chat) members(ctx context.Context, r request, c chat.Connection, cursor string) error {
+	members, next, err := h.Conns.Members(ctx, c.Room, cursor, h.Limits.MembersPage)
+	if err != nil {
+		return err
+	}
+	if members == nil {
+		members = []chat.Member{}
+	}
+	h.reply(ctx, r, chat.MembersPage{Type: chat.TypeMembers, Room: c.Room, Members: members, Next: next})
 	h.announceJoin(ctx, r, c)
 	return nil
 }

@@ -1221,3 +1221,36 @@ func TestPongCountsUsersOnline(t *testing.T) {
 		t.Errorf("Bo gone: online %v, want 1", n)
 	}
 }
+
+// members lists the users online a page at a time, and counts as a read.
+func TestMembersFrame(t *testing.T) {
+	w := newWorld(t)
+	w.h.Limits.MembersPage = 2
+	for _, name := range []string{"Ana", "Bo", "Cy"} {
+		w.arrive("c-"+name, name, "r")
+	}
+	w.frames("c-Ana")
+	var names []string
+	cursor := ""
+	for range 3 {
+		w.send("c-Ana", `{"action":"members","cursor":"`+cursor+`"}`)
+		frames := w.expect("c-Ana", "members")
+		if len(frames) != 1 {
+			break
+		}
+		for _, m := range frames[0]["members"].([]any) {
+			names = append(names, m.(map[string]any)["name"].(string))
+		}
+		next, _ := frames[0]["next"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	slices.Sort(names)
+	if got := strings.Join(names, ","); got != "Ana,Bo,Cy" {
+		t.Errorf("members listed: %s, want Ana,Bo,Cy", got)
+	}
+	w.send("c-Ana", `{"action":"members","cursor":7}`)
+	w.expect("c-Ana", "error code=invalid_message")
+}

@@ -82,3 +82,45 @@ func TestPresenceLogForgetsOldEvents(t *testing.T) {
 		t.Errorf("PresenceSince(0) = %+v, more %v, %v; want only event 2 (1 expired)", events, more, err)
 	}
 }
+
+// Members pages through the users online, past runs of users who left,
+// each online user once, never more than a page at a time.
+func TestMembersPages(t *testing.T) {
+	f := newDB(t)
+	online := map[string]bool{}
+	for i := range 230 {
+		id, name := fmt.Sprintf("c%03d", i), fmt.Sprintf("u%03d", i)
+		f.connect(t, id, "r", name)
+		if i%3 == 1 || i >= 200 { // a third left, and a run of 30 at the end
+			f.remove(t, id)
+			continue
+		}
+		online["u-"+name] = true
+	}
+	f.connect(t, "x1", "elsewhere", "Zed")
+	got := map[string]bool{}
+	cursor, pages := "", 0
+	for {
+		members, next, err := f.db.Members(t.Context(), "r", cursor, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if len(members) > 50 || pages > 20 {
+			t.Fatalf("page %d: %d members (cursor %q)", pages, len(members), cursor)
+		}
+		for _, m := range members {
+			if got[m.UserID] || !online[m.UserID] {
+				t.Errorf("page %d lists %s (%s): twice, or not online", pages, m.UserID, m.Name)
+			}
+			got[m.UserID] = true
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(got) != len(online) {
+		t.Errorf("listed %d users, want the %d online", len(got), len(online))
+	}
+}
