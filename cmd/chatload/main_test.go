@@ -279,3 +279,19 @@ func TestPromisesUnderFaults(t *testing.T) {
 	}
 	t.Logf("%+v", r)
 }
+
+// A room above the listed size (here 4) is told its count instead of each
+// join: it settles, every client shows the count, messages reach all.
+func TestLargeRoom(t *testing.T) {
+	debug := freeAddr(t)
+	url := localGateway(t, "-param", "ListedRoomSize=4", "-pprof", debug)
+	r := runJSON(t, t.Context(), "-url", url, "-clients", "12", "-senders", "2", "-rate", "5", "-count", "5",
+		"-server-metrics", "http://"+debug+"/debug/metrics")
+	if r.Connected != 12 || !r.Settled || r.LargeRoom != 12 {
+		t.Errorf("connected %d, settled %v, %d clients in a large room; want 12, settled, all 12", r.Connected, r.Settled, r.LargeRoom)
+	}
+	if r.Stored != 10 || r.Lost != 0 || r.Delivered != r.Expected || r.MemberMismatches != 0 || r.HistoryMismatches != 0 {
+		t.Errorf("stored %d, lost %d, delivered %d of %d, member mismatches %d (%s), history mismatches %d",
+			r.Stored, r.Lost, r.Delivered, r.Expected, r.MemberMismatches, r.MemberExample, r.HistoryMismatches)
+	}
+}

@@ -45,6 +45,9 @@ type report struct {
 	HistoryMismatches int    `json:"historyMismatches"`
 	MemberMismatches  int    `json:"memberMismatches"`
 	MemberExample     string `json:"memberExample,omitempty"`
+	// LargeRoom counts the clients that show a count, not a member list
+	// (the room is above the server's listed size).
+	LargeRoom int `json:"largeRoom,omitempty"`
 	GapFetches        int    `json:"gapFetches"`
 	// PresenceFetches counts presence frames sent for a missed join or
 	// leave; PresenceSyncs the syncs for one no longer kept.
@@ -151,6 +154,9 @@ func (r report) print(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "%-22s %d stored; %d out of send order; %d clients with a wrong history, %d with wrong members\n",
 			"promises", r.Stored, r.OrderViolations, r.HistoryMismatches, r.MemberMismatches)
+	}
+	if r.LargeRoom > 0 {
+		fmt.Fprintf(w, "%-22s %d clients show a count, not a member list\n", "  large room", r.LargeRoom)
 	}
 	if r.MemberExample != "" {
 		fmt.Fprintf(w, "%-22s %s\n", "  for example", r.MemberExample)

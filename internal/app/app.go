@@ -115,6 +115,7 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 	limits := chat.DefaultLimits()
 	limits.MaxTextChars = cfg.MaxTextChars
 	limits.Messages, limits.Reads = cfg.MessageRate, cfg.ReadRate
+	limits.ListedRoomSize = cfg.ListedRoomSize
 	db.SkipAfter = limits.SkipAfter
 	return &handler.Chat{
 		Conns:        db,

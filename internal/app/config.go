@@ -22,6 +22,7 @@ const (
 	EnvPostTimeout          = "CHAT_POST_TIMEOUT"           // Go duration, default 3s
 	EnvConnectGrace         = "CHAT_CONNECT_GRACE"          // Go duration, default 30s
 	EnvMaxTextChars         = "CHAT_MAX_TEXT_CHARS"         // default 2000
+	EnvListedRoomSize       = "CHAT_LISTED_ROOM_SIZE"       // default 150: above it a room shows a count, not its members
 	EnvMessageRate          = "CHAT_MESSAGE_RATE"           // new-message frames per second per user, default 5
 	EnvMessageBurst         = "CHAT_MESSAGE_BURST"          // default 20
 	EnvReadRate             = "CHAT_READ_RATE"              // sync, presence, members and ping frames per second per user, default 2
@@ -41,7 +42,7 @@ const (
 
 // EnvNames lists every variable above.
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
-	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
+	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvListedRoomSize, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
 	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey, EnvJWTIssuer, EnvJWTAudience, EnvJWKSURL, EnvJWTNameClaims}
 
 // Range is the values a numeric variable accepts.
@@ -56,6 +57,7 @@ func Ranges() map[string]Range {
 		EnvMessageRetentionDays: {1, 36500},
 		EnvFanoutConcurrency:    {1, 1024},
 		EnvMaxTextChars:         {1, 20000},
+		EnvListedRoomSize:       {2, 1000},
 		EnvMessageRate:          {0.01, 1000},
 		EnvMessageBurst:         {1, 1000},
 		EnvReadRate:             {0.01, 1000},
@@ -72,6 +74,7 @@ type Config struct {
 	PostTimeout        time.Duration
 	ConnectGrace       time.Duration
 	MaxTextChars       int
+	ListedRoomSize     int
 	MessageRate        chat.Rate
 	ReadRate           chat.Rate
 	AllowedOrigins     []string // empty: any origin
@@ -108,6 +111,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.MessageRetention = time.Duration(days) * 24 * time.Hour
 	c.FanoutConcurrency = intVar(getenv, EnvFanoutConcurrency, 64, &errs)
 	c.MaxTextChars = intVar(getenv, EnvMaxTextChars, 2000, &errs)
+	c.ListedRoomSize = intVar(getenv, EnvListedRoomSize, chat.DefaultLimits().ListedRoomSize, &errs)
 	limits := chat.DefaultLimits()
 	c.MessageRate, c.ReadRate = limits.Messages, limits.Reads
 	c.MessageRate.PerSecond = floatVar(getenv, EnvMessageRate, c.MessageRate.PerSecond, &errs)

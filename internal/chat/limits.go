@@ -43,6 +43,10 @@ type Limits struct {
 	// MembersPage the most users one members reply lists.
 	PresencePage int
 	MembersPage  int
+	// ListedRoomSize is the most users online a room has for its members
+	// to be listed and its joins and leaves told: above it a room shows a
+	// count (online) and lists members on request (members).
+	ListedRoomSize int
 	// Messages limits each user's new-message frames (all their
 	// connections together); Reads their sync, presence, members and ping frames.
 	// An excess frame is refused with rate_limited.
@@ -61,6 +65,7 @@ func DefaultLimits() Limits {
 		MaxHistory:        100,
 		PresencePage:      100,
 		MembersPage:       100,
+		ListedRoomSize:    150,
 		TypingInterval:    2 * time.Second,
 		MaxFrameBytes:     128 * 1024,
 		FrameWait:         2 * time.Second,

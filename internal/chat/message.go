@@ -72,6 +72,16 @@ type Page struct {
 	First int64
 }
 
+// PresenceHead is what a room's presence log head holds: the number of
+// its latest join or leave, how many users are online, and the count last
+// pushed to the room (an online event) and when.
+type PresenceHead struct {
+	PSeq         int64
+	Online       int64
+	PushedOnline int64
+	PushedAt     time.Time // zero: never
+}
+
 // ErrNoConnection is returned for a connection that is not stored, or no
 // longer live.
 var ErrNoConnection = errors.New("no such connection")

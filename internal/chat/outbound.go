@@ -31,6 +31,7 @@ const (
 	TypePresence   = "presence"
 	TypeSkip       = "skip"
 	TypeMembers    = "members"
+	TypeOnline     = "online"
 )
 
 // MessageEvent is a stored message as clients see it: the new-message event
@@ -118,8 +119,12 @@ type Sync struct {
 	// Presence: they reflect it and every one before it.
 	PSeq    int64    `json:"pseq"`
 	Members []Member `json:"members"`
-	// Online is how many users have a connection in the room.
+	// Online is how many users have a connection in the room. Large says
+	// that they are too many to list (more than the server's listed room
+	// size): Members and Presence are then empty, no join or leave is
+	// sent, and the members frame lists them a page at a time.
 	Online int64 `json:"online"`
+	Large  bool  `json:"large,omitempty"`
 	// Presence has the version of every user the room has a record of,
 	// online (in Members) or not.
 	Presence map[string]int64 `json:"presence"`
@@ -150,7 +155,18 @@ type Pong struct {
 	Type   string `json:"type"`
 	Seq    int64  `json:"seq"`
 	PSeq   int64  `json:"pseq"`
-	Online int64  `json:"online"` // users with a connection in the room
+	Online int64  `json:"online"`          // users with a connection in the room
+	Large  bool   `json:"large,omitempty"` // too many to list (Sync.Large)
+}
+
+// Online tells a large room how many users are online, when the count has
+// moved enough, and any room when it crosses the size above which its
+// members are not listed (Large changes).
+type Online struct {
+	Type   string `json:"type"`
+	Room   string `json:"room"`
+	Online int64  `json:"online"`
+	Large  bool   `json:"large"`
 }
 
 // ErrorEvent reports a frame the server could not accept.

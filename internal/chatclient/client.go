@@ -114,6 +114,12 @@ type Client struct {
 	pGapTimer       *time.Timer
 	pStuck          int64 // pLast when a presence reply last left an event missing
 
+	// online is the room's count of users online (pong, sync, online
+	// events); large says the room is too large to list them: presence is
+	// then not kept (docs/protocol.md, members).
+	online int64
+	large  bool
+
 	// offlineUntil holds reconnection off (a simulated network drop).
 	offlineUntil time.Time
 	done         chan struct{} // closed by Close
@@ -293,6 +299,11 @@ type Snapshot struct {
 	History  []chat.MessageEvent // held messages, by seq
 	Members  []string            // online names, sorted
 	Online   []string            // online user ids, sorted
+	// Count is how many users are online as the server last said, and
+	// Large whether the room is too large to list them (Members and
+	// Online are then empty).
+	Count int64
+	Large bool
 	Ready    bool
 	Stats    Stats
 	Versions map[string]int64
@@ -303,7 +314,7 @@ func (c *Client) Snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := Snapshot{Progress: c.progress(), Name: c.name, UserID: c.userID, Ready: c.ready,
-		Stats: c.statsCopy(), Versions: map[string]int64{}}
+		Stats: c.statsCopy(), Versions: map[string]int64{}, Count: c.online, Large: c.large}
 	for _, m := range c.held {
 		s.History = append(s.History, m)
 	}
@@ -569,6 +580,8 @@ type inbound struct {
 	Messages []chat.MessageEvent `json:"messages"`
 	Skipped  []int64             `json:"skipped"`
 	First    int64               `json:"first"`
+	Online   int64               `json:"online"`
+	Large    bool                `json:"large"`
 	Frame    int64               `json:"frame"`
 	Action   string              `json:"action"`
 	PSeq     int64               `json:"pseq"`
@@ -620,10 +633,15 @@ func (c *Client) receive(data []byte, at time.Time) {
 		c.skip(f.Seq)
 		c.noteHighest(f.Seq)
 	case chat.TypePong:
-		c.pHighest = max(c.pHighest, f.PSeq)
-		c.notePresence()
+		c.noteOnline(f)
+		if !c.large {
+			c.pHighest = max(c.pHighest, f.PSeq)
+			c.notePresence()
+		}
 		c.noteHighest(f.Seq)
 		c.fillGap()
+	case chat.TypeOnline:
+		c.noteOnline(f)
 	case "": // the gateway's own frames: Too Many Requests, Internal server error
 		if f.Message != "" {
 			c.stats.ErrorFrames++
@@ -688,6 +706,22 @@ func (c *Client) onError(f inbound) {
 // number, not before due and one at a time (the window becomes 1); the
 // caller pumps. It reports false when the frame is no longer pending under
 // that number (acknowledged meanwhile, or renumbered on a new connection).
+// noteOnline takes the room's count from a pong or an online event. A room
+// back at the size where members are listed is synced, for the list.
+// Called with mu held.
+func (c *Client) noteOnline(f inbound) {
+	c.online = f.Online
+	if f.Large == c.large {
+		return
+	}
+	c.large = f.Large
+	if c.large {
+		clear(c.presence)
+	} else if c.ready && !recent(c.syncAt) {
+		c.requestSync()
+	}
+}
+
 // Called with mu held.
 func (c *Client) sendAgain(f inbound, due time.Time) bool {
 	i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID })
@@ -705,6 +739,10 @@ func (c *Client) onSync(f inbound, at time.Time) {
 	before, held := c.last, len(c.held)+len(c.skipped)
 	if f.You.UserID != "" {
 		c.name, c.userID = f.You.Name, f.You.UserID
+	}
+	c.online, c.large = f.Online, f.Large
+	if f.Large {
+		clear(c.presence) // a large room's members are not kept: they are not told
 	}
 	c.reconcile(f.Members, f.Presence)
 	c.pLast = max(c.pLast, f.PSeq) // the sync shows every presence event up to it

@@ -26,8 +26,9 @@ type Connections interface {
 	RoomConnections(ctx context.Context, room string) ([]chat.Connection, error)
 	Room(ctx context.Context, room string) ([]chat.Connection, []chat.Presence, error)
 	LogPresence(ctx context.Context, e chat.PresenceEvent) (chat.PresenceEvent, error)
-	PresenceHead(ctx context.Context, room string) (pseq, online int64, err error)
-	CountOnline(ctx context.Context, room string, delta int64) error
+	PresenceHead(ctx context.Context, room string) (chat.PresenceHead, error)
+	CountOnline(ctx context.Context, room string, delta int64) (chat.PresenceHead, error)
+	ClaimOnlinePush(ctx context.Context, room string, online int64, prev, now time.Time) (bool, error)
 	PresenceSince(ctx context.Context, room string, after int64, limit int) ([]chat.PresenceEvent, bool, error)
 	Members(ctx context.Context, room, cursor string, limit int) ([]chat.Member, string, error)
 }
@@ -172,7 +173,9 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		return status(500, "Internal server error"), nil
 	}
 	if len(p.Conns) == 1 { // the add that made the user's set: they are online
-		h.countOnline(ctx, r, j.Room, 1)
+		if _, err := h.Conns.CountOnline(ctx, j.Room, 1); err != nil {
+			r.log.ErrorContext(ctx, "count users online failed", "room", j.Room, "delta", 1, "err", err)
+		}
 	}
 	r.log.InfoContext(ctx, "connected", "room", j.Room, "userId", j.UserID, "joined", joined)
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.Connects, 1))
@@ -277,7 +280,20 @@ func (h *Chat) claimJoin(ctx context.Context, r request, c chat.Connection) (cha
 	if !ok {
 		return chat.PresenceEvent{}, false
 	}
-	return h.presenceEvent(ctx, r, c.Room, p, c.ConnectedAt), true
+	// A room too large to list its members is told its count, when due,
+	// not the join.
+	head, err := h.Conns.PresenceHead(ctx, c.Room)
+	if err != nil {
+		r.log.ErrorContext(ctx, "read the room's count online failed", "room", c.Room, "err", err)
+	} else if !h.listed(head) {
+		h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head))
+		return chat.PresenceEvent{}, false
+	}
+	e := h.presenceEvent(ctx, r, c.Room, p, c.ConnectedAt)
+	if err == nil {
+		h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head)) // a room back to its list size
+	}
+	return e, true
 }
 
 // announceJoin sends c's pending join, if any, to the room: every route
@@ -311,11 +327,11 @@ func (h *Chat) ping(ctx context.Context, r request, c chat.Connection) error {
 	if err != nil {
 		return err
 	}
-	pseq, online, err := h.Conns.PresenceHead(ctx, c.Room)
+	head, err := h.Conns.PresenceHead(ctx, c.Room)
 	if err != nil {
 		return err
 	}
-	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: pseq, Online: online})
+	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: head.PSeq, Online: head.Online, Large: !h.listed(head)})
 	h.announceJoin(ctx, r, c)
 	return nil
 }

@@ -1254,3 +1254,41 @@ func TestMembersFrame(t *testing.T) {
 	w.send("c-Ana", `{"action":"members","cursor":7}`)
 	w.expect("c-Ana", "error code=invalid_message")
 }
+
+// Above ListedRoomSize users online a room is told its count, not each
+// join and leave; a sync lists nobody and says large; back at the size,
+// the room hears joins and leaves again, and that it is listed.
+func TestLargeRoomIsToldItsCount(t *testing.T) {
+	w := newWorld(t)
+	w.h.Limits.ListedRoomSize = 2
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
+	w.expect("a1", "join name=Bo")
+	w.now = w.now.Add(time.Minute)
+	w.connect("c1", "Cy", "r")
+	w.send("c1", `{"action":"sync"}`)
+	sums, cy := w.frames("c1")
+	if len(cy) != 2 || sums[1] != "sync" || cy[1]["large"] != true || cy[1]["online"] != 3.0 || len(cy[1]["members"].([]any)) != 0 || len(cy[1]["presence"].(map[string]any)) != 0 {
+		t.Errorf("Cy's frames in a room of 3: %v; want the count, then a sync: large, online 3, no members", cy)
+	}
+	online := w.expect("a1", "online")
+	if len(online) == 1 && (online[0]["online"] != 3.0 || online[0]["large"] != true) {
+		t.Errorf("the room crossed the size: %v; want online 3, large", online[0])
+	}
+	w.expect("b1", "online")
+	w.arrive("d1", "Dan", "r") // one more: no join, and too small a move to push
+	w.expect("a1")
+	w.send("a1", `{"action":"ping"}`)
+	if pong := w.expect("a1", "pong"); len(pong) == 1 && (pong[0]["online"] != 4.0 || pong[0]["large"] != true) {
+		t.Errorf("pong: %v; want online 4, large", pong[0])
+	}
+	w.disconnect("d1")
+	w.expect("a1") // 3 online: still large
+	w.now = w.now.Add(time.Minute)
+	w.disconnect("c1")
+	w.expect("a1", "leave name=Cy", "online")
+	w.send("b1", `{"action":"sync"}`)
+	if _, bo := w.frames("b1"); len(bo) < 1 || bo[len(bo)-1]["large"] != nil || memberNames(bo[len(bo)-1]) != "Ana,Bo" {
+		t.Errorf("Bo's sync back at the size: %v; want Ana and Bo listed", bo)
+	}
+}

@@ -41,8 +41,7 @@ func (h *Chat) depart(ctx context.Context, r request, ids []string) {
 				r.log.InfoContext(ctx, "connection removed", "removed", id, "room", c.Room, "userId", c.UserID, "left", left)
 				h.Metrics.Record(ctx, nil, metrics.Count(metrics.Disconnects, 1))
 				if left {
-					h.countOnline(ctx, r, c.Room, -1)
-					next = append(next, h.announce(ctx, r, c.Room, p)...)
+					next = append(next, h.leave(ctx, r, c.Room, p)...)
 				}
 			}
 		}
@@ -50,10 +49,68 @@ func (h *Chat) depart(ctx context.Context, r request, ids []string) {
 	}
 }
 
-// announce tells a room that a user left (or joined), and returns the
-// connections that broadcast found gone.
-func (h *Chat) announce(ctx context.Context, r request, room string, p chat.Presence) []string {
-	return h.broadcast(ctx, r, room, "", h.presenceEvent(ctx, r, room, p, h.Now()))
+// leave counts a user out of a room and tells the room: their leave if the
+// room lists its members, else its count online when that is due. It
+// returns the connections the broadcasts found gone.
+func (h *Chat) leave(ctx context.Context, r request, room string, p chat.Presence) []string {
+	head, err := h.Conns.CountOnline(ctx, room, -1)
+	if err != nil {
+		// The count is one off until the room empties; the leave goes out.
+		r.log.ErrorContext(ctx, "count users online failed", "room", room, "delta", -1, "err", err)
+	} else if !h.listed(head) {
+		return h.pushOnline(ctx, r, room, head)
+	}
+	gone := h.broadcast(ctx, r, room, "", h.presenceEvent(ctx, r, room, p, h.Now()))
+	if err == nil {
+		gone = append(gone, h.pushOnline(ctx, r, room, head)...)
+	}
+	return gone
+}
+
+// listed reports whether a room with head has few enough users online for
+// its members to be listed and its joins and leaves told.
+func (h *Chat) listed(head chat.PresenceHead) bool {
+	return head.Online <= int64(h.Limits.ListedRoomSize)
+}
+
+// Pushes of a room's count online: when it crosses ListedRoomSize (at
+// most every pushCrossing), and above it when it moved by a tenth, at
+// least pushMinMove, and pushEvery passed.
+const (
+	pushCrossing = 5 * time.Second
+	pushEvery    = 30 * time.Second
+	pushMinMove  = 10
+)
+
+// pushOnline sends a room its count online if a push is due (above), and
+// returns the connections the broadcast found gone. Of the invocations
+// that find it due, one sends it.
+func (h *Chat) pushOnline(ctx context.Context, r request, room string, head chat.PresenceHead) []string {
+	now := h.Now()
+	since := now.Sub(head.PushedAt)
+	wasListed := head.PushedAt.IsZero() || head.PushedOnline <= int64(h.Limits.ListedRoomSize)
+	isListed := h.listed(head)
+	switch {
+	case wasListed != isListed:
+		if !head.PushedAt.IsZero() && since < pushCrossing {
+			return nil
+		}
+	case isListed:
+		return nil // its joins and leaves say it all
+	default:
+		moved := head.Online - head.PushedOnline
+		if max(moved, -moved) < max(pushMinMove, head.PushedOnline/10) || since < pushEvery {
+			return nil
+		}
+	}
+	ok, err := h.Conns.ClaimOnlinePush(ctx, room, head.Online, head.PushedAt, now)
+	if err != nil {
+		r.log.ErrorContext(ctx, "push of the count online failed", "room", room, "err", err)
+	}
+	if !ok {
+		return nil
+	}
+	return h.broadcast(ctx, r, room, "", chat.Online{Type: chat.TypeOnline, Room: room, Online: head.Online, Large: !isListed})
 }
 
 // presenceEvent makes the join or leave of p, numbered in the room's
@@ -92,8 +149,7 @@ func (h *Chat) heal(ctx context.Context, r request, room string, conns []chat.Co
 			case err != nil:
 				r.log.ErrorContext(ctx, "heal presence failed", "userId", p.UserID, "removed", id, "err", err)
 			case left:
-				h.countOnline(ctx, r, room, -1)
-				gone = append(gone, h.announce(ctx, r, room, np)...)
+				gone = append(gone, h.leave(ctx, r, room, np)...)
 			}
 		}
 	}
@@ -125,14 +181,6 @@ func (h *Chat) heal(ctx context.Context, r request, room string, conns []chat.Co
 		h.depart(ctx, r, gone)
 	}
 	return changed
-}
-
-// countOnline adds delta to the room's count of users online; a failure
-// is logged (the count is off by one until the room empties).
-func (h *Chat) countOnline(ctx context.Context, r request, room string, delta int64) {
-	if err := h.Conns.CountOnline(ctx, room, delta); err != nil {
-		r.log.ErrorContext(ctx, "count users online failed", "room", room, "delta", delta, "err", err)
-	}
 }
 
 func (h *Chat) touch(ctx context.Context, r request, c chat.Connection, at time.Time) {

@@ -25,42 +25,54 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 			}
 		}()
 	}
-	// A presence event numbered before the room is read: the room shows it
-	// and every one before. The join just numbered is one; without it, the
-	// log's head says the latest.
-	pseq := join.PSeq
-	var err error
-	if pseq == 0 {
-		if pseq, _, err = h.Conns.PresenceHead(ctx, c.Room); err != nil {
-			return err
-		}
-	}
-	var presence []chat.Presence
-	conns, presence, err = h.Conns.Room(ctx, c.Room)
+	// The log's head is read before the room: the room shows its latest
+	// presence event (the join just numbered, or a later one) and every
+	// one before it.
+	head, err := h.Conns.PresenceHead(ctx, c.Room)
 	if err != nil {
 		return err
 	}
-	if h.heal(ctx, r, c.Room, conns, presence) {
-		if conns, presence, err = h.Conns.Room(ctx, c.Room); err != nil {
+	// A room too large to list is not read at all: the reply has its count.
+	var presence []chat.Presence
+	if h.listed(head) {
+		conns, presence, err = h.Conns.Room(ctx, c.Room)
+		if err != nil {
 			return err
+		}
+		if h.heal(ctx, r, c.Room, conns, presence) {
+			if conns, presence, err = h.Conns.Room(ctx, c.Room); err != nil {
+				return err
+			}
 		}
 	}
 	page, err := h.Msgs.History(ctx, c.Room, in.After, in.Before, in.Limit)
 	if err != nil {
 		return err
 	}
+	pseq := max(head.PSeq, join.PSeq)
 	// A page read forwards (after) starts right after what the client
 	// holds: cut from the newest end. Otherwise it ends at the newest
 	// message asked for: cut from the oldest end. The skipped seqs are
 	// facts whatever is cut, and few (at most a page's limit).
-	envelope := chat.NewSync(c, page.Latest, presence, nil, true)
-	envelope.Before, envelope.PSeq, envelope.Skipped, envelope.First = in.Before, pseq, page.Skipped, page.First
-	b, _ := json.Marshal(envelope)
+	reply := h.syncReply(c, page, presence, head, nil, true)
+	reply.Before, reply.PSeq = in.Before, pseq
+	b, _ := json.Marshal(reply)
 	msgs, cut := fit(page.Messages, h.Limits.MaxFrameBytes-len(b), in.After < 0)
-	reply := chat.NewSync(c, page.Latest, presence, msgs, page.More || cut)
-	reply.Before, reply.PSeq, reply.Skipped, reply.First = in.Before, pseq, page.Skipped, page.First
+	reply = h.syncReply(c, page, presence, head, msgs, page.More || cut)
+	reply.Before, reply.PSeq = in.Before, pseq
 	h.reply(ctx, r, reply)
 	return nil
+}
+
+// syncReply is a sync reply with msgs of page: the members and presence
+// of a listed room, or the count of a large one.
+func (h *Chat) syncReply(c chat.Connection, page chat.Page, presence []chat.Presence, head chat.PresenceHead, msgs []chat.Message, more bool) chat.Sync {
+	s := chat.NewSync(c, page.Latest, presence, msgs, more)
+	s.Skipped, s.First = page.Skipped, page.First
+	if !h.listed(head) {
+		s.Online, s.Large = head.Online, true
+	}
+	return s
 }
 
 // fit keeps as many messages as fit in budget bytes of JSON, dropping from

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -80,38 +81,75 @@ func (db *DB) LogPresence(ctx context.Context, e chat.PresenceEvent) (chat.Prese
 	return e, nil
 }
 
-// PresenceHead returns the number of a room's latest presence event (0:
-// none yet) and how many users are online there.
-func (db *DB) PresenceHead(ctx context.Context, room string) (pseq, online int64, err error) {
+// PresenceHead returns a room's presence log head: the number of its
+// latest presence event (0: none yet), how many users are online there,
+// and the count last pushed.
+func (db *DB) PresenceHead(ctx context.Context, room string) (chat.PresenceHead, error) {
 	var head plogHead
 	if _, err := db.getItem(ctx, db.tables.Connections, key(plogPrefix+room, headSK), &head); err != nil {
-		return 0, 0, fmt.Errorf("get latest presence event of room %q: %w", room, err)
+		return chat.PresenceHead{}, fmt.Errorf("get latest presence event of room %q: %w", room, err)
 	}
-	return head.Seq, max(head.Online, 0), nil
+	return head.head(), nil
 }
 
 // plogHead is the head of a room's presence log. Online counts the users
-// with a connection there (CountOnline).
+// with a connection there (CountOnline); PushedOnline and PushedAt are the
+// count last pushed to the room and when (ClaimOnlinePush).
 type plogHead struct {
 	keys
-	Seq    int64 `dynamodbav:"seq"`
-	Online int64 `dynamodbav:"online"`
+	Seq          int64 `dynamodbav:"seq"`
+	Online       int64 `dynamodbav:"online"`
+	PushedOnline int64 `dynamodbav:"pushedOnline"`
+	PushedAt     int64 `dynamodbav:"pushedAt"` // Unix ms
 }
 
-// CountOnline adds delta to a room's count of users online: 1 for the
-// PutConnection whose presence has one connection (the add that made the
-// set: only one caller is told so), -1 for the removal that reports left.
-func (db *DB) CountOnline(ctx context.Context, room string, delta int64) error {
-	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+func (h plogHead) head() chat.PresenceHead {
+	return chat.PresenceHead{PSeq: h.Seq, Online: max(h.Online, 0), PushedOnline: h.PushedOnline, PushedAt: optionalMS(h.PushedAt)}
+}
+
+// CountOnline adds delta to a room's count of users online, and returns
+// the head after it: 1 for the PutConnection whose presence has one
+// connection (the add that made the set: only one caller is told so), -1
+// for the removal that reports left.
+func (db *DB) CountOnline(ctx context.Context, room string, delta int64) (chat.PresenceHead, error) {
+	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
 		UpdateExpression:          aws.String("ADD #online :d"),
 		ExpressionAttributeNames:  map[string]string{"#online": "online"}, // a reserved word
 		ExpressionAttributeValues: map[string]types.AttributeValue{":d": num(delta)},
+		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err != nil {
-		return fmt.Errorf("count users online in room %q: %w", room, err)
+		return chat.PresenceHead{}, fmt.Errorf("count users online in room %q: %w", room, err)
 	}
-	return nil
+	var head plogHead
+	if err := unmarshal(out.Attributes, &head); err != nil {
+		return chat.PresenceHead{}, err
+	}
+	return head.head(), nil
+}
+
+// ClaimOnlinePush records that count online is pushed to a room at now,
+// if the push before it is still the one at prev (the head's PushedAt
+// when read): of concurrent callers one pushes.
+func (db *DB) ClaimOnlinePush(ctx context.Context, room string, online int64, prev, now time.Time) (bool, error) {
+	cond, values := "attribute_not_exists(pushedAt)", map[string]types.AttributeValue{":n": num(online), ":now": num(ms(now))}
+	if !prev.IsZero() {
+		cond, values[":prev"] = "pushedAt = :prev", num(ms(prev))
+	}
+	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
+		UpdateExpression:          aws.String("SET pushedOnline = :n, pushedAt = :now"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: values,
+	})
+	if conditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim the push of room %q's count online: %w", room, err)
+	}
+	return true, nil
 }
 
 // PresenceSince returns, in order, up to limit of a room's kept presence

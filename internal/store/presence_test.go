@@ -38,8 +38,8 @@ func TestPresenceLogNumbersEveryEventOnce(t *testing.T) {
 		}
 		seen[e.PSeq] = e.UserID
 	}
-	if last, _, err := f.db.PresenceHead(ctx, "r"); err != nil || last != n {
-		t.Fatalf("PresenceHead = %d, %v; want %d", last, err, n)
+	if head, err := f.db.PresenceHead(ctx, "r"); err != nil || head.PSeq != n {
+		t.Fatalf("PresenceHead = %+v, %v; want pseq %d", head, err, n)
 	}
 
 	events, more, err := f.db.PresenceSince(ctx, "r", 4, 5)
