@@ -47,8 +47,8 @@ type report struct {
 	MemberExample     string `json:"memberExample,omitempty"`
 	// LargeRoom counts the clients that show a count, not a member list
 	// (the room is above the server's listed size).
-	LargeRoom int `json:"largeRoom,omitempty"`
-	GapFetches        int    `json:"gapFetches"`
+	LargeRoom  int `json:"largeRoom,omitempty"`
+	GapFetches int `json:"gapFetches"`
 	// PresenceFetches counts presence frames sent for a missed join or
 	// leave; PresenceSyncs the syncs for one no longer kept.
 	PresenceFetches int    `json:"presenceFetches"`

@@ -294,16 +294,16 @@ type Progress struct {
 // Snapshot is what a client holds at one moment.
 type Snapshot struct {
 	Progress
-	Name     string
-	UserID   string
-	History  []chat.MessageEvent // held messages, by seq
-	Members  []string            // online names, sorted
-	Online   []string            // online user ids, sorted
+	Name    string
+	UserID  string
+	History []chat.MessageEvent // held messages, by seq
+	Members []string            // online names, sorted
+	Online  []string            // online user ids, sorted
 	// Count is how many users are online as the server last said, and
 	// Large whether the room is too large to list them (Members and
 	// Online are then empty).
-	Count int64
-	Large bool
+	Count    int64
+	Large    bool
 	Ready    bool
 	Stats    Stats
 	Versions map[string]int64
