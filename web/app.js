@@ -28,6 +28,10 @@ let client = null;
 let room = "";
 let me = { userId: "", name: "" };
 const members = new Map(); // userId → name, online users
+// A large room shows a count; its members are listed only when asked for,
+// a page at a time (membersCursor: where the next page starts).
+let large = false;
+let membersCursor = "";
 const typers = new Map(); // userId → {name, timer}
 let hasOlder = false; // whether history older than the first message shown exists
 let unread = 0; // messages that arrived while the tab was hidden
@@ -101,6 +105,8 @@ function join(name, r) {
   me = { userId: "", name };
   members.clear();
   typers.clear();
+  showLarge(false);
+  $("online-count").textContent = "";
   renderMembers();
   renderTyping();
   client = signin
@@ -110,6 +116,8 @@ function join(name, r) {
   client.addEventListener("sync", (e) => onSync(e.detail));
   client.addEventListener("older", (e) => onOlder(e.detail));
   client.addEventListener("members", (e) => onMembers(e.detail.members));
+  client.addEventListener("online", (e) => onOnline(e.detail));
+  client.addEventListener("membersPage", (e) => onMembersPage(e.detail));
   client.addEventListener("message", (e) => onMessage(e.detail));
   client.addEventListener("ack", (e) => onAck(e.detail));
   client.addEventListener("presence", (e) => onPresence(e.detail));
@@ -244,7 +252,40 @@ function onSync({ you, first, more }) {
   renderNames();
 }
 
+function onOnline({ online, large: isLarge }) {
+  $("online-count").textContent = `${online} online`;
+  if (isLarge !== large) showLarge(isLarge);
+}
+
+/** Switches the member list between the room's members and, for a large room, a count with a list on request. */
+function showLarge(on) {
+  large = on;
+  membersCursor = "";
+  $("show-members").hidden = !on;
+  $("more-members").hidden = true;
+  if (on) {
+    members.clear();
+    renderMembers();
+  }
+}
+
+$("show-members").addEventListener("click", () => {
+  members.clear();
+  renderMembers();
+  client?.fetchMembers();
+});
+$("more-members").addEventListener("click", () => client?.fetchMembers(membersCursor));
+
+function onMembersPage({ members: page, next }) {
+  if (!large) return;
+  for (const m of page) members.set(m.userId, m.name);
+  renderMembers();
+  membersCursor = next;
+  $("more-members").hidden = !next;
+}
+
 function onMembers(list) {
+  if (large) return; // a large room's list comes a page at a time, when asked for
   members.clear();
   for (const m of list) members.set(m.userId, m.name);
   renderMembers();

@@ -83,6 +83,10 @@ export class ChatClient extends EventTarget {
     this.pSeen = new Set();
     this.presenceAskedAt = 0;
     this.pStuck = -1; // pLast when a presence reply last left an event missing
+    // The room's count of users online, and whether it is too large to list
+    // them (then presence is not kept: no join or leave comes).
+    this.online = 0;
+    this.large = false;
     this.attempt = 0;
     this.lastTypingSent = 0;
     this.stopped = true;
@@ -337,6 +341,28 @@ export class ChatClient extends EventTarget {
     }, wait);
   }
 
+  /** Takes the room's count from a pong or an online event; a room back at the size where members are listed is synced, for the list. */
+  noteOnline(f) {
+    const large = !!f.large;
+    if (f.online === this.online && large === this.large) return;
+    this.online = f.online;
+    if (large !== this.large) {
+      this.large = large;
+      if (large) {
+        this.presence.clear();
+        this.emitMembers();
+      } else if (this.ready && !recent(this.syncAskedAt)) {
+        this.requestSync();
+      }
+    }
+    this.emit("online", { online: this.online, large: this.large });
+  }
+
+  /** Asks for a page of the users online (a large room's list), after cursor. */
+  fetchMembers(cursor = "") {
+    this.transmit(cursor ? { action: "members", cursor } : { action: "members" });
+  }
+
   /** Asks for the presence events after the last contiguous one. */
   requestPresence() {
     this.presenceAskedAt = Date.now();
@@ -435,10 +461,19 @@ export class ChatClient extends EventTarget {
         this.emit("typing", f);
         break;
       case "pong":
-        if (f.pseq > this.pHighest) this.pHighest = f.pseq;
-        this.notePresence();
+        this.noteOnline(f);
+        if (!this.large) {
+          if (f.pseq > this.pHighest) this.pHighest = f.pseq;
+          this.notePresence();
+        }
         this.noteHighest(f.seq);
         this.fillGap();
+        break;
+      case "online":
+        this.noteOnline(f);
+        break;
+      case "members":
+        this.emit("membersPage", { members: f.members, next: f.next || "" });
         break;
       case "error":
         this.onError(f);
@@ -523,6 +558,10 @@ export class ChatClient extends EventTarget {
     const before = this.last;
     const held = this.held.size;
     this.emit("sync", { you: f.you, room: f.room, first, more: f.more });
+    this.large = !!f.large;
+    if (this.large) this.presence.clear(); // a large room's members are not kept: they are not told
+    this.online = f.online ?? f.members.length;
+    this.emit("online", { online: this.online, large: this.large });
     this.reconcilePresence(f.members, f.presence || {});
     const pseq = f.pseq || 0; // the sync shows every presence event up to it
     if (pseq > this.pLast) this.pLast = pseq;

@@ -73,13 +73,13 @@ func (h *Chat) listed(head chat.PresenceHead) bool {
 	return head.Online <= int64(h.Limits.ListedRoomSize)
 }
 
-// Pushes of a room's count online: when it crosses ListedRoomSize (at
-// most every pushCrossing), and above it when it moved by a tenth, at
-// least pushMinMove, and pushEvery passed.
+// Pushes of a room's count online: whenever it crosses ListedRoomSize (a
+// room going back and forth across it costs no more than the joins and
+// leaves it would send if listed), and above it when it moved by a tenth,
+// at least pushMinMove, and pushEvery passed.
 const (
-	pushCrossing = 5 * time.Second
-	pushEvery    = 30 * time.Second
-	pushMinMove  = 10
+	pushEvery   = 30 * time.Second
+	pushMinMove = 10
 )
 
 // pushOnline sends a room its count online if a push is due (above), and
@@ -92,9 +92,6 @@ func (h *Chat) pushOnline(ctx context.Context, r request, room string, head chat
 	isListed := h.listed(head)
 	switch {
 	case wasListed != isListed:
-		if !head.PushedAt.IsZero() && since < pushCrossing {
-			return nil
-		}
 	case isListed:
 		return nil // its joins and leaves say it all
 	default:
