@@ -371,7 +371,7 @@ export class ChatClient extends EventTarget {
 
   /** Applies a join or leave, live or fetched, and notes its number. */
   applyEvent(f) {
-    if (this.applyPresence(f.userId, f.name, f.type === "join", f.version)) {
+    if (this.applyPresence(f.userId, f.name, f.type === "join", f.version, f.pseq)) {
       this.emit("presence", f);
       this.emitMembers();
     }
@@ -562,7 +562,7 @@ export class ChatClient extends EventTarget {
     if (this.large) this.presence.clear(); // a large room's members are not kept: they are not told
     this.online = f.online ?? f.members.length;
     this.emit("online", { online: this.online, large: this.large });
-    this.reconcilePresence(f.members, f.presence || {});
+    this.reconcilePresence(f.members, f.presence || {}, f.pseq || 0);
     const pseq = f.pseq || 0; // the sync shows every presence event up to it
     if (pseq > this.pLast) this.pLast = pseq;
     if (pseq > this.pHighest) this.pHighest = pseq;
@@ -632,23 +632,30 @@ export class ChatClient extends EventTarget {
   }
 
   /** Applies a user's state if version is newer than what is held; reports whether it changed anything shown. */
-  applyPresence(userId, name, online, version) {
+  applyPresence(userId, name, online, version, pseq = 0) {
     const known = this.presence.get(userId);
     if (known && known.version >= version) return false;
-    this.presence.set(userId, { online, version, name });
+    this.presence.set(userId, { online, version, name, pseq });
     return !known || known.online !== online;
   }
 
-  reconcilePresence(members, versions) {
+  /**
+   * Applies a sync's members (its users online, with their versions) read
+   * after presence event pseq: a user it lists is online at that version or
+   * later; a user held online it does not list has left, unless an event
+   * numbered after pseq brought them (the read missed it).
+   */
+  reconcilePresence(members, versions, pseq) {
     const online = new Map(members.map((m) => [m.userId, m.name]));
     for (const [userId, version] of Object.entries(versions)) {
       const known = this.presence.get(userId);
       if (!known || known.version <= version) {
-        this.presence.set(userId, { online: online.has(userId), version, name: online.get(userId) ?? known?.name ?? "" });
+        this.presence.set(userId, { online: online.has(userId), version, name: online.get(userId) ?? known?.name ?? "", pseq: 0 });
       }
     }
-    // A name the sync has no record of is left as it is: an event newer
-    // than the sync's read may have brought it.
+    for (const [userId, p] of this.presence) {
+      if (p.online && !online.has(userId) && !(p.pseq > pseq)) this.presence.set(userId, { ...p, online: false });
+    }
     this.emitMembers();
   }
 

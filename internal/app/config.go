@@ -57,7 +57,7 @@ func Ranges() map[string]Range {
 		EnvMessageRetentionDays: {1, 36500},
 		EnvFanoutConcurrency:    {1, 1024},
 		EnvMaxTextChars:         {1, 20000},
-		EnvListedRoomSize:       {2, 1000},
+		EnvListedRoomSize:       {2, chat.MaxListedRoomSize},
 		EnvMessageRate:          {0.01, 1000},
 		EnvMessageBurst:         {1, 1000},
 		EnvReadRate:             {0.01, 1000},

@@ -79,6 +79,11 @@ func DefaultLimits() Limits {
 	}
 }
 
+// MaxListedRoomSize bounds Limits.ListedRoomSize: a sync reply lists that
+// many members with the longest user ids and names, and still has room
+// for a message of the longest text (a test checks), within MaxFrameBytes.
+const MaxListedRoomSize = 300
+
 // Rate is a rate limit on one kind of frame, per user: PerSecond on
 // average, in bursts of up to Burst.
 type Rate struct {

@@ -125,8 +125,10 @@ type Sync struct {
 	// sent, and the members frame lists them a page at a time.
 	Online int64 `json:"online"`
 	Large  bool  `json:"large,omitempty"`
-	// Presence has the version of every user the room has a record of,
-	// online (in Members) or not.
+	// Presence has the version of every user in Members. A user not in
+	// Members has no connection in the room (as of PSeq): their state is
+	// not sent, so that the reply stays small however many have come and
+	// gone.
 	Presence map[string]int64 `json:"presence"`
 	Messages []MessageEvent   `json:"messages"`
 	// Skipped lists the seqs in the page's range that hold no message and
@@ -214,8 +216,8 @@ func NewSync(c Connection, seq int64, presence []Presence, msgs []Message, more 
 	s := Sync{Type: TypeSync, Version: ProtocolVersion, Room: c.Room, You: Member{UserID: c.UserID, Name: c.Name}, Seq: seq,
 		Members: []Member{}, Presence: map[string]int64{}, More: more, Messages: make([]MessageEvent, len(msgs))}
 	for _, p := range presence {
-		s.Presence[p.UserID] = p.Version
 		if p.Online {
+			s.Presence[p.UserID] = p.Version
 			s.Members = append(s.Members, Member{UserID: p.UserID, Name: p.Name})
 		}
 	}

@@ -165,6 +165,7 @@ type state struct {
 	online  bool
 	version int64
 	name    string
+	pseq    int64 // the number of the event that set it; 0: a sync
 }
 
 // Dial opens the first connection and returns once it is open; the client
@@ -744,7 +745,7 @@ func (c *Client) onSync(f inbound, at time.Time) {
 	if f.Large {
 		clear(c.presence) // a large room's members are not kept: they are not told
 	}
-	c.reconcile(f.Members, f.Presence)
+	c.reconcile(f.Members, f.Presence, f.PSeq)
 	c.pLast = max(c.pLast, f.PSeq) // the sync shows every presence event up to it
 	c.pHighest = max(c.pHighest, f.PSeq)
 	for _, m := range f.Messages {
@@ -911,7 +912,7 @@ func (c *Client) requestSync() {
 func (c *Client) applyEvent(f inbound) {
 	var v int64
 	json.Unmarshal(f.Version, &v)
-	c.apply(f.UserID, f.Name, f.Type == chat.TypeJoin, v)
+	c.apply(f.UserID, f.Name, f.Type == chat.TypeJoin, v, f.PSeq)
 	if f.PSeq > c.pLast {
 		c.pSeen[f.PSeq] = true
 		c.pHighest = max(c.pHighest, f.PSeq)
@@ -993,14 +994,18 @@ func (c *Client) onPresenceLog(f inbound) {
 	}
 }
 
-func (c *Client) apply(userID, name string, online bool, version int64) {
+func (c *Client) apply(userID, name string, online bool, version, pseq int64) {
 	if st, ok := c.presence[userID]; ok && st.version >= version {
 		return
 	}
-	c.presence[userID] = state{online, version, name}
+	c.presence[userID] = state{online, version, name, pseq}
 }
 
-func (c *Client) reconcile(members []chat.Member, versions map[string]int64) {
+// reconcile applies a sync's members (its users online, with their
+// versions) read after presence event pseq: a user it lists is online at
+// that version or later; a user held online it does not list has left,
+// unless an event numbered after pseq brought them (the read missed it).
+func (c *Client) reconcile(members []chat.Member, versions map[string]int64, pseq int64) {
 	online := map[string]string{}
 	for _, m := range members {
 		online[m.UserID] = m.Name
@@ -1011,11 +1016,15 @@ func (c *Client) reconcile(members []chat.Member, versions map[string]int64) {
 			if !on {
 				name = st.name
 			}
-			c.presence[id] = state{on, v, name}
+			c.presence[id] = state{on, v, name, 0}
 		}
 	}
-	// A name the sync has no record of is left as it is: an event newer
-	// than the sync's read may have brought it.
+	for id, st := range c.presence {
+		if _, listed := online[id]; st.online && !listed && st.pseq <= pseq {
+			st.online = false
+			c.presence[id] = st
+		}
+	}
 }
 
 func (c *Client) sendFrame(o outgoing) {

@@ -14,8 +14,9 @@ func newBare() *Client {
 }
 
 // Presence converges whatever order events and sync replies arrive in: a
-// join newer than a sync's read survives the sync; a leave overtaken by a
-// rejoin does not undo it.
+// join numbered after a sync's read survives the sync; a user the sync no
+// longer lists (it lists only users online) has left; a leave overtaken
+// by a rejoin does not undo it.
 func TestPresenceByVersion(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
@@ -23,25 +24,29 @@ func TestPresenceByVersion(t *testing.T) {
 		want   []string
 	}{
 		{"join before an older sync", []string{
-			`{"type":"join","userId":"b","name":"Bo","version":1}`,
-			`{"type":"sync","seq":0,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1},"messages":[]}`,
+			`{"type":"join","userId":"b","name":"Bo","version":1,"pseq":2}`,
+			`{"type":"sync","seq":0,"pseq":1,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1},"messages":[]}`,
 		}, []string{"Ana", "Bo"}},
 		{"leave overtaken by the rejoin", []string{
-			`{"type":"sync","seq":0,"members":[{"userId":"a","name":"Ana"},{"userId":"b","name":"Bo"}],"presence":{"a":1,"b":5},"messages":[]}`,
-			`{"type":"join","userId":"b","name":"Bo","version":7}`,
-			`{"type":"leave","userId":"b","name":"Bo","version":6}`,
+			`{"type":"sync","seq":0,"pseq":1,"members":[{"userId":"a","name":"Ana"},{"userId":"b","name":"Bo"}],"presence":{"a":1,"b":5},"messages":[]}`,
+			`{"type":"join","userId":"b","name":"Bo","version":7,"pseq":3}`,
+			`{"type":"leave","userId":"b","name":"Bo","version":6,"pseq":2}`,
 		}, []string{"Ana", "Bo"}},
 		{"a sync newer than a join", []string{
-			`{"type":"join","userId":"b","name":"Bo","version":3}`,
-			`{"type":"sync","seq":0,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1,"b":4},"messages":[]}`,
+			`{"type":"join","userId":"b","name":"Bo","version":3,"pseq":1}`,
+			`{"type":"sync","seq":0,"pseq":2,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1},"messages":[]}`,
 		}, []string{"Ana"}},
 		{"a sync older than a leave", []string{
-			`{"type":"leave","userId":"b","name":"Bo","version":4}`,
-			`{"type":"sync","seq":0,"members":[{"userId":"a","name":"Ana"},{"userId":"b","name":"Bo"}],"presence":{"a":1,"b":3},"messages":[]}`,
+			`{"type":"leave","userId":"b","name":"Bo","version":4,"pseq":3}`,
+			`{"type":"sync","seq":0,"pseq":2,"members":[{"userId":"a","name":"Ana"},{"userId":"b","name":"Bo"}],"presence":{"a":1,"b":3},"messages":[]}`,
+		}, []string{"Ana"}},
+		{"a sync that no longer lists a user held from an older sync", []string{
+			`{"type":"sync","seq":0,"pseq":1,"members":[{"userId":"a","name":"Ana"},{"userId":"b","name":"Bo"}],"presence":{"a":1,"b":1},"messages":[]}`,
+			`{"type":"sync","seq":0,"pseq":4,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1},"messages":[]}`,
 		}, []string{"Ana"}},
 		{"two users with one name", []string{
-			`{"type":"sync","seq":0,"members":[{"userId":"a","name":"Ana"},{"userId":"a2","name":"Ana"}],"presence":{"a":1,"a2":1},"messages":[]}`,
-			`{"type":"leave","userId":"a2","name":"Ana","version":2}`,
+			`{"type":"sync","seq":0,"pseq":1,"members":[{"userId":"a","name":"Ana"},{"userId":"a2","name":"Ana"}],"presence":{"a":1,"a2":1},"messages":[]}`,
+			`{"type":"leave","userId":"a2","name":"Ana","version":2,"pseq":2}`,
 		}, []string{"Ana"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
