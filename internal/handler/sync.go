@@ -67,12 +67,28 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 // syncReply is a sync reply with msgs of page: the members and presence
 // of a listed room, or the count of a large one.
 func (h *Chat) syncReply(c chat.Connection, page chat.Page, presence []chat.Presence, head chat.PresenceHead, msgs []chat.Message, more bool) chat.Sync {
+	if online := int64(countOnline(presence)); online > head.Online {
+		head.Online = online // a count that missed an arrival: the list says more
+	}
+	if !h.listed(head) {
+		presence = nil
+	}
 	s := chat.NewSync(c, page.Latest, presence, msgs, more)
 	s.Skipped, s.First = page.Skipped, page.First
 	if !h.listed(head) {
 		s.Online, s.Large = head.Online, true
 	}
 	return s
+}
+
+func countOnline(presence []chat.Presence) int {
+	n := 0
+	for _, p := range presence {
+		if p.Online {
+			n++
+		}
+	}
+	return n
 }
 
 // fit keeps as many messages as fit in budget bytes of JSON, dropping from

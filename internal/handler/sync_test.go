@@ -30,13 +30,14 @@ func TestSyncReplyFitsOneFrame(t *testing.T) {
 			h := &Chat{Limits: l}
 			h.Limits.ListedRoomSize = min(size, chat.MaxListedRoomSize)
 			var presence []chat.Presence
-			if size <= chat.MaxListedRoomSize {
+			if size <= 1000 { // a larger room's count is read, never the room
 				for i := range size {
 					id := fmt.Sprintf("%s%06d", strings.Repeat("s", 58), i)
 					presence = append(presence, chat.Presence{UserID: chat.AccountUserID(id), Name: name, Online: true, Version: 1 << 52})
 				}
 			}
-			head := chat.PresenceHead{PSeq: 1 << 52, Online: int64(size)}
+			// The count may be off (a write that failed): the list decides.
+			head := chat.PresenceHead{PSeq: 1 << 52, Online: int64(size) / 2}
 			reply := h.syncReply(c, page, presence, head, nil, true)
 			reply.PSeq = head.PSeq
 			b, _ := json.Marshal(reply)
