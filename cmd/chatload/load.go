@@ -427,6 +427,9 @@ func audit(ctx context.Context, cfg config, users []*user, r *report) {
 		}
 		return slices.Equal(s.Members, want)
 	}
+	for _, u := range left {
+		u.c.Ping() // a count held back goes out with a ping, and every pong has it
+	}
 	mctx, cancel := context.WithTimeout(ctx, cfg.drain)
 	for _, u := range left {
 		u.c.Wait(mctx, right)

@@ -250,6 +250,14 @@ func (c *Client) Send(clientID, text string) {
 	c.pump()
 }
 
+// Ping pings now, besides the pings every PingInterval: the pong brings
+// the room's latest seq and count online.
+func (c *Client) Ping() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.transmit(map[string]any{"action": chat.ActionPing})
+}
+
 // Drop ends the connection without a close handshake, as a network drop
 // would, and keeps the client offline for at least d; then it reconnects.
 func (c *Client) Drop(d time.Duration) {

@@ -332,6 +332,7 @@ func (h *Chat) ping(ctx context.Context, r request, c chat.Connection) error {
 		return err
 	}
 	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: head.PSeq, Online: head.Online, Large: !h.listed(head)})
+	h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head))
 	h.announceJoin(ctx, r, c)
 	return nil
 }

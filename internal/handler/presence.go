@@ -76,9 +76,12 @@ func (h *Chat) listed(head chat.PresenceHead) bool {
 // Pushes of a room's count online: whenever it crosses ListedRoomSize (a
 // room going back and forth across it costs no more than the joins and
 // leaves it would send if listed), and above it when it moved by a tenth,
-// at least pushMinMove, and pushEvery passed.
+// at least pushMinMove, and pushEvery passed. A room filling up is told
+// its count O(log N) times, N posts each, not N²/2 joins. Pings check it
+// too, so that a count held back by pushEvery goes out after it even when
+// nobody comes or goes any more.
 const (
-	pushEvery   = 30 * time.Second
+	pushEvery   = 5 * time.Second
 	pushMinMove = 10
 )
 
