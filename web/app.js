@@ -22,6 +22,7 @@ const PROBLEM_TEXT = {
   reconnecting: "The connection was reset; your messages will be sent again, in order.",
   rate_limited: "You are sending faster than the room allows; your messages will go out in a moment, in order.",
   signed_out: "Your sign-in has ended. Sign in again to go on.",
+  outdated: "The chat has been updated: reload the page to see everyone who is here.",
 };
 
 let client = null;
@@ -263,10 +264,8 @@ function showLarge(on) {
   membersCursor = "";
   $("show-members").hidden = !on;
   $("more-members").hidden = true;
-  if (on) {
-    members.clear();
-    renderMembers();
-  }
+  members.clear(); // a large room's page of members, or a list the sync for the room back at the size replaces
+  renderMembers();
 }
 
 $("show-members").addEventListener("click", () => {

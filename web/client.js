@@ -1,5 +1,5 @@
 // ChatClient keeps one chat connection alive and speaks the protocol of
-// docs/protocol.md (version 3): it reconnects with backoff, pings about
+// docs/protocol.md (version 4): it reconnects with backoff, pings about
 // every 4 minutes, holds the room's messages by seq (and the seqs declared skipped)
 // and fetches any gap, numbers its new-message frames so that the server
 // stores them in the order typed, resends unacknowledged messages with
@@ -21,7 +21,7 @@
 //   typing   {userId, name}
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
-import { pingDelay, TYPING_INTERVAL_MS } from "./rules.js";
+import { pingDelay, PROTOCOL_VERSION, TYPING_INTERVAL_MS } from "./rules.js";
 
 const SYNC_PAGE = 100;
 const GAP_WAIT_MS = 1500; // a gap often fills by itself: messages overtake each other
@@ -86,6 +86,7 @@ export class ChatClient extends EventTarget {
     // The room's count of users online, and whether it is too large to list
     // them (then presence is not kept: no join or leave comes).
     this.online = 0;
+    this.onlineAt = 0; // the time of the latest online event applied (they may come out of order)
     this.large = false;
     this.attempt = 0;
     this.lastTypingSent = 0;
@@ -470,6 +471,8 @@ export class ChatClient extends EventTarget {
         this.fillGap();
         break;
       case "online":
+        if (f.at < this.onlineAt) break; // an older push that came late
+        this.onlineAt = f.at;
         this.noteOnline(f);
         break;
       case "members":
@@ -554,6 +557,7 @@ export class ChatClient extends EventTarget {
       return;
     }
     this.syncAskedAt = 0;
+    if (f.version > PROTOCOL_VERSION) this.emit("problem", { code: "outdated", message: "" });
     const first = this.last === null;
     const before = this.last;
     const held = this.held.size;
@@ -632,10 +636,11 @@ export class ChatClient extends EventTarget {
   }
 
   /** Applies a user's state if version is newer than what is held; reports whether it changed anything shown. */
-  applyPresence(userId, name, online, version, pseq = 0) {
+  applyPresence(userId, name, online, version, pseq) {
     const known = this.presence.get(userId);
     if (known && known.version >= version) return false;
-    this.presence.set(userId, { online, version, name, pseq });
+    // pseq: the event's number; one the server could not number is newer than any sync's read.
+    this.presence.set(userId, { online, version, name, pseq: pseq || Infinity });
     return !known || known.online !== online;
   }
 
@@ -650,7 +655,7 @@ export class ChatClient extends EventTarget {
     for (const [userId, version] of Object.entries(versions)) {
       const known = this.presence.get(userId);
       if (!known || known.version <= version) {
-        this.presence.set(userId, { online: online.has(userId), version, name: online.get(userId) ?? known?.name ?? "", pseq: 0 });
+        this.presence.set(userId, { online: online.has(userId), version, name: online.get(userId) ?? known?.name ?? "", pseq });
       }
     }
     for (const [userId, p] of this.presence) {

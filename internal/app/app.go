@@ -116,7 +116,7 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 	limits.MaxTextChars = cfg.MaxTextChars
 	limits.Messages, limits.Reads = cfg.MessageRate, cfg.ReadRate
 	limits.ListedRoomSize = cfg.ListedRoomSize
-	db.SkipAfter = limits.SkipAfter
+	db.SkipAfter, db.WriterLife = limits.SkipAfter, limits.InvocationTimeout
 	return &handler.Chat{
 		Conns:        db,
 		Senders:      db,

@@ -115,6 +115,7 @@ func TestPageRulesMatch(t *testing.T) {
 		"MAX_NAME_CHARS":     strconv.Itoa(l.MaxNameChars),
 		"MAX_ROOM_CHARS":     strconv.Itoa(l.MaxRoomChars),
 		"DEFAULT_ROOM":       strconv.Quote(DefaultRoom),
+		"PROTOCOL_VERSION":   strconv.Itoa(ProtocolVersion),
 		"TYPING_INTERVAL_MS": strconv.Itoa(int(l.TypingInterval.Milliseconds())),
 		"PING_INTERVAL_MS":   strconv.Itoa(int(l.PingInterval.Milliseconds())),
 		"PING_JITTER":        strconv.FormatFloat(l.PingJitter, 'g', -1, 64),

@@ -76,7 +76,10 @@ type Page struct {
 // its latest join or leave, how many users are online, and the count last
 // pushed to the room (an online event) and when.
 type PresenceHead struct {
-	PSeq         int64
+	PSeq int64
+	// Online is the count as stored: a write that failed or was repeated
+	// may have left it off, even below 0, until a sync corrects it; shown
+	// to clients as at least 0.
 	Online       int64
 	PushedOnline int64
 	PushedAt     time.Time // zero: never

@@ -10,7 +10,7 @@ import (
 
 // ProtocolVersion is the version of docs/protocol.md this package speaks;
 // sync replies carry it.
-const ProtocolVersion = 3
+const ProtocolVersion = 4
 
 // GatewayThrottled is the message of API Gateway's own error frame for a
 // frame its stage throttling refused (it reached no function); its other
@@ -169,6 +169,9 @@ type Online struct {
 	Room   string `json:"room"`
 	Online int64  `json:"online"`
 	Large  bool   `json:"large"`
+	// At orders the pushes (Unix ms): they come from concurrent
+	// invocations, and a later one may arrive first.
+	At int64 `json:"at"`
 }
 
 // ErrorEvent reports a frame the server could not accept.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"slices"
@@ -115,10 +116,12 @@ type Client struct {
 	pStuck          int64 // pLast when a presence reply last left an event missing
 
 	// online is the room's count of users online (pong, sync, online
-	// events); large says the room is too large to list them: presence is
-	// then not kept (docs/protocol.md, members).
-	online int64
-	large  bool
+	// events; onlineAt orders the events); large says the room is too
+	// large to list them: presence is then not kept (docs/protocol.md,
+	// members).
+	online   int64
+	onlineAt int64
+	large    bool
 
 	// offlineUntil holds reconnection off (a simulated network drop).
 	offlineUntil time.Time
@@ -165,7 +168,7 @@ type state struct {
 	online  bool
 	version int64
 	name    string
-	pseq    int64 // the number of the event that set it; 0: a sync
+	pseq    int64 // the number of the event or the sync that set it (an event without one: after any sync)
 }
 
 // Dial opens the first connection and returns once it is open; the client
@@ -591,6 +594,7 @@ type inbound struct {
 	First    int64               `json:"first"`
 	Online   int64               `json:"online"`
 	Large    bool                `json:"large"`
+	At       int64               `json:"at"`
 	Frame    int64               `json:"frame"`
 	Action   string              `json:"action"`
 	PSeq     int64               `json:"pseq"`
@@ -650,6 +654,10 @@ func (c *Client) receive(data []byte, at time.Time) {
 		c.noteHighest(f.Seq)
 		c.fillGap()
 	case chat.TypeOnline:
+		if f.At < c.onlineAt {
+			return // an older push that came late
+		}
+		c.onlineAt = f.At
 		c.noteOnline(f)
 	case "": // the gateway's own frames: Too Many Requests, Internal server error
 		if f.Message != "" {
@@ -711,10 +719,6 @@ func (c *Client) onError(f inbound) {
 	}
 }
 
-// sendAgain makes the message frame an error answered go again, with its
-// number, not before due and one at a time (the window becomes 1); the
-// caller pumps. It reports false when the frame is no longer pending under
-// that number (acknowledged meanwhile, or renumbered on a new connection).
 // noteOnline takes the room's count from a pong or an online event. A room
 // back at the size where members are listed is synced, for the list.
 // Called with mu held.
@@ -731,6 +735,10 @@ func (c *Client) noteOnline(f inbound) {
 	}
 }
 
+// sendAgain makes the message frame an error answered go again, with its
+// number, not before due and one at a time (the window becomes 1); the
+// caller pumps. It reports false when the frame is no longer pending under
+// that number (acknowledged meanwhile, or renumbered on a new connection).
 // Called with mu held.
 func (c *Client) sendAgain(f inbound, due time.Time) bool {
 	i := slices.IndexFunc(c.pending, func(o outgoing) bool { return o.clientID == f.ClientID })
@@ -1006,6 +1014,9 @@ func (c *Client) apply(userID, name string, online bool, version, pseq int64) {
 	if st, ok := c.presence[userID]; ok && st.version >= version {
 		return
 	}
+	if pseq == 0 { // an event the server could not number: newer than any sync read
+		pseq = math.MaxInt64
+	}
 	c.presence[userID] = state{online, version, name, pseq}
 }
 
@@ -1024,7 +1035,7 @@ func (c *Client) reconcile(members []chat.Member, versions map[string]int64, pse
 			if !on {
 				name = st.name
 			}
-			c.presence[id] = state{on, v, name, 0}
+			c.presence[id] = state{on, v, name, pseq}
 		}
 	}
 	for id, st := range c.presence {

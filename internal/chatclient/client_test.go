@@ -220,3 +220,29 @@ func TestPresenceGapBeforeTheFirstSync(t *testing.T) {
 		t.Errorf("after the first sync: pLast %d, pHighest %d, waiting %v; want 3, 5 and a wait for 4", c.pLast, c.pHighest, c.pGapTimer != nil)
 	}
 }
+
+// A large room's count comes with sync, pong and online events; an online
+// event older than one applied is dropped; a room back at its listed size
+// is synced for its member list.
+func TestLargeRoomCount(t *testing.T) {
+	c := newBare()
+	c.receive([]byte(`{"type":"sync","seq":0,"pseq":3,"members":[],"presence":{},"online":400,"large":true,"messages":[]}`), time.Now())
+	if s := c.Snapshot(); !s.Large || s.Count != 400 || len(s.Members) != 0 {
+		t.Fatalf("after a large sync: large %v, count %d, members %v", s.Large, s.Count, s.Members)
+	}
+	c.receive([]byte(`{"type":"online","room":"r","online":450,"large":true,"at":2000}`), time.Now())
+	c.receive([]byte(`{"type":"online","room":"r","online":420,"large":true,"at":1000}`), time.Now())
+	if s := c.Snapshot(); s.Count != 450 {
+		t.Errorf("count %d after pushes at 2000 (450) and, late, 1000 (420); want 450", s.Count)
+	}
+	c.mu.Lock()
+	c.syncAt = time.Time{}
+	c.mu.Unlock()
+	c.receive([]byte(`{"type":"online","room":"r","online":140,"large":false,"at":3000}`), time.Now())
+	c.mu.Lock()
+	asked := !c.syncAt.IsZero()
+	c.mu.Unlock()
+	if s := c.Snapshot(); s.Large || s.Count != 140 || !asked {
+		t.Errorf("back at the size: large %v, count %d, a sync asked %v; want listed, 140, asked", s.Large, s.Count, asked)
+	}
+}

@@ -1,5 +1,5 @@
 // Package chatclient is a Go client of the chat protocol (docs/protocol.md,
-// version 3) that keeps every promise the protocol asks of a client, as the
+// version 4) that keeps every promise the protocol asks of a client, as the
 // page does: it numbers its new-message frames and resends what was not
 // acknowledged, in order; it holds the room's messages by seq (and the
 // seqs declared skipped) and fetches any gap, later and later while it

@@ -28,6 +28,7 @@ type Connections interface {
 	LogPresence(ctx context.Context, e chat.PresenceEvent) (chat.PresenceEvent, error)
 	PresenceHead(ctx context.Context, room string) (chat.PresenceHead, error)
 	CountOnline(ctx context.Context, room string, delta int64) (chat.PresenceHead, error)
+	CorrectOnline(ctx context.Context, room string, was, n int64) error
 	ClaimOnlinePush(ctx context.Context, room string, online int64, prev, now time.Time) (bool, error)
 	PresenceSince(ctx context.Context, room string, after int64, limit int) ([]chat.PresenceEvent, bool, error)
 	Members(ctx context.Context, room, cursor string, limit int) ([]chat.Member, string, error)
@@ -39,7 +40,7 @@ type Senders interface {
 	SkipFrame(ctx context.Context, id string, frame int64) error
 	AllowTyping(ctx context.Context, id string, now time.Time, interval time.Duration) (chat.Connection, bool, error)
 	Touch(ctx context.Context, c chat.Connection, at time.Time) error
-	ClaimJoin(ctx context.Context, id string) (chat.Presence, bool, error)
+	ClaimJoin(ctx context.Context, c chat.Connection) (chat.Presence, bool, error)
 }
 
 // Buckets are the users' rate limits.
@@ -266,43 +267,38 @@ func (h *Chat) fail(ctx context.Context, r request, in chat.Inbound, err error) 
 
 // claimJoin claims the join that c's $connect left pending, if there is
 // one and no other frame claimed it first, and returns it numbered among
-// the room's presence events: a join goes out once. Clients order joins
-// and leaves by version, so a join that goes out late, even after its
-// leave, is right.
-func (h *Chat) claimJoin(ctx context.Context, r request, c chat.Connection) (chat.PresenceEvent, bool) {
-	if c.PendingJoin == 0 {
-		return chat.PresenceEvent{}, false
-	}
-	p, ok, err := h.Senders.ClaimJoin(ctx, c.ID)
+// the room's presence events, for the caller to send: a join goes out
+// once. In a room too large to list (at head) it returns none: the room
+// is told its count instead (pushOnline). Clients order joins and leaves
+// by version, so a join that goes out late, even after its leave, is
+// right.
+func (h *Chat) claimJoin(ctx context.Context, r request, c chat.Connection, head chat.PresenceHead) (chat.PresenceEvent, bool) {
+	p, ok, err := h.Senders.ClaimJoin(ctx, c)
 	if err != nil {
 		r.log.ErrorContext(ctx, "announce join failed", "room", c.Room, "userId", c.UserID, "err", err)
 	}
-	if !ok {
+	if !ok || !h.listed(head) {
 		return chat.PresenceEvent{}, false
 	}
-	// A room too large to list its members is told its count, when due,
-	// not the join.
-	head, err := h.Conns.PresenceHead(ctx, c.Room)
-	if err != nil {
-		r.log.ErrorContext(ctx, "read the room's count online failed", "room", c.Room, "err", err)
-	} else if !h.listed(head) {
-		h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head))
-		return chat.PresenceEvent{}, false
-	}
-	e := h.presenceEvent(ctx, r, c.Room, p, c.ConnectedAt)
-	if err == nil {
-		h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head)) // a room back to its list size
-	}
-	return e, true
+	return h.presenceEvent(ctx, r, c.Room, p, c.ConnectedAt), true
 }
 
-// announceJoin sends c's pending join, if any, to the room: every route
-// that serves a frame calls it (sync calls claimJoin) with the frame's
-// connection.
+// announceJoin sends c's pending join, if any, to the room, and its count
+// if that is due: every route that serves a frame calls it (sync claims
+// the join itself) with the frame's connection, after its answer.
 func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection) {
-	if e, ok := h.claimJoin(ctx, r, c); ok {
+	if c.PendingJoin == 0 {
+		return
+	}
+	head, err := h.Conns.PresenceHead(ctx, c.Room)
+	if err != nil {
+		r.log.ErrorContext(ctx, "read the room's presence head failed", "room", c.Room, "err", err)
+		return // the join stays pending for the next frame
+	}
+	if e, ok := h.claimJoin(ctx, r, c, head); ok {
 		h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, e))
 	}
+	h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head))
 }
 
 func (h *Chat) typing(ctx context.Context, r request) error {
@@ -331,7 +327,7 @@ func (h *Chat) ping(ctx context.Context, r request, c chat.Connection) error {
 	if err != nil {
 		return err
 	}
-	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: head.PSeq, Online: head.Online, Large: !h.listed(head)})
+	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: head.PSeq, Online: max(head.Online, 0), Large: !h.listed(head)})
 	h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head))
 	h.announceJoin(ctx, r, c)
 	return nil

@@ -55,7 +55,7 @@ func (h *Chat) depart(ctx context.Context, r request, ids []string) {
 func (h *Chat) leave(ctx context.Context, r request, room string, p chat.Presence) []string {
 	head, err := h.Conns.CountOnline(ctx, room, -1)
 	if err != nil {
-		// The count is one off until the room empties; the leave goes out.
+		// The count stays off until a sync corrects it; the leave goes out.
 		r.log.ErrorContext(ctx, "count users online failed", "room", room, "delta", -1, "err", err)
 	} else if !h.listed(head) {
 		return h.pushOnline(ctx, r, room, head)
@@ -110,7 +110,7 @@ func (h *Chat) pushOnline(ctx context.Context, r request, room string, head chat
 	if !ok {
 		return nil
 	}
-	return h.broadcast(ctx, r, room, "", chat.Online{Type: chat.TypeOnline, Room: room, Online: head.Online, Large: !isListed})
+	return h.broadcast(ctx, r, room, "", chat.Online{Type: chat.TypeOnline, Room: room, Online: max(head.Online, 0), Large: !isListed, At: now.UnixMilli()})
 }
 
 // presenceEvent makes the join or leave of p, numbered in the room's

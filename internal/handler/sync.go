@@ -10,28 +10,32 @@ import (
 // sync answers a sync frame: the room's latest seq, who is here and the
 // page of history asked for.
 func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.Inbound) error {
-	// This user's pending join is numbered first, so that the reply's pseq
-	// covers it (the user never receives it), and the room it goes to
-	// after the reply is read after it: whoever that read misses connected
-	// later, and their own sync lists the user.
-	var conns []chat.Connection
-	join, joined := h.claimJoin(ctx, r, c)
-	if joined {
-		defer func() { // after the reply, or the error
-			if conns == nil { // the room was not read
-				h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, join))
-			} else {
-				h.depart(ctx, r, h.broadcastTo(ctx, r, c.Room, conns, r.id, join))
-			}
-		}()
-	}
-	// The log's head is read before the room: the room shows its latest
-	// presence event (the join just numbered, or a later one) and every
-	// one before it.
+	// The log's head is read first: whether the room is listed, and the
+	// number of its latest presence event, which the room read after it
+	// shows, with every one before it.
 	head, err := h.Conns.PresenceHead(ctx, c.Room)
 	if err != nil {
 		return err
 	}
+	// This user's pending join is numbered next, so that the reply's pseq
+	// covers it (the user never receives it), and the room it goes to
+	// after the reply is read after it: whoever that read misses connected
+	// later, and their own sync lists the user. The room's count goes
+	// after the reply too, when it is due.
+	var conns []chat.Connection
+	join, joined := chat.PresenceEvent{}, false
+	if c.PendingJoin > 0 {
+		join, joined = h.claimJoin(ctx, r, c, head)
+	}
+	defer func() { // after the reply, or the error
+		switch {
+		case joined && conns == nil: // the room was not read
+			h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, join))
+		case joined:
+			h.depart(ctx, r, h.broadcastTo(ctx, r, c.Room, conns, r.id, join))
+		}
+		h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head))
+	}()
 	// A room too large to list is not read at all: the reply has its count.
 	var presence []chat.Presence
 	if h.listed(head) {
@@ -44,41 +48,47 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 				return err
 			}
 		}
+		// The count is kept by separate writes; the room just read says
+		// what it is.
+		if n := int64(countOnline(presence)); n != head.Online {
+			if err := h.Conns.CorrectOnline(ctx, c.Room, head.Online, n); err != nil {
+				r.log.ErrorContext(ctx, "correct the count online failed", "room", c.Room, "err", err)
+			}
+		}
 	}
 	page, err := h.Msgs.History(ctx, c.Room, in.After, in.Before, in.Limit)
 	if err != nil {
 		return err
 	}
-	pseq := max(head.PSeq, join.PSeq)
-	// A page read forwards (after) starts right after what the client
-	// holds: cut from the newest end. Otherwise it ends at the newest
-	// message asked for: cut from the oldest end. The skipped seqs are
-	// facts whatever is cut, and few (at most a page's limit).
-	reply := h.syncReply(c, page, presence, head, nil, true)
-	reply.Before, reply.PSeq = in.Before, pseq
-	b, _ := json.Marshal(reply)
-	msgs, cut := fit(page.Messages, h.Limits.MaxFrameBytes-len(b), in.After < 0)
-	reply = h.syncReply(c, page, presence, head, msgs, page.More || cut)
-	reply.Before, reply.PSeq = in.Before, pseq
-	h.reply(ctx, r, reply)
+	head.PSeq = max(head.PSeq, join.PSeq)
+	h.reply(ctx, r, h.syncReply(c, in, page, presence, head))
 	return nil
 }
 
-// syncReply is a sync reply with msgs of page: the members and presence
-// of a listed room, or the count of a large one.
-func (h *Chat) syncReply(c chat.Connection, page chat.Page, presence []chat.Presence, head chat.PresenceHead, msgs []chat.Message, more bool) chat.Sync {
+// syncReply is the reply to sync frame in: page and the members of a
+// listed room (presence), or the count of a large one, as of head, in one
+// frame. A page read forwards (after) starts right after what the client
+// holds: it is cut from the newest end. Otherwise it ends at the newest
+// message asked for: it is cut from the oldest end. The skipped seqs are
+// facts whatever is cut, and few (at most a page's limit).
+func (h *Chat) syncReply(c chat.Connection, in chat.Inbound, page chat.Page, presence []chat.Presence, head chat.PresenceHead) chat.Sync {
 	if online := int64(countOnline(presence)); online > head.Online {
 		head.Online = online // a count that missed an arrival: the list says more
 	}
 	if !h.listed(head) {
 		presence = nil
 	}
-	s := chat.NewSync(c, page.Latest, presence, msgs, more)
-	s.Skipped, s.First = page.Skipped, page.First
-	if !h.listed(head) {
-		s.Online, s.Large = head.Online, true
+	reply := func(msgs []chat.Message, more bool) chat.Sync {
+		s := chat.NewSync(c, page.Latest, presence, msgs, more)
+		s.Skipped, s.First, s.Before, s.PSeq = page.Skipped, page.First, in.Before, head.PSeq
+		if !h.listed(head) {
+			s.Online, s.Large = max(head.Online, 0), true
+		}
+		return s
 	}
-	return s
+	b, _ := json.Marshal(reply(nil, true))
+	msgs, cut := fit(page.Messages, h.Limits.MaxFrameBytes-len(b), in.After < 0)
+	return reply(msgs, page.More || cut)
 }
 
 func countOnline(presence []chat.Presence) int {

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -120,77 +121,63 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	return p, true, nil
 }
 
-// ClaimJoin takes the join a connection holds, if any: the presence its
-// $connect gave its user, if the room has still not been told of them
-// and the connection is still one of theirs. Of concurrent callers, and of
-// the connections that hold a join of the same user, only one gets it, so
-// a join goes out once.
-func (db *DB) ClaimJoin(ctx context.Context, id string) (p chat.Presence, ok bool, err error) {
-	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
-		UpdateExpression:    aws.String("REMOVE joinVer"),
-		ConditionExpression: aws.String("attribute_exists(joinVer)"),
-		ReturnValues:        types.ReturnValueAllOld,
-	})
-	if conditionFailed(err) {
+// ClaimJoin takes the join connection c holds (c.PendingJoin, as read
+// with it), if the room has still not been told of its user and c is
+// still one of theirs: of concurrent callers, and of the connections that
+// hold a join of the same user, only one gets it, so a join goes out
+// once. The presence is marked first and the connection's pending join
+// cleared after: a failure in between leaves a pending join whose next
+// claim fails, never a join that nobody may announce.
+func (db *DB) ClaimJoin(ctx context.Context, c chat.Connection) (p chat.Presence, ok bool, err error) {
+	if c.PendingJoin == 0 {
 		return p, false, nil
 	}
-	if err != nil {
-		return p, false, fmt.Errorf("claim the join of connection %s: %w", id, err)
-	}
-	var it lookupItem
-	if err := unmarshal(out.Attributes, &it); err != nil {
-		return p, false, err
-	}
 	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &db.tables.Connections, Key: key(roomPrefix+it.Room, userPrefix+it.UserID),
+		TableName: &db.tables.Connections, Key: key(roomPrefix+c.Room, userPrefix+c.UserID),
 		UpdateExpression:          aws.String("SET shown = :true"),
 		ConditionExpression:       aws.String("contains(conns, :id) AND (attribute_not_exists(shown) OR shown = :false)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(id), ":true": &types.AttributeValueMemberBOOL{Value: true}, ":false": &types.AttributeValueMemberBOOL{Value: false}},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(c.ID), ":true": boolean(true), ":false": boolean(false)},
 	})
-	if conditionFailed(err) {
-		return p, false, nil // another connection announced it, or this one has left
+	switch {
+	case conditionFailed(err): // another connection announced it, or this one has left
+	case err != nil:
+		return p, false, fmt.Errorf("mark the join of %s in room %q shown: %w", c.UserID, c.Room, err)
+	default:
+		p, ok = chat.Presence{UserID: c.UserID, Name: c.Name, Online: true, Version: c.PendingJoin, Shown: true}, true
 	}
-	if err != nil {
-		return p, false, fmt.Errorf("mark the join of %s in room %q shown: %w", it.UserID, it.Room, err)
+	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(connPrefix+c.ID, lookupSK),
+		UpdateExpression:    aws.String("REMOVE joinVer"),
+		ConditionExpression: aws.String("attribute_exists(pk)"), // not a new item for a connection removed meanwhile
+	})
+	if err != nil && !conditionFailed(err) {
+		return p, ok, fmt.Errorf("clear the join of connection %s: %w", c.ID, err)
 	}
-	return chat.Presence{UserID: it.UserID, Name: it.Name, Online: true, Version: it.JoinVer, Shown: true}, true, nil
+	return p, ok, nil
 }
 
 // changePresence adds a connection to a user's set in a room (with the
 // name it connected with), or removes it, and returns the user's presence
 // after the change. A removal of a connection not in the set changes
-// nothing and gives ErrNotInSet.
+// nothing and gives errNotInSet.
 func (db *DB) changePresence(ctx context.Context, room, userID, name, id string, add bool) (chat.Presence, error) {
+	op, change := "remove", db.removePresence
+	if add {
+		op, change = "add", db.addPresence
+	}
 	in := &dynamodb.UpdateItemInput{
 		TableName:                &db.tables.Connections,
 		Key:                      key(roomPrefix+room, userPrefix+userID),
-		UpdateExpression:         aws.String("ADD conns :ids, ver :one SET #ttl = :exp, #name = :name"),
-		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute, "#name": "name"},
+		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":ids": &types.AttributeValueMemberSS{Value: []string{id}}, ":one": num(1),
-			":exp": num(db.Now().Add(db.ConnectionTTL).Unix()), ":name": str(name)},
-		ReturnValues: types.ReturnValueAllNew,
+			":ids": &types.AttributeValueMemberSS{Value: []string{id}}, ":id": str(id), ":one": num(1), ":false": boolean(false),
+			":now": num(db.Now().Unix()), ":exp": num(db.Now().Add(db.ConnectionTTL).Unix())},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
-	op := "add"
-	if !add {
-		// The last connection out clears Shown in the same update, so that
-		// a connection arriving after it makes a join; one that is not the
-		// last (the condition fails) is taken out without touching it.
-		op = "remove"
-		in.UpdateExpression = aws.String("DELETE conns :ids ADD ver :one SET #ttl = :exp, shown = :false")
-		in.ConditionExpression = aws.String("contains(conns, :id) AND size(conns) = :one")
-		delete(in.ExpressionAttributeNames, "#name")
-		delete(in.ExpressionAttributeValues, ":name")
-		in.ExpressionAttributeValues[":id"] = str(id)
-		in.ExpressionAttributeValues[":false"] = &types.AttributeValueMemberBOOL{Value: false}
-	}
-	out, err := db.client.UpdateItem(ctx, in)
-	if !add && conditionFailed(err) {
-		out, err = db.removeNotLast(ctx, in)
-	}
-	if !add && conditionFailed(err) {
-		return chat.Presence{}, errNotInSet
+	out, err := change(ctx, in, name, id)
+	if errors.Is(err, errNotInSet) {
+		return chat.Presence{}, err
 	}
 	if err != nil {
 		return chat.Presence{}, fmt.Errorf("%s connection %s to presence of %s in room %q: %w", op, id, userID, room, err)
@@ -202,29 +189,81 @@ func (db *DB) changePresence(ctx context.Context, room, userID, name, id string,
 	return it.presence(), nil
 }
 
-var errNotInSet = errors.New("connection not in its user's presence")
+// presenceTries bounds the updates of one change of a user's set whose
+// condition keeps failing because the set keeps changing.
+const presenceTries = 4
 
-// removeNotLast takes a connection out of a set that holds others too,
-// given the update that takes out the last one. The set may change
-// between tries (the others leave); after a few, the connection is not in
-// it (the condition's error is returned).
-func (db *DB) removeNotLast(ctx context.Context, last *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
-	notLast := *last
-	notLast.UpdateExpression = aws.String("DELETE conns :ids ADD ver :one SET #ttl = :exp")
-	notLast.ConditionExpression = aws.String("contains(conns, :id) AND size(conns) > :one")
-	notLast.ExpressionAttributeValues = maps.Clone(last.ExpressionAttributeValues)
-	delete(notLast.ExpressionAttributeValues, ":false")
+// addPresence adds id to a live item. An item past its TTL (DynamoDB
+// deletes it within days) lists connections that ended without a word:
+// it starts again, as a new one would, with the room not told of the user.
+func (db *DB) addPresence(ctx context.Context, in *dynamodb.UpdateItemInput, name, _ string) (*dynamodb.UpdateItemOutput, error) {
+	in.ExpressionAttributeNames["#name"] = "name"
+	in.ExpressionAttributeValues[":name"] = str(name)
+	live := withExpressions(in, "ADD conns :ids, ver :one SET #ttl = :exp, #name = :name", "attribute_not_exists(#ttl) OR #ttl > :now")
+	expired := withExpressions(in, "SET conns = :ids, #ttl = :exp, #name = :name, shown = :false ADD ver :one", "#ttl <= :now")
 	var err error
-	for range 3 {
+	for i := range presenceTries {
 		var out *dynamodb.UpdateItemOutput
-		if out, err = db.client.UpdateItem(ctx, &notLast); !conditionFailed(err) {
-			return out, err
+		try := live
+		if i%2 == 1 {
+			try = expired
 		}
-		if out, err = db.client.UpdateItem(ctx, last); !conditionFailed(err) {
+		if out, err = db.client.UpdateItem(ctx, try); !conditionFailed(err) {
 			return out, err
 		}
 	}
 	return nil, err
+}
+
+// removePresence takes id out of a set. The last connection out clears
+// Shown in the same update, so that a connection arriving after it makes
+// a join; one that is not the last is taken out without touching it.
+// Which one it is comes from the item a failed condition returns.
+func (db *DB) removePresence(ctx context.Context, in *dynamodb.UpdateItemInput, _, id string) (*dynamodb.UpdateItemOutput, error) {
+	last := withExpressions(in, "DELETE conns :ids ADD ver :one SET #ttl = :exp, shown = :false", "contains(conns, :id) AND size(conns) = :one")
+	notLast := withExpressions(in, "DELETE conns :ids ADD ver :one SET #ttl = :exp", "contains(conns, :id) AND size(conns) > :one")
+	try := last
+	for range presenceTries {
+		out, err := db.client.UpdateItem(ctx, try)
+		ccf, failed := errors.AsType[*types.ConditionalCheckFailedException](err)
+		if !failed {
+			return out, err
+		}
+		var it presenceItem
+		if err := unmarshal(ccf.Item, &it); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(it.Conns, id) {
+			return nil, errNotInSet
+		}
+		try = notLast
+		if len(it.Conns) == 1 {
+			try = last
+		}
+	}
+	return nil, errors.New("the set kept changing")
+}
+
+var errNotInSet = errors.New("connection not in its user's presence")
+
+var placeholder = regexp.MustCompile(`[:#][A-Za-z]+`)
+
+// withExpressions returns a copy of in with these update and condition
+// expressions and only the names and values they use (DynamoDB refuses a
+// request that names one it does not use).
+func withExpressions(in *dynamodb.UpdateItemInput, update, condition string) *dynamodb.UpdateItemInput {
+	out := *in
+	out.UpdateExpression, out.ConditionExpression = aws.String(update), aws.String(condition)
+	out.ExpressionAttributeNames, out.ExpressionAttributeValues = map[string]string{}, map[string]types.AttributeValue{}
+	for _, p := range placeholder.FindAllString(update+" "+condition, -1) {
+		if v, ok := in.ExpressionAttributeValues[p]; ok {
+			out.ExpressionAttributeValues[p] = v
+		}
+		if n, ok := in.ExpressionAttributeNames[p]; ok {
+			out.ExpressionAttributeNames[p] = n
+		}
+	}
+	return &out
 }
 
 // RemoveConnection deletes a connection and takes it out of its user's

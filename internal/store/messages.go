@@ -371,8 +371,8 @@ func (db *DB) History(ctx context.Context, room string, after, before int64, lim
 		lo = hi + 1 // nothing at all: no holes to declare
 	}
 	if forward {
-		if first := db.jump(head, its, lo, hi, limit); first > lo {
-			page.First, lo = first, first
+		if first, k := db.jump(head, its, lo, hi, limit); first > lo {
+			page.First, lo, its = first, first, its[k:]
 		}
 	}
 	its, err = db.declareSkipped(ctx, room, head, its, lo, hi, limit)
@@ -389,21 +389,28 @@ func (db *DB) History(ctx context.Context, room string, after, before int64, lim
 	return page, nil
 }
 
-// jump returns where a forward page of lo..hi should start instead of
-// lo, or lo: above a stretch of more than limit holes at its start that
-// may be declared skipped (the seq above them was taken more than
-// SkipAfter ago). Such a stretch is a room's expired history (DynamoDB's
-// TTL deleted it) or a mass failure; a client jumps over it rather than
-// fetching, and the store writing, a page of tombstones at a time.
-func (db *DB) jump(head headItem, its []messageItem, lo, hi int64, limit int) int64 {
-	above, takenAt := hi+1, head.At // the first item of the page, or past the range
-	if len(its) > 0 {
-		above, takenAt = its[0].Seq, its[0].SentAt
+// jump returns where a forward page of lo..hi (its, the items read)
+// should start instead of lo, and the index in its of the first item it
+// keeps; or lo and 0. It jumps a stretch at the page's start of more than
+// limit seqs that hold nothing (no item, a tombstone, an expired message)
+// below a seq taken more than WriterLife ago, so that no writer can still
+// store into it. Such a stretch is a room's expired history (DynamoDB's
+// TTL deletes it within days) or a mass failure; a client jumps over it
+// rather than fetching, and the store writing, a page of tombstones at a
+// time.
+func (db *DB) jump(head headItem, its []messageItem, lo, hi int64, limit int) (int64, int) {
+	k := 0
+	for k < len(its) && its[k].Skipped {
+		k++
 	}
-	if above-lo <= int64(limit) || takenAt > ms(db.Now().Add(-db.SkipAfter)) {
-		return lo
+	above, takenAt := hi+1, head.At // the first item that holds a message, or past the range
+	if k < len(its) {
+		above, takenAt = its[k].Seq, its[k].SentAt
 	}
-	return above
+	if above-lo <= int64(limit) || takenAt > ms(db.Now().Add(-db.WriterLife)) {
+		return lo, 0
+	}
+	return above, k
 }
 
 // declareSkipped fills the holes of lo..hi in its (items in seq order)

@@ -104,7 +104,7 @@ type plogHead struct {
 }
 
 func (h plogHead) head() chat.PresenceHead {
-	return chat.PresenceHead{PSeq: h.Seq, Online: max(h.Online, 0), PushedOnline: h.PushedOnline, PushedAt: optionalMS(h.PushedAt)}
+	return chat.PresenceHead{PSeq: h.Seq, Online: h.Online, PushedOnline: h.PushedOnline, PushedAt: optionalMS(h.PushedAt)}
 }
 
 // CountOnline adds delta to a room's count of users online, and returns
@@ -127,6 +127,23 @@ func (db *DB) CountOnline(ctx context.Context, room string, delta int64) (chat.P
 		return chat.PresenceHead{}, err
 	}
 	return head.head(), nil
+}
+
+// CorrectOnline sets a room's count of users online from was to n, if it
+// is still was: a reader that has just counted the room (a sync) corrects
+// a count that a failed or repeated write left off.
+func (db *DB) CorrectOnline(ctx context.Context, room string, was, n int64) error {
+	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
+		UpdateExpression:          aws.String("SET #online = :n"),
+		ConditionExpression:       aws.String("#online = :was OR (attribute_not_exists(#online) AND :was = :zero)"),
+		ExpressionAttributeNames:  map[string]string{"#online": "online"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(n), ":was": num(was), ":zero": num(0)},
+	})
+	if err != nil && !conditionFailed(err) { // changed meanwhile: the next reader corrects it
+		return fmt.Errorf("correct the count online of room %q: %w", room, err)
+	}
+	return nil
 }
 
 // ClaimOnlinePush records that count online is pushed to a room at now,

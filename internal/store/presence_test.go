@@ -1,8 +1,10 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,5 +124,61 @@ func TestMembersPages(t *testing.T) {
 	}
 	if len(got) != len(online) {
 		t.Errorf("listed %d users, want the %d online", len(got), len(online))
+	}
+}
+
+// The count online moves by ±1, is corrected from what a reader counted
+// only if nobody changed it meanwhile, and of racing pushes of it one is
+// claimed.
+func TestCountOnlineAndItsPushes(t *testing.T) {
+	f := newDB(t)
+	ctx := t.Context()
+	for range 3 {
+		if _, err := f.db.CountOnline(ctx, "r", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, err := f.db.CountOnline(ctx, "r", -1)
+	if err != nil || head.Online != 2 {
+		t.Fatalf("after +3 -1: %+v, %v; want 2", head, err)
+	}
+	if err := f.db.CorrectOnline(ctx, "r", 5, 9); err != nil { // read 5: stale
+		t.Fatal(err)
+	}
+	if err := f.db.CorrectOnline(ctx, "r", 2, 4); err != nil {
+		t.Fatal(err)
+	}
+	if head, _ := f.db.PresenceHead(ctx, "r"); head.Online != 4 {
+		t.Errorf("after a stale and a current correction: %d online, want 4", head.Online)
+	}
+	if err := f.db.CorrectOnline(ctx, "empty", 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if head, _ := f.db.PresenceHead(ctx, "empty"); head.Online != 1 {
+		t.Errorf("a room never counted, corrected from 0: %d online, want 1", head.Online)
+	}
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			ok, err := f.db.ClaimOnlinePush(context.Background(), "r", 4, time.Time{}, f.now)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	head, _ = f.db.PresenceHead(ctx, "r")
+	if wins.Load() != 1 || head.PushedOnline != 4 || !head.PushedAt.Equal(f.now) {
+		t.Errorf("%d of 8 racing pushes claimed, head %+v; want one, pushed 4 at %v", wins.Load(), head, f.now)
+	}
+	if ok, _ := f.db.ClaimOnlinePush(ctx, "r", 5, time.Time{}, f.now); ok {
+		t.Error("a push claimed against a head it did not read")
+	}
+	if ok, _ := f.db.ClaimOnlinePush(ctx, "r", 5, head.PushedAt, f.now.Add(time.Second)); !ok {
+		t.Error("the next push, against the head read, was not claimed")
 	}
 }

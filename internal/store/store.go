@@ -40,6 +40,10 @@ type DB struct {
 	// SkipAfter is how long after the seq above it was taken a seq that
 	// holds no message is declared skipped (chat.Limits.SkipAfter).
 	SkipAfter time.Duration
+	// WriterLife bounds how long a writer may still store into a seq it
+	// took (chat.Limits.InvocationTimeout): a stretch older than that is
+	// jumped without tombstones, since no writer can come back to it.
+	WriterLife time.Duration
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -53,6 +57,7 @@ func New(client *dynamodb.Client, t Tables) *DB {
 		PresenceLogTTL:   time.Hour,
 		MessageRetention: 30 * 24 * time.Hour,
 		SkipAfter:        chat.DefaultLimits().SkipAfter,
+		WriterLife:       chat.DefaultLimits().InvocationTimeout,
 		Now:              time.Now,
 	}
 }
@@ -79,6 +84,8 @@ func key(pk, sk string) map[string]types.AttributeValue {
 }
 
 func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func boolean(v bool) types.AttributeValue { return &types.AttributeValueMemberBOOL{Value: v} }
 
 func num(v int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
