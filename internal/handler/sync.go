@@ -36,9 +36,12 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 		}
 		h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head))
 	}()
-	// A room too large to list is not read at all: the reply has its count.
+	// A room well above the listed size is not read at all: the reply has
+	// its count. One up to twice the size is, so that a count left off
+	// near the size, where it decides between a list and a count, is put
+	// right.
 	var presence []chat.Presence
-	if h.listed(head) {
+	if head.Online <= 2*int64(h.Limits.ListedRoomSize) {
 		conns, presence, err = h.Conns.Room(ctx, c.Room)
 		if err != nil {
 			return err
@@ -54,6 +57,7 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 			if err := h.Conns.CorrectOnline(ctx, c.Room, head.Online, n); err != nil {
 				r.log.ErrorContext(ctx, "correct the count online failed", "room", c.Room, "err", err)
 			}
+			head.Online = n
 		}
 	}
 	page, err := h.Msgs.History(ctx, c.Room, in.After, in.Before, in.Limit)
