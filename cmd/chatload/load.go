@@ -428,7 +428,9 @@ func audit(ctx context.Context, cfg config, users []*user, r *report) {
 		return slices.Equal(s.Members, want)
 	}
 	for _, u := range left {
-		u.c.Ping() // a count held back goes out with a ping, and every pong has it
+		if u.c.Snapshot().Large {
+			u.c.Ping() // a count held back goes out with a ping, and every pong has it
+		}
 	}
 	mctx, cancel := context.WithTimeout(ctx, cfg.drain)
 	for _, u := range left {
@@ -505,7 +507,7 @@ func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	q := url.Values{"room": {room}, "name": {"load-audit"}}
-	ws, _, err := websocket.Dial(ctx, base+"?"+q.Encode(), nil)
+	ws, err := dialThrottled(ctx, base+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -552,6 +554,24 @@ func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, 
 			return out, nil
 		}
 		after = next
+	}
+}
+
+// dialThrottled opens a WebSocket, trying again after a handshake the
+// stage throttled (429), with jittered backoff, a few times at most: a run
+// that has just overloaded the stage finds it still refilling.
+func dialThrottled(ctx context.Context, u string) (*websocket.Conn, error) {
+	backoff := chat.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second}
+	for try := 0; ; try++ {
+		ws, resp, err := websocket.Dial(ctx, u, nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || try == 7 {
+			return ws, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff.Delay(try)):
+		}
 	}
 }
 
