@@ -56,6 +56,11 @@ type options struct {
 	limits                          localgw.Limits
 	faults                          localgw.Faults
 	logLevel                        slog.Level
+	// Virtual members (docs/local-gateway.md): how many, in which room,
+	// and how long a post to one takes.
+	virtual        int
+	virtualRoom    string
+	virtualLatency time.Duration
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -80,7 +85,12 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.limits.ThrottlingRateLimit, "throttle-rate", -1, "stage throttling, requests per second (default: the template's ThrottlingRateLimit; 0: off)")
 	fs.IntVar(&o.limits.ThrottlingBurstLimit, "throttle-burst", 0, "stage throttling burst, with -throttle-rate")
 	fs.IntVar(&o.limits.MaxInFlight, "max-in-flight", o.limits.MaxInFlight, "integrations running at once (a Lambda concurrency limit)")
+	fs.Float64Var(&o.limits.CallbackRateLimit, "callback-rate", o.limits.CallbackRateLimit, "the account's throttle on @connections calls, per second (0: off)")
+	fs.IntVar(&o.limits.CallbackBurstLimit, "callback-burst", o.limits.CallbackBurstLimit, "the account's throttle on @connections calls, at once")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "gateway log level")
+	fs.IntVar(&o.virtual, "virtual", 0, "this many virtual members, connections without a socket, join -virtual-room at start (for measuring large rooms)")
+	fs.StringVar(&o.virtualRoom, "virtual-room", "general", "the room of the virtual members")
+	fs.DurationVar(&o.virtualLatency, "virtual-latency", 20*time.Millisecond, "how long a post to a virtual member takes")
 	// Faults AWS has, on demand (docs/local-gateway.md).
 	fs.Uint64Var(&o.faults.Seed, "fault-seed", 1, "seed of the injected faults: the same seed, the same decisions")
 	fs.Float64Var(&o.faults.PostThrottle, "fault-post-throttle", 0, "fraction of PostToConnection answered 429 LimitExceededException")
@@ -267,7 +277,16 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(totals.Sums())
 		})
+		mux.HandleFunc("/debug/virtual", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]int64{"delivered": s.gw.VirtualDeliveries()})
+		})
 		s.serve(ln, mux)
+	}
+	if o.virtual > 0 {
+		start := time.Now()
+		n := s.gw.AddVirtual(ctx, map[string]string{"room": o.virtualRoom, "name": "virtual"}, o.virtual, 64, o.virtualLatency)
+		fmt.Fprintf(stdout, "%d of %d virtual members joined room %s in %.1f s\n", n, o.virtual, o.virtualRoom, time.Since(start).Seconds())
 	}
 	if webLn != nil {
 		s.webURL = "http://" + webLn.Addr().String() + "/"

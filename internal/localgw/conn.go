@@ -34,6 +34,10 @@ type conn struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 
+	// virtual, for a connection without a socket (AddVirtual), is how
+	// long a post to it takes.
+	virtual time.Duration
+
 	mu          sync.Mutex
 	closeCode   websocket.StatusCode // why the gateway closed it, when it did
 	closeReason string
@@ -378,6 +382,12 @@ func (g *Gateway) errorFrame(c *conn, msg, requestID string) {
 
 // send writes one frame to a connection; text when it is UTF-8.
 func (g *Gateway) send(c *conn, data []byte) error {
+	if c.virtual > 0 {
+		time.Sleep(c.virtual)
+		g.virtualPosts.Add(1)
+		c.touch()
+		return nil
+	}
 	typ := websocket.MessageText
 	if !utf8.Valid(data) {
 		typ = websocket.MessageBinary

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -45,12 +46,19 @@ type Limits struct {
 	// account's Lambda concurrency, 1,000 by default); a frame beyond it
 	// waits to be read, so that memory stays flat under a flood.
 	MaxInFlight int
+	// CallbackRateLimit and CallbackBurstLimit are the account's request
+	// throttle for the Region as it applies to @connections calls (10,000
+	// a second, 5,000 at once by default, shared in AWS with every API of
+	// the account): a call over it is answered 429 LimitExceededException.
+	// 0 turns it off.
+	CallbackRateLimit  float64
+	CallbackBurstLimit int
 }
 
 // DefaultLimits returns the quotas of AWS.
 func DefaultLimits() Limits {
 	return Limits{MaxMessageBytes: 128 << 10, IdleTimeout: 10 * time.Minute, MaxConnection: 2 * time.Hour,
-		IntegrationTimeout: 29 * time.Second, MaxInFlight: 1000}
+		IntegrationTimeout: 29 * time.Second, MaxInFlight: 1000, CallbackRateLimit: 10_000, CallbackBurstLimit: 5_000}
 }
 
 // Config describes the API to emulate.
@@ -79,6 +87,7 @@ type Gateway struct {
 	selectKey []string // the route selection expression's path in the body
 	faults    *faults
 	throttle  *rate.Limiter               // nil: none
+	callbacks *rate.Limiter               // the account's, on @connections; nil: none
 	inFlight  chan struct{}               // one token per running message integration
 	wires     sync.Map                    // remote address → *wire, when served on Listen's listener
 	callers   map[string][]*regexp.Regexp // Config.Callers, compiled
@@ -87,7 +96,9 @@ type Gateway struct {
 	conns   map[string]*conn // open sockets whose $connect succeeded
 	invoked map[string]int   // integrations started, by route
 	closed  bool
-	wg      sync.WaitGroup // one per connection, until its $disconnect returned
+
+	virtualPosts atomic.Int64   // posts to virtual connections
+	wg           sync.WaitGroup // one per connection, until its $disconnect returned
 }
 
 // New returns a Gateway for cfg.
@@ -122,6 +133,9 @@ func New(cfg Config) (*Gateway, error) {
 		inFlight: make(chan struct{}, max(cfg.Limits.MaxInFlight, 1)), callers: cfg.Callers.compile()}
 	if l := cfg.Limits; l.ThrottlingRateLimit > 0 {
 		g.throttle = rate.NewLimiter(rate.Limit(l.ThrottlingRateLimit), max(l.ThrottlingBurstLimit, 1))
+	}
+	if l := cfg.Limits; l.CallbackRateLimit > 0 {
+		g.callbacks = rate.NewLimiter(rate.Limit(l.CallbackRateLimit), max(l.CallbackBurstLimit, 1))
 	}
 	return g, nil
 }
@@ -198,7 +212,7 @@ func (g *Gateway) lookup(ctx context.Context, id string) *conn {
 	case <-ctx.Done():
 		return nil
 	}
-	if c.ws == nil {
+	if c.ws == nil && c.virtual == 0 {
 		return nil
 	}
 	return c

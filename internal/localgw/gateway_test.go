@@ -689,3 +689,50 @@ func TestConnectAuthorizer(t *testing.T) {
 		t.Errorf("$connect's requestContext.authorizer = %s", got)
 	}
 }
+
+// The account's throttle on @connections calls answers what is over it
+// 429 LimitExceededException, as AWS does, whoever the connection.
+func TestCallbackThrottling(t *testing.T) {
+	limits := DefaultLimits()
+	limits.CallbackRateLimit, limits.CallbackBurstLimit = 0.001, 3 // the burst, then (almost) nothing
+	a := newTestAPI(t, limits, true)
+	_, id := a.dial("")
+	var ok, throttled int
+	for range 6 {
+		_, err := a.mgmt.PostToConnection(t.Context(), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("x")},
+			func(o *apigatewaymanagementapi.Options) { o.Retryer = aws.NopRetryer{} })
+		var ae smithy.APIError
+		switch {
+		case err == nil:
+			ok++
+		case errors.As(err, &ae) && ae.ErrorCode() == "LimitExceededException":
+			throttled++
+		default:
+			t.Errorf("post: %v", err)
+		}
+	}
+	if ok > 3 || ok+throttled != 6 || throttled < 3 {
+		t.Errorf("%d posts sent, %d throttled; want at most the burst (3) sent, the rest throttled", ok, throttled)
+	}
+}
+
+// Virtual members run $connect like any connection and take posts, each
+// after its latency, counted; they have no socket.
+func TestVirtualMembers(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	if n := a.gw.AddVirtual(t.Context(), map[string]string{"room": "big"}, 3, 2, time.Millisecond); n != 3 {
+		t.Fatalf("%d virtual members accepted, want 3", n)
+	}
+	if n := len(a.routeEvents("$connect")); n != 3 || a.gw.Connections() != 3 {
+		t.Fatalf("%d $connect invocations, %d connections; want 3 and 3", n, a.gw.Connections())
+	}
+	for _, ev := range a.routeEvents("$connect") {
+		id := ev.RequestContext.ConnectionID
+		if _, err := a.mgmt.PostToConnection(t.Context(), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("x")}); err != nil {
+			t.Errorf("post to virtual %s: %v", id, err)
+		}
+	}
+	if n := a.gw.VirtualDeliveries(); n != 3 {
+		t.Errorf("%d deliveries counted, want 3", n)
+	}
+}

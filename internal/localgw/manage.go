@@ -22,6 +22,10 @@ func (g *Gateway) manage(w http.ResponseWriter, r *http.Request, rawID string) {
 	if !g.authorize(w, r, id) {
 		return
 	}
+	if g.callbacks != nil && !g.callbacks.Allow() {
+		apiError(w, http.StatusTooManyRequests, "LimitExceededException", "Rate exceeded")
+		return
+	}
 	c := g.lookup(r.Context(), id)
 	if c == nil {
 		apiError(w, http.StatusGone, "GoneException", "")
