@@ -1289,6 +1289,8 @@ func TestLargeRoomIsToldItsCount(t *testing.T) {
 	w.expect("b1", "online")
 	w.arrive("d1", "Dan", "r") // one more: no join, and too small a move to push
 	w.expect("a1")
+	w.send("d1", `{"action":"typing"}`) // nor who is typing
+	w.expect("a1")
 	w.send("a1", `{"action":"ping"}`)
 	if pong := w.expect("a1", "pong"); len(pong) == 1 && (pong[0]["online"] != 4.0 || pong[0]["large"] != true) {
 		t.Errorf("pong: %v; want online 4, large", pong[0])
