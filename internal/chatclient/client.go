@@ -365,6 +365,14 @@ func (c *Client) Progress() Progress {
 	return c.progress()
 }
 
+// Large reports whether the client was last told its room is too large
+// to list its members (Snapshot has it too, with everything it holds).
+func (c *Client) Large() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.large
+}
+
 func (c *Client) progress() Progress {
 	return Progress{Last: c.last, Highest: c.highest, Pending: len(c.pending)}
 }

@@ -283,9 +283,10 @@ func (h *Chat) claimJoin(ctx context.Context, r request, c chat.Connection, head
 	return h.presenceEvent(ctx, r, c.Room, p, c.ConnectedAt), true
 }
 
-// announceJoin sends c's pending join, if any, to the room, and its count
-// if that is due: every route that serves a frame calls it (sync claims
-// the join itself) with the frame's connection, after its answer.
+// announceJoin sends c's pending join, if any, to the room: every route
+// that serves a frame calls it (sync claims the join itself) with the
+// frame's connection. The room's count, when due, goes out after a sync's
+// or a ping's answer, not here: new-message calls this before storing.
 func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection) {
 	if c.PendingJoin == 0 {
 		return
@@ -298,7 +299,6 @@ func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection) {
 	if e, ok := h.claimJoin(ctx, r, c, head); ok {
 		h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, e))
 	}
-	h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head))
 }
 
 func (h *Chat) typing(ctx context.Context, r request) error {

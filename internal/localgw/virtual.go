@@ -3,6 +3,7 @@ package localgw
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -46,9 +47,9 @@ func (g *Gateway) addVirtual(ctx context.Context, q map[string]string, i int, la
 	close(c.ready)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.touch()
-	query := map[string]string{}
-	for k, v := range q {
-		query[k] = v
+	query := maps.Clone(q)
+	if query == nil {
+		query = map[string]string{}
 	}
 	query["name"], query["key"] = q["name"]+strconv.Itoa(i), fmt.Sprintf("%svirtual_%08d", q["key"], i)
 	ev := events.APIGatewayWebsocketProxyRequest{Headers: map[string]string{}, QueryStringParameters: query,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -165,17 +164,7 @@ func (db *DB) changePresence(ctx context.Context, room, userID, name, id string,
 	if add {
 		op, change = "add", db.addPresence
 	}
-	in := &dynamodb.UpdateItemInput{
-		TableName:                &db.tables.Connections,
-		Key:                      key(roomPrefix+room, userPrefix+userID),
-		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":ids": &types.AttributeValueMemberSS{Value: []string{id}}, ":id": str(id), ":one": num(1), ":false": boolean(false),
-			":now": num(db.Now().Unix()), ":exp": num(db.Now().Add(db.ConnectionTTL).Unix())},
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-	out, err := change(ctx, in, name, id)
+	item, err := change(ctx, room, userID, name, id)
 	if errors.Is(err, errNotInSet) {
 		return chat.Presence{}, err
 	}
@@ -183,7 +172,7 @@ func (db *DB) changePresence(ctx context.Context, room, userID, name, id string,
 		return chat.Presence{}, fmt.Errorf("%s connection %s to presence of %s in room %q: %w", op, id, userID, room, err)
 	}
 	var it presenceItem
-	if err := unmarshal(out.Attributes, &it); err != nil {
+	if err := unmarshal(item, &it); err != nil {
 		return chat.Presence{}, err
 	}
 	return it.presence(), nil
@@ -193,44 +182,64 @@ func (db *DB) changePresence(ctx context.Context, room, userID, name, id string,
 // condition keeps failing because the set keeps changing.
 const presenceTries = 4
 
-// addPresence adds id to a live item. An item past its TTL (DynamoDB
-// deletes it within days) lists connections that ended without a word:
-// it starts again, as a new one would, with the room not told of the user.
-func (db *DB) addPresence(ctx context.Context, in *dynamodb.UpdateItemInput, name, _ string) (*dynamodb.UpdateItemOutput, error) {
-	in.ExpressionAttributeNames["#name"] = "name"
-	in.ExpressionAttributeValues[":name"] = str(name)
-	live := withExpressions(in, "ADD conns :ids, ver :one SET #ttl = :exp, #name = :name", "attribute_not_exists(#ttl) OR #ttl > :now")
-	expired := withExpressions(in, "SET conns = :ids, #ttl = :exp, #name = :name, shown = :false ADD ver :one", "#ttl <= :now")
-	var err error
+// presenceUpdate is an update of a user's presence item that also sets
+// its TTL (:exp) and, when name is given, its name (#name = :name).
+// values are the others the expressions use: DynamoDB refuses any more.
+func (db *DB) presenceUpdate(room, userID, name, update, condition string, values map[string]types.AttributeValue) *dynamodb.UpdateItemInput {
+	names := map[string]string{"#ttl": TTLAttribute}
+	values[":exp"] = num(db.Now().Add(db.ConnectionTTL).Unix())
+	if name != "" {
+		names["#name"], values[":name"] = "name", str(name)
+	}
+	return &dynamodb.UpdateItemInput{TableName: &db.tables.Connections, Key: key(roomPrefix+room, userPrefix+userID),
+		UpdateExpression: aws.String(update), ConditionExpression: aws.String(condition),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values}
+}
+
+// addPresence adds id to a live item and returns the item after it. An
+// item past its TTL (DynamoDB deletes it within days) lists connections
+// that ended without a word: it starts again, as a new one would, with
+// the room not told of the user.
+func (db *DB) addPresence(ctx context.Context, room, userID, name, id string) (map[string]types.AttributeValue, error) {
+	ids, now := &types.AttributeValueMemberSS{Value: []string{id}}, num(db.Now().Unix())
+	live := db.presenceUpdate(room, userID, name, "ADD conns :ids, ver :one SET #ttl = :exp, #name = :name",
+		"attribute_not_exists(#ttl) OR #ttl > :now", map[string]types.AttributeValue{":ids": ids, ":one": num(1), ":now": now})
+	expired := db.presenceUpdate(room, userID, name, "SET conns = :ids, #ttl = :exp, #name = :name, shown = :false ADD ver :one",
+		"#ttl <= :now", map[string]types.AttributeValue{":ids": ids, ":one": num(1), ":now": now, ":false": boolean(false)})
 	for i := range presenceTries {
-		var out *dynamodb.UpdateItemOutput
 		try := live
 		if i%2 == 1 {
 			try = expired
 		}
-		if out, err = db.client.UpdateItem(ctx, try); !conditionFailed(err) {
-			return out, err
+		if item, ok, err := db.updateReturning(ctx, try); ok || err != nil {
+			return item, err
 		}
 	}
-	return nil, err
+	return nil, errors.New("the item kept changing")
 }
 
-// removePresence takes id out of a set. The last connection out clears
-// Shown in the same update, so that a connection arriving after it makes
-// a join; one that is not the last is taken out without touching it.
-// Which one it is comes from the item a failed condition returns.
-func (db *DB) removePresence(ctx context.Context, in *dynamodb.UpdateItemInput, _, id string) (*dynamodb.UpdateItemOutput, error) {
-	last := withExpressions(in, "DELETE conns :ids ADD ver :one SET #ttl = :exp, shown = :false", "contains(conns, :id) AND size(conns) = :one")
-	notLast := withExpressions(in, "DELETE conns :ids ADD ver :one SET #ttl = :exp", "contains(conns, :id) AND size(conns) > :one")
+// removePresence takes id out of a set and returns the item after it. The
+// last connection out clears Shown in the same update, so that a
+// connection arriving after it makes a join; one that is not the last is
+// taken out without touching it. Which one it is comes from the item a
+// failed condition returns.
+func (db *DB) removePresence(ctx context.Context, room, userID, _, id string) (map[string]types.AttributeValue, error) {
+	values := func() map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{":ids": &types.AttributeValueMemberSS{Value: []string{id}}, ":id": str(id), ":one": num(1)}
+	}
+	last := db.presenceUpdate(room, userID, "", "DELETE conns :ids ADD ver :one SET #ttl = :exp, shown = :false",
+		"contains(conns, :id) AND size(conns) = :one", values())
+	last.ExpressionAttributeValues[":false"] = boolean(false)
+	notLast := db.presenceUpdate(room, userID, "", "DELETE conns :ids ADD ver :one SET #ttl = :exp",
+		"contains(conns, :id) AND size(conns) > :one", values())
 	try := last
 	for range presenceTries {
-		out, err := db.client.UpdateItem(ctx, try)
-		ccf, failed := errors.AsType[*types.ConditionalCheckFailedException](err)
-		if !failed {
-			return out, err
+		item, ok, err := db.updateReturning(ctx, try)
+		if ok || err != nil {
+			return item, err
 		}
 		var it presenceItem
-		if err := unmarshal(ccf.Item, &it); err != nil {
+		if err := unmarshal(item, &it); err != nil {
 			return nil, err
 		}
 		if !slices.Contains(it.Conns, id) {
@@ -245,26 +254,6 @@ func (db *DB) removePresence(ctx context.Context, in *dynamodb.UpdateItemInput, 
 }
 
 var errNotInSet = errors.New("connection not in its user's presence")
-
-var placeholder = regexp.MustCompile(`[:#][A-Za-z]+`)
-
-// withExpressions returns a copy of in with these update and condition
-// expressions and only the names and values they use (DynamoDB refuses a
-// request that names one it does not use).
-func withExpressions(in *dynamodb.UpdateItemInput, update, condition string) *dynamodb.UpdateItemInput {
-	out := *in
-	out.UpdateExpression, out.ConditionExpression = aws.String(update), aws.String(condition)
-	out.ExpressionAttributeNames, out.ExpressionAttributeValues = map[string]string{}, map[string]types.AttributeValue{}
-	for _, p := range placeholder.FindAllString(update+" "+condition, -1) {
-		if v, ok := in.ExpressionAttributeValues[p]; ok {
-			out.ExpressionAttributeValues[p] = v
-		}
-		if n, ok := in.ExpressionAttributeNames[p]; ok {
-			out.ExpressionAttributeNames[p] = n
-		}
-	}
-	return &out
-}
 
 // RemoveConnection deletes a connection and takes it out of its user's
 // presence. left reports whether it was the user's last connection in the
