@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/chatgo/serverless-chat/internal/auth"
@@ -35,6 +36,8 @@ var (
 	_ handler.Buckets     = (*store.DB)(nil)
 	_ handler.Messages    = (*store.DB)(nil)
 	_ handler.Broadcaster = (*fanout.Sender)(nil)
+	_ handler.Queue       = (*fanout.Queue)(nil)
+	_ fanout.SQS          = (*sqs.Client)(nil)
 	_ fanout.Poster       = (*apigatewaymanagementapi.Client)(nil)
 )
 
@@ -105,6 +108,7 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 	db := store.New(dynamodb.NewFromConfig(awsCfg, DynamoDBOptions(cfg.DynamoDBEndpoint)),
 		store.Tables{Connections: cfg.ConnectionsTable, Messages: cfg.MessagesTable})
 	db.MessageRetention = cfg.MessageRetention
+	db.ShardSize = cfg.ShardSize
 
 	sender := fanout.New(func(endpoint string) fanout.Poster {
 		return apigatewaymanagementapi.NewFromConfig(awsCfg, fanout.ClientOptions, func(o *apigatewaymanagementapi.Options) {
@@ -117,6 +121,14 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 	limits.Messages, limits.Reads = cfg.MessageRate, cfg.ReadRate
 	limits.ListedRoomSize = cfg.ListedRoomSize
 	db.SkipAfter, db.WriterLife = limits.SkipAfter, limits.InvocationTimeout
+	var queue handler.Queue
+	if cfg.FanoutQueueURL != "" {
+		queue = &fanout.Queue{URL: cfg.FanoutQueueURL, Client: sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
+			if cfg.SQSEndpoint != "" {
+				o.BaseEndpoint = aws.String(cfg.SQSEndpoint)
+			}
+		})}
+	}
 	return &handler.Chat{
 		Conns:        db,
 		Senders:      db,
@@ -124,6 +136,7 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 		Tokens:       handler.NewTokenMemory(tokenMemorySize),
 		Msgs:         db,
 		Fanout:       sender,
+		Queue:        queue,
 		Log:          log,
 		Metrics:      metrics.Recorder{Log: metricsLog, Namespace: cfg.MetricsNamespace},
 		Limits:       limits,

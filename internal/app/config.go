@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
+	"github.com/chatgo/serverless-chat/internal/store"
 )
 
 // Environment variables the functions read. template.yaml sets them; a test
@@ -38,12 +39,16 @@ const (
 	EnvJWTAudience          = "CHAT_JWT_AUDIENCE"           // the authorizer: comma-separated audiences or client ids (required there)
 	EnvJWKSURL              = "CHAT_JWKS_URL"               // the authorizer: the issuer's keys; default: the jwks_uri of its discovery document
 	EnvJWTNameClaims        = "CHAT_JWT_NAME_CLAIMS"        // the authorizer: the claims tried in order for the display name; empty: auth's default
+	EnvShardSize            = "CHAT_SHARD_SIZE"             // users online per shard of a room's connections, default 1000
+	EnvFanoutQueueURL       = "CHAT_FANOUT_QUEUE_URL"       // the SQS queue that rooms of several shards fan out through; empty: all in process
+	EnvSQSEndpoint          = "CHAT_SQS_ENDPOINT"           // a local SQS-compatible server
 )
 
 // EnvNames lists every variable above.
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
 	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvListedRoomSize, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
-	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey, EnvJWTIssuer, EnvJWTAudience, EnvJWKSURL, EnvJWTNameClaims}
+	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey, EnvJWTIssuer, EnvJWTAudience, EnvJWKSURL, EnvJWTNameClaims,
+	EnvShardSize, EnvFanoutQueueURL, EnvSQSEndpoint}
 
 // Range is the values a numeric variable accepts.
 type Range struct{ Min, Max float64 }
@@ -62,6 +67,7 @@ func Ranges() map[string]Range {
 		EnvMessageBurst:         {1, 1000},
 		EnvReadRate:             {0.01, 1000},
 		EnvReadBurst:            {1, 1000},
+		EnvShardSize:            {2, 100_000},
 	}
 }
 
@@ -75,6 +81,9 @@ type Config struct {
 	ConnectGrace       time.Duration
 	MaxTextChars       int
 	ListedRoomSize     int
+	ShardSize          int
+	FanoutQueueURL     string // "" = no queue
+	SQSEndpoint        string // "" = the region's SQS
 	MessageRate        chat.Rate
 	ReadRate           chat.Rate
 	AllowedOrigins     []string // empty: any origin
@@ -96,6 +105,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MessagesTable:      getenv(EnvMessagesTable),
 		DynamoDBEndpoint:   getenv(EnvDynamoDBEndpoint),
 		ManagementEndpoint: getenv(EnvManagementEndpoint),
+		FanoutQueueURL:     getenv(EnvFanoutQueueURL),
+		SQSEndpoint:        getenv(EnvSQSEndpoint),
 		MetricsNamespace:   cmp.Or(getenv(EnvMetricsNamespace), "ServerlessChat/local"),
 		LocalAccessKey:     cmp.Or(getenv(EnvLocalAccessKey), "local"),
 		Region:             getenv("AWS_REGION"),
@@ -112,6 +123,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.FanoutConcurrency = intVar(getenv, EnvFanoutConcurrency, 64, &errs)
 	c.MaxTextChars = intVar(getenv, EnvMaxTextChars, 2000, &errs)
 	c.ListedRoomSize = intVar(getenv, EnvListedRoomSize, chat.DefaultLimits().ListedRoomSize, &errs)
+	c.ShardSize = intVar(getenv, EnvShardSize, store.DefaultShardSize, &errs)
 	limits := chat.DefaultLimits()
 	c.MessageRate, c.ReadRate = limits.Messages, limits.Reads
 	c.MessageRate.PerSecond = floatVar(getenv, EnvMessageRate, c.MessageRate.PerSecond, &errs)

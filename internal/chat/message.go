@@ -83,6 +83,9 @@ type PresenceHead struct {
 	Online       int64
 	PushedOnline int64
 	PushedAt     time.Time // zero: never
+	// Shards is how many shards the room's connections are spread over
+	// (at least 1).
+	Shards int
 }
 
 // ErrNoConnection is returned for a connection that is not stored, or no
@@ -93,6 +96,7 @@ var ErrNoConnection = errors.New("no such connection")
 type Connection struct {
 	ID          string
 	Room        string
+	Shard       int // which shard of the room's connections it is in
 	UserID      string
 	Name        string
 	ConnectedAt time.Time

@@ -23,8 +23,10 @@ type Connections interface {
 	PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error)
 	RemoveConnection(ctx context.Context, id string) (c chat.Connection, p chat.Presence, left bool, err error)
 	Depart(ctx context.Context, room, userID, id string) (p chat.Presence, left bool, err error)
-	RoomConnections(ctx context.Context, room string) ([]chat.Connection, error)
-	Room(ctx context.Context, room string) ([]chat.Connection, []chat.Presence, error)
+	Shards(ctx context.Context, room string) (int, error)
+	ShardConnections(ctx context.Context, room string, shard int) ([]chat.Connection, error)
+	RoomConnections(ctx context.Context, room string, shards int) ([]chat.Connection, error)
+	Room(ctx context.Context, room string, shards int) ([]chat.Connection, []chat.Presence, error)
 	LogPresence(ctx context.Context, e chat.PresenceEvent) (chat.PresenceEvent, error)
 	PresenceHead(ctx context.Context, room string) (chat.PresenceHead, error)
 	CountOnline(ctx context.Context, room string, delta int64) (chat.PresenceHead, error)
@@ -64,14 +66,23 @@ type Broadcaster interface {
 	Close(ctx context.Context, endpoint, id string) error
 }
 
+// Queue hands the shards of a broadcast to the fan-out function.
+// *fanout.Queue satisfies it.
+type Queue interface {
+	Enqueue(ctx context.Context, jobs []fanout.Job) (failed []fanout.Job, err error)
+}
+
 // Chat serves the chat's routes. All fields must be set except Endpoint,
-// ConnectGrace and Tokens.
+// ConnectGrace, Tokens and Queue.
 type Chat struct {
 	Conns   Connections
 	Senders Senders
 	Buckets Buckets
 	Msgs    Messages
 	Fanout  Broadcaster
+	// Queue, when set, takes the broadcasts to rooms of several shards,
+	// one job per shard; without it every broadcast is sent in process.
+	Queue   Queue
 	Log     *slog.Logger
 	Metrics metrics.Recorder // the zero value records nothing
 	Limits  chat.Limits
@@ -102,9 +113,12 @@ type request struct {
 	// lag is how long the frame waited between API Gateway and this
 	// invocation: the load the frames before it met on their way too.
 	lag time.Duration
+	// gone collects the connections found gone while serving the request
+	// (410 to a post): settle removes them, once, at its end.
+	gone []string
 }
 
-func (h *Chat) request(ev events.APIGatewayWebsocketProxyRequest) request {
+func (h *Chat) request(ev events.APIGatewayWebsocketProxyRequest) *request {
 	rc := ev.RequestContext
 	ep := h.Endpoint
 	if ep == "" {
@@ -115,7 +129,7 @@ func (h *Chat) request(ev events.APIGatewayWebsocketProxyRequest) request {
 	if rc.RequestTimeEpoch > 0 {
 		lag = min(max(h.Now().Sub(time.UnixMilli(rc.RequestTimeEpoch)), 0), maxLag)
 	}
-	return request{id: rc.ConnectionID, endpoint: ep, lag: lag,
+	return &request{id: rc.ConnectionID, endpoint: ep, lag: lag,
 		log: h.Log.With("route", rc.RouteKey, "connectionId", rc.ConnectionID)}
 }
 
@@ -196,7 +210,8 @@ func (h *Chat) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketProx
 	defer recoverTo(ctx, r.log, &resp)
 	r.log.InfoContext(ctx, "disconnecting", "status", ev.RequestContext.DisconnectStatusCode,
 		"reason", deref(ev.RequestContext.DisconnectReason))
-	h.depart(ctx, r, []string{r.id})
+	r.gone = append(r.gone, r.id)
+	h.settle(ctx, r)
 	return status(200, ""), nil
 }
 
@@ -205,6 +220,7 @@ func (h *Chat) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketProx
 func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
 	r := h.request(ev)
 	defer recoverTo(ctx, r.log, &resp)
+	defer h.settle(ctx, r) // after the answer and the broadcasts
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
 		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
@@ -249,7 +265,7 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 // fail answers a frame that could not be served. A connection the server
 // has no record of is closed after its error frame: the client reconnects
 // and resends.
-func (h *Chat) fail(ctx context.Context, r request, in chat.Inbound, err error) {
+func (h *Chat) fail(ctx context.Context, r *request, in chat.Inbound, err error) {
 	code := chat.ErrorCode(err)
 	if code == chat.CodeInternal {
 		r.log.ErrorContext(ctx, "frame failed", "action", in.Action, "frame", in.Frame, "err", err)
@@ -272,7 +288,7 @@ func (h *Chat) fail(ctx context.Context, r request, in chat.Inbound, err error) 
 // is told its count instead (pushOnline). Clients order joins and leaves
 // by version, so a join that goes out late, even after its leave, is
 // right.
-func (h *Chat) claimJoin(ctx context.Context, r request, c chat.Connection, head chat.PresenceHead) (chat.PresenceEvent, bool) {
+func (h *Chat) claimJoin(ctx context.Context, r *request, c chat.Connection, head chat.PresenceHead) (chat.PresenceEvent, bool) {
 	p, ok, err := h.Senders.ClaimJoin(ctx, c)
 	if err != nil {
 		r.log.ErrorContext(ctx, "announce join failed", "room", c.Room, "userId", c.UserID, "err", err)
@@ -287,7 +303,7 @@ func (h *Chat) claimJoin(ctx context.Context, r request, c chat.Connection, head
 // that serves a frame calls it (sync claims the join itself) with the
 // frame's connection. The room's count, when due, goes out after a sync's
 // or a ping's answer, not here: new-message calls this before storing.
-func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection) {
+func (h *Chat) announceJoin(ctx context.Context, r *request, c chat.Connection) {
 	if c.PendingJoin == 0 {
 		return
 	}
@@ -297,11 +313,11 @@ func (h *Chat) announceJoin(ctx context.Context, r request, c chat.Connection) {
 		return // the join stays pending for the next frame
 	}
 	if e, ok := h.claimJoin(ctx, r, c, head); ok {
-		h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, e))
+		h.broadcast(ctx, r, c.Room, r.id, e)
 	}
 }
 
-func (h *Chat) typing(ctx context.Context, r request) error {
+func (h *Chat) typing(ctx context.Context, r *request) error {
 	c, allowed, err := h.Senders.AllowTyping(ctx, r.id, h.Now(), h.Limits.TypingInterval)
 	if err == nil {
 		h.announceJoin(ctx, r, c)
@@ -314,13 +330,13 @@ func (h *Chat) typing(ctx context.Context, r request) error {
 	if head, err := h.Conns.PresenceHead(ctx, c.Room); err != nil || !h.listed(head) {
 		return err
 	}
-	h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, chat.Typing{Type: chat.TypeTyping, Room: c.Room, UserID: c.UserID, Name: c.Name}))
+	h.broadcast(ctx, r, c.Room, r.id, chat.Typing{Type: chat.TypeTyping, Room: c.Room, UserID: c.UserID, Name: c.Name})
 	return nil
 }
 
 // ping answers with the room's latest seq, so that a client learns of a
 // message it missed, and records that the connection is alive.
-func (h *Chat) ping(ctx context.Context, r request, c chat.Connection) error {
+func (h *Chat) ping(ctx context.Context, r *request, c chat.Connection) error {
 	if err := h.Senders.Touch(ctx, c, h.Now()); err != nil {
 		return err
 	}
@@ -333,7 +349,7 @@ func (h *Chat) ping(ctx context.Context, r request, c chat.Connection) error {
 		return err
 	}
 	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: head.PSeq, Online: max(head.Online, 0), Large: !h.listed(head)})
-	h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head))
+	h.pushOnline(ctx, r, c.Room, head)
 	h.announceJoin(ctx, r, c)
 	return nil
 }
@@ -341,7 +357,7 @@ func (h *Chat) ping(ctx context.Context, r request, c chat.Connection) error {
 // presenceLog answers a presence frame: the room's joins and leaves after
 // the one the client holds, as many as fit in one reply. A client whose
 // next event is missing from it (kept no longer, or never kept) syncs.
-func (h *Chat) presenceLog(ctx context.Context, r request, c chat.Connection, after int64) error {
+func (h *Chat) presenceLog(ctx context.Context, r *request, c chat.Connection, after int64) error {
 	events, more, err := h.Conns.PresenceSince(ctx, c.Room, after, h.Limits.PresencePage)
 	if err != nil {
 		return err
@@ -353,7 +369,7 @@ func (h *Chat) presenceLog(ctx context.Context, r request, c chat.Connection, af
 
 // members answers a members frame: a page of the users online, which
 // fits one reply whatever the room's size.
-func (h *Chat) members(ctx context.Context, r request, c chat.Connection, cursor string) error {
+func (h *Chat) members(ctx context.Context, r *request, c chat.Connection, cursor string) error {
 	members, next, err := h.Conns.Members(ctx, c.Room, cursor, h.Limits.MembersPage)
 	if err != nil {
 		return err
@@ -367,77 +383,17 @@ func (h *Chat) members(ctx context.Context, r request, c chat.Connection, cursor
 }
 
 // reply sends one frame to the requesting connection.
-func (h *Chat) reply(ctx context.Context, r request, frame any) {
+func (h *Chat) reply(ctx context.Context, r *request, frame any) {
 	payload, err := chat.Encode(frame)
 	if err != nil {
 		r.log.ErrorContext(ctx, "encode reply failed", "err", err)
 		return
 	}
 	res := h.Fanout.Send(ctx, r.endpoint, []string{r.id}, payload)
-	if len(res.Gone) > 0 {
-		h.depart(ctx, r, res.Gone) // the sender itself has gone
-	}
+	r.gone = append(r.gone, res.Gone...) // the sender itself has gone
 	if res.Sent != 1 {
 		r.log.WarnContext(ctx, "reply not delivered", "result", res)
 	}
-}
-
-// broadcast sends an event to every live connection in a room but
-// except, logs one line, and returns the connections found gone that may
-// be removed (not those still within ConnectGrace of their $connect).
-func (h *Chat) broadcast(ctx context.Context, r request, room, except string, event any) (gone []string) {
-	conns, err := h.Conns.RoomConnections(ctx, room)
-	if err != nil {
-		r.log.ErrorContext(ctx, "broadcast failed", "room", room, "event", eventType(event), "err", err)
-		return nil
-	}
-	return h.broadcastTo(ctx, r, room, conns, except, event)
-}
-
-// broadcastTo is broadcast to connections the caller has read: those of
-// the room when the event was stored, or later.
-func (h *Chat) broadcastTo(ctx context.Context, r request, room string, conns []chat.Connection, except string, event any) (gone []string) {
-	payload, err := chat.Encode(event)
-	if err != nil {
-		r.log.ErrorContext(ctx, "encode broadcast failed", "err", err)
-		return nil
-	}
-	ids := make([]string, 0, len(conns))
-	for _, c := range conns {
-		if c.ID != except {
-			ids = append(ids, c.ID)
-		}
-	}
-	res := h.Fanout.Send(ctx, r.endpoint, ids, payload)
-	r.log.InfoContext(ctx, "broadcast", "room", room, "event", eventType(event), "result", res)
-	h.Metrics.Record(ctx, nil, metrics.Count(metrics.Recipients, res.Recipients), metrics.Count(metrics.PostsSent, res.Sent),
-		metrics.Count(metrics.PostsGone, len(res.Gone)), metrics.Count(metrics.PostsThrottled, res.Throttled),
-		metrics.Count(metrics.PostsFailed, res.Failed),
-		metrics.Metric{Name: metrics.BroadcastDuration, Value: float64(res.Duration.Microseconds()) / 1000, Unit: metrics.UnitMilliseconds})
-	return h.prunable(ctx, r, conns, res.Gone)
-}
-
-// prunable returns the ids in gone that are past their connect grace.
-func (h *Chat) prunable(ctx context.Context, r request, conns []chat.Connection, gone []string) []string {
-	if len(gone) == 0 {
-		return nil
-	}
-	isGone := make(map[string]bool, len(gone))
-	for _, id := range gone {
-		isGone[id] = true
-	}
-	now := h.Now()
-	var out []string
-	for _, c := range conns {
-		switch {
-		case !isGone[c.ID]:
-		case now.Sub(c.ConnectedAt) < h.ConnectGrace:
-			r.log.DebugContext(ctx, "410 from a connection still in its $connect; kept", "kept", c.ID)
-		default:
-			out = append(out, c.ID)
-		}
-	}
-	return out
 }
 
 func eventType(event any) string {

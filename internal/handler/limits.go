@@ -17,7 +17,7 @@ import (
 // this instance knows the line (a later frame waits one more interval per
 // frame before it that is not stored yet). until is when the first of
 // them may go: the bucket has no token before.
-func (h *Chat) refused(r request, rate chat.Rate, frame int64) (until time.Time, err error) {
+func (h *Chat) refused(r *request, rate chat.Rate, frame int64) (until time.Time, err error) {
 	now := h.Now()
 	mem := h.Tokens.get(r.id)
 	_, wait, ok := rate.Take(*mem.bucket(rate), now)
@@ -33,7 +33,7 @@ func (h *Chat) refused(r request, rate chat.Rate, frame int64) (until time.Time,
 
 // take takes a token of rate from the bucket of c's user for the frame; a
 // frame over the limit gets rate_limited.
-func (h *Chat) take(ctx context.Context, r request, c chat.Connection, rate chat.Rate) error {
+func (h *Chat) take(ctx context.Context, r *request, c chat.Connection, rate chat.Rate) error {
 	now := h.Now()
 	tat, wait, err := h.Buckets.TakeToken(ctx, c.UserID, rate, now, h.Tokens.tat(r.id, rate))
 	if err != nil {
@@ -48,7 +48,7 @@ func (h *Chat) take(ctx context.Context, r request, c chat.Connection, rate chat
 
 // read serves a frame that reads the room (sync, ping, presence) within
 // its rate.
-func (h *Chat) read(ctx context.Context, r request, serve func(c chat.Connection) error) error {
+func (h *Chat) read(ctx context.Context, r *request, serve func(c chat.Connection) error) error {
 	if _, err := h.refused(r, h.Limits.Reads, 0); err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (h *Chat) read(ctx context.Context, r request, serve func(c chat.Connection
 }
 
 // takeTurn takes a message token for a frame whose turn it is.
-func (h *Chat) takeTurn(ctx context.Context, r request, c chat.Connection, frame int64) error {
+func (h *Chat) takeTurn(ctx context.Context, r *request, c chat.Connection, frame int64) error {
 	err := h.take(ctx, r, c, h.Limits.Messages)
 	if wait := chat.RetryAfter(err); wait > 0 && frame > 0 {
 		h.hold(ctx, r, h.Now().Add(wait))
@@ -76,7 +76,7 @@ func (h *Chat) takeTurn(ctx context.Context, r request, c chat.Connection, frame
 // frames after it, so that those are refused at once rather than left
 // waiting, on any instance. It is recorded once per wait: a flood refused
 // from memory costs one write, not one per frame.
-func (h *Chat) hold(ctx context.Context, r request, until time.Time) {
+func (h *Chat) hold(ctx context.Context, r *request, until time.Time) {
 	if !until.After(h.Tokens.get(r.id).held) {
 		return
 	}
@@ -89,7 +89,7 @@ func (h *Chat) hold(ctx context.Context, r request, until time.Time) {
 
 // refusedFrame is refused for a new-message frame: numbered, it also
 // holds the frames after it.
-func (h *Chat) refusedFrame(ctx context.Context, r request, frame int64) error {
+func (h *Chat) refusedFrame(ctx context.Context, r *request, frame int64) error {
 	until, err := h.refused(r, h.Limits.Messages, frame)
 	if err != nil && frame > 0 {
 		h.hold(ctx, r, until)

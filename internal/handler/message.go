@@ -31,7 +31,7 @@ func pollEvery(attempt int, waited time.Duration) time.Duration {
 // the wait its place in the line needs. A number already used gives
 // invalid_frame. No token is taken here: only a frame whose turn it is
 // spends one.
-func (h *Chat) awaitTurn(ctx context.Context, r request, frame int64) (chat.Connection, error) {
+func (h *Chat) awaitTurn(ctx context.Context, r *request, frame int64) (chat.Connection, error) {
 	start := time.Now()
 	c, err := h.Senders.Connection(ctx, r.id)
 	wait := h.Limits.FrameWait + r.lag
@@ -65,7 +65,7 @@ func (h *Chat) awaitTurn(ctx context.Context, r request, frame int64) (chat.Conn
 
 // skipFrame gives a rejected frame its place in the connection's order
 // (a number already used was given by an earlier copy of the same frame).
-func (h *Chat) skipFrame(ctx context.Context, r request, frame int64) error {
+func (h *Chat) skipFrame(ctx context.Context, r *request, frame int64) error {
 	if err := h.refusedFrame(ctx, r, frame); err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (h *Chat) skipFrame(ctx context.Context, r request, frame int64) error {
 
 // newMessage stores a new-message frame's message in its turn and sends it
 // to the room; the sender gets the ack.
-func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error {
+func (h *Chat) newMessage(ctx context.Context, r *request, in chat.Inbound) error {
 	if err := h.refusedFrame(ctx, r, in.Frame); err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.ConditionalWritesFailed, res.Failed), metrics.Count(metrics.SeqsSkipped, len(res.Skipped)))
 	defer func() { // after the answer
 		for _, seq := range res.Skipped {
-			h.depart(ctx, r, h.broadcast(ctx, r, c.Room, "", chat.Skip{Type: chat.TypeSkip, Room: c.Room, Seq: seq}))
+			h.broadcast(ctx, r, c.Room, "", chat.Skip{Type: chat.TypeSkip, Room: c.Room, Seq: seq})
 		}
 	}()
 	if chat.ErrorCode(err) == chat.CodeInvalidFrame {
@@ -129,7 +129,7 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 		return nil
 	}
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.MessagesStored, 1))
-	h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, chat.NewMessageEvent(stored)))
+	h.broadcast(ctx, r, c.Room, r.id, chat.NewMessageEvent(stored))
 	return nil
 }
 
@@ -137,7 +137,7 @@ func (h *Chat) newMessage(ctx context.Context, r request, in chat.Inbound) error
 // copy of a message already stored (a resend that raced its original, or
 // one whose ack was lost) gets the original ack; anything else gets
 // usedErr (invalid_frame).
-func (h *Chat) resent(ctx context.Context, r request, c chat.Connection, in chat.Inbound, usedErr error) error {
+func (h *Chat) resent(ctx context.Context, r *request, c chat.Connection, in chat.Inbound, usedErr error) error {
 	if in.ClientID == "" {
 		return usedErr
 	}
@@ -160,11 +160,11 @@ func (h *Chat) resent(ctx context.Context, r request, c chat.Connection, in chat
 // and may have failed before its broadcast. Until then it is running, or
 // failed, and either way a client that misses the message fetches it by
 // seq; knowing more would cost a write per message.
-func (h *Chat) rebroadcast(ctx context.Context, r request, m chat.Message) {
+func (h *Chat) rebroadcast(ctx context.Context, r *request, m chat.Message) {
 	if h.Now().Sub(m.SentAt) <= h.Limits.InvocationTimeout {
 		r.log.InfoContext(ctx, "duplicate acknowledged; its original's invocation may still be broadcasting it", "clientId", m.ClientID, "seq", m.Seq)
 		return
 	}
 	r.log.InfoContext(ctx, "duplicate acknowledged and sent again", "clientId", m.ClientID, "seq", m.Seq)
-	h.depart(ctx, r, h.broadcast(ctx, r, m.Room, r.id, chat.NewMessageEvent(m)))
+	h.broadcast(ctx, r, m.Room, r.id, chat.NewMessageEvent(m))
 }

@@ -9,23 +9,26 @@ import (
 	"github.com/chatgo/serverless-chat/internal/metrics"
 )
 
-// maxDepartRounds bounds the chain of leaves finding more gone
+// maxSettleRounds bounds the chain of leaves finding more gone
 // connections (each leave is a broadcast); what is left is found by the
 // next broadcast, sync or TTL.
-const maxDepartRounds = 4
+const maxSettleRounds = 4
 
-// depart is the one place where connections leave: it removes each one
-// and tells its room of every name that has no connection there any more.
-// Those leaves are broadcasts too, and the connections they find gone are
-// removed in turn, round by round.
-func (h *Chat) depart(ctx context.Context, r request, ids []string) {
+// settle is the one place where connections leave: it removes each one
+// the request found gone (r.gone) and tells its room of every user who
+// has no connection there any more. Those leaves are broadcasts too, and
+// the connections they find gone are removed in turn, round by round.
+// Each route calls it once, after its answer and its broadcasts.
+func (h *Chat) settle(ctx context.Context, r *request) {
 	seen := map[string]bool{}
-	for round := 0; len(ids) > 0; round++ {
-		if round == maxDepartRounds {
-			r.log.WarnContext(ctx, "gone connections left for a later broadcast", "count", len(ids))
+	for round := 0; len(r.gone) > 0; round++ {
+		if round == maxSettleRounds {
+			r.log.WarnContext(ctx, "gone connections left for a later broadcast", "count", len(r.gone))
+			r.gone = nil
 			return
 		}
-		var next []string
+		ids := r.gone
+		r.gone = nil
 		for _, id := range ids {
 			if seen[id] {
 				continue
@@ -41,30 +44,28 @@ func (h *Chat) depart(ctx context.Context, r request, ids []string) {
 				r.log.InfoContext(ctx, "connection removed", "removed", id, "room", c.Room, "userId", c.UserID, "left", left)
 				h.Metrics.Record(ctx, nil, metrics.Count(metrics.Disconnects, 1))
 				if left {
-					next = append(next, h.leave(ctx, r, c.Room, p)...)
+					h.leave(ctx, r, c.Room, p)
 				}
 			}
 		}
-		ids = next
 	}
 }
 
 // leave counts a user out of a room and tells the room: their leave if the
-// room lists its members, else its count online when that is due. It
-// returns the connections the broadcasts found gone.
-func (h *Chat) leave(ctx context.Context, r request, room string, p chat.Presence) []string {
+// room lists its members, else its count online when that is due.
+func (h *Chat) leave(ctx context.Context, r *request, room string, p chat.Presence) {
 	head, err := h.Conns.CountOnline(ctx, room, -1)
 	if err != nil {
 		// The count stays off until a sync corrects it; the leave goes out.
 		r.log.ErrorContext(ctx, "count users online failed", "room", room, "delta", -1, "err", err)
 	} else if !h.listed(head) {
-		return h.pushOnline(ctx, r, room, head)
+		h.pushOnline(ctx, r, room, head)
+		return
 	}
-	gone := h.broadcast(ctx, r, room, "", h.presenceEvent(ctx, r, room, p, h.Now()))
+	h.broadcast(ctx, r, room, "", h.presenceEvent(ctx, r, room, p, h.Now()))
 	if err == nil {
-		gone = append(gone, h.pushOnline(ctx, r, room, head)...)
+		h.pushOnline(ctx, r, room, head)
 	}
-	return gone
 }
 
 // listed reports whether a room with head has few enough users online for
@@ -85,10 +86,9 @@ const (
 	pushMinMove = 10
 )
 
-// pushOnline sends a room its count online if a push is due (above), and
-// returns the connections the broadcast found gone. Of the invocations
-// that find it due, one sends it.
-func (h *Chat) pushOnline(ctx context.Context, r request, room string, head chat.PresenceHead) []string {
+// pushOnline sends a room its count online if a push is due (above). Of
+// the invocations that find it due, one sends it.
+func (h *Chat) pushOnline(ctx context.Context, r *request, room string, head chat.PresenceHead) {
 	now := h.Now()
 	since := now.Sub(head.PushedAt)
 	wasListed := head.PushedAt.IsZero() || head.PushedOnline <= int64(h.Limits.ListedRoomSize)
@@ -96,11 +96,11 @@ func (h *Chat) pushOnline(ctx context.Context, r request, room string, head chat
 	switch {
 	case wasListed != isListed:
 	case isListed:
-		return nil // its joins and leaves say it all
+		return // its joins and leaves say it all
 	default:
 		moved := head.Online - head.PushedOnline
 		if max(moved, -moved) < max(pushMinMove, head.PushedOnline/10) || since < pushEvery {
-			return nil
+			return
 		}
 	}
 	ok, err := h.Conns.ClaimOnlinePush(ctx, room, head.Online, head.PushedAt, now)
@@ -108,16 +108,16 @@ func (h *Chat) pushOnline(ctx context.Context, r request, room string, head chat
 		r.log.ErrorContext(ctx, "push of the count online failed", "room", room, "err", err)
 	}
 	if !ok {
-		return nil
+		return
 	}
-	return h.broadcast(ctx, r, room, "", chat.Online{Type: chat.TypeOnline, Room: room, Online: max(head.Online, 0), Large: !isListed, At: now.UnixMilli()})
+	h.broadcast(ctx, r, room, "", chat.Online{Type: chat.TypeOnline, Room: room, Online: max(head.Online, 0), Large: !isListed, At: now.UnixMilli()})
 }
 
 // presenceEvent makes the join or leave of p, numbered in the room's
 // presence log: the change it reports is stored, and the room it goes to
 // is read after this. If it cannot be logged, it goes out all the same:
 // clients apply it by version, and one that misses it syncs.
-func (h *Chat) presenceEvent(ctx context.Context, r request, room string, p chat.Presence, at time.Time) chat.PresenceEvent {
+func (h *Chat) presenceEvent(ctx context.Context, r *request, room string, p chat.Presence, at time.Time) chat.PresenceEvent {
 	e, err := h.Conns.LogPresence(ctx, chat.NewPresenceEvent(room, p, chat.FormatTime(at)))
 	if err != nil {
 		r.log.WarnContext(ctx, "presence event not logged", "room", room, "userId", p.UserID, "pseq", e.PSeq, "err", err)
@@ -131,13 +131,12 @@ func (h *Chat) presenceEvent(ctx context.Context, r request, room string, p chat
 // and asks API Gateway about connections silent for Limits.StaleAfter
 // (their $disconnect may never have come): those that are gone leave, the
 // others are marked alive. It reports whether anything changed.
-func (h *Chat) heal(ctx context.Context, r request, room string, conns []chat.Connection, presence []chat.Presence) bool {
+func (h *Chat) heal(ctx context.Context, r *request, room string, conns []chat.Connection, presence []chat.Presence) bool {
 	live := make(map[string]bool, len(conns))
 	for _, c := range conns {
 		live[c.ID] = true
 	}
 	changed := false
-	var gone []string
 	for _, p := range presence {
 		for _, id := range p.Conns {
 			if live[id] || h.recorded(ctx, r, id) {
@@ -149,7 +148,7 @@ func (h *Chat) heal(ctx context.Context, r request, room string, conns []chat.Co
 			case err != nil:
 				r.log.ErrorContext(ctx, "heal presence failed", "userId", p.UserID, "removed", id, "err", err)
 			case left:
-				gone = append(gone, h.leave(ctx, r, room, np)...)
+				h.leave(ctx, r, room, np)
 			}
 		}
 	}
@@ -174,16 +173,16 @@ func (h *Chat) heal(ctx context.Context, r request, room string, conns []chat.Co
 				h.touch(ctx, r, byID[id], now)
 			}
 		}
-		gone = append(gone, res.Gone...)
+		r.gone = append(r.gone, res.Gone...)
 	}
-	if len(gone) > 0 {
+	if len(r.gone) > 0 {
 		changed = true
-		h.depart(ctx, r, gone)
+		h.settle(ctx, r) // before the room is read again
 	}
 	return changed
 }
 
-func (h *Chat) touch(ctx context.Context, r request, c chat.Connection, at time.Time) {
+func (h *Chat) touch(ctx context.Context, r *request, c chat.Connection, at time.Time) {
 	if err := h.Senders.Touch(ctx, c, at); err != nil && !errors.Is(err, chat.ErrNoConnection) {
 		r.log.WarnContext(ctx, "touch connection failed", "touched", c.ID, "err", err)
 	}
@@ -193,7 +192,7 @@ func (h *Chat) touch(ctx context.Context, r request, c chat.Connection, at time.
 // room query did not show has a record after all: the query reads member
 // items before presence items, so a connection stored in between shows in
 // its name's set without its member item.
-func (h *Chat) recorded(ctx context.Context, r request, id string) bool {
+func (h *Chat) recorded(ctx context.Context, r *request, id string) bool {
 	_, err := h.Senders.Connection(ctx, id)
 	if err != nil && !errors.Is(err, chat.ErrNoConnection) {
 		r.log.WarnContext(ctx, "check connection failed", "checked", id, "err", err)

@@ -9,7 +9,7 @@ import (
 
 // sync answers a sync frame: the room's latest seq, who is here and the
 // page of history asked for.
-func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.Inbound) error {
+func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.Inbound) error {
 	// The log's head is read first: whether the room is listed, and the
 	// number of its latest presence event, which the room read after it
 	// shows, with every one before it.
@@ -30,11 +30,11 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 	defer func() { // after the reply, or the error
 		switch {
 		case joined && conns == nil: // the room was not read
-			h.depart(ctx, r, h.broadcast(ctx, r, c.Room, r.id, join))
+			h.broadcast(ctx, r, c.Room, r.id, join)
 		case joined:
-			h.depart(ctx, r, h.broadcastTo(ctx, r, c.Room, conns, r.id, join))
+			h.broadcastTo(ctx, r, c.Room, conns, r.id, join)
 		}
-		h.depart(ctx, r, h.pushOnline(ctx, r, c.Room, head))
+		h.pushOnline(ctx, r, c.Room, head)
 	}()
 	// A room well above the listed size is not read at all: the reply has
 	// its count. One up to twice the size is, so that a count left off
@@ -42,12 +42,12 @@ func (h *Chat) sync(ctx context.Context, r request, c chat.Connection, in chat.I
 	// right.
 	var presence []chat.Presence
 	if head.Online <= 2*int64(h.Limits.ListedRoomSize) {
-		conns, presence, err = h.Conns.Room(ctx, c.Room)
+		conns, presence, err = h.Conns.Room(ctx, c.Room, head.Shards)
 		if err != nil {
 			return err
 		}
 		if h.heal(ctx, r, c.Room, conns, presence) {
-			if conns, presence, err = h.Conns.Room(ctx, c.Room); err != nil {
+			if conns, presence, err = h.Conns.Room(ctx, c.Room, head.Shards); err != nil {
 				return err
 			}
 		}

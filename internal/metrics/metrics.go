@@ -27,12 +27,13 @@ const (
 	PostsThrottled          = "PostsThrottled"
 	PostsFailed             = "PostsFailed"
 	BroadcastDuration       = "BroadcastDuration" // milliseconds
+	ShardsQueued            = "ShardsQueued"      // fan-out jobs handed to the queue (a shard of a large room's broadcast each)
 )
 
 // Names lists every metric above; CodeDimension is the dimension of
 // FramesRejected.
 var Names = []string{MessagesStored, DuplicateMessages, ConditionalWritesFailed, SeqsSkipped, FramesRejected, Connects, Disconnects, Recipients,
-	PostsSent, PostsGone, PostsThrottled, PostsFailed, BroadcastDuration}
+	PostsSent, PostsGone, PostsThrottled, PostsFailed, BroadcastDuration, ShardsQueued}
 
 // CodeDimension is the dimension FramesRejected is counted by.
 const CodeDimension = "Code"

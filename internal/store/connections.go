@@ -28,9 +28,11 @@ type lookupItem struct {
 	ExpiresAt   int64  `dynamodbav:"expiresAt"`
 	HeldUntil   int64  `dynamodbav:"heldUntil,omitempty"` // Unix ms: frames wait behind one over the rate limit (HoldFrames)
 	JoinVer     int64  `dynamodbav:"joinVer,omitempty"`   // the version of a join not yet announced (PutConnection, ClaimJoin)
+	Shard       int    `dynamodbav:"shard,omitempty"`     // the shard of the room its member item is in (shards.go)
 }
 
-// memberItem is a connection in its room: pk room#{room}, sk conn#{id}.
+// memberItem is a connection in its room: pk memberPK(room, shard), sk
+// conn#{id}.
 type memberItem struct {
 	keys
 	UserID      string `dynamodbav:"userId"`
@@ -56,12 +58,12 @@ type presenceItem struct {
 }
 
 func (it lookupItem) connection() chat.Connection {
-	return chat.Connection{ID: strings.TrimPrefix(it.PK, connPrefix), Room: it.Room, UserID: it.UserID, Name: it.Name,
+	return chat.Connection{ID: strings.TrimPrefix(it.PK, connPrefix), Room: it.Room, Shard: it.Shard, UserID: it.UserID, Name: it.Name,
 		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, PendingJoin: it.JoinVer, HeldUntil: optionalMS(it.HeldUntil)}
 }
 
-func (it memberItem) connection(room string) chat.Connection {
-	return chat.Connection{ID: strings.TrimPrefix(it.SK, connPrefix), Room: room, UserID: it.UserID, Name: it.Name,
+func (it memberItem) connection(room string, shard int) chat.Connection {
+	return chat.Connection{ID: strings.TrimPrefix(it.SK, connPrefix), Room: room, Shard: shard, UserID: it.UserID, Name: it.Name,
 		ConnectedAt: fromMS(it.ConnectedAt), SeenAt: fromMS(it.SeenAt)}
 }
 
@@ -80,13 +82,18 @@ func (it presenceItem) presence() chat.Presence {
 // Storing the same connection id twice changes nothing and reports
 // joined = false.
 func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error) {
-	exp := c.ConnectedAt.Add(db.ConnectionTTL).Unix()
-	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, UserID: c.UserID, Name: c.Name,
-		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp})
+	shards, err := db.connectShards(ctx, c.Room)
 	if err != nil {
 		return p, false, err
 	}
-	member, err := marshal(memberItem{keys: keys{roomPrefix + c.Room, connPrefix + c.ID}, UserID: c.UserID, Name: c.Name,
+	c.Shard = shardOf(c.ID, shards)
+	exp := c.ConnectedAt.Add(db.ConnectionTTL).Unix()
+	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, UserID: c.UserID, Name: c.Name,
+		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp, Shard: c.Shard})
+	if err != nil {
+		return p, false, err
+	}
+	member, err := marshal(memberItem{keys: keys{memberPK(c.Room, c.Shard), connPrefix + c.ID}, UserID: c.UserID, Name: c.Name,
 		ConnectedAt: ms(c.ConnectedAt), SeenAt: ms(c.ConnectedAt), ExpiresAt: exp})
 	if err != nil {
 		return p, false, err
@@ -277,7 +284,7 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 	c = it.connection()
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Delete: &types.Delete{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK), ConditionExpression: aws.String("attribute_exists(pk)")}},
-		{Delete: &types.Delete{TableName: &db.tables.Connections, Key: key(roomPrefix+c.Room, connPrefix+id)}},
+		{Delete: &types.Delete{TableName: &db.tables.Connections, Key: key(memberPK(c.Room, c.Shard), connPrefix+id)}},
 	}})
 	if cancelledByCondition(err) {
 		return c, p, false, chat.ErrNoConnection
@@ -319,34 +326,24 @@ func (db *DB) Connection(ctx context.Context, id string) (chat.Connection, error
 	return it.connection(), nil
 }
 
-// RoomConnections returns every live connection in a room, with what a
-// broadcast needs: its id and when it connected. It is a strongly
-// consistent Query, so a connection stored before the call is included.
-func (db *DB) RoomConnections(ctx context.Context, room string) ([]chat.Connection, error) {
-	items, err := db.query(ctx, &dynamodb.QueryInput{
-		TableName:                 &db.tables.Connections,
-		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-		ProjectionExpression:      aws.String("sk, connectedAt"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":prefix": str(connPrefix)},
-	}, 0)
-	if err != nil {
-		return nil, fmt.Errorf("query room %q: %w", room, err)
-	}
-	var members []memberItem
-	if err := attributevalue.UnmarshalListOfMaps(items, &members); err != nil {
+// members decodes the member items of a room's shard.
+func members(room string, shard int, items []map[string]types.AttributeValue) ([]chat.Connection, error) {
+	var its []memberItem
+	if err := attributevalue.UnmarshalListOfMaps(items, &its); err != nil {
 		return nil, fmt.Errorf("decode members of room %q: %w", room, err)
 	}
-	conns := make([]chat.Connection, len(members))
-	for i, m := range members {
-		conns[i] = m.connection(room)
+	conns := make([]chat.Connection, len(its))
+	for i, m := range its {
+		conns[i] = m.connection(room, shard)
 	}
 	return conns, nil
 }
 
 // Room returns a room's live connections and the presence records of
 // every name it has seen lately (online or not), in one strongly
-// consistent Query of the room's partition.
-func (db *DB) Room(ctx context.Context, room string) ([]chat.Connection, []chat.Presence, error) {
+// consistent Query of the room's partition, and one of each other shard
+// when it has several (shards, as read before).
+func (db *DB) Room(ctx context.Context, room string, shards int) ([]chat.Connection, []chat.Presence, error) {
 	items, err := db.query(ctx, &dynamodb.QueryInput{
 		TableName:                 &db.tables.Connections,
 		KeyConditionExpression:    aws.String("pk = :pk"),
@@ -365,7 +362,7 @@ func (db *DB) Room(ctx context.Context, room string) ([]chat.Connection, []chat.
 		case sk == nil:
 		case strings.HasPrefix(sk.Value, connPrefix):
 			err = unmarshal(item, &m)
-			conns = append(conns, m.connection(room))
+			conns = append(conns, m.connection(room, 0))
 		case strings.HasPrefix(sk.Value, userPrefix):
 			err = unmarshal(item, &p)
 			presence = append(presence, p.presence())
@@ -373,6 +370,13 @@ func (db *DB) Room(ctx context.Context, room string) ([]chat.Connection, []chat.
 		if err != nil {
 			return nil, nil, err
 		}
+	}
+	if shards > 1 {
+		more, err := db.shardsConnections(ctx, room, 1, shards)
+		if err != nil {
+			return nil, nil, err
+		}
+		conns = append(conns, more...)
 	}
 	return conns, presence, nil
 }
@@ -382,7 +386,7 @@ func (db *DB) Room(ctx context.Context, room string) ([]chat.Connection, []chat.
 func (db *DB) Touch(ctx context.Context, c chat.Connection, at time.Time) error {
 	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &db.tables.Connections,
-		Key:                       key(roomPrefix+c.Room, connPrefix+c.ID),
+		Key:                       key(memberPK(c.Room, c.Shard), connPrefix+c.ID),
 		UpdateExpression:          aws.String("SET seenAt = :at"),
 		ConditionExpression:       aws.String("attribute_exists(pk)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":at": num(ms(at))},

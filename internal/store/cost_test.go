@@ -133,7 +133,7 @@ func BenchmarkBroadcastCost(b *testing.B) {
 				if _, err := db.PutMessage(ctx, m, c.ID, c.Frame+1); err != nil {
 					b.Fatal(err)
 				}
-				conns, err := db.RoomConnections(ctx, c.Room)
+				conns, err := db.RoomConnections(ctx, c.Room, 1)
 				if err != nil || len(conns) != members {
 					b.Fatalf("room has %d members (%v), want %d", len(conns), err, members)
 				}

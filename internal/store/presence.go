@@ -101,10 +101,11 @@ type plogHead struct {
 	Online       int64 `dynamodbav:"online"`
 	PushedOnline int64 `dynamodbav:"pushedOnline"`
 	PushedAt     int64 `dynamodbav:"pushedAt"` // Unix ms
+	Shards       int   `dynamodbav:"shards"`   // absent: 1 (shards.go)
 }
 
 func (h plogHead) head() chat.PresenceHead {
-	return chat.PresenceHead{PSeq: h.Seq, Online: h.Online, PushedOnline: h.PushedOnline, PushedAt: optionalMS(h.PushedAt)}
+	return chat.PresenceHead{PSeq: h.Seq, Online: h.Online, PushedOnline: h.PushedOnline, PushedAt: optionalMS(h.PushedAt), Shards: max(h.Shards, 1)}
 }
 
 // CountOnline adds delta to a room's count of users online, and returns

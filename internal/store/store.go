@@ -44,6 +44,9 @@ type DB struct {
 	// took (chat.Limits.InvocationTimeout): a stretch older than that is
 	// jumped without tombstones, since no writer can come back to it.
 	WriterLife time.Duration
+	// ShardSize is how many users online a room holds per shard of its
+	// connections before their count doubles (shards.go).
+	ShardSize int
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -58,6 +61,7 @@ func New(client *dynamodb.Client, t Tables) *DB {
 		MessageRetention: 30 * 24 * time.Hour,
 		SkipAfter:        chat.DefaultLimits().SkipAfter,
 		WriterLife:       chat.DefaultLimits().InvocationTimeout,
+		ShardSize:        DefaultShardSize,
 		Now:              time.Now,
 	}
 }

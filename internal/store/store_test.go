@@ -80,7 +80,7 @@ func (f *fixture) remove(t *testing.T, id string) (chat.Connection, bool) {
 
 func (f *fixture) ids(t *testing.T, room string) string {
 	t.Helper()
-	conns, _, err := f.db.Room(t.Context(), room)
+	conns, _, err := f.db.Room(t.Context(), room, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func (f *fixture) ids(t *testing.T, room string) string {
 // members returns the room's presence as "name:online" words, sorted.
 func (f *fixture) members(t *testing.T, room string) string {
 	t.Helper()
-	_, presence, err := f.db.Room(t.Context(), room)
+	_, presence, err := f.db.Room(t.Context(), room, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestExpiredConnectionsAreIgnored(t *testing.T) {
 	if !f.connect(t, "fresh", "r", "Bo") {
 		t.Error("fresh, after Bo's expired set: joined = false, want true")
 	}
-	conns, presence, err := f.db.Room(t.Context(), "r")
+	conns, presence, err := f.db.Room(t.Context(), "r", 1)
 	if err != nil || len(conns) != 1 || len(presence) != 1 || !slices.Equal(presence[0].Conns, []string{"fresh"}) {
 		t.Fatalf("Room = %+v %+v %v; want fresh, and Bo's set holding fresh alone", conns, presence, err)
 	}
@@ -369,7 +369,7 @@ func TestRejoinDuringLeaveKeepsTheName(t *testing.T) {
 		if got := f.members(t, room); got != "Ana:true" {
 			t.Fatalf("round %d: presence = %s, want Ana:true", i, got)
 		}
-		_, presence, _ := f.db.Room(t.Context(), room)
+		_, presence, _ := f.db.Room(t.Context(), room, 1)
 		if left.Load() && presence[0].Version < 3 {
 			t.Errorf("round %d: the removal reported left, but no join followed it", i)
 		}
@@ -414,7 +414,7 @@ func TestRoomConnectionsPaginates(t *testing.T) {
 		}
 	}
 	flush()
-	conns, err := f.db.RoomConnections(t.Context(), "big")
+	conns, err := f.db.RoomConnections(t.Context(), "big", 1)
 	if err != nil {
 		t.Fatal(err)
 	}

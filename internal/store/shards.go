@@ -1,0 +1,134 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+)
+
+// A room's connections are spread over shards, each a partition of its
+// own, so that a room of 100,000 is read (and fanned out) a shard at a
+// time, by as many invocations as it has shards, and no partition serves
+// it all. Shard 0 is the room's partition room#{room}; shard k > 0 is
+// room#{room}#{k} (room names hold no '#'). The room's count of shards is
+// on its presence log head (absent: 1); it only grows, by doubling, when
+// a $connect finds the room's users online at ShardSize per shard, up to
+// MaxShards. A connection's shard is hash(id) mod the count its $connect
+// read, and is kept on its lookup item: it stays below the count, which
+// only grows, so a reader that reads the count and then every shard below
+// it finds every connection stored before the count was read.
+const MaxShards = 256
+
+// DefaultShardSize is DB.ShardSize unless set.
+const DefaultShardSize = 1000
+
+// memberPK is the partition of a room's shard.
+func memberPK(room string, shard int) string {
+	if shard == 0 {
+		return roomPrefix + room
+	}
+	return roomPrefix + room + "#" + strconv.Itoa(shard)
+}
+
+// shardOf places a connection among shards.
+func shardOf(id string, shards int) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % uint32(shards))
+}
+
+// connectShards returns the count of shards a connecting member of room
+// is placed among, doubling it first if the room has filled its shards.
+// The head is read eventually consistent: a count read stale is smaller,
+// and every shard below it is read all the same.
+func (db *DB) connectShards(ctx context.Context, room string) (int, error) {
+	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
+		ProjectionExpression:     aws.String("#online, shards"),
+		ExpressionAttributeNames: map[string]string{"#online": "online"},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("get the shards of room %q: %w", room, err)
+	}
+	var head plogHead
+	if err := unmarshal(out.Item, &head); err != nil {
+		return 0, err
+	}
+	n := max(head.Shards, 1)
+	if head.Online < int64(n*db.ShardSize) || n >= MaxShards {
+		return n, nil
+	}
+	n *= 2
+	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
+		UpdateExpression:          aws.String("SET shards = :n"),
+		ConditionExpression:       aws.String("attribute_not_exists(shards) OR shards < :n"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":n": num(int64(n))},
+	})
+	if err != nil && !conditionFailed(err) { // failed condition: another connect grew it at least as far
+		return 0, fmt.Errorf("grow the shards of room %q to %d: %w", room, n, err)
+	}
+	return n, nil
+}
+
+// Shards returns how many shards a room's connections are spread over
+// (strongly consistent: see MaxShards).
+func (db *DB) Shards(ctx context.Context, room string) (int, error) {
+	head, err := db.PresenceHead(ctx, room)
+	return head.Shards, err
+}
+
+// ShardConnections returns the live connections of one shard of a room,
+// with what a broadcast needs: its id and when it connected. It is a
+// strongly consistent Query, so a connection stored before the call is
+// included.
+func (db *DB) ShardConnections(ctx context.Context, room string, shard int) ([]chat.Connection, error) {
+	items, err := db.query(ctx, &dynamodb.QueryInput{
+		TableName:                 &db.tables.Connections,
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+		ProjectionExpression:      aws.String("sk, connectedAt"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(memberPK(room, shard)), ":prefix": str(connPrefix)},
+	}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("query shard %d of room %q: %w", shard, room, err)
+	}
+	return members(room, shard, items)
+}
+
+// RoomConnections returns every live connection in a room of shards
+// shards (as Shards read it): its shards read at once.
+func (db *DB) RoomConnections(ctx context.Context, room string, shards int) ([]chat.Connection, error) {
+	return db.shardsConnections(ctx, room, 0, shards)
+}
+
+// shardsConnections reads shards from..to-1 of a room, a few at a time.
+func (db *DB) shardsConnections(ctx context.Context, room string, from, to int) ([]chat.Connection, error) {
+	if to-from == 1 {
+		return db.ShardConnections(ctx, room, from)
+	}
+	found := make([][]chat.Connection, to-from)
+	var g errgroup.Group
+	g.SetLimit(16)
+	for k := from; k < to; k++ {
+		g.Go(func() (err error) {
+			found[k-from], err = db.ShardConnections(ctx, room, k)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var conns []chat.Connection
+	for _, f := range found {
+		conns = append(conns, f...)
+	}
+	return conns, nil
+}
