@@ -1,5 +1,5 @@
 # A thin index: each target is one line calling go or a script in .ci/.
-FUNCTIONS := connect disconnect message authorize
+FUNCTIONS := connect disconnect message fanout authorize
 GOARCH ?= arm64
 GOBUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) go build -tags lambda.norpc -ldflags "-s -w"
 
@@ -37,7 +37,7 @@ build:
 
 # sam build runs these (BuildMethod: makefile) with ARTIFACTS_DIR set;
 # ConnectFunction builds ./functions/connect, and so on.
-build-ConnectFunction build-DisconnectFunction build-MessageFunction build-AuthorizeFunction:
+build-ConnectFunction build-DisconnectFunction build-MessageFunction build-FanoutFunction build-AuthorizeFunction:
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo '$(@:build-%Function=%)' | tr A-Z a-z)
 
 ## sam-build: sam build, with aws-sam-cli from PyPI in .cache/sam if it is not installed

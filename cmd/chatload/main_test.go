@@ -12,11 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
+	"github.com/chatgo/serverless-chat/internal/sqslocal"
 )
 
 var ddbEndpoint string
@@ -42,14 +44,24 @@ func TestParseRejectsUnboundedRuns(t *testing.T) {
 	}
 }
 
+// sharedSQS is one local SQS server for every gateway the tests run (each
+// has queues of its own, named by its table prefix).
+var sharedSQS = sync.OnceValues(func() (*sqslocal.Server, error) {
+	return sqslocal.Start(context.Background(), func(string) string { return "" })
+})
+
 // localGateway runs bin/localgw (built here) on a free port against the
-// test's DynamoDB Local and returns its WebSocket URL.
+// test's DynamoDB Local and returns its WebSocket URL once it is ready.
 func localGateway(t *testing.T, args ...string) string {
 	t.Helper()
 	if ddbEndpoint == "" {
 		t.Skip("end-to-end test: needs DynamoDB Local (skipped with -short)")
 	}
 	root, err := dynamolocal.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqs, err := sharedSQS()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,11 +75,11 @@ func localGateway(t *testing.T, args ...string) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	var out bytes.Buffer
+	var out syncBuffer
 	cmd := exec.Command(bin, "-addr", addr, "-web", "", "-data", "", "-template", filepath.Join(root, "template.yaml"),
 		"-table-prefix", "load-"+rand.Text()[:8]+"-")
 	cmd.Args = append(cmd.Args, args...)
-	cmd.Env = append(os.Environ(), dynamolocal.EnvEndpoint+"="+ddbEndpoint)
+	cmd.Env = append(os.Environ(), dynamolocal.EnvEndpoint+"="+ddbEndpoint, sqslocal.EnvEndpoint+"="+sqs.Endpoint)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -79,13 +91,10 @@ func localGateway(t *testing.T, args ...string) string {
 			t.Logf("localgw:\n%s", out.String())
 		}
 	})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
+	// The port is taken first; the stack is ready when it says so.
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(out.String(), "Chat running"); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("localgw did not listen:\n%s", out.String())
+			t.Fatalf("localgw did not start:\n%s", out.String())
 		}
 	}
 	return "ws://" + addr + "/prod"
@@ -294,4 +303,23 @@ func TestLargeRoom(t *testing.T) {
 		t.Errorf("stored %d, lost %d, delivered %d of %d, member mismatches %d (%s), history mismatches %d",
 			r.Stored, r.Lost, r.Delivered, r.Expected, r.MemberMismatches, r.MemberExample, r.HistoryMismatches)
 	}
+}
+
+// syncBuffer is a bytes.Buffer that a process's output and a test may use
+// at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

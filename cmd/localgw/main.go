@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +35,7 @@ import (
 	"github.com/chatgo/serverless-chat/internal/localgw"
 	"github.com/chatgo/serverless-chat/internal/metrics"
 	"github.com/chatgo/serverless-chat/internal/samtemplate"
+	"github.com/chatgo/serverless-chat/internal/sqslocal"
 )
 
 func main() {
@@ -130,8 +133,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if s.webURL != "" {
 		fmt.Fprintf(stdout, " Open the page in two tabs:\n\n  %s\n", s.webURL)
 	}
-	fmt.Fprintf(stdout, "\nWebSocket API:  %s\nManagement API: %s/@connections/{id}\nDynamoDB Local: %s\n",
-		s.websocketURL, s.managementURL, s.ddb.Endpoint)
+	fmt.Fprintf(stdout, "\nWebSocket API:  %s\nManagement API: %s/@connections/{id}\nDynamoDB Local: %s\nSQS (ElasticMQ): %s\n",
+		s.websocketURL, s.managementURL, s.ddb.Endpoint, s.sqs.Endpoint)
 	var idpExited <-chan struct{}
 	if s.idp != nil {
 		idpExited = s.idp.Exited()
@@ -145,6 +148,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case <-ctx.Done():
 	case <-s.ddb.Exited():
 		failed = fmt.Errorf("DynamoDB Local exited (%s); the stack stopped", s.ddb.ExitReason())
+	case <-s.sqs.Exited():
+		failed = errors.New("the local SQS server exited; the stack stopped")
 	case <-idpExited:
 		failed = fmt.Errorf("the local identity provider exited (%s); the stack stopped", s.idp.ExitReason())
 	}
@@ -175,6 +180,9 @@ type stack struct {
 	gw                                  *localgw.Gateway
 	servers                             []*http.Server
 	ddb                                 *dynamolocal.Server
+	sqs                                 *sqslocal.Server
+	stopSources                         context.CancelFunc // the event sources' polling
+	sources                             sync.WaitGroup
 	idp                                 *idplocal.Server // with sign-in and no issuer given
 	websocketURL, managementURL, webURL string
 }
@@ -239,20 +247,30 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if err != nil {
 		return nil, fmt.Errorf("create tables in DynamoDB Local: %w", err)
 	}
+	if s.sqs, err = sqslocal.Start(ctx, getenv); err != nil {
+		return nil, err
+	}
+	queues, err := sqslocal.CreateQueues(ctx, sqslocal.Client(s.sqs.Endpoint), tmpl, func(id string) string { return o.tablePrefix + id })
+	if err != nil {
+		return nil, fmt.Errorf("create queues in the local SQS server: %w", err)
+	}
+	resources := maps.Clone(tables) // what a !Ref to a resource is here
+	maps.Copy(resources, queues)
 
-	local := map[string]string{app.EnvDynamoDBEndpoint: s.ddb.Endpoint, app.EnvManagementEndpoint: s.managementURL}
+	local := map[string]string{app.EnvDynamoDBEndpoint: s.ddb.Endpoint, app.EnvManagementEndpoint: s.managementURL,
+		app.EnvSQSEndpoint: s.sqs.Endpoint}
 	if webLn != nil {
 		// As in AWS, where only the stack's own site may open the socket.
 		local[app.EnvAllowedOrigins] = "http://" + webLn.Addr().String()
 	}
 	maps.Copy(local, o.env)
-	env := functionEnv(tmpl, tables, local)
+	env := functionEnv(tmpl, resources, local)
 	var callers localgw.Callers
 	if o.lambdaEndpoint == "" && len(o.lambdas) == 0 { // through the Invoke API the functions have credentials of their own
 		callers = managementCallers(tmpl, api, env)
 	}
 	totals := &metrics.Totals{}
-	invoker, err := invoker(ctx, o, api, env, totals)
+	invoker, err := invoker(ctx, o, tmpl, api, env, totals)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +284,9 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		return nil, err
 	}
 	s.serve(s.gw.Listen(gwLn), s.gw)
+	if err := s.startEventSources(tmpl, queues, invoker, log); err != nil {
+		return nil, err
+	}
 	if o.pprofAddr != "" {
 		ln, err := listen(o.pprofAddr, "-pprof")
 		if err != nil {
@@ -307,6 +328,25 @@ const (
 	localRegion = "us-east-1"
 )
 
+// startEventSources polls each queue a function's SQS event names and
+// invokes the function, as Lambda's event source mappings do.
+func (s *stack) startEventSources(tmpl *samtemplate.Template, queues map[string]string, invoker localgw.Invoker, log *slog.Logger) error {
+	sources, err := tmpl.SQSEventSources()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopSources = cancel
+	client := sqslocal.Client(s.sqs.Endpoint)
+	for _, src := range sources {
+		es := &localgw.EventSource{Client: client, QueueURL: queues[src.Queue], QueueARN: "arn:aws:sqs:" + localRegion + ":" + localgw.AccountID + ":" + src.Queue,
+			Function: src.Function, BatchSize: src.BatchSize, MaxConcurrency: cmp.Or(src.MaximumConcurrency, 1250),
+			ReportBatchItemFailures: src.ReportBatchItemFailures, Invoker: invoker, Log: log}
+		s.sources.Go(func() { es.Run(ctx) })
+	}
+	return nil
+}
+
 // managementCallers gives each function an access key of its own (in its
 // environment) and allows it, on the Management API, what its policy in
 // template.yaml allows: a wrong ARN or a missing method fails locally as
@@ -331,11 +371,12 @@ func managementCallers(tmpl *samtemplate.Template, api samtemplate.WebSocketAPI,
 }
 
 // functionEnv returns, per function, the environment template.yaml gives
-// it, resolved for this machine, with local's variables set over it.
-func functionEnv(tmpl *samtemplate.Template, tables map[string]string, local map[string]string) map[string]map[string]string {
+// it, resolved for this machine (resources: the local name of each table
+// and queue), with local's variables set over it.
+func functionEnv(tmpl *samtemplate.Template, resources map[string]string, local map[string]string) map[string]map[string]string {
 	env := map[string]map[string]string{}
 	for _, fn := range tmpl.Functions() {
-		env[fn] = tmpl.LocalEnvironment(fn, func(id string) string { return tables[id] }, local)
+		env[fn] = tmpl.LocalEnvironment(fn, func(id string) string { return resources[id] }, local)
 	}
 	return env
 }
@@ -345,7 +386,7 @@ func functionEnv(tmpl *samtemplate.Template, tables map[string]string, local map
 // invoker returns how the gateway runs the functions: in this process
 // (each function built as its Lambda main builds it, its metrics summed
 // in totals too), or through a Lambda Invoke API.
-func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, env map[string]map[string]string, totals *metrics.Totals) (localgw.Invoker, error) {
+func invoker(ctx context.Context, o options, tmpl *samtemplate.Template, api samtemplate.WebSocketAPI, env map[string]map[string]string, totals *metrics.Totals) (localgw.Invoker, error) {
 	if o.lambdaEndpoint != "" || len(o.lambdas) > 0 {
 		return &localgw.LambdaAPI{
 			URL: func(fn string) string {
@@ -358,7 +399,15 @@ func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, env m
 		}, nil
 	}
 	handlers := localgw.Handlers{}
-	for _, fn := range routeFunctions(api) {
+	fns := routeFunctions(api)
+	sources, err := tmpl.SQSEventSources()
+	if err != nil {
+		return nil, err
+	}
+	for _, src := range sources {
+		fns = append(fns, src.Function)
+	}
+	for _, fn := range fns {
 		vars := env[fn]
 		h, err := app.New(ctx, func(k string) string { return vars[k] })
 		if err != nil {
@@ -417,6 +466,10 @@ func (s *stack) serve(ln net.Listener, h http.Handler) {
 // $disconnect) and stops DynamoDB Local if this stack started it.
 func (s *stack) Close(ctx context.Context) error {
 	var errs []error
+	if s.stopSources != nil {
+		s.stopSources()
+		s.sources.Wait()
+	}
 	if s.gw != nil {
 		errs = append(errs, s.gw.Close(ctx))
 	}
@@ -425,6 +478,9 @@ func (s *stack) Close(ctx context.Context) error {
 	}
 	if s.ddb != nil {
 		errs = append(errs, s.ddb.Close())
+	}
+	if s.sqs != nil {
+		errs = append(errs, s.sqs.Close())
 	}
 	if s.idp != nil {
 		s.idp.Close()

@@ -25,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	mgmttypes "github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 	"github.com/coder/websocket"
 
@@ -33,9 +35,16 @@ import (
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
 	"github.com/chatgo/serverless-chat/internal/idplocal"
+	"github.com/chatgo/serverless-chat/internal/sqslocal"
 )
 
 var ddbEndpoint string
+
+// sharedSQS is one local SQS server for every stack the tests start (each
+// has queues of its own, named by its table prefix).
+var sharedSQS = sync.OnceValues(func() (*sqslocal.Server, error) {
+	return sqslocal.Start(context.Background(), func(string) string { return "" })
+})
 
 func TestMain(m *testing.M) {
 	os.Exit(dynamolocaltest.Main(m, &ddbEndpoint))
@@ -75,9 +84,16 @@ func startStack(t *testing.T, mutate func(*options)) *stack {
 		mutate(&o)
 	}
 	logs := &syncBuffer{}
+	sqs, err := sharedSQS()
+	if err != nil {
+		t.Fatal(err)
+	}
 	getenv := func(k string) string {
-		if k == dynamolocal.EnvEndpoint {
+		switch k {
+		case dynamolocal.EnvEndpoint:
 			return ddbEndpoint
+		case sqslocal.EnvEndpoint:
+			return sqs.Endpoint
 		}
 		return ""
 	}
@@ -519,9 +535,11 @@ func TestStopsWhenDynamoDBLocalDies(t *testing.T) {
 		if !strings.Contains(out.String(), "Chat running") {
 			continue
 		}
-		// The DynamoDB Local the stack started: the new child running java.
+		// The DynamoDB Local the stack started: the new child running
+		// java with its main class (the stack starts ElasticMQ too).
 		for _, f := range javas() {
-			if !slices.Contains(before, f) {
+			cmdline, _ := os.ReadFile("/proc/" + f + "/cmdline")
+			if !slices.Contains(before, f) && strings.Contains(string(cmdline), "dynamodb") {
 				pid, _ = strconv.Atoi(f)
 			}
 		}
@@ -648,5 +666,70 @@ func TestSignIn(t *testing.T) {
 	ana.send(`{"action":"new-message","text":"signed","clientId":"s1"}`)
 	if f := bo.next("new-message"); f["name"] != "ana" || f["userId"] != chat.AccountUserID("ana") {
 		t.Errorf("Bo got %v", f)
+	}
+}
+
+// A room of several shards is fanned out through the local SQS server:
+// the message function queues a job per shard and the fan-out function,
+// which the stack invokes as Lambda's event source mapping would, posts
+// to each. Every member gets each message once, as in a small room.
+func TestLargeRoomFansOutThroughTheQueue(t *testing.T) {
+	var prefix string
+	s := startStack(t, func(o *options) {
+		o.env[app.EnvShardSize] = "2" // 8 users: 4 shards
+		o.env[app.EnvListedRoomSize] = "4"
+		prefix = o.tablePrefix
+	})
+	var members []*client
+	for i := range 8 {
+		// As arrive, but a count pushed through the queue may come first.
+		c := dial(t, s, fmt.Sprintf("m%d", i), "big")
+		c.send(`{"action":"sync"}`)
+		if !slices.ContainsFunc(c.drain(500*time.Millisecond), func(f map[string]any) bool { return f["type"] == "sync" }) {
+			t.Fatalf("%s: no sync reply", c.name)
+		}
+		members = append(members, c)
+	}
+	out, err := dynamolocal.Client(ddbEndpoint).GetItem(t.Context(), &dynamodb.GetItemInput{
+		TableName: aws.String(prefix + "ConnectionsTable"),
+		Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "plog#big"},
+			"sk": &types.AttributeValueMemberS{Value: "head"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := out.Item["shards"].(*types.AttributeValueMemberN); n == nil || n.Value == "1" {
+		t.Fatalf("the room's head says shards %v; want several", out.Item["shards"])
+	}
+	for _, m := range members {
+		m.drain(300 * time.Millisecond) // the counts pushed as it filled
+	}
+	for i, from := range members[:3] {
+		from.send(fmt.Sprintf(`{"action":"new-message","text":"hello %d","clientId":"h%d"}`, i, i))
+	}
+	got := collectAll(members, func(int) int { return 3 }, time.Second) // the senders: an ack and two messages
+	for i, frames := range got {
+		var texts []string
+		acks := 0
+		for _, f := range frames {
+			switch f["type"] {
+			case "new-message":
+				texts = append(texts, f["text"].(string))
+			case "ack":
+				acks++
+			}
+		}
+		if want := 1 - min(i/3, 1); acks != want {
+			t.Errorf("%s got %d acks, want %d", members[i].name, acks, want)
+		}
+		slices.Sort(texts)
+		var want []string
+		for k := range 3 {
+			if k != i {
+				want = append(want, fmt.Sprint("hello ", k))
+			}
+		}
+		if !slices.Equal(texts, want) {
+			t.Errorf("%s got %v; want %v, each once", members[i].name, texts, want)
+		}
 	}
 }

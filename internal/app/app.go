@@ -226,7 +226,7 @@ func NewAuthorizer(_ context.Context, getenv func(string) string) (*handler.Auth
 // Entrypoints maps each function's folder under functions/ to the handler
 // its main starts, for the local gateway's in-process invocation.
 func Entrypoints(h *handler.Chat) map[string]any {
-	return map[string]any{"connect": h.Connect, "disconnect": h.Disconnect, "message": h.Message}
+	return map[string]any{"connect": h.Connect, "disconnect": h.Disconnect, "message": h.Message, "fanout": h.Deliver}
 }
 
 // newHTTPClient is the one HTTP client of the process: it keeps an idle

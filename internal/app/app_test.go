@@ -59,7 +59,7 @@ func TestTemplateAgreesWithCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	fns := tmpl.Functions()
-	if len(fns) != 4 {
+	if len(fns) != 5 {
 		t.Fatalf("functions = %v", fns)
 	}
 	for _, fn := range fns {

@@ -95,9 +95,11 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	// The Management API methods each function calls: POST to answer and
 	// broadcast; the message function also GETs (sync checks silent
 	// connections) and DELETEs (it closes unknown connections). $connect
-	// sends nothing, and the authorizer only checks tokens.
+	// sends nothing, and the authorizer only checks tokens. Whoever
+	// broadcasts (POST) may hand a large room's broadcast to the fan-out
+	// queue.
 	methods := map[string][]string{"ConnectFunction": nil, "DisconnectFunction": {"POST"},
-		"MessageFunction": {"POST", "GET", "DELETE"}, "AuthorizeFunction": nil}
+		"MessageFunction": {"POST", "GET", "DELETE"}, "FanoutFunction": {"POST"}, "AuthorizeFunction": nil}
 	for _, fn := range tmpl.Functions() {
 		stmts, err := tmpl.PolicyStatements(fn)
 		if err != nil {
@@ -135,6 +137,13 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 					}
 					if !slices.Equal(got, want) {
 						t.Errorf("%s: ManageConnections on %v, want exactly %v", fn, got, want)
+					}
+				case a == "sqs:SendMessage" && slices.Contains(methods[fn], "POST"):
+					for _, r := range st.Resources {
+						queue, ok := strings.CutSuffix(r.Text, ".Arn")
+						if r.Tag != "!GetAtt" || !ok || tmpl.ResourceType(queue) != "AWS::SQS::Queue" {
+							t.Errorf("%s: %s on %+v, want a queue's ARN", fn, a, r)
+						}
 					}
 				default:
 					t.Errorf("%s: action %s is not one the code uses", fn, a)

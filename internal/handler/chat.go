@@ -406,6 +406,8 @@ func eventType(event any) string {
 		return e.Type
 	case chat.Skip:
 		return e.Type
+	case chat.Online:
+		return e.Type
 	}
 	return fmt.Sprintf("%T", event)
 }

@@ -1305,3 +1305,65 @@ func TestLargeRoomIsToldItsCount(t *testing.T) {
 		t.Errorf("Bo's sync back at the size: %v; want Ana and Bo listed", bo)
 	}
 }
+
+// A room of several shards is fanned out through the queue, a job per
+// shard; the fan-out function delivers each shard, prunes the gone there,
+// and reports an unreadable shard for SQS to hand over again. A queue
+// that refuses the jobs costs time, not messages.
+func TestShardedRoomFansOutThroughTheQueue(t *testing.T) {
+	w := newWorld(t)
+	q := &fakeQueue{}
+	w.h.Queue = q
+	w.h.Limits.ListedRoomSize = 2
+	w.db.ShardSize = 2
+	const n = 9
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprint("c", i)
+		w.arrive(ids[i], fmt.Sprint("user", i), "r")
+	}
+	shards, err := w.db.Shards(t.Context(), "r")
+	if err != nil || shards < 4 {
+		t.Fatalf("Shards = %d (%v) for %d users at 2 per shard, want at least 4", shards, err, n)
+	}
+	q.take(t) // the count pushes as the room filled
+	for _, id := range ids {
+		w.frames(id)
+	}
+
+	w.send("c0", `{"action":"new-message","text":"to everyone","clientId":"x1"}`)
+	w.expect("c0", "ack clientId=x1")
+	w.expect("c1") // nothing yet: the queue has it
+	ev := q.take(t)
+	if len(ev.Records) != shards {
+		t.Fatalf("%d jobs for a room of %d shards", len(ev.Records), shards)
+	}
+	w.fan.gone["c8"] = true
+	w.now = w.now.Add(time.Minute) // past the connect grace
+	resp, err := w.h.Deliver(t.Context(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Deliver = %+v, %v", resp, err)
+	}
+	for _, id := range ids[1:8] {
+		w.expect(id, "new-message name=user0 text=to everyone")
+	}
+	w.expect("c0") // the sender is left out
+	if _, err := w.db.Connection(t.Context(), "c8"); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("c8 answered 410 to the fan-out; its record: %v", err)
+	}
+
+	// A job for a shard that cannot be read is reported failed.
+	bad := events.SQSEvent{Records: []events.SQSMessage{{MessageId: "bad", Body: `{"room":"r","shard":1,"payload":"e30="}`}}}
+	w.h.Conns = &failing{Connections: w.db, Senders: w.db, Messages: w.db, err: errors.New("throttled"), broken: true}
+	if resp, _ := w.h.Deliver(t.Context(), bad); len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "bad" {
+		t.Errorf("Deliver of an unreadable shard = %+v, want it reported failed", resp)
+	}
+	w.h.Conns = w.db
+
+	q.refuse = true
+	w.send("c1", `{"action":"new-message","text":"queue down","clientId":"x2"}`)
+	w.expect("c1", "ack clientId=x2")
+	for _, id := range append([]string{"c0"}, ids[2:8]...) {
+		w.expect(id, "new-message name=user1 text=queue down")
+	}
+}

@@ -2,9 +2,15 @@ package handler
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/fanout"
@@ -98,6 +104,13 @@ func (f *failing) RemoveConnection(ctx context.Context, id string) (chat.Connect
 	return f.Connections.RemoveConnection(ctx, id)
 }
 
+func (f *failing) ShardConnections(ctx context.Context, room string, shard int) ([]chat.Connection, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return f.Connections.ShardConnections(ctx, room, shard)
+}
+
 func (f *failing) Connection(ctx context.Context, id string) (chat.Connection, error) {
 	if err := f.check(); err != nil {
 		return chat.Connection{}, err
@@ -126,4 +139,38 @@ func (c *counting) TakeToken(ctx context.Context, userID string, r chat.Rate, no
 func (c *counting) HoldFrames(ctx context.Context, id string, until time.Time) error {
 	c.calls.Add(1)
 	return c.Buckets.HoldFrames(ctx, id, until)
+}
+
+// fakeQueue keeps the fan-out jobs handed to it, and refuses them all
+// while refuse is set.
+type fakeQueue struct {
+	mu     sync.Mutex
+	jobs   []fanout.Job
+	refuse bool
+}
+
+func (q *fakeQueue) Enqueue(_ context.Context, jobs []fanout.Job) ([]fanout.Job, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.refuse {
+		return jobs, errors.New("queue unavailable")
+	}
+	q.jobs = append(q.jobs, jobs...)
+	return nil, nil
+}
+
+// take returns and forgets the jobs, as SQS records.
+func (q *fakeQueue) take(t *testing.T) events.SQSEvent {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var ev events.SQSEvent
+	for i, j := range q.jobs {
+		body, err := json.Marshal(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprint("m", i), Body: string(body)})
+	}
+	q.jobs = nil
+	return ev
 }
