@@ -401,15 +401,18 @@ export class ChatClient extends EventTarget {
   }
 
   /**
-   * A presence reply. A number still missing may be an event being kept as
+   * A presence reply, or leaves sent together (a presence frame not asked
+   * for: live events). A number still missing may be an event being kept as
    * the log was read: it is asked for once more after the usual wait.
    * Missing from two replies, the log no longer has it, and a sync corrects
    * every member.
    */
   onPresenceLog(f) {
+    const asked = this.presenceAskedAt > 0;
     this.presenceAskedAt = 0;
     for (const e of f.events) this.applyEvent(e);
     this.notePresence();
+    if (!asked) return; // leaves the server sent together, as live events
     if (f.more) this.requestPresence();
     else if (this.pHighest > this.pLast && this.pStuck === this.pLast) this.requestSync();
     else if (this.pHighest > this.pLast) this.pStuck = this.pLast;

@@ -996,18 +996,21 @@ func (c *Client) requestPresence() {
 	c.transmit(map[string]any{"action": chat.ActionPresence, "after": c.pLast})
 }
 
-// onPresenceLog applies the events a presence fetch brought. An event
+// onPresenceLog applies the events a presence fetch brought, or the
+// leaves the server sent together (a presence frame not asked for). An event
 // still missing may be one being kept as the log was read (a number is
 // taken a moment before its event is written): it is asked for once more
 // after the usual wait. Missing from two replies, the log no longer has it
 // (or never had it): a sync corrects every member at once.
 func (c *Client) onPresenceLog(f inbound) {
+	asked := !c.presenceAt.IsZero()
 	c.presenceAt = time.Time{}
 	for _, e := range f.Events {
 		c.applyEvent(e)
 	}
 	c.notePresence()
 	switch {
+	case !asked: // leaves the server sent together, as live events
 	case f.More:
 		c.requestPresence()
 	case c.pHighest > c.pLast && c.pStuck == c.pLast:

@@ -157,20 +157,24 @@ func TestPresenceGapIsNoticedAndFilled(t *testing.T) {
 	steps := []struct {
 		frame   string
 		missing bool
+		asked   bool // a reply to the client's presence fetch (else: leaves sent together)
 	}{
-		{`{"type":"sync","seq":0,"pseq":2,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1},"messages":[]}`, false},
-		{`{"type":"join","userId":"b","name":"Bo","version":1,"pseq":3}`, false},
-		{`{"type":"pong","seq":0,"pseq":5}`, true}, // 4 and 5 went out, neither came
-		{`{"type":"leave","userId":"b","name":"Bo","version":2,"pseq":5}`, true},
-		{`{"type":"join","userId":"c","name":"Cy","version":1,"pseq":4}`, false}, // overtaken, then here
-		{`{"type":"leave","userId":"c","name":"Cy","version":2,"pseq":8}`, true}, // 6 and 7 are missing
-		{`{"type":"presence","after":5,"events":[{"type":"join","userId":"d","name":"Di","version":1,"pseq":6},{"type":"join","userId":"e","name":"Ed","version":1,"pseq":7}],"more":false}`, false},
-		{`{"type":"pong","seq":0,"pseq":10}`, true},
-		{`{"type":"presence","after":8,"events":[{"type":"leave","userId":"d","name":"Di","version":2,"pseq":10}],"more":false}`, true}, // 9 may be being kept
-		{`{"type":"presence","after":8,"events":[{"type":"leave","userId":"d","name":"Di","version":2,"pseq":10}],"more":false}`, true}, // 9 is gone
-		{`{"type":"sync","seq":0,"pseq":10,"members":[{"userId":"a","name":"Ana"},{"userId":"e","name":"Ed"}],"presence":{"a":1,"b":2,"c":2,"d":2,"e":1},"messages":[]}`, false},
+		{`{"type":"sync","seq":0,"pseq":2,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1},"messages":[]}`, false, false},
+		{`{"type":"join","userId":"b","name":"Bo","version":1,"pseq":3}`, false, false},
+		{`{"type":"pong","seq":0,"pseq":5}`, true, false}, // 4 and 5 went out, neither came
+		{`{"type":"leave","userId":"b","name":"Bo","version":2,"pseq":5}`, true, false},
+		{`{"type":"join","userId":"c","name":"Cy","version":1,"pseq":4}`, false, false}, // overtaken, then here
+		{`{"type":"leave","userId":"c","name":"Cy","version":2,"pseq":8}`, true, false}, // 6 and 7 are missing
+		{`{"type":"presence","after":5,"events":[{"type":"join","userId":"d","name":"Di","version":1,"pseq":6},{"type":"join","userId":"e","name":"Ed","version":1,"pseq":7}],"more":false}`, false, true},
+		{`{"type":"pong","seq":0,"pseq":10}`, true, false},
+		{`{"type":"presence","after":8,"events":[{"type":"leave","userId":"d","name":"Di","version":2,"pseq":10}],"more":false}`, true, true}, // 9 may be being kept
+		{`{"type":"presence","after":8,"events":[{"type":"leave","userId":"d","name":"Di","version":2,"pseq":10}],"more":false}`, true, true}, // 9 is gone
+		{`{"type":"sync","seq":0,"pseq":10,"members":[{"userId":"a","name":"Ana"},{"userId":"e","name":"Ed"}],"presence":{"a":1,"b":2,"c":2,"d":2,"e":1},"messages":[]}`, false, false},
 	}
 	for i, st := range steps {
+		if st.asked {
+			c.presenceAt = time.Now()
+		}
 		c.receive([]byte(st.frame), time.Now())
 		if got := c.pHighest > c.pLast; got != st.missing {
 			t.Fatalf("after frame %d (%s): missing = %v (pLast %d, pHighest %d), want %v", i, st.frame, got, c.pLast, c.pHighest, st.missing)
@@ -244,5 +248,25 @@ func TestLargeRoomCount(t *testing.T) {
 	c.mu.Unlock()
 	if s := c.Snapshot(); s.Large || s.Count != 140 || !asked {
 		t.Errorf("back at the size: large %v, count %d, a sync asked %v; want listed, 140, asked", s.Large, s.Count, asked)
+	}
+}
+
+// Leaves the server sends together (a presence frame the client did not
+// ask for) are live events: applied, a gap before them noticed, and never
+// taken for a reply that lacks a number (which would make it sync).
+func TestLeavesSentTogetherAreLiveEvents(t *testing.T) {
+	c := newBare()
+	c.receive([]byte(`{"type":"sync","seq":0,"pseq":2,"members":[{"userId":"a","name":"Ana"},{"userId":"b","name":"Bo"},{"userId":"c","name":"Cy"}],"presence":{"a":1,"b":1,"c":1},"messages":[]}`), time.Now())
+	for range 2 {
+		c.receive([]byte(`{"type":"presence","after":3,"events":[{"type":"leave","userId":"b","name":"Bo","version":2,"pseq":4},{"type":"leave","userId":"c","name":"Cy","version":2,"pseq":5}],"more":false}`), time.Now())
+	}
+	if got := c.Snapshot().Members; !slices.Equal(got, []string{"Ana"}) {
+		t.Errorf("members = %v, want Ana (Bo and Cy left)", got)
+	}
+	if c.pLast != 2 || c.pHighest != 5 {
+		t.Errorf("pLast %d, pHighest %d; want 2 and 5 (3 is missing)", c.pLast, c.pHighest)
+	}
+	if s := c.Snapshot().Stats; s.PresenceSyncs != 0 {
+		t.Errorf("%d syncs after leaves sent together, want 0", s.PresenceSyncs)
 	}
 }

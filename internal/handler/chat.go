@@ -408,6 +408,8 @@ func eventType(event any) string {
 		return e.Type
 	case chat.Online:
 		return e.Type
+	case chat.PresenceLog:
+		return e.Type
 	}
 	return fmt.Sprintf("%T", event)
 }

@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
@@ -15,10 +16,10 @@ import (
 const maxSettleRounds = 4
 
 // settle is the one place where connections leave: it removes each one
-// the request found gone (r.gone) and tells its room of every user who
-// has no connection there any more. Those leaves are broadcasts too, and
-// the connections they find gone are removed in turn, round by round.
-// Each route calls it once, after its answer and its broadcasts.
+// the request found gone (r.gone) and tells each room of the users who
+// have no connection there any more, in one broadcast per room and round.
+// Those leaves find more gone connections in turn, removed round by
+// round. Each route calls it once, after its answer and its broadcasts.
 func (h *Chat) settle(ctx context.Context, r *request) {
 	seen := map[string]bool{}
 	for round := 0; len(r.gone) > 0; round++ {
@@ -29,40 +30,57 @@ func (h *Chat) settle(ctx context.Context, r *request) {
 		}
 		ids := r.gone
 		r.gone = nil
+		left := map[string][]chat.Presence{} // by room
 		for _, id := range ids {
 			if seen[id] {
 				continue
 			}
 			seen[id] = true
-			c, p, left, err := h.Conns.RemoveConnection(ctx, id)
+			c, p, last, err := h.Conns.RemoveConnection(ctx, id)
 			switch {
 			case errors.Is(err, chat.ErrNoConnection):
 				r.log.DebugContext(ctx, "connection already removed", "removed", id)
 			case err != nil:
 				r.log.ErrorContext(ctx, "remove connection failed", "removed", id, "err", err)
 			default:
-				r.log.InfoContext(ctx, "connection removed", "removed", id, "room", c.Room, "userId", c.UserID, "left", left)
+				r.log.InfoContext(ctx, "connection removed", "removed", id, "room", c.Room, "userId", c.UserID, "left", last)
 				h.Metrics.Record(ctx, nil, metrics.Count(metrics.Disconnects, 1))
-				if left {
-					h.leave(ctx, r, c.Room, p)
+				if last {
+					left[c.Room] = append(left[c.Room], p)
 				}
 			}
+		}
+		for room, ps := range left {
+			h.leave(ctx, r, room, ps)
 		}
 	}
 }
 
-// leave counts a user out of a room and tells the room: their leave if the
-// room lists its members, else its count online when that is due.
-func (h *Chat) leave(ctx context.Context, r *request, room string, p chat.Presence) {
-	head, err := h.Conns.CountOnline(ctx, room, -1)
+// leave counts users out of a room and tells the room: their leaves if
+// the room lists its members (one event, or several in one presence
+// frame, as a presence reply has them), else its count online when that
+// is due.
+func (h *Chat) leave(ctx context.Context, r *request, room string, ps []chat.Presence) {
+	head, err := h.Conns.CountOnline(ctx, room, -int64(len(ps)))
 	if err != nil {
-		// The count stays off until a sync corrects it; the leave goes out.
-		r.log.ErrorContext(ctx, "count users online failed", "room", room, "delta", -1, "err", err)
+		// The count stays off until a sync corrects it; the leaves go out.
+		r.log.ErrorContext(ctx, "count users online failed", "room", room, "delta", -len(ps), "err", err)
 	} else if !h.listed(head) {
 		h.pushOnline(ctx, r, room, head)
 		return
 	}
-	h.broadcast(ctx, r, room, "", h.presenceEvent(ctx, r, room, p, h.Now()))
+	now := h.Now()
+	events := make([]chat.PresenceEvent, len(ps))
+	for i, p := range ps {
+		events[i] = h.presenceEvent(ctx, r, room, p, now)
+	}
+	if len(events) == 1 {
+		h.broadcast(ctx, r, room, "", events[0])
+	} else {
+		for batch := range slices.Chunk(events, h.Limits.PresencePage) {
+			h.broadcast(ctx, r, room, "", chat.PresenceLog{Type: chat.TypePresence, After: batch[0].PSeq - 1, Events: batch})
+		}
+	}
 	if err == nil {
 		h.pushOnline(ctx, r, room, head)
 	}
@@ -137,20 +155,24 @@ func (h *Chat) heal(ctx context.Context, r *request, room string, conns []chat.C
 		live[c.ID] = true
 	}
 	changed := false
+	var left []chat.Presence
 	for _, p := range presence {
 		for _, id := range p.Conns {
 			if live[id] || h.recorded(ctx, r, id) {
 				continue
 			}
 			changed = true
-			np, left, err := h.Conns.Depart(ctx, room, p.UserID, id)
+			np, last, err := h.Conns.Depart(ctx, room, p.UserID, id)
 			switch {
 			case err != nil:
 				r.log.ErrorContext(ctx, "heal presence failed", "userId", p.UserID, "removed", id, "err", err)
-			case left:
-				h.leave(ctx, r, room, np)
+			case last:
+				left = append(left, np)
 			}
 		}
+	}
+	if len(left) > 0 {
+		h.leave(ctx, r, room, left)
 	}
 	now := h.Now()
 	var silent []string
