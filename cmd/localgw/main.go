@@ -182,6 +182,7 @@ type stack struct {
 	ddb                                 *dynamolocal.Server
 	sqs                                 *sqslocal.Server
 	stopSources                         context.CancelFunc // the event sources' polling
+	eventSources                        []*localgw.EventSource
 	sources                             sync.WaitGroup
 	idp                                 *idplocal.Server // with sign-in and no issuer given
 	websocketURL, managementURL, webURL string
@@ -302,6 +303,14 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(map[string]int64{"delivered": s.gw.VirtualDeliveries()})
 		})
+		mux.HandleFunc("/debug/eventsources", func(w http.ResponseWriter, r *http.Request) {
+			stats := map[string]localgw.EventSourceStats{}
+			for _, es := range s.eventSources {
+				stats[es.Function] = es.Stats()
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(stats)
+		})
 		s.serve(ln, mux)
 	}
 	if o.virtual > 0 {
@@ -342,6 +351,7 @@ func (s *stack) startEventSources(tmpl *samtemplate.Template, queues map[string]
 		es := &localgw.EventSource{Client: client, QueueURL: queues[src.Queue], QueueARN: "arn:aws:sqs:" + localRegion + ":" + localgw.AccountID + ":" + src.Queue,
 			Function: src.Function, BatchSize: src.BatchSize, MaxConcurrency: cmp.Or(src.MaximumConcurrency, 1250),
 			ReportBatchItemFailures: src.ReportBatchItemFailures, Invoker: invoker, Log: log}
+		s.eventSources = append(s.eventSources, es)
 		s.sources.Go(func() { es.Run(ctx) })
 	}
 	return nil

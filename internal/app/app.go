@@ -114,7 +114,8 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 		return apigatewaymanagementapi.NewFromConfig(awsCfg, fanout.ClientOptions, func(o *apigatewaymanagementapi.Options) {
 			o.BaseEndpoint = aws.String(endpoint)
 		})
-	}, fanout.Options{Concurrency: cfg.FanoutConcurrency, Timeout: cfg.PostTimeout, Log: log})
+	}, fanout.Options{Concurrency: cfg.FanoutConcurrency, Timeout: cfg.PostTimeout,
+		Budget: cfg.BroadcastBudget, Log: log})
 
 	limits := chat.DefaultLimits()
 	limits.MaxTextChars = cfg.MaxTextChars

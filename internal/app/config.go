@@ -21,6 +21,7 @@ const (
 	EnvMessageRetentionDays = "CHAT_MESSAGE_RETENTION_DAYS" // default 30
 	EnvFanoutConcurrency    = "CHAT_FANOUT_CONCURRENCY"     // default 64
 	EnvPostTimeout          = "CHAT_POST_TIMEOUT"           // Go duration, default 3s
+	EnvBroadcastBudget      = "CHAT_BROADCAST_BUDGET"       // Go duration, default 10s: how long one broadcast (or shard) keeps retrying its posts
 	EnvConnectGrace         = "CHAT_CONNECT_GRACE"          // Go duration, default 30s
 	EnvMaxTextChars         = "CHAT_MAX_TEXT_CHARS"         // default 2000
 	EnvListedRoomSize       = "CHAT_LISTED_ROOM_SIZE"       // default 150: above it a room shows a count, not its members
@@ -48,7 +49,7 @@ const (
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
 	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvListedRoomSize, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
 	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey, EnvJWTIssuer, EnvJWTAudience, EnvJWKSURL, EnvJWTNameClaims,
-	EnvShardSize, EnvFanoutQueueURL, EnvSQSEndpoint}
+	EnvShardSize, EnvFanoutQueueURL, EnvSQSEndpoint, EnvBroadcastBudget}
 
 // Range is the values a numeric variable accepts.
 type Range struct{ Min, Max float64 }
@@ -78,6 +79,7 @@ type Config struct {
 	MessageRetention   time.Duration
 	FanoutConcurrency  int
 	PostTimeout        time.Duration
+	BroadcastBudget    time.Duration
 	ConnectGrace       time.Duration
 	MaxTextChars       int
 	ListedRoomSize     int
@@ -131,6 +133,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.ReadRate.PerSecond = floatVar(getenv, EnvReadRate, c.ReadRate.PerSecond, &errs)
 	c.ReadRate.Burst = intVar(getenv, EnvReadBurst, c.ReadRate.Burst, &errs)
 	c.PostTimeout = durationVar(getenv, EnvPostTimeout, 3*time.Second, &errs)
+	c.BroadcastBudget = durationVar(getenv, EnvBroadcastBudget, 10*time.Second, &errs)
 	c.ConnectGrace = durationVar(getenv, EnvConnectGrace, 30*time.Second, &errs)
 	c.AllowedOrigins = list(getenv(EnvAllowedOrigins))
 	switch v := getenv(EnvAllowMissingOrigin); v {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -38,6 +39,23 @@ type EventSource struct {
 	ReportBatchItemFailures bool
 	Invoker                 Invoker
 	Log                     *slog.Logger
+
+	receives, empty, invocations, failed, deletes atomic.Int64
+}
+
+// EventSourceStats counts an EventSource's calls: to SQS (ReceiveMessage,
+// those that returned nothing, DeleteMessageBatch) and to the function
+// (invocations, and the records they reported failed or that failed with
+// the invocation).
+type EventSourceStats struct {
+	Receives, EmptyReceives, Deletes int64
+	Invocations, FailedRecords       int64
+}
+
+// Stats returns the counts so far.
+func (e *EventSource) Stats() EventSourceStats {
+	return EventSourceStats{Receives: e.receives.Load(), EmptyReceives: e.empty.Load(), Deletes: e.deletes.Load(),
+		Invocations: e.invocations.Load(), FailedRecords: e.failed.Load()}
 }
 
 // Run polls until ctx is done.
@@ -70,7 +88,9 @@ func (e *EventSource) poll(ctx context.Context) bool {
 		}
 		return false
 	}
+	e.receives.Add(1)
 	if len(out.Messages) == 0 {
+		e.empty.Add(1)
 		return true
 	}
 	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(out.Messages))}
@@ -79,8 +99,10 @@ func (e *EventSource) poll(ctx context.Context) bool {
 			Body: aws.ToString(m.Body), Attributes: m.Attributes, EventSource: "aws:sqs", EventSourceARN: e.QueueARN, AWSRegion: "us-east-1"}
 	}
 	payload, _ := json.Marshal(ev) // plain strings and maps: cannot fail
+	e.invocations.Add(1)
 	res, err := e.Invoker.Invoke(ctx, e.Function, payload)
 	if err != nil {
+		e.failed.Add(int64(len(ev.Records)))
 		e.Log.Warn("event source: invocation failed; the batch comes back after the visibility timeout",
 			"function", e.Function, "messages", len(ev.Records), "err", err)
 		return true
@@ -94,6 +116,7 @@ func (e *EventSource) poll(ctx context.Context) bool {
 			}
 		}
 	}
+	e.failed.Add(int64(len(failed)))
 	var done []types.DeleteMessageBatchRequestEntry
 	for i, m := range out.Messages {
 		if !failed[aws.ToString(m.MessageId)] {
@@ -101,6 +124,7 @@ func (e *EventSource) poll(ctx context.Context) bool {
 		}
 	}
 	if len(done) > 0 {
+		e.deletes.Add(1)
 		if _, err := e.Client.DeleteMessageBatch(context.WithoutCancel(ctx), &sqs.DeleteMessageBatchInput{QueueUrl: &e.QueueURL, Entries: done}); err != nil {
 			e.Log.Error("event source: delete failed; those messages come back", "function", e.Function, "err", err)
 		}
