@@ -31,7 +31,7 @@ lint:
 	go vet ./...
 	go tool staticcheck ./...
 
-## build: the four Lambda bootstraps into bin/$(GOARCH)/ (GOARCH=amd64 for this host)
+## build: the five Lambda bootstraps into bin/$(GOARCH)/ (GOARCH=amd64 for this host)
 build:
 	@for f in $(FUNCTIONS); do $(GOBUILD) -o bin/$(GOARCH)/$$f/bootstrap ./functions/$$f || exit 1; done
 

@@ -233,18 +233,24 @@ export class ChatClient extends EventTarget {
     this.retryTimer = setTimeout(() => this.connect(), backoff(RECONNECT, this.attempt - 1));
   }
 
-  /** Asks for what follows the last contiguous seq held (or the latest page). */
-  requestSync() {
+  /**
+   * Asks for what follows the last contiguous seq held (or the latest page),
+   * with the room's members; gap: the messages only (a gap fetch, which the
+   * server answers without reading the room).
+   */
+  requestSync(gap = false) {
     const frame = { action: "sync", limit: this.last === null ? 50 : SYNC_PAGE };
     if (this.last !== null) frame.after = this.last;
+    if (gap && this.last !== null) frame.gap = true;
     this.syncAskedAt = Date.now();
+    this.syncGap = !!frame.gap;
     this.transmit(frame);
   }
 
   /** Fetches a gap unless a sync is already on its way. */
   fillGap() {
     if (this.last === null || this.highest <= this.last) return;
-    if (!recent(this.syncAskedAt)) this.requestSync();
+    if (!recent(this.syncAskedAt)) this.requestSync(true);
     // Its reply may be lost (a throttled frame, a failed post): without one,
     // ask again when the request is no longer recent.
     this.scheduleGap(this.syncAskedAt + SYNC_RETRY_MS - Date.now());
@@ -337,7 +343,7 @@ export class ChatClient extends EventTarget {
       else if (action === "sync" && this.olderBefore) this.transmit({ action: "sync", before: this.olderBefore, limit: SYNC_PAGE });
       else if (action === "sync") {
         this.syncAskedAt = 0;
-        this.requestSync();
+        this.requestSync(this.syncGap); // as it was asked
       }
     }, wait);
   }
@@ -396,23 +402,26 @@ export class ChatClient extends EventTarget {
     this.pGapTimer = setTimeout(() => {
       this.pGapTimer = null;
       if (this.pLast >= want) return this.notePresence(); // they all came: numbers learnt since get a wait of their own
-      if (!recent(this.presenceAskedAt) && !recent(this.syncAskedAt)) this.requestPresence();
+      if (!recent(this.presenceAskedAt) && !(recent(this.syncAskedAt) && !this.syncGap)) this.requestPresence();
     }, GAP_WAIT_MS + Math.random() * GAP_WAIT_MS);
   }
 
   /**
-   * A presence reply, or leaves sent together (a presence frame not asked
-   * for: live events). A number still missing may be an event being kept as
+   * A presence reply, or leaves the server sent together (live: applied as
+   * live events). A number still missing may be an event being kept as
    * the log was read: it is asked for once more after the usual wait.
    * Missing from two replies, the log no longer has it, and a sync corrects
    * every member.
    */
   onPresenceLog(f) {
-    const asked = this.presenceAskedAt > 0;
+    if (f.live) {
+      // Leaves the server sent together: live events, not the reply.
+      for (const e of f.events) this.applyEvent(e);
+      return this.notePresence();
+    }
     this.presenceAskedAt = 0;
     for (const e of f.events) this.applyEvent(e);
     this.notePresence();
-    if (!asked) return; // leaves the server sent together, as live events
     if (f.more) this.requestPresence();
     else if (this.pHighest > this.pLast && this.pStuck === this.pLast) this.requestSync();
     else if (this.pHighest > this.pLast) this.pStuck = this.pLast;
@@ -565,14 +574,16 @@ export class ChatClient extends EventTarget {
     const before = this.last;
     const held = this.held.size;
     this.emit("sync", { you: f.you, room: f.room, first, more: f.more });
-    this.large = !!f.large;
-    if (this.large) this.presence.clear(); // a large room's members are not kept: they are not told
-    this.online = f.online ?? f.members.length;
-    this.emit("online", { online: this.online, large: this.large });
-    this.reconcilePresence(f.members, f.presence || {}, f.pseq || 0);
-    const pseq = f.pseq || 0; // the sync shows every presence event up to it
-    if (pseq > this.pLast) this.pLast = pseq;
-    if (pseq > this.pHighest) this.pHighest = pseq;
+    if (f.members) { // a gap fetch's reply has none: the members stay as they are
+      this.large = !!f.large;
+      if (this.large) this.presence.clear(); // a large room's members are not kept: they are not told
+      this.online = f.online ?? f.members.length;
+      this.emit("online", { online: this.online, large: this.large });
+      this.reconcilePresence(f.members, f.presence || {}, f.pseq || 0);
+      const pseq = f.pseq || 0; // the sync shows every presence event up to it
+      if (pseq > this.pLast) this.pLast = pseq;
+      if (pseq > this.pHighest) this.pHighest = pseq;
+    }
     for (const m of f.messages) this.hold(m);
     for (const seq of f.skipped || []) this.hold({ seq, skipped: true });
     if (!first && f.first - 1 > this.last) {
@@ -599,7 +610,7 @@ export class ChatClient extends EventTarget {
       this.pump();
     }
     if (typeof f.seq === "number" && f.seq > this.highest) this.highest = f.seq;
-    if (!first && f.more && this.last > before) this.requestSync(); // more missed messages than one page
+    if (!first && f.more && this.last > before) this.requestSync(true); // more missed messages than one page
     else if (this.highest > this.last) {
       // What the reply left open (or a full page that did not move the mark)
       // is seqs still being stored: asked for again later and later, not at once.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -178,7 +179,7 @@ func connectAll(ctx context.Context, cfg config, st *stats) []*user {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			name := fmt.Sprintf("load-%d", i)
+			name := cmp.Or(cfg.name, fmt.Sprintf("load-%d", i))
 			t0 := time.Now()
 			c, err := chatclient.Dial(ctx, chatclient.Options{URL: cfg.url, Room: cfg.room, Name: name, PingInterval: cfg.ping,
 				OnMessage: func(m chat.MessageEvent, live bool, at time.Time) { st.delivered(m, live, at, i) },

@@ -85,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 type config struct {
 	url                string
 	room               string
+	name               string // every client's name; "": load-N
 	clients, senders   int
 	rate               float64 // messages per second per sender
 	count              int     // messages per sender
@@ -119,6 +120,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.url, "url", "ws://127.0.0.1:3001/prod", "the WebSocket API: the local gateway's, or a deployed wss:// URL")
 	fs.StringVar(&c.room, "room", "", "room to use (default: a new one per run)")
 	fs.IntVar(&c.clients, "clients", 10, "connections, all in the room")
+	fs.StringVar(&c.name, "name", "", "every client's name, e.g. 32 characters of & for the longest members' frames (default: load-N; each client is its own user whatever its name)")
 	fs.IntVar(&c.senders, "senders", 1, "how many of the clients send")
 	fs.Float64Var(&c.rate, "rate", 5, "messages per second per sender")
 	fs.IntVar(&c.count, "count", 50, "messages per sender")

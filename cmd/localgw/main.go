@@ -349,7 +349,7 @@ func (s *stack) startEventSources(tmpl *samtemplate.Template, queues map[string]
 	client := sqslocal.Client(s.sqs.Endpoint)
 	for _, src := range sources {
 		es := &localgw.EventSource{Client: client, QueueURL: queues[src.Queue], QueueARN: "arn:aws:sqs:" + localRegion + ":" + localgw.AccountID + ":" + src.Queue,
-			Function: src.Function, BatchSize: src.BatchSize, MaxConcurrency: cmp.Or(src.MaximumConcurrency, 1250),
+			Function: src.Function, BatchSize: src.BatchSize, MaxConcurrency: cmp.Or(src.MaximumConcurrency, 5), // Lambda starts with 5 pollers
 			ReportBatchItemFailures: src.ReportBatchItemFailures, Invoker: invoker, Log: log}
 		s.eventSources = append(s.eventSources, es)
 		s.sources.Go(func() { es.Run(ctx) })

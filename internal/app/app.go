@@ -108,7 +108,6 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 	db := store.New(dynamodb.NewFromConfig(awsCfg, DynamoDBOptions(cfg.DynamoDBEndpoint)),
 		store.Tables{Connections: cfg.ConnectionsTable, Messages: cfg.MessagesTable})
 	db.MessageRetention = cfg.MessageRetention
-	db.ShardSize = cfg.ShardSize
 
 	sender := fanout.New(func(endpoint string) fanout.Poster {
 		return apigatewaymanagementapi.NewFromConfig(awsCfg, fanout.ClientOptions, func(o *apigatewaymanagementapi.Options) {
@@ -121,7 +120,8 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 	limits.MaxTextChars = cfg.MaxTextChars
 	limits.Messages, limits.Reads = cfg.MessageRate, cfg.ReadRate
 	limits.ListedRoomSize = cfg.ListedRoomSize
-	db.SkipAfter, db.WriterLife = limits.SkipAfter, limits.InvocationTimeout
+	limits.ShardSize = cfg.ShardSize
+	db.SkipAfter, db.WriterLife, db.ShardSize = limits.SkipAfter, limits.InvocationTimeout, limits.ShardSize
 	var queue handler.Queue
 	if cfg.FanoutQueueURL != "" {
 		queue = &fanout.Queue{URL: cfg.FanoutQueueURL, Client: sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
-	"github.com/chatgo/serverless-chat/internal/store"
 )
 
 // Environment variables the functions read. template.yaml sets them; a test
@@ -125,7 +124,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.FanoutConcurrency = intVar(getenv, EnvFanoutConcurrency, 64, &errs)
 	c.MaxTextChars = intVar(getenv, EnvMaxTextChars, 2000, &errs)
 	c.ListedRoomSize = intVar(getenv, EnvListedRoomSize, chat.DefaultLimits().ListedRoomSize, &errs)
-	c.ShardSize = intVar(getenv, EnvShardSize, store.DefaultShardSize, &errs)
+	c.ShardSize = intVar(getenv, EnvShardSize, chat.DefaultLimits().ShardSize, &errs)
 	limits := chat.DefaultLimits()
 	c.MessageRate, c.ReadRate = limits.Messages, limits.Reads
 	c.MessageRate.PerSecond = floatVar(getenv, EnvMessageRate, c.MessageRate.PerSecond, &errs)

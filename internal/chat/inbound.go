@@ -38,6 +38,9 @@ type Inbound struct {
 	After  int64
 	Before int64 // sync: only messages with a lower seq; 0 = none
 	Limit  int   // sync
+	// Gap, for sync with After: messages only (a gap fetch), without the
+	// room's members, which cost a read of the room.
+	Gap bool
 	// Cursor, for members: the next page starts after this user id (""
 	// for the first page).
 	Cursor string
@@ -176,6 +179,14 @@ func (in *Inbound) parseSync(fields map[string]json.RawMessage, l Limits) error 
 	}
 	if in.Before > 0 && in.After >= 0 && in.After >= in.Before-1 {
 		return Errorf(CodeInvalidMessage, `no message lies between "after" and "before"`)
+	}
+	if raw := fields["gap"]; present(raw) {
+		if err := json.Unmarshal(raw, &in.Gap); err != nil {
+			return Errorf(CodeInvalidMessage, `"gap" must be true or false`)
+		}
+		if in.Gap && in.After < 0 {
+			return Errorf(CodeInvalidMessage, `"gap" needs "after": the seq the gap follows`)
+		}
 	}
 	in.Limit = l.DefaultHistory
 	if !present(fields["limit"]) {

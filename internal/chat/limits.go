@@ -47,6 +47,11 @@ type Limits struct {
 	// to be listed and its joins and leaves told: above it a room shows a
 	// count (online) and lists members on request (members).
 	ListedRoomSize int
+	// ShardSize is how many users online a room holds per shard of its
+	// connections before their count doubles; a room of several shards
+	// with at least this many online is fanned out a shard at a time
+	// through the fan-out queue.
+	ShardSize int
 	// Messages limits each user's new-message frames (all their
 	// connections together); Reads their sync, presence, members and ping frames.
 	// An excess frame is refused with rate_limited.
@@ -66,6 +71,7 @@ func DefaultLimits() Limits {
 		PresencePage:      100,
 		MembersPage:       100,
 		ListedRoomSize:    150,
+		ShardSize:         1000,
 		TypingInterval:    2 * time.Second,
 		MaxFrameBytes:     128 * 1024,
 		FrameWait:         2 * time.Second,

@@ -80,6 +80,9 @@ type PresenceLog struct {
 	// More says that more events follow than one reply holds: ask again
 	// after the last one.
 	More bool `json:"more"`
+	// Live marks leaves the server sent together, unasked (not a reply to
+	// a presence frame): clients apply them as live events.
+	Live bool `json:"live,omitempty"`
 }
 
 // MembersPage answers a members frame: up to a page of the users online

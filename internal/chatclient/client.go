@@ -103,6 +103,7 @@ type Client struct {
 	dropped   bool
 	presence  map[string]state
 	syncAt    time.Time // when the sync on its way was asked for
+	syncGap   bool      // it is a gap fetch: it brings messages, not members
 	gapTimer  *time.Timer
 	stats     Stats
 
@@ -222,7 +223,7 @@ func (c *Client) open(ws *websocket.Conn) {
 	for i := range c.pending {
 		c.pending[i].frame, c.pending[i].sent, c.pending[i].due = 0, false, time.Time{}
 	}
-	c.requestSync()
+	c.requestSync(false)
 	c.awaitFirstSync(ws)
 	go c.read(ws)
 	go c.ping(ws)
@@ -239,7 +240,7 @@ func (c *Client) awaitFirstSync(ws *websocket.Conn) {
 			return
 		}
 		c.syncTries++
-		c.requestSync()
+		c.requestSync(false)
 		c.awaitFirstSync(ws)
 	})
 }
@@ -610,6 +611,7 @@ type inbound struct {
 	// RetryAfterMs comes with rate_limited.
 	RetryAfterMs int64       `json:"retryAfterMs"`
 	More         bool        `json:"more"`
+	Live         bool        `json:"live"`
 	You          chat.Member `json:"you"`
 }
 
@@ -738,8 +740,8 @@ func (c *Client) noteOnline(f inbound) {
 	c.large = f.Large
 	if c.large {
 		clear(c.presence)
-	} else if c.ready && !recent(c.syncAt) {
-		c.requestSync()
+	} else if c.ready && !c.membersOnTheirWay() {
+		c.requestSync(false)
 	}
 }
 
@@ -765,13 +767,15 @@ func (c *Client) onSync(f inbound, at time.Time) {
 	if f.You.UserID != "" {
 		c.name, c.userID = f.You.Name, f.You.UserID
 	}
-	c.online, c.large = f.Online, f.Large
-	if f.Large {
-		clear(c.presence) // a large room's members are not kept: they are not told
+	if f.Members != nil { // a gap fetch's reply has none: the members stay as they are
+		c.online, c.large = f.Online, f.Large
+		if f.Large {
+			clear(c.presence) // a large room's members are not kept: they are not told
+		}
+		c.reconcile(f.Members, f.Presence, f.PSeq)
+		c.pLast = max(c.pLast, f.PSeq) // the sync shows every presence event up to it
+		c.pHighest = max(c.pHighest, f.PSeq)
 	}
-	c.reconcile(f.Members, f.Presence, f.PSeq)
-	c.pLast = max(c.pLast, f.PSeq) // the sync shows every presence event up to it
-	c.pHighest = max(c.pHighest, f.PSeq)
 	for _, m := range f.Messages {
 		c.hold(m, false, at)
 	}
@@ -814,7 +818,7 @@ func (c *Client) onSync(f inbound, at time.Time) {
 	}
 	switch {
 	case !first && f.More && c.last > before:
-		c.requestSync() // more missed than one page
+		c.requestSync(true) // more missed than one page
 	default:
 		// A gap the reply did not close (or a full page that did not move
 		// the mark) is seqs still being stored: asked for again later and
@@ -912,7 +916,7 @@ func (c *Client) fillGap() {
 	}
 	if !recent(c.syncAt) {
 		c.stats.GapFetches++
-		c.requestSync()
+		c.requestSync(true)
 	}
 	// Its reply may be lost (a throttled frame, a failed post): without
 	// one, ask again when the request is no longer recent.
@@ -922,14 +926,25 @@ func (c *Client) fillGap() {
 // recent reports whether a request asked for at t may still be answered.
 func recent(t time.Time) bool { return !t.IsZero() && time.Since(t) < askAgainAfter }
 
-func (c *Client) requestSync() {
+// requestSync asks for what follows the last contiguous seq held (or the
+// latest page), with the room's members; gap: the messages only (a gap
+// fetch, which the server answers without reading the room).
+func (c *Client) requestSync(gap bool) {
 	f := map[string]any{"action": chat.ActionSync, "limit": chat.DefaultLimits().MaxHistory}
 	if c.last >= 0 {
 		f["after"] = c.last
 	}
+	c.syncGap = gap && c.last >= 0
+	if c.syncGap {
+		f["gap"] = true
+	}
 	c.syncAt = time.Now()
 	c.transmit(f)
 }
+
+// membersOnTheirWay reports whether a sync that lists the members is on
+// its way.
+func (c *Client) membersOnTheirWay() bool { return recent(c.syncAt) && !c.syncGap }
 
 // applyEvent applies a join or leave, live or fetched, and notes its
 // number.
@@ -984,7 +999,7 @@ func (c *Client) presenceDue(want int64) {
 // fetchPresence asks for the presence events after pLast, unless none is
 // missing or a fetch or a sync is already on its way.
 func (c *Client) fetchPresence() {
-	if c.pHighest <= c.pLast || recent(c.presenceAt) || recent(c.syncAt) {
+	if c.pHighest <= c.pLast || recent(c.presenceAt) || c.membersOnTheirWay() {
 		return
 	}
 	c.stats.PresenceFetches++
@@ -997,25 +1012,26 @@ func (c *Client) requestPresence() {
 }
 
 // onPresenceLog applies the events a presence fetch brought, or the
-// leaves the server sent together (a presence frame not asked for). An event
+// leaves the server sent together (live). An event
 // still missing may be one being kept as the log was read (a number is
 // taken a moment before its event is written): it is asked for once more
 // after the usual wait. Missing from two replies, the log no longer has it
 // (or never had it): a sync corrects every member at once.
 func (c *Client) onPresenceLog(f inbound) {
-	asked := !c.presenceAt.IsZero()
-	c.presenceAt = time.Time{}
+	if !f.Live {
+		c.presenceAt = time.Time{}
+	}
 	for _, e := range f.Events {
 		c.applyEvent(e)
 	}
 	c.notePresence()
 	switch {
-	case !asked: // leaves the server sent together, as live events
+	case f.Live: // leaves the server sent together: live events, not the reply
 	case f.More:
 		c.requestPresence()
 	case c.pHighest > c.pLast && c.pStuck == c.pLast:
 		c.stats.PresenceSyncs++
-		c.requestSync()
+		c.requestSync(false)
 	case c.pHighest > c.pLast:
 		c.pStuck = c.pLast
 	}
@@ -1076,7 +1092,7 @@ func (c *Client) retryLater(f inbound, wait time.Duration) {
 		switch f.Action {
 		case chat.ActionSync:
 			c.syncAt = time.Time{}
-			c.requestSync()
+			c.requestSync(c.syncGap) // as it was asked
 		case chat.ActionPresence:
 			c.requestPresence()
 		}

@@ -157,24 +157,20 @@ func TestPresenceGapIsNoticedAndFilled(t *testing.T) {
 	steps := []struct {
 		frame   string
 		missing bool
-		asked   bool // a reply to the client's presence fetch (else: leaves sent together)
 	}{
-		{`{"type":"sync","seq":0,"pseq":2,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1},"messages":[]}`, false, false},
-		{`{"type":"join","userId":"b","name":"Bo","version":1,"pseq":3}`, false, false},
-		{`{"type":"pong","seq":0,"pseq":5}`, true, false}, // 4 and 5 went out, neither came
-		{`{"type":"leave","userId":"b","name":"Bo","version":2,"pseq":5}`, true, false},
-		{`{"type":"join","userId":"c","name":"Cy","version":1,"pseq":4}`, false, false}, // overtaken, then here
-		{`{"type":"leave","userId":"c","name":"Cy","version":2,"pseq":8}`, true, false}, // 6 and 7 are missing
-		{`{"type":"presence","after":5,"events":[{"type":"join","userId":"d","name":"Di","version":1,"pseq":6},{"type":"join","userId":"e","name":"Ed","version":1,"pseq":7}],"more":false}`, false, true},
-		{`{"type":"pong","seq":0,"pseq":10}`, true, false},
-		{`{"type":"presence","after":8,"events":[{"type":"leave","userId":"d","name":"Di","version":2,"pseq":10}],"more":false}`, true, true}, // 9 may be being kept
-		{`{"type":"presence","after":8,"events":[{"type":"leave","userId":"d","name":"Di","version":2,"pseq":10}],"more":false}`, true, true}, // 9 is gone
-		{`{"type":"sync","seq":0,"pseq":10,"members":[{"userId":"a","name":"Ana"},{"userId":"e","name":"Ed"}],"presence":{"a":1,"b":2,"c":2,"d":2,"e":1},"messages":[]}`, false, false},
+		{`{"type":"sync","seq":0,"pseq":2,"members":[{"userId":"a","name":"Ana"}],"presence":{"a":1},"messages":[]}`, false},
+		{`{"type":"join","userId":"b","name":"Bo","version":1,"pseq":3}`, false},
+		{`{"type":"pong","seq":0,"pseq":5}`, true}, // 4 and 5 went out, neither came
+		{`{"type":"leave","userId":"b","name":"Bo","version":2,"pseq":5}`, true},
+		{`{"type":"join","userId":"c","name":"Cy","version":1,"pseq":4}`, false}, // overtaken, then here
+		{`{"type":"leave","userId":"c","name":"Cy","version":2,"pseq":8}`, true}, // 6 and 7 are missing
+		{`{"type":"presence","after":5,"events":[{"type":"join","userId":"d","name":"Di","version":1,"pseq":6},{"type":"join","userId":"e","name":"Ed","version":1,"pseq":7}],"more":false}`, false},
+		{`{"type":"pong","seq":0,"pseq":10}`, true},
+		{`{"type":"presence","after":8,"events":[{"type":"leave","userId":"d","name":"Di","version":2,"pseq":10}],"more":false}`, true}, // 9 may be being kept
+		{`{"type":"presence","after":8,"events":[{"type":"leave","userId":"d","name":"Di","version":2,"pseq":10}],"more":false}`, true}, // 9 is gone
+		{`{"type":"sync","seq":0,"pseq":10,"members":[{"userId":"a","name":"Ana"},{"userId":"e","name":"Ed"}],"presence":{"a":1,"b":2,"c":2,"d":2,"e":1},"messages":[]}`, false},
 	}
 	for i, st := range steps {
-		if st.asked {
-			c.presenceAt = time.Now()
-		}
 		c.receive([]byte(st.frame), time.Now())
 		if got := c.pHighest > c.pLast; got != st.missing {
 			t.Fatalf("after frame %d (%s): missing = %v (pLast %d, pHighest %d), want %v", i, st.frame, got, c.pLast, c.pHighest, st.missing)
@@ -251,14 +247,19 @@ func TestLargeRoomCount(t *testing.T) {
 	}
 }
 
-// Leaves the server sends together (a presence frame the client did not
-// ask for) are live events: applied, a gap before them noticed, and never
-// taken for a reply that lacks a number (which would make it sync).
+// Leaves the server sends together (a live presence frame) are live
+// events: applied, a gap before them noticed, and never taken for a reply
+// that lacks a number (which would make it sync), even while a fetch of
+// the client's own is on its way.
 func TestLeavesSentTogetherAreLiveEvents(t *testing.T) {
 	c := newBare()
 	c.receive([]byte(`{"type":"sync","seq":0,"pseq":2,"members":[{"userId":"a","name":"Ana"},{"userId":"b","name":"Bo"},{"userId":"c","name":"Cy"}],"presence":{"a":1,"b":1,"c":1},"messages":[]}`), time.Now())
+	c.presenceAt = time.Now() // a fetch on its way
 	for range 2 {
-		c.receive([]byte(`{"type":"presence","after":3,"events":[{"type":"leave","userId":"b","name":"Bo","version":2,"pseq":4},{"type":"leave","userId":"c","name":"Cy","version":2,"pseq":5}],"more":false}`), time.Now())
+		c.receive([]byte(`{"type":"presence","after":3,"events":[{"type":"leave","userId":"b","name":"Bo","version":2,"pseq":4},{"type":"leave","userId":"c","name":"Cy","version":2,"pseq":5}],"more":false,"live":true}`), time.Now())
+	}
+	if c.presenceAt.IsZero() {
+		t.Error("a live presence frame was taken for the reply to the fetch on its way")
 	}
 	if got := c.Snapshot().Members; !slices.Equal(got, []string{"Ana"}) {
 		t.Errorf("members = %v, want Ana (Bo and Cy left)", got)
@@ -268,5 +269,18 @@ func TestLeavesSentTogetherAreLiveEvents(t *testing.T) {
 	}
 	if s := c.Snapshot().Stats; s.PresenceSyncs != 0 {
 		t.Errorf("%d syncs after leaves sent together, want 0", s.PresenceSyncs)
+	}
+}
+
+// A gap fetch's reply (members null) brings messages and leaves the
+// members, the count and the presence numbers as they were.
+func TestGapReplyKeepsTheMembers(t *testing.T) {
+	c := newBare()
+	c.receive([]byte(`{"type":"sync","seq":1,"pseq":3,"online":2,"members":[{"userId":"a","name":"Ana"},{"userId":"b","name":"Bo"}],"presence":{"a":1,"b":1},"messages":[{"id":"a","seq":1}]}`), time.Now())
+	c.receive([]byte(`{"type":"new-message","id":"c","seq":3}`), time.Now())
+	c.receive([]byte(`{"type":"sync","seq":3,"pseq":0,"online":0,"members":null,"presence":null,"messages":[{"id":"b","seq":2},{"id":"c","seq":3}]}`), time.Now())
+	s := c.Snapshot()
+	if !slices.Equal(s.Members, []string{"Ana", "Bo"}) || s.Last != 3 || c.pLast != 3 || c.online != 2 {
+		t.Errorf("members %v, last %d, pLast %d, online %d; want Ana and Bo, 3, 3, 2", s.Members, s.Last, c.pLast, c.online)
 	}
 }

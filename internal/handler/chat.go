@@ -23,7 +23,6 @@ type Connections interface {
 	PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error)
 	RemoveConnection(ctx context.Context, id string) (c chat.Connection, p chat.Presence, left bool, err error)
 	Depart(ctx context.Context, room, userID, id string) (p chat.Presence, left bool, err error)
-	Shards(ctx context.Context, room string) (int, error)
 	ShardConnections(ctx context.Context, room string, shard int) ([]chat.Connection, error)
 	RoomConnections(ctx context.Context, room string, shards int) ([]chat.Connection, error)
 	Room(ctx context.Context, room string, shards int) ([]chat.Connection, []chat.Presence, error)

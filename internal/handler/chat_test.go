@@ -626,6 +626,9 @@ func TestGoneUsersLeaveInOneFrame(t *testing.T) {
 	if len(frames) != 2 {
 		return
 	}
+	if frames[1]["live"] != true {
+		t.Errorf("the leaves' frame is not marked live: %v", frames[1])
+	}
 	var names []string
 	var pseqs []float64
 	for _, e := range frames[1]["events"].([]any) {
@@ -1334,14 +1337,15 @@ func TestShardedRoomFansOutThroughTheQueue(t *testing.T) {
 	q := &fakeQueue{}
 	w.h.Queue = q
 	w.h.Limits.ListedRoomSize = 2
-	w.db.ShardSize = 2
+	w.db.ShardSize, w.h.Limits.ShardSize = 2, 2
 	const n = 9
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprint("c", i)
 		w.arrive(ids[i], fmt.Sprint("user", i), "r")
 	}
-	shards, err := w.db.Shards(t.Context(), "r")
+	head, err := w.db.PresenceHead(t.Context(), "r")
+	shards := head.Shards
 	if err != nil || shards < 4 {
 		t.Fatalf("Shards = %d (%v) for %d users at 2 per shard, want at least 4", shards, err, n)
 	}
@@ -1384,5 +1388,45 @@ func TestShardedRoomFansOutThroughTheQueue(t *testing.T) {
 	w.expect("c1", "ack clientId=x2")
 	for _, id := range append([]string{"c0"}, ids[2:8]...) {
 		w.expect(id, "new-message name=user1 text=queue down")
+	}
+
+	// A room below the shard size again keeps its shards, and is sent to
+	// in process, every shard read.
+	q.refuse = false
+	w.h.Limits.ShardSize = 100
+	w.send("c2", `{"action":"new-message","text":"small again","clientId":"x3"}`)
+	if ev := q.take(t); len(ev.Records) != 0 {
+		t.Errorf("%d jobs queued for a room below the shard size", len(ev.Records))
+	}
+	for _, id := range append([]string{"c0", "c1"}, ids[3:8]...) {
+		w.expect(id, "new-message name=user2 text=small again")
+	}
+}
+
+// A gap fetch brings messages only: no members (the client keeps its
+// own), and no read or check of the room, however stale its connections.
+func TestGapFetchDoesNotReadTheRoom(t *testing.T) {
+	w := newWorld(t)
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
+	w.send("b1", `{"action":"new-message","text":"one","clientId":"x1"}`)
+	w.send("b1", `{"action":"new-message","text":"two","clientId":"x2"}`)
+	w.frames("a1")
+	w.now = w.now.Add(2 * w.h.Limits.StaleAfter) // everyone silent long enough to be checked by a sync
+	w.send("a1", `{"action":"sync","after":0,"gap":true}`)
+	_, frames := w.frames("a1")
+	if len(frames) != 1 {
+		t.Fatalf("a1 got %v, want one sync reply", frames)
+	}
+	s := frames[0]
+	if s["members"] != nil || s["presence"] != nil || s["pseq"] != 0.0 || len(s["messages"].([]any)) != 2 {
+		t.Errorf("gap reply %v; want the two messages, members and presence null, no pseq", s)
+	}
+	if len(w.fan.probed) != 0 {
+		t.Errorf("a gap fetch checked connections %v", w.fan.probed)
+	}
+	w.send("a1", `{"action":"sync","after":0}`) // a full sync does read and check the room
+	if _, frames := w.frames("a1"); len(frames) != 1 || memberNames(frames[0]) != "Ana,Bo" || len(w.fan.probed) != 1 {
+		t.Errorf("full sync: %v, probed %v; want Ana and Bo listed, Bo checked", frames, w.fan.probed)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -13,22 +14,23 @@ import (
 )
 
 // broadcast sends an event to every live connection in a room but
-// except. A room of one shard (every room below the shard size) is sent
-// to here; one of several, with a Queue, is handed to the fan-out
-// function a shard per job, and this invocation goes on at once. The
-// connections found gone go to r.gone (not those still within
+// except. A room with at least Limits.ShardSize users online (and so
+// several shards), with a Queue, is handed to the fan-out function a
+// shard per job, and this invocation goes on at once; any other room is
+// sent to here (a room that was large keeps its shards, all read at once).
+// The connections found gone go to r.gone (not those still within
 // ConnectGrace of their $connect).
 func (h *Chat) broadcast(ctx context.Context, r *request, room, except string, event any) {
-	shards, err := h.Conns.Shards(ctx, room)
+	head, err := h.Conns.PresenceHead(ctx, room) // strongly consistent: every shard in use
 	if err != nil {
 		r.log.ErrorContext(ctx, "broadcast failed", "room", room, "event", eventType(event), "err", err)
 		return
 	}
-	if shards > 1 && h.Queue != nil {
-		h.enqueue(ctx, r, room, shards, except, event)
+	if head.Shards > 1 && head.Online >= int64(h.Limits.ShardSize) && h.Queue != nil {
+		h.enqueue(ctx, r, room, head.Shards, except, event)
 		return
 	}
-	conns, err := h.Conns.RoomConnections(ctx, room, shards)
+	conns, err := h.Conns.RoomConnections(ctx, room, head.Shards)
 	if err != nil {
 		r.log.ErrorContext(ctx, "broadcast failed", "room", room, "event", eventType(event), "err", err)
 		return
@@ -66,9 +68,9 @@ func (h *Chat) send(ctx context.Context, r *request, room string, conns []chat.C
 }
 
 // enqueue hands a broadcast to a room of several shards to the fan-out
-// function, one job per shard. A shard the queue refuses is sent from
-// here instead, so that a failing queue slows this invocation down but
-// loses nothing.
+// function, one job per shard. The shards the queue refuses are read and
+// sent from here instead, all at once, so that a failing queue slows this
+// invocation down (by one broadcast's budget) but loses nothing.
 func (h *Chat) enqueue(ctx context.Context, r *request, room string, shards int, except string, event any) {
 	payload, err := chat.Encode(event)
 	if err != nil {
@@ -82,9 +84,19 @@ func (h *Chat) enqueue(ctx context.Context, r *request, room string, shards int,
 	failed, err := h.Queue.Enqueue(ctx, jobs)
 	r.log.InfoContext(ctx, "broadcast queued", "room", room, "event", eventType(event), "shards", shards, "refused", len(failed), "err", err)
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.ShardsQueued, shards-len(failed)))
-	for _, j := range failed {
-		h.deliver(ctx, r, j)
+	if len(failed) == 0 {
+		return
 	}
+	var conns []chat.Connection
+	for _, j := range failed {
+		c, err := h.Conns.ShardConnections(ctx, room, j.Shard)
+		if err != nil {
+			r.log.ErrorContext(ctx, "broadcast failed", "room", room, "shard", j.Shard, "event", eventType(event), "err", err)
+			continue
+		}
+		conns = append(conns, c...)
+	}
+	h.send(ctx, r, room, conns, except, eventType(event), payload)
 }
 
 // Deliver serves the fan-out function: each record of the queue's event
@@ -104,14 +116,6 @@ func (h *Chat) Deliver(ctx context.Context, ev events.SQSEvent) (resp events.SQS
 
 func (h *Chat) deliverRecord(ctx context.Context, rec events.SQSMessage) (err error) {
 	r := &request{log: h.Log.With("route", "fanout", "messageId", rec.MessageId)}
-	var resp response
-	defer func() {
-		if resp.StatusCode == 500 { // recovered from a panic
-			err = fmt.Errorf("fan-out of message %s panicked", rec.MessageId)
-		}
-	}()
-	defer recoverTo(ctx, r.log, &resp)
-	defer h.settle(ctx, r)
 	var j fanout.Job
 	if err := json.Unmarshal([]byte(rec.Body), &j); err != nil {
 		// Never deliverable: dropped, not retried.
@@ -119,7 +123,38 @@ func (h *Chat) deliverRecord(ctx context.Context, rec events.SQSMessage) (err er
 		return nil
 	}
 	r.endpoint = j.Endpoint
-	return h.deliver(ctx, r, j)
+	var resp response
+	func() {
+		defer recoverTo(ctx, r.log, &resp)
+		err = h.deliver(ctx, r, j)
+	}()
+	if resp.StatusCode == 500 { // recovered from a panic
+		return fmt.Errorf("fan-out of message %s panicked", rec.MessageId)
+	}
+	if err != nil {
+		return err
+	}
+	// The posts went out: removing the connections found gone does not
+	// fail the record (SQS would post the whole shard again), and stops
+	// short of the function's timeout (what is left, the next broadcast
+	// finds).
+	settleCtx, cancel := beforeDeadline(ctx, settleMargin)
+	defer cancel()
+	defer recoverTo(settleCtx, r.log, &resp)
+	h.settle(settleCtx, r)
+	return nil
+}
+
+// settleMargin is the time a fan-out invocation keeps after settling.
+const settleMargin = 3 * time.Second
+
+// beforeDeadline returns ctx ending margin before its deadline, if it has
+// one.
+func beforeDeadline(ctx context.Context, margin time.Duration) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, d.Add(-margin))
+	}
+	return context.WithCancel(ctx)
 }
 
 // deliver sends one shard of a broadcast.

@@ -78,7 +78,7 @@ func (h *Chat) leave(ctx context.Context, r *request, room string, ps []chat.Pre
 		h.broadcast(ctx, r, room, "", events[0])
 	} else {
 		for batch := range slices.Chunk(events, h.Limits.PresencePage) {
-			h.broadcast(ctx, r, room, "", chat.PresenceLog{Type: chat.TypePresence, After: batch[0].PSeq - 1, Events: batch})
+			h.broadcast(ctx, r, room, "", chat.PresenceLog{Type: chat.TypePresence, After: max(batch[0].PSeq-1, 0), Events: batch, Live: true})
 		}
 	}
 	if err == nil {
@@ -211,9 +211,10 @@ func (h *Chat) touch(ctx context.Context, r *request, c chat.Connection, at time
 }
 
 // recorded confirms, with a read of its own, whether a connection the
-// room query did not show has a record after all: the query reads member
-// items before presence items, so a connection stored in between shows in
-// its name's set without its member item.
+// room's read did not show has a record after all: the member items of
+// shard 0 are read before the presence items and those of other shards
+// after them, so a connection stored meanwhile may show in its user's set
+// without its member item.
 func (h *Chat) recorded(ctx context.Context, r *request, id string) bool {
 	_, err := h.Senders.Connection(ctx, id)
 	if err != nil && !errors.Is(err, chat.ErrNoConnection) {

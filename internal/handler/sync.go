@@ -8,7 +8,8 @@ import (
 )
 
 // sync answers a sync frame: the room's latest seq, who is here and the
-// page of history asked for.
+// page of history asked for; a gap fetch (in.Gap) only the page, without
+// reading the room.
 func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.Inbound) error {
 	// The log's head is read first: whether the room is listed, and the
 	// number of its latest presence event, which the room read after it
@@ -41,7 +42,7 @@ func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.
 	// near the size, where it decides between a list and a count, is put
 	// right.
 	var presence []chat.Presence
-	if head.Online <= 2*int64(h.Limits.ListedRoomSize) {
+	if !in.Gap && head.Online <= 2*int64(h.Limits.ListedRoomSize) {
 		conns, presence, err = h.Conns.Room(ctx, c.Room, head.Shards)
 		if err != nil {
 			return err
@@ -87,6 +88,9 @@ func (h *Chat) syncReply(c chat.Connection, in chat.Inbound, page chat.Page, pre
 		s.Skipped, s.First, s.Before, s.PSeq = page.Skipped, page.First, in.Before, head.PSeq
 		if !h.listed(head) {
 			s.Online, s.Large = max(head.Online, 0), true
+		}
+		if in.Gap { // messages only: the client keeps the members it has
+			s.Members, s.Presence, s.PSeq, s.Online, s.Large = nil, nil, 0, 0, false
 		}
 		return s
 	}

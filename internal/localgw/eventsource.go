@@ -26,7 +26,8 @@ type SQS interface {
 // at most MaxConcurrency invocations at once (the mapping's
 // MaximumConcurrency), each on its own batch. A batch the function
 // returns normally is deleted, but for the items it reports failed when
-// ReportBatchItemFailures is set; a function error deletes nothing. What
+// ReportBatchItemFailures is set; a function error, or a response that is
+// not one, deletes nothing. What
 // is not deleted comes back after the queue's visibility timeout, and
 // after its maxReceiveCount goes to its dead-letter queue: the queue
 // server does that, as SQS does.
@@ -110,10 +111,15 @@ func (e *EventSource) poll(ctx context.Context) bool {
 	failed := map[string]bool{}
 	if e.ReportBatchItemFailures {
 		var resp events.SQSEventResponse
-		if err := json.Unmarshal(res, &resp); err == nil {
-			for _, f := range resp.BatchItemFailures {
-				failed[f.ItemIdentifier] = true
-			}
+		if err := json.Unmarshal(res, &resp); err != nil && string(res) != "null" {
+			// Lambda takes a response it cannot read as the whole batch failed.
+			e.Log.Warn("event source: unreadable response; the batch comes back after the visibility timeout",
+				"function", e.Function, "err", err)
+			e.failed.Add(int64(len(ev.Records)))
+			return true
+		}
+		for _, f := range resp.BatchItemFailures {
+			failed[f.ItemIdentifier] = true
 		}
 	}
 	e.failed.Add(int64(len(failed)))

@@ -47,6 +47,7 @@ var pom []byte
 type Server struct {
 	Endpoint string       // http://127.0.0.1:PORT
 	proc     *jvm.Process // the process Start launched, if it did
+	dir      string       // its configuration, removed by Close
 }
 
 // Start returns a server ready to serve; getenv is os.Getenv in programs
@@ -87,9 +88,10 @@ rest-stats { enabled = false }
 	}
 	proc, err := jvm.Start(dir, nil, "-Xmx512m", "-Dconfig.file="+conf, "-cp", filepath.Join(lib, "*"), "org.elasticmq.server.Main")
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start ElasticMQ: %w", err)
 	}
-	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), proc: proc}
+	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), proc: proc, dir: dir}
 	if err := s.wait(ctx, 60*time.Second); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("ElasticMQ did not start: %w\n%s", err, proc.Output())
@@ -110,6 +112,7 @@ func (s *Server) Exited() <-chan struct{} {
 func (s *Server) Close() error {
 	if s.proc != nil {
 		s.proc.Stop()
+		os.RemoveAll(s.dir)
 	}
 	return nil
 }

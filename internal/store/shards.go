@@ -27,9 +27,6 @@ import (
 // it finds every connection stored before the count was read.
 const MaxShards = 256
 
-// DefaultShardSize is DB.ShardSize unless set.
-const DefaultShardSize = 1000
-
 // memberPK is the partition of a room's shard.
 func memberPK(room string, shard int) string {
 	if shard == 0 {
@@ -79,13 +76,6 @@ func (db *DB) connectShards(ctx context.Context, room string) (int, error) {
 	return n, nil
 }
 
-// Shards returns how many shards a room's connections are spread over
-// (strongly consistent: see MaxShards).
-func (db *DB) Shards(ctx context.Context, room string) (int, error) {
-	head, err := db.PresenceHead(ctx, room)
-	return head.Shards, err
-}
-
 // ShardConnections returns the live connections of one shard of a room,
 // with what a broadcast needs: its id and when it connected. It is a
 // strongly consistent Query, so a connection stored before the call is
@@ -104,7 +94,8 @@ func (db *DB) ShardConnections(ctx context.Context, room string, shard int) ([]c
 }
 
 // RoomConnections returns every live connection in a room of shards
-// shards (as Shards read it): its shards read at once.
+// shards (as its PresenceHead, strongly consistent, said): its shards read
+// at once.
 func (db *DB) RoomConnections(ctx context.Context, room string, shards int) ([]chat.Connection, error) {
 	return db.shardsConnections(ctx, room, 0, shards)
 }

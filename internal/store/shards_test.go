@@ -24,10 +24,11 @@ func TestShardsGrowAndHoldEveryConnection(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	shards, err := f.db.Shards(t.Context(), room)
+	head, err := f.db.PresenceHead(t.Context(), room)
 	if err != nil {
 		t.Fatal(err)
 	}
+	shards := head.Shards
 	// Doubling from 1 while users online >= 3 per shard: 20 users need 8.
 	if shards != 8 {
 		t.Fatalf("Shards = %d after %d users at 3 per shard, want 8", shards, users)

@@ -61,7 +61,7 @@ func New(client *dynamodb.Client, t Tables) *DB {
 		MessageRetention: 30 * 24 * time.Hour,
 		SkipAfter:        chat.DefaultLimits().SkipAfter,
 		WriterLife:       chat.DefaultLimits().InvocationTimeout,
-		ShardSize:        DefaultShardSize,
+		ShardSize:        chat.DefaultLimits().ShardSize,
 		Now:              time.Now,
 	}
 }
