@@ -29,6 +29,9 @@ const texts = (page) => page.locator("#messages li.message .text").allTextConten
 
 scenario("two users chat both ways, with names, times, join and leave", async () => {
   const ana = await user("Ana", "lobby");
+  // Ana's first sync is in before Bo comes (on a cold stack it can take a
+  // while): else it may list Bo already, and no join is news to her.
+  await ana.locator("#members li", { hasText: "Ana" }).waitFor();
   const bo = await user("Bo", "lobby");
   await ana.locator("#messages li.notice", { hasText: "Bo joined" }).waitFor();
   await ana.locator("#members li", { hasText: "Bo" }).waitFor();
