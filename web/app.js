@@ -20,6 +20,8 @@ const PROBLEM_TEXT = {
   too_long: "That is too long:",
   internal: "The server had a problem; your messages will be sent again in a moment.",
   reconnecting: "The connection was reset; your messages will be sent again, in order.",
+  stalled: "The connection went silent; reconnecting. Your messages will be sent again, in order.",
+  offline: "Your device is offline; the chat reconnects when the network is back.",
   rate_limited: "You are sending faster than the room allows; your messages will go out in a moment, in order.",
   signed_out: "Your sign-in has ended. Sign in again to go on.",
   outdated: "The chat has been updated: reload the page to see everyone who is here.",

@@ -31,6 +31,12 @@ const GATEWAY_THROTTLED = "Too Many Requests"; // API Gateway's refusal of a fra
 const ANSWER_TIMEOUT_MS = 30000; // a frame unanswered this long counts as lost
 const PACE_MIN_MS = 100; // the pace a resend wave sets: doubled from here, at most PACE_MAX_MS
 const PACE_MAX_MS = 2000;
+// A socket can stay open and carry nothing (a laptop asleep, a Wi-Fi
+// hand-over, a proxy that stalls): a frame that wants an answer and hears
+// nothing for ANSWER_WAIT_MS is followed by a ping, and a socket silent for
+// PONG_DEADLINE_MS more is closed and replaced. Any frame heard proves it alive.
+const ANSWER_WAIT_MS = 4000;
+const PONG_DEADLINE_MS = 6000;
 
 // Backoffs (internal/chat.Backoff): the wait before retry n doubles from
 // first up to max, drawn from its upper half ("equal jitter").
@@ -95,13 +101,20 @@ export class ChatClient extends EventTarget {
 
   start() {
     this.stopped = false;
+    // The browser's word on the network: offline ends the socket at once
+    // (it would go silent), online reconnects without waiting for a backoff.
+    this.onNetwork ??= (e) => (e.type === "offline" ? this.replace("offline") : this.retryNow());
+    globalThis.addEventListener?.("offline", this.onNetwork);
+    globalThis.addEventListener?.("online", this.onNetwork);
     this.connect();
   }
 
   stop() {
     this.stopped = true;
-    for (const t of [this.retryTimer, this.gapTimer, this.pGapTimer, this.waveTimer, this.pumpTimer, this.answerTimer]) clearTimeout(t);
-    this.waveTimer = this.pumpTimer = this.answerTimer = null;
+    globalThis.removeEventListener?.("offline", this.onNetwork);
+    globalThis.removeEventListener?.("online", this.onNetwork);
+    for (const t of [this.retryTimer, this.gapTimer, this.pGapTimer, this.waveTimer, this.pumpTimer, this.answerTimer, this.stallTimer]) clearTimeout(t);
+    this.waveTimer = this.pumpTimer = this.answerTimer = this.stallTimer = null;
     clearTimeout(this.pingTimer);
     if (this.ws) this.ws.close(1000, "left");
     this.setState("closed");
@@ -222,6 +235,8 @@ export class ChatClient extends EventTarget {
     this.ws = null;
     this.ready = false;
     clearTimeout(this.pingTimer);
+    clearTimeout(this.stallTimer);
+    this.stallTimer = null;
     if (ws) ws.close(1000, "reconnecting");
     if (!this.stopped) this.connect();
   }
@@ -428,10 +443,48 @@ export class ChatClient extends EventTarget {
   }
 
   transmit(frame) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(JSON.stringify(frame));
+    if (frame.action !== "typing") this.expectAnswer();
+  }
+
+  /**
+   * Watches the socket after a frame that wants an answer: when nothing at
+   * all has been heard for ANSWER_WAIT_MS since the latest such frame, it
+   * pings; still nothing PONG_DEADLINE_MS later, the socket is stalled and
+   * replaced (what was not acknowledged goes again on the new one, and its
+   * sync brings what was missed).
+   */
+  expectAnswer() {
+    this.sentAt = Date.now();
+    if (!this.stallTimer) this.watch(this.ws, ANSWER_WAIT_MS);
+  }
+
+  watch(ws, wait) {
+    this.stallTimer = setTimeout(() => {
+      this.stallTimer = null;
+      if (this.ws !== ws || this.heardAt >= this.sentAt) return; // heard since: alive
+      const waited = Date.now() - this.sentAt;
+      if (waited < ANSWER_WAIT_MS) return this.watch(ws, ANSWER_WAIT_MS - waited);
+      ws.send(JSON.stringify({ action: "ping" }));
+      const asked = Date.now();
+      this.stallTimer = setTimeout(() => {
+        this.stallTimer = null;
+        if (this.ws === ws && this.heardAt < asked) this.replace("stalled");
+      }, PONG_DEADLINE_MS);
+    }, wait);
+  }
+
+  /** Gives up a socket that is stalled (or the network is gone): "Reconnecting…", and a new one. */
+  replace(why) {
+    if (this.stopped || !this.ws) return;
+    this.emit("problem", { code: why, message: "" });
+    this.attempt++; // shown as "Reconnecting…"
+    this.reconnectNow();
   }
 
   receive(data) {
+    this.heardAt = Date.now();
     let f;
     try {
       f = JSON.parse(data);

@@ -256,6 +256,62 @@ scenario("a lost reply to the first sync is asked for again, and what was typed 
   assert.deepEqual(ana.errors, []);
 });
 
+scenario("a socket held open but silent is noticed, replaced, and both users' messages arrive once, in order", async () => {
+  // Ana's socket goes through a proxy that can go silent both ways while
+  // keeping the socket open (a laptop asleep, a Wi-Fi hand-over).
+  const ana = await newPage();
+  const sockets = [];
+  await ana.routeWebSocket((url) => url.port === String(stack.gwPort), (ws) => {
+    const server = ws.connectToServer();
+    const s = { silent: false };
+    sockets.push(s);
+    ws.onMessage((m) => s.silent || server.send(m));
+    server.onMessage((m) => s.silent || ws.send(m));
+  });
+  await ana.goto(`${stack.webURL}?room=stall`);
+  await ana.getByLabel("Your name").fill("Ana");
+  await ana.getByRole("button", { name: "Join" }).click();
+  await online(ana);
+  const bo = await user("Bo", "stall");
+  await ana.locator("#members li", { hasText: "Bo" }).waitFor();
+
+  sockets.at(-1).silent = true;
+  const stalledAt = Date.now();
+  await bo.getByLabel("Message", { exact: true }).fill("from Bo during the stall");
+  await bo.getByLabel("Message", { exact: true }).press("Enter");
+  await bo.locator("#messages li.message:not(.pending)", { hasText: "from Bo during the stall" }).waitFor();
+  await ana.getByLabel("Message", { exact: true }).fill("from Ana during the stall");
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  // The new socket opens at once here: "Reconnecting…" may show only for
+  // a moment, so every state shown is recorded.
+  await ana.evaluate(() => {
+    const state = document.getElementById("state");
+    window.states = [];
+    new MutationObserver(() => window.states.push(state.textContent)).observe(state, { childList: true, characterData: true, subtree: true });
+  });
+  await ana.waitForFunction(() => window.states.includes("Reconnecting…"), null, { timeout: 15000 });
+  const noticed = Date.now() - stalledAt;
+  assert.ok(noticed <= 15000, `noticed after ${noticed} ms`);
+  await online(ana);
+  assert.equal(sockets.length, 2, "the silent socket was replaced by one new one");
+
+  const want = ["from Bo during the stall", "from Ana during the stall"];
+  for (const page of [ana, bo]) {
+    await page.locator("#messages li.message:not(.pending)", { hasText: want[1] }).waitFor({ timeout: 15000 });
+    await page.locator("#messages li.message", { hasText: want[0] }).waitFor({ timeout: 15000 });
+    assert.deepEqual(await texts(page), want);
+  }
+  assert.deepEqual(ana.errors, []);
+});
+
+scenario("the browser going offline shows Reconnecting at once, and online reconnects", async () => {
+  const ana = await user("Ana", "network");
+  await ana.context().setOffline(true);
+  await ana.locator("#state", { hasText: "Reconnecting…" }).waitFor({ timeout: 2000 });
+  await ana.context().setOffline(false);
+  await online(ana);
+});
+
 scenario("a burst over the rate limit goes out in order after a short notice", async () => {
   const ana = await user("Ana", "burst");
   const bo = await user("Bo", "burst");
