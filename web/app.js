@@ -123,6 +123,7 @@ function join(name, r) {
   client.addEventListener("membersPage", (e) => onMembersPage(e.detail));
   client.addEventListener("message", (e) => onMessage(e.detail));
   client.addEventListener("ack", (e) => onAck(e.detail));
+  client.addEventListener("failed", (e) => onFailed(e.detail));
   client.addEventListener("presence", (e) => onPresence(e.detail));
   client.addEventListener("typing", (e) => onTyping(e.detail));
   client.addEventListener("problem", (e) => (e.detail.code === "signed_out" ? signedOut() : showProblem(e.detail)));
@@ -390,9 +391,54 @@ $("log").addEventListener("scroll", () => {
 function onAck({ clientId, id, seq, userId, sentAt }) {
   const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
   if (!li) return;
+  clearTimeout(li.sendTimer);
   li.remove();
   // Re-inserted in seq order; if a sync already brought it, that copy stays.
   onMessage({ id, seq, userId, name: me.name, text: li.dataset.text, sentAt });
+}
+
+// --- Messages not yet sent ---
+
+// A message unacknowledged this long is shown as not sent, with Retry and
+// Delete (the client keeps trying meanwhile: an ack still turns it sent).
+const SEND_TIMEOUT_MS = 20000;
+
+/** Shows a pending message as being sent, until SEND_TIMEOUT_MS says otherwise. */
+function sending(li) {
+  li.classList.remove("failed");
+  li.querySelector(".status").replaceChildren("Sending…");
+  clearTimeout(li.sendTimer);
+  li.sendTimer = setTimeout(() => li.isConnected && notSent(li, "it is taking too long."), SEND_TIMEOUT_MS);
+}
+
+/** Shows a message as not sent, why, and what can be done. */
+function notSent(li, why) {
+  clearTimeout(li.sendTimer);
+  li.classList.add("failed");
+  const retry = document.createElement("button");
+  retry.type = "button";
+  retry.className = "secondary";
+  retry.textContent = "Retry";
+  retry.addEventListener("click", () => {
+    sending(li);
+    client?.retry(li.dataset.clientId, li.dataset.text);
+  });
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "secondary";
+  remove.textContent = "Delete";
+  remove.addEventListener("click", () => {
+    client?.cancel(li.dataset.clientId);
+    li.remove();
+    $("text").focus();
+  });
+  li.querySelector(".status").replaceChildren(`Not sent: ${why} `, retry, " ", remove);
+}
+
+/** The server refused a message for good (it would fail again unchanged). */
+function onFailed({ clientId, message }) {
+  const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
+  if (li) notSent(li, message || "the server refused it.");
 }
 
 function onPresence({ type, userId, name, sentAt }) {
@@ -534,6 +580,10 @@ $("send-form").addEventListener("submit", (e) => {
   li.dataset.clientId = clientId;
   li.dataset.userId = me.userId;
   li.dataset.text = text;
+  const status = document.createElement("p");
+  status.className = "status";
+  li.append(status);
+  sending(li);
   appendKeepingScroll(() => $("messages").append(li));
   scrollToEnd();
   $("text").value = "";

@@ -128,6 +128,30 @@ export class ChatClient extends EventTarget {
     return clientId;
   }
 
+  /**
+   * Sends a message again that failed or is taking long: at once if it is
+   * still queued, else queued anew under the same clientId (nothing was
+   * stored under it); and reconnects now if there is no connection.
+   */
+  retry(clientId, text) {
+    const p = this.pending.get(clientId);
+    if (p) Object.assign(p, { due: 0, sent: false }); // its number kept: a copy the server has is answered as such
+    else this.pending.set(clientId, { text, frame: 0, sent: false, sentAt: 0, due: 0 });
+    this.retryNow();
+    this.pump();
+  }
+
+  /** Gives up a message not yet acknowledged (one already on its way may still be stored, and then shows). */
+  cancel(clientId) {
+    const p = this.pending.get(clientId);
+    if (!p) return;
+    this.pending.delete(clientId);
+    // Its number on this connection would hold up the frames after it:
+    // on a new connection they are numbered anew.
+    if (p.frame && this.ws) this.reconnectNow();
+    else this.pump();
+  }
+
   /** Asks for the page of history before seq; false if one is already on its way. */
   loadOlder(before) {
     if (this.olderBefore || !this.ready || before <= 1) return false;
@@ -500,16 +524,7 @@ export class ChatClient extends EventTarget {
         this.noteHighest(f.seq);
         break;
       case "ack":
-        if (!this.pending.delete(f.clientId)) break; // an ack for a retry already acknowledged
-        this.window = Math.min(2 * this.window, MAX_WINDOW);
-        this.waves = 0;
-        this.pace = Math.max(this.pace * 0.75, this.paceFloor);
-        if (!this.pending.size) this.pace = this.paceFloor = 0;
-        this.emit("ack", f);
-        this.held.add(f.seq);
-        this.advance();
-        this.noteHighest(f.seq);
-        this.pump();
+        this.acknowledge(f);
         break;
       case "skip":
         this.hold({ seq: f.seq, skipped: true });
@@ -606,9 +621,9 @@ export class ChatClient extends EventTarget {
       this.reconnectNow();
       return;
     }
-    // Anything else will fail again unchanged: stop sending it.
-    if (f.clientId) this.pending.delete(f.clientId);
-    this.emit("problem", f);
+    // Anything else will fail again unchanged: stop sending it, and say so.
+    if (f.clientId && this.pending.delete(f.clientId)) this.emit("failed", f);
+    else this.emit("problem", f);
     this.pump();
   }
 
@@ -674,7 +689,25 @@ export class ChatClient extends EventTarget {
   }
 
   /** Holds a message (or a skipped seq) once per seq and moves the contiguous mark on. */
+  /**
+   * A message of ours is stored: by its ack, or by a sync that brings it
+   * with its clientId (its ack was lost).
+   */
+  acknowledge(f) {
+    if (!this.pending.delete(f.clientId)) return; // an ack for a retry already acknowledged
+    this.window = Math.min(2 * this.window, MAX_WINDOW);
+    this.waves = 0;
+    this.pace = Math.max(this.pace * 0.75, this.paceFloor);
+    if (!this.pending.size) this.pace = this.paceFloor = 0;
+    this.emit("ack", f);
+    this.held.add(f.seq);
+    this.advance();
+    this.noteHighest(f.seq);
+    this.pump();
+  }
+
   hold(m) {
+    if (m.clientId && this.pending.has(m.clientId)) this.acknowledge(m);
     if (this.held.has(m.seq)) return;
     this.held.add(m.seq);
     if (!m.skipped) this.emit("message", m);

@@ -45,6 +45,10 @@ type MessageEvent struct {
 	Name   string `json:"name"`
 	Text   string `json:"text"`
 	SentAt string `json:"sentAt"`
+	// ClientID is the sender's clientId, in a sync reply to the sender
+	// (any connection of the same user) only: a message whose ack was lost
+	// is acknowledged by the sync that brings it.
+	ClientID string `json:"clientId,omitempty"`
 }
 
 // Ack confirms to the sender that its message is stored, and where.
@@ -231,6 +235,9 @@ func NewSync(c Connection, seq int64, presence []Presence, msgs []Message, more 
 	s.Online = int64(len(s.Members))
 	for i, m := range msgs {
 		s.Messages[i] = MessageItem(m)
+		if m.UserID == c.UserID {
+			s.Messages[i].ClientID = m.ClientID
+		}
 	}
 	return s
 }

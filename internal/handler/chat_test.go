@@ -1430,3 +1430,27 @@ func TestGapFetchDoesNotReadTheRoom(t *testing.T) {
 		t.Errorf("full sync: %v, probed %v; want Ana and Bo listed, Bo checked", frames, w.fan.probed)
 	}
 }
+
+// A sync gives a sender the clientId of its own messages (so that one
+// whose ack was lost is acknowledged by it), and nobody else's.
+func TestSyncNamesOwnClientIDs(t *testing.T) {
+	w := newWorld(t)
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
+	w.send("a1", `{"action":"new-message","text":"mine","clientId":"ana-1"}`)
+	w.send("b1", `{"action":"new-message","text":"his","clientId":"bo-1"}`)
+	w.frames("a1")
+	w.send("a1", `{"action":"sync","after":0}`)
+	_, frames := w.frames("a1")
+	if len(frames) != 1 {
+		t.Fatalf("a1 got %v, want one sync", frames)
+	}
+	got := map[string]any{}
+	for _, m := range frames[0]["messages"].([]any) {
+		m := m.(map[string]any)
+		got[m["text"].(string)] = m["clientId"]
+	}
+	if got["mine"] != "ana-1" || got["his"] != nil {
+		t.Errorf("clientIds in Ana's sync: %v; want hers only", got)
+	}
+}

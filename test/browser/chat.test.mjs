@@ -312,6 +312,75 @@ scenario("the browser going offline shows Reconnecting at once, and online recon
   await online(ana);
 });
 
+scenario("a message refused or taking too long shows Not sent with Retry and Delete; one whose ack was lost is sent", async () => {
+  // Ana's frames go through a proxy that spoils, holds back or loses what
+  // the test says, by the message's text.
+  const ana = await newPage();
+  const rule = { refuse: true, hold: true, loseAck: true };
+  const acks = new Map(); // clientId → text, to lose the right ack
+  let ackLostSent = 0;
+  const sockets = [];
+  await ana.routeWebSocket((url) => url.port === String(stack.gwPort), (ws) => {
+    const server = ws.connectToServer();
+    sockets.push(ws);
+    ws.onMessage((m) => {
+      const f = JSON.parse(m);
+      if (f.action === "new-message") {
+        acks.set(f.clientId, f.text);
+        if (f.text.startsWith("ack lost")) ackLostSent++;
+        if (rule.refuse && f.text.startsWith("refused")) return server.send(JSON.stringify({ ...f, text: " " })); // the server refuses an empty text
+        if (rule.hold && f.text.startsWith("held")) return; // never reaches the server
+      }
+      server.send(m);
+    });
+    server.onMessage((m) => {
+      const f = JSON.parse(m);
+      if (f.type === "ack" && rule.loseAck && acks.get(f.clientId)?.startsWith("ack lost")) return;
+      ws.send(m);
+    });
+  });
+  await ana.goto(`${stack.webURL}?room=notsent`);
+  await ana.getByLabel("Your name").fill("Ana");
+  await ana.getByRole("button", { name: "Join" }).click();
+  await online(ana);
+  const say = async (text) => {
+    await ana.getByLabel("Message", { exact: true }).fill(text);
+    await ana.getByLabel("Message", { exact: true }).press("Enter");
+    return ana.locator("#messages li.message", { hasText: text });
+  };
+
+  // Refused: Not sent at once, with the reason; Retry sends it once allowed.
+  const refused = await say("refused, then retried");
+  await refused.locator(".status", { hasText: "Not sent" }).waitFor({ timeout: 5000 });
+  rule.refuse = false;
+  await refused.getByRole("button", { name: "Retry" }).click();
+  await ana.locator("#messages li.message:not(.pending)", { hasText: "refused, then retried" }).waitFor({ timeout: 10000 });
+  rule.refuse = true;
+  const deleted = await say("refused, then deleted");
+  await deleted.getByRole("button", { name: "Delete" }).click();
+  assert.equal(await deleted.count(), 0);
+
+  // Held back: Sending…, then Not sent after a bounded time; Retry sends it.
+  const held = await say("held, then retried");
+  await held.locator(".status", { hasText: "Sending…" }).waitFor();
+  await held.locator(".status", { hasText: "Not sent" }).waitFor({ timeout: 30000 });
+  rule.hold = false;
+  await held.getByRole("button", { name: "Retry" }).click();
+  await ana.locator("#messages li.message:not(.pending)", { hasText: "held, then retried" }).waitFor({ timeout: 10000 });
+
+  // Its ack lost: the sync of a new connection brings it with its
+  // clientId, and it is sent, never sent again.
+  const lost = await say("ack lost");
+  await ana.waitForTimeout(500);
+  assert.equal(await lost.locator(".status", { hasText: "Sending…" }).count(), 1, "still pending without its ack");
+  sockets.at(-1).close();
+  await ana.locator("#messages li.message:not(.pending)", { hasText: "ack lost" }).waitFor({ timeout: 15000 });
+  assert.equal(await ana.locator("#messages li.message", { hasText: "ack lost" }).count(), 1);
+  assert.equal(ackLostSent, 1, "the message whose ack was lost was sent again");
+  assert.deepEqual(await texts(ana), ["refused, then retried", "held, then retried", "ack lost"]);
+  assert.deepEqual(ana.errors, []);
+});
+
 scenario("a burst over the rate limit goes out in order after a short notice", async () => {
   const ana = await user("Ana", "burst");
   const bo = await user("Bo", "burst");
