@@ -112,6 +112,7 @@ function join(name, r) {
   $("online-count").textContent = "";
   renderMembers();
   renderTyping();
+  showAlertSettings();
   client = signin
     ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token() })
     : new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
@@ -182,9 +183,9 @@ $("copy-link").addEventListener("click", async () => {
   const link = `${location.origin}${location.pathname}?room=${encodeURIComponent(room)}`;
   try {
     await navigator.clipboard.writeText(link);
-    showProblem({ code: "info", message: `Link copied: ${link}` });
+    showNotice(`Link copied: ${link}`);
   } catch {
-    showProblem({ code: "info", message: `Share this link: ${link}` });
+    showNotice(`Share this link: ${link}`);
   }
 });
 
@@ -221,6 +222,13 @@ function showState(state) {
 
 $("reconnect").addEventListener("click", () => client?.retryNow());
 
+/** A confirmation, not a problem: a polite status, in the page's ordinary colour. */
+function showNotice(text) {
+  $("notice").textContent = text;
+  clearTimeout(showNotice.timer);
+  showNotice.timer = setTimeout(() => ($("notice").textContent = ""), 8000);
+}
+
 function showProblem({ code, message }) {
   const lead = PROBLEM_TEXT[code];
   $("problem").textContent = lead ? (lead.endsWith(":") ? `${lead} ${message}` : lead) : message;
@@ -250,6 +258,8 @@ function onSync({ you, first, more }) {
   // The messages of a sync follow this event in the same task: history,
   // not news.
   quietly(() => {});
+  replaying = true;
+  queueMicrotask(() => (replaying = false));
   me = you;
   if (first) setOlder(more);
   renderMembers();
@@ -341,6 +351,7 @@ function onMessage(m) {
   stopTyping(m.userId);
   const li = storedItem(m);
   const unseen = document.hidden && m.userId !== me.userId;
+  if (!replaying) alertOf(m);
   appendKeepingScroll(() => {
     insertBySeq(li);
     if (unseen) markUnread(li);
@@ -392,9 +403,12 @@ function onAck({ clientId, id, seq, userId, sentAt }) {
   const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
   if (!li) return;
   clearTimeout(li.sendTimer);
-  li.remove();
-  // Re-inserted in seq order; if a sync already brought it, that copy stays.
-  onMessage({ id, seq, userId, name: me.name, text: li.dataset.text, sentAt });
+  // Re-inserted in seq order (if a sync already brought it, that copy
+  // stays), quietly: it was announced when it was sent.
+  quietly(() => {
+    li.remove();
+    onMessage({ id, seq, userId, name: me.name, text: li.dataset.text, sentAt });
+  });
 }
 
 // --- Messages not yet sent ---
@@ -508,6 +522,73 @@ document.addEventListener("visibilitychange", () => {
   unread = 0;
   updateTitle();
 });
+
+// --- Alerts: desktop notifications and a sound, opted into ---
+
+// Settings kept in this browser: notifications and sound for every room,
+// a mute per room.
+function alertSetting(key) {
+  return localStorage.getItem(`chat.${key}`) === "on";
+}
+
+function setAlertSetting(key, on) {
+  if (on) localStorage.setItem(`chat.${key}`, "on");
+  else localStorage.removeItem(`chat.${key}`);
+}
+let replaying = false; // the messages being added are a sync's: history, not news
+let audio = null;
+
+function showAlertSettings() {
+  $("notify").checked = alertSetting("notify") && globalThis.Notification?.permission === "granted";
+  $("notify").disabled = !globalThis.Notification || Notification.permission === "denied";
+  $("sound").checked = alertSetting("sound");
+  $("mute-room").checked = alertSetting(`mute.${room}`);
+}
+
+$("notify").addEventListener("change", async () => {
+  // Asked on this click (a user gesture), never on load.
+  const on = $("notify").checked && (await Notification.requestPermission()) === "granted";
+  setAlertSetting("notify", on);
+  showAlertSettings();
+  if ($("notify").checked !== on || (Notification.permission === "denied" && !on)) {
+    showNotice("Notifications are blocked for this site: allow them in the browser's site settings.");
+  }
+});
+$("sound").addEventListener("change", () => {
+  setAlertSetting("sound", $("sound").checked);
+  audio ??= $("sound").checked && globalThis.AudioContext ? new AudioContext() : null; // created on the click
+});
+$("mute-room").addEventListener("change", () => setAlertSetting(`mute.${room}`, $("mute-room").checked));
+
+/** Whether text mentions the user (@name, any case). */
+function mentionsMe(text) {
+  return me.name !== "" && text.toLowerCase().includes(`@${me.name.toLowerCase()}`);
+}
+
+/** Alerts of a live message: one that mentions the user or comes while the tab is hidden, never their own, never in a muted room. */
+function alertOf(m) {
+  if (m.userId === me.userId || alertSetting(`mute.${room}`) || !(document.hidden || mentionsMe(m.text))) return;
+  if (alertSetting("notify") && globalThis.Notification?.permission === "granted") {
+    const n = new Notification(`${m.name} in #${room}`, { body: m.text.slice(0, 160), tag: `chat-${room}` });
+    n.addEventListener("click", () => {
+      window.focus();
+      n.close();
+    });
+  }
+  if (alertSetting("sound") && audio) beep();
+}
+
+/** A short, quiet tone. */
+function beep() {
+  const osc = audio.createOscillator();
+  const gain = audio.createGain();
+  osc.frequency.value = 880;
+  gain.gain.setValueAtTime(0.05, audio.currentTime);
+  gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.25);
+  osc.connect(gain).connect(audio.destination);
+  osc.start();
+  osc.stop(audio.currentTime + 0.25);
+}
 
 // --- Scrolling: follow new messages unless the user scrolled up ---
 

@@ -4,16 +4,24 @@
 
 const GROUP_WITHIN_MS = 5 * 60 * 1000; // consecutive messages of one person within this are grouped
 const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"']+/gi;
-const TRAILING = /[.,;:!?)\]}'"»]+$/; // punctuation after a link is not part of it
+const TRAILING = ".,;:!?)]}'\"»"; // punctuation after a link is not part of it
+const count = (s, c) => s.split(c).length - 1;
+
+/** href without the punctuation that ends the sentence around it; a ")" closing a "(" in the link stays (Chat_(disambiguation)). */
+function trimLink(href) {
+  while (href && TRAILING.includes(href.at(-1))) {
+    if (href.at(-1) === ")" && count(href, "(") >= count(href, ")")) break;
+    href = href.slice(0, -1);
+  }
+  return href;
+}
 
 /** Returns text as nodes: http(s) URLs as links that open in a new tab, the rest as text. */
 export function linkify(text) {
   const nodes = [];
   let last = 0;
   for (const m of text.matchAll(URL_IN_TEXT)) {
-    let href = m[0];
-    const tail = href.match(TRAILING);
-    if (tail) href = href.slice(0, -tail[0].length);
+    const href = trimLink(m[0]);
     let url;
     try {
       url = new URL(href);
@@ -42,6 +50,7 @@ export function messageItem(name, text, sentAt) {
   head.className = "head";
   const who = document.createElement("span");
   who.className = "name";
+  who.dir = "auto"; // isolated: a right-to-left name does not reorder the time after it
   who.textContent = name;
   const time = document.createElement("time");
   setTime(time, sentAt);
@@ -80,10 +89,11 @@ export function dayLabel(d, now = new Date()) {
  * minutes of each other grouped under one name.
  */
 export function relayout(list, now = new Date()) {
-  for (const sep of list.querySelectorAll("li.day")) sep.remove();
+  const kept = new Set(); // separators in place stay: a screen reader would announce a new one
   let prevDay = "";
   let prev = null;
   for (const li of [...list.children]) {
+    if (li.classList.contains("day")) continue;
     if (!li.classList.contains("message")) {
       if (!li.classList.contains("unread")) prev = null; // a notice breaks a group; the unread divider does not
       continue;
@@ -92,11 +102,17 @@ export function relayout(list, now = new Date()) {
     const d = at ? new Date(at) : now;
     const key = d.toDateString();
     if (key !== prevDay) {
-      const sep = document.createElement("li");
-      sep.className = "day";
-      sep.textContent = dayLabel(d, now);
       const above = li.previousElementSibling?.classList.contains("unread") ? li.previousElementSibling : li;
-      list.insertBefore(sep, above); // the day first, then the unread divider
+      let sep = above.previousElementSibling;
+      if (!sep?.classList.contains("day") || sep.dataset.day !== key || kept.has(sep)) {
+        sep = document.createElement("li");
+        sep.className = "day";
+        sep.dataset.day = key;
+        list.insertBefore(sep, above); // the day first, then the unread divider
+      }
+      const label = dayLabel(d, now);
+      if (sep.textContent !== label) sep.textContent = label;
+      kept.add(sep);
       prevDay = key;
       prev = null;
     }
@@ -105,4 +121,5 @@ export function relayout(list, now = new Date()) {
     li.classList.toggle("grouped", grouped);
     prev = li;
   }
+  for (const sep of list.querySelectorAll("li.day")) if (!kept.has(sep)) sep.remove();
 }

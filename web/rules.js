@@ -17,6 +17,7 @@ export const pingDelay = () => PING_INTERVAL_MS * (1 + PING_JITTER * (2 * Math.r
 // unassigned code points, separators other than a plain space, blank letters.
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Cn}\p{Zl}\p{Zp}\u115F\u1160\u3164\uFFA0\u2800\u180E\u17B4\u17B5]|(?! )\p{Zs}/u;
 const ROOM = /^[A-Za-z0-9_-]+$/;
+const MARKS_ONLY = /^[\p{M} ]+$/u; // accents and other combining marks, with nothing to sit on
 
 /** Number of characters as the server counts them (code points). */
 export const length = (s) => [...s].length;
@@ -26,6 +27,7 @@ export function nameError(name) {
   const n = name.trim().normalize("NFC");
   if (length(n) > MAX_NAME_CHARS) return `A name can have at most ${MAX_NAME_CHARS} characters (this one has ${length(n)}).`;
   if (INVISIBLE.test(n)) return "A name cannot contain invisible or control characters (line breaks, tabs, zero-width or direction marks).";
+  if (MARKS_ONLY.test(n)) return "A name needs a letter, digit or symbol: it cannot be made only of accents or other combining marks.";
   return "";
 }
 

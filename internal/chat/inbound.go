@@ -144,7 +144,50 @@ func (in *Inbound) parseNewMessage(text json.RawMessage, clientID string, l Limi
 	if strings.ContainsRune(in.Text, utf8.RuneError) && !hasReplacementChar(text) {
 		return Errorf(CodeInvalidMessage, "the message is not valid UTF-8 (an unpaired surrogate escape)")
 	}
+	in.Text = BalanceBidi(in.Text)
 	return nil
+}
+
+// BalanceBidi pairs the bidirectional formatting characters of each line
+// of s: an embedding, override or isolate left open is closed at the end
+// of its line, and a closing one without its opening one is dropped, so
+// that no message can reverse how the text after it (the rest of the
+// line, the next message, its author's name) reads. Paired ones, which
+// right-to-left writers use, are kept.
+func BalanceBidi(s string) string {
+	if !strings.ContainsFunc(s, isBidiControl) {
+		return s
+	}
+	var b strings.Builder
+	var open []rune // the closers owed, innermost last
+	closeAll := func() {
+		for i := len(open) - 1; i >= 0; i-- {
+			b.WriteRune(open[i])
+		}
+		open = open[:0]
+	}
+	for _, r := range s {
+		switch r {
+		case '\u202A', '\u202B', '\u202D', '\u202E': // LRE, RLE, LRO, RLO
+			open = append(open, '\u202C') // PDF
+		case '\u2066', '\u2067', '\u2068': // LRI, RLI, FSI
+			open = append(open, '\u2069') // PDI
+		case '\u202C', '\u2069':
+			if len(open) == 0 || open[len(open)-1] != r {
+				continue // unpaired (or out of order): dropped
+			}
+			open = open[:len(open)-1]
+		case '\n':
+			closeAll()
+		}
+		b.WriteRune(r)
+	}
+	closeAll()
+	return b.String()
+}
+
+func isBidiControl(r rune) bool {
+	return r >= '\u202A' && r <= '\u202E' || r >= '\u2066' && r <= '\u2069'
 }
 
 // hasReplacementChar reports whether the client really sent U+FFFD, and

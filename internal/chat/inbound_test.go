@@ -142,6 +142,8 @@ func TestParseJoin(t *testing.T) {
 		{"right-to-left override", "\u202Eana", "r", "", "", CodeInvalidMessage, false},
 		{"no-break space", "An\u00A0a", "r", "", "", CodeInvalidMessage, false},
 		{"hangul filler", "\u3164", "r", "", "", CodeInvalidMessage, false},
+		{"combining marks only", "\u0301\u0301", "r", "", "", CodeInvalidMessage, false},
+		{"combining marks and a space", "\u0301 \u0308", "r", "", "", CodeInvalidMessage, false},
 		{"private use", "A\uE000", "r", "", "", CodeInvalidMessage, false},
 		{"tab", "Ana\tBo", "r", "", "", CodeInvalidMessage, false},
 		{"html is just text", "<b>Mallory</b>", "r", "<b>Mallory</b>", "r", "", false},
@@ -305,4 +307,26 @@ func FuzzParseJoin(f *testing.F) {
 			t.Fatalf("accepted name %q with an invisible character at %d", got, i)
 		}
 	})
+}
+
+// Bidirectional controls left open are closed at the end of their line,
+// and closers without an opener dropped: no message reverses what follows.
+func TestBalanceBidi(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a\u202Eb", "a\u202Eb\u202C"},                   // RLO closed
+		{"a\u2067b\u2069c", "a\u2067b\u2069c"},           // paired isolate kept
+		{"a\u202Cb\u2069", "ab"},                         // unpaired closers dropped
+		{"x\u202Ey\nz", "x\u202Ey\u202C\nz"},             // closed before the line break
+		{"\u2066a\u202Bb", "\u2066a\u202Bb\u202C\u2069"}, // closed innermost first
+		{"\u2066a\u202Cb\u2069", "\u2066ab\u2069"},       // a closer out of order dropped
+	} {
+		if got := BalanceBidi(tc.in); got != tc.want {
+			t.Errorf("BalanceBidi(%+q) = %+q, want %+q", tc.in, got, tc.want)
+		}
+	}
+	in, err := ParseInbound([]byte(`{"action":"new-message","text":"evil \u202Egnp.exe"}`), DefaultLimits())
+	if err != nil || in.Text != "evil \u202Egnp.exe\u202C" {
+		t.Errorf("a new-message with an open override: %+q, %v; want it closed", in.Text, err)
+	}
 }

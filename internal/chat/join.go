@@ -94,6 +94,10 @@ func cleanName(name string, l Limits) (string, error) {
 		r, _ := utf8.DecodeRuneInString(name[i:])
 		return "", Errorf(CodeInvalidMessage, fmt.Sprintf("the name contains an invisible or control character (U+%04X)", r))
 	}
+	if strings.IndexFunc(name, func(r rune) bool { return r != ' ' && !unicode.Is(unicode.M, r) }) < 0 {
+		// Combining marks alone render as next to nothing.
+		return "", Errorf(CodeInvalidMessage, "the name needs a letter, digit or symbol: it cannot be made only of accents and other combining marks")
+	}
 	return name, nil
 }
 

@@ -381,6 +381,96 @@ scenario("a message refused or taking too long shows Not sent with Retry and Del
   assert.deepEqual(ana.errors, []);
 });
 
+scenario("screen readers hear each message once, no separator again, and a status without symbols", async () => {
+  const ana = await user("Ana", "readers");
+  const bo = await user("Bo", "readers");
+  await ana.locator("#members li", { hasText: "Bo" }).waitFor();
+  // What the message list's live region would announce: every insertion
+  // made while it is live (not while the page has it quiet).
+  await ana.evaluate(() => {
+    const log = document.getElementById("log");
+    window.announced = [];
+    new MutationObserver((records) => {
+      for (const r of records) {
+        for (const n of r.addedNodes) {
+          if (n.nodeType === 1 && log.getAttribute("aria-live") !== "off") window.announced.push(`${n.className}: ${n.textContent}`);
+        }
+      }
+    }).observe(document.getElementById("messages"), { childList: true });
+  });
+  for (const text of ["first of mine", "second of mine"]) {
+    await ana.getByLabel("Message", { exact: true }).fill(text);
+    await ana.getByLabel("Message", { exact: true }).press("Enter");
+    await ana.locator("#messages li.message:not(.pending)", { hasText: text }).waitFor();
+  }
+  await bo.getByLabel("Message", { exact: true }).fill("one from Bo");
+  await bo.getByLabel("Message", { exact: true }).press("Enter");
+  await ana.locator("#messages li.message", { hasText: "one from Bo" }).waitFor();
+  const announced = await ana.evaluate(() => window.announced);
+  assert.equal(announced.filter((a) => a.includes("first of mine")).length, 1, `announced: ${announced.join(" | ")}`);
+  assert.equal(announced.filter((a) => a.includes("second of mine")).length, 1, `announced: ${announced.join(" | ")}`);
+  // The room's first message brings the day's separator; no later one brings it again.
+  assert.equal(announced.filter((a) => a.startsWith("day")).length, 1, `day separators announced: ${announced.join(" | ")}`);
+  assert.equal(await ana.locator("#messages li.day").count(), 1);
+  const status = await ana.locator("#state").ariaSnapshot();
+  assert.match(status, /Online/);
+  assert.doesNotMatch(status, /●/);
+});
+
+scenario("notifications, opted into: for mentions and while hidden, never one's own, not in a muted room", async () => {
+  const ana = await newPage();
+  // The Notification API, recorded: what the page shows, and that it asks.
+  await ana.addInitScript(() => {
+    window.notes = [];
+    window.Notification = class {
+      static permission = "default";
+      static async requestPermission() {
+        window.asked = (window.asked || 0) + 1;
+        return (this.permission = "granted");
+      }
+      constructor(title, { body }) {
+        window.notes.push(`${title}: ${body}`);
+      }
+      addEventListener() {}
+      close() {}
+    };
+  });
+  await ana.goto(`${stack.webURL}?room=alerts`);
+  await ana.getByLabel("Your name").fill("Ana");
+  await ana.getByRole("button", { name: "Join" }).click();
+  await online(ana);
+  const bo = await user("Bo", "alerts");
+  await ana.locator("#members li", { hasText: "Bo" }).waitFor();
+  assert.equal(await ana.evaluate(() => window.asked || 0), 0, "permission asked before the person opted in");
+  await ana.locator("#alerts summary").click();
+  await ana.getByLabel("Desktop notifications").check();
+  assert.equal(await ana.evaluate(() => window.asked), 1);
+
+  const say = async (page, text) => {
+    await page.getByLabel("Message", { exact: true }).fill(text);
+    await page.getByLabel("Message", { exact: true }).press("Enter");
+    await ana.locator("#messages li.message:not(.pending)", { hasText: text }).waitFor();
+  };
+  const setHidden = (hidden) => ana.evaluate((h) => {
+    Object.defineProperty(document, "hidden", { value: h, configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+  await say(bo, "hello everyone"); // seen, no mention: no notification
+  await say(bo, "hi @ana, look");
+  await say(ana, "@Ana talking to myself");
+  await setHidden(true);
+  await say(bo, "while you are away");
+  await ana.getByLabel("Mute this room").check();
+  await say(bo, "in a muted room");
+  await setHidden(false);
+  assert.deepEqual(await ana.evaluate(() => window.notes), ["Bo in #alerts: hi @ana, look", "Bo in #alerts: while you are away"]);
+  await ana.reload();
+  await online(ana);
+  await ana.locator("#alerts summary").click();
+  assert.equal(await ana.getByLabel("Mute this room").isChecked(), true, "the room's mute is kept");
+  assert.deepEqual(ana.errors, []);
+});
+
 scenario("a burst over the rate limit goes out in order after a short notice", async () => {
   const ana = await user("Ana", "burst");
   const bo = await user("Bo", "burst");
@@ -480,6 +570,15 @@ scenario("links, line breaks, Shift+Enter, and own messages set apart", async ()
   assert.deepEqual(links, [["https://example.com/a?b=1&c=", "noopener noreferrer", "_blank", "https://example.com/a?b=1&c="]]);
   assert.equal(await got.locator(".text").getAttribute("dir"), "auto");
 
+  // A link's own parentheses stay in it; the sentence's do not.
+  const parens = "read https://en.wikipedia.org/wiki/Chat_(disambiguation). (or https://example.com/b)";
+  await ana.getByLabel("Message", { exact: true }).fill(parens);
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  const withParens = bo.locator("#messages li.message", { hasText: "disambiguation" });
+  await withParens.waitFor();
+  assert.deepEqual(await withParens.locator("a").evaluateAll((as) => as.map((a) => a.textContent)),
+    ["https://en.wikipedia.org/wiki/Chat_(disambiguation)", "https://example.com/b"]);
+
   const box = ana.getByLabel("Message", { exact: true });
   await box.pressSequentially("line one");
   await box.press("Shift+Enter");
@@ -535,7 +634,8 @@ scenario("switching rooms from the chat, and a link that returns to the room", a
   assert.match(ana.url(), /\?room=second-room$/);
   assert.deepEqual(await ana.locator("#recent-rooms option").evaluateAll((os) => os.map((o) => o.value)), ["second-room", "first-room"]);
   await ana.getByRole("button", { name: "Copy link" }).click();
-  await ana.locator("#problem", { hasText: "?room=second-room" }).waitFor();
+  await ana.locator("#notice[role=status]", { hasText: "?room=second-room" }).waitFor(); // a confirmation, not an alert
+  assert.equal(await ana.locator("#problem").textContent(), "");
   // A link to another room opens it straight away, with the saved name.
   await ana.goto(`${stack.webURL}?room=third-room`);
   await online(ana);
