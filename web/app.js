@@ -31,6 +31,13 @@ let client = null;
 let room = "";
 let me = { userId: "", name: "" };
 const members = new Map(); // userId → name, online users
+// Who wrote the messages shown, by name: a name two people have used here
+// is marked on every message, not only while both are online.
+const authors = new Map(); // name → Set of userIds
+// A mark of 12 characters of the userId (60 bits) tells same-named people
+// apart: not found by trying keys until an id starts the same, as 4 (20
+// bits) were.
+const MARK_CHARS = 12;
 // A large room shows a count; its members are listed only when asked for,
 // a page at a time (membersCursor: where the next page starts).
 let large = false;
@@ -54,6 +61,26 @@ $("name").value = localStorage.getItem("chat.name") || "";
 /** The room a link names, else the last one joined. */
 const savedRoom = () => params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
 $("room").value = savedRoom();
+
+/**
+ * Flags fields as they are typed (and as a link filled them): each field's
+ * rule sets its aria-invalid, and the first problem is said in out.
+ */
+function checkAsTyped(fields, out) {
+  const check = () => {
+    let first = "";
+    for (const [input, rule] of fields) {
+      const problem = rule(input.value.trim());
+      input.setAttribute("aria-invalid", problem ? "true" : "false");
+      first ||= problem;
+    }
+    out.textContent = first;
+  };
+  for (const [input] of fields) input.addEventListener("input", check);
+  check();
+}
+checkAsTyped([[$("name"), nameError], [$("room"), roomError]], $("join-error"));
+checkAsTyped([[$("switch-room"), roomError]], $("problem"));
 
 $("join-form").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -89,14 +116,21 @@ function recentRooms() {
   }
 }
 
-function join(name, r) {
+/**
+ * Opens room r as name. how: "replace" the page's history entry (a first
+ * join, a reload), "push" a new one (switching rooms: Back returns to the
+ * room before), or "none" (Back or Forward brought us here).
+ */
+function join(name, r, how = "replace") {
   room = r;
   localStorage.setItem("chat.room", r);
   localStorage.setItem("chat.joined", "1");
   const rooms = [r, ...recentRooms().filter((x) => x !== r)].slice(0, RECENT_ROOMS);
   localStorage.setItem("chat.rooms", JSON.stringify(rooms));
   $("recent-rooms").replaceChildren(...rooms.map((x) => Object.assign(document.createElement("option"), { value: x })));
-  history.replaceState(null, "", `?room=${encodeURIComponent(r)}`);
+  const url = `?room=${encodeURIComponent(r)}`;
+  if (how === "push") history.pushState(null, "", url);
+  else if (how === "replace") history.replaceState(null, "", url);
   $("join").hidden = true;
   $("chat").hidden = false;
   $("room-title").textContent = `#${r}`;
@@ -107,6 +141,7 @@ function join(name, r) {
   hasOlder = false;
   me = { userId: "", name };
   members.clear();
+  authors.clear();
   typers.clear();
   showLarge(false);
   $("online-count").textContent = "";
@@ -176,7 +211,15 @@ $("room-form").addEventListener("submit", (e) => {
   $("switch-room").value = "";
   if (r === room) return;
   leave();
-  join(me.name, r);
+  join(me.name, r, "push");
+});
+
+// Back and Forward move between the rooms visited.
+window.addEventListener("popstate", () => {
+  const r = new URLSearchParams(location.search).get("room");
+  if (!client || !r || r === room || roomError(r)) return;
+  leave();
+  join(me.name, r, "none");
 });
 
 $("copy-link").addEventListener("click", async () => {
@@ -309,8 +352,19 @@ function onMembers(list) {
  * same name, a short mark from their userId to tell them apart.
  */
 function label(userId, name) {
-  const twins = [...members].filter(([id, n]) => n === name && id !== userId);
-  return twins.length === 0 || !userId ? name : `${name} (${userId.slice(2, 6)})`;
+  const twins = [...members].some(([id, n]) => n === name && id !== userId) ||
+    [...(authors.get(name) || [])].some((id) => id !== userId);
+  return !twins || !userId ? name : `${name} (${userId.slice(2, 2 + MARK_CHARS)})`;
+}
+
+
+/** Notes the author of a shown message; relabels when a name gains a second person. */
+function noteAuthor(userId, name) {
+  const ids = authors.get(name) || new Set();
+  if (ids.has(userId)) return;
+  ids.add(userId);
+  authors.set(name, ids);
+  if (ids.size === 2) queueMicrotask(renderNames);
 }
 
 /** Relabels shown messages, as names come to collide or stop colliding. */
@@ -324,6 +378,7 @@ function renderNames() {
 
 /** A stored message, in seq order, once. */
 function storedItem(m) {
+  noteAuthor(m.userId, m.name);
   const li = messageItem(label(m.userId, m.name), m.text, m.sentAt);
   li.dataset.id = m.id;
   li.dataset.seq = m.seq;

@@ -175,7 +175,7 @@ scenario("two people named Ana are two members, told apart", async () => {
   assert.equal(firstList.length, 2, `first Ana's list: ${firstList}`);
   assert.equal(firstList.filter((n) => n.endsWith("(you)")).length, 1);
   assert.equal(secondList.filter((n) => n.endsWith("(you)")).length, 1);
-  for (const n of [...firstList, ...secondList]) assert.match(n, /^Ana \([a-z2-7]{4}\)( \(you\))?$/);
+  for (const n of [...firstList, ...secondList]) assert.match(n, /^Ana \([a-z2-7]{12}\)( \(you\))?$/);
   const secondMark = secondList.find((n) => n.endsWith("(you)")).replace(" (you)", "");
   assert.ok(firstList.includes(secondMark), `the first Ana sees the second as ${secondMark}`);
 
@@ -189,6 +189,18 @@ scenario("two people named Ana are two members, told apart", async () => {
   const own = second.locator("#messages li.message:not(.pending)", { hasText: "from the second Ana" });
   await own.waitFor();
   assert.equal(await own.evaluate((li) => li.classList.contains("mine")), true);
+
+  // The second Ana leaves: her past message keeps its mark, and so does a
+  // page that arrives later and sees only the messages.
+  await second.getByRole("button", { name: "Leave" }).click();
+  await first.locator("#members li").nth(1).waitFor({ state: "detached" });
+  assert.equal(await got.locator(".name").textContent(), secondMark);
+  await first.getByLabel("Message", { exact: true }).fill("from the first Ana");
+  await first.getByLabel("Message", { exact: true }).press("Enter");
+  const bo = await user("Bo", "twins");
+  const seen = bo.locator("#messages li.message", { hasText: "from the second Ana" });
+  await seen.waitFor();
+  assert.equal(await seen.locator(".name").textContent(), secondMark);
 });
 
 scenario("a join the page never got is noticed by its number and fetched", async () => {
@@ -641,6 +653,27 @@ scenario("switching rooms from the chat, and a link that returns to the room", a
   await online(ana);
   assert.equal(await ana.locator("#room-title").textContent(), "#third-room");
   assert.equal(await ana.locator("#members li").first().textContent(), "Ana (you)");
+  // Each room switched to is a step in the browser's history: Back returns to the room before.
+  await ana.getByLabel("Go to room").fill("fourth-room");
+  await ana.getByRole("button", { name: "Go", exact: true }).click();
+  await ana.locator("#room-title", { hasText: "#fourth-room" }).waitFor();
+  await ana.goBack();
+  await ana.locator("#room-title", { hasText: "#third-room" }).waitFor();
+  await online(ana);
+  await ana.goForward();
+  await ana.locator("#room-title", { hasText: "#fourth-room" }).waitFor();
+  await online(ana);
+  // A bad room name is flagged as it is typed, not only on Go.
+  await ana.getByLabel("Go to room").fill("no spaces");
+  await ana.locator("#problem", { hasText: "letters A–Z, digits" }).waitFor();
+  assert.equal(await ana.getByLabel("Go to room").getAttribute("aria-invalid"), "true");
+});
+
+scenario("a bad room name from a link is flagged on arrival", async () => {
+  const page = await newPage();
+  await page.goto(`${stack.webURL}?room=${encodeURIComponent("bad room!")}`);
+  await page.locator("#join-error", { hasText: "letters A–Z, digits" }).waitFor();
+  assert.equal(await page.locator("#room").getAttribute("aria-invalid"), "true");
 });
 
 scenario("offline, members and typing are shown as stale, and Reconnect now is offered", async () => {
