@@ -116,6 +116,21 @@ function recentRooms() {
   }
 }
 
+/** The landing's list of the rooms this browser was in lately, as links. */
+function renderRecent() {
+  const rooms = recentRooms();
+  $("recent").hidden = rooms.length === 0;
+  $("recent-list").replaceChildren(...rooms.map((r) => {
+    const a = document.createElement("a");
+    a.href = `?room=${encodeURIComponent(r)}`;
+    a.textContent = `#${r}`;
+    const li = document.createElement("li");
+    li.append(a);
+    return li;
+  }));
+}
+renderRecent();
+
 /**
  * Opens room r as name. how: "replace" the page's history entry (a first
  * join, a reload), "push" a new one (switching rooms: Back returns to the
@@ -175,6 +190,7 @@ function leave() {
 }
 
 function showJoin() {
+  renderRecent();
   $("chat").hidden = true;
   $("join").hidden = false;
   (signin ? $("room") : $("name")).focus();
@@ -379,7 +395,7 @@ function renderNames() {
 /** A stored message, in seq order, once. */
 function storedItem(m) {
   noteAuthor(m.userId, m.name);
-  const li = messageItem(label(m.userId, m.name), m.text, m.sentAt);
+  const li = messageItem(label(m.userId, m.name), m.text, m.sentAt, m.userId);
   li.dataset.id = m.id;
   li.dataset.seq = m.seq;
   li.dataset.userId = m.userId;
@@ -437,7 +453,11 @@ function setOlder(more) {
   if (!more) {
     const li = document.createElement("li");
     li.className = "start";
-    li.textContent = "This is the start of the conversation.";
+    li.textContent = `This is the start of the conversation in #${room}.`;
+    const hint = document.createElement("span");
+    hint.className = "empty-hint"; // shown while nothing follows
+    hint.textContent = " Nothing here yet: say hello, everyone here will see it.";
+    li.append(hint);
     $("messages").prepend(li);
   }
 }
@@ -451,8 +471,17 @@ function loadOlder() {
 $("older").addEventListener("click", loadOlder);
 $("log").addEventListener("scroll", () => {
   if ($("log").scrollTop < OLDER_PAGE_WHEN) loadOlder();
-  if (atBottom()) $("new-messages").hidden = true;
+  showJump();
 });
+
+/** The way back to the latest message, whenever the list is scrolled away from it. */
+function showJump() {
+  if (atBottom()) $("new-messages").hidden = true;
+  else if ($("new-messages").hidden) {
+    $("new-messages").textContent = "Jump to latest ↓";
+    $("new-messages").hidden = false;
+  }
+}
 
 function onAck({ clientId, id, seq, userId, sentAt }) {
   const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
@@ -657,7 +686,10 @@ function appendKeepingScroll(insert) {
   insert();
   relayout($("messages"));
   if (follow) scrollToEnd();
-  else $("new-messages").hidden = false;
+  else {
+    $("new-messages").textContent = "New messages ↓";
+    $("new-messages").hidden = false;
+  }
 }
 
 function scrollToEnd() {
@@ -711,7 +743,7 @@ $("send-form").addEventListener("submit", (e) => {
   const { text, ok } = textState();
   if (!ok || !client) return;
   const clientId = client.send(text);
-  const li = messageItem(me.name, text, "");
+  const li = messageItem(me.name, text, "", me.userId);
   li.classList.add("mine", "pending");
   li.dataset.clientId = clientId;
   li.dataset.userId = me.userId;

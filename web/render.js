@@ -42,10 +42,77 @@ export function linkify(text) {
   return nodes;
 }
 
-/** A message item: who, when, and the text (with links, line breaks kept, direction from the text). */
-export function messageItem(name, text, sentAt) {
+// Inline formatting: `code`, **strong**, *emphasis* (not inside a word, so
+// that 2*3*4 and file_*name* stay as written).
+const INLINE = /`([^`\n]+)`|\*\*(?=\S)([^*\n]+?)\*\*(?![\w*])|(?<![\w*])\*(?=\S)([^*\n]+?)\*(?![\w*])/g;
+
+function element(tag, children) {
+  const el = document.createElement(tag);
+  el.append(...children);
+  return el;
+}
+
+function formatInline(text) {
+  const nodes = [];
+  let last = 0;
+  for (const m of text.matchAll(INLINE)) {
+    nodes.push(...linkify(text.slice(last, m.index)));
+    if (m[1] !== undefined) nodes.push(element("code", [m[1]]));
+    else if (m[2] !== undefined) nodes.push(element("strong", linkify(m[2])));
+    else nodes.push(element("em", linkify(m[3])));
+    last = m.index + m[0].length;
+  }
+  nodes.push(...linkify(text.slice(last)));
+  return nodes;
+}
+
+/**
+ * Returns a message's text as nodes, with a little formatting: ```blocks```,
+ * `code`, **strong**, *emphasis* and links. Every piece is a DOM node made
+ * here from text, never HTML; what is not formatting stays as typed.
+ */
+export function formatText(text) {
+  const parts = text.split("```");
+  if (parts.length % 2 === 0) {
+    const tail = parts.pop(); // after a fence never closed: text, fence included
+    parts[parts.length - 1] += "```" + tail;
+  }
+  const nodes = [];
+  parts.forEach((part, i) => {
+    if (i % 2 === 1) nodes.push(element("pre", [element("code", [part.replace(/^\n/, "").replace(/\n$/, "")])]));
+    else nodes.push(...formatInline(part));
+  });
+  return nodes;
+}
+
+/** A hue (0–359) from a userId: a person's colour, the same everywhere. */
+export function hueOf(userId) {
+  let h = 0;
+  for (const c of userId) h = (h * 31 + c.codePointAt(0)) >>> 0;
+  return h % 360;
+}
+
+/** Up to two initials of a name, for its avatar. */
+export function initials(name) {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  const first = (w) => [...w][0] || "";
+  return (words.length > 1 ? first(words[0]) + first(words[1]) : [...(words[0] || "?")].slice(0, 2).join("")).toUpperCase();
+}
+
+// A message longer than this many characters or lines is shown folded,
+// with "Show more".
+const FOLD_CHARS = 600;
+const FOLD_LINES = 12;
+
+/** A message item: who (an avatar in their colour, their name), when, and the text (formatted, line breaks kept, direction from the text). */
+export function messageItem(name, text, sentAt, userId = "") {
   const li = document.createElement("li");
   li.className = "message";
+  li.style.setProperty("--hue", String(hueOf(userId || name)));
+  const avatar = document.createElement("span");
+  avatar.className = "avatar";
+  avatar.setAttribute("aria-hidden", "true");
+  avatar.textContent = initials(name);
   const head = document.createElement("div");
   head.className = "head";
   const who = document.createElement("span");
@@ -55,11 +122,25 @@ export function messageItem(name, text, sentAt) {
   const time = document.createElement("time");
   setTime(time, sentAt);
   head.append(who, time);
-  const body = document.createElement("p");
+  const body = document.createElement("div");
   body.className = "text";
   body.dir = "auto";
-  body.append(...linkify(text));
-  li.append(head, body);
+  body.append(...formatText(text));
+  li.append(avatar, head, body);
+  if (text.length > FOLD_CHARS || text.split("\n").length > FOLD_LINES) {
+    body.classList.add("folded");
+    const more = document.createElement("button");
+    more.type = "button";
+    more.className = "link more";
+    more.textContent = "Show more";
+    more.setAttribute("aria-expanded", "false");
+    more.addEventListener("click", () => {
+      const open = body.classList.toggle("folded") === false;
+      more.textContent = open ? "Show less" : "Show more";
+      more.setAttribute("aria-expanded", String(open));
+    });
+    li.append(more);
+  }
   return li;
 }
 

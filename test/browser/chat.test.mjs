@@ -483,6 +483,48 @@ scenario("notifications, opted into: for mentions and while hidden, never one's 
   assert.deepEqual(ana.errors, []);
 });
 
+scenario("messages read as runs with avatars and colours, with safe formatting, folding and a way back to the latest", async () => {
+  const ana = await user("Ana", "looks");
+  const bo = await user("Bo", "looks");
+  await ana.getByLabel("Message", { exact: true }).fill("**bold** `a<b>c` *soft* and ```\nblock <i>x</i>\n```");
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  const formatted = bo.locator("#messages li.message", { hasText: "bold" });
+  await formatted.waitFor();
+  assert.equal(await formatted.locator(".text strong").textContent(), "bold");
+  assert.equal(await formatted.locator(".text code").first().textContent(), "a<b>c");
+  assert.equal(await formatted.locator(".text em").textContent(), "soft");
+  assert.equal(await formatted.locator(".text pre code").textContent(), "block <i>x</i>");
+  assert.equal(await bo.locator("#messages i, #messages b").count(), 0, "HTML from a message's text");
+  assert.equal(await formatted.locator(".avatar").textContent(), "AN");
+  await bo.getByLabel("Message", { exact: true }).fill("hi Ana");
+  await bo.getByLabel("Message", { exact: true }).press("Enter");
+  const reply = ana.locator("#messages li.message", { hasText: "hi Ana" });
+  await reply.waitFor();
+  const colour = (li) => li.locator(".name").evaluate((n) => getComputedStyle(n).color);
+  assert.notEqual(await colour(formatted), await colour(bo.locator("#messages li.message.mine", { hasText: "hi Ana" })), "Ana and Bo in one colour");
+
+  // A very long message is folded, and unfolds on request.
+  const long = Array.from({ length: 30 }, (_, i) => `line ${i + 1}`).join("\n");
+  await ana.getByLabel("Message", { exact: true }).fill(long);
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  const folded = bo.locator("#messages li.message", { hasText: "line 30" });
+  await folded.waitFor();
+  const more = folded.getByRole("button", { name: "Show more" });
+  assert.equal(await more.getAttribute("aria-expanded"), "false");
+  const before = (await folded.boundingBox()).height;
+  await more.click();
+  assert.equal(await folded.getByRole("button", { name: "Show less" }).getAttribute("aria-expanded"), "true");
+  assert.ok((await folded.boundingBox()).height > before, "Show more did not unfold it");
+
+  // Away from the bottom, a button leads back to the latest message.
+  await bo.setViewportSize({ width: 800, height: 420 }); // more than one screen of messages
+  await bo.locator("#log").evaluate((l) => (l.scrollTop = l.scrollHeight));
+  await bo.locator("#log").evaluate((l) => (l.scrollTop = 0)); // reading back up
+  await bo.locator("#new-messages").click(); // "Jump to latest ↓" (or "New messages ↓" if some came meanwhile)
+  assert.ok(await bo.locator("#log").evaluate((l) => l.scrollHeight - l.scrollTop - l.clientHeight < 40), "not at the latest");
+  assert.deepEqual([...ana.errors, ...bo.errors], []);
+});
+
 scenario("a burst over the rate limit goes out in order after a short notice", async () => {
   const ana = await user("Ana", "burst");
   const bo = await user("Bo", "burst");

@@ -1,0 +1,50 @@
+// Takes the README's screenshots of the page (docs/screenshots/), at 1280 and
+// 375 px wide, light and dark, from a conversation on the local stack:
+//   go build -o bin/localgw ./cmd/localgw && node test/browser/shoot.mjs
+// Not a test (node --test does not run it): run it after changing the look.
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { launch, root, Stack } from "./stack.mjs";
+
+const dataDir = mkdtempSync(path.join(os.tmpdir(), "chat-shoot-"));
+const stack = new Stack({ dataDir, prefix: `shoot-${process.pid}-` });
+await stack.start();
+const browser = await launch();
+try {
+  const join = async (name, options) => {
+    const page = await (await browser.newContext(options)).newPage();
+    await page.goto(`${stack.webURL}?room=design`);
+    await page.getByLabel("Your name").fill(name);
+    await page.getByRole("button", { name: "Join" }).click();
+    await page.locator("#state", { hasText: "Online" }).waitFor();
+    return page;
+  };
+  const say = async (page, text) => {
+    await page.getByLabel("Message", { exact: true }).fill(text);
+    await page.getByLabel("Message", { exact: true }).press("Enter");
+    await page.locator("#messages li.message:not(.pending)", { hasText: text.slice(0, 10) }).first().waitFor();
+  };
+  const ana = await join("Ana Lima");
+  const bo = await join("Bo");
+  const cy = await join("Cy Ng");
+  await say(ana, "Morning! The deploy to eu-west-1 went through 🎉");
+  await say(ana, "Dashboard: https://en.wikipedia.org/wiki/Chat_(disambiguation)");
+  await say(bo, "Nice. Did the **fan-out alarm** stay quiet?");
+  await say(cy, "It did. p99 was `41 ms` for the whole run:\n```\nchatload -clients 2000 -senders 2 -rate 1\n```");
+  await say(ana, "@Bo can you check the *dead-letter queue* before lunch?");
+  await say(bo, "On it.");
+  for (const [width, height] of [[1280, 800], [375, 740]]) {
+    for (const colorScheme of ["light", "dark"]) {
+      const page = await join("Dee", { viewport: { width, height }, colorScheme });
+      await page.locator("#messages li.message", { hasText: "On it." }).waitFor();
+      await page.screenshot({ path: path.join(root, "docs", "screenshots", `chat-${width}-${colorScheme}.png`) });
+      await page.getByRole("button", { name: "Leave" }).click();
+      await page.context().close();
+    }
+  }
+} finally {
+  await browser.close();
+  await stack.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
