@@ -75,7 +75,7 @@ func localGateway(t *testing.T, args ...string) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	var out syncBuffer
+	var out dynamolocaltest.Buffer
 	cmd := exec.Command(bin, "-addr", addr, "-web", "", "-data", "", "-template", filepath.Join(root, "template.yaml"),
 		"-table-prefix", "load-"+rand.Text()[:8]+"-")
 	cmd.Args = append(cmd.Args, args...)
@@ -303,23 +303,4 @@ func TestLargeRoom(t *testing.T) {
 		t.Errorf("stored %d, lost %d, delivered %d of %d, member mismatches %d (%s), history mismatches %d",
 			r.Stored, r.Lost, r.Delivered, r.Expected, r.MemberMismatches, r.MemberExample, r.HistoryMismatches)
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a process's output and a test may use
-// at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

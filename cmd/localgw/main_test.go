@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -50,24 +49,6 @@ func TestMain(m *testing.M) {
 	os.Exit(dynamolocaltest.Main(m, &ddbEndpoint))
 }
 
-// syncBuffer is a bytes.Buffer safe for the stack's log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startStack runs the whole local stack on free ports against the test's
 // DynamoDB Local, with tables of its own.
 func startStack(t *testing.T, mutate func(*options)) *stack {
@@ -83,7 +64,7 @@ func startStack(t *testing.T, mutate func(*options)) *stack {
 	if mutate != nil {
 		mutate(&o)
 	}
-	logs := &syncBuffer{}
+	logs := &dynamolocaltest.Buffer{}
 	sqs, err := sharedSQS()
 	if err != nil {
 		t.Fatal(err)
@@ -521,7 +502,7 @@ func TestStopsWhenDynamoDBLocalDies(t *testing.T) {
 		return strings.Fields(string(children))
 	}
 	before := javas() // the tests' own DynamoDB Local
-	var out syncBuffer
+	var out dynamolocaltest.Buffer
 	errc := make(chan error, 1)
 	go func() {
 		errc <- run(t.Context(), []string{"localgw", "-addr", "127.0.0.1:0", "-web", "", "-data", "", "-template", "../../template.yaml"},

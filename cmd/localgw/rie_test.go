@@ -23,6 +23,7 @@ import (
 
 	"github.com/chatgo/serverless-chat/internal/app"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
+	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
 	"github.com/chatgo/serverless-chat/internal/idplocal"
 	"github.com/chatgo/serverless-chat/internal/samtemplate"
 )
@@ -157,7 +158,7 @@ func buildBootstrap(t *testing.T, root, dir string) string {
 type rieProcess struct {
 	url  string // the invocation URL
 	addr string
-	logs *syncBuffer
+	logs *dynamolocaltest.Buffer
 	cmd  *exec.Cmd
 }
 
@@ -166,7 +167,7 @@ type rieProcess struct {
 func launchRIE(tb testing.TB, rie, bootstrap, fn string, env map[string]string) *rieProcess {
 	tb.Helper()
 	port, apiPort := freePort(tb), freePort(tb)
-	p := &rieProcess{addr: "127.0.0.1:" + strconv.Itoa(port), logs: &syncBuffer{}}
+	p := &rieProcess{addr: "127.0.0.1:" + strconv.Itoa(port), logs: &dynamolocaltest.Buffer{}}
 	p.url = "http://" + p.addr + "/2015-03-31/functions/function/invocations"
 	p.cmd = exec.Command(rie, "--runtime-interface-emulator-address", p.addr,
 		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort), bootstrap)

@@ -5,12 +5,14 @@
 package dynamolocaltest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,4 +69,23 @@ func NewTables(tb testing.TB, endpoint string) (*dynamodb.Client, map[string]str
 		}
 	})
 	return client, names
+}
+
+// Buffer is a bytes.Buffer that a stack or a child process may write to
+// while a test reads it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
