@@ -80,7 +80,7 @@ function checkAsTyped(fields, out) {
   check();
 }
 checkAsTyped([[$("name"), nameError], [$("room"), roomError]], $("join-error"));
-checkAsTyped([[$("switch-room"), roomError]], $("problem"));
+checkAsTyped([[$("switch-room"), roomError]], $("switch-room-error"));
 
 $("join-form").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -307,10 +307,12 @@ function quietly(insert) {
   log.setAttribute("aria-live", "off");
   log.setAttribute("aria-busy", "true");
   insert();
-  setTimeout(() => {
+  // Live again only once the browser has taken the insertions into its
+  // accessibility tree (a frame or two later), not in the same turn.
+  requestAnimationFrame(() => requestAnimationFrame(() => {
     log.removeAttribute("aria-busy");
     log.setAttribute("aria-live", "polite");
-  }, 0);
+  }));
 }
 
 function onSync({ you, first, more }) {
@@ -395,7 +397,7 @@ function renderNames() {
 /** A stored message, in seq order, once. */
 function storedItem(m) {
   noteAuthor(m.userId, m.name);
-  const li = messageItem(label(m.userId, m.name), m.text, m.sentAt, m.userId);
+  const li = messageItem(label(m.userId, m.name), m.text, m.sentAt, m.userId, m.name);
   li.dataset.id = m.id;
   li.dataset.seq = m.seq;
   li.dataset.userId = m.userId;
@@ -524,7 +526,7 @@ function notSent(li, why) {
   const remove = document.createElement("button");
   remove.type = "button";
   remove.className = "secondary";
-  remove.textContent = "Delete";
+  remove.textContent = "Discard";
   remove.addEventListener("click", () => {
     client?.cancel(li.dataset.clientId);
     li.remove();
@@ -640,8 +642,16 @@ $("notify").addEventListener("change", async () => {
 });
 $("sound").addEventListener("change", () => {
   setAlertSetting("sound", $("sound").checked);
-  audio ??= $("sound").checked && globalThis.AudioContext ? new AudioContext() : null; // created on the click
+  startAudio();
 });
+// A browser lets a page make a sound only after a gesture of its user:
+// the first one, when the sound was chosen before this visit.
+document.addEventListener("pointerdown", startAudio, { once: true });
+document.addEventListener("keydown", startAudio, { once: true });
+
+function startAudio() {
+  if (!audio && alertSetting("sound") && globalThis.AudioContext) audio = new AudioContext();
+}
 $("mute-room").addEventListener("change", () => setAlertSetting(`mute.${room}`, $("mute-room").checked));
 
 /** Whether text mentions the user (@name, any case). */

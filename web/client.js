@@ -103,7 +103,7 @@ export class ChatClient extends EventTarget {
     this.stopped = false;
     // The browser's word on the network: offline ends the socket at once
     // (it would go silent), online reconnects without waiting for a backoff.
-    this.onNetwork ??= (e) => (e.type === "offline" ? this.replace("offline") : this.retryNow());
+    this.onNetwork ??= (e) => (e.type === "offline" ? this.goOffline() : this.retryNow());
     globalThis.addEventListener?.("offline", this.onNetwork);
     globalThis.addEventListener?.("online", this.onNetwork);
     this.connect();
@@ -204,6 +204,8 @@ export class ChatClient extends EventTarget {
     }
     this.ws = ws;
     this.ready = false; // until the first sync on this connection
+    clearTimeout(this.stallTimer); // the old socket's watch
+    this.stallTimer = null;
     this.frame = 0; // new-message frames are numbered per connection
     clearTimeout(this.waveTimer); // the old connection's
     clearTimeout(this.pumpTimer);
@@ -288,7 +290,8 @@ export class ChatClient extends EventTarget {
 
   /** Fetches a gap unless a sync is already on its way. */
   fillGap() {
-    if (this.last === null || this.highest <= this.last) return;
+    // Nothing but the first sync goes out before its reply; it brings the gap too.
+    if (!this.ready || this.last === null || this.highest <= this.last) return;
     if (!recent(this.syncAskedAt)) this.requestSync(true);
     // Its reply may be lost (a throttled frame, a failed post): without one,
     // ask again when the request is no longer recent.
@@ -382,7 +385,7 @@ export class ChatClient extends EventTarget {
       else if (action === "sync" && this.olderBefore) this.transmit({ action: "sync", before: this.olderBefore, limit: SYNC_PAGE });
       else if (action === "sync") {
         this.syncAskedAt = 0;
-        this.requestSync(this.syncGap); // as it was asked
+        this.requestSync(this.ready && this.syncGap); // as it was asked; a connection not ready owes a full one
       }
     }, wait);
   }
@@ -494,17 +497,40 @@ export class ChatClient extends EventTarget {
       const asked = Date.now();
       this.stallTimer = setTimeout(() => {
         this.stallTimer = null;
-        if (this.ws === ws && this.heardAt < asked) this.replace("stalled");
-      }, PONG_DEADLINE_MS);
+        if (this.ws !== ws) return;
+        if (this.heardAt < asked) this.replace();
+        else this.pongWait = PONG_DEADLINE_MS; // answered in time
+      }, this.pongWait || PONG_DEADLINE_MS);
     }, wait);
   }
 
-  /** Gives up a socket that is stalled (or the network is gone): "Reconnecting…", and a new one. */
-  replace(why) {
+  /**
+   * Gives up a socket that is stalled: "Reconnecting…", and a new one. The
+   * wait for a pong doubles with each one given up (up to a minute), so that
+   * a server slow to answer is not met with everyone reconnecting.
+   */
+  replace() {
     if (this.stopped || !this.ws) return;
-    this.emit("problem", { code: why, message: "" });
+    this.emit("problem", { code: "stalled", message: "" });
+    this.pongWait = Math.min(2 * (this.pongWait || PONG_DEADLINE_MS), 60000);
     this.attempt++; // shown as "Reconnecting…"
     this.reconnectNow();
+  }
+
+  /** The device went offline: the socket is closed, and a new one waits for the browser's online event (or Reconnect now). */
+  goOffline() {
+    if (this.stopped) return;
+    this.emit("problem", { code: "offline", message: "" });
+    const ws = this.ws;
+    this.ws = null;
+    this.ready = false;
+    clearTimeout(this.pingTimer);
+    clearTimeout(this.stallTimer);
+    clearTimeout(this.retryTimer);
+    this.stallTimer = null;
+    this.attempt++;
+    this.setState("reconnecting");
+    if (ws) ws.close(1000, "offline");
   }
 
   receive(data) {
@@ -673,7 +699,7 @@ export class ChatClient extends EventTarget {
       const brought = this.held.size > held;
       this.gapWait = brought ? Math.max(this.gapWait / 2, GAP_WAIT_MS) : Math.min(2 * this.gapWait, GAP_MAX_MS);
     }
-    if (!this.ready) {
+    if (!this.ready && f.members) { // a connection is ready with a full sync's reply, not a gap fetch's
       this.ready = true;
       this.pump();
     }
@@ -690,9 +716,19 @@ export class ChatClient extends EventTarget {
 
   /** Holds a message (or a skipped seq) once per seq and moves the contiguous mark on. */
   /**
-   * A message of ours is stored: by its ack, or by a sync that brings it
-   * with its clientId (its ack was lost).
+   * A sync brought a message of ours still pending (its ack was lost): the
+   * page shows it sent. One numbered on this connection stays queued until
+   * its frame is answered, so that the frames after it are not held up by a
+   * number the server never saw (it answers the copy with the original's ack).
    */
+  acknowledgeBySync(m) {
+    const p = this.pending.get(m.clientId);
+    if (!p.frame) return this.acknowledge(m);
+    if (!p.shown) this.emit("ack", m);
+    p.shown = true;
+  }
+
+  /** A message of ours is stored: its ack came (or a sync brought it). */
   acknowledge(f) {
     if (!this.pending.delete(f.clientId)) return; // an ack for a retry already acknowledged
     this.window = Math.min(2 * this.window, MAX_WINDOW);
@@ -707,7 +743,7 @@ export class ChatClient extends EventTarget {
   }
 
   hold(m) {
-    if (m.clientId && this.pending.has(m.clientId)) this.acknowledge(m);
+    if (m.clientId && this.pending.has(m.clientId)) this.acknowledgeBySync(m);
     if (this.held.has(m.seq)) return;
     this.held.add(m.seq);
     if (!m.skipped) this.emit("message", m);

@@ -105,14 +105,14 @@ const FOLD_CHARS = 600;
 const FOLD_LINES = 12;
 
 /** A message item: who (an avatar in their colour, their name), when, and the text (formatted, line breaks kept, direction from the text). */
-export function messageItem(name, text, sentAt, userId = "") {
+export function messageItem(name, text, sentAt, userId = "", plainName = name) {
   const li = document.createElement("li");
   li.className = "message";
   li.style.setProperty("--hue", String(hueOf(userId || name)));
   const avatar = document.createElement("span");
   avatar.className = "avatar";
   avatar.setAttribute("aria-hidden", "true");
-  avatar.textContent = initials(name);
+  avatar.textContent = initials(plainName); // the name, not its label with a mark
   const head = document.createElement("div");
   head.className = "head";
   const who = document.createElement("span");
@@ -134,11 +134,13 @@ export function messageItem(name, text, sentAt, userId = "") {
     more.className = "link more";
     more.textContent = "Show more";
     more.setAttribute("aria-expanded", "false");
-    more.addEventListener("click", () => {
-      const open = body.classList.toggle("folded") === false;
+    const toggle = (open) => {
+      body.classList.toggle("folded", !open);
       more.textContent = open ? "Show less" : "Show more";
       more.setAttribute("aria-expanded", String(open));
-    });
+    };
+    more.addEventListener("click", () => toggle(body.classList.contains("folded")));
+    body.addEventListener("focusin", () => toggle(true)); // a link tabbed to inside is not left clipped
     li.append(more);
   }
   return li;

@@ -324,7 +324,7 @@ scenario("the browser going offline shows Reconnecting at once, and online recon
   await online(ana);
 });
 
-scenario("a message refused or taking too long shows Not sent with Retry and Delete; one whose ack was lost is sent", async () => {
+scenario("a message refused or taking too long shows Not sent with Retry and Discard; one whose ack was lost is sent", async () => {
   // Ana's frames go through a proxy that spoils, holds back or loses what
   // the test says, by the message's text.
   const ana = await newPage();
@@ -361,7 +361,7 @@ scenario("a message refused or taking too long shows Not sent with Retry and Del
     return ana.locator("#messages li.message", { hasText: text });
   };
 
-  // Refused: Not sent at once, with the reason; Retry sends it once allowed.
+  // Refused: Not sent at once, with the reason; Retry sends it once allowed, Discard drops it.
   const refused = await say("refused, then retried");
   await refused.locator(".status", { hasText: "Not sent" }).waitFor({ timeout: 5000 });
   rule.refuse = false;
@@ -369,7 +369,7 @@ scenario("a message refused or taking too long shows Not sent with Retry and Del
   await ana.locator("#messages li.message:not(.pending)", { hasText: "refused, then retried" }).waitFor({ timeout: 10000 });
   rule.refuse = true;
   const deleted = await say("refused, then deleted");
-  await deleted.getByRole("button", { name: "Delete" }).click();
+  await deleted.getByRole("button", { name: "Discard" }).click();
   assert.equal(await deleted.count(), 0);
 
   // Held back: Sending…, then Not sent after a bounded time; Retry sends it.
@@ -707,7 +707,7 @@ scenario("switching rooms from the chat, and a link that returns to the room", a
   await online(ana);
   // A bad room name is flagged as it is typed, not only on Go.
   await ana.getByLabel("Go to room").fill("no spaces");
-  await ana.locator("#problem", { hasText: "letters A–Z, digits" }).waitFor();
+  await ana.locator("#switch-room-error", { hasText: "letters A–Z, digits" }).waitFor();
   assert.equal(await ana.getByLabel("Go to room").getAttribute("aria-invalid"), "true");
 });
 
