@@ -210,6 +210,29 @@ function signedOut() {
 }
 
 $("sign-out").hidden = !signin;
+
+// A guest changes name by reconnecting with the new one: the same key, so
+// the same person (userId) to everyone; messages already sent keep the name
+// they were sent with. Signed in, the name is the account's.
+$("me-menu").hidden = !!signin;
+$("me-menu").addEventListener("toggle", () => {
+  if (!$("me-menu").open) return;
+  $("new-name").value = me.name;
+  $("new-name").focus();
+});
+checkAsTyped([[$("new-name"), nameError]], $("rename-error"));
+$("rename-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const name = $("new-name").value.trim();
+  const problem = nameError(name) || (name === "" ? "Choose a name." : "");
+  $("rename-error").textContent = problem;
+  if (problem || !client) return;
+  $("me-menu").open = false;
+  if (name === me.name) return;
+  localStorage.setItem("chat.name", name);
+  leave();
+  join(name, room, "none");
+});
 $("sign-out").addEventListener("click", () => {
   leave();
   showJoin();
@@ -322,6 +345,7 @@ function onSync({ you, first, more }) {
   replaying = true;
   queueMicrotask(() => (replaying = false));
   me = you;
+  $("me-name").textContent = you.name;
   if (first) setOlder(more);
   renderMembers();
   renderNames();

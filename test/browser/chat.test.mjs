@@ -711,6 +711,31 @@ scenario("switching rooms from the chat, and a link that returns to the room", a
   assert.equal(await ana.getByLabel("Go to room").getAttribute("aria-invalid"), "true");
 });
 
+scenario("a guest sees their own name and renames, staying the same person", async () => {
+  const ana = await user("Ana", "rename");
+  const bo = await user("Bo", "rename");
+  await ana.getByLabel("Message", { exact: true }).fill("before the new name");
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  await bo.locator("#messages li.message", { hasText: "before the new name" }).waitFor();
+  await ana.locator("#me-name", { hasText: "Ana" }).waitFor();
+  await ana.locator("#me-menu summary").click();
+  await ana.getByLabel("New name").fill("\u0301\u0301");
+  await ana.locator("#rename-error", { hasText: "combining marks" }).waitFor();
+  await ana.getByLabel("New name").fill("Ana Lima");
+  await ana.getByRole("button", { name: "Rename" }).click();
+  await ana.locator("#me-name", { hasText: "Ana Lima" }).waitFor();
+  await online(ana);
+  await bo.locator("#members li", { hasText: "Ana Lima" }).waitFor();
+  await ana.getByLabel("Message", { exact: true }).fill("after the new name");
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  const after = bo.locator("#messages li.message", { hasText: "after the new name" });
+  await after.waitFor();
+  assert.equal(await after.locator(".name").textContent(), "Ana Lima");
+  const userIds = await bo.locator("#messages li.message").evaluateAll((lis) => [...new Set(lis.map((li) => li.dataset.userId))]);
+  assert.equal(userIds.length, 1, "the renamed guest became someone else");
+  assert.deepEqual([...ana.errors, ...bo.errors], []);
+});
+
 scenario("a bad room name from a link is flagged on arrival", async () => {
   const page = await newPage();
   await page.goto(`${stack.webURL}?room=${encodeURIComponent("bad room!")}`);
