@@ -211,6 +211,12 @@ function signedOut() {
 
 $("sign-out").hidden = !signin;
 
+// On a phone the room's actions sit behind Menu, so that the header is one row.
+$("menu-toggle").addEventListener("click", () => {
+  const open = $("room-actions").classList.toggle("open");
+  $("menu-toggle").setAttribute("aria-expanded", String(open));
+});
+
 // A guest changes name by reconnecting with the new one: the same key, so
 // the same person (userId) to everyone; messages already sent keep the name
 // they were sent with. Signed in, the name is the account's.

@@ -719,6 +719,7 @@ scenario("a guest sees their own name and renames, staying the same person", asy
   await bo.locator("#messages li.message", { hasText: "before the new name" }).waitFor();
   await ana.locator("#me-name", { hasText: "Ana" }).waitFor();
   await ana.locator("#me-menu summary").click();
+  await ana.waitForFunction(() => document.getElementById("new-name").value === "Ana"); // filled in as it opens
   await ana.getByLabel("New name").fill("\u0301\u0301");
   await ana.locator("#rename-error", { hasText: "combining marks" }).waitFor();
   await ana.getByLabel("New name").fill("Ana Lima");
@@ -764,6 +765,9 @@ scenario("at 320 px nothing is clipped and members are reachable", async () => {
   await ana.locator("#members li", { hasText: "Bo" }).waitFor();
   const width = await ana.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 320, `the page is ${width}px wide at 320px`);
+  const header = await ana.locator("#chat header").boundingBox();
+  assert.ok(header.height < 60, `the header is ${header.height}px high: more than one row`);
+  await ana.getByRole("button", { name: "Menu" }).click(); // the room's actions
   for (const name of ["Leave", "Send"]) {
     const b = await ana.getByRole("button", { name }).boundingBox();
     assert.ok(b.x >= 0 && b.x + b.width <= 320, `${name} is clipped: ${JSON.stringify(b)}`);
