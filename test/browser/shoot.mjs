@@ -39,7 +39,6 @@ try {
       const page = await join("Dee", { viewport: { width, height }, colorScheme });
       await page.locator("#messages li.message", { hasText: "On it." }).waitFor();
       await page.screenshot({ path: path.join(root, "docs", "screenshots", `chat-${width}-${colorScheme}.png`) });
-      await page.getByRole("button", { name: "Leave" }).click();
       await page.context().close();
     }
   }
