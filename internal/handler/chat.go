@@ -326,10 +326,11 @@ func (h *Chat) typing(ctx context.Context, r *request) error {
 	}
 	// In a room too large to list, who is typing is not told: one typing
 	// frame would be as many posts as there are members, every 2 s.
-	if head, err := h.Conns.PresenceHead(ctx, c.Room); err != nil || !h.listed(head) {
+	head, err := h.Conns.PresenceHead(ctx, c.Room)
+	if err != nil || !h.listed(head) {
 		return err
 	}
-	h.broadcast(ctx, r, c.Room, r.id, chat.Typing{Type: chat.TypeTyping, Room: c.Room, UserID: c.UserID, Name: c.Name})
+	h.broadcastAt(ctx, r, c.Room, head, r.id, chat.Typing{Type: chat.TypeTyping, Room: c.Room, UserID: c.UserID, Name: c.Name})
 	return nil
 }
 

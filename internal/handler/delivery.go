@@ -21,11 +21,20 @@ import (
 // The connections found gone go to r.gone (not those still within
 // ConnectGrace of their $connect).
 func (h *Chat) broadcast(ctx context.Context, r *request, room, except string, event any) {
-	head, err := h.Conns.PresenceHead(ctx, room) // strongly consistent: every shard in use
+	// Read after the event was stored, strongly consistent: every shard
+	// that anyone who connected before it may be in.
+	head, err := h.Conns.PresenceHead(ctx, room)
 	if err != nil {
 		r.log.ErrorContext(ctx, "broadcast failed", "room", room, "event", eventType(event), "err", err)
 		return
 	}
+	h.broadcastAt(ctx, r, room, head, except, event)
+}
+
+// broadcastAt is broadcast with the room's head the caller has read
+// already: for what is not stored (typing, the count online), which a
+// member who arrived since then need not get.
+func (h *Chat) broadcastAt(ctx context.Context, r *request, room string, head chat.PresenceHead, except string, event any) {
 	if head.Shards > 1 && head.Online >= int64(h.Limits.ShardSize) && h.Queue != nil {
 		h.enqueue(ctx, r, room, head.Shards, except, event)
 		return

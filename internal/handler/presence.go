@@ -128,7 +128,7 @@ func (h *Chat) pushOnline(ctx context.Context, r *request, room string, head cha
 	if !ok {
 		return
 	}
-	h.broadcast(ctx, r, room, "", chat.Online{Type: chat.TypeOnline, Room: room, Online: max(head.Online, 0), Large: !isListed, At: now.UnixMilli()})
+	h.broadcastAt(ctx, r, room, head, "", chat.Online{Type: chat.TypeOnline, Room: room, Online: max(head.Online, 0), Large: !isListed, At: now.UnixMilli()})
 }
 
 // presenceEvent makes the join or leave of p, numbered in the room's
