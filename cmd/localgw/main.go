@@ -234,7 +234,16 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	s.websocketURL = "ws://" + gwAddr + "/" + api.Stage
 	s.managementURL = "http://" + gwAddr + "/" + api.Stage
 
-	if s.ddb, err = dynamolocal.Start(ctx, getenv, o.dataDir); err != nil {
+	// The local SQS server starts while DynamoDB Local does: two JVMs
+	// warming up at once, not one after the other.
+	sqsStarted := make(chan error, 1)
+	go func() {
+		var err error
+		s.sqs, err = sqslocal.Start(ctx, getenv)
+		sqsStarted <- err
+	}()
+	s.ddb, err = dynamolocal.Start(ctx, getenv, o.dataDir)
+	if err := errors.Join(err, <-sqsStarted); err != nil {
 		return nil, err
 	}
 	if s.idp, err = signIn(ctx, tmpl); err != nil {
@@ -247,9 +256,6 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create tables in DynamoDB Local: %w", err)
-	}
-	if s.sqs, err = sqslocal.Start(ctx, getenv); err != nil {
-		return nil, err
 	}
 	queues, err := sqslocal.CreateQueues(ctx, sqslocal.Client(s.sqs.Endpoint), tmpl, func(id string) string { return o.tablePrefix + id })
 	if err != nil {
@@ -270,8 +276,12 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if o.lambdaEndpoint == "" && len(o.lambdas) == 0 { // through the Invoke API the functions have credentials of their own
 		callers = managementCallers(tmpl, api, env)
 	}
+	sources, err := tmpl.SQSEventSources()
+	if err != nil {
+		return nil, err
+	}
 	totals := &metrics.Totals{}
-	invoker, err := invoker(ctx, o, tmpl, api, env, totals)
+	invoker, err := invoker(ctx, o, api, sources, env, totals)
 	if err != nil {
 		return nil, err
 	}
@@ -285,9 +295,7 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		return nil, err
 	}
 	s.serve(s.gw.Listen(gwLn), s.gw)
-	if err := s.startEventSources(tmpl, queues, invoker, log); err != nil {
-		return nil, err
-	}
+	s.startEventSources(sources, queues, invoker, log)
 	if o.pprofAddr != "" {
 		ln, err := listen(o.pprofAddr, "-pprof")
 		if err != nil {
@@ -339,11 +347,7 @@ const (
 
 // startEventSources polls each queue a function's SQS event names and
 // invokes the function, as Lambda's event source mappings do.
-func (s *stack) startEventSources(tmpl *samtemplate.Template, queues map[string]string, invoker localgw.Invoker, log *slog.Logger) error {
-	sources, err := tmpl.SQSEventSources()
-	if err != nil {
-		return err
-	}
+func (s *stack) startEventSources(sources []samtemplate.SQSEventSource, queues map[string]string, invoker localgw.Invoker, log *slog.Logger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopSources = cancel
 	client := sqslocal.Client(s.sqs.Endpoint)
@@ -354,7 +358,6 @@ func (s *stack) startEventSources(tmpl *samtemplate.Template, queues map[string]
 		s.eventSources = append(s.eventSources, es)
 		s.sources.Go(func() { es.Run(ctx) })
 	}
-	return nil
 }
 
 // managementCallers gives each function an access key of its own (in its
@@ -396,7 +399,7 @@ func functionEnv(tmpl *samtemplate.Template, resources map[string]string, local 
 // invoker returns how the gateway runs the functions: in this process
 // (each function built as its Lambda main builds it, its metrics summed
 // in totals too), or through a Lambda Invoke API.
-func invoker(ctx context.Context, o options, tmpl *samtemplate.Template, api samtemplate.WebSocketAPI, env map[string]map[string]string, totals *metrics.Totals) (localgw.Invoker, error) {
+func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, sources []samtemplate.SQSEventSource, env map[string]map[string]string, totals *metrics.Totals) (localgw.Invoker, error) {
 	if o.lambdaEndpoint != "" || len(o.lambdas) > 0 {
 		return &localgw.LambdaAPI{
 			URL: func(fn string) string {
@@ -410,10 +413,6 @@ func invoker(ctx context.Context, o options, tmpl *samtemplate.Template, api sam
 	}
 	handlers := localgw.Handlers{}
 	fns := routeFunctions(api)
-	sources, err := tmpl.SQSEventSources()
-	if err != nil {
-		return nil, err
-	}
 	for _, src := range sources {
 		fns = append(fns, src.Function)
 	}
