@@ -812,7 +812,7 @@ func (c *Client) onSync(f inbound, at time.Time) {
 			c.gapWait = min(2*c.gapWait, maxGapWait)
 		}
 	}
-	if !c.ready {
+	if !c.ready && f.Members != nil { // a connection is ready with a full sync's reply, not a gap fetch's
 		c.ready = true
 		c.pump()
 	}
@@ -911,7 +911,8 @@ func (c *Client) scheduleGap(d time.Duration) {
 // fillGap asks for what follows the last contiguous seq, unless a sync is
 // already on its way (for up to 5 s).
 func (c *Client) fillGap() {
-	if c.last < 0 || c.highest <= c.last {
+	// Nothing but the first sync goes out before its reply; it brings the gap too.
+	if !c.ready || c.last < 0 || c.highest <= c.last {
 		return
 	}
 	if !recent(c.syncAt) {
@@ -1092,7 +1093,7 @@ func (c *Client) retryLater(f inbound, wait time.Duration) {
 		switch f.Action {
 		case chat.ActionSync:
 			c.syncAt = time.Time{}
-			c.requestSync(c.syncGap) // as it was asked
+			c.requestSync(c.ready && c.syncGap) // as it was asked; a connection not ready owes a full one
 		case chat.ActionPresence:
 			c.requestPresence()
 		}
