@@ -312,16 +312,19 @@ $("reconnect").addEventListener("click", () => client?.retryNow());
 
 /** A confirmation, not a problem: a polite status, in the page's ordinary colour. */
 function showNotice(text) {
-  $("notice").textContent = text;
-  clearTimeout(showNotice.timer);
-  showNotice.timer = setTimeout(() => ($("notice").textContent = ""), 8000);
+  flash($("notice"), text);
 }
 
 function showProblem({ code, message }) {
   const lead = PROBLEM_TEXT[code];
-  $("problem").textContent = lead ? (lead.endsWith(":") ? `${lead} ${message}` : lead) : message;
-  clearTimeout(showProblem.timer);
-  showProblem.timer = setTimeout(() => ($("problem").textContent = ""), 8000);
+  flash($("problem"), lead ? (lead.endsWith(":") ? `${lead} ${message}` : lead) : message);
+}
+
+/** Shows text in el for 8 s (a newer text starts the 8 s again). */
+function flash(el, text) {
+  el.textContent = text;
+  clearTimeout(el.flashTimer);
+  el.flashTimer = setTimeout(() => (el.textContent = ""), 8000);
 }
 
 // --- Messages ---
@@ -545,19 +548,16 @@ function sending(li) {
 function notSent(li, why) {
   clearTimeout(li.sendTimer);
   li.classList.add("failed");
-  const retry = document.createElement("button");
-  retry.type = "button";
-  retry.className = "secondary";
-  retry.textContent = "Retry";
-  retry.addEventListener("click", () => {
+  const action = (text, onClick) => {
+    const b = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: text });
+    b.addEventListener("click", onClick);
+    return b;
+  };
+  const retry = action("Retry", () => {
     sending(li);
     client?.retry(li.dataset.clientId, li.dataset.text);
   });
-  const remove = document.createElement("button");
-  remove.type = "button";
-  remove.className = "secondary";
-  remove.textContent = "Discard";
-  remove.addEventListener("click", () => {
+  const remove = action("Discard", () => {
     client?.cancel(li.dataset.clientId);
     li.remove();
     $("text").focus();
