@@ -5,13 +5,14 @@ import config from "./config.js";
 import { ChatClient, newKey } from "./client.js";
 import { SignIn } from "./signin.js";
 import { messageItem, relayout, setTime } from "./render.js";
+import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, sameRoom } from "./rooms.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
 const TYPING_SHOWN_MS = 4000;
 const COUNTER_FROM = Math.floor(MAX_TEXT_CHARS * 0.9);
 const OLDER_PAGE_WHEN = 80; // px from the top of the list: fetch older history
-const RECENT_ROOMS = 5;
+const ROOMS_EVERY_MS = 60000; // how often the other rooms' latest seqs are asked for, while the page is visible
 const STATE_TEXT = { connecting: "Connecting…", online: "Online", reconnecting: "Reconnecting…", closed: "Offline" };
 const PROBLEM_TEXT = {
   bad_json: "The page sent something the server could not read.",
@@ -108,14 +109,6 @@ function guestKey() {
   return key;
 }
 
-function recentRooms() {
-  try {
-    return JSON.parse(localStorage.getItem("chat.rooms") || "[]").filter((r) => !roomError(r));
-  } catch {
-    return [];
-  }
-}
-
 /** The landing's list of the rooms this browser was in lately, as links. */
 function renderRecent() {
   const rooms = recentRooms();
@@ -140,9 +133,9 @@ function join(name, r, how = "replace") {
   room = r;
   localStorage.setItem("chat.room", r);
   localStorage.setItem("chat.joined", "1");
-  const rooms = [r, ...recentRooms().filter((x) => x !== r)].slice(0, RECENT_ROOMS);
-  localStorage.setItem("chat.rooms", JSON.stringify(rooms));
+  const rooms = rememberRoom(r);
   $("recent-rooms").replaceChildren(...rooms.map((x) => Object.assign(document.createElement("option"), { value: x })));
+  showRooms();
   const url = `?room=${encodeURIComponent(r)}`;
   if (how === "push") history.pushState(null, "", url);
   else if (how === "replace") history.replaceState(null, "", url);
@@ -163,6 +156,7 @@ function join(name, r, how = "replace") {
   renderMembers();
   renderTyping();
   showAlertSettings();
+  restoreDraft(r);
   client = signin
     ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token() })
     : new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
@@ -177,12 +171,14 @@ function join(name, r, how = "replace") {
   client.addEventListener("failed", (e) => onFailed(e.detail));
   client.addEventListener("presence", (e) => onPresence(e.detail));
   client.addEventListener("typing", (e) => onTyping(e.detail));
+  client.addEventListener("rooms", (e) => onRooms(e.detail.rooms));
   client.addEventListener("problem", (e) => (e.detail.code === "signed_out" ? signedOut() : showProblem(e.detail)));
   client.start();
   $("text").focus();
 }
 
 function leave() {
+  keepUnsent();
   client?.stop();
   client = null;
   localStorage.removeItem("chat.joined");
@@ -216,6 +212,23 @@ $("menu-toggle").addEventListener("click", () => {
   const open = $("room-actions").classList.toggle("open");
   $("menu-toggle").setAttribute("aria-expanded", String(open));
 });
+
+// The header's small menus behave as menus: one open at a time, closed by
+// Escape or a click elsewhere.
+const headerMenus = [$("alerts"), $("me-menu")];
+document.addEventListener("pointerdown", (e) => {
+  for (const menu of headerMenus) if (menu.open && !menu.contains(e.target)) menu.open = false;
+});
+for (const menu of headerMenus) {
+  menu.addEventListener("toggle", () => {
+    if (menu.open) for (const other of headerMenus) if (other !== menu) other.open = false;
+  });
+  menu.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || !menu.open) return;
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  });
+}
 
 // A guest changes name by reconnecting with the new one: the same key, so
 // the same person (userId) to everyone; messages already sent keep the name
@@ -254,18 +267,68 @@ $("room-form").addEventListener("submit", (e) => {
     return;
   }
   $("switch-room").value = "";
-  if (r === room) return;
-  leave();
-  join(me.name, r, "push");
+  switchRoom(r, "push");
 });
+
+/** Goes to room r (how: as join's), unless it is the room shown. */
+function switchRoom(r, how) {
+  if (sameRoom(r, room)) return;
+  leave();
+  join(me.name, r, how);
+}
 
 // Back and Forward move between the rooms visited.
 window.addEventListener("popstate", () => {
   const r = new URLSearchParams(location.search).get("room");
-  if (!client || !r || r === room || roomError(r)) return;
-  leave();
-  join(me.name, r, "none");
+  if (client && r && !roomError(r)) switchRoom(r, "none");
 });
+
+// --- The room list: recent rooms, with what was said there since ---
+
+const roomLists = [$("room-list"), $("menu-room-list")];
+const latestSeqs = new Map(); // room key → the latest seq the server told
+let roomsAskedAt = 0;
+
+function showRooms() {
+  const rooms = recentRooms();
+  for (const nav of [$("rooms-nav"), $("menu-rooms")]) nav.hidden = rooms.length < 2;
+  renderRooms(roomLists, rooms, room, latestSeqs);
+  // On a phone the list is behind Menu: the button says when there is news there.
+  const news = roomLists[1].querySelector(".badge") !== null;
+  $("menu-toggle").classList.toggle("news", news);
+  $("menu-toggle").setAttribute("aria-label", news ? "Menu, new messages in other rooms" : "Menu");
+}
+
+/** Asks for the other recent rooms' latest seqs, while the page is visible. */
+function askRooms() {
+  const others = recentRooms().filter((r) => !sameRoom(r, room));
+  if (!client || document.hidden || others.length === 0) return;
+  roomsAskedAt = Date.now();
+  client.fetchRooms(others);
+}
+setInterval(askRooms, ROOMS_EVERY_MS);
+
+function onRooms(rooms) {
+  for (const { room: r, seq } of rooms) latestSeqs.set(roomKey(r), seq);
+  showRooms();
+}
+
+/** Notes the current room's messages as seen, when the page is visible. */
+function seenNow() {
+  const last = [...$("messages").querySelectorAll("li[data-seq]")].at(-1);
+  if (!document.hidden && last) noteSeen(room, Number(last.dataset.seq));
+}
+
+for (const list of roomLists) {
+  list.addEventListener("click", (e) => {
+    const a = e.target.closest("a[data-room]");
+    if (!a || e.ctrlKey || e.metaKey || e.shiftKey) return; // a new tab or window: the browser's
+    e.preventDefault();
+    $("room-actions").classList.remove("open");
+    $("menu-toggle").setAttribute("aria-expanded", "false");
+    switchRoom(a.dataset.room, "push");
+  });
+}
 
 $("copy-link").addEventListener("click", async () => {
   const link = `${location.origin}${location.pathname}?room=${encodeURIComponent(room)}`;
@@ -355,14 +418,19 @@ function onSync({ you, first, more }) {
   queueMicrotask(() => (replaying = false));
   me = you;
   $("me-name").textContent = you.name;
-  if (first) setOlder(more);
+  if (first) {
+    resendKept(you.userId);
+    setOlder(more);
+    queueMicrotask(askRooms); // once the client counts the connection ready
+  }
   renderMembers();
   renderNames();
 }
 
+/** The room's count: a large room's as the server counts it; a listed room's, its member list's, which joins and leaves keep current. */
 function onOnline({ online, large: isLarge }) {
-  $("online-count").textContent = `${online} online`;
   if (isLarge !== large) showLarge(isLarge);
+  if (large) $("online-count").textContent = `${online} online`;
 }
 
 /** Switches the member list between the room's members and, for a large room, a count with a list on request. */
@@ -394,6 +462,7 @@ function onMembers(list) {
   if (large) return; // a large room's list comes a page at a time, when asked for
   members.clear();
   for (const m of list) members.set(m.userId, m.name);
+  $("online-count").textContent = `${members.size} online`;
   renderMembers();
   renderNames();
 }
@@ -462,6 +531,7 @@ function onMessage(m) {
     insertBySeq(li);
     if (unseen) markUnread(li);
   });
+  seenNow();
 }
 
 /** A page of older history, put above what is shown without moving what is read. */
@@ -535,6 +605,59 @@ function onAck({ clientId, id, seq, userId, sentAt }) {
 // A message unacknowledged this long is shown as not sent, with Retry and
 // Delete (the client keeps trying meanwhile: an ack still turns it sent).
 const SEND_TIMEOUT_MS = 20000;
+
+/** Shows a message of the user's, not yet acknowledged, at the end. */
+function showSending(text, clientId) {
+  const li = messageItem(me.name, text, "", me.userId);
+  li.classList.add("mine", "pending");
+  li.dataset.clientId = clientId;
+  li.dataset.userId = me.userId;
+  li.dataset.text = text;
+  const status = document.createElement("p");
+  status.className = "status";
+  li.append(status);
+  sending(li);
+  appendKeepingScroll(() => $("messages").append(li));
+}
+
+// What was typed in a room and not sent, and the message being written
+// there, are kept in this browser when the page leaves the room (another
+// room, Leave, a rename, a reload, the tab closed) and come back with the
+// room: the messages go again with their clientIds, so the server stores
+// each once, whether or not it had them.
+function keepUnsent() {
+  if (!client || !room) return;
+  const unsent = client.unsent();
+  const key = `chat.unsent.${roomKey(room)}`;
+  if (unsent.length > 0 && me.userId) localStorage.setItem(key, JSON.stringify({ userId: me.userId, messages: unsent }));
+  else localStorage.removeItem(key);
+  const draft = $("text").value;
+  if (draft.trim()) localStorage.setItem(`chat.draft.${roomKey(room)}`, draft);
+  else localStorage.removeItem(`chat.draft.${roomKey(room)}`);
+}
+window.addEventListener("pagehide", keepUnsent);
+
+/** The draft kept for room r, into the composer. */
+function restoreDraft(r) {
+  $("text").value = localStorage.getItem(`chat.draft.${roomKey(r)}`) || "";
+  localStorage.removeItem(`chat.draft.${roomKey(r)}`);
+  textState();
+  fitComposer();
+}
+
+/** Sends again what was kept unsent in this room, if the same person kept it. */
+function resendKept(userId) {
+  const key = `chat.unsent.${roomKey(room)}`;
+  let kept = null;
+  try {
+    kept = JSON.parse(localStorage.getItem(key));
+  } catch {}
+  localStorage.removeItem(key);
+  if (kept?.userId !== userId || !Array.isArray(kept.messages)) return;
+  for (const { clientId, text } of kept.messages) {
+    if (typeof clientId === "string" && typeof text === "string") showSending(text, client.send(text, clientId));
+  }
+}
 
 /** Shows a pending message as being sent, until SEND_TIMEOUT_MS says otherwise. */
 function sending(li) {
@@ -637,6 +760,8 @@ document.addEventListener("visibilitychange", () => {
   }
   unread = 0;
   updateTitle();
+  seenNow();
+  if (Date.now() - roomsAskedAt > ROOMS_EVERY_MS / 2) askRooms();
 });
 
 // --- Alerts: desktop notifications and a sound, opted into ---
@@ -658,7 +783,7 @@ function showAlertSettings() {
   $("notify").checked = alertSetting("notify") && globalThis.Notification?.permission === "granted";
   $("notify").disabled = !globalThis.Notification || Notification.permission === "denied";
   $("sound").checked = alertSetting("sound");
-  $("mute-room").checked = alertSetting(`mute.${room}`);
+  $("mute-room").checked = alertSetting(`mute.${roomKey(room)}`);
 }
 
 $("notify").addEventListener("change", async () => {
@@ -682,7 +807,7 @@ document.addEventListener("keydown", startAudio, { once: true });
 function startAudio() {
   if (!audio && alertSetting("sound") && globalThis.AudioContext) audio = new AudioContext();
 }
-$("mute-room").addEventListener("change", () => setAlertSetting(`mute.${room}`, $("mute-room").checked));
+$("mute-room").addEventListener("change", () => setAlertSetting(`mute.${roomKey(room)}`, $("mute-room").checked));
 
 /** Whether text mentions the user (@name, any case). */
 function mentionsMe(text) {
@@ -691,7 +816,7 @@ function mentionsMe(text) {
 
 /** Alerts of a live message: one that mentions the user or comes while the tab is hidden, never their own, never in a muted room. */
 function alertOf(m) {
-  if (m.userId === me.userId || alertSetting(`mute.${room}`) || !(document.hidden || mentionsMe(m.text))) return;
+  if (m.userId === me.userId || alertSetting(`mute.${roomKey(room)}`) || !(document.hidden || mentionsMe(m.text))) return;
   if (alertSetting("notify") && globalThis.Notification?.permission === "granted") {
     const n = new Notification(`${m.name} in #${room}`, { body: m.text.slice(0, 160), tag: `chat-${room}` });
     n.addEventListener("click", () => {
@@ -782,17 +907,7 @@ $("send-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const { text, ok } = textState();
   if (!ok || !client) return;
-  const clientId = client.send(text);
-  const li = messageItem(me.name, text, "", me.userId);
-  li.classList.add("mine", "pending");
-  li.dataset.clientId = clientId;
-  li.dataset.userId = me.userId;
-  li.dataset.text = text;
-  const status = document.createElement("p");
-  status.className = "status";
-  li.append(status);
-  sending(li);
-  appendKeepingScroll(() => $("messages").append(li));
+  showSending(text, client.send(text));
   scrollToEnd();
   $("text").value = "";
   textState();

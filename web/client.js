@@ -19,6 +19,7 @@
 //   ack      {clientId, id, seq, userId, sentAt}
 //   presence {type: "join" | "leave", userId, name, version, pseq, sentAt}  (only events that change something, live or fetched)
 //   typing   {userId, name}
+//   rooms    {rooms: [{room, seq}]}                       (other rooms' latest seqs, asked for with fetchRooms)
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
 import { pingDelay, PROTOCOL_VERSION, TYPING_INTERVAL_MS } from "./rules.js";
@@ -120,9 +121,12 @@ export class ChatClient extends EventTarget {
     this.setState("closed");
   }
 
-  /** Queues a message and sends it as soon as the connection and the window allow; returns its clientId. */
-  send(text) {
-    const clientId = newClientId();
+  /**
+   * Queues a message and sends it as soon as the connection and the window
+   * allow; returns its clientId. A message sent before, from a connection
+   * that ended, goes again with its clientId: the server stores it once.
+   */
+  send(text, clientId = newClientId()) {
     this.pending.set(clientId, { text, frame: 0, sent: false, sentAt: 0, due: 0 });
     this.pump();
     return clientId;
@@ -139,6 +143,11 @@ export class ChatClient extends EventTarget {
     else this.pending.set(clientId, { text, frame: 0, sent: false, sentAt: 0, due: 0 });
     this.retryNow();
     this.pump();
+  }
+
+  /** The messages not yet acknowledged, in send order: [{clientId, text}]. */
+  unsent() {
+    return [...this.pending].map(([clientId, p]) => ({ clientId, text: p.text }));
   }
 
   /** Gives up a message not yet acknowledged (one already on its way may still be stored, and then shows). */
@@ -412,6 +421,11 @@ export class ChatClient extends EventTarget {
     this.transmit(cursor ? { action: "members", cursor } : { action: "members" });
   }
 
+  /** Asks for the latest seq of each room named (at most 20), for unread counts; the answer is a "rooms" event. */
+  fetchRooms(names) {
+    if (this.ready) this.transmit({ action: "rooms", rooms: names });
+  }
+
   /** Asks for the presence events after the last contiguous one. */
   requestPresence() {
     this.presenceAskedAt = Date.now();
@@ -584,6 +598,9 @@ export class ChatClient extends EventTarget {
       case "members":
         this.emit("membersPage", { members: f.members, next: f.next || "" });
         break;
+      case "rooms":
+        this.emit("rooms", { rooms: f.rooms });
+        break;
       case "error":
         this.onError(f);
         break;
@@ -627,7 +644,8 @@ export class ChatClient extends EventTarget {
       // A sync or presence fetch is asked again; a ping simply goes unanswered.
       const wait = f.code === "internal" ? backoff(WAVE, this.waves) : f.retryAfterMs || 1000;
       if (f.action === "sync" || f.action === "presence") this.retryLater(f, wait);
-      if (f.code === "rate_limited") this.emit("problem", f);
+      // A rooms fetch is asked again on the page's next round: no problem to show.
+      if (f.code === "rate_limited" && f.action !== "rooms") this.emit("problem", f);
       return;
     }
     if (f.code === "out_of_order" || f.code === "internal") {

@@ -26,7 +26,7 @@ const (
 	EnvListedRoomSize       = "CHAT_LISTED_ROOM_SIZE"       // default 150: above it a room shows a count, not its members
 	EnvMessageRate          = "CHAT_MESSAGE_RATE"           // new-message frames per second per user, default 5
 	EnvMessageBurst         = "CHAT_MESSAGE_BURST"          // default 20
-	EnvReadRate             = "CHAT_READ_RATE"              // sync, presence, members and ping frames per second per user, default 2
+	EnvReadRate             = "CHAT_READ_RATE"              // sync, presence, members, rooms and ping frames per second per user, default 2
 	EnvReadBurst            = "CHAT_READ_BURST"             // default 5
 	EnvAllowedOrigins       = "CHAT_ALLOWED_ORIGINS"        // comma-separated browser origins $connect accepts; empty: any
 	EnvAllowMissingOrigin   = "CHAT_ALLOW_MISSING_ORIGIN"   // true (default): clients without Origin may connect

@@ -55,7 +55,7 @@ func checkServerFrame(t *testing.T, body string) {
 	frames := map[string]any{
 		TypeNewMessage: &MessageEvent{}, TypeAck: &Ack{}, TypeSync: &Sync{}, TypeTyping: &Typing{},
 		TypePong: &Pong{}, TypeError: &ErrorEvent{}, TypeJoin: &PresenceEvent{}, TypeLeave: &PresenceEvent{},
-		TypePresence: &PresenceLog{}, TypeSkip: &Skip{}, TypeMembers: &MembersPage{}, TypeOnline: &Online{},
+		TypePresence: &PresenceLog{}, TypeSkip: &Skip{}, TypeMembers: &MembersPage{}, TypeOnline: &Online{}, TypeRooms: &RoomHeads{},
 	}
 	v, ok := frames[head.Type]
 	if !ok {

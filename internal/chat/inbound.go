@@ -19,10 +19,11 @@ const (
 	ActionPing       = "ping"
 	ActionPresence   = "presence"
 	ActionMembers    = "members"
+	ActionRooms      = "rooms"
 )
 
 // Actions lists every action the server handles, in protocol order.
-var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence, ActionMembers}
+var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence, ActionMembers, ActionRooms}
 
 // Inbound is a validated client frame. Text is trimmed; Limit is within
 // bounds (the default when the client gave none).
@@ -44,6 +45,9 @@ type Inbound struct {
 	// Cursor, for members: the next page starts after this user id (""
 	// for the first page).
 	Cursor string
+	// Rooms, for rooms: the names of the rooms whose latest seq the
+	// client asks for, as it knows them, each once.
+	Rooms []string
 }
 
 // ParseInbound decodes and validates one client frame. The error is always
@@ -106,6 +110,9 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 			return in, Errorf(CodeInvalidMessage, fmt.Sprintf(`"cursor" is over %d bytes: send back the "next" of a members reply`, maxCursorBytes))
 		}
 		return in, nil
+	case ActionRooms:
+		err := in.parseRooms(fields["rooms"], l)
+		return in, err
 	case ActionPresence:
 		n, ok := wholeNumber(fields["after"])
 		if !ok || n < 0 {
@@ -240,6 +247,27 @@ func (in *Inbound) parseSync(fields map[string]json.RawMessage, l Limits) error 
 		return Errorf(CodeInvalidMessage, fmt.Sprintf(`"limit" must be a whole number from 1 to %d`, l.MaxHistory))
 	}
 	in.Limit = int(n)
+	return nil
+}
+
+func (in *Inbound) parseRooms(raw json.RawMessage, l Limits) error {
+	wrong := Errorf(CodeInvalidMessage, fmt.Sprintf(`rooms needs "rooms": a list of 1 to %d room names`, l.RoomsPage))
+	if !present(raw) || json.Unmarshal(raw, &in.Rooms) != nil || len(in.Rooms) == 0 || len(in.Rooms) > l.RoomsPage {
+		in.Rooms = nil
+		return wrong
+	}
+	seen := make(map[string]bool, len(in.Rooms))
+	for _, r := range in.Rooms {
+		if err := validRoom(r, l); err != nil || r == "" {
+			in.Rooms = nil
+			return Errorf(CodeInvalidMessage, fmt.Sprintf("not a room name: %q", truncate(r, l.MaxRoomChars)))
+		}
+		if seen[r] {
+			in.Rooms = nil
+			return Errorf(CodeInvalidMessage, fmt.Sprintf("room %q is listed twice", r))
+		}
+		seen[r] = true
+	}
 	return nil
 }
 

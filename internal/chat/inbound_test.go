@@ -3,6 +3,7 @@ package chat
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,14 @@ func TestParseInbound(t *testing.T) {
 		{"unknown_action/long clientId echoed cut", `{"action":"shout","clientId":"` + strings.Repeat("<", 40000) + `"}`,
 			Inbound{Action: "shout", ClientID: strings.Repeat("<", 64)}, CodeUnknownAction},
 		{"typing", `{"action":"typing"}`, Inbound{Action: ActionTyping}, ""},
+		{"rooms", `{"action":"rooms","rooms":["general","Design"]}`, Inbound{Action: ActionRooms, Rooms: []string{"general", "Design"}}, ""},
+		{"rooms/none", `{"action":"rooms","rooms":[]}`, Inbound{Action: ActionRooms}, CodeInvalidMessage},
+		{"rooms/missing", `{"action":"rooms"}`, Inbound{Action: ActionRooms}, CodeInvalidMessage},
+		{"rooms/too many", `{"action":"rooms","rooms":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q","r","s","t","u"]}`, Inbound{Action: ActionRooms}, CodeInvalidMessage},
+		{"rooms/bad name", `{"action":"rooms","rooms":["a b"]}`, Inbound{Action: ActionRooms}, CodeInvalidMessage},
+		{"rooms/empty name", `{"action":"rooms","rooms":[""]}`, Inbound{Action: ActionRooms}, CodeInvalidMessage},
+		{"rooms/twice", `{"action":"rooms","rooms":["a","a"]}`, Inbound{Action: ActionRooms}, CodeInvalidMessage},
+		{"rooms/not strings", `{"action":"rooms","rooms":[1]}`, Inbound{Action: ActionRooms}, CodeInvalidMessage},
 		{"ping", ` {"action":"ping"} `, Inbound{Action: ActionPing}, ""},
 		{"presence", `{"action":"presence","after":16}`, Inbound{Action: ActionPresence, After: 16}, ""},
 		{"presence/from the start", `{"action":"presence","after":0}`, Inbound{Action: ActionPresence}, ""},
@@ -108,7 +117,7 @@ func TestParseInbound(t *testing.T) {
 					t.Error("error has no message for the user")
 				}
 			}
-			if got != tt.want {
+			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("frame = %+v, want %+v", got, tt.want)
 			}
 		})

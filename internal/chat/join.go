@@ -121,6 +121,12 @@ func invisible(r rune) bool {
 	return false
 }
 
+// RoomKey is the name a room's items are stored under: room names are
+// compared without regard to case ("General" is "general"). Rooms stored
+// before that rule under a name with capitals keep it (the store's
+// ResolveRoom finds them), so that their history stays readable.
+func RoomKey(room string) string { return strings.ToLower(room) }
+
 func validRoom(room string, l Limits) error {
 	if len(room) > l.MaxRoomChars {
 		return Errorf(CodeTooLong, fmt.Sprintf("the room name is %d characters; the limit is %d", len(room), l.MaxRoomChars))

@@ -43,6 +43,8 @@ type Limits struct {
 	// MembersPage the most users one members reply lists.
 	PresencePage int
 	MembersPage  int
+	// RoomsPage is the most rooms one rooms frame asks about.
+	RoomsPage int
 	// ListedRoomSize is the most users online a room has for its members
 	// to be listed and its joins and leaves told: above it a room shows a
 	// count (online) and lists members on request (members).
@@ -70,6 +72,7 @@ func DefaultLimits() Limits {
 		MaxHistory:        100,
 		PresencePage:      100,
 		MembersPage:       100,
+		RoomsPage:         20,
 		ListedRoomSize:    150,
 		ShardSize:         1000,
 		TypingInterval:    2 * time.Second,
@@ -100,8 +103,8 @@ type Rate struct {
 
 // The kinds of frames with a rate limit of their own.
 const (
-	RateMessages = "messages"                         // new-message
-	RateReads    = "sync, presence, members and ping" // the frames that read the room
+	RateMessages = "messages"                                // new-message
+	RateReads    = "sync, presence, members, rooms and ping" // the frames that read the room
 )
 
 // Interval is the time one token takes to come back.

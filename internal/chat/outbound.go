@@ -32,6 +32,7 @@ const (
 	TypeSkip       = "skip"
 	TypeMembers    = "members"
 	TypeOnline     = "online"
+	TypeRooms      = "rooms"
 )
 
 // MessageEvent is a stored message as clients see it: the new-message event
@@ -97,6 +98,20 @@ type MembersPage struct {
 	Members []Member `json:"members"`
 	// Next, when set, is the cursor of the next page: send it back.
 	Next string `json:"next,omitempty"`
+}
+
+// RoomHeads answers a rooms frame: each room's latest seq, in the order
+// asked, so that a client shows how many messages it has not seen there.
+type RoomHeads struct {
+	Type  string     `json:"type"`
+	Rooms []RoomHead `json:"rooms"`
+}
+
+// RoomHead is a room's latest seq (0: no message yet), under the name the
+// client asked with.
+type RoomHead struct {
+	Room string `json:"room"`
+	Seq  int64  `json:"seq"`
 }
 
 // Typing tells the others in a room that someone is typing.

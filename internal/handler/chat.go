@@ -56,6 +56,8 @@ type Messages interface {
 	History(ctx context.Context, room string, after, before int64, limit int) (chat.Page, error)
 	Latest(ctx context.Context, room string) (int64, error)
 	Original(ctx context.Context, room, userID, clientID string) (chat.Message, bool, error)
+	ResolveRoom(ctx context.Context, name string) (string, error)
+	RoomHeads(ctx context.Context, names []string) ([]chat.RoomHead, error)
 }
 
 // Broadcaster is the Management API, many connections at a time.
@@ -180,6 +182,10 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	if signedIn {
 		j.UserID = chat.AccountUserID(account.Subject)
 	}
+	if j.Room, err = h.Msgs.ResolveRoom(ctx, j.Room); err != nil {
+		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "err", err)
+		return status(500, "Internal server error"), nil
+	}
 	now := h.Now()
 	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now})
 	if err != nil {
@@ -254,6 +260,8 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.presenceLog(ctx, r, c, in.After) })
 	case chat.ActionMembers:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.members(ctx, r, c, in.Cursor) })
+	case chat.ActionRooms:
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.rooms(ctx, r, c, in.Rooms) })
 	}
 	if err != nil {
 		h.fail(ctx, r, in, err)
@@ -378,6 +386,19 @@ func (h *Chat) members(ctx context.Context, r *request, c chat.Connection, curso
 		members = []chat.Member{}
 	}
 	h.reply(ctx, r, chat.MembersPage{Type: chat.TypeMembers, Room: c.Room, Members: members, Next: next})
+	h.announceJoin(ctx, r, c)
+	return nil
+}
+
+// rooms answers a rooms frame: the latest seq of each room asked about
+// (rooms are public by name: their heads tell nothing their history does
+// not).
+func (h *Chat) rooms(ctx context.Context, r *request, c chat.Connection, names []string) error {
+	heads, err := h.Msgs.RoomHeads(ctx, names)
+	if err != nil {
+		return err
+	}
+	h.reply(ctx, r, chat.RoomHeads{Type: chat.TypeRooms, Rooms: heads})
 	h.announceJoin(ctx, r, c)
 	return nil
 }

@@ -1454,3 +1454,21 @@ func TestSyncNamesOwnClientIDs(t *testing.T) {
 		t.Errorf("clientIds in Ana's sync: %v; want hers only", got)
 	}
 }
+
+// "Design" and "DESIGN" are one room; a rooms frame answers each room's
+// latest seq under the name it was asked with.
+func TestRoomNamesIgnoreCaseAndRoomsFrame(t *testing.T) {
+	w := newWorld(t)
+	w.arrive("a1", "Ana", "Design")
+	w.arrive("b1", "Bo", "DESIGN")
+	w.expect("a1", "join name=Bo")
+	w.send("b1", `{"action":"new-message","text":"same room","clientId":"c1"}`)
+	w.expect("a1", "new-message name=Bo text=same room")
+	w.send("a1", `{"action":"rooms","rooms":["design","Other"]}`)
+	got := w.expect("a1", "rooms")
+	if b, _ := json.Marshal(got[0]["rooms"]); len(got) == 1 && string(b) != `[{"room":"design","seq":1},{"room":"Other","seq":0}]` {
+		t.Errorf("rooms reply %s", b)
+	}
+	w.send("a1", `{"action":"rooms","rooms":[]}`)
+	w.expect("a1", "error code=invalid_message")
+}

@@ -984,3 +984,27 @@ func TestJoinSurvivesTheConnectionThatMadeIt(t *testing.T) {
 		t.Errorf("after the claim of a removed connection: %v; want no record made for it", err)
 	}
 }
+
+// Room names are compared without regard to case, except a room stored
+// under a name with capitals before that rule: it keeps its name, so that
+// its history stays readable. RoomHeads resolves names the same way, in
+// one read.
+func TestRoomNamesIgnoreCase(t *testing.T) {
+	f := newDB(t)
+	f.put(t, "Legacy", "Ana", "c-1", "stored before names were folded")
+	f.put(t, "design", "Ana", "c-2", "one")
+	f.put(t, "design", "Ana", "c-3", "two")
+	for name, want := range map[string]string{"DESIGN": "design", "design": "design", "Legacy": "Legacy", "legacy": "legacy", "LEGACY": "legacy", "New": "new"} {
+		got, err := f.db.ResolveRoom(t.Context(), name)
+		if err != nil || got != want {
+			t.Errorf("ResolveRoom(%q) = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	heads, err := f.db.RoomHeads(t.Context(), []string{"Design", "Legacy", "legacy", "nowhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(heads); got != "[{Design 2} {Legacy 1} {legacy 0} {nowhere 0}]" {
+		t.Errorf("RoomHeads = %s, want [{Design 2} {Legacy 1} {legacy 0} {nowhere 0}]", got)
+	}
+}

@@ -24,6 +24,14 @@ async function user(name, room) {
 }
 
 const online = (page) => page.locator("#state").filter({ hasText: "Online" }).waitFor({ timeout: 30000 });
+
+/** Fails on any serious or critical problem axe-core finds in the page as it is now. */
+async function audit(page, where) {
+  await page.evaluate(readFileSync(path.join(root, "test", "browser", "node_modules", "axe-core", "axe.min.js"), "utf8")); // through the debugger protocol: the page's CSP does not apply
+  const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(bad.map((v) => `${where}: ${v.id} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`), []);
+}
 const messages = (page) => page.locator("#messages li.message");
 const texts = (page) => page.locator("#messages li.message .text").allTextContents();
 
@@ -36,6 +44,7 @@ scenario("two users chat both ways, with names, times, join and leave", async ()
   await ana.locator("#messages li.notice", { hasText: "Bo joined" }).waitFor();
   await ana.locator("#members li", { hasText: "Bo" }).waitFor();
   await bo.locator("#members li", { hasText: "Ana" }).waitFor();
+  await ana.locator("#online-count", { hasText: "2 online" }).waitFor(); // with the list, not at the next pong
 
   await ana.getByLabel("Message", { exact: true }).fill("hello Bo");
   await ana.getByLabel("Message", { exact: true }).press("Enter");
@@ -55,6 +64,7 @@ scenario("two users chat both ways, with names, times, join and leave", async ()
   await bo.getByRole("button", { name: "Leave" }).click();
   await ana.locator("#messages li.notice", { hasText: "Bo left" }).waitFor();
   assert.equal(await ana.locator("#members li", { hasText: "Bo" }).count(), 0);
+  assert.equal(await ana.locator("#online-count").textContent(), "1 online");
 
   // A reload returns straight to the room, with the name and the history.
   await ana.reload();
@@ -320,6 +330,7 @@ scenario("the browser going offline shows Reconnecting at once, and online recon
   const ana = await user("Ana", "network");
   await ana.context().setOffline(true);
   await ana.locator("#state", { hasText: "Reconnecting…" }).waitFor({ timeout: 2000 });
+  await audit(ana, "reconnecting");
   await ana.context().setOffline(false);
   await online(ana);
 });
@@ -376,6 +387,7 @@ scenario("a message refused or taking too long shows Not sent with Retry and Dis
   const held = await say("held, then retried");
   await held.locator(".status", { hasText: "Sending…" }).waitFor();
   await held.locator(".status", { hasText: "Not sent" }).waitFor({ timeout: 30000 });
+  await audit(ana, "a message not sent");
   rule.hold = false;
   await held.getByRole("button", { name: "Retry" }).click();
   await ana.locator("#messages li.message:not(.pending)", { hasText: "held, then retried" }).waitFor({ timeout: 10000 });
@@ -711,6 +723,94 @@ scenario("switching rooms from the chat, and a link that returns to the room", a
   assert.equal(await ana.getByLabel("Go to room").getAttribute("aria-invalid"), "true");
 });
 
+scenario("the room list counts what is new in other rooms; room names ignore case", async () => {
+  const ana = await user("Ana", "Team-A");
+  const bo = await user("Bo", "team-a"); // the same room
+  await ana.locator("#members li", { hasText: "Bo" }).waitFor();
+  await bo.locator("#members li", { hasText: "Ana" }).waitFor();
+  const go = async (r) => {
+    await ana.getByLabel("Go to room").fill(r);
+    await ana.getByRole("button", { name: "Go", exact: true }).click();
+    await ana.locator("#room-title", { hasText: `#${r}` }).waitFor();
+    await online(ana);
+  };
+  await go("other-room");
+  for (const text of ["one", "two", "three"]) {
+    await bo.getByLabel("Message", { exact: true }).fill(text);
+    await bo.getByLabel("Message", { exact: true }).press("Enter");
+  }
+  await bo.locator("#messages li.message:not(.pending)", { hasText: "three" }).waitFor();
+  await bo.locator("#messages li.message.pending").waitFor({ state: "detached" });
+
+  // A room opened asks at once how the other recent rooms stand.
+  await go("third-room");
+  const rooms = ana.getByRole("navigation", { name: "Rooms" });
+  const teamA = rooms.getByRole("link", { name: /^#Team-A\s*3 new messages$/ });
+  await teamA.waitFor({ timeout: 10000 });
+  assert.equal(await teamA.locator(".badge").evaluate((b) => b.firstChild.textContent), "3", "the count shown");
+  assert.equal(await rooms.getByRole("link", { name: "#other-room" }).locator(".badge").count(), 0, "nothing was said there");
+  assert.equal(await rooms.locator("[aria-current=page]").textContent(), "#third-room");
+  await audit(ana, "room list with news");
+
+  await teamA.click();
+  await ana.locator("#room-title", { hasText: "#Team-A" }).waitFor();
+  assert.match(ana.url(), /\?room=Team-A$/);
+  await ana.locator("#messages li.message", { hasText: "three" }).waitFor();
+  // What was shown is seen: back in another room, Team-A has nothing new.
+  await ana.goBack();
+  await ana.locator("#room-title", { hasText: "#third-room" }).waitFor();
+  await online(ana);
+  await rooms.getByRole("link", { name: "#Team-A", exact: true }).waitFor();
+  assert.equal(await rooms.locator(".badge").count(), 0);
+  // One entry per room, whatever the case it was typed in.
+  await go("TEAM-A");
+  assert.deepEqual(await rooms.getByRole("link").allTextContents(), ["#TEAM-A", "#third-room", "#other-room"]);
+  await ana.locator("#messages li.message", { hasText: "three" }).waitFor();
+  assert.deepEqual(await texts(ana), ["one", "two", "three"]);
+});
+
+scenario("what was typed and not sent comes back with its room, and goes out once", async () => {
+  const ana = await user("Ana", "keep");
+  const bo = await user("Bo", "keep");
+  await ana.locator("#members li", { hasText: "Bo" }).waitFor();
+  const composer = ana.getByLabel("Message", { exact: true });
+  await ana.context().setOffline(true);
+  await ana.locator("#state", { hasText: "Reconnecting…" }).waitFor();
+  await composer.fill("sent while offline");
+  await composer.press("Enter");
+  await composer.fill("half-written");
+  // Away to another room, and back: the message goes out, the draft is there.
+  await ana.getByLabel("Go to room").fill("elsewhere");
+  await ana.getByRole("button", { name: "Go", exact: true }).click();
+  await ana.locator("#room-title", { hasText: "#elsewhere" }).waitFor();
+  assert.equal(await composer.inputValue(), "");
+  await ana.context().setOffline(false);
+  await online(ana);
+  await ana.goBack();
+  await ana.locator("#room-title", { hasText: "#keep" }).waitFor();
+  assert.equal(await composer.inputValue(), "half-written");
+  await ana.locator("#messages li.message:not(.pending)", { hasText: "sent while offline" }).waitFor({ timeout: 15000 });
+  await bo.locator("#messages li.message", { hasText: "sent while offline" }).waitFor();
+
+  // A reload with a message on its way: it goes again, and is stored once.
+  let held = 0;
+  await ana.routeWebSocket((url) => url.port === String(stack.gwPort), (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => (JSON.parse(m).text === "sent before a reload" && held++ === 0) || server.send(m)); // held back, once
+  });
+  await ana.reload();
+  await online(ana);
+  await composer.fill("sent before a reload");
+  await composer.press("Enter");
+  await ana.locator("#messages li.message.pending", { hasText: "sent before a reload" }).waitFor();
+  for (let i = 0; i < 50 && held === 0; i++) await ana.waitForTimeout(100); // the frame leaves the page
+  assert.equal(held, 1, "the message was sent, and held back");
+  await ana.reload();
+  await ana.locator("#messages li.message:not(.pending)", { hasText: "sent before a reload" }).waitFor({ timeout: 15000 });
+  await bo.locator("#messages li.message", { hasText: "sent before a reload" }).waitFor();
+  for (const page of [ana, bo]) assert.deepEqual(await texts(page), ["sent while offline", "sent before a reload"]);
+});
+
 scenario("a guest sees their own name and renames, staying the same person", async () => {
   const ana = await user("Ana", "rename");
   const bo = await user("Bo", "rename");
@@ -775,14 +875,7 @@ scenario("at 320 px nothing is clipped and members are reachable", async () => {
   assert.equal(await ana.locator("#members li", { hasText: "Bo" }).isVisible(), true);
 });
 
-scenario("no serious accessibility problems, light and dark, narrow and wide", async () => {
-  const axe = readFileSync(path.join(root, "test", "browser", "node_modules", "axe-core", "axe.min.js"), "utf8");
-  const audit = async (page, where) => {
-    await page.evaluate(axe); // through the debugger protocol: the page's CSP does not apply
-    const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
-    const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-    assert.deepEqual(bad.map((v) => `${where}: ${v.id} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`), []);
-  };
+scenario("no serious accessibility problems, light and dark, narrow and wide, menus open", async () => {
   for (const colorScheme of ["light", "dark"]) {
     for (const width of [320, 1200]) {
       const page = await newPage({ colorScheme, viewport: { width, height: 800 } });
@@ -795,6 +888,19 @@ scenario("no serious accessibility problems, light and dark, narrow and wide", a
       await page.getByLabel("Message", { exact: true }).press("Enter");
       await page.locator("#messages li.message:not(.pending)").first().waitFor();
       await audit(page, `chat, ${colorScheme}, ${width}px`);
+      // The menus open: on a phone the room's actions behind Menu, and the Alerts and You menus.
+      if (width < 600) await page.getByRole("button", { name: "Menu" }).click();
+      await page.locator("#alerts summary").click();
+      await page.getByLabel("Desktop notifications").waitFor();
+      await audit(page, `Alerts open, ${colorScheme}, ${width}px`);
+      await page.keyboard.press("Escape"); // closes it, back on its button
+      assert.equal(await page.locator("#alerts[open]").count(), 0);
+      assert.equal(await page.evaluate(() => document.activeElement.closest("details")?.id), "alerts");
+      await page.locator("#me-menu summary").click();
+      await page.getByLabel("New name").waitFor();
+      await audit(page, `You open, ${colorScheme}, ${width}px`);
+      await page.keyboard.press("Escape");
+      await page.getByLabel("New name").waitFor({ state: "hidden" });
     }
   }
 });

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+)
+
+// Room names are compared without regard to case: a room is stored under
+// chat.RoomKey of its name. A room stored before that rule under a name
+// with capitals (its messages' head exists under that exact name) keeps
+// it, so that its history stays readable by its old name; no new room is
+// stored under a name with capitals.
+
+// ResolveRoom returns the key a room named as a client typed it is stored
+// under. A name without capitals costs no request.
+func (db *DB) ResolveRoom(ctx context.Context, name string) (string, error) {
+	folded := chat.RoomKey(name)
+	if folded == name {
+		return name, nil
+	}
+	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &db.tables.Messages, Key: key(roomPrefix+name, headSK),
+		ProjectionExpression: aws.String("seq"),
+	})
+	if err != nil {
+		return "", fmt.Errorf("look for room %q stored before names were folded: %w", name, err)
+	}
+	if out.Item != nil {
+		return name, nil
+	}
+	return folded, nil
+}
+
+// maxBatchTries bounds the BatchGetItem calls of RoomHeads: the keys
+// DynamoDB leaves unprocessed (throttled) are asked again, after a backoff,
+// and reported as an error after the last try.
+const maxBatchTries = 3
+
+var batchBackoff = chat.Backoff{First: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+
+// RoomHeads returns the latest seq of each named room (0 for a room with
+// no message), in the order of names, under the names as given; rooms are
+// resolved as ResolveRoom does. It is one BatchGetItem of eventually
+// consistent reads (a seq may be a moment behind), for up to 50 names.
+func (db *DB) RoomHeads(ctx context.Context, names []string) ([]chat.RoomHead, error) {
+	var ks []map[string]types.AttributeValue
+	asked := map[string]bool{}
+	for _, n := range names {
+		for _, k := range []string{n, chat.RoomKey(n)} {
+			if !asked[k] {
+				asked[k] = true
+				ks = append(ks, key(roomPrefix+k, headSK))
+			}
+		}
+	}
+	if len(ks) > 100 {
+		return nil, fmt.Errorf("read the heads of %d rooms: at most 50 at once", len(names))
+	}
+	seqs := map[string]int64{}
+	found := map[string]bool{}
+	pending := map[string]types.KeysAndAttributes{db.tables.Messages: {
+		Keys: ks, ProjectionExpression: aws.String("pk, seq"),
+	}}
+	for try := 0; len(pending) > 0; try++ {
+		if try == maxBatchTries {
+			return nil, fmt.Errorf("read the heads of rooms %q: DynamoDB left %d unprocessed after %d tries", names, len(pending[db.tables.Messages].Keys), try)
+		}
+		if try > 0 {
+			if err := chat.Sleep(ctx, batchBackoff.Delay(try-1)); err != nil {
+				return nil, err
+			}
+		}
+		out, err := db.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+		if err != nil {
+			return nil, fmt.Errorf("read the heads of rooms %q: %w", names, err)
+		}
+		for _, item := range out.Responses[db.tables.Messages] {
+			var h headItem
+			if err := unmarshal(item, &h); err != nil {
+				return nil, err
+			}
+			room := h.PK[len(roomPrefix):]
+			seqs[room], found[room] = h.Seq, true
+		}
+		pending = out.UnprocessedKeys
+	}
+	heads := make([]chat.RoomHead, len(names))
+	for i, n := range names {
+		k := chat.RoomKey(n)
+		if found[n] {
+			k = n // stored before names were folded
+		}
+		heads[i] = chat.RoomHead{Room: n, Seq: seqs[k]}
+	}
+	return heads, nil
+}

@@ -1,0 +1,85 @@
+// The rooms this browser was in lately, and how many messages each holds
+// that this browser has not shown: the room's latest seq (the rooms frame,
+// docs/protocol.md) less the highest seq shown here. Both are kept in
+// localStorage, so every tab of the browser shares them.
+
+import { roomError } from "./rules.js";
+
+const RECENT_ROOMS = 8;
+const MAX_BADGE = 99;
+
+/** The name a room is compared by: room names ignore case (docs/protocol.md). */
+export const roomKey = (r) => r.toLowerCase();
+
+/** Whether a and b name the same room. */
+export const sameRoom = (a, b) => roomKey(a) === roomKey(b);
+
+function load(key, fallback) {
+  try {
+    return JSON.parse(localStorage.getItem(key)) ?? fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/** The rooms this browser was in lately, the latest first, as they were typed. */
+export function recentRooms() {
+  const rooms = load("chat.rooms", []);
+  return Array.isArray(rooms) ? rooms.filter((r) => typeof r === "string" && r !== "" && !roomError(r)) : [];
+}
+
+/** Puts r first among the recent rooms (once, whatever its case) and returns them. */
+export function rememberRoom(r) {
+  const rooms = [r, ...recentRooms().filter((x) => !sameRoom(x, r))].slice(0, RECENT_ROOMS);
+  localStorage.setItem("chat.rooms", JSON.stringify(rooms));
+  // The seqs seen are kept for these rooms only.
+  const seen = load("chat.seen", {});
+  const kept = Object.fromEntries(rooms.map(roomKey).filter((k) => seen[k] > 0).map((k) => [k, seen[k]]));
+  localStorage.setItem("chat.seen", JSON.stringify(kept));
+  return rooms;
+}
+
+/** Notes that room r's messages up to seq were shown here. */
+export function noteSeen(r, seq) {
+  const seen = load("chat.seen", {});
+  if (!(seq > (seen[roomKey(r)] || 0))) return;
+  seen[roomKey(r)] = seq;
+  localStorage.setItem("chat.seen", JSON.stringify(seen));
+}
+
+/** The messages of room r not shown here, at most, given its latest seq. */
+export function unseen(r, latest) {
+  return Math.max(0, latest - (load("chat.seen", {})[roomKey(r)] || 0));
+}
+
+/**
+ * Fills each list in lists with links to rooms, current marked as the page
+ * it is, the others with a count of the messages not seen there (from
+ * latest: room key → seq, as far as known).
+ */
+export function renderRooms(lists, rooms, current, latest) {
+  for (const list of lists) {
+    list.replaceChildren(...rooms.map((r) => {
+      const a = document.createElement("a");
+      a.href = `?room=${encodeURIComponent(r)}`;
+      a.dataset.room = r;
+      a.textContent = `#${r}`;
+      const n = sameRoom(r, current) ? 0 : unseen(r, latest.get(roomKey(r)) || 0);
+      if (sameRoom(r, current)) a.setAttribute("aria-current", "page");
+      if (n > 0) {
+        // Read as "#design 3 new messages": the count shown, then what it counts.
+        const badge = document.createElement("span");
+        badge.className = "badge";
+        badge.textContent = n > MAX_BADGE ? `${MAX_BADGE}+` : String(n);
+        const what = document.createElement("span");
+        what.className = "visually-hidden";
+        what.textContent = ` new ${n === 1 ? "message" : "messages"}`;
+        badge.append(what);
+        a.append(" ", badge);
+      }
+      const li = document.createElement("li");
+      li.append(a);
+      return li;
+    }));
+  }
+}
