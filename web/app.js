@@ -5,7 +5,8 @@ import config from "./config.js";
 import { ChatClient, newKey } from "./client.js";
 import { SignIn } from "./signin.js";
 import { messageItem, relayout, setTime } from "./render.js";
-import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, sameRoom } from "./rooms.js";
+import { forgetKept, keep, takeKept } from "./kept.js";
+import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey } from "./rooms.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -30,6 +31,7 @@ const PROBLEM_TEXT = {
 
 let client = null;
 let room = "";
+let storedRoom = ""; // the room as the server names it (a sync says), "" until known
 let me = { userId: "", name: "" };
 const members = new Map(); // userId → name, online users
 // Who wrote the messages shown, by name: a name two people have used here
@@ -134,6 +136,7 @@ function join(name, r, how = "replace") {
   localStorage.setItem("chat.room", r);
   localStorage.setItem("chat.joined", "1");
   const rooms = rememberRoom(r);
+  forgetKept(rooms.map(roomKey)); // what was kept in rooms no longer among the recent ones
   $("recent-rooms").replaceChildren(...rooms.map((x) => Object.assign(document.createElement("option"), { value: x })));
   showRooms();
   const url = `?room=${encodeURIComponent(r)}`;
@@ -156,7 +159,10 @@ function join(name, r, how = "replace") {
   renderMembers();
   renderTyping();
   showAlertSettings();
-  restoreDraft(r);
+  storedRoom = "";
+  $("text").value = ""; // what was typed in the room before is kept for it (kept.js)
+  textState();
+  fitComposer();
   client = signin
     ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token() })
     : new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
@@ -213,11 +219,23 @@ $("menu-toggle").addEventListener("click", () => {
   $("menu-toggle").setAttribute("aria-expanded", String(open));
 });
 
+function closeMenu() {
+  $("room-actions").classList.remove("open");
+  $("menu-toggle").setAttribute("aria-expanded", "false");
+}
+
 // The header's small menus behave as menus: one open at a time, closed by
 // Escape or a click elsewhere.
 const headerMenus = [$("alerts"), $("me-menu")];
 document.addEventListener("pointerdown", (e) => {
   for (const menu of headerMenus) if (menu.open && !menu.contains(e.target)) menu.open = false;
+  if (!$("room-actions").contains(e.target) && !$("menu-toggle").contains(e.target)) closeMenu();
+});
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && $("room-actions").classList.contains("open") && !headerMenus.some((m) => m.open)) {
+    closeMenu();
+    $("menu-toggle").focus();
+  }
 });
 for (const menu of headerMenus) {
   menu.addEventListener("toggle", () => {
@@ -225,6 +243,7 @@ for (const menu of headerMenus) {
   });
   menu.addEventListener("keydown", (e) => {
     if (e.key !== "Escape" || !menu.open) return;
+    e.stopPropagation(); // Escape closes this menu, not the phone's Menu around it
     menu.open = false;
     menu.querySelector("summary").focus();
   });
@@ -254,6 +273,7 @@ $("rename-form").addEventListener("submit", (e) => {
 });
 $("sign-out").addEventListener("click", () => {
   leave();
+  forgetKept(); // the next person to sign in here must not get these
   showJoin();
   signin.signOut();
 });
@@ -272,7 +292,7 @@ $("room-form").addEventListener("submit", (e) => {
 
 /** Goes to room r (how: as join's), unless it is the room shown. */
 function switchRoom(r, how) {
-  if (sameRoom(r, room)) return;
+  if (r === room) return;
   leave();
   join(me.name, r, how);
 }
@@ -301,7 +321,7 @@ function showRooms() {
 
 /** Asks for the other recent rooms' latest seqs, while the page is visible. */
 function askRooms() {
-  const others = recentRooms().filter((r) => !sameRoom(r, room));
+  const others = recentRooms().filter((r) => roomKey(r) !== roomKey(room));
   if (!client || document.hidden || others.length === 0) return;
   roomsAskedAt = Date.now();
   client.fetchRooms(others);
@@ -313,10 +333,15 @@ function onRooms(rooms) {
   showRooms();
 }
 
-/** Notes the current room's messages as seen, when the page is visible. */
+/** Notes the current room's messages as seen, when the page is visible: once for a batch of messages. */
 function seenNow() {
-  const last = [...$("messages").querySelectorAll("li[data-seq]")].at(-1);
-  if (!document.hidden && last) noteSeen(room, Number(last.dataset.seq));
+  if (seenNow.due) return;
+  seenNow.due = true;
+  queueMicrotask(() => {
+    seenNow.due = false;
+    const last = [...$("messages").querySelectorAll("li[data-seq]")].at(-1);
+    if (!document.hidden && last) noteSeen(room, Number(last.dataset.seq));
+  });
 }
 
 for (const list of roomLists) {
@@ -324,8 +349,7 @@ for (const list of roomLists) {
     const a = e.target.closest("a[data-room]");
     if (!a || e.ctrlKey || e.metaKey || e.shiftKey) return; // a new tab or window: the browser's
     e.preventDefault();
-    $("room-actions").classList.remove("open");
-    $("menu-toggle").setAttribute("aria-expanded", "false");
+    closeMenu();
     switchRoom(a.dataset.room, "push");
   });
 }
@@ -410,16 +434,17 @@ function quietly(insert) {
   }));
 }
 
-function onSync({ you, first, more }) {
+function onSync({ you, room: syncedRoom, first, more }) {
   // The messages of a sync follow this event in the same task: history,
   // not news.
   quietly(() => {});
   replaying = true;
   queueMicrotask(() => (replaying = false));
   me = you;
+  storedRoom = syncedRoom;
   $("me-name").textContent = you.name;
   if (first) {
-    resendKept(you.userId);
+    restoreKept(you.userId);
     setOlder(more);
     queueMicrotask(askRooms); // once the client counts the connection ready
   }
@@ -620,43 +645,25 @@ function showSending(text, clientId) {
   appendKeepingScroll(() => $("messages").append(li));
 }
 
-// What was typed in a room and not sent, and the message being written
-// there, are kept in this browser when the page leaves the room (another
-// room, Leave, a rename, a reload, the tab closed) and come back with the
-// room: the messages go again with their clientIds, so the server stores
-// each once, whether or not it had them.
+/** Keeps what was typed in this room and not sent (kept.js), for the person signed in or this browser's guest. */
 function keepUnsent() {
-  if (!client || !room) return;
-  const unsent = client.unsent();
-  const key = `chat.unsent.${roomKey(room)}`;
-  if (unsent.length > 0 && me.userId) localStorage.setItem(key, JSON.stringify({ userId: me.userId, messages: unsent }));
-  else localStorage.removeItem(key);
-  const draft = $("text").value;
-  if (draft.trim()) localStorage.setItem(`chat.draft.${roomKey(room)}`, draft);
-  else localStorage.removeItem(`chat.draft.${roomKey(room)}`);
+  const owner = signin ? me.userId : "guest";
+  if (!client || !room || !owner) return;
+  try {
+    keep(storedRoom || roomKey(room), owner, client.unsent(), $("text").value);
+  } catch {} // storage full or refused: leaving the room must not fail for it
 }
 window.addEventListener("pagehide", keepUnsent);
 
-/** The draft kept for room r, into the composer. */
-function restoreDraft(r) {
-  $("text").value = localStorage.getItem(`chat.draft.${roomKey(r)}`) || "";
-  localStorage.removeItem(`chat.draft.${roomKey(r)}`);
-  textState();
-  fitComposer();
-}
-
-/** Sends again what was kept unsent in this room, if the same person kept it. */
-function resendKept(userId) {
-  const key = `chat.unsent.${roomKey(room)}`;
-  let kept = null;
-  try {
-    kept = JSON.parse(localStorage.getItem(key));
-  } catch {}
-  localStorage.removeItem(key);
-  if (kept?.userId !== userId || !Array.isArray(kept.messages)) return;
-  for (const { clientId, text } of kept.messages) {
-    if (typeof clientId === "string" && typeof text === "string") showSending(text, client.send(text, clientId));
+/** Brings back what was kept in this room: the draft into an empty composer, the messages sent again with their clientIds. */
+function restoreKept(userId) {
+  const { messages, draft } = takeKept([storedRoom, roomKey(room)], signin ? userId : "guest");
+  if (draft && !$("text").value.trim()) {
+    $("text").value = draft;
+    textState();
+    fitComposer();
   }
+  for (const { clientId, text } of messages) showSending(text, client.send(text, clientId));
 }
 
 /** Shows a pending message as being sent, until SEND_TIMEOUT_MS says otherwise. */

@@ -19,6 +19,8 @@
 //   ack      {clientId, id, seq, userId, sentAt}
 //   presence {type: "join" | "leave", userId, name, version, pseq, sentAt}  (only events that change something, live or fetched)
 //   typing   {userId, name}
+//   change   {type: "edit" | "delete" | "reaction", seq, target, userId, name, emoji?, removed?, state?}
+//            (state: the changed message as it is after it, with its version; live or fetched)
 //   rooms    {rooms: [{room, seq}]}                       (other rooms' latest seqs, asked for with fetchRooms)
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
@@ -59,6 +61,9 @@ const recent = (t) => Date.now() - t < SYNC_RETRY_MS;
 // acknowledged is sent again, in order, on a new one.
 const RECONNECT_CODES = new Set(["not_connected", "invalid_frame"]);
 
+// The frames that store (numbered, limited as messages, acknowledged).
+const WRITES = new Set(["new-message", "edit", "delete", "react"]);
+
 export class ChatClient extends EventTarget {
   constructor({ url, name, room, key, token }) {
     super();
@@ -72,9 +77,11 @@ export class ChatClient extends EventTarget {
     this.last = null; // every message up to this seq is held (null until the first sync)
     this.highest = 0; // the highest seq the room is known to have
     this.held = new Set(); // seqs held: messages and skipped seqs
-    // clientId → {text, frame, sent, sentAt, due}, in send order. frame is
-    // its number on this connection (0: not sent on it yet); sent, that it
-    // went and is not answered; due, that it may not go (again) before.
+    // clientId → {body, frame, sent, sentAt, due}, in send order: the
+    // writes (messages, edits, deletes, reactions) not yet acknowledged.
+    // body is the frame but its clientId and number; frame is its number
+    // on this connection (0: not sent on it yet); sent, that it went and is
+    // not answered; due, that it may not go (again) before.
     this.pending = new Map();
     this.gapTries = 0; // gap fetches since one brought something
     // How long a gap may stay open before it is fetched: GAP_WAIT_MS, doubled
@@ -125,9 +132,30 @@ export class ChatClient extends EventTarget {
    * Queues a message and sends it as soon as the connection and the window
    * allow; returns its clientId. A message sent before, from a connection
    * that ended, goes again with its clientId: the server stores it once.
+   * extras: replyTo (the seq it answers), mentions (user ids).
    */
-  send(text, clientId = newClientId()) {
-    this.pending.set(clientId, { text, frame: 0, sent: false, sentAt: 0, due: 0 });
+  send(text, clientId = newClientId(), { replyTo, mentions } = {}) {
+    return this.write({ action: "new-message", text, ...(replyTo ? { replyTo } : {}), ...(mentions?.length ? { mentions } : {}) }, clientId);
+  }
+
+  /** Edits the text of the user's message at seq target; returns the clientId. */
+  edit(target, text) {
+    return this.write({ action: "edit", target, text });
+  }
+
+  /** Deletes the user's message at seq target; returns the clientId. */
+  delete(target) {
+    return this.write({ action: "delete", target });
+  }
+
+  /** Reacts to the message at seq target with emoji, or takes the reaction back; returns the clientId. */
+  react(target, emoji, remove = false) {
+    return this.write({ action: "react", target, emoji, ...(remove ? { remove } : {}) });
+  }
+
+  /** Queues a write (a frame body without clientId and number), in order with the others. */
+  write(body, clientId = newClientId()) {
+    this.pending.set(clientId, { body, frame: 0, sent: false, sentAt: 0, due: 0 });
     this.pump();
     return clientId;
   }
@@ -137,17 +165,18 @@ export class ChatClient extends EventTarget {
    * still queued, else queued anew under the same clientId (nothing was
    * stored under it); and reconnects now if there is no connection.
    */
-  retry(clientId, text) {
+  retry(clientId, text, extras = {}) {
     const p = this.pending.get(clientId);
     if (p) Object.assign(p, { due: 0, sent: false }); // its number kept: a copy the server has is answered as such
-    else this.pending.set(clientId, { text, frame: 0, sent: false, sentAt: 0, due: 0 });
+    else this.send(text, clientId, extras);
     this.retryNow();
     this.pump();
   }
 
-  /** The messages not yet acknowledged, in send order: [{clientId, text}]. */
+  /** The messages not yet acknowledged, in send order: [{clientId, text, replyTo?, mentions?}]. */
   unsent() {
-    return [...this.pending].map(([clientId, p]) => ({ clientId, text: p.text }));
+    return [...this.pending].filter(([, p]) => p.body.action === "new-message")
+      .map(([clientId, { body: { text, replyTo, mentions } }]) => ({ clientId, text, replyTo, mentions }));
   }
 
   /** Gives up a message not yet acknowledged (one already on its way may still be stored, and then shows). */
@@ -328,7 +357,7 @@ export class ChatClient extends EventTarget {
       p.sent = true;
       p.sentAt = now;
       unanswered++;
-      this.transmit({ action: "new-message", text: p.text, clientId, frame: p.frame });
+      this.transmit({ ...p.body, clientId, frame: p.frame });
       this.watchAnswers();
     }
   }
@@ -570,6 +599,15 @@ export class ChatClient extends EventTarget {
         this.hold({ seq: f.seq, skipped: true });
         this.noteHighest(f.seq);
         break;
+      case "edit":
+      case "delete":
+      case "reaction":
+        // A change holds its seq as a skipped one does; the page applies
+        // the state it carries (by version).
+        this.emit("change", f);
+        this.hold({ seq: f.seq, skipped: true });
+        this.noteHighest(f.seq);
+        break;
       case "join":
       case "leave":
         this.applyEvent(f);
@@ -628,7 +666,7 @@ export class ChatClient extends EventTarget {
   }
 
   onError(f) {
-    if (f.code === "rate_limited" && f.action === "new-message") {
+    if (f.code === "rate_limited" && WRITES.has(f.action)) {
       // The frame kept its number: it goes again when told, the ones after
       // it wait for it, then go one at a time, paced.
       const wait = f.retryAfterMs || 1000;
@@ -640,7 +678,7 @@ export class ChatClient extends EventTarget {
       this.emit("problem", f);
       return;
     }
-    if (f.code === "rate_limited" || (f.code === "internal" && f.action !== "new-message")) {
+    if (f.code === "rate_limited" || (f.code === "internal" && !WRITES.has(f.action))) {
       // A sync or presence fetch is asked again; a ping simply goes unanswered.
       const wait = f.code === "internal" ? backoff(WAVE, this.waves) : f.retryAfterMs || 1000;
       if (f.action === "sync" || f.action === "presence") this.retryLater(f, wait);
@@ -678,6 +716,7 @@ export class ChatClient extends EventTarget {
       for (const m of messages) this.held.add(m.seq);
       for (const seq of f.skipped || []) this.held.add(seq);
       this.emit("older", { messages, more: f.more });
+      for (const c of f.changes || []) this.emit("change", c);
       return;
     }
     this.syncAskedAt = 0;
@@ -697,6 +736,10 @@ export class ChatClient extends EventTarget {
       if (pseq > this.pHighest) this.pHighest = pseq;
     }
     for (const m of f.messages) this.hold(m);
+    for (const c of f.changes || []) {
+      if (c.clientId && this.pending.has(c.clientId)) this.acknowledgeBySync(c);
+      if (!this.held.has(c.seq)) this.emit("change", c);
+    }
     for (const seq of f.skipped || []) this.hold({ seq, skipped: true });
     if (!first && f.first - 1 > this.last) {
       // Everything before first holds nothing and never will (the room's
@@ -754,9 +797,11 @@ export class ChatClient extends EventTarget {
     this.pace = Math.max(this.pace * 0.75, this.paceFloor);
     if (!this.pending.size) this.pace = this.paceFloor = 0;
     this.emit("ack", f);
-    this.held.add(f.seq);
-    this.advance();
-    this.noteHighest(f.seq);
+    if (f.seq) { // a reaction that changed nothing took no seq
+      this.held.add(f.seq);
+      this.advance();
+      this.noteHighest(f.seq);
+    }
     this.pump();
   }
 

@@ -121,7 +121,8 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 	limits.Messages, limits.Reads = cfg.MessageRate, cfg.ReadRate
 	limits.ListedRoomSize = cfg.ListedRoomSize
 	limits.ShardSize = cfg.ShardSize
-	db.SkipAfter, db.WriterLife, db.ShardSize = limits.SkipAfter, limits.InvocationTimeout, limits.ShardSize
+	limits.EditWindow = cfg.EditWindow
+	db.SkipAfter, db.WriterLife, db.ShardSize, db.EditWindow = limits.SkipAfter, limits.InvocationTimeout, limits.ShardSize, limits.EditWindow
 	var queue handler.Queue
 	if cfg.FanoutQueueURL != "" {
 		queue = &fanout.Queue{URL: cfg.FanoutQueueURL, Client: sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {

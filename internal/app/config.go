@@ -18,6 +18,7 @@ const (
 	EnvConnectionsTable     = "CHAT_CONNECTIONS_TABLE"      // required
 	EnvMessagesTable        = "CHAT_MESSAGES_TABLE"         // required
 	EnvMessageRetentionDays = "CHAT_MESSAGE_RETENTION_DAYS" // default 30
+	EnvEditWindowHours      = "CHAT_EDIT_WINDOW_HOURS"      // how long after sending its author may edit a message, default 24
 	EnvFanoutConcurrency    = "CHAT_FANOUT_CONCURRENCY"     // default 64
 	EnvPostTimeout          = "CHAT_POST_TIMEOUT"           // Go duration, default 3s
 	EnvBroadcastBudget      = "CHAT_BROADCAST_BUDGET"       // Go duration, default 10s: how long one broadcast (or shard) keeps retrying its posts
@@ -45,7 +46,7 @@ const (
 )
 
 // EnvNames lists every variable above.
-var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvFanoutConcurrency,
+var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvEditWindowHours, EnvFanoutConcurrency,
 	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvListedRoomSize, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
 	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey, EnvJWTIssuer, EnvJWTAudience, EnvJWKSURL, EnvJWTNameClaims,
 	EnvShardSize, EnvFanoutQueueURL, EnvSQSEndpoint, EnvBroadcastBudget}
@@ -60,6 +61,7 @@ type Range struct{ Min, Max float64 }
 func Ranges() map[string]Range {
 	return map[string]Range{
 		EnvMessageRetentionDays: {1, 36500},
+		EnvEditWindowHours:      {1, 8760},
 		EnvFanoutConcurrency:    {1, 1024},
 		EnvMaxTextChars:         {1, 20000},
 		EnvListedRoomSize:       {2, chat.MaxListedRoomSize},
@@ -76,6 +78,7 @@ type Config struct {
 	ConnectionsTable   string
 	MessagesTable      string
 	MessageRetention   time.Duration
+	EditWindow         time.Duration
 	FanoutConcurrency  int
 	PostTimeout        time.Duration
 	BroadcastBudget    time.Duration
@@ -121,6 +124,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	days := intVar(getenv, EnvMessageRetentionDays, 30, &errs)
 	c.MessageRetention = time.Duration(days) * 24 * time.Hour
+	hours := intVar(getenv, EnvEditWindowHours, int(chat.DefaultLimits().EditWindow/time.Hour), &errs)
+	c.EditWindow = time.Duration(hours) * time.Hour
 	c.FanoutConcurrency = intVar(getenv, EnvFanoutConcurrency, 64, &errs)
 	c.MaxTextChars = intVar(getenv, EnvMaxTextChars, 2000, &errs)
 	c.ListedRoomSize = intVar(getenv, EnvListedRoomSize, chat.DefaultLimits().ListedRoomSize, &errs)

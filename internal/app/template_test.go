@@ -87,7 +87,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dynamo := map[string]bool{"dynamodb:GetItem": true, "dynamodb:PutItem": true, "dynamodb:UpdateItem": true,
+	dynamo := map[string]bool{"dynamodb:GetItem": true, "dynamodb:BatchGetItem": true, "dynamodb:PutItem": true, "dynamodb:UpdateItem": true,
 		"dynamodb:DeleteItem": true, "dynamodb:Query": true}
 	manage := func(method string) string {
 		return "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${ChatApi}/${StageName}/" + method + "/@connections/*"
@@ -164,12 +164,14 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			}
 		}
 	}
+	// The connect function reads one item of the messages table (a room
+	// stored under capitals), and writes none.
 	for _, fn := range []string{"ConnectFunction", "DisconnectFunction"} {
 		stmts, _ := tmpl.PolicyStatements(fn)
 		for _, st := range stmts {
 			for _, r := range st.Resources {
-				if r.Text == "MessagesTable.Arn" {
-					t.Errorf("%s has access to the messages table, which it never reads or writes", fn)
+				if r.Text == "MessagesTable.Arn" && (fn != "ConnectFunction" || !slices.Equal(st.Actions, []string{"dynamodb:GetItem"})) {
+					t.Errorf("%s may %v on the messages table, more than it does", fn, st.Actions)
 				}
 			}
 		}

@@ -17,6 +17,9 @@ const (
 	CodeNotConnected   = "not_connected"   // the server has no record of this connection; it is closed
 	CodeRateLimited    = "rate_limited"    // too many frames: send this one again after RetryAfter
 	CodeInternal       = "internal"        // the server failed; the client may retry
+	CodeGone           = "gone"            // the message a change or reply names is not there (deleted, expired, never was)
+	CodeNotAllowed     = "not_allowed"     // only a message's author may edit or delete it
+	CodeTooLate        = "too_late"        // the time to edit the message is over
 )
 
 // Error is a protocol error: a code from the list above and a message meant

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -20,17 +21,31 @@ const (
 	ActionPresence   = "presence"
 	ActionMembers    = "members"
 	ActionRooms      = "rooms"
+	ActionEdit       = "edit"
+	ActionDelete     = "delete"
+	ActionReact      = "react"
 )
 
 // Actions lists every action the server handles, in protocol order.
-var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence, ActionMembers, ActionRooms}
+var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence, ActionMembers, ActionRooms, ActionEdit, ActionDelete, ActionReact}
+
+// Writes reports whether action stores an event in the room's order: a
+// message, or a change of one (edit, delete, react). Such a frame may be
+// numbered (frame), is limited by the messages rate and is acknowledged.
+func Writes(action string) bool {
+	switch action {
+	case ActionNewMessage, ActionEdit, ActionDelete, ActionReact:
+		return true
+	}
+	return false
+}
 
 // Inbound is a validated client frame. Text is trimmed; Limit is within
 // bounds (the default when the client gave none).
 type Inbound struct {
 	Action   string
-	Text     string // new-message
-	ClientID string // new-message, optional
+	Text     string // new-message, edit
+	ClientID string // a write (Writes), optional
 	// Frame numbers a connection's new-message frames 1, 2, 3…: the server
 	// stores them in that order. 0 when the client gave none.
 	Frame int64
@@ -48,6 +63,15 @@ type Inbound struct {
 	// Rooms, for rooms: the names of the rooms whose latest seq the
 	// client asks for, as it knows them, each once.
 	Rooms []string
+	// Target, for edit, delete and react: the seq of the message changed.
+	Target int64
+	// Emoji, for react: one of Reactions; Remove takes the reaction back.
+	Emoji  string
+	Remove bool
+	// ReplyTo, for new-message: the seq of the message it answers (0:
+	// none). Mentions: the user ids it mentions, each once.
+	ReplyTo  int64
+	Mentions []string
 }
 
 // ParseInbound decodes and validates one client frame. The error is always
@@ -82,7 +106,7 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	// enough to deliver.
 	clientID := in.ClientID
 	in.ClientID = truncateRunes(clientID, l.MaxClientIDChars)
-	if in.Action == ActionNewMessage {
+	if Writes(in.Action) {
 		// The frame number first: a frame rejected for anything else still
 		// takes its place in the connection's order.
 		if raw := fields["frame"]; present(raw) {
@@ -97,8 +121,8 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		return in, Errorf(CodeInvalidMessage, "a field has the wrong type: "+wrong)
 	}
 	switch in.Action {
-	case ActionNewMessage:
-		err := in.parseNewMessage(fields["text"], clientID, l)
+	case ActionNewMessage, ActionEdit, ActionDelete, ActionReact:
+		err := in.parseWrite(fields, clientID, l)
 		return in, err
 	case ActionSync:
 		err := in.parseSync(fields, l)
@@ -127,12 +151,43 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	}
 }
 
-func (in *Inbound) parseNewMessage(text json.RawMessage, clientID string, l Limits) error {
+// parseWrite parses a frame that stores an event: new-message, edit,
+// delete or react.
+func (in *Inbound) parseWrite(fields map[string]json.RawMessage, clientID string, l Limits) error {
 	if n := utf8.RuneCountInString(clientID); n > l.MaxClientIDChars {
 		return Errorf(CodeTooLong, fmt.Sprintf("clientId is %d characters; the limit is %d", n, l.MaxClientIDChars))
 	}
+	if in.Action != ActionNewMessage {
+		n, ok := wholeNumber(fields["target"])
+		if !ok || n < 1 {
+			return Errorf(CodeInvalidMessage, fmt.Sprintf(`%s needs "target": the seq of the message it changes (a whole number)`, in.Action))
+		}
+		in.Target = n
+	}
+	switch in.Action {
+	case ActionNewMessage:
+		if err := in.parseText(fields["text"], l); err != nil {
+			return err
+		}
+		return in.parseMessageExtras(fields, l)
+	case ActionEdit:
+		return in.parseText(fields["text"], l)
+	case ActionReact:
+		if json.Unmarshal(fields["emoji"], &in.Emoji) != nil || !slices.Contains(Reactions, in.Emoji) {
+			in.Emoji = ""
+			return Errorf(CodeInvalidMessage, fmt.Sprintf(`react needs "emoji", one of %s`, strings.Join(Reactions, " ")))
+		}
+		if raw := fields["remove"]; present(raw) && json.Unmarshal(raw, &in.Remove) != nil {
+			return Errorf(CodeInvalidMessage, `"remove" must be true or false`)
+		}
+	}
+	return nil
+}
+
+// parseText parses the text of a new-message or an edit.
+func (in *Inbound) parseText(text json.RawMessage, l Limits) error {
 	if !present(text) {
-		return Errorf(CodeInvalidMessage, `new-message needs "text"`)
+		return Errorf(CodeInvalidMessage, in.Action+` needs "text"`)
 	}
 	if err := json.Unmarshal(text, &in.Text); err != nil {
 		return Errorf(CodeInvalidMessage, "a field has the wrong type: text")
@@ -152,6 +207,36 @@ func (in *Inbound) parseNewMessage(text json.RawMessage, clientID string, l Limi
 		return Errorf(CodeInvalidMessage, "the message is not valid UTF-8 (an unpaired surrogate escape)")
 	}
 	in.Text = BalanceBidi(in.Text)
+	return nil
+}
+
+// parseMessageExtras parses a new-message's optional replyTo and mentions.
+func (in *Inbound) parseMessageExtras(fields map[string]json.RawMessage, l Limits) error {
+	if raw := fields["replyTo"]; present(raw) {
+		n, ok := wholeNumber(raw)
+		if !ok || n < 1 {
+			return Errorf(CodeInvalidMessage, `"replyTo" must be the seq of the message answered (a whole number)`)
+		}
+		in.ReplyTo = n
+	}
+	raw := fields["mentions"]
+	if !present(raw) {
+		return nil
+	}
+	wrong := Errorf(CodeInvalidMessage, fmt.Sprintf(`"mentions" must be a list of up to %d user ids, each once`, l.MaxMentions))
+	if json.Unmarshal(raw, &in.Mentions) != nil || len(in.Mentions) > l.MaxMentions {
+		in.Mentions = nil
+		return wrong
+	}
+	for i, id := range in.Mentions {
+		if !ValidUserID(id) || slices.Contains(in.Mentions[:i], id) {
+			in.Mentions = nil
+			return wrong
+		}
+	}
+	if len(in.Mentions) == 0 {
+		in.Mentions = nil
+	}
 	return nil
 }
 

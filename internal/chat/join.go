@@ -148,6 +148,16 @@ func GuestName() string {
 	return "guest-" + string(b[:])
 }
 
+// ValidUserID reports whether id has the form of a user id: "g-" (a
+// guest) or "u-" (an account) and up to 64 of A-Z a-z 0-9 _ -.
+func ValidUserID(id string) bool {
+	rest, ok := strings.CutPrefix(id, "g-")
+	if !ok {
+		rest, ok = strings.CutPrefix(id, "u-")
+	}
+	return ok && rest != "" && len(rest) <= 64 && strings.IndexFunc(rest, notURLSafe) < 0
+}
+
 // AccountUserID is the user id of a signed-in account: "u-" and the
 // token's subject when it is short and plain (a Cognito sub is a UUID),
 // else 20 characters of a SHA-256 of it.

@@ -45,6 +45,11 @@ type Limits struct {
 	MembersPage  int
 	// RoomsPage is the most rooms one rooms frame asks about.
 	RoomsPage int
+	// MaxMentions is the most users one message mentions.
+	MaxMentions int
+	// EditWindow is how long after it was sent its author may edit a
+	// message (deleting it has no such limit).
+	EditWindow time.Duration
 	// ListedRoomSize is the most users online a room has for its members
 	// to be listed and its joins and leaves told: above it a room shows a
 	// count (online) and lists members on request (members).
@@ -73,6 +78,8 @@ func DefaultLimits() Limits {
 		PresencePage:      100,
 		MembersPage:       100,
 		RoomsPage:         20,
+		MaxMentions:       10,
+		EditWindow:        24 * time.Hour,
 		ListedRoomSize:    150,
 		ShardSize:         1000,
 		TypingInterval:    2 * time.Second,
@@ -87,6 +94,14 @@ func DefaultLimits() Limits {
 		Reads:             Rate{What: RateReads, PerSecond: 2, Burst: 5},
 	}
 }
+
+// Reactions are the emoji a message may be reacted to with: a fixed set,
+// so that a message's reactions stay a bounded size.
+var Reactions = []string{"👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"}
+
+// MaxReactors is how many of the users who reacted with one emoji a
+// message lists by name (it counts them all).
+const MaxReactors = 10
 
 // MaxListedRoomSize bounds Limits.ListedRoomSize: a sync reply lists that
 // many members with the longest user ids and names, and still has room

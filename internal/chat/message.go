@@ -39,6 +39,56 @@ type Message struct {
 	Text     string
 	SentAt   time.Time
 	ClientID string // empty when the client gave none
+	// Kind is "" for a message, else the change of the message at Target
+	// that this seq holds: KindEdit (Text is the new text), KindDelete or
+	// KindReact (Emoji added, or with Remove taken back).
+	Kind   string
+	Target int64
+	Emoji  string
+	Remove bool
+	// ReplyTo is the seq of the message this one answers (0: none);
+	// Mentions the user ids it mentions.
+	ReplyTo  int64
+	Mentions []string
+	// A message's state as read. Version counts its changes: 1 as sent, one
+	// more for each edit, delete or reaction, so that of two states of a
+	// message the one with the higher version is the later. Edited is when
+	// its text last changed (zero: never); Deleted says its author took it
+	// back (Text is empty); Reactions are its reactions, in the order of
+	// Reactions.
+	Version   int64
+	Edited    time.Time
+	Deleted   bool
+	Reactions []Reaction
+}
+
+// What a seq holds besides a message: a change of an earlier message.
+const (
+	KindEdit   = "edit"
+	KindDelete = "delete"
+	KindReact  = "react"
+)
+
+// KindOf returns the kind of change a write action stores ("" for
+// new-message).
+func KindOf(action string) string {
+	switch action {
+	case ActionEdit:
+		return KindEdit
+	case ActionDelete:
+		return KindDelete
+	case ActionReact:
+		return KindReact
+	}
+	return ""
+}
+
+// Reaction is how many users reacted to a message with one emoji, and up
+// to MaxReactors of them.
+type Reaction struct {
+	Emoji string   `json:"emoji"`
+	Count int64    `json:"count"`
+	Users []Member `json:"users"`
 }
 
 // Stored is what storing a message did.
@@ -53,11 +103,25 @@ type Stored struct {
 	// Failed counts the conditional writes that failed and the
 	// transactions that conflicted on the way: contention.
 	Failed int
+	// For a change: Target is the changed message's state right after it;
+	// Unchanged says that the change changed nothing (a reaction the user
+	// had already made, or had not made to take back) and took no seq.
+	Target    Message
+	Unchanged bool
+	// Answered, for a reply, is the message it answers, as read before it
+	// was stored.
+	Answered Message
 }
 
 // Page is one page of a room's history.
 type Page struct {
-	Messages []Message // oldest first
+	// Messages are the messages and changes (Kind) of the page, oldest
+	// first: every seq in its range that holds one.
+	Messages []Message
+	// Targets are the current states of the messages that the page's
+	// changes change and its replies answer, when they are not in the
+	// page themselves.
+	Targets []Message
 	// Skipped lists the seqs in the page's range that hold no message and
 	// never will, oldest first.
 	Skipped []int64

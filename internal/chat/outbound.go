@@ -10,7 +10,7 @@ import (
 
 // ProtocolVersion is the version of docs/protocol.md this package speaks;
 // sync replies carry it.
-const ProtocolVersion = 4
+const ProtocolVersion = 5
 
 // GatewayThrottled is the message of API Gateway's own error frame for a
 // frame its stage throttling refused (it reached no function); its other
@@ -33,6 +33,9 @@ const (
 	TypeMembers    = "members"
 	TypeOnline     = "online"
 	TypeRooms      = "rooms"
+	TypeEdit       = "edit"
+	TypeDelete     = "delete"
+	TypeReaction   = "reaction"
 )
 
 // MessageEvent is a stored message as clients see it: the new-message event
@@ -50,6 +53,67 @@ type MessageEvent struct {
 	// (any connection of the same user) only: a message whose ack was lost
 	// is acknowledged by the sync that brings it.
 	ClientID string `json:"clientId,omitempty"`
+	// ReplyTo quotes the message this one answers, as it is now.
+	ReplyTo  *Quote   `json:"replyTo,omitempty"`
+	Mentions []string `json:"mentions,omitempty"`
+	// The message's state (Message): Version is omitted while it is 1.
+	Version   int64      `json:"version,omitempty"`
+	Edited    string     `json:"edited,omitempty"`
+	Deleted   bool       `json:"deleted,omitempty"`
+	Reactions []Reaction `json:"reactions,omitempty"`
+}
+
+// QuoteChars is how much of an answered message's text a reply quotes.
+const QuoteChars = 100
+
+// Quote is the message a reply answers: its author and the start of its
+// text, or Deleted (or, gone with the retention, only its seq).
+type Quote struct {
+	Seq     int64  `json:"seq"`
+	UserID  string `json:"userId,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Text    string `json:"text,omitempty"`
+	Deleted bool   `json:"deleted,omitempty"`
+}
+
+// NewQuote returns the quote of the message m.
+func NewQuote(m Message) *Quote {
+	return &Quote{Seq: m.Seq, UserID: m.UserID, Name: m.Name, Text: truncate(m.Text, QuoteChars), Deleted: m.Deleted}
+}
+
+// ChangeEvent is a change of a message (an edit, a delete or a reaction):
+// live, and in a sync reply's changes. State is the changed message's
+// state after it (in a sync reply, as it is now; omitted when the reply
+// holds the message itself, or it is gone): a client keeps, per message,
+// the state of the highest version it has seen.
+type ChangeEvent struct {
+	Type    string        `json:"type"` // TypeEdit, TypeDelete or TypeReaction
+	Room    string        `json:"room"`
+	Seq     int64         `json:"seq"`
+	Target  int64         `json:"target"`
+	UserID  string        `json:"userId"`
+	Name    string        `json:"name"`
+	SentAt  string        `json:"sentAt"`
+	Emoji   string        `json:"emoji,omitempty"`   // a reaction
+	Removed bool          `json:"removed,omitempty"` // a reaction taken back
+	State   *MessageEvent `json:"state,omitempty"`
+	// ClientID, as in MessageEvent: to the user who made the change only.
+	ClientID string `json:"clientId,omitempty"`
+}
+
+// changeTypes names the event of each kind of change.
+var changeTypes = map[string]string{KindEdit: TypeEdit, KindDelete: TypeDelete, KindReact: TypeReaction}
+
+// NewChangeEvent returns the event of the change c; target, when set, is
+// the changed message's state to send with it.
+func NewChangeEvent(c Message, target *Message) ChangeEvent {
+	e := ChangeEvent{Type: changeTypes[c.Kind], Room: c.Room, Seq: c.Seq, Target: c.Target, UserID: c.UserID, Name: c.Name,
+		SentAt: FormatTime(c.SentAt), Emoji: c.Emoji, Removed: c.Remove}
+	if target != nil {
+		t := MessageItem(*target)
+		e.State = &t
+	}
+	return e
 }
 
 // Ack confirms to the sender that its message is stored, and where.
@@ -60,6 +124,9 @@ type Ack struct {
 	Seq      int64  `json:"seq"`
 	UserID   string `json:"userId"`
 	SentAt   string `json:"sentAt"`
+	// Unchanged, for a reaction, says that it changed nothing (the user had
+	// already reacted so, or had not, to take it back): no seq was taken.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // PresenceEvent is a join or leave event. Version orders the events of one
@@ -153,8 +220,11 @@ type Sync struct {
 	// gone.
 	Presence map[string]int64 `json:"presence"`
 	Messages []MessageEvent   `json:"messages"`
-	// Skipped lists the seqs in the page's range that hold no message and
-	// never will: a client counts them as held.
+	// Changes are the edits, deletes and reactions in the page's range.
+	Changes []ChangeEvent `json:"changes,omitempty"`
+	// Skipped lists the seqs in the page's range that hold no message: a
+	// client counts them as held. Those of Changes are among them, so that
+	// a client older than changes holds them too.
 	Skipped []int64 `json:"skipped,omitempty"`
 	// First, on a page asked for with after, says that every seq from
 	// after+1 to First-1 holds nothing and never will (the room's expired
@@ -216,9 +286,21 @@ func NewMessageEvent(m Message) MessageEvent {
 	return e
 }
 
-// MessageItem returns m as an item of a sync reply.
+// MessageItem returns m as an item of a sync reply; a reply's quote has
+// only the answered seq (Quote fills it in).
 func MessageItem(m Message) MessageEvent {
-	return MessageEvent{ID: m.ID, Seq: m.Seq, Room: m.Room, UserID: m.UserID, Name: m.Name, Text: m.Text, SentAt: FormatTime(m.SentAt)}
+	e := MessageEvent{ID: m.ID, Seq: m.Seq, Room: m.Room, UserID: m.UserID, Name: m.Name, Text: m.Text, SentAt: FormatTime(m.SentAt),
+		Mentions: m.Mentions, Deleted: m.Deleted, Reactions: m.Reactions}
+	if m.Version > 1 {
+		e.Version = m.Version
+	}
+	if !m.Edited.IsZero() {
+		e.Edited = FormatTime(m.Edited)
+	}
+	if m.ReplyTo > 0 {
+		e.ReplyTo = &Quote{Seq: m.ReplyTo}
+	}
+	return e
 }
 
 // NewAck returns the ack for m.
@@ -236,10 +318,11 @@ func NewPresenceEvent(room string, p Presence, at string) PresenceEvent {
 }
 
 // NewSync returns a sync reply for the connection c from the room's
-// presence records; members and messages are never null.
-func NewSync(c Connection, seq int64, presence []Presence, msgs []Message, more bool) Sync {
+// presence records, with no history yet (Add); members and messages are
+// never null.
+func NewSync(c Connection, seq int64, presence []Presence, more bool) Sync {
 	s := Sync{Type: TypeSync, Version: ProtocolVersion, Room: c.Room, You: Member{UserID: c.UserID, Name: c.Name}, Seq: seq,
-		Members: []Member{}, Presence: map[string]int64{}, More: more, Messages: make([]MessageEvent, len(msgs))}
+		Members: []Member{}, Presence: map[string]int64{}, More: more, Messages: []MessageEvent{}}
 	for _, p := range presence {
 		if p.Online {
 			s.Presence[p.UserID] = p.Version
@@ -248,13 +331,68 @@ func NewSync(c Connection, seq int64, presence []Presence, msgs []Message, more 
 	}
 	slices.SortFunc(s.Members, func(a, b Member) int { return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.UserID, b.UserID)) })
 	s.Online = int64(len(s.Members))
-	for i, m := range msgs {
-		s.Messages[i] = MessageItem(m)
-		if m.UserID == c.UserID {
-			s.Messages[i].ClientID = m.ClientID
+	return s
+}
+
+// SyncItem is one seq of a sync reply's history: a message or a change.
+type SyncItem struct {
+	Seq     int64
+	Message *MessageEvent
+	Change  *ChangeEvent
+}
+
+// SyncItems returns a page of history (items: messages and changes, in
+// seq order) as the items of a sync reply to c: a reply quotes the message
+// it answers, and a change carries the state of the message it changed,
+// from the page itself or targets (the messages the page names, as they
+// are now). The sender's own clientIds are included.
+func SyncItems(c Connection, items, targets []Message) []SyncItem {
+	now := make(map[int64]Message, len(items)+len(targets))
+	for _, m := range slices.Concat(targets, items) {
+		if m.Kind == "" {
+			now[m.Seq] = m
 		}
 	}
-	return s
+	out := make([]SyncItem, len(items))
+	for i, m := range items {
+		out[i].Seq = m.Seq
+		own := m.UserID == c.UserID
+		if m.Kind != "" {
+			var target *Message
+			if t, ok := now[m.Target]; ok && !slices.ContainsFunc(items, func(x Message) bool { return x.Seq == m.Target }) {
+				target = &t
+			}
+			e := NewChangeEvent(m, target)
+			if own {
+				e.ClientID = m.ClientID
+			}
+			out[i].Change = &e
+			continue
+		}
+		e := MessageItem(m)
+		if own {
+			e.ClientID = m.ClientID
+		}
+		if q, ok := now[m.ReplyTo]; ok {
+			e.ReplyTo = NewQuote(q)
+		}
+		out[i].Message = &e
+	}
+	return out
+}
+
+// Add puts items into the reply: a change's seq goes into Skipped too
+// (a client older than changes counts it as held).
+func (s *Sync) Add(items []SyncItem) {
+	for _, it := range items {
+		if it.Message != nil {
+			s.Messages = append(s.Messages, *it.Message)
+			continue
+		}
+		s.Changes = append(s.Changes, *it.Change)
+		s.Skipped = append(s.Skipped, it.Seq)
+	}
+	slices.Sort(s.Skipped)
 }
 
 // NewErrorEvent returns the error frame for err about the frame in.

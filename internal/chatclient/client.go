@@ -36,6 +36,9 @@ type Options struct {
 	OnMessage func(m chat.MessageEvent, live bool, at time.Time)
 	// OnAck, when set, is called for each acknowledged clientId.
 	OnAck func(clientID string, seq int64, at time.Time)
+	// OnChange, when set, is called once per change (edit, delete,
+	// reaction) held, live or fetched. It must not block.
+	OnChange func(e chat.ChangeEvent, live bool, at time.Time)
 }
 
 // Stats count what a client saw.
@@ -53,7 +56,7 @@ type Stats struct {
 	// Close: closed by the server, or by the client after an error that
 	// needs a new connection.
 	ForcedReconnects int
-	MessageFrames    int // new-message frames written, first tries and resends
+	MessageFrames    int // write frames (new-message, edit, delete, react) written, first tries and resends
 	Resent           int // of them, numbered frames written again
 	Waves            int // resend waves after API Gateway's error frames or an unanswered frame
 	Acks             int // acks received (a retry's included)
@@ -129,14 +132,19 @@ type Client struct {
 	done         chan struct{} // closed by Close
 }
 
-// outgoing is a message not acknowledged yet; frame is its number on the
-// current connection (0: not sent on it yet). sent says that it went out
-// and is not answered; due, that it may not go (again) before then.
+// outgoing is a write not acknowledged yet: a message (action
+// new-message), or a change of the message at target; frame is its number
+// on the current connection (0: not sent on it yet). sent says that it
+// went out and is not answered; due, that it may not go (again) before
+// then.
 type outgoing struct {
-	clientID, text string
-	frame          int64
-	sent           bool
-	sentAt, due    time.Time
+	action, clientID, text string
+	target                 int64
+	emoji                  string
+	remove                 bool
+	frame                  int64
+	sent                   bool
+	sentAt, due            time.Time
 }
 
 // The client's sending rules (docs/protocol.md, "What a client does"),
@@ -248,9 +256,30 @@ func (c *Client) awaitFirstSync(ws *websocket.Conn) {
 // Send queues a message and sends it as soon as the connection is ready
 // and the window allows.
 func (c *Client) Send(clientID, text string) {
+	c.write(outgoing{action: chat.ActionNewMessage, clientID: clientID, text: text})
+}
+
+// Edit changes the text of the user's message at seq target, in order
+// with the client's other writes.
+func (c *Client) Edit(clientID string, target int64, text string) {
+	c.write(outgoing{action: chat.ActionEdit, clientID: clientID, target: target, text: text})
+}
+
+// Delete deletes the user's message at seq target.
+func (c *Client) Delete(clientID string, target int64) {
+	c.write(outgoing{action: chat.ActionDelete, clientID: clientID, target: target})
+}
+
+// React reacts to the message at seq target with emoji (one of
+// chat.Reactions), or takes the reaction back.
+func (c *Client) React(clientID string, target int64, emoji string, remove bool) {
+	c.write(outgoing{action: chat.ActionReact, clientID: clientID, target: target, emoji: emoji, remove: remove})
+}
+
+func (c *Client) write(o outgoing) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pending = append(c.pending, outgoing{clientID: clientID, text: text})
+	c.pending = append(c.pending, o)
 	c.pump()
 }
 
@@ -608,6 +637,11 @@ type inbound struct {
 	Action   string              `json:"action"`
 	PSeq     int64               `json:"pseq"`
 	Events   []inbound           `json:"events"`
+	Changes  []chat.ChangeEvent  `json:"changes"`
+	Target   int64               `json:"target"`
+	Emoji    string              `json:"emoji"`
+	Removed  bool                `json:"removed"`
+	State    *chat.MessageEvent  `json:"state"`
 	// RetryAfterMs comes with rate_limited.
 	RetryAfterMs int64       `json:"retryAfterMs"`
 	More         bool        `json:"more"`
@@ -634,7 +668,7 @@ func (c *Client) receive(data []byte, at time.Time) {
 		if i < 0 {
 			return // a retry of a message already acknowledged
 		}
-		text := c.pending[i].text
+		o := c.pending[i]
 		c.pending = slices.Delete(c.pending, i, i+1)
 		c.window, c.waves = min(2*c.window, maxWindow), 0
 		c.pace = max(c.pace-c.pace/4, c.paceFloor)
@@ -645,7 +679,14 @@ func (c *Client) receive(data []byte, at time.Time) {
 		if c.o.OnAck != nil {
 			c.o.OnAck(f.ClientID, f.Seq, at)
 		}
-		c.holdQuietly(chat.MessageEvent{ID: f.ID, Seq: f.Seq, Room: c.o.Room, UserID: c.userID, Name: c.name, Text: text, SentAt: f.SentAt})
+		switch {
+		case f.Seq == 0: // a reaction that changed nothing took no seq
+		case o.action == chat.ActionNewMessage:
+			c.holdQuietly(chat.MessageEvent{ID: f.ID, Seq: f.Seq, Room: c.o.Room, UserID: c.userID, Name: c.name, Text: o.text, SentAt: f.SentAt})
+		default: // its event brings the state it made
+			c.skipped[f.Seq] = true
+			c.advance()
+		}
 		c.noteHighest(f.Seq)
 	case chat.TypeJoin, chat.TypeLeave:
 		c.applyEvent(f)
@@ -654,6 +695,10 @@ func (c *Client) receive(data []byte, at time.Time) {
 		c.onPresenceLog(f)
 	case chat.TypeSkip:
 		c.skip(f.Seq)
+		c.noteHighest(f.Seq)
+	case chat.TypeEdit, chat.TypeDelete, chat.TypeReaction:
+		c.holdChange(chat.ChangeEvent{Type: f.Type, Room: f.Room, Seq: f.Seq, Target: f.Target, UserID: f.UserID, Name: f.Name,
+			SentAt: f.SentAt, Emoji: f.Emoji, Removed: f.Removed, State: f.State}, true, at)
 		c.noteHighest(f.Seq)
 	case chat.TypePong:
 		c.noteOnline(f)
@@ -686,7 +731,7 @@ func (c *Client) receive(data []byte, at time.Time) {
 func (c *Client) onError(f inbound) {
 	wait := time.Duration(f.RetryAfterMs) * time.Millisecond
 	switch {
-	case f.Code == chat.CodeRateLimited && f.Action == chat.ActionNewMessage:
+	case f.Code == chat.CodeRateLimited && chat.Writes(f.Action):
 		// The frame kept its number: it goes again when told, and the ones
 		// after it wait for it, then go one at a time, paced.
 		if c.sendAgain(f, time.Now().Add(wait)) {
@@ -696,7 +741,7 @@ func (c *Client) onError(f inbound) {
 			c.pace = max(c.pace, c.paceFloor)
 			c.pump()
 		}
-	case f.Code == chat.CodeRateLimited || f.Code == chat.CodeInternal && f.Action != chat.ActionNewMessage:
+	case f.Code == chat.CodeRateLimited || f.Code == chat.CodeInternal && !chat.Writes(f.Action):
 		// A sync or a presence fetch is asked again; a ping simply goes
 		// unanswered.
 		if f.Action == chat.ActionSync || f.Action == chat.ActionPresence {
@@ -778,6 +823,9 @@ func (c *Client) onSync(f inbound, at time.Time) {
 	}
 	for _, m := range f.Messages {
 		c.hold(m, false, at)
+	}
+	for _, e := range f.Changes {
+		c.holdChange(e, false, at)
 	}
 	for _, seq := range f.Skipped {
 		c.skip(seq)
@@ -862,6 +910,22 @@ func (c *Client) hold(m chat.MessageEvent, live bool, at time.Time) {
 	c.held[m.Seq] = m
 	if c.o.OnMessage != nil {
 		c.o.OnMessage(m, live, at)
+	}
+	c.advance()
+}
+
+// holdChange holds a change's seq once (it holds no message), telling
+// OnChange.
+func (c *Client) holdChange(e chat.ChangeEvent, live bool, at time.Time) {
+	if _, ok := c.held[e.Seq]; ok || c.skipped[e.Seq] {
+		if live {
+			c.stats.Duplicates++
+		}
+		return
+	}
+	c.skipped[e.Seq] = true
+	if c.o.OnChange != nil {
+		c.o.OnChange(e, live, at)
 	}
 	c.advance()
 }
@@ -1076,7 +1140,17 @@ func (c *Client) reconcile(members []chat.Member, versions map[string]int64, pse
 
 func (c *Client) sendFrame(o outgoing) {
 	c.stats.MessageFrames++
-	c.transmit(map[string]any{"action": chat.ActionNewMessage, "text": o.text, "clientId": o.clientID, "frame": o.frame})
+	f := map[string]any{"action": o.action, "clientId": o.clientID, "frame": o.frame}
+	if o.action == chat.ActionNewMessage || o.action == chat.ActionEdit {
+		f["text"] = o.text
+	}
+	if o.action != chat.ActionNewMessage {
+		f["target"] = o.target
+	}
+	if o.action == chat.ActionReact {
+		f["emoji"], f["remove"] = o.emoji, o.remove
+	}
+	c.transmit(f)
 }
 
 // retryLater asks again for a sync or a presence fetch refused for the

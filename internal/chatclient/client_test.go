@@ -1,6 +1,7 @@
 package chatclient
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -282,5 +283,26 @@ func TestGapReplyKeepsTheMembers(t *testing.T) {
 	s := c.Snapshot()
 	if !slices.Equal(s.Members, []string{"Ana", "Bo"}) || s.Last != 3 || c.pLast != 3 || c.online != 2 {
 		t.Errorf("members %v, last %d, pLast %d, online %d; want Ana and Bo, 3, 3, 2", s.Members, s.Last, c.pLast, c.online)
+	}
+}
+
+// A change (edit, delete, reaction) holds its seq, live or fetched by a
+// sync (where its seq is also listed as skipped), and is told once.
+func TestChangesHoldTheirSeqs(t *testing.T) {
+	c := newBare()
+	var told []string
+	c.o.OnChange = func(e chat.ChangeEvent, live bool, _ time.Time) {
+		told = append(told, fmt.Sprintf("%s %d→%d live=%v state=%v", e.Type, e.Seq, e.Target, live, e.State != nil && e.State.Text == "hello"))
+	}
+	c.receive([]byte(`{"type":"sync","seq":2,"members":[],"presence":{},"messages":[{"id":"a","seq":1,"text":"hello","version":2}],`+
+		`"changes":[{"type":"edit","seq":2,"target":1}],"skipped":[2]}`), time.Now())
+	c.receive([]byte(`{"type":"reaction","seq":3,"target":1,"emoji":"👍","state":{"id":"a","seq":1,"text":"hello","version":3}}`), time.Now())
+	c.receive([]byte(`{"type":"reaction","seq":3,"target":1,"emoji":"👍"}`), time.Now())
+	s := c.Snapshot()
+	if s.Last != 3 || s.Stats.Duplicates != 1 || s.Stats.Skipped != 0 {
+		t.Errorf("last %d, %d duplicates, %d skipped; want 3, 1, 0", s.Last, s.Stats.Duplicates, s.Stats.Skipped)
+	}
+	if want := []string{"edit 2→1 live=false state=false", "reaction 3→1 live=true state=true"}; !slices.Equal(told, want) {
+		t.Errorf("told %q, want %q", told, want)
 	}
 }

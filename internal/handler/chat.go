@@ -56,6 +56,7 @@ type Messages interface {
 	History(ctx context.Context, room string, after, before int64, limit int) (chat.Page, error)
 	Latest(ctx context.Context, room string) (int64, error)
 	Original(ctx context.Context, room, userID, clientID string) (chat.Message, bool, error)
+	Message(ctx context.Context, room string, seq int64) (chat.Message, error)
 	ResolveRoom(ctx context.Context, name string) (string, error)
 	RoomHeads(ctx context.Context, names []string) ([]chat.RoomHead, error)
 }
@@ -182,10 +183,12 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	if signedIn {
 		j.UserID = chat.AccountUserID(account.Subject)
 	}
-	if j.Room, err = h.Msgs.ResolveRoom(ctx, j.Room); err != nil {
+	room, err := h.Msgs.ResolveRoom(ctx, j.Room)
+	if err != nil {
 		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "err", err)
 		return status(500, "Internal server error"), nil
 	}
+	j.Room = room
 	now := h.Now()
 	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now})
 	if err != nil {
@@ -248,8 +251,8 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		return status(200, ""), nil
 	}
 	switch in.Action {
-	case chat.ActionNewMessage:
-		err = h.newMessage(ctx, r, in)
+	case chat.ActionNewMessage, chat.ActionEdit, chat.ActionDelete, chat.ActionReact:
+		err = h.write(ctx, r, in)
 	case chat.ActionSync:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.sync(ctx, r, c, in) })
 	case chat.ActionTyping:
@@ -430,6 +433,8 @@ func eventType(event any) string {
 	case chat.Online:
 		return e.Type
 	case chat.PresenceLog:
+		return e.Type
+	case chat.ChangeEvent:
 		return e.Type
 	}
 	return fmt.Sprintf("%T", event)

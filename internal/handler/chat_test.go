@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) {
 // Local), a fake Management API and a clock that moves only when told.
 type world struct {
 	t   *testing.T
+	iam *iamCheck // the handlers' DynamoDB calls, checked against their functions' policies
 	h   *Chat
 	db  *store.DB
 	fan *fakeFanout
@@ -47,10 +49,12 @@ func newWorld(t *testing.T) *world {
 		t.Skip("integration test: needs DynamoDB Local (skipped with -short)")
 	}
 	client, names := dynamolocaltest.NewTables(t, endpoint)
+	iam := newIAMCheck(t, names)
+	client = dynamodb.New(client.Options(), iam.option)
 	db := store.New(client, store.Tables{Connections: names["ConnectionsTable"], Messages: names["MessagesTable"]})
 	// The clock starts at the real time: DynamoDB Local deletes items whose
 	// TTL has passed by its own clock, so a fixed date would expire them.
-	w := &world{t: t, db: db, fan: newFakeFanout(), now: time.Now().UTC().Truncate(time.Millisecond), log: &bytes.Buffer{}}
+	w := &world{t: t, db: db, iam: iam, fan: newFakeFanout(), now: time.Now().UTC().Truncate(time.Millisecond), log: &bytes.Buffer{}}
 	db.Now = func() time.Time { return w.now }
 	w.h = &Chat{Conns: db, Senders: db, Buckets: db, Msgs: db, Fanout: w.fan, Tokens: NewTokenMemory(100), Limits: chat.DefaultLimits(), Region: "eu-west-1",
 		Log: slog.New(slog.NewJSONHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -90,7 +94,9 @@ func (w *world) connect(id, name, room string) int {
 	if name != "" {
 		ev.QueryStringParameters["key"] = testKey(name) // one user per name, unless a test says otherwise
 	}
-	resp, err := w.h.Connect(w.t.Context(), ev)
+	var resp response
+	var err error
+	w.iam.as("$connect", func() { resp, err = w.h.Connect(w.t.Context(), ev) })
 	if err != nil {
 		w.t.Errorf("Connect returned error %v", err)
 	}
@@ -132,7 +138,9 @@ func (w *world) send(id, body string) int {
 	if !slices.Contains(chat.Actions, frame.Action) {
 		ev.RequestContext.RouteKey = "$default"
 	}
-	resp, err := w.h.Message(w.t.Context(), ev)
+	var resp response
+	var err error
+	w.iam.as(ev.RequestContext.RouteKey, func() { resp, err = w.h.Message(w.t.Context(), ev) })
 	if err != nil {
 		w.t.Errorf("Message returned error %v", err)
 	}
@@ -143,7 +151,9 @@ func (w *world) disconnect(id string) int {
 	w.t.Helper()
 	ev := loadEvent(w.t, "disconnect.json")
 	ev.RequestContext.ConnectionID = id
-	resp, err := w.h.Disconnect(w.t.Context(), ev)
+	var resp response
+	var err error
+	w.iam.as("$disconnect", func() { resp, err = w.h.Disconnect(w.t.Context(), ev) })
 	if err != nil {
 		w.t.Errorf("Disconnect returned error %v", err)
 	}
@@ -1471,4 +1481,60 @@ func TestRoomNamesIgnoreCaseAndRoomsFrame(t *testing.T) {
 	}
 	w.send("a1", `{"action":"rooms","rooms":[]}`)
 	w.expect("a1", "error code=invalid_message")
+}
+
+// Edits, deletes and reactions are events in the room's order that every
+// member gets with the state they made; a reply quotes what it answers;
+// a sync brings the changes with the messages as they are now.
+func TestChangesOfMessages(t *testing.T) {
+	w := newWorld(t)
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
+	w.frames("a1")
+	w.send("a1", `{"action":"new-message","text":"helo","clientId":"m1","frame":1}`)
+	w.expect("b1", "new-message name=Ana text=helo")
+	w.send("b1", `{"action":"new-message","text":"hi!","clientId":"m2","replyTo":1,"mentions":["`+chat.GuestUserID(testKey("Ana"))+`"]}`)
+	got := w.expect("a1", "ack clientId=m1", "new-message name=Bo text=hi!")
+	if q, _ := json.Marshal(got[1]["replyTo"]); !strings.Contains(string(q), `"seq":1`) || !strings.Contains(string(q), `"text":"helo"`) || got[1]["mentions"] == nil {
+		t.Errorf("the reply's quote %s, mentions %v", q, got[1]["mentions"])
+	}
+	w.send("a1", `{"action":"edit","target":1,"text":"hello","clientId":"e1","frame":2}`)
+	got = w.expect("b1", "ack clientId=m2", "edit name=Ana")
+	if st := got[1]["state"].(map[string]any); st["text"] != "hello" || st["version"] != 2.0 || st["edited"] == nil {
+		t.Errorf("the edit's state %v", st)
+	}
+	w.expect("a1", "ack clientId=e1", "edit name=Ana") // the author's page gets the state too
+	w.send("b1", `{"action":"react","target":1,"emoji":"👍","clientId":"r1"}`)
+	got = w.expect("a1", "reaction name=Bo")
+	if b, _ := json.Marshal(got[0]["state"].(map[string]any)["reactions"]); string(b) != `[{"count":1,"emoji":"👍","users":[{"name":"Bo","userId":"`+chat.GuestUserID(testKey("Bo"))+`"}]}]` {
+		t.Errorf("reactions %s", b)
+	}
+	w.expect("b1", "ack clientId=r1", "reaction name=Bo")
+	w.send("b1", `{"action":"react","target":1,"emoji":"👍","clientId":"r2"}`) // again: nothing changes
+	if got := w.expect("b1", "ack clientId=r2"); len(got) == 1 && got[0]["unchanged"] != true {
+		t.Errorf("a reaction made twice: %v", got[0])
+	}
+	w.send("b1", `{"action":"edit","target":1,"text":"mine","clientId":"e2"}`)
+	w.expect("b1", "skip", "error code=not_allowed clientId=e2") // its seq, 5, holds nothing
+	w.send("a1", `{"action":"delete","target":1,"clientId":"d1","frame":3}`)
+	got = w.expect("b1", "delete name=Ana")
+	if st := got[0]["state"].(map[string]any); st["deleted"] != true || st["text"] != "" {
+		t.Errorf("the delete's state %v", st)
+	}
+	w.frames("a1")
+	// A client that missed it all: the message deleted in place, the reply
+	// quoting it as deleted, the changes in order (and held as skipped).
+	w.send("b1", `{"action":"sync","after":0}`)
+	s := w.expect("b1", "sync")[0]
+	msgs, changes := s["messages"].([]any), s["changes"].([]any)
+	if len(msgs) != 2 || msgs[0].(map[string]any)["deleted"] != true || msgs[1].(map[string]any)["replyTo"].(map[string]any)["deleted"] != true {
+		t.Errorf("sync messages %v", msgs)
+	}
+	var kinds []string
+	for _, c := range changes {
+		kinds = append(kinds, fmt.Sprint(c.(map[string]any)["type"], c.(map[string]any)["seq"]))
+	}
+	if fmt.Sprint(kinds) != "[edit3 reaction4 delete6]" || fmt.Sprint(s["skipped"]) != "[3 4 5 6]" {
+		t.Errorf("sync changes %v, skipped %v; want edit 3, reaction 4, delete 6; skipped 3-6", kinds, s["skipped"])
+	}
 }

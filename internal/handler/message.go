@@ -8,9 +8,9 @@ import (
 	"github.com/chatgo/serverless-chat/internal/metrics"
 )
 
-// The new-message route: a numbered frame waits for its turn, takes a
-// token, gets the room's next seq and is stored; a copy of a stored
-// message gets the original ack.
+// The routes that store (chat.Writes: new-message, edit, delete, react):
+// a numbered frame waits for its turn, takes a token, gets the room's next
+// seq and is stored; a copy of a stored frame gets the original ack.
 
 // pollEvery spaces the reads of a frame waiting for its turn: often enough
 // that a sender's frames follow each other within tens of milliseconds (a
@@ -86,9 +86,11 @@ func (h *Chat) skipFrame(ctx context.Context, r *request, frame int64) error {
 	return err
 }
 
-// newMessage stores a new-message frame's message in its turn and sends it
-// to the room; the sender gets the ack.
-func (h *Chat) newMessage(ctx context.Context, r *request, in chat.Inbound) error {
+// write stores a write frame's message or change in its turn and sends
+// it to the room; the sender gets the ack. A message goes to everyone but
+// its sender's connection (the ack tells it); a change to everyone, with
+// the state it made.
+func (h *Chat) write(ctx context.Context, r *request, in chat.Inbound) error {
 	if err := h.refusedFrame(ctx, r, in.Frame); err != nil {
 		return err
 	}
@@ -103,7 +105,8 @@ func (h *Chat) newMessage(ctx context.Context, r *request, in chat.Inbound) erro
 		return err
 	}
 	h.announceJoin(ctx, r, c) // before the user's first message
-	m := chat.Message{ID: chat.NewID(h.Now()), Room: c.Room, UserID: c.UserID, Name: c.Name, Text: in.Text, ClientID: in.ClientID}
+	m := chat.Message{ID: chat.NewID(h.Now()), Room: c.Room, UserID: c.UserID, Name: c.Name, Text: in.Text, ClientID: in.ClientID,
+		Kind: chat.KindOf(in.Action), Target: in.Target, Emoji: in.Emoji, Remove: in.Remove, ReplyTo: in.ReplyTo, Mentions: in.Mentions}
 	res, err := h.Msgs.PutMessage(ctx, m, r.id, in.Frame)
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.ConditionalWritesFailed, res.Failed), metrics.Count(metrics.SeqsSkipped, len(res.Skipped)))
 	defer func() { // after the answer
@@ -117,10 +120,14 @@ func (h *Chat) newMessage(ctx context.Context, r *request, in chat.Inbound) erro
 	if err != nil {
 		return err
 	}
-	stored := res.Message
 	h.Tokens.noteFrame(r.id, in.Frame)
+	if res.Unchanged {
+		h.reply(ctx, r, chat.Ack{Type: chat.TypeAck, ClientID: in.ClientID, UserID: c.UserID, SentAt: chat.FormatTime(h.Now()), Unchanged: true})
+		return nil
+	}
+	stored := res.Message
 	h.reply(ctx, r, chat.NewAck(stored))
-	r.log.InfoContext(ctx, "message stored", "room", stored.Room, "id", stored.ID, "seq", stored.Seq,
+	r.log.InfoContext(ctx, "message stored", "room", stored.Room, "id", stored.ID, "seq", stored.Seq, "kind", stored.Kind, "target", stored.Target,
 		"length", len([]rune(stored.Text)), "frame", in.Frame, "duplicate", res.Duplicate, "failedWrites", res.Failed)
 	r.log.DebugContext(ctx, "message text", "id", stored.ID, "text", stored.Text)
 	if res.Duplicate {
@@ -129,7 +136,15 @@ func (h *Chat) newMessage(ctx context.Context, r *request, in chat.Inbound) erro
 		return nil
 	}
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.MessagesStored, 1))
-	h.broadcast(ctx, r, c.Room, r.id, chat.NewMessageEvent(stored))
+	if stored.Kind != "" {
+		h.broadcast(ctx, r, c.Room, "", chat.NewChangeEvent(stored, &res.Target))
+		return nil
+	}
+	e := chat.NewMessageEvent(stored)
+	if stored.ReplyTo > 0 {
+		e.ReplyTo = chat.NewQuote(res.Answered)
+	}
+	h.broadcast(ctx, r, c.Room, r.id, e)
 	return nil
 }
 
@@ -166,5 +181,20 @@ func (h *Chat) rebroadcast(ctx context.Context, r *request, m chat.Message) {
 		return
 	}
 	r.log.InfoContext(ctx, "duplicate acknowledged and sent again", "clientId", m.ClientID, "seq", m.Seq)
-	h.broadcast(ctx, r, m.Room, r.id, chat.NewMessageEvent(m))
+	// As the original went, with the quote or the state as they are now.
+	var named chat.Message
+	if seq := max(m.Target, m.ReplyTo); seq > 0 {
+		var err error
+		if named, err = h.Msgs.Message(ctx, m.Room, seq); err != nil && chat.ErrorCode(err) != chat.CodeGone {
+			r.log.ErrorContext(ctx, "read the message a duplicate names failed", "room", m.Room, "seq", seq, "err", err)
+		}
+	}
+	items := chat.SyncItems(chat.Connection{}, []chat.Message{m}, []chat.Message{named})
+	if items[0].Change != nil {
+		h.broadcast(ctx, r, m.Room, "", *items[0].Change)
+		return
+	}
+	e := *items[0].Message
+	e.Type = chat.TypeNewMessage
+	h.broadcast(ctx, r, m.Room, r.id, e)
 }

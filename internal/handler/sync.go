@@ -3,6 +3,8 @@ package handler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 )
@@ -83,9 +85,10 @@ func (h *Chat) syncReply(c chat.Connection, in chat.Inbound, page chat.Page, pre
 	if !h.listed(head) {
 		presence = nil
 	}
-	reply := func(msgs []chat.Message, more bool) chat.Sync {
-		s := chat.NewSync(c, page.Latest, presence, msgs, more)
-		s.Skipped, s.First, s.Before, s.PSeq = page.Skipped, page.First, in.Before, head.PSeq
+	reply := func(items []chat.SyncItem, more bool) chat.Sync {
+		s := chat.NewSync(c, page.Latest, presence, more)
+		s.Skipped, s.First, s.Before, s.PSeq = slices.Clone(page.Skipped), page.First, in.Before, head.PSeq
+		s.Add(items)
 		if !h.listed(head) {
 			s.Online, s.Large = max(head.Online, 0), true
 		}
@@ -95,8 +98,9 @@ func (h *Chat) syncReply(c chat.Connection, in chat.Inbound, page chat.Page, pre
 		return s
 	}
 	b, _ := json.Marshal(reply(nil, true))
-	msgs, cut := fit(page.Messages, h.Limits.MaxFrameBytes-len(b), in.After < 0)
-	return reply(msgs, page.More || cut)
+	budget := h.Limits.MaxFrameBytes - len(b) - len(`,"changes":[]`)
+	items, cut := fit(chat.SyncItems(c, page.Messages, page.Targets), budget, in.After < 0)
+	return reply(items, page.More || cut)
 }
 
 func countOnline(presence []chat.Presence) int {
@@ -109,24 +113,30 @@ func countOnline(presence []chat.Presence) int {
 	return n
 }
 
-// fit keeps as many messages as fit in budget bytes of JSON, dropping from
+// fit keeps as many items as fit in budget bytes of JSON, dropping from
 // the oldest end if fromOldest is set, else from the newest; it reports
 // whether it dropped any.
-func fit(msgs []chat.Message, budget int, fromOldest bool) ([]chat.Message, bool) {
+func fit(items []chat.SyncItem, budget int, fromOldest bool) ([]chat.SyncItem, bool) {
 	used := 0
-	for i := range msgs {
-		j := i // the i-th message counted from the end that is kept
+	for i := range items {
+		j := i // the i-th item counted from the end that is kept
 		if fromOldest {
-			j = len(msgs) - 1 - i
+			j = len(items) - 1 - i
 		}
-		b, _ := json.Marshal(chat.MessageItem(msgs[j]))
+		var b []byte
+		if it := items[j]; it.Message != nil {
+			b, _ = json.Marshal(it.Message)
+		} else {
+			b, _ = json.Marshal(it.Change)
+			b = append(b, fmt.Sprintf(",%d", it.Seq)...) // its seq in skipped too
+		}
 		used += len(b) + 1 // the comma
 		if used > budget {
 			if fromOldest {
-				return msgs[j+1:], true
+				return items[j+1:], true
 			}
-			return msgs[:j], true
+			return items[:j], true
 		}
 	}
-	return msgs, false
+	return items, false
 }

@@ -29,6 +29,22 @@ type messageItem struct {
 	ClientID  string `dynamodbav:"clientId,omitempty"`
 	Skipped   bool   `dynamodbav:"skipped,omitempty"`
 	ExpiresAt int64  `dynamodbav:"expiresAt"`
+	// A change (chat.Message.Kind) of the message at Target.
+	Kind   string `dynamodbav:"kind,omitempty"`
+	Target int64  `dynamodbav:"target,omitempty"`
+	Emoji  string `dynamodbav:"emoji,omitempty"`
+	Remove bool   `dynamodbav:"remove,omitempty"`
+	// A message: what it answers and whom it mentions, and its state
+	// (Version absent: 1). Its reactions are attributes of their own,
+	// rc#{emoji} (the count) and rw#{emoji} (a string set of up to
+	// chat.MaxReactors "{userId}\t{name}"), so that concurrent reactions
+	// are atomic ADDs.
+	ReplyTo   int64           `dynamodbav:"replyTo,omitempty"`
+	Mentions  []string        `dynamodbav:"mentions,omitempty"`
+	Version   int64           `dynamodbav:"version,omitempty"`
+	Edited    int64           `dynamodbav:"edited,omitempty"` // Unix ms
+	Deleted   bool            `dynamodbav:"deleted,omitempty"`
+	Reactions []chat.Reaction `dynamodbav:"-"`
 }
 
 // headItem holds a room's latest seq: pk room#{room}, sk "head" (and, in
@@ -58,7 +74,9 @@ func clientIDKey(userID, clientID string) string {
 
 func (it messageItem) message(room string) chat.Message {
 	return chat.Message{ID: it.ID, Seq: it.Seq, Room: room, UserID: it.UserID, Name: it.Name, Text: it.Text,
-		SentAt: fromMS(it.SentAt), ClientID: it.ClientID}
+		SentAt: fromMS(it.SentAt), ClientID: it.ClientID, Kind: it.Kind, Target: it.Target, Emoji: it.Emoji, Remove: it.Remove,
+		ReplyTo: it.ReplyTo, Mentions: it.Mentions, Version: max(it.Version, 1), Edited: optionalMS(it.Edited), Deleted: it.Deleted,
+		Reactions: it.Reactions}
 }
 
 // Bounds on one PutMessage: the seqs it takes (another is taken only when
@@ -95,18 +113,68 @@ var conflictBackoff = chat.Backoff{First: 10 * time.Millisecond, Max: 200 * time
 // chat.ErrNoConnection; a frame that is not the connection's next gives
 // chat.FrameError's error.
 func (db *DB) PutMessage(ctx context.Context, m chat.Message, connID string, frame int64) (res chat.Stored, err error) {
+	ch, writes, err := db.prepare(ctx, m, &res)
+	switch {
+	case err != nil && chat.ErrorCode(err) == chat.CodeInternal:
+		return res, err // failed: the frame keeps its number and goes again
+	case err != nil || !writes:
+		// Refused, or nothing to change: the frame still takes its place.
+		return res, db.passed(ctx, connID, frame, err)
+	}
 	for range maxSeqTakes {
 		if m.Seq, err = db.nextSeq(ctx, m.Room); err != nil {
 			return res, err
 		}
 		m.SentAt = db.Now() // after the seq was taken: readers rely on it
 		res.Message = m
-		retake, err := db.storeMessage(ctx, m, connID, frame, &res)
+		retake, err := db.storeMessage(ctx, m, ch, connID, frame, &res)
 		if !retake {
+			if err == nil && m.Kind != "" && !res.Duplicate && !res.Unchanged {
+				res.Target, err = db.Message(ctx, m.Room, m.Target) // the state the change made, or a later one
+			}
 			return res, err
 		}
 	}
 	return res, fmt.Errorf("put message in room %q: %d seqs taken were declared skipped before it was stored", m.Room, maxSeqTakes)
+}
+
+// prepare reads what a write needs before it takes a seq: the message a
+// reply answers (into res.Answered; one deleted or not there refuses it),
+// and what a reaction needs (prepareChange). writes is false, with
+// res.Unchanged, for a reaction that would change nothing.
+func (db *DB) prepare(ctx context.Context, m chat.Message, res *chat.Stored) (ch change, writes bool, err error) {
+	if m.ReplyTo > 0 {
+		if res.Answered, err = db.Message(ctx, m.Room, m.ReplyTo); err != nil {
+			return ch, false, err
+		}
+		if res.Answered.Deleted {
+			return ch, false, chat.Errorf(chat.CodeGone, fmt.Sprintf("message %d was deleted", m.ReplyTo))
+		}
+	}
+	ch, writes, err = db.prepareChange(ctx, m)
+	res.Unchanged = err == nil && !writes
+	return ch, writes, err
+}
+
+// passed passes a frame refused for cause, and returns cause (or the
+// failure to pass it).
+func (db *DB) passed(ctx context.Context, connID string, frame int64, cause error) error {
+	if frame == 0 {
+		return cause
+	}
+	if err := db.passFrame(ctx, connID, frame); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// passFrame gives a numbered frame that stores nothing its place in its
+// connection's order (a copy of it may have taken it already).
+func (db *DB) passFrame(ctx context.Context, connID string, frame int64) error {
+	if err := db.SkipFrame(ctx, connID, frame); err != nil && chat.ErrorCode(err) != chat.CodeInvalidFrame {
+		return err
+	}
+	return nil
 }
 
 // nextSeq takes a room's next seq.
@@ -132,9 +200,9 @@ func (db *DB) nextSeq(ctx context.Context, room string) (int64, error) {
 // storeMessage runs the transaction of PutMessage for m.Seq, retrying it
 // while it conflicts with another; retake says that the seq was declared
 // skipped and the message needs another.
-func (db *DB) storeMessage(ctx context.Context, m chat.Message, connID string, frame int64, res *chat.Stored) (retake bool, err error) {
+func (db *DB) storeMessage(ctx context.Context, m chat.Message, ch change, connID string, frame int64, res *chat.Stored) (retake bool, err error) {
 	exp := m.SentAt.Add(db.MessageRetention).Unix()
-	items, idx, err := db.messageTransaction(m, connID, frame, exp)
+	items, idx, err := db.messageTransaction(m, ch, connID, frame, exp)
 	if err != nil {
 		return false, db.skip(ctx, m.Room, m.Seq, res, err)
 	}
@@ -157,6 +225,20 @@ func (db *DB) storeMessage(ctx context.Context, m chat.Message, connID string, f
 			return false, db.skip(ctx, m.Room, m.Seq, res, db.duplicate(ctx, m, reasons[idx.clientID].Item, connID, frame, res))
 		case idx.frame >= 0 && reasonIs(reasons[idx.frame], reasonCondition):
 			return false, db.skip(ctx, m.Room, m.Seq, res, frameError(reasons[idx.frame].Item, frame))
+		case idx.target >= 0 && reasonIs(reasons[idx.target], reasonCondition):
+			refused, full := db.refusal(reasons[idx.target].Item, m)
+			if !full || !ch.listed {
+				return false, db.skip(ctx, m.Room, m.Seq, res, db.passed(ctx, connID, frame, refused))
+			}
+			// The message lists as many who reacted as it may: counted only.
+			ch.listed = false
+			if items, idx, err = db.messageTransaction(m, ch, connID, frame, exp); err != nil {
+				return false, db.skip(ctx, m.Room, m.Seq, res, err)
+			}
+		case idx.reaction >= 0 && reasonIs(reasons[idx.reaction], reasonCondition):
+			// Made (or taken back) meanwhile, from another connection.
+			res.Unchanged = true
+			return false, db.skip(ctx, m.Room, m.Seq, res, db.passed(ctx, connID, frame, nil))
 		case slices.ContainsFunc(reasons, func(r types.CancellationReason) bool { return reasonIs(r, reasonConflict) }) &&
 			attempt < maxConflictRetries:
 			// Another transaction on one of these items is in flight.
@@ -214,17 +296,22 @@ func (db *DB) tombstone(ctx context.Context, room string, seq int64) (existing m
 
 // txIndex says where each conditional item is in a message transaction;
 // -1 for an item it does not have.
-type txIndex struct{ frame, msg, clientID int }
+type txIndex struct{ frame, msg, clientID, target, reaction int }
 
-func (db *DB) messageTransaction(m chat.Message, connID string, frame, exp int64) ([]types.TransactWriteItem, txIndex, error) {
-	idx := txIndex{frame: -1, clientID: -1}
+func (db *DB) messageTransaction(m chat.Message, ch change, connID string, frame, exp int64) ([]types.TransactWriteItem, txIndex, error) {
+	idx := txIndex{frame: -1, clientID: -1, target: -1, reaction: -1}
 	var items []types.TransactWriteItem
 	if frame > 0 {
 		idx.frame = len(items)
 		items = append(items, types.TransactWriteItem{Update: db.frameMove(connID, frame)})
 	}
+	text := m.Text
+	if m.Kind != "" {
+		text = "" // an edit's text goes into the message it edits, and nowhere else: a delete takes it all back
+	}
 	msg, err := marshal(messageItem{keys: keys{roomPrefix + m.Room, msgKey(m.Seq)}, ID: m.ID, Seq: m.Seq, UserID: m.UserID, Name: m.Name,
-		Text: m.Text, SentAt: ms(m.SentAt), ClientID: m.ClientID, ExpiresAt: exp})
+		Text: text, SentAt: ms(m.SentAt), ClientID: m.ClientID, ExpiresAt: exp, Kind: m.Kind, Target: m.Target, Emoji: m.Emoji,
+		Remove: m.Remove, ReplyTo: m.ReplyTo, Mentions: m.Mentions})
 	if err != nil {
 		return nil, idx, err
 	}
@@ -246,6 +333,14 @@ func (db *DB) messageTransaction(m chat.Message, connID string, frame, exp int64
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}})
 	}
+	if m.Kind != "" {
+		change := db.changeItems(m, ch, exp)
+		idx.target = len(items)
+		if len(change) > 1 {
+			idx.reaction = idx.target + 1
+		}
+		items = append(items, change...)
+	}
 	return items, idx, nil
 }
 
@@ -262,9 +357,12 @@ func (db *DB) duplicate(ctx context.Context, m chat.Message, reserved map[string
 			return err
 		}
 	}
-	orig, err := db.message(ctx, m.Room, r.Seq)
+	orig, found, err := db.message(ctx, m.Room, r.Seq)
 	if err != nil {
 		return err
+	}
+	if !found {
+		return fmt.Errorf("the original of clientId %q of %s in room %q, seq %d, is gone", m.ClientID, m.UserID, m.Room, r.Seq)
 	}
 	res.Message, res.Duplicate = orig, true
 	return nil
@@ -277,20 +375,39 @@ func (db *DB) Original(ctx context.Context, room, userID, clientID string) (chat
 	if err != nil || !found {
 		return chat.Message{}, false, wrap(fmt.Sprintf("get client id %q of %s in room %q", clientID, userID, room), err)
 	}
-	m, err := db.message(ctx, room, r.Seq)
-	return m, err == nil, err
+	return db.message(ctx, room, r.Seq)
 }
 
-func (db *DB) message(ctx context.Context, room string, seq int64) (chat.Message, error) {
-	var it messageItem
-	found, err := db.getItem(ctx, db.tables.Messages, key(roomPrefix+room, msgKey(seq)), &it)
+// message returns what a room's seq holds, read strongly consistent: a
+// message as it is now, or a change; found is false if it holds nothing
+// (skipped, expired, not stored).
+func (db *DB) message(ctx context.Context, room string, seq int64) (m chat.Message, found bool, err error) {
+	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &db.tables.Messages,
+		Key: key(roomPrefix+room, msgKey(seq)), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return chat.Message{}, fmt.Errorf("get message %d of room %q: %w", seq, room, err)
+		return m, false, fmt.Errorf("get message %d of room %q: %w", seq, room, err)
 	}
-	if !found || it.Skipped {
-		return chat.Message{}, fmt.Errorf("message %d of room %q is gone", seq, room)
+	if out.Item == nil || expired(out.Item, db.Now()) {
+		return m, false, nil
 	}
-	return it.message(room), nil
+	it, err := readMessage(out.Item)
+	if err != nil || it.Skipped {
+		return m, false, err
+	}
+	return it.message(room), true, nil
+}
+
+// Message returns the message at a room's seq as it is now: chat.CodeGone
+// when the seq holds none (skipped, a change, expired).
+func (db *DB) Message(ctx context.Context, room string, seq int64) (chat.Message, error) {
+	m, found, err := db.message(ctx, room, seq)
+	if err != nil {
+		return m, err
+	}
+	if !found || m.Kind != "" {
+		return chat.Message{}, chat.Errorf(chat.CodeGone, fmt.Sprintf("there is no message %d in this room (it may have expired)", seq))
+	}
+	return m, nil
 }
 
 // Latest returns a room's latest seq (0 before its first message): the
@@ -347,7 +464,7 @@ func (db *DB) History(ctx context.Context, room string, after, before int64, lim
 	}
 	its := make([]messageItem, len(items))
 	for i, item := range items {
-		if err := unmarshal(item, &its[i]); err != nil {
+		if its[i], err = readMessage(item); err != nil {
 			return page, err
 		}
 		its[i].Skipped = its[i].Skipped || expired(item, db.Now())
@@ -379,14 +496,26 @@ func (db *DB) History(ctx context.Context, room string, after, before int64, lim
 	if err != nil {
 		return page, err
 	}
+	held := map[int64]bool{}
 	for _, it := range its {
 		if it.Skipped {
 			page.Skipped = append(page.Skipped, it.Seq)
 		} else {
 			page.Messages = append(page.Messages, it.message(room))
+			held[it.Seq] = true
 		}
 	}
-	return page, nil
+	// The messages the page's changes change and its replies answer, as
+	// they are now, when the page does not hold them.
+	var named []int64
+	for _, m := range page.Messages {
+		if n := max(m.Target, m.ReplyTo); n > 0 && !held[n] {
+			held[n] = true
+			named = append(named, n)
+		}
+	}
+	page.Targets, err = db.Messages(ctx, room, named)
+	return page, err
 }
 
 // jump returns where a forward page of lo..hi (its, the items read)
@@ -448,7 +577,7 @@ func (db *DB) declareSkipped(ctx context.Context, room string, head headItem, it
 		// reader declared it): the item the condition found.
 		it := messageItem{Seq: seq, Skipped: true}
 		if existing != nil {
-			if err := unmarshal(existing, &it); err != nil {
+			if it, err = readMessage(existing); err != nil {
 				return nil, err
 			}
 			it.Skipped = it.Skipped || expired(existing, db.Now())

@@ -48,7 +48,8 @@ var batchBackoff = chat.Backoff{First: 20 * time.Millisecond, Max: 200 * time.Mi
 // RoomHeads returns the latest seq of each named room (0 for a room with
 // no message), in the order of names, under the names as given; rooms are
 // resolved as ResolveRoom does. It is one BatchGetItem of eventually
-// consistent reads (a seq may be a moment behind), for up to 50 names.
+// consistent reads (a seq may be a moment behind), for up to 50 names
+// (two keys each).
 func (db *DB) RoomHeads(ctx context.Context, names []string) ([]chat.RoomHead, error) {
 	var ks []map[string]types.AttributeValue
 	asked := map[string]bool{}
@@ -63,33 +64,19 @@ func (db *DB) RoomHeads(ctx context.Context, names []string) ([]chat.RoomHead, e
 	if len(ks) > 100 {
 		return nil, fmt.Errorf("read the heads of %d rooms: at most 50 at once", len(names))
 	}
+	items, err := db.batchGet(ctx, db.tables.Messages, ks, false, "pk, seq")
+	if err != nil {
+		return nil, fmt.Errorf("read the heads of rooms %q: %w", names, err)
+	}
 	seqs := map[string]int64{}
 	found := map[string]bool{}
-	pending := map[string]types.KeysAndAttributes{db.tables.Messages: {
-		Keys: ks, ProjectionExpression: aws.String("pk, seq"),
-	}}
-	for try := 0; len(pending) > 0; try++ {
-		if try == maxBatchTries {
-			return nil, fmt.Errorf("read the heads of rooms %q: DynamoDB left %d unprocessed after %d tries", names, len(pending[db.tables.Messages].Keys), try)
+	for _, item := range items {
+		var h headItem
+		if err := unmarshal(item, &h); err != nil {
+			return nil, err
 		}
-		if try > 0 {
-			if err := chat.Sleep(ctx, batchBackoff.Delay(try-1)); err != nil {
-				return nil, err
-			}
-		}
-		out, err := db.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
-		if err != nil {
-			return nil, fmt.Errorf("read the heads of rooms %q: %w", names, err)
-		}
-		for _, item := range out.Responses[db.tables.Messages] {
-			var h headItem
-			if err := unmarshal(item, &h); err != nil {
-				return nil, err
-			}
-			room := h.PK[len(roomPrefix):]
-			seqs[room], found[room] = h.Seq, true
-		}
-		pending = out.UnprocessedKeys
+		room := h.PK[len(roomPrefix):]
+		seqs[room], found[room] = h.Seq, true
 	}
 	heads := make([]chat.RoomHead, len(names))
 	for i, n := range names {

@@ -47,6 +47,9 @@ type DB struct {
 	// ShardSize is how many users online a room holds per shard of its
 	// connections before their count doubles (shards.go).
 	ShardSize int
+	// EditWindow is how long after it was sent its author may edit a
+	// message (chat.Limits.EditWindow).
+	EditWindow time.Duration
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -62,6 +65,7 @@ func New(client *dynamodb.Client, t Tables) *DB {
 		SkipAfter:        chat.DefaultLimits().SkipAfter,
 		WriterLife:       chat.DefaultLimits().InvocationTimeout,
 		ShardSize:        chat.DefaultLimits().ShardSize,
+		EditWindow:       chat.DefaultLimits().EditWindow,
 		Now:              time.Now,
 	}
 }
