@@ -4,7 +4,8 @@
 import config from "./config.js";
 import { ChatClient, newKey } from "./client.js";
 import { SignIn } from "./signin.js";
-import { messageItem, relayout, setTime } from "./render.js";
+import { actionsButton, composing, endCompose, mentionsIn, noteMyReaction, reactedByMe, setupActions } from "./actions.js";
+import { messageItem, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey } from "./rooms.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
@@ -27,6 +28,9 @@ const PROBLEM_TEXT = {
   rate_limited: "You are sending faster than the room allows; your messages will go out in a moment, in order.",
   signed_out: "Your sign-in has ended. Sign in again to go on.",
   outdated: "The chat has been updated: reload the page to see everyone who is here.",
+  gone: "That message is no longer there (deleted, or expired).",
+  not_allowed: "Only its author can edit or delete a message.",
+  too_late: "That message can no longer be edited.",
 };
 
 let client = null;
@@ -37,6 +41,13 @@ const members = new Map(); // userId → name, online users
 // Who wrote the messages shown, by name: a name two people have used here
 // is marked on every message, not only while both are online.
 const authors = new Map(); // name → Set of userIds
+setupActions({
+  client: () => client,
+  me: () => me,
+  // Whom @ suggests: the members online and the authors of the messages shown.
+  people: () => new Map([...[...authors].flatMap(([name, ids]) => [...ids].map((id) => [id, name])), ...members]),
+  jumpTo: (seq) => jumpTo(seq),
+});
 // A mark of 12 characters of the userId (60 bits) tells same-named people
 // apart: not found by trying keys until an id starts the same, as 4 (20
 // bits) were.
@@ -48,6 +59,7 @@ let membersCursor = "";
 const typers = new Map(); // userId → {name, timer}
 let hasOlder = false; // whether history older than the first message shown exists
 let unread = 0; // messages that arrived while the tab was hidden
+let unreadMentions = 0; // of them, those that mention the user
 
 // --- Joining, rejoining and switching rooms ---
 
@@ -145,7 +157,8 @@ function join(name, r, how = "replace") {
   $("join").hidden = true;
   $("chat").hidden = false;
   $("room-title").textContent = `#${r}`;
-  unread = 0;
+  unread = unreadMentions = 0;
+  endCompose();
   updateTitle();
   $("messages").replaceChildren();
   $("older").hidden = true;
@@ -178,6 +191,7 @@ function join(name, r, how = "replace") {
   client.addEventListener("presence", (e) => onPresence(e.detail));
   client.addEventListener("typing", (e) => onTyping(e.detail));
   client.addEventListener("rooms", (e) => onRooms(e.detail.rooms));
+  client.addEventListener("change", (e) => onChange(e.detail));
   client.addEventListener("problem", (e) => (e.detail.code === "signed_out" ? signedOut() : showProblem(e.detail)));
   client.start();
   $("text").focus();
@@ -530,7 +544,56 @@ function storedItem(m) {
   li.dataset.userId = m.userId;
   li.dataset.name = m.name;
   if (m.userId === me.userId) li.classList.add("mine");
+  if (m.userId !== me.userId && mentionsMe(m)) li.classList.add("mention");
+  if (m.replyTo) li.querySelector(".text").before(quoteButton(m.replyTo));
+  applyState(li, m);
+  li.append(actionsButton(li));
   return li;
+}
+
+/** Shows a message's state (its text or that it was deleted, an edit, its reactions) in its item. */
+function applyState(li, m) {
+  li.dataset.version = m.version || 1;
+  li.dataset.text = m.deleted ? "" : m.text;
+  if (m.deleted || li.querySelector(".text").childNodes.length === 0 || m.version > 1) setText(li, m.text, m.deleted);
+  setEdited(li, m.deleted ? "" : m.edited);
+  setReactions(li, m.deleted ? [] : m.reactions, (emoji) => reactedByMe(li, emoji, m.reactions.find((r) => r.emoji === emoji)?.users));
+}
+
+/**
+ * A change (edit, delete, reaction) of a message: its state replaces the
+ * one shown if it is newer (a higher version), in the message and in the
+ * quotes of replies to it.
+ */
+function onChange(c) {
+  if (c.type === "reaction" && c.userId === me.userId) noteMyReaction(c);
+  const state = c.state;
+  if (!state) return;
+  const li = $("messages").querySelector(`li.message[data-seq="${state.seq}"]`);
+  if (li && Number(li.dataset.version) < (state.version || 1)) quietly(() => applyState(li, state));
+  for (const q of $("messages").querySelectorAll(`button.quote[data-seq="${state.seq}"]`)) setQuote(q, state);
+}
+
+/** Goes to message seq (a reply's original), fetching older history for it if need be. */
+function jumpTo(seq, pages = 0) {
+  const li = $("messages").querySelector(`li.message[data-seq="${seq}"]`);
+  if (li) {
+    jumpTo.pending = null;
+    li.scrollIntoView({ block: "center" });
+    li.tabIndex = -1;
+    li.focus({ preventScroll: true });
+    li.classList.add("flash");
+    setTimeout(() => li.classList.remove("flash"), 2000);
+    return;
+  }
+  const first = $("messages").querySelector("li[data-seq]");
+  if (!hasOlder || !first || seq > Number(first.dataset.seq) || pages >= 20) {
+    jumpTo.pending = null;
+    showNotice("That message is no longer here.");
+    return;
+  }
+  jumpTo.pending = { seq, pages: pages + 1 }; // onOlder goes on
+  loadOlder();
 }
 
 function insertBySeq(li) {
@@ -574,6 +637,7 @@ function onOlder({ messages, more }) {
   });
   if (anchor) log.scrollTop += anchor.getBoundingClientRect().top - log.getBoundingClientRect().top - offset;
   $("older").disabled = false;
+  if (jumpTo.pending) jumpTo(jumpTo.pending.seq, jumpTo.pending.pages);
 }
 
 function setOlder(more) {
@@ -621,7 +685,7 @@ function onAck({ clientId, id, seq, userId, sentAt }) {
   // stays), quietly: it was announced when it was sent.
   quietly(() => {
     li.remove();
-    onMessage({ id, seq, userId, name: me.name, text: li.dataset.text, sentAt });
+    onMessage({ id, seq, userId, name: me.name, text: li.dataset.text, sentAt, ...li.sent });
   });
 }
 
@@ -632,12 +696,14 @@ function onAck({ clientId, id, seq, userId, sentAt }) {
 const SEND_TIMEOUT_MS = 20000;
 
 /** Shows a message of the user's, not yet acknowledged, at the end. */
-function showSending(text, clientId) {
+function showSending(text, clientId, { replyTo, mentions, quote } = {}) {
   const li = messageItem(me.name, text, "", me.userId);
   li.classList.add("mine", "pending");
   li.dataset.clientId = clientId;
   li.dataset.userId = me.userId;
   li.dataset.text = text;
+  li.sent = { replyTo: quote || (replyTo ? { seq: replyTo } : undefined), mentions };
+  if (li.sent.replyTo) li.querySelector(".text").before(quoteButton(li.sent.replyTo));
   const status = document.createElement("p");
   status.className = "status";
   li.append(status);
@@ -663,7 +729,7 @@ function restoreKept(userId) {
     textState();
     fitComposer();
   }
-  for (const { clientId, text } of messages) showSending(text, client.send(text, clientId));
+  for (const { clientId, text, replyTo, mentions } of messages) showSending(text, client.send(text, clientId, { replyTo, mentions }), { replyTo, mentions });
 }
 
 /** Shows a pending message as being sent, until SEND_TIMEOUT_MS says otherwise. */
@@ -685,7 +751,7 @@ function notSent(li, why) {
   };
   const retry = action("Retry", () => {
     sending(li);
-    client?.retry(li.dataset.clientId, li.dataset.text);
+    client?.retry(li.dataset.clientId, li.dataset.text, { replyTo: li.sent?.replyTo?.seq, mentions: li.sent?.mentions });
   });
   const remove = action("Discard", () => {
     client?.cancel(li.dataset.clientId);
@@ -696,9 +762,10 @@ function notSent(li, why) {
 }
 
 /** The server refused a message for good (it would fail again unchanged). */
-function onFailed({ clientId, message }) {
+function onFailed({ clientId, code, message }) {
   const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
   if (li) notSent(li, message || "the server refused it.");
+  else showProblem({ code, message }); // an edit, a delete or a reaction
 }
 
 function onPresence({ type, userId, name, sentAt }) {
@@ -746,6 +813,7 @@ function renderTyping() {
 /** Counts a message that arrived unseen; the first gets a divider above it. */
 function markUnread(li) {
   unread++;
+  if (li.classList.contains("mention")) unreadMentions++;
   if (!$("messages").querySelector("li.unread")) {
     const divider = document.createElement("li");
     divider.className = "unread";
@@ -757,7 +825,8 @@ function markUnread(li) {
 
 function updateTitle() {
   if (!room) return;
-  document.title = `${unread > 0 ? `(${unread}) ` : ""}#${room} – Chat`;
+  const mentions = unreadMentions > 0 ? ` · @${unreadMentions}` : ""; // mentions of you, counted apart
+  document.title = `${unread > 0 ? `(${unread}${mentions}) ` : ""}#${room} – Chat`;
 }
 
 document.addEventListener("visibilitychange", () => {
@@ -765,7 +834,7 @@ document.addEventListener("visibilitychange", () => {
     $("messages").querySelector("li.unread")?.remove(); // a new absence gets a new divider
     return;
   }
-  unread = 0;
+  unread = unreadMentions = 0;
   updateTitle();
   seenNow();
   if (Date.now() - roomsAskedAt > ROOMS_EVERY_MS / 2) askRooms();
@@ -817,13 +886,14 @@ function startAudio() {
 $("mute-room").addEventListener("change", () => setAlertSetting(`mute.${roomKey(room)}`, $("mute-room").checked));
 
 /** Whether text mentions the user (@name, any case). */
-function mentionsMe(text) {
-  return me.name !== "" && text.toLowerCase().includes(`@${me.name.toLowerCase()}`);
+/** Whether m mentions the user: by user id, or (from a client that does not say) by "@name" in its text. */
+function mentionsMe(m) {
+  return m.mentions ? m.mentions.includes(me.userId) : me.name !== "" && m.text.toLowerCase().includes(`@${me.name.toLowerCase()}`);
 }
 
 /** Alerts of a live message: one that mentions the user or comes while the tab is hidden, never their own, never in a muted room. */
 function alertOf(m) {
-  if (m.userId === me.userId || alertSetting(`mute.${roomKey(room)}`) || !(document.hidden || mentionsMe(m.text))) return;
+  if (m.userId === me.userId || alertSetting(`mute.${roomKey(room)}`) || !(document.hidden || mentionsMe(m))) return;
   if (alertSetting("notify") && globalThis.Notification?.permission === "granted") {
     const n = new Notification(`${m.name} in #${room}`, { body: m.text.slice(0, 160), tag: `chat-${room}` });
     n.addEventListener("click", () => {
@@ -914,8 +984,15 @@ $("send-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const { text, ok } = textState();
   if (!ok || !client) return;
-  showSending(text, client.send(text));
-  scrollToEnd();
+  const { edit, replyTo } = composing();
+  if (edit) {
+    client.edit(edit, text); // the edit event shows it, to everyone
+  } else {
+    const extras = { replyTo: replyTo?.seq, mentions: mentionsIn(text) };
+    showSending(text, client.send(text, undefined, extras), { ...extras, quote: replyTo });
+    scrollToEnd();
+  }
+  endCompose();
   $("text").value = "";
   textState();
   fitComposer();

@@ -125,8 +125,25 @@ export function messageItem(name, text, sentAt, userId = "", plainName = name) {
   const body = document.createElement("div");
   body.className = "text";
   body.dir = "auto";
-  body.append(...formatText(text));
   li.append(avatar, head, body);
+  setText(li, text);
+  return li;
+}
+
+/**
+ * Puts text into a message item, folded behind "Show more" when long; a
+ * deleted message shows that it was deleted instead.
+ */
+export function setText(li, text, deleted = false) {
+  const body = li.querySelector(".text");
+  li.querySelector("button.more")?.remove();
+  body.classList.remove("folded");
+  li.classList.toggle("deleted", deleted);
+  if (deleted) {
+    body.replaceChildren("Message deleted");
+    return;
+  }
+  body.replaceChildren(...formatText(text));
   if (text.length > FOLD_CHARS || text.split("\n").length > FOLD_LINES) {
     body.classList.add("folded");
     const more = document.createElement("button");
@@ -141,9 +158,76 @@ export function messageItem(name, text, sentAt, userId = "", plainName = name) {
     };
     more.addEventListener("click", () => toggle(body.classList.contains("folded")));
     body.addEventListener("focusin", () => toggle(true)); // a link tabbed to inside is not left clipped
-    li.append(more);
+    body.after(more);
   }
-  return li;
+}
+
+/** Marks a message item edited at (an RFC 3339 time), or not. */
+export function setEdited(li, at) {
+  let mark = li.querySelector(".edited");
+  if (!at) return mark?.remove();
+  if (!mark) {
+    mark = document.createElement("span");
+    mark.className = "edited";
+    li.querySelector(".head").append(mark);
+  }
+  mark.textContent = "(edited)";
+  mark.title = `Edited ${new Date(at).toLocaleString()}`;
+}
+
+/** The quote above a reply: who wrote what it answers and how it starts, as a button that goes to it. */
+export function quoteButton(q) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "quote";
+  b.dataset.seq = q.seq;
+  setQuote(b, q);
+  return b;
+}
+
+/** Shows q (a quote, or a message's state) in a quote button. */
+export function setQuote(b, q) {
+  const who = document.createElement("span");
+  who.className = "quote-name";
+  who.dir = "auto";
+  who.textContent = q.name || "A message";
+  const text = document.createElement("span");
+  text.className = "quote-text";
+  text.dir = "auto";
+  const gone = q.deleted || (!q.name && !q.text);
+  text.textContent = q.deleted ? "message deleted" : !q.name ? "no longer kept" : [...q.text].length > 100 ? `${[...q.text].slice(0, 100).join("")}…` : q.text;
+  b.classList.toggle("gone", gone);
+  b.replaceChildren(who, " ", text);
+  b.setAttribute("aria-label", `In reply to ${who.textContent}: ${text.textContent}. Go to the message.`);
+}
+
+/**
+ * The reactions under a message: one toggle button per emoji, with its
+ * count; pressed when mine(emoji); who reacted in its title.
+ */
+export function setReactions(li, reactions, mine) {
+  let bar = li.querySelector(".reactions");
+  if (!reactions?.length) return bar?.remove();
+  if (!bar) {
+    bar = document.createElement("div");
+    bar.className = "reactions";
+    bar.setAttribute("role", "group");
+    bar.setAttribute("aria-label", "Reactions");
+    (li.querySelector("button.more") || li.querySelector(".text")).after(bar);
+  }
+  bar.replaceChildren(...reactions.map((r) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "reaction";
+    b.dataset.emoji = r.emoji;
+    b.setAttribute("aria-pressed", String(mine(r.emoji)));
+    const names = r.users.map((u) => u.name);
+    const others = r.count - names.length;
+    b.title = names.join(", ") + (others > 0 ? ` and ${others} more` : "");
+    b.setAttribute("aria-label", `${r.emoji} ${r.count}: ${b.title}${mine(r.emoji) ? " (you reacted; press to take it back)" : ""}`);
+    b.textContent = `${r.emoji} ${r.count}`;
+    return b;
+  }));
 }
 
 export function setTime(el, sentAt) {

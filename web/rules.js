@@ -8,6 +8,10 @@ export const PROTOCOL_VERSION = 5;
 export const TYPING_INTERVAL_MS = 2000;
 export const PING_INTERVAL_MS = 240000;
 export const PING_JITTER = 0.1;
+// How long after sending it its author may edit a message: the server's
+// default (EditWindowHours); a deployment with another refuses with too_late.
+export const EDIT_WINDOW_MS = 86400000;
+export const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
 
 /** The wait before a ping: PING_INTERVAL_MS, up to PING_JITTER more or less, at random. */
 export const pingDelay = () => PING_INTERVAL_MS * (1 + PING_JITTER * (2 * Math.random() - 1));

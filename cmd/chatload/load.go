@@ -41,6 +41,12 @@ type stats struct {
 	firstSend     time.Time
 	lastDelivery  time.Time
 	floodAnswers  map[string]int // what the flooder heard, by frame type or error
+	// -changes: edits and reactions sent, of them taken back; acked, of
+	// them without a seq; and, by clientId, when each was sent until acked.
+	changesSent, edits, reactions, removals int
+	changesAcked, unchanged                 int
+	changeSentAt                            map[string]time.Time
+	changeAckLatency                        []time.Duration
 }
 
 // user is one load client: its protocol client and what happens to it.
@@ -52,10 +58,11 @@ type user struct {
 	drops   bool // drops its connection mid-run and comes back
 	leaves  bool // leaves for good mid-run
 	stopped bool
+	seen    *seen // with -changes: the messages it may change, the changes it heard
 }
 
 func load(ctx context.Context, cfg config, progress io.Writer) report {
-	st := &stats{connectErrors: map[string]int{}, sentAt: map[string]time.Time{}, floodAnswers: map[string]int{}}
+	st := &stats{connectErrors: map[string]int{}, sentAt: map[string]time.Time{}, floodAnswers: map[string]int{}, changeSentAt: map[string]time.Time{}}
 	start := time.Now()
 	stopProgress := showProgress(st, cfg, progress)
 
@@ -86,6 +93,9 @@ func load(ctx context.Context, cfg config, progress io.Writer) report {
 	stopProgress()
 	r := st.report(cfg, time.Since(start), ctx.Err() != nil)
 	tally(live, &r)
+	if r.Changes != nil {
+		tallyChanges(live, &r)
+	}
 	if ctx.Err() == nil {
 		audit(ctx, cfg, live, &r)
 	}
@@ -180,10 +190,23 @@ func connectAll(ctx context.Context, cfg config, st *stats) []*user {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			name := cmp.Or(cfg.name, fmt.Sprintf("load-%d", i))
+			var rec *seen // what -changes needs; nil without
+			if cfg.changes > 0 {
+				rec = newSeen()
+			}
+			o := chatclient.Options{URL: cfg.url, Room: cfg.room, Name: name, PingInterval: cfg.ping,
+				OnMessage: func(m chat.MessageEvent, live bool, at time.Time) {
+					st.delivered(m, live, at, i)
+					if rec != nil {
+						rec.message(m.Seq)
+					}
+				},
+				OnAck: func(clientID string, seq int64, at time.Time) { st.ack(clientID, seq, at, rec) }}
+			if rec != nil {
+				o.OnChange = func(e chat.ChangeEvent, live bool, _ time.Time) { rec.change(e, live) }
+			}
 			t0 := time.Now()
-			c, err := chatclient.Dial(ctx, chatclient.Options{URL: cfg.url, Room: cfg.room, Name: name, PingInterval: cfg.ping,
-				OnMessage: func(m chat.MessageEvent, live bool, at time.Time) { st.delivered(m, live, at, i) },
-				OnAck:     func(clientID string, _ int64, at time.Time) { st.ack(clientID, at) }})
+			c, err := chatclient.Dial(ctx, o)
 			st.mu.Lock()
 			defer st.mu.Unlock()
 			if err != nil {
@@ -199,7 +222,7 @@ func connectAll(ctx context.Context, cfg config, st *stats) []*user {
 			}
 			st.connected++
 			st.connectTimes = append(st.connectTimes, time.Since(t0))
-			users[i] = &user{index: i, name: name, c: c}
+			users[i] = &user{index: i, name: name, c: c, seen: rec}
 		})
 	}
 	wg.Wait()
@@ -299,20 +322,61 @@ func (st *stats) delivered(m chat.MessageEvent, live bool, at time.Time, receive
 	}
 }
 
-func (st *stats) ack(clientID string, at time.Time) {
+// ack counts an acknowledged message or change; with -changes, rec notes
+// the client's own message, which it may edit from now on.
+func (st *stats) ack(clientID string, seq int64, at time.Time, rec *seen) {
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	if t, ok := st.sentAt[clientID]; ok {
+	t, message := st.sentAt[clientID]
+	if message {
 		delete(st.sentAt, clientID)
 		st.acked++
 		st.ackLatency = append(st.ackLatency, at.Sub(t))
+	} else if sent, ok := st.changeSentAt[clientID]; ok {
+		delete(st.changeSentAt, clientID)
+		st.changesAcked++
+		st.changeAckLatency = append(st.changeAckLatency, at.Sub(sent))
+		if seq == 0 {
+			st.unchanged++
+		}
+	}
+	st.mu.Unlock()
+	if message && rec != nil && seq > 0 {
+		if num, ok := messageNum(clientID); ok {
+			rec.acked(seq, num, t)
+		}
+	}
+}
+
+// change sends a change the sender picked, as its write number seq.
+func (st *stats) change(u *user, seq int, ch plannedChange) {
+	clientID := fmt.Sprintf("c%d-%d", u.index, seq)
+	st.mu.Lock()
+	st.changeSentAt[clientID] = time.Now()
+	st.changesSent++
+	switch {
+	case ch.edit:
+		st.edits++
+	case ch.remove:
+		st.reactions++
+		st.removals++
+	default:
+		st.reactions++
+	}
+	st.mu.Unlock()
+	if ch.edit {
+		u.c.Edit(clientID, ch.target, ch.text)
+	} else {
+		u.c.React(clientID, ch.target, ch.emoji, ch.remove)
 	}
 }
 
 // sendAll has each sender send cfg.count messages at cfg.rate, cfg.burst
 // at a time back to back (pipelined: without waiting for acks), within
-// cfg.duration. Halfway, the clients chosen to leave leave; at a third and
-// at two thirds, those chosen to drop their connection drop it.
+// cfg.duration; with -changes, that fraction of the writes are changes
+// instead (a write due to be one while the sender holds no message to
+// change is a message, and the next write is due instead). Halfway, the
+// clients chosen to leave leave; at a third and at two thirds, those
+// chosen to drop their connection drop it.
 func sendAll(ctx context.Context, cfg config, st *stats, users []*user) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
@@ -351,6 +415,7 @@ func sendAll(ctx context.Context, cfg config, st *stats, users []*user) {
 		wg.Go(func() {
 			// Senders start spread over one interval, not in lockstep.
 			next := time.Now().Add(interval * time.Duration(k) / time.Duration(len(senders)))
+			due := 0.0 // changes due: -changes per write, one taken by each change sent
 			for seq := 0; seq < cfg.count; {
 				select {
 				case <-ctx.Done():
@@ -359,6 +424,13 @@ func sendAll(ctx context.Context, cfg config, st *stats, users []*user) {
 				}
 				next = next.Add(interval)
 				for b := 0; b < cfg.burst && seq < cfg.count; b, seq = b+1, seq+1 {
+					if due += cfg.changes; due >= 1 {
+						if ch, ok := u.seen.next(int32(u.index), cfg.size); ok {
+							due--
+							st.change(u, seq, ch)
+							continue
+						}
+					}
 					clientID := fmt.Sprintf("l%d-%d", u.index, seq)
 					now := time.Now()
 					st.mu.Lock()
@@ -452,10 +524,17 @@ func audit(ctx context.Context, cfg config, users []*user, r *report) {
 		}
 	}
 
-	stored, err := fetchHistory(ctx, cfg.url, cfg.room)
+	stored, changes, err := fetchHistory(ctx, cfg.url, cfg.room)
 	if err != nil {
 		r.AuditError = err.Error()
 		return
+	}
+	if r.Changes != nil {
+		selves := make([]string, len(left))
+		for i := range left {
+			selves[i] = snaps[i].UserID
+		}
+		auditChanges(left, selves, changes, r)
 	}
 	r.Stored = len(stored)
 	r.OrderViolations = orderViolations(stored)
@@ -502,30 +581,32 @@ func orderViolations(history []chat.MessageEvent) int {
 	return n
 }
 
-// fetchHistory reads a room's whole stored history through the protocol:
-// a connection of its own, sync pages from seq 0.
-func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, error) {
+// fetchHistory reads a room's whole stored history through the protocol,
+// its messages and its changes: a connection of its own, sync pages from
+// seq 0.
+func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, []chat.ChangeEvent, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	q := url.Values{"room": {room}, "name": {"load-audit"}}
 	ws, err := dialThrottled(ctx, base+"?"+q.Encode())
 	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, nil, fmt.Errorf("audit: %w", err)
 	}
 	defer ws.CloseNow()
 	ws.SetReadLimit(1 << 20)
 	var out []chat.MessageEvent
+	var changes []chat.ChangeEvent
 	after := int64(0)
 	for {
 		req, _ := json.Marshal(map[string]any{"action": chat.ActionSync, "after": after, "limit": chat.DefaultLimits().MaxHistory})
 		if err := ws.Write(ctx, websocket.MessageText, req); err != nil {
-			return nil, fmt.Errorf("audit: %w", err)
+			return nil, nil, fmt.Errorf("audit: %w", err)
 		}
 		var page chat.Sync
 		for page.Type != chat.TypeSync {
 			_, data, err := ws.Read(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("audit: %w", err)
+				return nil, nil, fmt.Errorf("audit: %w", err)
 			}
 			var refused chat.ErrorEvent
 			if json.Unmarshal(data, &refused) == nil && refused.Code == chat.CodeRateLimited {
@@ -533,17 +614,18 @@ func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, 
 				// at once: wait as told and ask again.
 				select {
 				case <-ctx.Done():
-					return nil, fmt.Errorf("audit: %w", ctx.Err())
+					return nil, nil, fmt.Errorf("audit: %w", ctx.Err())
 				case <-time.After(time.Duration(refused.RetryAfterMs) * time.Millisecond):
 				}
 				if err := ws.Write(ctx, websocket.MessageText, req); err != nil {
-					return nil, fmt.Errorf("audit: %w", err)
+					return nil, nil, fmt.Errorf("audit: %w", err)
 				}
 				continue
 			}
 			json.Unmarshal(data, &page)
 		}
 		out = append(out, page.Messages...)
+		changes = append(changes, page.Changes...)
 		next := after
 		for _, m := range page.Messages {
 			next = max(next, m.Seq)
@@ -552,7 +634,7 @@ func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, 
 			next = max(next, seq)
 		}
 		if !page.More || next == after {
-			return out, nil
+			return out, changes, nil
 		}
 		after = next
 	}
@@ -617,6 +699,9 @@ func showProgress(st *stats, cfg config, w io.Writer) func() {
 				st.mu.Lock()
 				fmt.Fprintf(w, "\rconnected %d/%d  failed %d  sent %d  acked %d  delivered live %d   ",
 					st.connected, cfg.clients, st.connectFailed, st.sent, st.acked, st.live)
+				if cfg.changes > 0 {
+					fmt.Fprintf(w, "changes sent %d  acked %d   ", st.changesSent, st.changesAcked)
+				}
 				st.mu.Unlock()
 			}
 		}

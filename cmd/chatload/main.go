@@ -9,6 +9,13 @@
 //
 //	chatload -url ws://127.0.0.1:3001/prod -clients 50 -senders 5 -rate 2 -count 20
 //
+// With -changes F a fraction F of each sender's writes are, instead of a
+// new message, a reaction to one of the latest messages it holds (anyone's)
+// or, one change in three, an edit of one of its own; the report counts
+// the changes sent, acknowledged and heard by the other clients (live or
+// fetched), and checks that every client that stayed holds every change
+// the others made.
+//
 // With -sweep it finds the knee of a deployment or of this machine: it
 // raises the rate run after run until a message is lost or the latency's
 // p99 passes a bound, and reports the highest rate that held. With -probe
@@ -25,6 +32,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -93,6 +101,7 @@ type config struct {
 	drain              time.Duration // how long to wait for deliveries after the last send
 	connectConcurrency int
 	size               int           // message text length
+	changes            float64       // the fraction of each sender's writes that are edits and reactions
 	burst              int           // messages sent back to back at each tick
 	drop, leave        int           // clients that drop their connection mid-run; that leave for good
 	offline            time.Duration // how long a dropped client stays away
@@ -128,6 +137,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.drain, "drain", 10*time.Second, "after the last send, wait this long at most for deliveries")
 	fs.IntVar(&c.connectConcurrency, "connect-concurrency", 20, "connections opened at once")
 	fs.IntVar(&c.size, "size", 64, "message length in characters (at least what the timestamp needs)")
+	fs.Float64Var(&c.changes, "changes", 0, "the fraction (0 to 1) of each sender's writes that are, instead of a new message, a reaction to a recent message of the room or (a third of them) an edit of one of its own")
 	fs.IntVar(&c.burst, "burst", 1, "messages each sender sends back to back, without waiting for acks")
 	fs.IntVar(&c.drop, "drop", 0, "clients that drop their connection at a third and two thirds of the run and reconnect")
 	fs.DurationVar(&c.offline, "offline", time.Second, "how long a client that drops its connection stays offline")
@@ -169,6 +179,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.connectConcurrency < 1 {
 		c.connectConcurrency = 1
+	}
+	if c.changes < 0 || c.changes > 1 || math.IsNaN(c.changes) {
+		errs = append(errs, errors.New("-changes must be from 0 to 1"))
 	}
 	if c.burst < 1 || c.burst > 100 {
 		errs = append(errs, errors.New("-burst must be 1 to 100"))

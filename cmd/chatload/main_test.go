@@ -32,7 +32,7 @@ func TestParseRejectsUnboundedRuns(t *testing.T) {
 		{"-clients", "1"}, {"-clients", "20001"}, {"-senders", "0"}, {"-clients", "3", "-senders", "4"},
 		{"-rate", "0"}, {"-count", "0"}, {"-duration", "0"}, {"-duration", "31m"}, {"-size", "2001"},
 		{"-probe", "-1"}, {"-settle", "-1s"}, {"-sweep", "-sweep-step", "0"}, {"-sweep", "-rate", "5", "-sweep-max", "4"},
-		{"-sweep", "-sweep-step", "0.01", "-sweep-max", "1000"},
+		{"-sweep", "-sweep-step", "0.01", "-sweep-max", "1000"}, {"-changes", "-0.1"}, {"-changes", "1.5"}, {"-changes", "NaN"},
 	} {
 		if _, err := parse(append([]string{"chatload"}, args...), io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
@@ -156,6 +156,9 @@ func TestLoadAgainstTheLocalStack(t *testing.T) {
 	if r.Server == nil || r.Server.Counts["MessagesStored"] != 30 || r.Server.FailedWritesPerMessage != 0 {
 		t.Errorf("server metrics %+v (%s); want 30 messages stored, no failed conditional write", r.Server, r.ServerError)
 	}
+	if r.Changes != nil {
+		t.Errorf("changes %+v without -changes", r.Changes)
+	}
 
 	var text bytes.Buffer
 	profile := filepath.Join(t.TempDir(), "cpu.prof")
@@ -171,6 +174,97 @@ func TestLoadAgainstTheLocalStack(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, text.String())
 		}
 	}
+}
+
+// A sender's changes: reactions to the messages it holds, every third an
+// edit of its own (when it has one acknowledged) whose text still tells
+// its sender and number; a reaction made already is taken back.
+func TestChangesPicked(t *testing.T) {
+	s := newSeen()
+	if _, ok := s.next(1, 64); ok {
+		t.Fatalf("a change picked with no message held")
+	}
+	s.message(5)
+	at := time.Unix(0, 1234)
+	for i := range 3 {
+		if ch, ok := s.next(1, 64); !ok || ch.edit || ch.target != 5 {
+			t.Fatalf("change %d without a message of its own: %+v, %v; want a reaction to 5", i, ch, ok)
+		}
+	}
+	s.acked(7, 3, at)
+	for i := range 2 {
+		if ch, ok := s.next(1, 64); !ok || ch.edit || ch.target != 5 && ch.target != 7 {
+			t.Fatalf("change %d: %+v, %v; want a reaction to 5 or 7", 3+i, ch, ok)
+		}
+	}
+	ch, ok := s.next(1, 64)
+	if sender, num, sent, parsed := parseText(ch.text); !ok || !ch.edit || ch.target != 7 || len(ch.text) != 64 ||
+		!parsed || sender != 1 || num != 3 || !sent.Equal(at) {
+		t.Errorf("the sixth change: %+v, %v; want an edit of 7 whose text tells sender 1, number 3, 64 characters", ch, ok)
+	}
+	s = newSeen()
+	s.message(9)
+	seen := map[reaction]int{}
+	for range 50 {
+		if ch, _ := s.next(1, 64); !ch.edit {
+			r := reaction{ch.target, ch.emoji}
+			if want := seen[r]%2 == 1; ch.remove != want {
+				t.Errorf("reaction %v: remove %v, want %v", r, ch.remove, want)
+			}
+			seen[r]++
+		}
+	}
+	if n, ok := messageNum("l12-34"); !ok || n != 34 {
+		t.Errorf("messageNum(l12-34) = %d, %v", n, ok)
+	}
+}
+
+// -changes makes half of each sender's writes changes: reactions to the
+// latest messages a sender holds and, every third change, an edit of one
+// of its own. Every change is acknowledged and stored, and every other
+// client holds it: live, or, for the client that drops its connection
+// until the senders are done, fetched by the sync that follows. The
+// messages keep every promise, edited ones included.
+func TestChangesAgainstTheLocalStack(t *testing.T) {
+	url := localGateway(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	const clients, senders, writes = 6, 3, 12
+	r := runJSON(t, ctx, "-url", url, "-clients", fmt.Sprint(clients), "-senders", fmt.Sprint(senders), "-rate", "5",
+		"-count", fmt.Sprint(writes), "-changes", "0.5", "-drop", "1", "-offline", "1500ms", "-drain", "15s")
+	c := r.Changes
+	if r.Interrupted || r.AuditError != "" || c == nil {
+		t.Fatalf("run: %+v", r)
+	}
+	if c.Sent == 0 || c.Edits == 0 || c.Reactions == 0 || c.Edits+c.Reactions != c.Sent || r.Sent+c.Sent != senders*writes {
+		t.Errorf("%d messages and %d changes (%d edits, %d reactions); want %d writes, some of them edits, some reactions",
+			r.Sent, c.Sent, c.Edits, c.Reactions, senders*writes)
+	}
+	if c.Acked != c.Sent || c.Unchanged != 0 || c.AckLatency.N != c.Acked || r.Acked != r.Sent || len(r.ErrorCodes) != 0 {
+		t.Errorf("changes: %d of %d acked (%d unchanged); messages: %d of %d acked; error frames %v; want every write acked, none refused",
+			c.Acked, c.Sent, c.Unchanged, r.Acked, r.Sent, r.ErrorCodes)
+	}
+	others := clients - 1
+	if c.Stored != c.Sent || c.Expected != c.Stored*others || c.Received != c.Expected || c.Lost != 0 {
+		t.Errorf("%d changes stored, %d of %d expected held by the others (lost %d); want %d stored, each held by %d clients",
+			c.Stored, c.Received, c.Expected, c.Lost, c.Sent, others)
+	}
+	if c.ReceivedLive+c.ReceivedFetched != c.Expected || c.ReceivedLive == 0 || c.ReceivedFetched == 0 {
+		t.Errorf("heard %d live and %d fetched; want %d, some fetched by the client that dropped", c.ReceivedLive, c.ReceivedFetched, c.Expected)
+	}
+	if r.Stored != r.Sent || r.Lost != 0 || r.Delivered != r.Expected || r.OrderViolations != 0 || r.HistoryMismatches != 0 || r.MemberMismatches != 0 {
+		t.Errorf("messages: %d stored of %d, lost %d, %d out of order, %d wrong histories, %d wrong members",
+			r.Stored, r.Sent, r.Lost, r.OrderViolations, r.HistoryMismatches, r.MemberMismatches)
+	}
+	var text bytes.Buffer
+	r.print(&text)
+	for _, want := range []string{fmt.Sprintf("changes sent           %d (%d edits, %d reactions", c.Sent, c.Edits, c.Reactions),
+		fmt.Sprintf("  changes              %d stored; %d of %d expected held by the others (lost 0)", c.Stored, c.Received, c.Expected)} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, text.String())
+		}
+	}
+	t.Logf("changes %+v, duplicates %d, frames %+v, recovered %d, gap fetches %d", *c, r.Duplicates, r.Frames, r.Recovered, r.GapFetches)
 }
 
 // -sweep raises the rate run after run and stops at the first that does

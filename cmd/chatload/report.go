@@ -38,6 +38,8 @@ type report struct {
 	Latency         percentiles    `json:"latency"`
 	AckLatency      percentiles    `json:"ackLatency"`
 	DeliveredPerSec float64        `json:"deliveredPerSecond"`
+	// Changes is what -changes sent and the clients heard (absent without).
+	Changes *changesReport `json:"changes,omitempty"`
 	// What the protocol promises, checked at the end against the room's
 	// stored history (read through sync) and the true member list.
 	Stored            int    `json:"stored"`
@@ -68,10 +70,10 @@ type report struct {
 	Interrupted  bool           `json:"interrupted"`
 }
 
-// frames counts the new-message frames the clients sent and the answers
-// they heard.
+// frames counts the new-message frames (with -changes, the edit and react
+// frames too) the clients sent and the answers they heard.
 type frames struct {
-	Sent   int `json:"sent"`   // new-message frames, first tries and resends
+	Sent   int `json:"sent"`   // write frames, first tries and resends
 	Resent int `json:"resent"` // of them, numbered frames sent again
 	Acks   int `json:"acks"`   // acks heard (a retry's included)
 	Errors int `json:"errors"` // error frames heard, the gateway's own included (by code: errorFrames)
@@ -97,6 +99,10 @@ func (st *stats) report(cfg config, elapsed time.Duration, interrupted bool) rep
 		Connect: summarise(st.connectTimes), Sent: st.sent, Acked: st.acked, LiveDelivered: st.live,
 		Latency: summarise(st.latency), AckLatency: summarise(st.ackLatency),
 		Seconds: elapsed.Seconds(), Interrupted: interrupted, SettleSeconds: st.settle.Seconds(), Settled: st.settled,
+	}
+	if cfg.changes > 0 {
+		r.Changes = &changesReport{Fraction: cfg.changes, Sent: st.changesSent, Edits: st.edits, Reactions: st.reactions,
+			Removals: st.removals, Acked: st.changesAcked, Unchanged: st.unchanged, AckLatency: summarise(st.changeAckLatency)}
 	}
 	if len(st.floodAnswers) > 0 {
 		r.FloodAnswers = st.floodAnswers
@@ -133,9 +139,16 @@ func (r report) print(w io.Writer) {
 	for _, code := range slices.Sorted(maps.Keys(r.ErrorCodes)) {
 		fmt.Fprintf(w, "%-22s %d× %s\n", "  error frames", r.ErrorCodes[code], code)
 	}
+	if r.Changes != nil {
+		r.Changes.print(w, r.Sent)
+	}
 	f := r.Frames
-	fmt.Fprintf(w, "%-22s %d new-message frames (%d resent, %d waves); heard %d acks and %d error frames (%.0f%% answered); %d forced reconnects\n",
-		"frames", f.Sent, f.Resent, f.Waves, f.Acks, f.Errors, 100*float64(f.Acks+f.Errors)/float64(max(f.Sent, 1)), f.ForcedReconnects)
+	kind := "new-message frames"
+	if r.Changes != nil {
+		kind = "write frames (messages and changes)"
+	}
+	fmt.Fprintf(w, "%-22s %d %s (%d resent, %d waves); heard %d acks and %d error frames (%.0f%% answered); %d forced reconnects\n",
+		"frames", f.Sent, kind, f.Resent, f.Waves, f.Acks, f.Errors, 100*float64(f.Acks+f.Errors)/float64(max(f.Sent, 1)), f.ForcedReconnects)
 	if r.Server != nil {
 		fmt.Fprintf(w, "%-22s %.2f failed conditional writes per message stored\n", "server", r.Server.FailedWritesPerMessage)
 		for _, k := range slices.Sorted(maps.Keys(r.Server.Counts)) {
@@ -154,6 +167,9 @@ func (r report) print(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "%-22s %d stored; %d out of send order; %d clients with a wrong history, %d with wrong members\n",
 			"promises", r.Stored, r.OrderViolations, r.HistoryMismatches, r.MemberMismatches)
+		if c := r.Changes; c != nil {
+			fmt.Fprintf(w, "%-22s %d stored; %d of %d expected held by the others (lost %d)\n", "  changes", c.Stored, c.Received, c.Expected, c.Lost)
+		}
 	}
 	if r.LargeRoom > 0 {
 		fmt.Fprintf(w, "%-22s %d clients show a count, not a member list\n", "  large room", r.LargeRoom)

@@ -120,6 +120,8 @@ func TestPageRulesMatch(t *testing.T) {
 		"TYPING_INTERVAL_MS": strconv.Itoa(int(l.TypingInterval.Milliseconds())),
 		"PING_INTERVAL_MS":   strconv.Itoa(int(l.PingInterval.Milliseconds())),
 		"PING_JITTER":        strconv.FormatFloat(l.PingJitter, 'g', -1, 64),
+		"EDIT_WINDOW_MS":     strconv.Itoa(int(l.EditWindow.Milliseconds())),
+		"REACTIONS":          `["` + strings.Join(Reactions, `", "`) + `"]`,
 	}
 	for name, v := range want {
 		if decl := "export const " + name + " = " + v + ";"; !strings.Contains(string(js), decl) {

@@ -61,8 +61,11 @@ type Inbound struct {
 	// for the first page).
 	Cursor string
 	// Rooms, for rooms: the names of the rooms whose latest seq the
-	// client asks for, as it knows them, each once.
+	// client asks for, as it knows them, each once; Seen, when given, the
+	// highest seq the client has shown in each (the reply counts the
+	// mentions of the user above it).
 	Rooms []string
+	Seen  []int64
 	// Target, for edit, delete and react: the seq of the message changed.
 	Target int64
 	// Emoji, for react: one of Reactions; Remove takes the reaction back.
@@ -135,7 +138,7 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		}
 		return in, nil
 	case ActionRooms:
-		err := in.parseRooms(fields["rooms"], l)
+		err := in.parseRooms(fields["rooms"], fields["seen"], l)
 		return in, err
 	case ActionPresence:
 		n, ok := wholeNumber(fields["after"])
@@ -335,23 +338,30 @@ func (in *Inbound) parseSync(fields map[string]json.RawMessage, l Limits) error 
 	return nil
 }
 
-func (in *Inbound) parseRooms(raw json.RawMessage, l Limits) error {
+func (in *Inbound) parseRooms(raw, seen json.RawMessage, l Limits) error {
 	wrong := Errorf(CodeInvalidMessage, fmt.Sprintf(`rooms needs "rooms": a list of 1 to %d room names`, l.RoomsPage))
 	if !present(raw) || json.Unmarshal(raw, &in.Rooms) != nil || len(in.Rooms) == 0 || len(in.Rooms) > l.RoomsPage {
 		in.Rooms = nil
 		return wrong
 	}
-	seen := make(map[string]bool, len(in.Rooms))
+	names := make(map[string]bool, len(in.Rooms))
 	for _, r := range in.Rooms {
 		if err := validRoom(r, l); err != nil || r == "" {
 			in.Rooms = nil
 			return Errorf(CodeInvalidMessage, fmt.Sprintf("not a room name: %q", truncate(r, l.MaxRoomChars)))
 		}
-		if seen[r] {
+		if names[r] {
 			in.Rooms = nil
 			return Errorf(CodeInvalidMessage, fmt.Sprintf("room %q is listed twice", r))
 		}
-		seen[r] = true
+		names[r] = true
+	}
+	if !present(seen) {
+		return nil
+	}
+	if json.Unmarshal(seen, &in.Seen) != nil || len(in.Seen) != len(in.Rooms) || slices.ContainsFunc(in.Seen, func(n int64) bool { return n < 0 }) {
+		in.Rooms, in.Seen = nil, nil
+		return Errorf(CodeInvalidMessage, `"seen" must list a seq (a whole number) for each of "rooms"`)
 	}
 	return nil
 }

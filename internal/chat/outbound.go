@@ -179,6 +179,9 @@ type RoomHeads struct {
 type RoomHead struct {
 	Room string `json:"room"`
 	Seq  int64  `json:"seq"`
+	// Mentions, when the client said what it has seen, counts the
+	// messages above it that mention the user (at most 100).
+	Mentions int64 `json:"mentions,omitempty"`
 }
 
 // Typing tells the others in a room that someone is typing.

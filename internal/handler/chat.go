@@ -58,7 +58,7 @@ type Messages interface {
 	Original(ctx context.Context, room, userID, clientID string) (chat.Message, bool, error)
 	Message(ctx context.Context, room string, seq int64) (chat.Message, error)
 	ResolveRoom(ctx context.Context, name string) (string, error)
-	RoomHeads(ctx context.Context, names []string) ([]chat.RoomHead, error)
+	RoomHeads(ctx context.Context, names []string, userID string, seen []int64) ([]chat.RoomHead, error)
 }
 
 // Broadcaster is the Management API, many connections at a time.
@@ -264,7 +264,7 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	case chat.ActionMembers:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.members(ctx, r, c, in.Cursor) })
 	case chat.ActionRooms:
-		err = h.read(ctx, r, func(c chat.Connection) error { return h.rooms(ctx, r, c, in.Rooms) })
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.rooms(ctx, r, c, in.Rooms, in.Seen) })
 	}
 	if err != nil {
 		h.fail(ctx, r, in, err)
@@ -395,9 +395,10 @@ func (h *Chat) members(ctx context.Context, r *request, c chat.Connection, curso
 
 // rooms answers a rooms frame: the latest seq of each room asked about
 // (rooms are public by name: their heads tell nothing their history does
-// not).
-func (h *Chat) rooms(ctx context.Context, r *request, c chat.Connection, names []string) error {
-	heads, err := h.Msgs.RoomHeads(ctx, names)
+// not) and, above what the client has seen there, how many messages
+// mention the user.
+func (h *Chat) rooms(ctx context.Context, r *request, c chat.Connection, names []string, seen []int64) error {
+	heads, err := h.Msgs.RoomHeads(ctx, names, c.UserID, seen)
 	if err != nil {
 		return err
 	}

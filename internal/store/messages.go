@@ -333,6 +333,16 @@ func (db *DB) messageTransaction(m chat.Message, ch change, connID string, frame
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}})
 	}
+	for _, id := range m.Mentions {
+		if id == m.UserID {
+			continue
+		}
+		mention, err := marshal(mentionItem{keys: keys{mentionPrefix + id, mentionKey(m.Room, m.Seq)}, ExpiresAt: exp})
+		if err != nil {
+			return nil, idx, err
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: mention}})
+	}
 	if m.Kind != "" {
 		change := db.changeItems(m, ch, exp)
 		idx.target = len(items)

@@ -45,12 +45,30 @@ const maxBatchTries = 3
 
 var batchBackoff = chat.Backoff{First: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 
+// mentionItem records that a message mentions a user: pk
+// mention#{userId}, sk {room}#{seq, 19 digits}, so that the mentions of a
+// user in a room above a seq are one range of one partition.
+type mentionItem struct {
+	keys
+	ExpiresAt int64 `dynamodbav:"expiresAt"`
+}
+
+const mentionPrefix = "mention#"
+
+func mentionKey(room string, seq int64) string { return fmt.Sprintf("%s#%019d", room, seq) }
+
+// maxMentionCount bounds the count of mentions RoomHeads reads per room:
+// a page shows "99+" past it anyway.
+const maxMentionCount = 100
+
 // RoomHeads returns the latest seq of each named room (0 for a room with
 // no message), in the order of names, under the names as given; rooms are
 // resolved as ResolveRoom does. It is one BatchGetItem of eventually
 // consistent reads (a seq may be a moment behind), for up to 50 names
-// (two keys each).
-func (db *DB) RoomHeads(ctx context.Context, names []string) ([]chat.RoomHead, error) {
+// (two keys each). With seen (a seq per name), it also counts the
+// messages above it that mention userID, up to maxMentionCount: one Query
+// (COUNT) per room with anything above seen.
+func (db *DB) RoomHeads(ctx context.Context, names []string, userID string, seen []int64) ([]chat.RoomHead, error) {
 	var ks []map[string]types.AttributeValue
 	asked := map[string]bool{}
 	for _, n := range names {
@@ -85,6 +103,21 @@ func (db *DB) RoomHeads(ctx context.Context, names []string) ([]chat.RoomHead, e
 			k = n // stored before names were folded
 		}
 		heads[i] = chat.RoomHead{Room: n, Seq: seqs[k]}
+		if i >= len(seen) || seen[i] >= heads[i].Seq {
+			continue
+		}
+		out, err := db.client.Query(ctx, &dynamodb.QueryInput{
+			TableName:              &db.tables.Messages,
+			KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": str(mentionPrefix + userID), ":lo": str(mentionKey(k, seen[i]+1)), ":hi": str(mentionKey(k, heads[i].Seq))},
+			Select: types.SelectCount,
+			Limit:  aws.Int32(maxMentionCount),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("count the mentions of %s in room %q: %w", userID, k, err)
+		}
+		heads[i].Mentions = int64(out.Count)
 	}
 	return heads, nil
 }

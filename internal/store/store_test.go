@@ -1000,11 +1000,34 @@ func TestRoomNamesIgnoreCase(t *testing.T) {
 			t.Errorf("ResolveRoom(%q) = %q, %v; want %q", name, got, err, want)
 		}
 	}
-	heads, err := f.db.RoomHeads(t.Context(), []string{"Design", "Legacy", "legacy", "nowhere"})
+	heads, err := f.db.RoomHeads(t.Context(), []string{"Design", "Legacy", "legacy", "nowhere"}, "u-Ana", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(heads); got != "[{Design 2} {Legacy 1} {legacy 0} {nowhere 0}]" {
-		t.Errorf("RoomHeads = %s, want [{Design 2} {Legacy 1} {legacy 0} {nowhere 0}]", got)
+	if got := fmt.Sprint(heads); got != "[{Design 2 0} {Legacy 1 0} {legacy 0 0} {nowhere 0 0}]" {
+		t.Errorf("RoomHeads = %s, want [{Design 2 0} {Legacy 1 0} {legacy 0 0} {nowhere 0 0}]", got)
+	}
+}
+
+// A message's mentions are counted per room above what a user has seen.
+func TestMentionsCountedPerRoom(t *testing.T) {
+	f := newDB(t)
+	mention := func(room string, ids ...string) {
+		t.Helper()
+		if _, err := f.db.PutMessage(t.Context(), chat.Message{ID: chat.NewID(f.now), Room: room, UserID: "u-Bo", Name: "Bo", Text: "@you", Mentions: ids}, "", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mention("a", "u-Ana")         // 1
+	mention("a", "u-Cy")          // 2
+	mention("a", "u-Ana", "u-Cy") // 3
+	mention("b", "u-Ana")         // 1
+	mention("a", "u-Bo")          // 4: one's own mention counts for nobody
+	heads, err := f.db.RoomHeads(t.Context(), []string{"a", "b", "c"}, "u-Ana", []int64{1, 0, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(heads); got != "[{a 4 1} {b 1 1} {c 0 0}]" {
+		t.Errorf("heads = %s, want [{a 4 1} {b 1 1} {c 0 0}]: Ana is mentioned once in a above 1, once in b", got)
 	}
 }

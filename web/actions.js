@@ -1,0 +1,276 @@
+// What a person does to messages: the actions menu of a message (react,
+// reply, edit, delete), the reaction buttons under it, the reply and edit
+// modes of the composer, and @mentions with suggestions. It sends through
+// the page's ChatClient and knows the page only through the hooks given to
+// setupActions; every user string reaches the DOM as text.
+
+import { EDIT_WINDOW_MS, REACTIONS } from "./rules.js";
+
+const $ = (id) => document.getElementById(id);
+const MAX_SUGGESTIONS = 6;
+
+let hooks = null; // {client(), me(), people(), jumpTo(seq), problem(text)}
+let menuFor = null; // the message item whose menu is open
+let mode = null; // {edit: seq} or {replyTo: {seq, name, text}} while the composer is in that mode
+const mentioned = new Map(); // name → userId, chosen from the suggestions for the message being written
+const myReactions = new Set(); // "seq emoji": the reactions this user made, as far as this page knows
+
+/** Whether the user reacted to message seq with emoji (the state's names, or what this page saw them do). */
+export function reactedByMe(li, emoji, users = []) {
+  return users.some((u) => u.userId === hooks.me().userId) || myReactions.has(`${li.dataset.seq} ${emoji}`);
+}
+
+/** Notes a reaction change the user made (from any of their pages). */
+export function noteMyReaction(c) {
+  const key = `${c.target} ${c.emoji}`;
+  if (c.removed) myReactions.delete(key);
+  else myReactions.add(key);
+}
+
+/** The composer's mode, for its submit: {edit: seq}, {replyTo: quote} or {}. */
+export const composing = () => mode || {};
+
+/** The user ids the text mentions, of those chosen from the suggestions. */
+export function mentionsIn(text) {
+  return [...new Set([...mentioned].filter(([name]) => text.includes(`@${name}`)).map(([, id]) => id))];
+}
+
+/** Leaves reply or edit mode; forgets the mentions chosen. */
+export function endCompose() {
+  mode = null;
+  mentioned.clear();
+  $("compose-context").hidden = true;
+  $("compose-what").textContent = "";
+  closeSuggestions();
+}
+
+/** An actions button for a message item. */
+export function actionsButton(li) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "actions";
+  b.textContent = "⋯";
+  b.setAttribute("aria-haspopup", "true");
+  b.setAttribute("aria-expanded", "false");
+  b.setAttribute("aria-label", `Actions for the message of ${li.dataset.name}`);
+  return b;
+}
+
+/** Whether li is the user's own message, not deleted, that may still be edited. */
+function editable(li) {
+  const at = li.querySelector("time")?.dateTime;
+  return li.classList.contains("mine") && !li.classList.contains("deleted") && at && Date.now() - new Date(at) < EDIT_WINDOW_MS;
+}
+
+function openMenu(li) {
+  closeMenu();
+  menuFor = li;
+  const menu = $("message-menu");
+  const deleted = li.classList.contains("deleted");
+  menu.querySelector(".emoji-row").hidden = deleted;
+  menu.querySelector("[data-act=reply]").hidden = deleted;
+  menu.querySelector("[data-act=edit]").hidden = !editable(li);
+  menu.querySelector("[data-act=delete]").hidden = deleted || !li.classList.contains("mine");
+  menu.querySelector(".confirm").hidden = true;
+  li.append(menu);
+  menu.hidden = false;
+  li.querySelector("button.actions").setAttribute("aria-expanded", "true");
+  menu.querySelector("button:not([hidden]):not(.confirm button)")?.focus();
+}
+
+function closeMenu(refocus = false) {
+  const menu = $("message-menu");
+  if (!menuFor) return;
+  const button = menuFor.querySelector("button.actions");
+  button?.setAttribute("aria-expanded", "false");
+  menu.hidden = true;
+  document.body.append(menu);
+  menuFor = null;
+  if (refocus) button?.focus();
+}
+
+/** Puts the composer in reply mode for li. */
+function startReply(li) {
+  mode = { replyTo: { seq: Number(li.dataset.seq), name: li.dataset.name, text: li.dataset.text || "" } };
+  showContext(`Replying to ${li.dataset.name}`);
+}
+
+/** Puts li's text into the composer to edit it. */
+function startEdit(li) {
+  mode = { edit: Number(li.dataset.seq) };
+  $("text").value = li.dataset.text || "";
+  $("text").dispatchEvent(new Event("input"));
+  showContext("Editing your message (Escape cancels)");
+}
+
+/** Edits the user's latest message that may still be edited (Up arrow in an empty composer). */
+export function editLast() {
+  const mine = [...$("messages").querySelectorAll("li.message.mine[data-seq]")].filter(editable).at(-1);
+  if (!mine) return false;
+  startEdit(mine);
+  return true;
+}
+
+function showContext(text) {
+  $("compose-what").textContent = text;
+  $("compose-context").hidden = false;
+  $("text").focus();
+}
+
+function react(li, emoji) {
+  const key = `${li.dataset.seq} ${emoji}`;
+  const remove = !!li.querySelector(`.reaction[data-emoji="${emoji}"][aria-pressed=true]`) || myReactions.has(key);
+  hooks.client()?.react(Number(li.dataset.seq), emoji, remove);
+}
+
+// --- Suggestions for @mentions ---
+
+let active = -1; // the suggestion chosen with the arrow keys
+
+/** The "@name" being typed before the caret: {start, query}, or null. */
+function mentionAt() {
+  const t = $("text");
+  const before = t.value.slice(0, t.selectionStart);
+  const m = /(?:^|\s)@([^\s@]{0,32})$/u.exec(before);
+  return m ? { start: before.length - m[1].length - 1, query: m[1].toLowerCase() } : null;
+}
+
+function suggest() {
+  const at = mentionAt();
+  const me = hooks.me().userId;
+  const people = at ? [...hooks.people()].filter(([id, name]) => id !== me && name.toLowerCase().startsWith(at.query)).slice(0, MAX_SUGGESTIONS) : [];
+  const list = $("mention-list");
+  if (people.length === 0) return closeSuggestions();
+  active = Math.min(Math.max(active, 0), people.length - 1);
+  list.replaceChildren(...people.map(([id, name], i) => {
+    const li = document.createElement("li");
+    li.id = `mention-${i}`;
+    li.setAttribute("role", "option");
+    li.setAttribute("aria-selected", String(i === active));
+    li.dataset.userId = id;
+    li.dataset.name = name;
+    li.textContent = name;
+    return li;
+  }));
+  list.hidden = false;
+  $("text").setAttribute("aria-activedescendant", `mention-${active}`);
+}
+
+function closeSuggestions() {
+  active = -1;
+  $("mention-list").hidden = true;
+  $("mention-list").replaceChildren();
+  $("text").removeAttribute("aria-activedescendant");
+}
+
+function choose(option) {
+  const at = mentionAt();
+  if (!at) return closeSuggestions();
+  const t = $("text");
+  const name = option.dataset.name;
+  t.value = `${t.value.slice(0, at.start)}@${name} ${t.value.slice(t.selectionStart)}`;
+  t.selectionStart = t.selectionEnd = at.start + name.length + 2;
+  mentioned.set(name, option.dataset.userId);
+  closeSuggestions();
+  t.dispatchEvent(new Event("input"));
+}
+
+/** Wires the menu, the reaction buttons, quotes, the composer's modes and mentions. */
+export function setupActions(h) {
+  hooks = h;
+  const row = $("message-menu").querySelector(".emoji-row");
+  row.replaceChildren(...REACTIONS.map((e) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.emoji = e;
+    b.textContent = e;
+    b.setAttribute("aria-label", `React with ${e}`);
+    return b;
+  }));
+
+  $("messages").addEventListener("click", (e) => {
+    const li = e.target.closest("li.message");
+    if (!li) return;
+    if (e.target.closest("button.actions")) return menuFor === li ? closeMenu(true) : openMenu(li);
+    const reaction = e.target.closest("button.reaction");
+    if (reaction) return react(li, reaction.dataset.emoji);
+    const quote = e.target.closest("button.quote");
+    if (quote) return hooks.jumpTo(Number(quote.dataset.seq));
+  });
+
+  $("message-menu").addEventListener("click", (e) => {
+    const b = e.target.closest("button");
+    const li = menuFor;
+    if (!b || !li) return;
+    if (b.dataset.emoji) {
+      react(li, b.dataset.emoji);
+      return closeMenu(true);
+    }
+    switch (b.dataset.act) {
+      case "reply":
+        closeMenu();
+        return startReply(li);
+      case "edit":
+        closeMenu();
+        return startEdit(li);
+      case "delete": // asks first, in place
+        $("message-menu").querySelector(".confirm").hidden = false;
+        return $("message-menu").querySelector("[data-act=confirm-delete]").focus();
+      case "confirm-delete":
+        hooks.client()?.delete(Number(li.dataset.seq));
+        return closeMenu(true);
+      case "cancel":
+        return closeMenu(true);
+    }
+  });
+  $("message-menu").addEventListener("keydown", (e) => {
+    if (e.key !== "Escape") return;
+    e.stopPropagation();
+    closeMenu(true);
+  });
+  document.addEventListener("pointerdown", (e) => {
+    if (menuFor && !menuFor.contains(e.target)) closeMenu();
+  });
+
+  $("compose-cancel").addEventListener("click", () => {
+    const editing = mode?.edit;
+    endCompose();
+    if (editing) $("text").value = "";
+    $("text").dispatchEvent(new Event("input"));
+    $("text").focus();
+  });
+
+  $("text").addEventListener("input", suggest);
+  $("text").addEventListener("keydown", (e) => {
+    const list = $("mention-list");
+    if (!list.hidden) {
+      const options = [...list.children];
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        active = (active + (e.key === "ArrowDown" ? 1 : options.length - 1)) % options.length;
+        return suggest();
+      }
+      if (e.key === "Enter" || e.key === "Tab") {
+        e.preventDefault();
+        e.stopImmediatePropagation(); // a chosen name, not a message sent
+        return choose(options[active]);
+      }
+      if (e.key === "Escape") {
+        e.preventDefault();
+        return closeSuggestions();
+      }
+    }
+    if (e.key === "Escape" && mode) {
+      e.preventDefault();
+      $("compose-cancel").click();
+    } else if (e.key === "ArrowUp" && $("text").value === "" && !mode && editLast()) {
+      e.preventDefault();
+    }
+  });
+  $("mention-list").addEventListener("pointerdown", (e) => {
+    const option = e.target.closest("li[role=option]");
+    if (!option) return;
+    e.preventDefault(); // the composer keeps the focus
+    choose(option);
+  });
+}
