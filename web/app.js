@@ -7,7 +7,7 @@ import { SignIn } from "./signin.js";
 import { actionsButton, composing, endCompose, mentionsIn, noteMyReaction, reactedByMe, setupActions } from "./actions.js";
 import { messageItem, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
-import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey } from "./rooms.js";
+import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -320,7 +320,7 @@ window.addEventListener("popstate", () => {
 // --- The room list: recent rooms, with what was said there since ---
 
 const roomLists = [$("room-list"), $("menu-room-list")];
-const latestSeqs = new Map(); // room key → the latest seq the server told
+const latestSeqs = new Map(); // room key → {seq, mentions}: the latest seq the server told, and the mentions above what was seen
 let roomsAskedAt = 0;
 
 function showRooms() {
@@ -338,12 +338,12 @@ function askRooms() {
   const others = recentRooms().filter((r) => roomKey(r) !== roomKey(room));
   if (!client || document.hidden || others.length === 0) return;
   roomsAskedAt = Date.now();
-  client.fetchRooms(others);
+  client.fetchRooms(others, others.map(seenSeq));
 }
 setInterval(askRooms, ROOMS_EVERY_MS);
 
 function onRooms(rooms) {
-  for (const { room: r, seq } of rooms) latestSeqs.set(roomKey(r), seq);
+  for (const { room: r, seq, mentions = 0 } of rooms) latestSeqs.set(roomKey(r), { seq, mentions });
   showRooms();
 }
 

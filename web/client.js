@@ -21,7 +21,7 @@
 //   typing   {userId, name}
 //   change   {type: "edit" | "delete" | "reaction", seq, target, userId, name, emoji?, removed?, state?}
 //            (state: the changed message as it is after it, with its version; live or fetched)
-//   rooms    {rooms: [{room, seq}]}                       (other rooms' latest seqs, asked for with fetchRooms)
+//   rooms    {rooms: [{room, seq, mentions?}]}            (other rooms' latest seqs, asked for with fetchRooms)
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
 import { pingDelay, PROTOCOL_VERSION, TYPING_INTERVAL_MS } from "./rules.js";
@@ -450,9 +450,13 @@ export class ChatClient extends EventTarget {
     this.transmit(cursor ? { action: "members", cursor } : { action: "members" });
   }
 
-  /** Asks for the latest seq of each room named (at most 20), for unread counts; the answer is a "rooms" event. */
-  fetchRooms(names) {
-    if (this.ready) this.transmit({ action: "rooms", rooms: names });
+  /**
+   * Asks for the latest seq of each room named (at most 20), for unread
+   * counts, and with seen (the highest seq shown in each) how many of the
+   * messages above it mention the user; the answer is a "rooms" event.
+   */
+  fetchRooms(names, seen) {
+    if (this.ready) this.transmit({ action: "rooms", rooms: names, ...(seen ? { seen } : {}) });
   }
 
   /** Asks for the presence events after the last contiguous one. */
@@ -791,17 +795,20 @@ export class ChatClient extends EventTarget {
 
   /** A message of ours is stored: its ack came (or a sync brought it). */
   acknowledge(f) {
+    const p = this.pending.get(f.clientId);
     if (!this.pending.delete(f.clientId)) return; // an ack for a retry already acknowledged
     this.window = Math.min(2 * this.window, MAX_WINDOW);
     this.waves = 0;
     this.pace = Math.max(this.pace * 0.75, this.paceFloor);
     if (!this.pending.size) this.pace = this.paceFloor = 0;
     this.emit("ack", f);
-    if (f.seq) { // a reaction that changed nothing took no seq
+    // A message is held from its ack; a change by its event (to its author
+    // too), which brings the state it made: a lost one is a gap, fetched.
+    if (p.body.action === "new-message") {
       this.held.add(f.seq);
       this.advance();
-      this.noteHighest(f.seq);
     }
+    this.noteHighest(f.seq); // a reaction that changed nothing took no seq (0)
     this.pump();
   }
 

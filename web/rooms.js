@@ -47,15 +47,19 @@ export function noteSeen(r, seq) {
   localStorage.setItem("chat.seen", JSON.stringify(seen));
 }
 
+/** The highest seq of room r shown here (0: none). */
+export const seenSeq = (r) => load("chat.seen", {})[roomKey(r)] || 0;
+
 /** The messages of room r not shown here, at most, given its latest seq. */
 export function unseen(r, latest) {
-  return Math.max(0, latest - (load("chat.seen", {})[roomKey(r)] || 0));
+  return Math.max(0, latest - seenSeq(r));
 }
 
 /**
  * Fills each list in lists with links to rooms, current marked as the page
- * it is, the others with a count of the messages not seen there (from
- * latest: room key → seq, as far as known).
+ * it is, the others with a count of the messages not seen there and of
+ * those that mention the user (from latest: room key → {seq, mentions},
+ * as far as known).
  */
 export function renderRooms(lists, rooms, current, latest) {
   for (const list of lists) {
@@ -64,7 +68,8 @@ export function renderRooms(lists, rooms, current, latest) {
       a.href = `?room=${encodeURIComponent(r)}`;
       a.dataset.room = r;
       a.textContent = `#${r}`;
-      const n = sameRoom(r, current) ? 0 : unseen(r, latest.get(roomKey(r)) || 0);
+      const known = latest.get(roomKey(r)) || { seq: 0, mentions: 0 };
+      const n = sameRoom(r, current) ? 0 : unseen(r, known.seq);
       if (sameRoom(r, current)) a.setAttribute("aria-current", "page");
       if (n > 0) {
         // Read as "#design 3 new messages": the count shown, then what it counts.
@@ -76,6 +81,16 @@ export function renderRooms(lists, rooms, current, latest) {
         what.textContent = ` new ${n === 1 ? "message" : "messages"}`;
         badge.append(what);
         a.append(" ", badge);
+        if (known.mentions > 0) { // counted above what was seen when asked: shown while there is news
+          const at = document.createElement("span");
+          at.className = "badge mention";
+          at.textContent = `@${known.mentions > MAX_BADGE ? `${MAX_BADGE}+` : known.mentions}`;
+          const of = document.createElement("span");
+          of.className = "visually-hidden";
+          of.textContent = `, ${known.mentions === 1 ? "one mentions" : `${known.mentions} mention`} you`;
+          at.append(of);
+          a.append(" ", at);
+        }
       }
       const li = document.createElement("li");
       li.append(a);

@@ -88,7 +88,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	dynamo := map[string]bool{"dynamodb:GetItem": true, "dynamodb:BatchGetItem": true, "dynamodb:PutItem": true, "dynamodb:UpdateItem": true,
-		"dynamodb:DeleteItem": true, "dynamodb:Query": true}
+		"dynamodb:DeleteItem": true, "dynamodb:ConditionCheckItem": true, "dynamodb:Query": true}
 	manage := func(method string) string {
 		return "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${ChatApi}/${StageName}/" + method + "/@connections/*"
 	}

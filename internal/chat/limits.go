@@ -105,7 +105,8 @@ const MaxReactors = 10
 
 // MaxListedRoomSize bounds Limits.ListedRoomSize: a sync reply lists that
 // many members with the longest user ids and names, and still has room
-// for a message of the longest text (a test checks), within MaxFrameBytes.
+// for one item of history of the longest text, slim (SyncItem.Slim) if
+// need be (a test checks), within MaxFrameBytes.
 const MaxListedRoomSize = 300
 
 // Rate is a rate limit on one kind of frame, per user: PerSecond on

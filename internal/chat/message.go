@@ -107,6 +107,7 @@ type Stored struct {
 	// Unchanged says that the change changed nothing (a reaction the user
 	// had already made, or had not made to take back) and took no seq.
 	Target    Message
+	TargetErr error // why Target could not be read (the change is stored all the same)
 	Unchanged bool
 	// Answered, for a reply, is the message it answers, as read before it
 	// was stored.

@@ -351,19 +351,25 @@ type SyncItem struct {
 // are now). The sender's own clientIds are included.
 func SyncItems(c Connection, items, targets []Message) []SyncItem {
 	now := make(map[int64]Message, len(items)+len(targets))
+	inPage := make(map[int64]bool, len(items))
 	for _, m := range slices.Concat(targets, items) {
 		if m.Kind == "" {
 			now[m.Seq] = m
 		}
 	}
+	for _, m := range items {
+		inPage[m.Seq] = true
+	}
 	out := make([]SyncItem, len(items))
-	for i, m := range items {
+	stated := map[int64]bool{} // a message's state goes once, with its newest change
+	for i := len(items) - 1; i >= 0; i-- {
+		m := items[i]
 		out[i].Seq = m.Seq
 		own := m.UserID == c.UserID
 		if m.Kind != "" {
 			var target *Message
-			if t, ok := now[m.Target]; ok && !slices.ContainsFunc(items, func(x Message) bool { return x.Seq == m.Target }) {
-				target = &t
+			if t, ok := now[m.Target]; ok && !inPage[m.Target] && !stated[m.Target] {
+				target, stated[m.Target] = &t, true
 			}
 			e := NewChangeEvent(m, target)
 			if own {
@@ -376,12 +382,41 @@ func SyncItems(c Connection, items, targets []Message) []SyncItem {
 		if own {
 			e.ClientID = m.ClientID
 		}
-		if q, ok := now[m.ReplyTo]; ok {
+		if q, ok := now[m.ReplyTo]; ok && m.ReplyTo > 0 {
 			e.ReplyTo = NewQuote(q)
 		}
 		out[i].Message = &e
 	}
 	return out
+}
+
+// Slim returns the item without what a client can do without: who
+// reacted (the counts stay) and the text of a reply's quote. A sync reply
+// whose room leaves no space for its first item whole sends it so, so
+// that every page moves on: a slim item is at most the longest text and a
+// few hundred bytes.
+func (it SyncItem) Slim() SyncItem {
+	slim := func(e *MessageEvent) *MessageEvent {
+		if e == nil {
+			return nil
+		}
+		s := *e
+		s.Reactions = make([]Reaction, len(e.Reactions))
+		for i, r := range e.Reactions {
+			s.Reactions[i] = Reaction{Emoji: r.Emoji, Count: r.Count, Users: []Member{}}
+		}
+		if e.ReplyTo != nil {
+			s.ReplyTo = &Quote{Seq: e.ReplyTo.Seq, UserID: e.ReplyTo.UserID, Name: e.ReplyTo.Name, Deleted: e.ReplyTo.Deleted}
+		}
+		return &s
+	}
+	it.Message = slim(it.Message)
+	if it.Change != nil {
+		c := *it.Change
+		c.State = slim(c.State)
+		it.Change = &c
+	}
+	return it
 }
 
 // Add puts items into the reply: a change's seq goes into Skipped too

@@ -679,13 +679,11 @@ func (c *Client) receive(data []byte, at time.Time) {
 		if c.o.OnAck != nil {
 			c.o.OnAck(f.ClientID, f.Seq, at)
 		}
-		switch {
-		case f.Seq == 0: // a reaction that changed nothing took no seq
-		case o.action == chat.ActionNewMessage:
+		// A message is held from its ack; a change is held by its event (to
+		// its author too), which brings the state it made: a lost one is a
+		// gap, fetched. A reaction that changed nothing took no seq.
+		if o.action == chat.ActionNewMessage {
 			c.holdQuietly(chat.MessageEvent{ID: f.ID, Seq: f.Seq, Room: c.o.Room, UserID: c.userID, Name: c.name, Text: o.text, SentAt: f.SentAt})
-		default: // its event brings the state it made
-			c.skipped[f.Seq] = true
-			c.advance()
 		}
 		c.noteHighest(f.Seq)
 	case chat.TypeJoin, chat.TypeLeave:

@@ -250,20 +250,20 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		h.fail(ctx, r, in, err)
 		return status(200, ""), nil
 	}
-	switch in.Action {
-	case chat.ActionNewMessage, chat.ActionEdit, chat.ActionDelete, chat.ActionReact:
+	switch {
+	case chat.Writes(in.Action):
 		err = h.write(ctx, r, in)
-	case chat.ActionSync:
+	case in.Action == chat.ActionSync:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.sync(ctx, r, c, in) })
-	case chat.ActionTyping:
+	case in.Action == chat.ActionTyping:
 		err = h.typing(ctx, r)
-	case chat.ActionPing:
+	case in.Action == chat.ActionPing:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.ping(ctx, r, c) })
-	case chat.ActionPresence:
+	case in.Action == chat.ActionPresence:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.presenceLog(ctx, r, c, in.After) })
-	case chat.ActionMembers:
+	case in.Action == chat.ActionMembers:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.members(ctx, r, c, in.Cursor) })
-	case chat.ActionRooms:
+	case in.Action == chat.ActionRooms:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.rooms(ctx, r, c, in.Rooms, in.Seen) })
 	}
 	if err != nil {

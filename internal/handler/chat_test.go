@@ -94,9 +94,7 @@ func (w *world) connect(id, name, room string) int {
 	if name != "" {
 		ev.QueryStringParameters["key"] = testKey(name) // one user per name, unless a test says otherwise
 	}
-	var resp response
-	var err error
-	w.iam.as("$connect", func() { resp, err = w.h.Connect(w.t.Context(), ev) })
+	resp, err := w.h.Connect(w.iam.ctx(w.t.Context(), "$connect"), ev)
 	if err != nil {
 		w.t.Errorf("Connect returned error %v", err)
 	}
@@ -138,9 +136,7 @@ func (w *world) send(id, body string) int {
 	if !slices.Contains(chat.Actions, frame.Action) {
 		ev.RequestContext.RouteKey = "$default"
 	}
-	var resp response
-	var err error
-	w.iam.as(ev.RequestContext.RouteKey, func() { resp, err = w.h.Message(w.t.Context(), ev) })
+	resp, err := w.h.Message(w.iam.ctx(w.t.Context(), ev.RequestContext.RouteKey), ev)
 	if err != nil {
 		w.t.Errorf("Message returned error %v", err)
 	}
@@ -151,9 +147,7 @@ func (w *world) disconnect(id string) int {
 	w.t.Helper()
 	ev := loadEvent(w.t, "disconnect.json")
 	ev.RequestContext.ConnectionID = id
-	var resp response
-	var err error
-	w.iam.as("$disconnect", func() { resp, err = w.h.Disconnect(w.t.Context(), ev) })
+	resp, err := w.h.Disconnect(w.iam.ctx(w.t.Context(), "$disconnect"), ev)
 	if err != nil {
 		w.t.Errorf("Disconnect returned error %v", err)
 	}

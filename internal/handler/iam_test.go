@@ -23,38 +23,35 @@ import (
 type iamCheck struct {
 	routes map[string]string // route key → function
 	mu     sync.Mutex
-	fn     string            // the function being served; "" records nothing (a test's own calls)
 	tables map[string]string // table name → the template's logical id
 	calls  map[string]map[string]bool
 }
 
-// as runs serve as the function that serves route.
-func (c *iamCheck) as(route string, serve func()) {
-	c.mu.Lock()
-	c.fn = c.routes[route]
-	if c.fn == "" {
-		c.fn = c.routes["$default"]
+type functionKey struct{}
+
+// ctx returns a context that the calls made with it are recorded under:
+// the function that serves route. Concurrent requests each carry their
+// own.
+func (c *iamCheck) ctx(parent context.Context, route string) context.Context {
+	fn := c.routes[route]
+	if fn == "" {
+		fn = c.routes["$default"]
 	}
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.fn = ""
-		c.mu.Unlock()
-	}()
-	serve()
+	return context.WithValue(parent, functionKey{}, fn)
 }
 
 // option is the client option that records the calls.
 func (c *iamCheck) option(o *dynamodb.Options) {
 	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
 		return s.Initialize.Add(middleware.InitializeMiddlewareFunc("iamCheck", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			c.record(awsmiddleware.GetOperationName(ctx), in.Parameters)
+			fn, _ := ctx.Value(functionKey{}).(string)
+			c.record(fn, awsmiddleware.GetOperationName(ctx), in.Parameters)
 			return next.HandleInitialize(ctx, in)
 		}), middleware.Before)
 	})
 }
 
-func (c *iamCheck) record(op string, params any) {
+func (c *iamCheck) record(fn, op string, params any) {
 	var needs [][2]string // action, table name
 	need := func(action string, table *string) {
 		if table != nil {
@@ -93,16 +90,16 @@ func (c *iamCheck) record(op string, params any) {
 	default:
 		needs = append(needs, [2]string{"dynamodb:" + op, "?"})
 	}
+	if fn == "" {
+		return // a test's own call
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.fn == "" {
-		return
-	}
 	for _, n := range needs {
-		if c.calls[c.fn] == nil {
-			c.calls[c.fn] = map[string]bool{}
+		if c.calls[fn] == nil {
+			c.calls[fn] = map[string]bool{}
 		}
-		c.calls[c.fn][n[0]+" on "+c.tables[n[1]]] = true
+		c.calls[fn][n[0]+" on "+c.tables[n[1]]] = true
 	}
 }
 

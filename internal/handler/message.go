@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
@@ -135,17 +136,38 @@ func (h *Chat) write(ctx context.Context, r *request, in chat.Inbound) error {
 		h.rebroadcast(ctx, r, stored)
 		return nil
 	}
-	h.Metrics.Record(ctx, nil, metrics.Count(metrics.MessagesStored, 1))
 	if stored.Kind != "" {
-		h.broadcast(ctx, r, c.Room, "", chat.NewChangeEvent(stored, &res.Target))
+		h.Metrics.Record(ctx, nil, metrics.Count(metrics.ChangesStored, 1))
+		target := &res.Target
+		if res.TargetErr != nil { // sent without the state: clients get it with the message's next fetch
+			r.log.ErrorContext(ctx, "read the state a change made failed", "room", c.Room, "seq", stored.Seq, "target", stored.Target, "err", res.TargetErr)
+			target = nil
+		}
+		h.broadcast(ctx, r, c.Room, "", h.fitted(chat.NewChangeEvent(stored, target)))
 		return nil
 	}
+	h.Metrics.Record(ctx, nil, metrics.Count(metrics.MessagesStored, 1))
 	e := chat.NewMessageEvent(stored)
 	if stored.ReplyTo > 0 {
 		e.ReplyTo = chat.NewQuote(res.Answered)
 	}
 	h.broadcast(ctx, r, c.Room, r.id, e)
 	return nil
+}
+
+// fitted returns a change event that fits one frame: with a long text
+// (CHAT_MAX_TEXT_CHARS above the default) and many reactions, the state
+// goes without who reacted, or, if even that is too large, without state
+// (clients get it with the message's next fetch).
+func (h *Chat) fitted(e chat.ChangeEvent) chat.ChangeEvent {
+	if b, _ := json.Marshal(e); len(b) <= h.Limits.MaxFrameBytes {
+		return e
+	}
+	e = *chat.SyncItem{Change: &e}.Slim().Change
+	if b, _ := json.Marshal(e); len(b) > h.Limits.MaxFrameBytes {
+		e.State = nil
+	}
+	return e
 }
 
 // resent answers a frame whose number this connection already used. A
@@ -182,14 +204,17 @@ func (h *Chat) rebroadcast(ctx context.Context, r *request, m chat.Message) {
 	}
 	r.log.InfoContext(ctx, "duplicate acknowledged and sent again", "clientId", m.ClientID, "seq", m.Seq)
 	// As the original went, with the quote or the state as they are now.
-	var named chat.Message
+	var named []chat.Message
 	if seq := max(m.Target, m.ReplyTo); seq > 0 {
-		var err error
-		if named, err = h.Msgs.Message(ctx, m.Room, seq); err != nil && chat.ErrorCode(err) != chat.CodeGone {
+		n, err := h.Msgs.Message(ctx, m.Room, seq)
+		switch {
+		case err == nil:
+			named = append(named, n)
+		case chat.ErrorCode(err) != chat.CodeGone:
 			r.log.ErrorContext(ctx, "read the message a duplicate names failed", "room", m.Room, "seq", seq, "err", err)
 		}
 	}
-	items := chat.SyncItems(chat.Connection{}, []chat.Message{m}, []chat.Message{named})
+	items := chat.SyncItems(chat.Connection{}, []chat.Message{m}, named)
 	if items[0].Change != nil {
 		h.broadcast(ctx, r, m.Room, "", *items[0].Change)
 		return

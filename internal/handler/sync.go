@@ -97,8 +97,13 @@ func (h *Chat) syncReply(c chat.Connection, in chat.Inbound, page chat.Page, pre
 		}
 		return s
 	}
-	b, _ := json.Marshal(reply(nil, true))
+	// What the reply takes without history: with more false (one byte
+	// longer than true), and the lists that changes open.
+	b, _ := json.Marshal(reply(nil, false))
 	budget := h.Limits.MaxFrameBytes - len(b) - len(`,"changes":[]`)
+	if len(page.Skipped) == 0 {
+		budget -= len(`,"skipped":[]`)
+	}
 	items, cut := fit(chat.SyncItems(c, page.Messages, page.Targets), budget, in.After < 0)
 	return reply(items, page.More || cut)
 }
@@ -117,26 +122,34 @@ func countOnline(presence []chat.Presence) int {
 // the oldest end if fromOldest is set, else from the newest; it reports
 // whether it dropped any.
 func fit(items []chat.SyncItem, budget int, fromOldest bool) ([]chat.SyncItem, bool) {
+	size := func(it chat.SyncItem) int {
+		if it.Message != nil {
+			b, _ := json.Marshal(it.Message)
+			return len(b) + 1 // the comma
+		}
+		b, _ := json.Marshal(it.Change)
+		return len(b) + 1 + len(fmt.Sprintf(",%d", it.Seq)) // and its seq in skipped
+	}
 	used := 0
 	for i := range items {
 		j := i // the i-th item counted from the end that is kept
 		if fromOldest {
 			j = len(items) - 1 - i
 		}
-		var b []byte
-		if it := items[j]; it.Message != nil {
-			b, _ = json.Marshal(it.Message)
-		} else {
-			b, _ = json.Marshal(it.Change)
-			b = append(b, fmt.Sprintf(",%d", it.Seq)...) // its seq in skipped too
+		used += size(items[j])
+		if used <= budget {
+			continue
 		}
-		used += len(b) + 1 // the comma
-		if used > budget {
-			if fromOldest {
-				return items[j+1:], true
+		if i == 0 { // not even the first whole: it goes slim, so that the page moves on
+			if slim := items[j].Slim(); size(slim) <= budget {
+				return []chat.SyncItem{slim}, len(items) > 1
 			}
-			return items[:j], true
+			return nil, true
 		}
+		if fromOldest {
+			return items[j+1:], true
+		}
+		return items[:j], true
 	}
 	return items, false
 }

@@ -12,6 +12,7 @@ import (
 // Names of the metrics the functions emit.
 const (
 	MessagesStored    = "MessagesStored"    // new messages stored
+	ChangesStored     = "ChangesStored"     // edits, deletes and reactions stored
 	DuplicateMessages = "DuplicateMessages" // retries answered with the original
 	// ConditionalWritesFailed counts, per new-message frame stored or not,
 	// the conditional writes that failed and the transactions that
@@ -32,7 +33,7 @@ const (
 
 // Names lists every metric above; CodeDimension is the dimension of
 // FramesRejected.
-var Names = []string{MessagesStored, DuplicateMessages, ConditionalWritesFailed, SeqsSkipped, FramesRejected, Connects, Disconnects, Recipients,
+var Names = []string{MessagesStored, ChangesStored, DuplicateMessages, ConditionalWritesFailed, SeqsSkipped, FramesRejected, Connects, Disconnects, Recipients,
 	PostsSent, PostsGone, PostsThrottled, PostsFailed, BroadcastDuration, ShardsQueued}
 
 // CodeDimension is the dimension FramesRejected is counted by.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,6 +25,11 @@ const (
 	whoPrefix   = "rw#"
 	reactPrefix = "react#"
 )
+
+// isMessage is the condition that an item of a room's seq is a message
+// (not a change, not a skipped seq), not deleted and not expired; it uses
+// #ttl and :now.
+const isMessage = "attribute_exists(id) AND attribute_not_exists(kind) AND attribute_not_exists(deleted) AND #ttl > :now"
 
 // reactionItem records that a user reacted to a message with an emoji:
 // pk room#{room}, sk react#{target, 19 digits}#{emoji}#{userId}. Member is
@@ -50,12 +56,11 @@ func readMessage(item map[string]types.AttributeValue) (messageItem, error) {
 		if !ok || n.Value == "0" {
 			continue
 		}
-		r := chat.Reaction{Emoji: e, Users: []chat.Member{}}
-		if err := unmarshal(map[string]types.AttributeValue{"count": n}, &struct {
-			Count *int64 `dynamodbav:"count"`
-		}{&r.Count}); err != nil {
-			return it, err
+		count, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			return it, fmt.Errorf("decode the count of %s: %w", e, err)
 		}
+		r := chat.Reaction{Emoji: e, Count: count, Users: []chat.Member{}}
 		if who, ok := item[whoPrefix+e].(*types.AttributeValueMemberSS); ok {
 			for _, m := range slices.Sorted(slices.Values(who.Value)) {
 				userID, name, _ := strings.Cut(m, "\t")
@@ -97,8 +102,7 @@ func (db *DB) prepareChange(ctx context.Context, m chat.Message) (change, bool, 
 func (db *DB) changeItems(m chat.Message, ch change, exp int64) []types.TransactWriteItem {
 	names := map[string]string{"#ttl": TTLAttribute}
 	values := map[string]types.AttributeValue{":now": num(db.Now().Unix()), ":one": num(1)}
-	// A message (not a change, not a skipped seq), not deleted, not expired.
-	cond := "attribute_exists(id) AND attribute_not_exists(kind) AND attribute_not_exists(deleted) AND #ttl > :now"
+	cond := isMessage
 	set := "version = if_not_exists(version, :one) + :one"
 	var add, del, remove string
 	switch m.Kind {
@@ -150,8 +154,15 @@ func (db *DB) changeItems(m chat.Message, ch change, exp int64) []types.Transact
 	}
 	k := key(roomPrefix+m.Room, reactionKey(m.Target, m.Emoji, m.UserID))
 	if m.Remove {
-		return append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &db.tables.Messages, Key: k,
-			ConditionExpression: aws.String("attribute_exists(pk)")}})
+		// The record as it was read (a toggle from another tab may have
+		// made it again, with another element in the list).
+		del := &types.Delete{TableName: &db.tables.Messages, Key: k, ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(#member)"),
+			ExpressionAttributeNames: map[string]string{"#member": "member"}}
+		if ch.member != "" {
+			del.ConditionExpression = aws.String("#member = :member")
+			del.ExpressionAttributeValues = map[string]types.AttributeValue{":member": str(ch.member)}
+		}
+		return append(items, types.TransactWriteItem{Delete: del})
 	}
 	item, _ := marshal(reactionItem{keys: keys{k["pk"].(*types.AttributeValueMemberS).Value, k["sk"].(*types.AttributeValueMemberS).Value},
 		Member: ch.member, ExpiresAt: exp})
@@ -174,7 +185,7 @@ func (db *DB) refusal(old map[string]types.AttributeValue, m chat.Message) (err 
 	case m.Kind == chat.KindEdit:
 		return chat.Errorf(chat.CodeTooLate, fmt.Sprintf("a message can be edited for %s after it is sent", db.EditWindow)), false
 	case m.Kind == chat.KindReact:
-		return nil, true
+		return nil, true // only the list's room was lacking (when the list was asked for)
 	}
 	return fmt.Errorf("change %d of room %q: refused by the message for no known reason", m.Target, m.Room), false
 }

@@ -201,3 +201,31 @@ func TestRepliesAndTargetsInHistory(t *testing.T) {
 		t.Errorf("a reply to nothing: %v, want %s", err, chat.CodeGone)
 	}
 }
+
+// A retry of a change or a reply whose ack was lost gets the original,
+// even when what it would find now (the reaction made, the answered
+// message deleted since) would refuse it or change nothing.
+func TestRetriesOfChangesGetTheOriginal(t *testing.T) {
+	f := newDB(t)
+	m, _ := f.put(t, "r", "Ana", "", "question")
+	react := chat.Message{ID: chat.NewID(f.now), Room: "r", UserID: "u-Bo", Name: "Bo", Kind: chat.KindReact, Target: m.Seq, Emoji: "👍", ClientID: "r1"}
+	first, err := f.db.PutMessage(t.Context(), react, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.db.PutMessage(t.Context(), react, "", 0)
+	if err != nil || !again.Duplicate || again.Unchanged || again.Message.Seq != first.Message.Seq {
+		t.Errorf("the reaction again: %+v, %v; want the original, seq %d", again, err, first.Message.Seq)
+	}
+	reply := chat.Message{ID: chat.NewID(f.now), Room: "r", UserID: "u-Bo", Name: "Bo", Text: "answer", ReplyTo: m.Seq, ClientID: "m1"}
+	if first, err = f.db.PutMessage(t.Context(), reply, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.change(t, "Ana", chat.KindDelete, m.Seq, "", "", false); err != nil {
+		t.Fatal(err)
+	}
+	again, err = f.db.PutMessage(t.Context(), reply, "", 0)
+	if err != nil || !again.Duplicate || again.Message.Seq != first.Message.Seq {
+		t.Errorf("the reply again, its message deleted since: %+v, %v; want the original, seq %d", again, err, first.Message.Seq)
+	}
+}

@@ -118,7 +118,20 @@ func (db *DB) PutMessage(ctx context.Context, m chat.Message, connID string, fra
 	case err != nil && chat.ErrorCode(err) == chat.CodeInternal:
 		return res, err // failed: the frame keeps its number and goes again
 	case err != nil || !writes:
-		// Refused, or nothing to change: the frame still takes its place.
+		// Refused, or nothing to change: unless it is a retry of one stored
+		// (the reaction it made is what prepare found, or the message it
+		// answered went since), which gets the original ack. Either way
+		// the frame takes its place.
+		if m.ClientID != "" {
+			orig, found, origErr := db.Original(ctx, m.Room, m.UserID, m.ClientID)
+			if origErr != nil {
+				return res, origErr
+			}
+			if found {
+				res = chat.Stored{Message: orig, Duplicate: true}
+				return res, db.passed(ctx, connID, frame, nil)
+			}
+		}
 		return res, db.passed(ctx, connID, frame, err)
 	}
 	for range maxSeqTakes {
@@ -130,7 +143,10 @@ func (db *DB) PutMessage(ctx context.Context, m chat.Message, connID string, fra
 		retake, err := db.storeMessage(ctx, m, ch, connID, frame, &res)
 		if !retake {
 			if err == nil && m.Kind != "" && !res.Duplicate && !res.Unchanged {
-				res.Target, err = db.Message(ctx, m.Room, m.Target) // the state the change made, or a later one
+				// The state the change made, or a later one. The change is
+				// stored whatever this read does: a failure leaves the event
+				// without a state, not the write unanswered.
+				res.Target, res.TargetErr = db.Message(ctx, m.Room, m.Target)
 			}
 			return res, err
 		}
@@ -163,7 +179,9 @@ func (db *DB) passed(ctx context.Context, connID string, frame int64, cause erro
 		return cause
 	}
 	if err := db.passFrame(ctx, connID, frame); err != nil {
-		return errors.Join(cause, err)
+		// Internal, whatever the cause: the frame did not take its place,
+		// and goes again.
+		return fmt.Errorf("%v; and its frame %d did not take its place: %w", cause, frame, err)
 	}
 	return cause
 }
@@ -227,7 +245,10 @@ func (db *DB) storeMessage(ctx context.Context, m chat.Message, ch change, connI
 			return false, db.skip(ctx, m.Room, m.Seq, res, frameError(reasons[idx.frame].Item, frame))
 		case idx.target >= 0 && reasonIs(reasons[idx.target], reasonCondition):
 			refused, full := db.refusal(reasons[idx.target].Item, m)
-			if !full || !ch.listed {
+			if full && !ch.listed { // the list was not asked for: no known reason
+				return false, db.skip(ctx, m.Room, m.Seq, res, fmt.Errorf("change %d of room %q: refused by the message for no known reason", m.Target, m.Room))
+			}
+			if !full {
 				return false, db.skip(ctx, m.Room, m.Seq, res, db.passed(ctx, connID, frame, refused))
 			}
 			// The message lists as many who reacted as it may: counted only.
@@ -235,6 +256,9 @@ func (db *DB) storeMessage(ctx context.Context, m chat.Message, ch change, connI
 			if items, idx, err = db.messageTransaction(m, ch, connID, frame, exp); err != nil {
 				return false, db.skip(ctx, m.Room, m.Seq, res, err)
 			}
+		case idx.answered >= 0 && reasonIs(reasons[idx.answered], reasonCondition):
+			gone := chat.Errorf(chat.CodeGone, fmt.Sprintf("message %d was deleted", m.ReplyTo))
+			return false, db.skip(ctx, m.Room, m.Seq, res, db.passed(ctx, connID, frame, gone))
 		case idx.reaction >= 0 && reasonIs(reasons[idx.reaction], reasonCondition):
 			// Made (or taken back) meanwhile, from another connection.
 			res.Unchanged = true
@@ -296,10 +320,10 @@ func (db *DB) tombstone(ctx context.Context, room string, seq int64) (existing m
 
 // txIndex says where each conditional item is in a message transaction;
 // -1 for an item it does not have.
-type txIndex struct{ frame, msg, clientID, target, reaction int }
+type txIndex struct{ frame, msg, clientID, target, reaction, answered int }
 
 func (db *DB) messageTransaction(m chat.Message, ch change, connID string, frame, exp int64) ([]types.TransactWriteItem, txIndex, error) {
-	idx := txIndex{frame: -1, clientID: -1, target: -1, reaction: -1}
+	idx := txIndex{frame: -1, clientID: -1, target: -1, reaction: -1, answered: -1}
 	var items []types.TransactWriteItem
 	if frame > 0 {
 		idx.frame = len(items)
@@ -333,6 +357,18 @@ func (db *DB) messageTransaction(m chat.Message, ch change, connID string, frame
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}})
 	}
+	if m.ReplyTo > 0 {
+		// The message answered is still there: a delete between the read
+		// that quoted it and this write refuses the reply, so that no reply
+		// goes out quoting a text taken back.
+		idx.answered = len(items)
+		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: &db.tables.Messages, Key: key(roomPrefix+m.Room, msgKey(m.ReplyTo)),
+			ConditionExpression:       aws.String(isMessage),
+			ExpressionAttributeNames:  map[string]string{"#ttl": TTLAttribute},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(db.Now().Unix())},
+		}})
+	}
 	for _, id := range m.Mentions {
 		if id == m.UserID {
 			continue
@@ -363,7 +399,7 @@ func (db *DB) duplicate(ctx context.Context, m chat.Message, reserved map[string
 		return err
 	}
 	if frame > 0 {
-		if err := db.SkipFrame(ctx, connID, frame); err != nil && chat.ErrorCode(err) != chat.CodeInvalidFrame {
+		if err := db.passFrame(ctx, connID, frame); err != nil {
 			return err
 		}
 	}

@@ -740,20 +740,28 @@ scenario("the room list counts what is new in other rooms; room names ignore cas
     await ana.locator("#room-title", { hasText: `#${r}` }).waitFor();
     await online(ana);
   };
+  await ana.getByLabel("Message", { exact: true }).fill("hi");
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  await bo.locator("#messages li.message", { hasText: "hi" }).waitFor();
   await go("other-room");
-  for (const text of ["one", "two", "three"]) {
+  for (const text of ["one", "two"]) {
     await bo.getByLabel("Message", { exact: true }).fill(text);
     await bo.getByLabel("Message", { exact: true }).press("Enter");
   }
+  await bo.getByLabel("Message", { exact: true }).pressSequentially("@An");
+  await bo.getByRole("option", { name: "Ana" }).click(); // Ana is gone, but she wrote here
+  await bo.getByLabel("Message", { exact: true }).pressSequentially("three");
+  await bo.getByLabel("Message", { exact: true }).press("Enter");
   await bo.locator("#messages li.message:not(.pending)", { hasText: "three" }).waitFor();
   await bo.locator("#messages li.message.pending").waitFor({ state: "detached" });
 
   // A room opened asks at once how the other recent rooms stand.
   await go("third-room");
   const rooms = ana.getByRole("navigation", { name: "Rooms" });
-  const teamA = rooms.getByRole("link", { name: /^#Team-A\s*3 new messages$/ });
+  const teamA = rooms.getByRole("link", { name: /^#Team-A\s*3 new messages\s*@1\s*,\s*one mentions you$/ });
   await teamA.waitFor({ timeout: 10000 });
-  assert.equal(await teamA.locator(".badge").evaluate((b) => b.firstChild.textContent), "3", "the count shown");
+  assert.equal(await teamA.locator(".badge:not(.mention)").evaluate((b) => b.firstChild.textContent), "3", "the count shown");
+  assert.equal(await teamA.locator(".badge.mention").evaluate((b) => b.firstChild.textContent), "@1", "the mentions of Ana, apart");
   assert.equal(await rooms.getByRole("link", { name: "#other-room" }).locator(".badge").count(), 0, "nothing was said there");
   assert.equal(await rooms.locator("[aria-current=page]").textContent(), "#third-room");
   await audit(ana, "room list with news");
@@ -761,7 +769,7 @@ scenario("the room list counts what is new in other rooms; room names ignore cas
   await teamA.click();
   await ana.locator("#room-title", { hasText: "#Team-A" }).waitFor();
   assert.match(ana.url(), /\?room=Team-A$/);
-  await ana.locator("#messages li.message", { hasText: "three" }).waitFor();
+  await ana.locator("#messages li.message.mention", { hasText: "three" }).waitFor();
   // What was shown is seen: back in another room, Team-A has nothing new.
   await ana.goBack();
   await ana.locator("#room-title", { hasText: "#third-room" }).waitFor();
@@ -772,7 +780,7 @@ scenario("the room list counts what is new in other rooms; room names ignore cas
   await go("TEAM-A");
   assert.deepEqual(await rooms.getByRole("link").allTextContents(), ["#TEAM-A", "#third-room", "#other-room"]);
   await ana.locator("#messages li.message", { hasText: "three" }).waitFor();
-  assert.deepEqual(await texts(ana), ["one", "two", "three"]);
+  assert.deepEqual(await texts(ana), ["hi", "one", "two", "@Ana three"]);
 });
 
 scenario("what was typed and not sent comes back with its room, and goes out once", async () => {
