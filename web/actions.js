@@ -9,7 +9,7 @@ import { EDIT_WINDOW_MS, REACTIONS } from "./rules.js";
 const $ = (id) => document.getElementById(id);
 const MAX_SUGGESTIONS = 6;
 
-let hooks = null; // {client(), me(), people(), jumpTo(seq), problem(text)}
+let hooks = null; // {client(), me(), people(), jumpTo(seq)}
 let menuFor = null; // the message item whose menu is open
 let mode = null; // {edit: seq} or {replyTo: {seq, name, text}} while the composer is in that mode
 const mentioned = new Map(); // name → userId, chosen from the suggestions for the message being written
@@ -52,7 +52,8 @@ export function actionsButton(li) {
   b.textContent = "⋯";
   b.setAttribute("aria-haspopup", "true");
   b.setAttribute("aria-expanded", "false");
-  b.setAttribute("aria-label", `Actions for the message of ${li.dataset.name}`);
+  const at = li.querySelector("time")?.textContent;
+  b.setAttribute("aria-label", `Actions for the message of ${li.dataset.name}${at ? ` at ${at}` : ""}`);
   return b;
 }
 
@@ -72,7 +73,12 @@ function openMenu(li) {
   menu.querySelector("[data-act=edit]").hidden = !editable(li);
   menu.querySelector("[data-act=delete]").hidden = deleted || !li.classList.contains("mine");
   menu.querySelector(".confirm").hidden = true;
-  li.append(menu);
+  // Beside the message, but outside the message list: what the list gains
+  // is announced, and a menu is not news.
+  const box = menu.parentElement.getBoundingClientRect();
+  const at = li.getBoundingClientRect();
+  menu.style.top = `${at.top - box.top + 28}px`;
+  menu.style.right = `${Math.max(box.right - at.right, 0)}px`;
   menu.hidden = false;
   li.querySelector("button.actions").setAttribute("aria-expanded", "true");
   menu.querySelector("button:not([hidden]):not(.confirm button)")?.focus();
@@ -84,7 +90,6 @@ function closeMenu(refocus = false) {
   const button = menuFor.querySelector("button.actions");
   button?.setAttribute("aria-expanded", "false");
   menu.hidden = true;
-  document.body.append(menu);
   menuFor = null;
   if (refocus) button?.focus();
 }
@@ -92,7 +97,8 @@ function closeMenu(refocus = false) {
 /** Puts the composer in reply mode for li. */
 function startReply(li) {
   mode = { replyTo: { seq: Number(li.dataset.seq), name: li.dataset.name, text: li.dataset.text || "" } };
-  showContext(`Replying to ${li.dataset.name}`);
+  const text = [...mode.replyTo.text];
+  showContext(`Replying to ${li.dataset.name}: “${text.slice(0, 80).join("")}${text.length > 80 ? "…" : ""}”`);
 }
 
 /** Puts li's text into the composer to edit it. */
@@ -178,6 +184,7 @@ function choose(option) {
 /** Wires the menu, the reaction buttons, quotes, the composer's modes and mentions. */
 export function setupActions(h) {
   hooks = h;
+  document.querySelector(".conversation").append($("message-menu"));
   const row = $("message-menu").querySelector(".emoji-row");
   row.replaceChildren(...REACTIONS.map((e) => {
     const b = document.createElement("button");
@@ -229,8 +236,9 @@ export function setupActions(h) {
     closeMenu(true);
   });
   document.addEventListener("pointerdown", (e) => {
-    if (menuFor && !menuFor.contains(e.target)) closeMenu();
+    if (menuFor && !menuFor.contains(e.target) && !$("message-menu").contains(e.target)) closeMenu();
   });
+  $("log").addEventListener("scroll", () => closeMenu()); // it would be left beside another message
 
   $("compose-cancel").addEventListener("click", () => {
     const editing = mode?.edit;
