@@ -137,6 +137,7 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 		Buckets:      db,
 		Tokens:       handler.NewTokenMemory(tokenMemorySize),
 		Msgs:         db,
+		Access:       db,
 		Fanout:       sender,
 		Queue:        queue,
 		Log:          log,

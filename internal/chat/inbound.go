@@ -24,10 +24,13 @@ const (
 	ActionEdit       = "edit"
 	ActionDelete     = "delete"
 	ActionReact      = "react"
+	ActionInvite     = "invite"
+	ActionRemove     = "remove"
 )
 
 // Actions lists every action the server handles, in protocol order.
-var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence, ActionMembers, ActionRooms, ActionEdit, ActionDelete, ActionReact}
+var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence, ActionMembers, ActionRooms, ActionEdit, ActionDelete, ActionReact,
+	ActionInvite, ActionRemove}
 
 // Writes reports whether action stores an event in the room's order: a
 // message, or a change of one (edit, delete, react). Such a frame may be
@@ -75,6 +78,9 @@ type Inbound struct {
 	// none). Mentions: the user ids it mentions, each once.
 	ReplyTo  int64
 	Mentions []string
+	// UserID, for invite and remove: the member added to or removed from
+	// a private room.
+	UserID string
 }
 
 // ParseInbound decodes and validates one client frame. The error is always
@@ -140,6 +146,12 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	case ActionRooms:
 		err := in.parseRooms(fields["rooms"], fields["seen"], l)
 		return in, err
+	case ActionInvite, ActionRemove:
+		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !ValidUserID(in.UserID) {
+			in.UserID = ""
+			return in, Errorf(CodeInvalidMessage, in.Action+` needs "userId": the user id of an account (u-…)`)
+		}
+		return in, nil
 	case ActionPresence:
 		n, ok := wholeNumber(fields["after"])
 		if !ok || n < 0 {

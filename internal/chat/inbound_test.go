@@ -87,6 +87,9 @@ func TestParseInbound(t *testing.T) {
 		{"rooms/empty name", `{"action":"rooms","rooms":[""]}`, Inbound{Action: ActionRooms}, CodeInvalidMessage},
 		{"rooms/twice", `{"action":"rooms","rooms":["a","a"]}`, Inbound{Action: ActionRooms}, CodeInvalidMessage},
 		{"rooms/not strings", `{"action":"rooms","rooms":[1]}`, Inbound{Action: ActionRooms}, CodeInvalidMessage},
+		{"invite", `{"action":"invite","userId":"u-bo"}`, Inbound{Action: ActionInvite, UserID: "u-bo"}, ""},
+		{"remove/not a user id", `{"action":"remove","userId":"bo"}`, Inbound{Action: ActionRemove}, CodeInvalidMessage},
+		{"invite/no user", `{"action":"invite"}`, Inbound{Action: ActionInvite}, CodeInvalidMessage},
 		{"ping", ` {"action":"ping"} `, Inbound{Action: ActionPing}, ""},
 		{"presence", `{"action":"presence","after":16}`, Inbound{Action: ActionPresence, After: 16}, ""},
 		{"presence/from the start", `{"action":"presence","after":0}`, Inbound{Action: ActionPresence}, ""},
@@ -165,6 +168,10 @@ func TestParseJoin(t *testing.T) {
 		{"room space", "Ana", "my room", "", "", CodeInvalidMessage, false},
 		{"room slash", "Ana", "a/b", "", "", CodeInvalidMessage, false},
 		{"room unicode", "Ana", "café", "", "", CodeInvalidMessage, false},
+		{"private room", "Ana", "~team", "Ana", "~team", "", false},
+		{"a tilde alone", "Ana", "~", "", "", CodeInvalidMessage, false},
+		{"a tilde inside", "Ana", "te~am", "", "", CodeInvalidMessage, false},
+		{"two tildes", "Ana", "~~team", "", "", CodeInvalidMessage, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

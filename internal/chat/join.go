@@ -22,6 +22,12 @@ type Join struct {
 	Room   string
 }
 
+// Roles of the members of a private room.
+const (
+	RoleOwner  = "owner"
+	RoleMember = "member"
+)
+
 // ParseJoin validates the $connect query string: the display name, the
 // room and the guest key. An absent or empty name becomes a generated
 // guest name; an empty room the default room. The name is trimmed and
@@ -131,11 +137,19 @@ func validRoom(room string, l Limits) error {
 	if len(room) > l.MaxRoomChars {
 		return Errorf(CodeTooLong, fmt.Sprintf("the room name is %d characters; the limit is %d", len(room), l.MaxRoomChars))
 	}
-	if strings.IndexFunc(room, notURLSafe) >= 0 {
-		return Errorf(CodeInvalidMessage, "a room name may hold only letters A-Z, digits, _ and -")
+	if name, _ := strings.CutPrefix(room, PrivatePrefix); strings.IndexFunc(name, notURLSafe) >= 0 || room == PrivatePrefix {
+		return Errorf(CodeInvalidMessage, "a room name may hold only letters A-Z, digits, _ and - (after a ~ for a private room)")
 	}
 	return nil
 }
+
+// PrivatePrefix starts the name of a private room ("~team"): only its
+// members connect to it, and only signed-in users are members. Names
+// without it are public rooms, as before.
+const PrivatePrefix = "~"
+
+// Private reports whether room is a private room.
+func Private(room string) bool { return strings.HasPrefix(room, PrivatePrefix) }
 
 // GuestName returns "guest-" and four random characters.
 func GuestName() string {

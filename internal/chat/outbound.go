@@ -36,6 +36,7 @@ const (
 	TypeEdit       = "edit"
 	TypeDelete     = "delete"
 	TypeReaction   = "reaction"
+	TypeAccess     = "access"
 )
 
 // MessageEvent is a stored message as clients see it: the new-message event
@@ -182,6 +183,15 @@ type RoomHead struct {
 	// Mentions, when the client said what it has seen, counts the
 	// messages above it that mention the user (at most 100).
 	Mentions int64 `json:"mentions,omitempty"`
+}
+
+// AccessEvent answers an invite or a remove: the member's role in the
+// private room now ("" once removed).
+type AccessEvent struct {
+	Type   string `json:"type"`
+	Room   string `json:"room"`
+	UserID string `json:"userId"`
+	Role   string `json:"role"`
 }
 
 // Typing tells the others in a room that someone is typing.

@@ -61,6 +61,15 @@ type Messages interface {
 	RoomHeads(ctx context.Context, names []string, userID string, seen []int64) ([]chat.RoomHead, error)
 }
 
+// Access keeps who may connect to private rooms (chat.Private).
+type Access interface {
+	Role(ctx context.Context, room, userID string) (string, error)
+	CreateRoom(ctx context.Context, room, owner string) error
+	Grant(ctx context.Context, room, by, userID string) error
+	Revoke(ctx context.Context, room, by, userID string) error
+	UserConnections(ctx context.Context, room, userID string) ([]string, error)
+}
+
 // Broadcaster is the Management API, many connections at a time.
 type Broadcaster interface {
 	Send(ctx context.Context, endpoint string, ids []string, payload []byte) fanout.Result
@@ -81,6 +90,7 @@ type Chat struct {
 	Senders Senders
 	Buckets Buckets
 	Msgs    Messages
+	Access  Access
 	Fanout  Broadcaster
 	// Queue, when set, takes the broadcasts to rooms of several shards,
 	// one job per shard; without it every broadcast is sent in process.
@@ -189,6 +199,11 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		return status(500, "Internal server error"), nil
 	}
 	j.Room = room
+	if chat.Private(j.Room) {
+		if refused, ok := h.admit(ctx, r, j, signedIn, q["create"] == "1"); !ok {
+			return refused, nil
+		}
+	}
 	now := h.Now()
 	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now})
 	if err != nil {
@@ -200,6 +215,16 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 			r.log.ErrorContext(ctx, "count users online failed", "room", j.Room, "delta", 1, "err", err)
 		}
 	}
+	if chat.Private(j.Room) {
+		// Removed while connecting (after admit read the member, before the
+		// connection was stored, where the removal would have found it):
+		// refused after all.
+		if role, err := h.Access.Role(ctx, j.Room, j.UserID); err != nil || role == "" {
+			r.gone = append(r.gone, r.id)
+			h.settle(ctx, r)
+			return status(403, notMember), nil
+		}
+	}
 	r.log.InfoContext(ctx, "connected", "room", j.Room, "userId", j.UserID, "joined", joined)
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.Connects, 1))
 	resp = status(200, "")
@@ -208,6 +233,38 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": Subprotocol}
 	}
 	return resp, nil
+}
+
+// notMember is the answer to a connection to a private room by someone
+// who is not its member: the same whether the room exists or not.
+const notMember = "this is a private room, and you are not one of its members (or there is no such room)"
+
+// admit decides whether the user of j may connect to the private room
+// j.Room: a signed-in member may; with create, a signed-in user makes the
+// room, if there is none of that name, and owns it.
+func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, signedIn, create bool) (response, bool) {
+	if !signedIn {
+		r.log.InfoContext(ctx, "connect refused: a private room needs sign-in", "room", j.Room)
+		return status(403, "private rooms are for signed-in users: sign in to use one"), false
+	}
+	role, err := h.Access.Role(ctx, j.Room, j.UserID)
+	if err == nil && role == "" && create {
+		if err = h.Access.CreateRoom(ctx, j.Room, j.UserID); err == nil {
+			r.log.InfoContext(ctx, "private room created", "room", j.Room, "owner", j.UserID)
+			return response{}, true
+		}
+	}
+	switch {
+	case chat.ErrorCode(err) == chat.CodeNotAllowed: // the name is taken
+		return status(403, chat.ErrorMessage(err)), false
+	case err != nil:
+		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
+		return status(500, "Internal server error"), false
+	case role == "":
+		r.log.InfoContext(ctx, "connect refused: not a member", "room", j.Room, "userId", j.UserID)
+		return status(403, notMember), false
+	}
+	return response{}, true
 }
 
 // Disconnect serves $disconnect: it removes the connection and tells the
@@ -263,6 +320,8 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.presenceLog(ctx, r, c, in.After) })
 	case in.Action == chat.ActionMembers:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.members(ctx, r, c, in.Cursor) })
+	case in.Action == chat.ActionInvite || in.Action == chat.ActionRemove:
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.access(ctx, r, c, in) })
 	case in.Action == chat.ActionRooms:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.rooms(ctx, r, c, in.Rooms, in.Seen) })
 	}
@@ -402,6 +461,20 @@ func (h *Chat) rooms(ctx context.Context, r *request, c chat.Connection, names [
 	if err != nil {
 		return err
 	}
+	// A private room's head is its members' business: to anyone else it
+	// looks like a room with no message.
+	for i := range heads {
+		if !chat.Private(heads[i].Room) {
+			continue
+		}
+		role, err := h.Access.Role(ctx, chat.RoomKey(heads[i].Room), c.UserID)
+		if err != nil {
+			return err
+		}
+		if role == "" {
+			heads[i] = chat.RoomHead{Room: heads[i].Room}
+		}
+	}
 	h.reply(ctx, r, chat.RoomHeads{Type: chat.TypeRooms, Rooms: heads})
 	h.announceJoin(ctx, r, c)
 	return nil
@@ -482,4 +555,39 @@ func signedIn(ev events.APIGatewayWebsocketProxyRequest) (auth.Identity, bool) {
 	sub, _ := a[AuthUserID].(string)
 	name, _ := a[AuthName].(string)
 	return auth.Identity{Subject: sub, Name: name}, sub != ""
+}
+
+// access answers an invite or a remove frame of a private room's owner:
+// the member is added, or removed and their connections in the room
+// closed (each frame of theirs still on its way finds no connection, and
+// their next $connect is refused). The reply says the member's role after
+// it ("" once removed).
+func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in chat.Inbound) error {
+	if !chat.Private(c.Room) {
+		return chat.Errorf(chat.CodeNotAllowed, "a public room has no members to add or remove")
+	}
+	role := chat.RoleMember
+	if in.Action == chat.ActionInvite {
+		if err := h.Access.Grant(ctx, c.Room, c.UserID, in.UserID); err != nil {
+			return err
+		}
+	} else {
+		if err := h.Access.Revoke(ctx, c.Room, c.UserID, in.UserID); err != nil {
+			return err
+		}
+		role = ""
+		ids, err := h.Access.UserConnections(ctx, c.Room, in.UserID)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := h.Fanout.Close(ctx, r.endpoint, id); err != nil {
+				r.log.WarnContext(ctx, "close the connection of a removed member failed", "removed", id, "err", err)
+			}
+			r.gone = append(r.gone, id) // settle removes it and tells the room
+		}
+	}
+	r.log.InfoContext(ctx, "member "+in.Action+"d", "room", c.Room, "userId", in.UserID, "by", c.UserID)
+	h.reply(ctx, r, chat.AccessEvent{Type: chat.TypeAccess, Room: c.Room, UserID: in.UserID, Role: role})
+	return nil
 }

@@ -56,7 +56,7 @@ func newWorld(t *testing.T) *world {
 	// TTL has passed by its own clock, so a fixed date would expire them.
 	w := &world{t: t, db: db, iam: iam, fan: newFakeFanout(), now: time.Now().UTC().Truncate(time.Millisecond), log: &bytes.Buffer{}}
 	db.Now = func() time.Time { return w.now }
-	w.h = &Chat{Conns: db, Senders: db, Buckets: db, Msgs: db, Fanout: w.fan, Tokens: NewTokenMemory(100), Limits: chat.DefaultLimits(), Region: "eu-west-1",
+	w.h = &Chat{Conns: db, Senders: db, Buckets: db, Msgs: db, Access: db, Fanout: w.fan, Tokens: NewTokenMemory(100), Limits: chat.DefaultLimits(), Region: "eu-west-1",
 		Log: slog.New(slog.NewJSONHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now: func() time.Time { return w.now }, ConnectGrace: 30 * time.Second}
 	t.Cleanup(func() {
@@ -1531,4 +1531,86 @@ func TestChangesOfMessages(t *testing.T) {
 	if fmt.Sprint(kinds) != "[edit3 reaction4 delete6]" || fmt.Sprint(s["skipped"]) != "[3 4 5 6]" {
 		t.Errorf("sync changes %v, skipped %v; want edit 3, reaction 4, delete 6; skipped 3-6", kinds, s["skipped"])
 	}
+}
+
+// connectAs connects a signed-in account (the authorizer's context) to
+// room, creating it with create; it returns the status and body.
+func (w *world) connectAs(id, sub, name, room string, create bool) (int, string) {
+	w.t.Helper()
+	ev := loadEvent(w.t, "connect.json")
+	ev.RequestContext.ConnectionID = id
+	ev.RequestContext.Authorizer = map[string]any{AuthUserID: sub, AuthName: name}
+	ev.QueryStringParameters = map[string]string{"room": room}
+	if create {
+		ev.QueryStringParameters["create"] = "1"
+	}
+	resp, err := w.h.Connect(w.iam.ctx(w.t.Context(), "$connect"), ev)
+	if err != nil {
+		w.t.Errorf("Connect returned error %v", err)
+	}
+	return resp.StatusCode, resp.Body
+}
+
+// A private room: made by the first account that asks to create it, who
+// owns it; only its members connect (an outsider hears the same whether
+// it exists or not, a guest is sent to sign in); the owner adds and
+// removes members, and a removed member is cut off at once; its head is
+// nobody else's business.
+func TestPrivateRooms(t *testing.T) {
+	w := newWorld(t)
+	if code, body := w.connectAs("x0", "", "", "~team", true); code != 403 || !strings.Contains(body, "sign in") {
+		t.Errorf("a guest: %d %q, want 403 and sign in", code, body)
+	}
+	_, none := w.connectAs("x1", "bo", "Bo", "~nothing", false)
+	if code, _ := w.connectAs("a1", "ana", "Ana", "~team", true); code != 200 {
+		t.Fatalf("Ana creates ~team: %d", code)
+	}
+	w.send("a1", `{"action":"sync"}`)
+	w.frames("a1")
+	if code, body := w.connectAs("b1", "bo", "Bo", "~team", false); code != 403 || body != none {
+		t.Errorf("Bo, not a member: %d %q; want 403 and what a room that does not exist gets, %q", code, body, none)
+	}
+	if code, body := w.connectAs("c1", "cy", "Cy", "~team", true); code != 403 || !strings.Contains(body, "exists") {
+		t.Errorf("Cy creates ~team again: %d %q, want 403, taken", code, body)
+	}
+	w.send("a1", `{"action":"invite","userId":"u-bo"}`)
+	if got := w.expect("a1", "access"); len(got) == 1 && got[0]["role"] != chat.RoleMember {
+		t.Errorf("invite reply %v", got[0])
+	}
+	if code, _ := w.connectAs("b1", "bo", "Bo", "~team", false); code != 200 {
+		t.Fatalf("Bo, invited: %d", code)
+	}
+	w.send("b1", `{"action":"sync"}`)
+	w.frames("b1")
+	w.send("b1", `{"action":"invite","userId":"u-cy"}`)
+	w.expect("b1", "error code=not_allowed")
+	w.send("a1", `{"action":"new-message","text":"members only","clientId":"m1"}`)
+	w.expect("b1", "new-message name=Ana text=members only")
+	// Bo, outside, cannot learn how the room goes through rooms; Ana can.
+	if code, _ := w.connectAs("b2", "bo", "Bo", "lobby", false); code != 200 {
+		t.Fatal("Bo in a public room")
+	}
+	w.send("b2", `{"action":"sync"}`)
+	w.frames("b2")
+	w.send("a1", `{"action":"remove","userId":"u-bo"}`)
+	if got := w.expect("a1", "join name=Bo", "ack clientId=m1", "access", "leave name=Bo"); len(got) == 4 && got[2]["role"] != "" {
+		t.Errorf("remove reply %v", got[2])
+	}
+	if !slices.Contains(w.fan.closed, "b1") {
+		t.Errorf("Bo's connection was not closed: closed %v", w.fan.closed)
+	}
+	// A frame of Bo's still on its way: refused (to a closed connection),
+	// nothing stored, nothing sent.
+	w.send("b1", `{"action":"new-message","text":"still here?","clientId":"m2"}`)
+	w.expect("b1")
+	w.expect("a1")
+	if code, body := w.connectAs("b3", "bo", "Bo", "~team", false); code != 403 || body != none {
+		t.Errorf("Bo, removed, again: %d %q", code, body)
+	}
+	w.send("b2", `{"action":"rooms","rooms":["~team"]}`)
+	if got := w.expect("b2", "rooms"); len(got) == 1 && fmt.Sprint(got[0]["rooms"]) != "[map[room:~team seq:0]]" {
+		t.Errorf("Bo's rooms: %v, want seq 0", got[0]["rooms"])
+	}
+	w.send("a1", `{"action":"remove","userId":"u-ana"}`)
+	w.expect("a1", "error code=not_allowed") // the owner stays
 }

@@ -93,7 +93,8 @@ func TestWebSocketAPI(t *testing.T) {
 	want := map[string]string{"$connect": "ConnectFunction", "$disconnect": "DisconnectFunction",
 		"$default": "MessageFunction", "new-message": "MessageFunction", "sync": "MessageFunction",
 		"typing": "MessageFunction", "ping": "MessageFunction", "presence": "MessageFunction", "members": "MessageFunction", "rooms": "MessageFunction",
-		"edit": "MessageFunction", "delete": "MessageFunction", "react": "MessageFunction"}
+		"edit": "MessageFunction", "delete": "MessageFunction", "react": "MessageFunction",
+		"invite": "MessageFunction", "remove": "MessageFunction"}
 	if len(api.Routes) != len(want) {
 		t.Errorf("routes = %v, want %v", api.Routes, want)
 	}

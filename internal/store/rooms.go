@@ -22,8 +22,8 @@ import (
 // under. A name without capitals costs no request.
 func (db *DB) ResolveRoom(ctx context.Context, name string) (string, error) {
 	folded := chat.RoomKey(name)
-	if folded == name {
-		return name, nil
+	if folded == name || chat.Private(name) { // private rooms are newer than the rule
+		return folded, nil
 	}
 	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &db.tables.Messages, Key: key(roomPrefix+name, headSK),

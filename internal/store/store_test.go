@@ -1031,3 +1031,50 @@ func TestMentionsCountedPerRoom(t *testing.T) {
 		t.Errorf("heads = %s, want [{a 4 1} {b 1 1} {c 0 0}]: Ana is mentioned once in a above 1, once in b", got)
 	}
 }
+
+// A private room has one owner, who alone adds and removes members; the
+// owner stays.
+func TestPrivateRoomAccess(t *testing.T) {
+	f := newDB(t)
+	ctx := t.Context()
+	if err := f.db.CreateRoom(ctx, "~team", "u-ana"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.CreateRoom(ctx, "~team", "u-bo"); chat.ErrorCode(err) != chat.CodeNotAllowed {
+		t.Errorf("a second create: %v, want not_allowed", err)
+	}
+	role := func(user string) string {
+		t.Helper()
+		r, err := f.db.Role(ctx, "~team", user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if role("u-ana") != chat.RoleOwner || role("u-bo") != "" {
+		t.Fatalf("roles: ana %q, bo %q", role("u-ana"), role("u-bo"))
+	}
+	if err := f.db.Grant(ctx, "~team", "u-bo", "u-cy"); chat.ErrorCode(err) != chat.CodeNotAllowed {
+		t.Errorf("a grant by a non-member: %v, want not_allowed", err)
+	}
+	for range 2 { // the second changes nothing
+		if err := f.db.Grant(ctx, "~team", "u-ana", "u-bo"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if role("u-bo") != chat.RoleMember {
+		t.Errorf("bo's role %q after the grant", role("u-bo"))
+	}
+	if err := f.db.Grant(ctx, "~team", "u-bo", "u-cy"); chat.ErrorCode(err) != chat.CodeNotAllowed {
+		t.Errorf("a grant by a member: %v, want not_allowed", err)
+	}
+	if err := f.db.Revoke(ctx, "~team", "u-ana", "u-ana"); chat.ErrorCode(err) != chat.CodeNotAllowed {
+		t.Errorf("the owner removed: %v, want not_allowed", err)
+	}
+	if err := f.db.Revoke(ctx, "~team", "u-ana", "u-bo"); err != nil || role("u-bo") != "" {
+		t.Errorf("bo removed: %v, role %q", err, role("u-bo"))
+	}
+	if r, _ := f.db.Role(ctx, "~elsewhere", "u-ana"); r != "" {
+		t.Errorf("a role in a room that does not exist: %q", r)
+	}
+}

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+)
+
+// A private room (chat.Private) has an owner and members. Both are kept in
+// the messages table, next to the room's head, and never expire: pk
+// room#{room}, sk "meta" (the room: its owner and when it was made) and sk
+// access#{userId} (a member and their role). Whether a user may connect is
+// one GetItem of their access item, so that a room that does not exist and
+// one the user is not a member of look the same.
+
+const (
+	metaSK       = "meta"
+	accessPrefix = "access#"
+)
+
+// metaItem is a private room: pk room#{room}, sk meta.
+type metaItem struct {
+	keys
+	Owner     string `dynamodbav:"owner"`
+	CreatedAt int64  `dynamodbav:"createdAt"` // Unix ms
+}
+
+// accessItem is a member of a private room: pk room#{room}, sk
+// access#{userId}.
+type accessItem struct {
+	keys
+	Role    string `dynamodbav:"role"`
+	AddedBy string `dynamodbav:"addedBy"`
+	AddedAt int64  `dynamodbav:"addedAt"` // Unix ms
+}
+
+func accessKey(room, userID string) map[string]types.AttributeValue {
+	return key(roomPrefix+room, accessPrefix+userID)
+}
+
+// Role returns the role of userID in a private room: "" if they are not a
+// member (or the room does not exist). Strongly consistent, so that a
+// removal is seen by the next read.
+func (db *DB) Role(ctx context.Context, room, userID string) (string, error) {
+	var it accessItem
+	if _, err := db.getItem(ctx, db.tables.Messages, accessKey(room, userID), &it); err != nil {
+		return "", fmt.Errorf("get the role of %s in room %q: %w", userID, room, err)
+	}
+	return it.Role, nil
+}
+
+// CreateRoom makes a private room owned by owner, if no room of that name
+// exists; else it refuses with not_allowed (the name is taken).
+func (db *DB) CreateRoom(ctx context.Context, room, owner string) error {
+	now := ms(db.Now())
+	meta, err := marshal(metaItem{keys: keys{roomPrefix + room, metaSK}, Owner: owner, CreatedAt: now})
+	if err != nil {
+		return err
+	}
+	access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + owner}, Role: chat.RoleOwner, AddedBy: owner, AddedAt: now})
+	if err != nil {
+		return err
+	}
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &db.tables.Messages, Item: meta, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Put: &types.Put{TableName: &db.tables.Messages, Item: access}},
+	}})
+	if cancelledByCondition(err) {
+		return chat.Errorf(chat.CodeNotAllowed, "a room of that name exists already")
+	}
+	if err != nil {
+		return fmt.Errorf("create room %q for %s: %w", room, owner, err)
+	}
+	return nil
+}
+
+// Grant makes userID a member of a private room, if by is its owner
+// (else not_allowed). Granting a member again changes nothing.
+func (db *DB) Grant(ctx context.Context, room, by, userID string) error {
+	item, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + userID}, Role: chat.RoleMember, AddedBy: by, AddedAt: ms(db.Now())})
+	if err != nil {
+		return err
+	}
+	return db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q", userID, room), types.TransactWriteItem{Put: &types.Put{
+		TableName: &db.tables.Messages, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
+}
+
+// Revoke removes userID from a private room, if by is its owner (else
+// not_allowed); the owner cannot be removed. The caller closes their
+// connections: RemoveConnection of each of UserConnections.
+func (db *DB) Revoke(ctx context.Context, room, by, userID string) error {
+	return db.byOwner(ctx, room, by, fmt.Sprintf("remove %s from room %q", userID, room), types.TransactWriteItem{Delete: &types.Delete{
+		TableName: &db.tables.Messages, Key: accessKey(room, userID),
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR #role <> :owner"),
+		ExpressionAttributeNames:  map[string]string{"#role": "role"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner)},
+	}})
+}
+
+// byOwner runs write in one transaction with the check that by owns the
+// room. A write whose own condition fails (a member added twice) changes
+// nothing and is no error.
+func (db *DB) byOwner(ctx context.Context, room, by, what string, write types.TransactWriteItem) error {
+	_, err := db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: accessKey(room, by),
+			ConditionExpression:       aws.String("#role = :owner"),
+			ExpressionAttributeNames:  map[string]string{"#role": "role"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner)}}},
+		write,
+	}})
+	reasons := cancelReasons(err)
+	switch {
+	case err == nil:
+		return nil
+	case len(reasons) == 2 && reasonIs(reasons[0], reasonCondition):
+		return chat.Errorf(chat.CodeNotAllowed, "only the room's owner may add or remove its members")
+	case len(reasons) == 2 && reasonIs(reasons[1], reasonCondition):
+		if write.Delete != nil {
+			return chat.Errorf(chat.CodeNotAllowed, "the owner of a room cannot be removed from it")
+		}
+		return nil // a member already
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// UserConnections returns the ids of a user's connections in a room.
+func (db *DB) UserConnections(ctx context.Context, room, userID string) ([]string, error) {
+	var p presenceItem
+	if _, err := db.getItem(ctx, db.tables.Connections, key(roomPrefix+room, userPrefix+userID), &p); err != nil {
+		return nil, fmt.Errorf("get the connections of %s in room %q: %w", userID, room, err)
+	}
+	return p.Conns, nil
+}
