@@ -648,6 +648,53 @@ func TestSignIn(t *testing.T) {
 	if f := bo.next("new-message"); f["name"] != "ana" || f["userId"] != chat.AccountUserID("ana") {
 		t.Errorf("Bo got %v", f)
 	}
+
+	// A private room over real WebSockets: Ana makes it; Bo, an outsider,
+	// is refused as for a room that does not exist, until Ana adds him;
+	// removed, he is cut off and refused again.
+	refusedFrom := func(who, room string) int {
+		c, resp, _ := websocket.Dial(t.Context(), s.websocketURL+"?room="+room, &websocket.DialOptions{Subprotocols: []string{"chat", token(who)}})
+		if c != nil {
+			c.CloseNow()
+			return http.StatusSwitchingProtocols
+		}
+		return resp.StatusCode
+	}
+	anaCrew := dialWith(t, s, "ana", "?room=~crew&create=1", []string{"chat", token("ana")})
+	anaCrew.send(`{"action":"sync"}`)
+	anaCrew.next("sync")
+	for _, room := range []string{"~crew", "~nothing"} {
+		if code := refusedFrom("bo", room); code != http.StatusForbidden {
+			t.Errorf("Bo, an outsider, to %s: status %d, want 403", room, code)
+		}
+	}
+	anaCrew.send(`{"action":"invite","userId":"` + chat.AccountUserID("bo") + `"}`)
+	anaCrew.next("access")
+	boCrew := dialWith(t, s, "bo", "?room=~crew", []string{"chat", token("bo")})
+	boCrew.send(`{"action":"sync"}`)
+	boCrew.next("sync")
+	anaCrew.next("join")
+	anaCrew.send(`{"action":"new-message","text":"crew only","clientId":"p1"}`)
+	if f := boCrew.next("new-message"); f["text"] != "crew only" {
+		t.Errorf("Bo in ~crew got %v", f)
+	}
+	anaCrew.next("ack")
+	anaCrew.send(`{"action":"remove","userId":"` + chat.AccountUserID("bo") + `"}`)
+	anaCrew.next("access")
+	if rest := boCrew.drain(3 * time.Second); len(rest) > 0 {
+		t.Errorf("Bo, removed, still got %v", rest)
+	}
+	select {
+	case _, open := <-boCrew.frames:
+		if open {
+			t.Error("Bo got a frame after his removal")
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Bo's connection to ~crew is still open 5 s after his removal")
+	}
+	if code := refusedFrom("bo", "~crew"); code != http.StatusForbidden {
+		t.Errorf("Bo, removed, connects again: status %d, want 403", code)
+	}
 }
 
 // A room of several shards is fanned out through the local SQS server:
