@@ -48,6 +48,18 @@ const WAVE = { first: 250, max: 8000 }; // resend waves
 const GAP_MAX_MS = 10000; // the longest a gap waits to be fetched
 const FIRST_SYNC = { first: SYNC_RETRY_MS, max: 30000 };
 
+const TOKEN_RENEW_MS = 30000; // how long before its token expires a connection is replaced
+
+/** The expiry (ms) of a JWT, from its payload; 0 if it cannot be read. */
+function tokenExpiry(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return (JSON.parse(atob(payload)).exp || 0) * 1000;
+  } catch {
+    return 0;
+  }
+}
+
 /** The wait (ms) before retry n of backoff b. */
 export function backoff(b, n) {
   const d = Math.min(b.max, b.first * 2 ** Math.max(n, 0));
@@ -121,7 +133,7 @@ export class ChatClient extends EventTarget {
     this.stopped = true;
     globalThis.removeEventListener?.("offline", this.onNetwork);
     globalThis.removeEventListener?.("online", this.onNetwork);
-    for (const t of [this.retryTimer, this.gapTimer, this.pGapTimer, this.waveTimer, this.pumpTimer, this.answerTimer, this.stallTimer]) clearTimeout(t);
+    for (const t of [this.retryTimer, this.gapTimer, this.pGapTimer, this.waveTimer, this.pumpTimer, this.answerTimer, this.stallTimer, this.tokenTimer]) clearTimeout(t);
     this.waveTimer = this.pumpTimer = this.answerTimer = this.stallTimer = null;
     clearTimeout(this.pingTimer);
     if (this.ws) this.ws.close(1000, "left");
@@ -231,6 +243,11 @@ export class ChatClient extends EventTarget {
         return;
       }
       protocols = ["chat", token];
+      // The server ends a connection when its token expires: a new one, with
+      // a fresh token, is opened a little before (what is unsent goes again).
+      clearTimeout(this.tokenTimer);
+      const exp = tokenExpiry(token);
+      if (exp) this.tokenTimer = setTimeout(() => this.stopped || this.reconnectNow(), Math.max(exp - Date.now() - TOKEN_RENEW_MS, 1000));
     }
     let ws;
     try {

@@ -37,6 +37,7 @@ type Verifier struct {
 type Identity struct {
 	Subject string
 	Name    string
+	Expires time.Time // the token's exp: a connection it opened ends then
 }
 
 // NewVerifier returns a Verifier of issuer's tokens signed by keys.
@@ -136,7 +137,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if name == "" {
 		name = t.Subject
 	}
-	return Identity{Subject: t.Subject, Name: name}, nil
+	return Identity{Subject: t.Subject, Name: name, Expires: time.Unix(int64(*c.Exp), 0).UTC()}, nil
 }
 
 // recordingKeys is a KeySet that keeps the error of the one verification

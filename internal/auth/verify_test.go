@@ -87,18 +87,19 @@ func TestVerify(t *testing.T) {
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"key-1"}`)) + "." +
 		base64.RawURLEncoding.EncodeToString(must(json.Marshal(claims(now, nil)))) + "."
+	exp := time.Unix(now.Add(time.Hour).Unix(), 0).UTC() // the claims' exp
 	tests := []struct {
 		name, token string
 		want        Identity // zero: refused
 	}{
-		{"valid access token", sign(t, p.key, p.kid, jose.RS256, claims(now, nil)), Identity{"user-123", "ana"}},
+		{"valid access token", sign(t, p.key, p.kid, jose.RS256, claims(now, nil)), Identity{"user-123", "ana", exp}},
 		{"valid id token, name claim", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"token_use": "id", "client_id": nil,
-			"aud": "app-client", "name": "Ana Lima"})), Identity{"user-123", "Ana Lima"}},
-		{"email local part", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil})), Identity{"user-123", "ana.lima"}},
-		{"Cognito access token's username", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil, "username": "ana_l"})), Identity{"user-123", "ana_l"}},
-		{"no name: the subject", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil, "email": nil})), Identity{"user-123", "user-123"}},
+			"aud": "app-client", "name": "Ana Lima"})), Identity{"user-123", "Ana Lima", exp}},
+		{"email local part", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil})), Identity{"user-123", "ana.lima", exp}},
+		{"Cognito access token's username", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil, "username": "ana_l"})), Identity{"user-123", "ana_l", exp}},
+		{"no name: the subject", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil, "email": nil})), Identity{"user-123", "user-123", exp}},
 		{"expired", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"exp": now.Add(-time.Minute).Unix()})), Identity{}},
-		{"expired within the leeway", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"exp": now.Add(-10 * time.Second).Unix()})), Identity{"user-123", "ana"}},
+		{"expired within the leeway", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"exp": now.Add(-10 * time.Second).Unix()})), Identity{"user-123", "ana", time.Unix(now.Add(-10*time.Second).Unix(), 0).UTC()}},
 		{"not yet valid", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"nbf": now.Add(5 * time.Minute).Unix()})), Identity{}},
 		{"no exp", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"exp": nil})), Identity{}},
 		{"wrong issuer", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"iss": "https://evil.example"})), Identity{}},

@@ -174,6 +174,9 @@ type Connection struct {
 	// PendingJoin is the presence version of a join this connection's
 	// $connect made and nobody has announced yet (0: none).
 	PendingJoin int64
+	// TokenExpires, for a signed-in connection, is when the token that
+	// opened it expires: from then on it is treated as gone (zero: never).
+	TokenExpires time.Time
 	// HeldUntil: a new-message frame of this connection was refused for
 	// its user's rate limit, and the frames after it cannot be stored
 	// before then (zero: none was).

@@ -31,8 +31,9 @@ type Authorizer struct {
 
 // Context keys the authorizer hands $connect (requestContext.authorizer).
 const (
-	AuthUserID = "userId"
-	AuthName   = "name"
+	AuthUserID  = "userId"
+	AuthName    = "name"
+	AuthExpires = "expires" // the token's exp, Unix seconds
 )
 
 // errUnauthorized is how a Lambda authorizer makes API Gateway answer 401.
@@ -63,7 +64,7 @@ func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayCustomAu
 		return policy("unknown", "Deny", ev.MethodArn, nil), nil
 	}
 	log.InfoContext(ctx, "token accepted", "sub", id.Subject)
-	return policy(id.Subject, "Allow", ev.MethodArn, map[string]any{AuthUserID: id.Subject, AuthName: id.Name}), nil
+	return policy(id.Subject, "Allow", ev.MethodArn, map[string]any{AuthUserID: id.Subject, AuthName: id.Name, AuthExpires: id.Expires.Unix()}), nil
 }
 
 // TokenOf returns the token among the subprotocols a client offered (a

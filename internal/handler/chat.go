@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -205,7 +206,8 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		}
 	}
 	now := h.Now()
-	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now})
+	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now,
+		TokenExpires: account.Expires})
 	if err != nil {
 		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
 		return status(500, "Internal server error"), nil
@@ -554,7 +556,17 @@ func signedIn(ev events.APIGatewayWebsocketProxyRequest) (auth.Identity, bool) {
 	a, _ := ev.RequestContext.Authorizer.(map[string]any)
 	sub, _ := a[AuthUserID].(string)
 	name, _ := a[AuthName].(string)
-	return auth.Identity{Subject: sub, Name: name}, sub != ""
+	id := auth.Identity{Subject: sub, Name: name}
+	// API Gateway may hand a context number on as a number or as a string.
+	switch exp := a[AuthExpires].(type) {
+	case float64:
+		id.Expires = time.Unix(int64(exp), 0).UTC()
+	case string:
+		if n, err := strconv.ParseInt(exp, 10, 64); err == nil {
+			id.Expires = time.Unix(n, 0).UTC()
+		}
+	}
+	return id, sub != ""
 }
 
 // access answers an invite or a remove frame of a private room's owner:

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1613,4 +1614,31 @@ func TestPrivateRooms(t *testing.T) {
 	}
 	w.send("a1", `{"action":"remove","userId":"u-ana"}`)
 	w.expect("a1", "error code=not_allowed") // the owner stays
+}
+
+// A signed-in connection ends when its token expires: it hears nothing
+// more, and its next frame is told it is not connected and closed (its
+// client reconnects with a fresh token).
+func TestConnectionEndsWithItsToken(t *testing.T) {
+	w := newWorld(t)
+	ev := loadEvent(t, "connect.json")
+	ev.RequestContext.ConnectionID = "a1"
+	ev.RequestContext.Authorizer = map[string]any{AuthUserID: "ana", AuthName: "Ana", AuthExpires: strconv.FormatInt(w.now.Add(time.Minute).Unix(), 10)}
+	ev.QueryStringParameters = map[string]string{"room": "r"}
+	if resp, err := w.h.Connect(w.iam.ctx(t.Context(), "$connect"), ev); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("connect: %v %v", resp, err)
+	}
+	w.send("a1", `{"action":"sync"}`)
+	w.arrive("b1", "Bo", "r")
+	w.frames("a1")
+	w.send("b1", `{"action":"new-message","text":"before","clientId":"m1"}`)
+	w.expect("a1", "new-message name=Bo text=before")
+	w.now = w.now.Add(2 * time.Minute)
+	w.send("b1", `{"action":"new-message","text":"after","clientId":"m2"}`)
+	w.expect("a1") // not sent to a connection whose token has expired
+	w.send("a1", `{"action":"new-message","text":"still me?","clientId":"m3"}`)
+	w.expect("a1", "error code=not_connected clientId=m3")
+	if !slices.Contains(w.fan.closed, "a1") {
+		t.Errorf("the connection was not closed: %v", w.fan.closed)
+	}
 }

@@ -29,6 +29,7 @@ type lookupItem struct {
 	HeldUntil   int64  `dynamodbav:"heldUntil,omitempty"` // Unix ms: frames wait behind one over the rate limit (HoldFrames)
 	JoinVer     int64  `dynamodbav:"joinVer,omitempty"`   // the version of a join not yet announced (PutConnection, ClaimJoin)
 	Shard       int    `dynamodbav:"shard,omitempty"`     // the shard of the room its member item is in (shards.go)
+	TokenExp    int64  `dynamodbav:"tokenExp,omitempty"`  // Unix ms: the signed-in token's expiry, past which the connection counts as gone
 }
 
 // memberItem is a connection in its room: pk memberPK(room, shard), sk
@@ -59,7 +60,15 @@ type presenceItem struct {
 
 func (it lookupItem) connection() chat.Connection {
 	return chat.Connection{ID: strings.TrimPrefix(it.PK, connPrefix), Room: it.Room, Shard: it.Shard, UserID: it.UserID, Name: it.Name,
-		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, PendingJoin: it.JoinVer, HeldUntil: optionalMS(it.HeldUntil)}
+		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, PendingJoin: it.JoinVer, HeldUntil: optionalMS(it.HeldUntil),
+		TokenExpires: optionalMS(it.TokenExp)}
+}
+
+// live reports whether a stored connection may still send: one opened
+// with a token that has expired may not (its client reconnects with a
+// fresh one).
+func (it lookupItem) live(now time.Time) bool {
+	return it.TokenExp == 0 || now.UnixMilli() < it.TokenExp
 }
 
 func (it memberItem) connection(room string, shard int) chat.Connection {
@@ -89,12 +98,19 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	c.Shard = shardOf(c.ID, shards)
 	exp := c.ConnectedAt.Add(db.ConnectionTTL).Unix()
 	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, UserID: c.UserID, Name: c.Name,
-		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp, Shard: c.Shard})
+		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp, Shard: c.Shard, TokenExp: optionalTime(c.TokenExpires)})
 	if err != nil {
 		return p, false, err
 	}
+	// A signed-in connection's member item expires with its token: the
+	// room's reads (broadcasts, members) leave out expired items, so it
+	// hears nothing more, and its next frame finds it gone (live).
+	memberExp := exp
+	if !c.TokenExpires.IsZero() {
+		memberExp = min(exp, c.TokenExpires.Unix())
+	}
 	member, err := marshal(memberItem{keys: keys{memberPK(c.Room, c.Shard), connPrefix + c.ID}, UserID: c.UserID, Name: c.Name,
-		ConnectedAt: ms(c.ConnectedAt), SeenAt: ms(c.ConnectedAt), ExpiresAt: exp})
+		ConnectedAt: ms(c.ConnectedAt), SeenAt: ms(c.ConnectedAt), ExpiresAt: memberExp})
 	if err != nil {
 		return p, false, err
 	}
@@ -320,7 +336,7 @@ func (db *DB) Connection(ctx context.Context, id string) (chat.Connection, error
 	if err != nil {
 		return chat.Connection{}, fmt.Errorf("get connection %s: %w", id, err)
 	}
-	if !found {
+	if !found || !it.live(db.Now()) {
 		return chat.Connection{}, chat.ErrNoConnection
 	}
 	return it.connection(), nil
@@ -417,6 +433,9 @@ func (db *DB) AllowTyping(ctx context.Context, id string, now time.Time, interva
 	var it lookupItem
 	if err := unmarshal(item, &it); err != nil {
 		return chat.Connection{}, false, err
+	}
+	if !it.live(now) {
+		return chat.Connection{}, false, chat.ErrNoConnection
 	}
 	return it.connection(), allowed, nil
 }

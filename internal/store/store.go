@@ -116,6 +116,14 @@ func unmarshal(item map[string]types.AttributeValue, v any) error {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
+// optionalTime is ms for a time that may be zero (0: none).
+func optionalTime(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return ms(t)
+}
+
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
 // optionalMS is fromMS with 0 as the zero time.
