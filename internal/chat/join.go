@@ -151,6 +151,17 @@ const PrivatePrefix = "~"
 // Private reports whether room is a private room.
 func Private(room string) bool { return strings.HasPrefix(room, PrivatePrefix) }
 
+// DMRoom is the private room of the direct messages between the accounts
+// a and b: the same whichever of them asks, and telling nothing of them
+// ("~dm-" and 20 characters of a SHA-256 of the two user ids).
+func DMRoom(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	sum := sha256.Sum256([]byte(a + "\n" + b))
+	return PrivatePrefix + "dm-" + strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))[:20]
+}
+
 // GuestName returns "guest-" and four random characters.
 func GuestName() string {
 	const alphabet = "abcdefghjkmnpqrstuvwxyz23456789"

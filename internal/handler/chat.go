@@ -66,6 +66,7 @@ type Messages interface {
 type Access interface {
 	Role(ctx context.Context, room, userID string) (string, error)
 	CreateRoom(ctx context.Context, room, owner string) error
+	CreateDM(ctx context.Context, room, a, b string) error
 	Grant(ctx context.Context, room, by, userID string) error
 	Revoke(ctx context.Context, room, by, userID string) error
 	UserConnections(ctx context.Context, room, userID string) ([]string, error)
@@ -194,6 +195,14 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	if signedIn {
 		j.UserID = chat.AccountUserID(account.Subject)
 	}
+	dm := q["dm"]
+	if dm != "" {
+		// Direct messages: the room of this account and that one.
+		if !signedIn || !chat.ValidUserID(dm) || dm == j.UserID {
+			return status(400, "dm needs sign-in and another account's user id"), nil
+		}
+		j.Room = chat.DMRoom(j.UserID, dm)
+	}
 	room, err := h.Msgs.ResolveRoom(ctx, j.Room)
 	if err != nil {
 		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "err", err)
@@ -201,7 +210,7 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	}
 	j.Room = room
 	if chat.Private(j.Room) {
-		if refused, ok := h.admit(ctx, r, j, signedIn, q["create"] == "1"); !ok {
+		if refused, ok := h.admit(ctx, r, j, signedIn, q["create"] == "1", dm); !ok {
 			return refused, nil
 		}
 	}
@@ -243,13 +252,19 @@ const notMember = "this is a private room, and you are not one of its members (o
 
 // admit decides whether the user of j may connect to the private room
 // j.Room: a signed-in member may; with create, a signed-in user makes the
-// room, if there is none of that name, and owns it.
-func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, signedIn, create bool) (response, bool) {
+// room, if there is none of that name, and owns it; with dm (another
+// account), the room is their direct messages, made for both on first use.
+func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, signedIn, create bool, dm string) (response, bool) {
 	if !signedIn {
 		r.log.InfoContext(ctx, "connect refused: a private room needs sign-in", "room", j.Room)
 		return status(403, "private rooms are for signed-in users: sign in to use one"), false
 	}
 	role, err := h.Access.Role(ctx, j.Room, j.UserID)
+	if err == nil && role == "" && dm != "" {
+		if err = h.Access.CreateDM(ctx, j.Room, j.UserID, dm); err == nil {
+			return response{}, true
+		}
+	}
 	if err == nil && role == "" && create {
 		if err = h.Access.CreateRoom(ctx, j.Room, j.UserID); err == nil {
 			r.log.InfoContext(ctx, "private room created", "room", j.Room, "owner", j.UserID)

@@ -1642,3 +1642,48 @@ func TestConnectionEndsWithItsToken(t *testing.T) {
 		t.Errorf("the connection was not closed: %v", w.fan.closed)
 	}
 }
+
+// Direct messages: the private room of two accounts, the same whoever
+// opens it first, found by both from the other's user id; nobody else
+// gets in, and it has no owner to add anyone.
+func TestDirectMessages(t *testing.T) {
+	w := newWorld(t)
+	dm := func(id, sub, other string) int {
+		t.Helper()
+		ev := loadEvent(t, "connect.json")
+		ev.RequestContext.ConnectionID = id
+		if sub != "" {
+			ev.RequestContext.Authorizer = map[string]any{AuthUserID: sub, AuthName: sub}
+		}
+		ev.QueryStringParameters = map[string]string{"dm": other}
+		resp, err := w.h.Connect(w.iam.ctx(t.Context(), "$connect"), ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	if code := dm("a1", "ana", "u-bo"); code != 200 {
+		t.Fatalf("Ana opens her messages with Bo: %d", code)
+	}
+	w.send("a1", `{"action":"sync"}`)
+	w.frames("a1")
+	w.send("a1", `{"action":"new-message","text":"just us","clientId":"d1"}`)
+	if code := dm("b1", "bo", "u-ana"); code != 200 {
+		t.Fatalf("Bo opens his messages with Ana: %d", code)
+	}
+	w.send("b1", `{"action":"sync"}`)
+	s := w.expect("b1", "sync")
+	if len(s) == 1 && (s[0]["room"] != chat.DMRoom("u-ana", "u-bo") || len(s[0]["messages"].([]any)) != 1) {
+		t.Errorf("Bo's sync: room %v, messages %v; want %s with Ana's message", s[0]["room"], s[0]["messages"], chat.DMRoom("u-ana", "u-bo"))
+	}
+	if code, _ := w.connectAs("c1", "cy", "Cy", chat.DMRoom("u-ana", "u-bo"), false); code != 403 {
+		t.Errorf("Cy into Ana and Bo's messages: %d, want 403", code)
+	}
+	for what, code := range map[string]int{"a guest": dm("g1", "", "u-bo"), "oneself": dm("a2", "ana", "u-ana"), "not a user id": dm("a3", "ana", "bo")} {
+		if code != 400 {
+			t.Errorf("direct messages with %s: %d, want 400", what, code)
+		}
+	}
+	w.send("a1", `{"action":"invite","userId":"u-cy"}`)
+	w.expect("a1", "ack clientId=d1", "join name=bo", "error code=not_allowed")
+}

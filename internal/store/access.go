@@ -26,7 +26,7 @@ const (
 // metaItem is a private room: pk room#{room}, sk meta.
 type metaItem struct {
 	keys
-	Owner     string `dynamodbav:"owner"`
+	Owner     string `dynamodbav:"owner,omitempty"` // none for direct messages
 	CreatedAt int64  `dynamodbav:"createdAt"` // Unix ms
 }
 
@@ -75,6 +75,31 @@ func (db *DB) CreateRoom(ctx context.Context, room, owner string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("create room %q for %s: %w", room, owner, err)
+	}
+	return nil
+}
+
+// CreateDM makes the private room of the direct messages between a and b
+// (chat.DMRoom), with both as members and no owner, if it does not exist
+// yet (else it changes nothing).
+func (db *DB) CreateDM(ctx context.Context, room, a, b string) error {
+	now := ms(db.Now())
+	items := []types.TransactWriteItem{}
+	meta, err := marshal(metaItem{keys: keys{roomPrefix + room, metaSK}, CreatedAt: now})
+	if err != nil {
+		return err
+	}
+	items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: meta, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
+	for _, id := range []string{a, b} {
+		access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + id}, Role: chat.RoleMember, AddedBy: a, AddedAt: now})
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: access}})
+	}
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if err != nil && !cancelledByCondition(err) { // made already, by the other
+		return fmt.Errorf("create the direct messages of %s and %s: %w", a, b, err)
 	}
 	return nil
 }
