@@ -27,7 +27,7 @@ const (
 type metaItem struct {
 	keys
 	Owner     string `dynamodbav:"owner,omitempty"` // none for direct messages
-	CreatedAt int64  `dynamodbav:"createdAt"` // Unix ms
+	CreatedAt int64  `dynamodbav:"createdAt"`       // Unix ms
 }
 
 // accessItem is a member of a private room: pk room#{room}, sk
