@@ -79,8 +79,10 @@ type Inbound struct {
 	ReplyTo  int64
 	Mentions []string
 	// UserID, for invite and remove: the member added to or removed from
-	// a private room.
+	// a private room; Role, for invite, what they are (RoleMember, the
+	// default, or RoleModerator).
 	UserID string
+	Role   string
 }
 
 // ParseInbound decodes and validates one client frame. The error is always
@@ -150,6 +152,13 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !ValidUserID(in.UserID) {
 			in.UserID = ""
 			return in, Errorf(CodeInvalidMessage, in.Action+` needs "userId": the user id of an account (u-…)`)
+		}
+		in.Role = RoleMember
+		if raw := fields["role"]; in.Action == ActionInvite && present(raw) {
+			if json.Unmarshal(raw, &in.Role) != nil || in.Role != RoleMember && in.Role != RoleModerator {
+				in.Role = ""
+				return in, Errorf(CodeInvalidMessage, `"role" must be "member" or "moderator"`)
+			}
 		}
 		return in, nil
 	case ActionPresence:

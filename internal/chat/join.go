@@ -24,9 +24,13 @@ type Join struct {
 
 // Roles of the members of a private room.
 const (
-	RoleOwner  = "owner"
-	RoleMember = "member"
+	RoleOwner     = "owner"
+	RoleModerator = "moderator" // deletes anyone's message
+	RoleMember    = "member"
 )
+
+// Moderates reports whether role may remove others' messages.
+func Moderates(role string) bool { return role == RoleOwner || role == RoleModerator }
 
 // ParseJoin validates the $connect query string: the display name, the
 // room and the guest key. An absent or empty name becomes a generated

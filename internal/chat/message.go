@@ -60,6 +60,10 @@ type Message struct {
 	Edited    time.Time
 	Deleted   bool
 	Reactions []Reaction
+	// RemovedBy, on a deleted message, is the moderator who removed it
+	// ("" when its author deleted it). On a delete being stored, it names
+	// the moderator deleting someone else's message.
+	RemovedBy string
 }
 
 // What a seq holds besides a message: a change of an earlier message.

@@ -62,6 +62,8 @@ type MessageEvent struct {
 	Edited    string     `json:"edited,omitempty"`
 	Deleted   bool       `json:"deleted,omitempty"`
 	Reactions []Reaction `json:"reactions,omitempty"`
+	// RemovedBy: a moderator removed it (their user id).
+	RemovedBy string `json:"removedBy,omitempty"`
 }
 
 // QuoteChars is how much of an answered message's text a reply quotes.
@@ -303,7 +305,7 @@ func NewMessageEvent(m Message) MessageEvent {
 // only the answered seq (Quote fills it in).
 func MessageItem(m Message) MessageEvent {
 	e := MessageEvent{ID: m.ID, Seq: m.Seq, Room: m.Room, UserID: m.UserID, Name: m.Name, Text: m.Text, SentAt: FormatTime(m.SentAt),
-		Mentions: m.Mentions, Deleted: m.Deleted, Reactions: m.Reactions}
+		Mentions: m.Mentions, Deleted: m.Deleted, Reactions: m.Reactions, RemovedBy: m.RemovedBy}
 	if m.Version > 1 {
 		e.Version = m.Version
 	}

@@ -67,7 +67,7 @@ type Access interface {
 	Role(ctx context.Context, room, userID string) (string, error)
 	CreateRoom(ctx context.Context, room, owner string) error
 	CreateDM(ctx context.Context, room, a, b string) error
-	Grant(ctx context.Context, room, by, userID string) error
+	Grant(ctx context.Context, room, by, userID, role string) error
 	Revoke(ctx context.Context, room, by, userID string) error
 	UserConnections(ctx context.Context, room, userID string) ([]string, error)
 }
@@ -593,9 +593,9 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 	if !chat.Private(c.Room) {
 		return chat.Errorf(chat.CodeNotAllowed, "a public room has no members to add or remove")
 	}
-	role := chat.RoleMember
+	role := in.Role
 	if in.Action == chat.ActionInvite {
-		if err := h.Access.Grant(ctx, c.Room, c.UserID, in.UserID); err != nil {
+		if err := h.Access.Grant(ctx, c.Room, c.UserID, in.UserID, in.Role); err != nil {
 			return err
 		}
 	} else {

@@ -1687,3 +1687,44 @@ func TestDirectMessages(t *testing.T) {
 	w.send("a1", `{"action":"invite","userId":"u-cy"}`)
 	w.expect("a1", "ack clientId=d1", "join name=bo", "error code=not_allowed")
 }
+
+// The owner names moderators; a moderator removes anyone's message (a
+// tombstone that says who), a member only their own.
+func TestModeratorsRemoveMessages(t *testing.T) {
+	w := newWorld(t)
+	if code, _ := w.connectAs("a1", "ana", "Ana", "~mod", true); code != 200 {
+		t.Fatal("Ana creates ~mod")
+	}
+	w.send("a1", `{"action":"invite","userId":"u-bo","role":"moderator"}`)
+	w.send("a1", `{"action":"invite","userId":"u-cy"}`)
+	if got := w.expect("a1", "access", "access"); len(got) == 2 && (got[0]["role"] != chat.RoleModerator || got[1]["role"] != chat.RoleMember) {
+		t.Errorf("roles %v %v", got[0]["role"], got[1]["role"])
+	}
+	w.send("a1", `{"action":"invite","userId":"u-ana","role":"member"}`)
+	w.expect("a1", "error code=not_allowed") // the owner stays the owner
+	for _, u := range []string{"bo", "cy"} {
+		if code, _ := w.connectAs(u[:1]+"1", u, u, "~mod", false); code != 200 {
+			t.Fatalf("%s connects", u)
+		}
+		w.send(u[:1]+"1", `{"action":"sync"}`)
+	}
+	w.send("c1", `{"action":"new-message","text":"spam","clientId":"s1"}`)
+	w.send("b1", `{"action":"new-message","text":"rules","clientId":"r1"}`)
+	for _, id := range []string{"a1", "b1", "c1"} {
+		w.frames(id)
+	}
+	w.send("c1", `{"action":"delete","target":2,"clientId":"x1"}`) // Bo's: not Cy's to delete
+	w.expect("c1", "skip", "error code=not_allowed clientId=x1")
+	w.frames("a1")
+	w.frames("b1")
+	w.send("b1", `{"action":"delete","target":1,"clientId":"x2"}`) // Cy's, by a moderator
+	for _, id := range []string{"a1", "c1"} {
+		got := w.expect(id, "delete name=bo")
+		if len(got) != 1 {
+			continue
+		}
+		if st := got[0]["state"].(map[string]any); st["deleted"] != true || st["text"] != "" || st["removedBy"] != "u-bo" {
+			t.Errorf("%s sees %v", id, st)
+		}
+	}
+}

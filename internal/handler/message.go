@@ -108,6 +108,11 @@ func (h *Chat) write(ctx context.Context, r *request, in chat.Inbound) error {
 	h.announceJoin(ctx, r, c) // before the user's first message
 	m := chat.Message{ID: chat.NewID(h.Now()), Room: c.Room, UserID: c.UserID, Name: c.Name, Text: in.Text, ClientID: in.ClientID,
 		Kind: chat.KindOf(in.Action), Target: in.Target, Emoji: in.Emoji, Remove: in.Remove, ReplyTo: in.ReplyTo, Mentions: in.Mentions}
+	if m.Kind == chat.KindDelete {
+		if m.RemovedBy, err = h.moderating(ctx, c, in.Target); err != nil {
+			return err
+		}
+	}
 	res, err := h.Msgs.PutMessage(ctx, m, r.id, in.Frame)
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.ConditionalWritesFailed, res.Failed), metrics.Count(metrics.SeqsSkipped, len(res.Skipped)))
 	defer func() { // after the answer
@@ -153,6 +158,25 @@ func (h *Chat) write(ctx context.Context, r *request, in chat.Inbound) error {
 	}
 	h.broadcast(ctx, r, c.Room, r.id, e)
 	return nil
+}
+
+// moderating returns the user id of c's user when they delete, as an owner
+// or moderator of a private room, someone else's message there ("" for
+// anyone else, whose delete the store allows on their own messages only).
+// It costs two reads, for deletes in private rooms only.
+func (h *Chat) moderating(ctx context.Context, c chat.Connection, target int64) (string, error) {
+	if !chat.Private(c.Room) {
+		return "", nil
+	}
+	role, err := h.Access.Role(ctx, c.Room, c.UserID)
+	if err != nil || !chat.Moderates(role) {
+		return "", err
+	}
+	m, err := h.Msgs.Message(ctx, c.Room, target)
+	if err != nil || m.UserID == c.UserID {
+		return "", nil // gone (the store says so) or their own: an ordinary delete
+	}
+	return c.UserID, nil
 }
 
 // fitted returns a change event that fits one frame: with a long text

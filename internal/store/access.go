@@ -104,15 +104,18 @@ func (db *DB) CreateDM(ctx context.Context, room, a, b string) error {
 	return nil
 }
 
-// Grant makes userID a member of a private room, if by is its owner
-// (else not_allowed). Granting a member again changes nothing.
-func (db *DB) Grant(ctx context.Context, room, by, userID string) error {
-	item, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + userID}, Role: chat.RoleMember, AddedBy: by, AddedAt: ms(db.Now())})
+// Grant makes userID a member (or a moderator: role) of a private room,
+// if by is its owner (else not_allowed); a member's role changes to role.
+// The owner's role does not change.
+func (db *DB) Grant(ctx context.Context, room, by, userID, role string) error {
+	item, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + userID}, Role: role, AddedBy: by, AddedAt: ms(db.Now())})
 	if err != nil {
 		return err
 	}
-	return db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q", userID, room), types.TransactWriteItem{Put: &types.Put{
-		TableName: &db.tables.Messages, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
+	return db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q as %s", userID, room, role), types.TransactWriteItem{Put: &types.Put{
+		TableName: &db.tables.Messages, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk) OR #role <> :owner"),
+		ExpressionAttributeNames:  map[string]string{"#role": "role"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner)}}})
 }
 
 // Revoke removes userID from a private room, if by is its owner (else
@@ -145,10 +148,7 @@ func (db *DB) byOwner(ctx context.Context, room, by, what string, write types.Tr
 	case len(reasons) == 2 && reasonIs(reasons[0], reasonCondition):
 		return chat.Errorf(chat.CodeNotAllowed, "only the room's owner may add or remove its members")
 	case len(reasons) == 2 && reasonIs(reasons[1], reasonCondition):
-		if write.Delete != nil {
-			return chat.Errorf(chat.CodeNotAllowed, "the owner of a room cannot be removed from it")
-		}
-		return nil // a member already
+		return chat.Errorf(chat.CodeNotAllowed, "the owner of a room stays its owner")
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

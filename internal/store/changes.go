@@ -107,9 +107,16 @@ func (db *DB) changeItems(m chat.Message, ch change, exp int64) []types.Transact
 	var add, del, remove string
 	switch m.Kind {
 	case chat.KindEdit, chat.KindDelete:
+		names["#text"] = "text"
+		if m.Kind == chat.KindDelete && m.RemovedBy != "" {
+			// A moderator's: anyone's message, marked as removed by them.
+			set += ", deleted = :true, removedBy = :by"
+			values[":true"], values[":by"] = boolean(true), str(m.RemovedBy)
+			remove = " REMOVE #text"
+			break
+		}
 		cond += " AND userId = :user"
 		values[":user"] = str(m.UserID)
-		names["#text"] = "text"
 		if m.Kind == chat.KindDelete {
 			set += ", deleted = :true"
 			values[":true"] = boolean(true)

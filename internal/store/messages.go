@@ -44,6 +44,7 @@ type messageItem struct {
 	Version   int64           `dynamodbav:"version,omitempty"`
 	Edited    int64           `dynamodbav:"edited,omitempty"` // Unix ms
 	Deleted   bool            `dynamodbav:"deleted,omitempty"`
+	RemovedBy string          `dynamodbav:"removedBy,omitempty"` // the moderator who removed it
 	Reactions []chat.Reaction `dynamodbav:"-"`
 }
 
@@ -76,7 +77,7 @@ func (it messageItem) message(room string) chat.Message {
 	return chat.Message{ID: it.ID, Seq: it.Seq, Room: room, UserID: it.UserID, Name: it.Name, Text: it.Text,
 		SentAt: fromMS(it.SentAt), ClientID: it.ClientID, Kind: it.Kind, Target: it.Target, Emoji: it.Emoji, Remove: it.Remove,
 		ReplyTo: it.ReplyTo, Mentions: it.Mentions, Version: max(it.Version, 1), Edited: optionalMS(it.Edited), Deleted: it.Deleted,
-		Reactions: it.Reactions}
+		Reactions: it.Reactions, RemovedBy: it.RemovedBy}
 }
 
 // Bounds on one PutMessage: the seqs it takes (another is taken only when

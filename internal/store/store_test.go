@@ -1054,18 +1054,18 @@ func TestPrivateRoomAccess(t *testing.T) {
 	if role("u-ana") != chat.RoleOwner || role("u-bo") != "" {
 		t.Fatalf("roles: ana %q, bo %q", role("u-ana"), role("u-bo"))
 	}
-	if err := f.db.Grant(ctx, "~team", "u-bo", "u-cy"); chat.ErrorCode(err) != chat.CodeNotAllowed {
+	if err := f.db.Grant(ctx, "~team", "u-bo", "u-cy", chat.RoleMember); chat.ErrorCode(err) != chat.CodeNotAllowed {
 		t.Errorf("a grant by a non-member: %v, want not_allowed", err)
 	}
 	for range 2 { // the second changes nothing
-		if err := f.db.Grant(ctx, "~team", "u-ana", "u-bo"); err != nil {
+		if err := f.db.Grant(ctx, "~team", "u-ana", "u-bo", chat.RoleMember); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if role("u-bo") != chat.RoleMember {
 		t.Errorf("bo's role %q after the grant", role("u-bo"))
 	}
-	if err := f.db.Grant(ctx, "~team", "u-bo", "u-cy"); chat.ErrorCode(err) != chat.CodeNotAllowed {
+	if err := f.db.Grant(ctx, "~team", "u-bo", "u-cy", chat.RoleMember); chat.ErrorCode(err) != chat.CodeNotAllowed {
 		t.Errorf("a grant by a member: %v, want not_allowed", err)
 	}
 	if err := f.db.Revoke(ctx, "~team", "u-ana", "u-ana"); chat.ErrorCode(err) != chat.CodeNotAllowed {
