@@ -555,7 +555,7 @@ function storedItem(m) {
 function applyState(li, m) {
   li.dataset.version = m.version || 1;
   li.dataset.text = m.deleted ? "" : m.text;
-  if (m.deleted || li.querySelector(".text").childNodes.length === 0 || m.version > 1) setText(li, m.text, m.deleted);
+  if (m.deleted || li.querySelector(".text").childNodes.length === 0 || m.version > 1) setText(li, m.text, m.deleted, !!m.removedBy);
   setEdited(li, m.deleted ? "" : m.edited);
   setReactions(li, m.deleted ? [] : m.reactions, (emoji) => reactedByMe(li, emoji, m.reactions.find((r) => r.emoji === emoji)?.users));
 }

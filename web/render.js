@@ -132,15 +132,16 @@ export function messageItem(name, text, sentAt, userId = "", plainName = name) {
 
 /**
  * Puts text into a message item, folded behind "Show more" when long; a
- * deleted message shows that it was deleted instead.
+ * deleted message shows that it was deleted instead (by a moderator, when
+ * removed).
  */
-export function setText(li, text, deleted = false) {
+export function setText(li, text, deleted = false, removed = false) {
   const body = li.querySelector(".text");
   li.querySelector("button.more")?.remove();
   body.classList.remove("folded");
   li.classList.toggle("deleted", deleted);
   if (deleted) {
-    body.replaceChildren("Message deleted");
+    body.replaceChildren(removed ? "Removed by a moderator" : "Message deleted");
     return;
   }
   body.replaceChildren(...formatText(text));
