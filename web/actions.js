@@ -9,15 +9,22 @@ import { EDIT_WINDOW_MS, REACTIONS } from "./rules.js";
 const $ = (id) => document.getElementById(id);
 const MAX_SUGGESTIONS = 6;
 
-let hooks = null; // {client(), me(), people(), jumpTo(seq)}
+let hooks = null; // {client(), me(), people(): [{userId, name, label}], jumpTo(seq)}
 let menuFor = null; // the message item whose menu is open
 let mode = null; // {edit: seq} or {replyTo: {seq, name, text}} while the composer is in that mode
-const mentioned = new Map(); // name → userId, chosen from the suggestions for the message being written
+const mentioned = new Map(); // userId → name, chosen from the suggestions for the message being written
 const myReactions = new Set(); // "seq emoji": the reactions this user made, as far as this page knows
 
 /** Whether the user reacted to message seq with emoji (the state's names, or what this page saw them do). */
 export function reactedByMe(li, emoji, users = []) {
   return users.some((u) => u.userId === hooks.me().userId) || myReactions.has(`${li.dataset.seq} ${emoji}`);
+}
+
+/** Forgets what belongs to the room left: the composer's mode and the reactions noted (seqs are per room). */
+export function resetActions() {
+  endCompose();
+  myReactions.clear();
+  closeMenu();
 }
 
 /** Notes a reaction change the user made (from any of their pages). */
@@ -32,7 +39,7 @@ export const composing = () => mode || {};
 
 /** The user ids the text mentions, of those chosen from the suggestions. */
 export function mentionsIn(text) {
-  return [...new Set([...mentioned].filter(([name]) => text.includes(`@${name}`)).map(([, id]) => id))];
+  return [...mentioned].filter(([, name]) => text.includes(`@${name}`)).map(([id]) => id);
 }
 
 /** Leaves reply or edit mode; forgets the mentions chosen. */
@@ -50,7 +57,7 @@ export function actionsButton(li) {
   b.type = "button";
   b.className = "actions";
   b.textContent = "⋯";
-  b.setAttribute("aria-haspopup", "true");
+  b.setAttribute("aria-controls", "message-menu");
   b.setAttribute("aria-expanded", "false");
   const at = li.querySelector("time")?.textContent;
   b.setAttribute("aria-label", `Actions for the message of ${li.dataset.name}${at ? ` at ${at}` : ""}`);
@@ -67,21 +74,34 @@ function openMenu(li) {
   closeMenu();
   menuFor = li;
   const menu = $("message-menu");
-  const deleted = li.classList.contains("deleted");
-  menu.querySelector(".emoji-row").hidden = deleted;
-  menu.querySelector("[data-act=reply]").hidden = deleted;
   menu.querySelector("[data-act=edit]").hidden = !editable(li);
-  menu.querySelector("[data-act=delete]").hidden = deleted || !li.classList.contains("mine");
+  menu.querySelector("[data-act=delete]").hidden = !li.classList.contains("mine");
   menu.querySelector(".confirm").hidden = true;
-  // Beside the message, but outside the message list: what the list gains
-  // is announced, and a menu is not news.
+  menu.setAttribute("aria-label", li.querySelector("button.actions").getAttribute("aria-label"));
+  for (const b of menu.querySelectorAll(".emoji-row button")) {
+    const mine = li.querySelector(`.reaction[data-emoji="${b.dataset.emoji}"][aria-pressed=true]`) !== null;
+    b.setAttribute("aria-pressed", String(mine)); // pressing it again takes it back
+  }
+  menu.hidden = false;
+  place(menu, li);
+  li.querySelector("button.actions").setAttribute("aria-expanded", "true");
+  menu.querySelector(".emoji-row button").focus();
+}
+
+/**
+ * Puts the menu beside the message, inside the conversation: below the
+ * message's top when there is room, else above; never past either side.
+ * It lives outside the message list: what the list gains is announced,
+ * and a menu is not news.
+ */
+function place(menu, li) {
   const box = menu.parentElement.getBoundingClientRect();
   const at = li.getBoundingClientRect();
-  menu.style.top = `${at.top - box.top + 28}px`;
-  menu.style.right = `${Math.max(box.right - at.right, 0)}px`;
-  menu.hidden = false;
-  li.querySelector("button.actions").setAttribute("aria-expanded", "true");
-  menu.querySelector("button:not([hidden]):not(.confirm button)")?.focus();
+  const below = at.top - box.top + 28;
+  const top = below + menu.offsetHeight <= box.height ? below : Math.max(at.top - box.top - menu.offsetHeight + 24, 0);
+  const right = Math.min(Math.max(box.right - at.right, 0), Math.max(box.width - menu.offsetWidth, 0));
+  menu.style.top = `${top}px`;
+  menu.style.right = `${right}px`;
 }
 
 function closeMenu(refocus = false) {
@@ -89,21 +109,32 @@ function closeMenu(refocus = false) {
   if (!menuFor) return;
   const button = menuFor.querySelector("button.actions");
   button?.setAttribute("aria-expanded", "false");
+  refocus ||= menu.contains(document.activeElement); // focus is not left in a closed menu
   menu.hidden = true;
   menuFor = null;
-  if (refocus) button?.focus();
+  if (refocus) (button?.isConnected ? button : $("text")).focus();
 }
 
 /** Puts the composer in reply mode for li. */
 function startReply(li) {
-  mode = { replyTo: { seq: Number(li.dataset.seq), name: li.dataset.name, text: li.dataset.text || "" } };
-  const text = [...mode.replyTo.text];
-  showContext(`Replying to ${li.dataset.name}: “${text.slice(0, 80).join("")}${text.length > 80 ? "…" : ""}”`);
+  resumeReply({ seq: Number(li.dataset.seq), name: li.dataset.name, text: li.dataset.text || "" });
 }
 
-/** Puts li's text into the composer to edit it. */
+/** Puts the composer in reply mode for quote ({seq, name, text}). */
+export function resumeReply(quote) {
+  mode = { replyTo: quote };
+  const text = [...quote.text];
+  showContext(`Replying to ${quote.name}: “${text.slice(0, 80).join("")}${text.length > 80 ? "…" : ""}”`);
+}
+
+/** What the composer holds that is the person's own writing: its text (not an edit's: the draft it set aside) and the reply it is. */
+export function composerDraft() {
+  return mode?.edit ? { text: mode.draft, replyTo: null } : { text: $("text").value, replyTo: mode?.replyTo ?? null };
+}
+
+/** Puts li's text into the composer to edit it, setting aside what was being written. */
 function startEdit(li) {
-  mode = { edit: Number(li.dataset.seq) };
+  mode = { edit: Number(li.dataset.seq), draft: composerDraft().text };
   $("text").value = li.dataset.text || "";
   $("text").dispatchEvent(new Event("input"));
   showContext("Editing your message (Escape cancels)");
@@ -144,18 +175,18 @@ function mentionAt() {
 function suggest() {
   const at = mentionAt();
   const me = hooks.me().userId;
-  const people = at ? [...hooks.people()].filter(([id, name]) => id !== me && name.toLowerCase().startsWith(at.query)).slice(0, MAX_SUGGESTIONS) : [];
+  const people = at ? hooks.people().filter((p) => p.userId !== me && p.name.toLowerCase().startsWith(at.query)).slice(0, MAX_SUGGESTIONS) : [];
   const list = $("mention-list");
   if (people.length === 0) return closeSuggestions();
   active = Math.min(Math.max(active, 0), people.length - 1);
-  list.replaceChildren(...people.map(([id, name], i) => {
+  list.replaceChildren(...people.map((p, i) => {
     const li = document.createElement("li");
     li.id = `mention-${i}`;
     li.setAttribute("role", "option");
     li.setAttribute("aria-selected", String(i === active));
-    li.dataset.userId = id;
-    li.dataset.name = name;
-    li.textContent = name;
+    li.dataset.userId = p.userId;
+    li.dataset.name = p.name;
+    li.textContent = p.label; // same-named people told apart, as in the member list
     return li;
   }));
   list.hidden = false;
@@ -176,7 +207,7 @@ function choose(option) {
   const name = option.dataset.name;
   t.value = `${t.value.slice(0, at.start)}@${name} ${t.value.slice(t.selectionStart)}`;
   t.selectionStart = t.selectionEnd = at.start + name.length + 2;
-  mentioned.set(name, option.dataset.userId);
+  mentioned.set(option.dataset.userId, name);
   closeSuggestions();
   t.dispatchEvent(new Event("input"));
 }
@@ -225,7 +256,8 @@ export function setupActions(h) {
         return $("message-menu").querySelector("[data-act=confirm-delete]").focus();
       case "confirm-delete":
         hooks.client()?.delete(Number(li.dataset.seq));
-        return closeMenu(true);
+        closeMenu();
+        return $("text").focus(); // the message's button goes with its text
       case "cancel":
         return closeMenu(true);
     }
@@ -235,6 +267,10 @@ export function setupActions(h) {
     e.stopPropagation();
     closeMenu(true);
   });
+  // Tabbing out of the menu closes it: it does not stay open behind.
+  $("message-menu").addEventListener("focusout", (e) => {
+    if (menuFor && !$("message-menu").contains(e.relatedTarget) && e.relatedTarget !== menuFor.querySelector("button.actions")) closeMenu();
+  });
   document.addEventListener("pointerdown", (e) => {
     if (menuFor && !menuFor.contains(e.target) && !$("message-menu").contains(e.target)) closeMenu();
   });
@@ -242,8 +278,9 @@ export function setupActions(h) {
 
   $("compose-cancel").addEventListener("click", () => {
     const editing = mode?.edit;
+    const draft = mode?.draft ?? "";
     endCompose();
-    if (editing) $("text").value = "";
+    if (editing) $("text").value = draft;
     $("text").dispatchEvent(new Event("input"));
     $("text").focus();
   });

@@ -4,7 +4,7 @@
 import config from "./config.js";
 import { ChatClient, newKey } from "./client.js";
 import { SignIn } from "./signin.js";
-import { actionsButton, composing, endCompose, mentionsIn, noteMyReaction, reactedByMe, setupActions } from "./actions.js";
+import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMyReaction, reactedByMe, resetActions, resumeReply, setupActions } from "./actions.js";
 import { messageItem, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
@@ -14,6 +14,9 @@ const $ = (id) => document.getElementById(id);
 const TYPING_SHOWN_MS = 4000;
 const COUNTER_FROM = Math.floor(MAX_TEXT_CHARS * 0.9);
 const OLDER_PAGE_WHEN = 80; // px from the top of the list: fetch older history
+// A message unacknowledged this long is shown as not sent, with Retry and
+// Delete (the client keeps trying meanwhile: an ack still turns it sent).
+const SEND_TIMEOUT_MS = 20000;
 const ROOMS_EVERY_MS = 60000; // how often the other rooms' latest seqs are asked for, while the page is visible
 const STATE_TEXT = { connecting: "Connecting…", online: "Online", reconnecting: "Reconnecting…", closed: "Offline" };
 const PROBLEM_TEXT = {
@@ -44,8 +47,13 @@ const authors = new Map(); // name → Set of userIds
 setupActions({
   client: () => client,
   me: () => me,
-  // Whom @ suggests: the members online and the authors of the messages shown.
-  people: () => new Map([...[...authors].flatMap(([name, ids]) => [...ids].map((id) => [id, name])), ...members]),
+  // Whom @ suggests: the members online and the authors of the messages
+  // shown, each with the label that tells same-named people apart.
+  people: () => {
+    const all = new Map([...authors].flatMap(([name, ids]) => [...ids].map((id) => [id, name])));
+    for (const [id, name] of members) all.set(id, name);
+    return [...all].map(([userId, name]) => ({ userId, name, label: label(userId, name) }));
+  },
   jumpTo: (seq) => jumpTo(seq),
 });
 // A mark of 12 characters of the userId (60 bits) tells same-named people
@@ -158,7 +166,7 @@ function join(name, r, how = "replace") {
   $("chat").hidden = false;
   $("room-title").textContent = `#${r}`;
   unread = unreadMentions = 0;
-  endCompose();
+  resetActions();
   updateTitle();
   $("messages").replaceChildren();
   $("older").hidden = true;
@@ -194,6 +202,7 @@ function join(name, r, how = "replace") {
   client.addEventListener("change", (e) => onChange(e.detail));
   client.addEventListener("problem", (e) => (e.detail.code === "signed_out" ? signedOut() : showProblem(e.detail)));
   client.start();
+  if (!signin) restoreKept(""); // this browser's guest: at once, offline too
   $("text").focus();
 }
 
@@ -301,6 +310,7 @@ $("room-form").addEventListener("submit", (e) => {
     return;
   }
   $("switch-room").value = "";
+  closeMenu();
   switchRoom(r, "push");
 });
 
@@ -347,14 +357,17 @@ function onRooms(rooms) {
   showRooms();
 }
 
-/** Notes the current room's messages as seen, when the page is visible: once for a batch of messages. */
+/**
+ * Notes what the current room holds as seen, when the page is visible:
+ * every seq up to the client's contiguous mark (messages, and the edits,
+ * deletes and reactions the page has applied), once for a batch.
+ */
 function seenNow() {
   if (seenNow.due) return;
   seenNow.due = true;
   queueMicrotask(() => {
     seenNow.due = false;
-    const last = [...$("messages").querySelectorAll("li[data-seq]")].at(-1);
-    if (!document.hidden && last) noteSeen(room, Number(last.dataset.seq));
+    if (!document.hidden && client?.last > 0) noteSeen(room, client.last);
   });
 }
 
@@ -458,7 +471,7 @@ function onSync({ you, room: syncedRoom, first, more }) {
   storedRoom = syncedRoom;
   $("me-name").textContent = you.name;
   if (first) {
-    restoreKept(you.userId);
+    if (signin) restoreKept(you.userId); // a guest's came back with the room (join)
     setOlder(more);
     queueMicrotask(askRooms); // once the client counts the connection ready
   }
@@ -546,8 +559,8 @@ function storedItem(m) {
   if (m.userId === me.userId) li.classList.add("mine");
   if (m.userId !== me.userId && mentionsMe(m)) li.classList.add("mention");
   if (m.replyTo) li.querySelector(".text").before(quoteButton(m.replyTo));
+  if (!m.deleted) li.append(actionsButton(li));
   applyState(li, m);
-  li.append(actionsButton(li));
   return li;
 }
 
@@ -558,6 +571,7 @@ function applyState(li, m) {
   if (m.deleted || li.querySelector(".text").childNodes.length === 0 || m.version > 1) setText(li, m.text, m.deleted, !!m.removedBy);
   setEdited(li, m.deleted ? "" : m.edited);
   setReactions(li, m.deleted ? [] : m.reactions, (emoji) => reactedByMe(li, emoji, m.reactions.find((r) => r.emoji === emoji)?.users));
+  if (m.deleted) li.querySelector("button.actions")?.remove(); // nothing left to do with it
 }
 
 /**
@@ -566,6 +580,11 @@ function applyState(li, m) {
  * quotes of replies to it.
  */
 function onChange(c) {
+  seenNow();
+  if (c.type === "delete" && composing().replyTo?.seq === c.target) {
+    endCompose(); // what was written stays, as a message of its own
+    showNotice("The message you were replying to was deleted.");
+  }
   if (c.type === "reaction" && c.userId === me.userId) noteMyReaction(c);
   const state = c.state;
   if (!state) return;
@@ -691,9 +710,6 @@ function onAck({ clientId, id, seq, userId, sentAt }) {
 
 // --- Messages not yet sent ---
 
-// A message unacknowledged this long is shown as not sent, with Retry and
-// Delete (the client keeps trying meanwhile: an ack still turns it sent).
-const SEND_TIMEOUT_MS = 20000;
 
 /** Shows a message of the user's, not yet acknowledged, at the end. */
 function showSending(text, clientId, { replyTo, mentions, quote } = {}) {
@@ -716,20 +732,25 @@ function keepUnsent() {
   const owner = signin ? me.userId : "guest";
   if (!client || !room || !owner) return;
   try {
-    keep(storedRoom || roomKey(room), owner, client.unsent(), $("text").value);
+    const { text, replyTo } = composerDraft();
+    keep(storedRoom || roomKey(room), owner, client.unsent(), text, replyTo);
   } catch {} // storage full or refused: leaving the room must not fail for it
 }
 window.addEventListener("pagehide", keepUnsent);
 
 /** Brings back what was kept in this room: the draft into an empty composer, the messages sent again with their clientIds. */
 function restoreKept(userId) {
-  const { messages, draft } = takeKept([storedRoom, roomKey(room)], signin ? userId : "guest");
+  const { messages, draft, replyTo } = takeKept([storedRoom, roomKey(room)], signin ? userId : "guest");
   if (draft && !$("text").value.trim()) {
     $("text").value = draft;
     textState();
     fitComposer();
+    if (replyTo) resumeReply(replyTo);
   }
-  for (const { clientId, text, replyTo, mentions } of messages) showSending(text, client.send(text, clientId, { replyTo, mentions }), { replyTo, mentions });
+  for (const { clientId, body } of messages) {
+    client.write(body, clientId); // its clientId: stored once, whether or not the server had it
+    if (body.action === "new-message") showSending(body.text, clientId, { replyTo: body.replyTo, mentions: body.mentions });
+  }
 }
 
 /** Shows a pending message as being sent, until SEND_TIMEOUT_MS says otherwise. */
@@ -740,8 +761,8 @@ function sending(li) {
   li.sendTimer = setTimeout(() => li.isConnected && notSent(li, "it is taking too long."), SEND_TIMEOUT_MS);
 }
 
-/** Shows a message as not sent, why, and what can be done. */
-function notSent(li, why) {
+/** Shows a message as not sent, why, and what can be done (retry, unless it would fail again). */
+function notSent(li, why, retryable = true) {
   clearTimeout(li.sendTimer);
   li.classList.add("failed");
   const action = (text, onClick) => {
@@ -758,13 +779,13 @@ function notSent(li, why) {
     li.remove();
     $("text").focus();
   });
-  li.querySelector(".status").replaceChildren(`Not sent: ${why} `, retry, " ", remove);
+  li.querySelector(".status").replaceChildren(`Not sent: ${why} `, ...(retryable ? [retry, " "] : []), remove);
 }
 
 /** The server refused a message for good (it would fail again unchanged). */
 function onFailed({ clientId, code, message }) {
   const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
-  if (li) notSent(li, message || "the server refused it.");
+  if (li) notSent(li, message || "the server refused it.", code !== "gone"); // gone will not come back
   else showProblem({ code, message }); // an edit, a delete or a reaction
 }
 
@@ -984,16 +1005,17 @@ $("send-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const { text, ok } = textState();
   if (!ok || !client) return;
-  const { edit, replyTo } = composing();
+  const { edit, replyTo, draft = "" } = composing();
   if (edit) {
-    client.edit(edit, text); // the edit event shows it, to everyone
+    const before = $("messages").querySelector(`li.message[data-seq="${edit}"]`)?.dataset.text;
+    if (text !== before) client.edit(edit, text); // the edit event shows it, to everyone
   } else {
     const extras = { replyTo: replyTo?.seq, mentions: mentionsIn(text) };
     showSending(text, client.send(text, undefined, extras), { ...extras, quote: replyTo });
     scrollToEnd();
   }
   endCompose();
-  $("text").value = "";
+  $("text").value = draft; // what was being written before an edit comes back
   textState();
   fitComposer();
 });

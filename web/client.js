@@ -185,10 +185,9 @@ export class ChatClient extends EventTarget {
     this.pump();
   }
 
-  /** The messages not yet acknowledged, in send order: [{clientId, text, replyTo?, mentions?}]. */
+  /** The writes not yet acknowledged (messages, edits, deletes, reactions), in send order: [{clientId, body}]. */
   unsent() {
-    return [...this.pending].filter(([, p]) => p.body.action === "new-message")
-      .map(([clientId, { body: { text, replyTo, mentions } }]) => ({ clientId, text, replyTo, mentions }));
+    return [...this.pending].map(([clientId, p]) => ({ clientId, body: p.body }));
   }
 
   /** Gives up a message not yet acknowledged (one already on its way may still be stored, and then shows). */

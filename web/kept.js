@@ -18,8 +18,8 @@ function read(key) {
   }
 }
 
-/** Keeps messages ([{clientId, text}]) and draft for owner in room, with what other tabs kept there. */
-export function keep(room, owner, messages, draft) {
+/** Keeps writes ([{clientId, body}]) and a draft (and the reply it is) for owner in room, with what other tabs kept there. */
+export function keep(room, owner, messages, draft, replyTo = null) {
   const key = PREFIX + room;
   const old = read(key);
   const mine = old?.owner === owner ? old : { messages: [], draft: "" };
@@ -28,20 +28,24 @@ export function keep(room, owner, messages, draft) {
     owner, savedAt: Date.now(),
     messages: [...mine.messages, ...messages.filter((m) => !held.has(m.clientId))],
     draft: draft.trim() ? draft : mine.draft,
+    replyTo: draft.trim() ? replyTo : mine.replyTo ?? null,
   };
   if (entry.messages.length === 0 && !entry.draft) localStorage.removeItem(key);
   else localStorage.setItem(key, JSON.stringify(entry));
 }
 
-/** Takes what owner kept in the room under any of names: {messages, draft}. */
+/** Takes what owner kept in the room under any of names: {messages, draft, replyTo}. */
 export function takeKept(names, owner) {
-  const out = { messages: [], draft: "" };
+  const out = { messages: [], draft: "", replyTo: null };
   for (const name of new Set(names)) {
     const e = read(PREFIX + name);
     localStorage.removeItem(PREFIX + name);
     if (e?.owner !== owner) continue;
-    out.messages.push(...e.messages.filter((m) => typeof m.clientId === "string" && typeof m.text === "string"));
-    out.draft ||= typeof e.draft === "string" ? e.draft : "";
+    out.messages.push(...e.messages.filter((m) => typeof m.clientId === "string" && typeof m.body?.action === "string"));
+    if (!out.draft && typeof e.draft === "string" && e.draft) {
+      out.draft = e.draft;
+      out.replyTo = e.replyTo?.seq > 0 ? { seq: e.replyTo.seq, name: String(e.replyTo.name), text: String(e.replyTo.text) } : null;
+    }
   }
   return out;
 }

@@ -184,9 +184,9 @@ func (db *DB) refusal(old map[string]types.AttributeValue, m chat.Message) (err 
 	it, decodeErr := readMessage(old)
 	switch {
 	case old == nil || decodeErr != nil || it.ID == "" || it.Kind != "" || it.Skipped || expired(old, db.Now()):
-		return chat.Errorf(chat.CodeGone, fmt.Sprintf("there is no message %d in this room (it may have expired)", m.Target)), false
+		return chat.Errorf(chat.CodeGone, "that message is not in this room any more (deleted, or expired)"), false
 	case it.Deleted:
-		return chat.Errorf(chat.CodeGone, fmt.Sprintf("message %d was deleted", m.Target)), false
+		return chat.Errorf(chat.CodeGone, "that message was deleted"), false
 	case m.Kind != chat.KindReact && it.UserID != m.UserID:
 		return chat.Errorf(chat.CodeNotAllowed, "only its author may edit or delete a message"), false
 	case m.Kind == chat.KindEdit:

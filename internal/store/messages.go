@@ -165,7 +165,7 @@ func (db *DB) prepare(ctx context.Context, m chat.Message, res *chat.Stored) (ch
 			return ch, false, err
 		}
 		if res.Answered.Deleted {
-			return ch, false, chat.Errorf(chat.CodeGone, fmt.Sprintf("message %d was deleted", m.ReplyTo))
+			return ch, false, chat.Errorf(chat.CodeGone, "the message it answers was deleted")
 		}
 	}
 	ch, writes, err = db.prepareChange(ctx, m)
@@ -258,7 +258,7 @@ func (db *DB) storeMessage(ctx context.Context, m chat.Message, ch change, connI
 				return false, db.skip(ctx, m.Room, m.Seq, res, err)
 			}
 		case idx.answered >= 0 && reasonIs(reasons[idx.answered], reasonCondition):
-			gone := chat.Errorf(chat.CodeGone, fmt.Sprintf("message %d was deleted", m.ReplyTo))
+			gone := chat.Errorf(chat.CodeGone, "the message it answers was deleted")
 			return false, db.skip(ctx, m.Room, m.Seq, res, db.passed(ctx, connID, frame, gone))
 		case idx.reaction >= 0 && reasonIs(reasons[idx.reaction], reasonCondition):
 			// Made (or taken back) meanwhile, from another connection.
@@ -452,7 +452,7 @@ func (db *DB) Message(ctx context.Context, room string, seq int64) (chat.Message
 		return m, err
 	}
 	if !found || m.Kind != "" {
-		return chat.Message{}, chat.Errorf(chat.CodeGone, fmt.Sprintf("there is no message %d in this room (it may have expired)", seq))
+		return chat.Message{}, chat.Errorf(chat.CodeGone, "that message is not in this room any more (deleted, or expired)")
 	}
 	return m, nil
 }

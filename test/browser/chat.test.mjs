@@ -895,7 +895,7 @@ scenario("messages live: edit, react, reply with a mention, delete; seen by both
   await message(ana, "hello world").getByRole("button", { name: "Actions for the message of Ana" }).click();
   await ana.locator("#message-menu").getByRole("button", { name: "Delete", exact: true }).click();
   await audit(ana, "delete, asked to confirm");
-  await ana.locator("#message-menu .confirm").getByRole("button", { name: "Delete" }).click();
+  await ana.locator("#message-menu .confirm").getByRole("button", { name: "Yes, delete it" }).click();
   for (const page of [ana, bo]) {
     await page.locator("#messages li.message.deleted", { hasText: "Message deleted" }).waitFor();
     await page.locator("#messages .quote", { hasText: "message deleted" }).waitFor();
@@ -910,6 +910,69 @@ scenario("messages live: edit, react, reply with a mention, delete; seen by both
     assert.equal(await page.locator("#messages .reaction").count(), 0);
     assert.equal(await page.locator("#messages .quote").innerText(), "Ana message deleted");
   }
+});
+
+scenario("message actions stay in reach and in their room: the menu on screen, tabbed out of, gone with a deleted message; a draft set aside by an edit; changes watched are not news", async () => {
+  const ana = await newPage({ viewport: { width: 375, height: 740 } });
+  await ana.goto(`${stack.webURL}?room=keep-y`);
+  await ana.getByLabel("Your name").fill("Ana");
+  await ana.getByRole("button", { name: "Join" }).click();
+  await online(ana);
+  await ana.goto(`${stack.webURL}?room=keep-x`);
+  await online(ana);
+  const bo = await user("Bo", "keep-x");
+  const composer = ana.getByLabel("Message", { exact: true });
+  await bo.getByLabel("Message", { exact: true }).fill("ok");
+  await bo.getByLabel("Message", { exact: true }).press("Enter");
+  const ok = ana.locator("#messages li.message", { hasText: "ok" });
+  await ok.waitFor();
+  // The menu of the last, short message of someone else, on a phone: all on screen.
+  await ok.getByRole("button", { name: /^Actions for the message of Bo/ }).click();
+  const menu = await ana.locator("#message-menu").boundingBox();
+  assert.ok(menu.x >= 0 && menu.x + menu.width <= 375 && menu.y >= 0 && menu.y + menu.height <= 740, `menu at ${JSON.stringify(menu)}`);
+  await ana.getByRole("button", { name: "React with 👍" }).click();
+  await ok.locator(".reaction[aria-pressed=true]").waitFor();
+  // Tabbing out of the menu closes it.
+  await ok.getByRole("button", { name: /^Actions for the message of Bo/ }).click();
+  for (let i = 0; i < 12; i++) await ana.keyboard.press("Tab");
+  await ana.locator("#message-menu").waitFor({ state: "hidden" });
+  // An edit sets aside what was being written, and gives it back.
+  await composer.fill("mine");
+  await composer.press("Enter");
+  await ana.locator("#messages li.message.mine:not(.pending)", { hasText: "mine" }).waitFor();
+  await composer.fill("half a thought");
+  await ana.locator("#messages li.message.mine", { hasText: "mine" }).getByRole("button", { name: /^Actions/ }).click();
+  await ana.locator("#message-menu").getByRole("button", { name: "Edit" }).click();
+  assert.equal(await composer.inputValue(), "mine");
+  await composer.press("Escape");
+  assert.equal(await composer.inputValue(), "half a thought");
+  // Deleted: no actions left on it.
+  await ana.locator("#messages li.message.mine", { hasText: "mine" }).getByRole("button", { name: /^Actions/ }).click();
+  await ana.locator("#message-menu").getByRole("button", { name: "Delete", exact: true }).click();
+  await ana.locator("#message-menu").getByRole("button", { name: "Yes, delete it" }).click();
+  const deleted = ana.locator("#messages li.message.deleted");
+  await deleted.waitFor();
+  assert.equal(await deleted.locator("button.actions").count(), 0);
+  // Bo reacts while Ana watches: in another room, keep-x has nothing new for her.
+  await bo.locator("#messages li.message", { hasText: "ok" }).locator(".reaction").first().waitFor();
+  await bo.locator("#messages li.message", { hasText: "ok" }).locator(".reaction").first().click(); // his own 👍 with Ana's
+  await ok.locator(".reaction", { hasText: "👍 2" }).waitFor();
+  await ana.goto(`${stack.webURL}?room=keep-y`);
+  await online(ana);
+  await ana.getByRole("button", { name: /^Menu/ }).click();
+  await ana.locator("#menu-room-list a", { hasText: "#keep-x" }).waitFor();
+  await ana.waitForTimeout(1500); // the rooms frame's answer (asked on the first sync)
+  assert.equal(await ana.locator("#menu-room-list .badge").count(), 0, "changes watched are not news");
+  // Bo's message 1 in keep-y, with his 👍: not pressed for Ana (hers was on keep-x's 1).
+  const boY = await user("Bo", "keep-y");
+  await boY.getByLabel("Message", { exact: true }).fill("y1");
+  await boY.getByLabel("Message", { exact: true }).press("Enter");
+  const y1 = boY.locator("#messages li.message", { hasText: "y1" });
+  await y1.getByRole("button", { name: /^Actions/ }).click();
+  await boY.getByRole("button", { name: "React with 👍" }).click();
+  const y1Ana = ana.locator("#messages li.message", { hasText: "y1" });
+  await y1Ana.locator(".reaction", { hasText: "👍 1" }).waitFor();
+  assert.equal(await y1Ana.locator(".reaction").getAttribute("aria-pressed"), "false");
 });
 
 scenario("a guest sees their own name and renames, staying the same person", async () => {
