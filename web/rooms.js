@@ -28,9 +28,15 @@ export function recentRooms() {
   return Array.isArray(rooms) ? rooms.filter((r) => typeof r === "string" && r !== "" && !roomError(r)) : [];
 }
 
-/** Puts r first among the recent rooms (once, whatever its case) and returns them. */
+/**
+ * Adds r to the recent rooms (once, whatever its case), first; a room
+ * already there keeps its place (as typed this time), so that the list
+ * does not reorder under the pointer. Returns them.
+ */
 export function rememberRoom(r) {
-  const rooms = [r, ...recentRooms().filter((x) => !sameRoom(x, r))].slice(0, RECENT_ROOMS);
+  const recent = recentRooms();
+  const at = recent.findIndex((x) => sameRoom(x, r));
+  const rooms = at >= 0 ? recent.with(at, r) : [r, ...recent].slice(0, RECENT_ROOMS);
   localStorage.setItem("chat.rooms", JSON.stringify(rooms));
   // The seqs seen are kept for these rooms only.
   const seen = load("chat.seen", {});
