@@ -20,6 +20,7 @@ const (
 	CodeGone           = "gone"            // the message a change or reply names is not there (deleted, expired, never was)
 	CodeNotAllowed     = "not_allowed"     // only a message's author may edit or delete it
 	CodeTooLate        = "too_late"        // the time to edit the message is over
+	CodeMuted          = "muted"           // a moderator muted the user here: nothing they write is stored until retryAfterMs
 )
 
 // Error is a protocol error: a code from the list above and a message meant
@@ -71,6 +72,12 @@ func FrameError(last, frame int64) error {
 		return Errorf(CodeInvalidFrame, fmt.Sprintf("frame %d was already used on this connection (the last was %d)", frame, last))
 	}
 	return Errorf(CodeOutOfOrder, fmt.Sprintf("frame %d came but frame %d has not; send the frames not acknowledged again, in order, with their numbers", frame, last+1))
+}
+
+// Muted is the error for a write of a user muted until until.
+func Muted(until, now time.Time) error {
+	return &Error{Code: CodeMuted, RetryAfter: until.Sub(now), Message: fmt.Sprintf(
+		"a moderator has muted you in this room until %s UTC", until.UTC().Format("2006-01-02 15:04"))}
 }
 
 // RateLimited is the error for a frame that came sooner than its rate

@@ -26,11 +26,13 @@ const (
 	ActionReact      = "react"
 	ActionInvite     = "invite"
 	ActionRemove     = "remove"
+	ActionMute       = "mute"
+	ActionAudit      = "audit"
 )
 
 // Actions lists every action the server handles, in protocol order.
 var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence, ActionMembers, ActionRooms, ActionEdit, ActionDelete, ActionReact,
-	ActionInvite, ActionRemove}
+	ActionInvite, ActionRemove, ActionMute, ActionAudit}
 
 // Writes reports whether action stores an event in the room's order: a
 // message, or a change of one (edit, delete, react). Such a frame may be
@@ -83,6 +85,8 @@ type Inbound struct {
 	// default, or RoleModerator).
 	UserID string
 	Role   string
+	// Minutes, for mute: how long the user is muted (0 lifts it).
+	Minutes int64
 }
 
 // ParseInbound decodes and validates one client frame. The error is always
@@ -138,7 +142,7 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	case ActionSync:
 		err := in.parseSync(fields, l)
 		return in, err
-	case ActionTyping, ActionPing:
+	case ActionTyping, ActionPing, ActionAudit:
 		return in, nil
 	case ActionMembers:
 		if len(in.Cursor) > maxCursorBytes {
@@ -148,6 +152,17 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	case ActionRooms:
 		err := in.parseRooms(fields["rooms"], fields["seen"], l)
 		return in, err
+	case ActionMute:
+		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !ValidUserID(in.UserID) {
+			in.UserID = ""
+			return in, Errorf(CodeInvalidMessage, `mute needs "userId": the user id of an account (u-…)`)
+		}
+		n, ok := wholeNumber(fields["minutes"])
+		if !ok || n < 0 || n > MaxMuteMinutes {
+			return in, Errorf(CodeInvalidMessage, fmt.Sprintf(`mute needs "minutes": 0 (to lift it) to %d`, MaxMuteMinutes))
+		}
+		in.Minutes = n
+		return in, nil
 	case ActionInvite, ActionRemove:
 		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !ValidUserID(in.UserID) {
 			in.UserID = ""

@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -28,6 +29,13 @@ const (
 	RoleModerator = "moderator" // deletes anyone's message
 	RoleMember    = "member"
 )
+
+// Membership is a user's place in a private room: their role ("" for
+// none) and, when a moderator has muted them, until when.
+type Membership struct {
+	Role       string
+	MutedUntil time.Time
+}
 
 // Moderates reports whether role may remove others' messages.
 func Moderates(role string) bool { return role == RoleOwner || role == RoleModerator }

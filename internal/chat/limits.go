@@ -99,6 +99,9 @@ func DefaultLimits() Limits {
 // so that a message's reactions stay a bounded size.
 var Reactions = []string{"👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"}
 
+// MaxMuteMinutes bounds a mute: 30 days (a longer one is a removal).
+const MaxMuteMinutes = 30 * 24 * 60
+
 // MaxReactors is how many of the users who reacted with one emoji a
 // message lists by name (it counts them all).
 const MaxReactors = 10

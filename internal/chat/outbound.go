@@ -37,6 +37,7 @@ const (
 	TypeDelete     = "delete"
 	TypeReaction   = "reaction"
 	TypeAccess     = "access"
+	TypeAudit      = "audit"
 )
 
 // MessageEvent is a stored message as clients see it: the new-message event
@@ -194,7 +195,33 @@ type AccessEvent struct {
 	Room   string `json:"room"`
 	UserID string `json:"userId"`
 	Role   string `json:"role"`
+	// MutedUntil, in a reply to mute: until when (absent: not muted).
+	MutedUntil string `json:"mutedUntil,omitempty"`
 }
+
+// AuditEntry is one moderation action in a private room: who did what
+// (an Action of the protocol: invite, remove, mute, delete) to whom or to
+// which message, when.
+type AuditEntry struct {
+	By     string `json:"by"`
+	Action string `json:"action"`
+	UserID string `json:"userId,omitempty"`
+	Role   string `json:"role,omitempty"`   // invite
+	Target int64  `json:"target,omitempty"` // delete: the message removed
+	Until  string `json:"until,omitempty"`  // mute
+	At     string `json:"at"`
+}
+
+// AuditLog answers an audit frame: the room's latest moderation actions,
+// newest first (at most AuditPage).
+type AuditLog struct {
+	Type    string       `json:"type"`
+	Room    string       `json:"room"`
+	Entries []AuditEntry `json:"entries"`
+}
+
+// AuditPage is the most entries an audit reply holds.
+const AuditPage = 50
 
 // Typing tells the others in a room that someone is typing.
 type Typing struct {

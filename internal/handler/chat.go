@@ -64,12 +64,15 @@ type Messages interface {
 
 // Access keeps who may connect to private rooms (chat.Private).
 type Access interface {
-	Role(ctx context.Context, room, userID string) (string, error)
+	Membership(ctx context.Context, room, userID string) (chat.Membership, error)
+	Mute(ctx context.Context, room, by, userID string, until time.Time) error
 	CreateRoom(ctx context.Context, room, owner string) error
 	CreateDM(ctx context.Context, room, a, b string) error
 	Grant(ctx context.Context, room, by, userID, role string) error
 	Revoke(ctx context.Context, room, by, userID string) error
 	UserConnections(ctx context.Context, room, userID string) ([]string, error)
+	Audit(ctx context.Context, room string, e chat.AuditEntry) error
+	AuditLog(ctx context.Context, room string) ([]chat.AuditEntry, error)
 }
 
 // Broadcaster is the Management API, many connections at a time.
@@ -209,14 +212,17 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		return status(500, "Internal server error"), nil
 	}
 	j.Room = room
+	var mutedUntil time.Time
 	if chat.Private(j.Room) {
-		if refused, ok := h.admit(ctx, r, j, signedIn, q["create"] == "1", dm); !ok {
+		var refused response
+		var ok bool
+		if mutedUntil, refused, ok = h.admit(ctx, r, j, signedIn, q["create"] == "1", dm); !ok {
 			return refused, nil
 		}
 	}
 	now := h.Now()
 	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now,
-		TokenExpires: account.Expires})
+		TokenExpires: account.Expires, MutedUntil: mutedUntil})
 	if err != nil {
 		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
 		return status(500, "Internal server error"), nil
@@ -230,7 +236,7 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		// Removed while connecting (after admit read the member, before the
 		// connection was stored, where the removal would have found it):
 		// refused after all.
-		if role, err := h.Access.Role(ctx, j.Room, j.UserID); err != nil || role == "" {
+		if m, err := h.Access.Membership(ctx, j.Room, j.UserID); err != nil || m.Role == "" {
 			r.gone = append(r.gone, r.id)
 			h.settle(ctx, r)
 			return status(403, notMember), nil
@@ -254,34 +260,34 @@ const notMember = "this is a private room, and you are not one of its members (o
 // j.Room: a signed-in member may; with create, a signed-in user makes the
 // room, if there is none of that name, and owns it; with dm (another
 // account), the room is their direct messages, made for both on first use.
-func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, signedIn, create bool, dm string) (response, bool) {
+func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, signedIn, create bool, dm string) (mutedUntil time.Time, refused response, ok bool) {
 	if !signedIn {
 		r.log.InfoContext(ctx, "connect refused: a private room needs sign-in", "room", j.Room)
-		return status(403, "private rooms are for signed-in users: sign in to use one"), false
+		return mutedUntil, status(403, "private rooms are for signed-in users: sign in to use one"), false
 	}
-	role, err := h.Access.Role(ctx, j.Room, j.UserID)
-	if err == nil && role == "" && dm != "" {
+	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
+	switch {
+	case err == nil && m.Role == "" && dm != "":
 		if err = h.Access.CreateDM(ctx, j.Room, j.UserID, dm); err == nil {
-			return response{}, true
+			return mutedUntil, response{}, true
 		}
-	}
-	if err == nil && role == "" && create {
+	case err == nil && m.Role == "" && create:
 		if err = h.Access.CreateRoom(ctx, j.Room, j.UserID); err == nil {
 			r.log.InfoContext(ctx, "private room created", "room", j.Room, "owner", j.UserID)
-			return response{}, true
+			return mutedUntil, response{}, true
 		}
 	}
 	switch {
 	case chat.ErrorCode(err) == chat.CodeNotAllowed: // the name is taken
-		return status(403, chat.ErrorMessage(err)), false
+		return mutedUntil, status(403, chat.ErrorMessage(err)), false
 	case err != nil:
 		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
-		return status(500, "Internal server error"), false
-	case role == "":
+		return mutedUntil, status(500, "Internal server error"), false
+	case m.Role == "":
 		r.log.InfoContext(ctx, "connect refused: not a member", "room", j.Room, "userId", j.UserID)
-		return status(403, notMember), false
+		return mutedUntil, status(403, notMember), false
 	}
-	return response{}, true
+	return m.MutedUntil, response{}, true
 }
 
 // Disconnect serves $disconnect: it removes the connection and tells the
@@ -337,6 +343,10 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.presenceLog(ctx, r, c, in.After) })
 	case in.Action == chat.ActionMembers:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.members(ctx, r, c, in.Cursor) })
+	case in.Action == chat.ActionAudit:
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.auditLog(ctx, r, c) })
+	case in.Action == chat.ActionMute:
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.mute(ctx, r, c, in) })
 	case in.Action == chat.ActionInvite || in.Action == chat.ActionRemove:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.access(ctx, r, c, in) })
 	case in.Action == chat.ActionRooms:
@@ -408,7 +418,7 @@ func (h *Chat) typing(ctx context.Context, r *request) error {
 	if err == nil {
 		h.announceJoin(ctx, r, c)
 	}
-	if err != nil || !allowed {
+	if err != nil || !allowed || c.MutedUntil.After(h.Now()) { // a muted user's typing is not told either
 		return err
 	}
 	// In a room too large to list, who is typing is not told: one typing
@@ -484,11 +494,11 @@ func (h *Chat) rooms(ctx context.Context, r *request, c chat.Connection, names [
 		if !chat.Private(heads[i].Room) {
 			continue
 		}
-		role, err := h.Access.Role(ctx, chat.RoomKey(heads[i].Room), c.UserID)
+		m, err := h.Access.Membership(ctx, chat.RoomKey(heads[i].Room), c.UserID)
 		if err != nil {
 			return err
 		}
-		if role == "" {
+		if m.Role == "" {
 			heads[i] = chat.RoomHead{Room: heads[i].Room}
 		}
 	}
@@ -615,6 +625,57 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 		}
 	}
 	r.log.InfoContext(ctx, "member "+in.Action+"d", "room", c.Room, "userId", in.UserID, "by", c.UserID)
+	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, UserID: in.UserID, Role: role})
 	h.reply(ctx, r, chat.AccessEvent{Type: chat.TypeAccess, Room: c.Room, UserID: in.UserID, Role: role})
+	return nil
+}
+
+// audit records a moderation action in the room's audit log. A failure is
+// logged: the action stands.
+func (h *Chat) audit(ctx context.Context, r *request, room string, e chat.AuditEntry) {
+	if err := h.Access.Audit(ctx, room, e); err != nil {
+		r.log.ErrorContext(ctx, "record a moderation action failed", "room", room, "action", e.Action, "err", err)
+	}
+}
+
+// auditLog answers an audit frame of a private room's owner: its latest
+// moderation actions.
+func (h *Chat) auditLog(ctx context.Context, r *request, c chat.Connection) error {
+	m, err := h.Access.Membership(ctx, c.Room, c.UserID)
+	if err != nil {
+		return err
+	}
+	if !chat.Private(c.Room) || m.Role != chat.RoleOwner {
+		return chat.Errorf(chat.CodeNotAllowed, "only a private room's owner reads its audit log")
+	}
+	entries, err := h.Access.AuditLog(ctx, c.Room)
+	if err != nil {
+		return err
+	}
+	h.reply(ctx, r, chat.AuditLog{Type: chat.TypeAudit, Room: c.Room, Entries: entries})
+	return nil
+}
+
+// mute answers a mute frame of a private room's owner or moderator: the
+// member's writes are refused (muted) until in.Minutes from now, or again
+// allowed (0). The reply says until when (its role unchanged).
+func (h *Chat) mute(ctx context.Context, r *request, c chat.Connection, in chat.Inbound) error {
+	if !chat.Private(c.Room) {
+		return chat.Errorf(chat.CodeNotAllowed, "only in a private room can members be muted")
+	}
+	var until time.Time
+	if in.Minutes > 0 {
+		until = h.Now().Add(time.Duration(in.Minutes) * time.Minute)
+	}
+	if err := h.Access.Mute(ctx, c.Room, c.UserID, in.UserID, until); err != nil {
+		return err
+	}
+	r.log.InfoContext(ctx, "member muted", "room", c.Room, "userId", in.UserID, "by", c.UserID, "until", until)
+	e := chat.AccessEvent{Type: chat.TypeAccess, Room: c.Room, UserID: in.UserID, Role: chat.RoleMember}
+	if !until.IsZero() {
+		e.MutedUntil = chat.FormatTime(until)
+	}
+	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: chat.ActionMute, UserID: in.UserID, Until: e.MutedUntil})
+	h.reply(ctx, r, e)
 	return nil
 }

@@ -1727,4 +1727,57 @@ func TestModeratorsRemoveMessages(t *testing.T) {
 			t.Errorf("%s sees %v", id, st)
 		}
 	}
+	// The owner reads who did what; a moderator does not.
+	w.send("b1", `{"action":"audit"}`)
+	w.expect("b1", "ack clientId=x2", "delete name=bo", "error code=not_allowed")
+	w.send("a1", `{"action":"audit"}`)
+	got := w.expect("a1", "audit")
+	var log []string
+	for _, e := range got[0]["entries"].([]any) {
+		e := e.(map[string]any)
+		log = append(log, fmt.Sprintf("%v %v %v %v %v", e["by"], e["action"], e["userId"], e["role"], e["target"]))
+	}
+	if want := []string{"u-bo delete u-cy <nil> 1", "u-ana invite u-cy member <nil>", "u-ana invite u-bo moderator <nil>"}; !slices.Equal(log, want) {
+		t.Errorf("audit log %q, want %q", log, want)
+	}
+}
+
+// A moderator mutes a member for a time: their writes are refused (muted,
+// with when to come back), also on a connection opened after, and nothing
+// they write is stored or sent; lifting it lets them write again.
+func TestMutedMembers(t *testing.T) {
+	w := newWorld(t)
+	if code, _ := w.connectAs("a1", "ana", "Ana", "~quiet", true); code != 200 {
+		t.Fatal("Ana creates ~quiet")
+	}
+	w.send("a1", `{"action":"invite","userId":"u-cy"}`)
+	w.frames("a1")
+	if code, _ := w.connectAs("c1", "cy", "Cy", "~quiet", false); code != 200 {
+		t.Fatal("Cy connects")
+	}
+	w.send("c1", `{"action":"sync"}`)
+	w.frames("c1")
+	w.frames("a1")
+	w.send("c1", `{"action":"mute","userId":"u-ana","minutes":5}`)
+	w.expect("c1", "error code=not_allowed") // a member does not mute, and the owner is not muted
+	w.send("a1", `{"action":"mute","userId":"u-cy","minutes":10}`)
+	if got := w.expect("a1", "access"); len(got) == 1 && got[0]["mutedUntil"] != chat.FormatTime(w.now.Add(10*time.Minute)) {
+		t.Errorf("mute reply %v", got[0])
+	}
+	w.send("c1", `{"action":"new-message","text":"loud","clientId":"m1","frame":1}`)
+	if got := w.expect("c1", "error code=muted clientId=m1"); len(got) == 1 && got[0]["retryAfterMs"] != float64(10*time.Minute/time.Millisecond) {
+		t.Errorf("muted: %v", got[0])
+	}
+	w.expect("a1")
+	if code, _ := w.connectAs("c2", "cy", "Cy", "~quiet", false); code != 200 { // a new connection is muted too
+		t.Fatal("Cy connects again")
+	}
+	w.send("c2", `{"action":"sync"}`)
+	w.frames("c2")
+	w.send("c2", `{"action":"react","target":1,"emoji":"👍","clientId":"r1"}`)
+	w.expect("c2", "error code=muted clientId=r1")
+	w.send("a1", `{"action":"mute","userId":"u-cy","minutes":0}`)
+	w.frames("a1")
+	w.send("c1", `{"action":"new-message","text":"sorry","clientId":"m2","frame":2}`) // frame 1 took its place
+	w.expect("a1", "new-message name=Cy text=sorry")
 }

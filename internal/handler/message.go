@@ -102,6 +102,15 @@ func (h *Chat) write(ctx context.Context, r *request, in chat.Inbound) error {
 	if err != nil {
 		return err
 	}
+	if now := h.Now(); c.MutedUntil.After(now) {
+		// Refused without a token; a numbered frame still takes its place.
+		if in.Frame > 0 {
+			if err := h.Senders.SkipFrame(ctx, r.id, in.Frame); err != nil && chat.ErrorCode(err) != chat.CodeInvalidFrame {
+				return err
+			}
+		}
+		return chat.Muted(c.MutedUntil, now)
+	}
 	if err := h.takeTurn(ctx, r, c, in.Frame); err != nil {
 		return err
 	}
@@ -143,6 +152,9 @@ func (h *Chat) write(ctx context.Context, r *request, in chat.Inbound) error {
 	}
 	if stored.Kind != "" {
 		h.Metrics.Record(ctx, nil, metrics.Count(metrics.ChangesStored, 1))
+		if m.RemovedBy != "" {
+			h.audit(ctx, r, c.Room, chat.AuditEntry{By: m.RemovedBy, Action: chat.ActionDelete, UserID: res.Target.UserID, Target: stored.Target})
+		}
 		target := &res.Target
 		if res.TargetErr != nil { // sent without the state: clients get it with the message's next fetch
 			r.log.ErrorContext(ctx, "read the state a change made failed", "room", c.Room, "seq", stored.Seq, "target", stored.Target, "err", res.TargetErr)
@@ -168,8 +180,8 @@ func (h *Chat) moderating(ctx context.Context, c chat.Connection, target int64) 
 	if !chat.Private(c.Room) {
 		return "", nil
 	}
-	role, err := h.Access.Role(ctx, c.Room, c.UserID)
-	if err != nil || !chat.Moderates(role) {
+	mem, err := h.Access.Membership(ctx, c.Room, c.UserID)
+	if err != nil || !chat.Moderates(mem.Role) {
 		return "", err
 	}
 	m, err := h.Msgs.Message(ctx, c.Room, target)

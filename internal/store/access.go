@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -34,24 +35,62 @@ type metaItem struct {
 // access#{userId}.
 type accessItem struct {
 	keys
-	Role    string `dynamodbav:"role"`
-	AddedBy string `dynamodbav:"addedBy"`
-	AddedAt int64  `dynamodbav:"addedAt"` // Unix ms
+	Role       string `dynamodbav:"role"`
+	AddedBy    string `dynamodbav:"addedBy"`
+	AddedAt    int64  `dynamodbav:"addedAt"`              // Unix ms
+	MutedUntil int64  `dynamodbav:"mutedUntil,omitempty"` // Unix ms
 }
 
 func accessKey(room, userID string) map[string]types.AttributeValue {
 	return key(roomPrefix+room, accessPrefix+userID)
 }
 
-// Role returns the role of userID in a private room: "" if they are not a
-// member (or the room does not exist). Strongly consistent, so that a
-// removal is seen by the next read.
-func (db *DB) Role(ctx context.Context, room, userID string) (string, error) {
+// Membership returns the place of userID in a private room: no role if
+// they are not a member (or the room does not exist). Strongly
+// consistent, so that a removal is seen by the next read.
+func (db *DB) Membership(ctx context.Context, room, userID string) (chat.Membership, error) {
 	var it accessItem
 	if _, err := db.getItem(ctx, db.tables.Messages, accessKey(room, userID), &it); err != nil {
-		return "", fmt.Errorf("get the role of %s in room %q: %w", userID, room, err)
+		return chat.Membership{}, fmt.Errorf("get the role of %s in room %q: %w", userID, room, err)
 	}
-	return it.Role, nil
+	return chat.Membership{Role: it.Role, MutedUntil: optionalMS(it.MutedUntil)}, nil
+}
+
+// Mute mutes userID in a private room until until (the zero time lifts
+// it), if by is its owner or a moderator and userID a member who is not
+// its owner (else not_allowed); it marks their open connections too, so
+// that their next frame is refused without another read.
+func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time) error {
+	_, err := db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: accessKey(room, by),
+			ConditionExpression:       aws.String("#role IN (:owner, :moderator)"),
+			ExpressionAttributeNames:  map[string]string{"#role": "role"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner), ":moderator": str(chat.RoleModerator)}}},
+		{Update: &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID),
+			UpdateExpression:          aws.String("SET mutedUntil = :until"),
+			ConditionExpression:       aws.String("attribute_exists(pk) AND #role <> :owner"),
+			ExpressionAttributeNames:  map[string]string{"#role": "role"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":until": num(optionalTime(until)), ":owner": str(chat.RoleOwner)}}},
+	}})
+	if cancelledByCondition(err) {
+		return chat.Errorf(chat.CodeNotAllowed, "only the room's owner and moderators may mute, and only a member who is not its owner")
+	}
+	if err != nil {
+		return fmt.Errorf("mute %s in room %q: %w", userID, room, err)
+	}
+	ids, err := db.UserConnections(ctx, room, userID)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
+			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":until": num(optionalTime(until))}})
+		if err != nil && !conditionFailed(err) { // gone meanwhile: nothing to mark
+			return fmt.Errorf("mark connection %s of %s muted: %w", id, userID, err)
+		}
+	}
+	return nil
 }
 
 // CreateRoom makes a private room owned by owner, if no room of that name

@@ -26,10 +26,11 @@ type lookupItem struct {
 	Frame       int64  `dynamodbav:"frame"`       // last new-message frame stored
 	TypingAt    int64  `dynamodbav:"typingAt,omitempty"`
 	ExpiresAt   int64  `dynamodbav:"expiresAt"`
-	HeldUntil   int64  `dynamodbav:"heldUntil,omitempty"` // Unix ms: frames wait behind one over the rate limit (HoldFrames)
-	JoinVer     int64  `dynamodbav:"joinVer,omitempty"`   // the version of a join not yet announced (PutConnection, ClaimJoin)
-	Shard       int    `dynamodbav:"shard,omitempty"`     // the shard of the room its member item is in (shards.go)
-	TokenExp    int64  `dynamodbav:"tokenExp,omitempty"`  // Unix ms: the signed-in token's expiry, past which the connection counts as gone
+	HeldUntil   int64  `dynamodbav:"heldUntil,omitempty"`  // Unix ms: frames wait behind one over the rate limit (HoldFrames)
+	JoinVer     int64  `dynamodbav:"joinVer,omitempty"`    // the version of a join not yet announced (PutConnection, ClaimJoin)
+	Shard       int    `dynamodbav:"shard,omitempty"`      // the shard of the room its member item is in (shards.go)
+	TokenExp    int64  `dynamodbav:"tokenExp,omitempty"`   // Unix ms: the signed-in token's expiry, past which the connection counts as gone
+	MutedUntil  int64  `dynamodbav:"mutedUntil,omitempty"` // Unix ms: a moderator muted the user in this room (access.go)
 }
 
 // memberItem is a connection in its room: pk memberPK(room, shard), sk
@@ -61,7 +62,7 @@ type presenceItem struct {
 func (it lookupItem) connection() chat.Connection {
 	return chat.Connection{ID: strings.TrimPrefix(it.PK, connPrefix), Room: it.Room, Shard: it.Shard, UserID: it.UserID, Name: it.Name,
 		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, PendingJoin: it.JoinVer, HeldUntil: optionalMS(it.HeldUntil),
-		TokenExpires: optionalMS(it.TokenExp)}
+		TokenExpires: optionalMS(it.TokenExp), MutedUntil: optionalMS(it.MutedUntil)}
 }
 
 // live reports whether a stored connection may still send: one opened
@@ -98,7 +99,7 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	c.Shard = shardOf(c.ID, shards)
 	exp := c.ConnectedAt.Add(db.ConnectionTTL).Unix()
 	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, UserID: c.UserID, Name: c.Name,
-		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp, Shard: c.Shard, TokenExp: optionalTime(c.TokenExpires)})
+		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp, Shard: c.Shard, TokenExp: optionalTime(c.TokenExpires), MutedUntil: optionalTime(c.MutedUntil)})
 	if err != nil {
 		return p, false, err
 	}

@@ -1045,11 +1045,11 @@ func TestPrivateRoomAccess(t *testing.T) {
 	}
 	role := func(user string) string {
 		t.Helper()
-		r, err := f.db.Role(ctx, "~team", user)
+		m, err := f.db.Membership(ctx, "~team", user)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return r
+		return m.Role
 	}
 	if role("u-ana") != chat.RoleOwner || role("u-bo") != "" {
 		t.Fatalf("roles: ana %q, bo %q", role("u-ana"), role("u-bo"))
@@ -1074,7 +1074,7 @@ func TestPrivateRoomAccess(t *testing.T) {
 	if err := f.db.Revoke(ctx, "~team", "u-ana", "u-bo"); err != nil || role("u-bo") != "" {
 		t.Errorf("bo removed: %v, role %q", err, role("u-bo"))
 	}
-	if r, _ := f.db.Role(ctx, "~elsewhere", "u-ana"); r != "" {
-		t.Errorf("a role in a room that does not exist: %q", r)
+	if m, _ := f.db.Membership(ctx, "~elsewhere", "u-ana"); m.Role != "" {
+		t.Errorf("a role in a room that does not exist: %q", m.Role)
 	}
 }

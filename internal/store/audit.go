@@ -1,0 +1,62 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+)
+
+// auditItem is one moderation action of a private room: pk room#{room},
+// sk audit#{ULID} (sorted by time, and by order within one instance), so
+// that the latest are one backwards Query; kept as long as messages.
+type auditItem struct {
+	keys
+	chat.AuditEntry
+	ExpiresAt int64 `dynamodbav:"expiresAt"`
+}
+
+const auditPrefix = "audit#"
+
+// Audit records a moderation action (e.At is set here).
+func (db *DB) Audit(ctx context.Context, room string, e chat.AuditEntry) error {
+	now := db.Now()
+	e.At = chat.FormatTime(now)
+	item, err := marshal(auditItem{keys: keys{roomPrefix + room, auditPrefix + chat.NewID(now)},
+		AuditEntry: e, ExpiresAt: now.Add(db.MessageRetention).Unix()})
+	if err != nil {
+		return err
+	}
+	if _, err := db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Messages, Item: item}); err != nil {
+		return fmt.Errorf("record %s by %s in room %q: %w", e.Action, e.By, room, err)
+	}
+	return nil
+}
+
+// AuditLog returns a room's latest moderation actions, newest first, at
+// most chat.AuditPage.
+func (db *DB) AuditLog(ctx context.Context, room string) ([]chat.AuditEntry, error) {
+	items, err := db.query(ctx, &dynamodb.QueryInput{
+		TableName:                 &db.tables.Messages,
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :audit)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":audit": str(auditPrefix)},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(chat.AuditPage),
+	}, chat.AuditPage)
+	if err != nil {
+		return nil, fmt.Errorf("read the audit log of room %q: %w", room, err)
+	}
+	entries := make([]chat.AuditEntry, 0, len(items))
+	for _, item := range items {
+		var it auditItem
+		if err := unmarshal(item, &it); err != nil {
+			return nil, err
+		}
+		entries = append(entries, it.AuditEntry)
+	}
+	return entries, nil
+}
