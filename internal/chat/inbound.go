@@ -153,7 +153,7 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		err := in.parseRooms(fields["rooms"], fields["seen"], l)
 		return in, err
 	case ActionMute:
-		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !ValidUserID(in.UserID) {
+		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !AccountID(in.UserID) {
 			in.UserID = ""
 			return in, Errorf(CodeInvalidMessage, `mute needs "userId": the user id of an account (u-…)`)
 		}
@@ -164,7 +164,7 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		in.Minutes = n
 		return in, nil
 	case ActionInvite, ActionRemove:
-		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !ValidUserID(in.UserID) {
+		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !AccountID(in.UserID) {
 			in.UserID = ""
 			return in, Errorf(CodeInvalidMessage, in.Action+` needs "userId": the user id of an account (u-…)`)
 		}

@@ -163,6 +163,13 @@ const PrivatePrefix = "~"
 // Private reports whether room is a private room.
 func Private(room string) bool { return strings.HasPrefix(room, PrivatePrefix) }
 
+// DMPrefix starts the names of direct-message rooms (DMRoom): no other
+// room may be created under it.
+const DMPrefix = PrivatePrefix + "dm-"
+
+// AccountID reports whether id is a signed-in account's user id ("u-…").
+func AccountID(id string) bool { return ValidUserID(id) && strings.HasPrefix(id, "u-") }
+
 // DMRoom is the private room of the direct messages between the accounts
 // a and b: the same whichever of them asks, and telling nothing of them
 // ("~dm-" and 20 characters of a SHA-256 of the two user ids).
@@ -171,7 +178,7 @@ func DMRoom(a, b string) string {
 		a, b = b, a
 	}
 	sum := sha256.Sum256([]byte(a + "\n" + b))
-	return PrivatePrefix + "dm-" + strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))[:20]
+	return DMPrefix + strings.ToLower(base32.StdEncoding.EncodeToString(sum[:]))[:20]
 }
 
 // GuestName returns "guest-" and four random characters.

@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -66,6 +67,7 @@ type Messages interface {
 type Access interface {
 	Membership(ctx context.Context, room, userID string) (chat.Membership, error)
 	Mute(ctx context.Context, room, by, userID string, until time.Time) error
+	MuteConnection(ctx context.Context, id string, until time.Time) error
 	CreateRoom(ctx context.Context, room, owner string) error
 	CreateDM(ctx context.Context, room, a, b string) error
 	Grant(ctx context.Context, room, by, userID, role string) error
@@ -201,7 +203,7 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	dm := q["dm"]
 	if dm != "" {
 		// Direct messages: the room of this account and that one.
-		if !signedIn || !chat.ValidUserID(dm) || dm == j.UserID {
+		if !signedIn || !chat.AccountID(dm) || dm == j.UserID {
 			return status(400, "dm needs sign-in and another account's user id"), nil
 		}
 		j.Room = chat.DMRoom(j.UserID, dm)
@@ -233,12 +235,18 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		}
 	}
 	if chat.Private(j.Room) {
-		// Removed while connecting (after admit read the member, before the
-		// connection was stored, where the removal would have found it):
-		// refused after all.
-		if m, err := h.Access.Membership(ctx, j.Room, j.UserID); err != nil || m.Role == "" {
-			r.gone = append(r.gone, r.id)
-			h.settle(ctx, r)
+		// Removed or muted while connecting (after admit read the member,
+		// before the connection was stored, where the removal or the mute
+		// would have found it): refused, or muted, after all.
+		m, err := h.Access.Membership(ctx, j.Room, j.UserID)
+		if err == nil && m.Role != "" && !m.MutedUntil.Equal(mutedUntil) {
+			err = h.Access.MuteConnection(ctx, r.id, m.MutedUntil)
+		}
+		if err != nil || m.Role == "" {
+			if err != nil {
+				r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
+			}
+			h.abortConnect(ctx, r, j.Room)
 			return status(403, notMember), nil
 		}
 	}
@@ -250,6 +258,19 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": Subprotocol}
 	}
 	return resp, nil
+}
+
+// abortConnect undoes the connection $connect stored and refuses after
+// all. Its join was never told, so no leave is either; the room's count
+// goes down if the user was online only through it.
+func (h *Chat) abortConnect(ctx context.Context, r *request, room string) {
+	_, _, last, err := h.Conns.RemoveConnection(ctx, r.id)
+	if err == nil && last {
+		_, err = h.Conns.CountOnline(ctx, room, -1)
+	}
+	if err != nil && !errors.Is(err, chat.ErrNoConnection) {
+		r.log.ErrorContext(ctx, "undo a refused connection failed", "room", room, "err", err)
+	}
 }
 
 // notMember is the answer to a connection to a private room by someone
@@ -484,22 +505,37 @@ func (h *Chat) members(ctx context.Context, r *request, c chat.Connection, curso
 // not) and, above what the client has seen there, how many messages
 // mention the user.
 func (h *Chat) rooms(ctx context.Context, r *request, c chat.Connection, names []string, seen []int64) error {
-	heads, err := h.Msgs.RoomHeads(ctx, names, c.UserID, seen)
+	// A private room's head is its members' business: to anyone else it
+	// looks like a room with no message, and nothing about it is read.
+	var asked []string
+	var askedSeen []int64
+	for i, n := range names {
+		if chat.Private(n) {
+			m, err := h.Access.Membership(ctx, chat.RoomKey(n), c.UserID)
+			if err != nil {
+				return err
+			}
+			if m.Role == "" {
+				continue
+			}
+		}
+		asked = append(asked, n)
+		if i < len(seen) {
+			askedSeen = append(askedSeen, seen[i])
+		}
+	}
+	if len(seen) == 0 {
+		askedSeen = nil
+	}
+	known, err := h.Msgs.RoomHeads(ctx, asked, c.UserID, askedSeen)
 	if err != nil {
 		return err
 	}
-	// A private room's head is its members' business: to anyone else it
-	// looks like a room with no message.
-	for i := range heads {
-		if !chat.Private(heads[i].Room) {
-			continue
-		}
-		m, err := h.Access.Membership(ctx, chat.RoomKey(heads[i].Room), c.UserID)
-		if err != nil {
-			return err
-		}
-		if m.Role == "" {
-			heads[i] = chat.RoomHead{Room: heads[i].Room}
+	heads := make([]chat.RoomHead, len(names))
+	for i, n := range names {
+		heads[i] = chat.RoomHead{Room: n}
+		if j := slices.IndexFunc(known, func(h chat.RoomHead) bool { return h.Room == n }); j >= 0 {
+			heads[i] = known[j]
 		}
 	}
 	h.reply(ctx, r, chat.RoomHeads{Type: chat.TypeRooms, Rooms: heads})
@@ -602,6 +638,9 @@ func signedIn(ev events.APIGatewayWebsocketProxyRequest) (auth.Identity, bool) {
 func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in chat.Inbound) error {
 	if !chat.Private(c.Room) {
 		return chat.Errorf(chat.CodeNotAllowed, "a public room has no members to add or remove")
+	}
+	if in.UserID == c.UserID {
+		return chat.Errorf(chat.CodeNotAllowed, "nobody adds or removes themselves: the owner stays the owner")
 	}
 	role := in.Role
 	if in.Action == chat.ActionInvite {

@@ -1781,3 +1781,112 @@ func TestMutedMembers(t *testing.T) {
 	w.send("c1", `{"action":"new-message","text":"sorry","clientId":"m2","frame":2}`) // frame 1 took its place
 	w.expect("a1", "new-message name=Cy text=sorry")
 }
+
+// revokingAccess removes (or mutes) a member the moment $connect reads
+// their membership the second time: a removal or a mute that overtakes
+// the connection being stored.
+type revokingAccess struct {
+	Access
+	owner, user string
+	mute        bool
+	reads       int
+}
+
+func (a *revokingAccess) Membership(ctx context.Context, room, userID string) (chat.Membership, error) {
+	if userID == a.user {
+		if a.reads++; a.reads == 2 {
+			// The owner's action, from another function: not the connect
+			// function's calls.
+			other := context.Background()
+			var err error
+			if a.mute {
+				err = a.Access.Mute(other, room, a.owner, a.user, time.Now().Add(time.Hour))
+			} else {
+				err = a.Access.Revoke(other, room, a.owner, a.user)
+			}
+			if err != nil {
+				return chat.Membership{}, err
+			}
+		}
+	}
+	return a.Access.Membership(ctx, room, userID)
+}
+
+// The holes a review found, closed: nobody takes over two accounts' direct
+// messages by creating its room; a removal or a mute that overtakes a
+// $connect is not missed (and the refusal undoes the connection with
+// what the connect function may do); nobody adds, removes or mutes
+// themselves; a re-invite keeps a mute; a moderator mutes members only,
+// and not while muted.
+func TestPrivateRoomsHoldUnderRaces(t *testing.T) {
+	w := newWorld(t)
+	dmRoom := chat.DMRoom("u-ana", "u-bo")
+	if code, body := w.connectAs("m1", "mal", "Mal", dmRoom, true); code != 403 || !strings.Contains(body, "direct messages") {
+		t.Errorf("Mal creates Ana and Bo's direct messages: %d %q", code, body)
+	}
+	if code, _ := w.connectAs("a1", "ana", "Ana", "~crew", true); code != 200 {
+		t.Fatal("Ana creates ~crew")
+	}
+	send := func(id, frame string) { // paced: within the reads' rate limit
+		t.Helper()
+		w.now = w.now.Add(time.Second)
+		w.send(id, frame)
+	}
+	send("a1", `{"action":"sync"}`)
+	for _, f := range []string{`{"action":"invite","userId":"u-bo","role":"moderator"}`, `{"action":"invite","userId":"u-cy"}`, `{"action":"invite","userId":"u-dee"}`} {
+		send("a1", f)
+	}
+	w.frames("a1")
+	for _, f := range []string{`{"action":"remove","userId":"u-ana"}`, `{"action":"invite","userId":"u-ana"}`, `{"action":"mute","userId":"u-ana","minutes":1}`} {
+		send("a1", f)
+		w.expect("a1", "error code=not_allowed")
+	}
+	send("a1", `{"action":"invite","userId":"g-guest1234567890"}`)
+	w.expect("a1", "error code=invalid_message")
+
+	// Removed while connecting: refused, and nothing of the connection left.
+	db := w.h.Access
+	w.h.Access = &revokingAccess{Access: db, owner: "u-ana", user: "u-cy"}
+	if code, _ := w.connectAs("c1", "cy", "Cy", "~crew", false); code != 403 {
+		t.Errorf("Cy, removed while connecting: %d, want 403", code)
+	}
+	if _, err := w.db.Connection(t.Context(), "c1"); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("Cy's refused connection is still stored: %v", err)
+	}
+	// Muted while connecting: muted all the same.
+	w.h.Access = &revokingAccess{Access: db, owner: "u-ana", user: "u-dee", mute: true}
+	if code, _ := w.connectAs("d1", "dee", "Dee", "~crew", false); code != 200 {
+		t.Fatal("Dee connects")
+	}
+	w.h.Access = db
+	send("d1", `{"action":"sync"}`)
+	w.frames("d1")
+	send("d1", `{"action":"new-message","text":"hi","clientId":"m1"}`)
+	w.expect("d1", "error code=muted clientId=m1")
+	// A re-invite keeps the mute.
+	send("a1", `{"action":"invite","userId":"u-dee"}`)
+	w.frames("a1")
+	if code, _ := w.connectAs("d2", "dee", "Dee", "~crew", false); code != 200 {
+		t.Fatal("Dee connects again")
+	}
+	send("d2", `{"action":"sync"}`)
+	w.frames("d2")
+	send("d2", `{"action":"new-message","text":"hi","clientId":"m2"}`)
+	w.expect("d2", "error code=muted clientId=m2")
+	// Bo, a moderator, mutes a member, not the owner's other moderator or the owner.
+	if code, _ := w.connectAs("b1", "bo", "Bo", "~crew", false); code != 200 {
+		t.Fatal("Bo connects")
+	}
+	send("b1", `{"action":"sync"}`)
+	w.frames("b1")
+	send("a1", `{"action":"invite","userId":"u-eve","role":"moderator"}`)
+	w.frames("a1")
+	send("b1", `{"action":"mute","userId":"u-eve","minutes":5}`)
+	w.expect("b1", "error code=not_allowed")
+	send("b1", `{"action":"mute","userId":"u-dee","minutes":0}`)
+	w.expect("b1", "access")
+	send("a1", `{"action":"mute","userId":"u-bo","minutes":5}`) // the owner mutes a moderator…
+	w.expect("a1", "access")
+	send("b1", `{"action":"mute","userId":"u-dee","minutes":5}`) // …who no longer mutes
+	w.expect("b1", "error code=not_allowed")
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,6 +29,7 @@ const (
 type metaItem struct {
 	keys
 	Owner     string `dynamodbav:"owner,omitempty"` // none for direct messages
+	DM        bool   `dynamodbav:"dm,omitempty"`    // the direct messages of two accounts (chat.DMRoom)
 	CreatedAt int64  `dynamodbav:"createdAt"`       // Unix ms
 }
 
@@ -57,23 +59,39 @@ func (db *DB) Membership(ctx context.Context, room, userID string) (chat.Members
 }
 
 // Mute mutes userID in a private room until until (the zero time lifts
-// it), if by is its owner or a moderator and userID a member who is not
-// its owner (else not_allowed); it marks their open connections too, so
-// that their next frame is refused without another read.
+// it). The owner mutes (and lets speak) members and moderators; a
+// moderator not muted themselves, members only; nobody mutes the owner
+// or themselves (else not_allowed). It marks their open connections too,
+// so that their next frame is refused without another read.
 func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time) error {
-	_, err := db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	if by == userID {
+		return chat.Errorf(chat.CodeNotAllowed, "nobody mutes themselves")
+	}
+	mod, err := db.Membership(ctx, room, by)
+	if err != nil {
+		return err
+	}
+	refused := chat.Errorf(chat.CodeNotAllowed, "the owner mutes members and moderators, a moderator members only, and nobody the owner")
+	if !chat.Moderates(mod.Role) || mod.MutedUntil.After(db.Now()) {
+		return refused
+	}
+	// The muter's role as read, and the muted one's, checked as written.
+	target, values := "attribute_exists(pk) AND #role <> :owner", map[string]types.AttributeValue{":owner": str(chat.RoleOwner)}
+	if mod.Role == chat.RoleModerator {
+		target, values = "attribute_exists(pk) AND #role = :member", map[string]types.AttributeValue{":member": str(chat.RoleMember)}
+	}
+	values[":until"] = num(optionalTime(until))
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: accessKey(room, by),
-			ConditionExpression:       aws.String("#role IN (:owner, :moderator)"),
+			ConditionExpression:       aws.String("#role = :by"),
 			ExpressionAttributeNames:  map[string]string{"#role": "role"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner), ":moderator": str(chat.RoleModerator)}}},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":by": str(mod.Role)}}},
 		{Update: &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID),
-			UpdateExpression:          aws.String("SET mutedUntil = :until"),
-			ConditionExpression:       aws.String("attribute_exists(pk) AND #role <> :owner"),
-			ExpressionAttributeNames:  map[string]string{"#role": "role"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":until": num(optionalTime(until)), ":owner": str(chat.RoleOwner)}}},
+			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String(target),
+			ExpressionAttributeNames: map[string]string{"#role": "role"}, ExpressionAttributeValues: values}},
 	}})
 	if cancelledByCondition(err) {
-		return chat.Errorf(chat.CodeNotAllowed, "only the room's owner and moderators may mute, and only a member who is not its owner")
+		return refused
 	}
 	if err != nil {
 		return fmt.Errorf("mute %s in room %q: %w", userID, room, err)
@@ -83,12 +101,21 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 		return err
 	}
 	for _, id := range ids {
-		_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
-			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String("attribute_exists(pk)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":until": num(optionalTime(until))}})
-		if err != nil && !conditionFailed(err) { // gone meanwhile: nothing to mark
-			return fmt.Errorf("mark connection %s of %s muted: %w", id, userID, err)
+		if err := db.MuteConnection(ctx, id, until); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// MuteConnection marks a connection muted until until (zero: not); one
+// gone meanwhile is no error.
+func (db *DB) MuteConnection(ctx context.Context, id string, until time.Time) error {
+	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
+		UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":until": num(optionalTime(until))}})
+	if err != nil && !conditionFailed(err) {
+		return fmt.Errorf("mark connection %s muted: %w", id, err)
 	}
 	return nil
 }
@@ -96,6 +123,9 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 // CreateRoom makes a private room owned by owner, if no room of that name
 // exists; else it refuses with not_allowed (the name is taken).
 func (db *DB) CreateRoom(ctx context.Context, room, owner string) error {
+	if strings.HasPrefix(room, chat.DMPrefix) {
+		return chat.Errorf(chat.CodeNotAllowed, "that name is kept for direct messages")
+	}
 	now := ms(db.Now())
 	meta, err := marshal(metaItem{keys: keys{roomPrefix + room, metaSK}, Owner: owner, CreatedAt: now})
 	if err != nil {
@@ -124,7 +154,7 @@ func (db *DB) CreateRoom(ctx context.Context, room, owner string) error {
 func (db *DB) CreateDM(ctx context.Context, room, a, b string) error {
 	now := ms(db.Now())
 	items := []types.TransactWriteItem{}
-	meta, err := marshal(metaItem{keys: keys{roomPrefix + room, metaSK}, CreatedAt: now})
+	meta, err := marshal(metaItem{keys: keys{roomPrefix + room, metaSK}, CreatedAt: now, DM: true})
 	if err != nil {
 		return err
 	}
@@ -137,8 +167,17 @@ func (db *DB) CreateDM(ctx context.Context, room, a, b string) error {
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: access}})
 	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if err != nil && !cancelledByCondition(err) { // made already, by the other
+	if err != nil && !cancelledByCondition(err) {
 		return fmt.Errorf("create the direct messages of %s and %s: %w", a, b, err)
+	}
+	if err != nil { // there already: made by the other, and so theirs, or else nobody's
+		var m metaItem
+		if _, err := db.getItem(ctx, db.tables.Messages, key(roomPrefix+room, metaSK), &m); err != nil {
+			return fmt.Errorf("read the direct messages of %s and %s: %w", a, b, err)
+		}
+		if !m.DM {
+			return chat.Errorf(chat.CodeNotAllowed, "these direct messages cannot be opened")
+		}
 	}
 	return nil
 }
@@ -147,14 +186,14 @@ func (db *DB) CreateDM(ctx context.Context, room, a, b string) error {
 // if by is its owner (else not_allowed); a member's role changes to role.
 // The owner's role does not change.
 func (db *DB) Grant(ctx context.Context, room, by, userID, role string) error {
-	item, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + userID}, Role: role, AddedBy: by, AddedAt: ms(db.Now())})
-	if err != nil {
-		return err
-	}
-	return db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q as %s", userID, room, role), types.TransactWriteItem{Put: &types.Put{
-		TableName: &db.tables.Messages, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk) OR #role <> :owner"),
-		ExpressionAttributeNames:  map[string]string{"#role": "role"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner)}}})
+	// An update, not a put: a member's mute and when they came stay.
+	return db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q as %s", userID, room, role), types.TransactWriteItem{Update: &types.Update{
+		TableName: &db.tables.Messages, Key: accessKey(room, userID),
+		UpdateExpression:         aws.String("SET #role = :role, addedBy = if_not_exists(addedBy, :by), addedAt = if_not_exists(addedAt, :at)"),
+		ConditionExpression:      aws.String("attribute_not_exists(pk) OR #role <> :owner"),
+		ExpressionAttributeNames: map[string]string{"#role": "role"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner), ":role": str(role), ":by": str(by),
+			":at": num(ms(db.Now()))}}})
 }
 
 // Revoke removes userID from a private room, if by is its owner (else

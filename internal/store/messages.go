@@ -257,6 +257,9 @@ func (db *DB) storeMessage(ctx context.Context, m chat.Message, ch change, connI
 			if items, idx, err = db.messageTransaction(m, ch, connID, frame, exp); err != nil {
 				return false, db.skip(ctx, m.Room, m.Seq, res, err)
 			}
+		case idx.moderator >= 0 && reasonIs(reasons[idx.moderator], reasonCondition):
+			demoted := chat.Errorf(chat.CodeNotAllowed, "only its author, or a moderator, may delete a message")
+			return false, db.skip(ctx, m.Room, m.Seq, res, db.passed(ctx, connID, frame, demoted))
 		case idx.answered >= 0 && reasonIs(reasons[idx.answered], reasonCondition):
 			gone := chat.Errorf(chat.CodeGone, "the message it answers was deleted")
 			return false, db.skip(ctx, m.Room, m.Seq, res, db.passed(ctx, connID, frame, gone))
@@ -321,10 +324,10 @@ func (db *DB) tombstone(ctx context.Context, room string, seq int64) (existing m
 
 // txIndex says where each conditional item is in a message transaction;
 // -1 for an item it does not have.
-type txIndex struct{ frame, msg, clientID, target, reaction, answered int }
+type txIndex struct{ frame, msg, clientID, target, reaction, answered, moderator int }
 
 func (db *DB) messageTransaction(m chat.Message, ch change, connID string, frame, exp int64) ([]types.TransactWriteItem, txIndex, error) {
-	idx := txIndex{frame: -1, clientID: -1, target: -1, reaction: -1, answered: -1}
+	idx := txIndex{frame: -1, clientID: -1, target: -1, reaction: -1, answered: -1, moderator: -1}
 	var items []types.TransactWriteItem
 	if frame > 0 {
 		idx.frame = len(items)
@@ -379,6 +382,16 @@ func (db *DB) messageTransaction(m chat.Message, ch change, connID string, frame
 			return nil, idx, err
 		}
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: mention}})
+	}
+	if m.RemovedBy != "" {
+		// A moderator's delete: still a moderator (or the owner) as it is written.
+		idx.moderator = len(items)
+		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: &db.tables.Messages, Key: accessKey(m.Room, m.RemovedBy),
+			ConditionExpression:       aws.String("#role IN (:owner, :moderator)"),
+			ExpressionAttributeNames:  map[string]string{"#role": "role"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner), ":moderator": str(chat.RoleModerator)},
+		}})
 	}
 	if m.Kind != "" {
 		change := db.changeItems(m, ch, exp)

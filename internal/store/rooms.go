@@ -69,6 +69,9 @@ const maxMentionCount = 100
 // messages above it that mention userID, up to maxMentionCount: one Query
 // (COUNT) per room with anything above seen.
 func (db *DB) RoomHeads(ctx context.Context, names []string, userID string, seen []int64) ([]chat.RoomHead, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
 	var ks []map[string]types.AttributeValue
 	asked := map[string]bool{}
 	for _, n := range names {
