@@ -234,21 +234,8 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 			r.log.ErrorContext(ctx, "count users online failed", "room", j.Room, "delta", 1, "err", err)
 		}
 	}
-	if chat.Private(j.Room) {
-		// Removed or muted while connecting (after admit read the member,
-		// before the connection was stored, where the removal or the mute
-		// would have found it): refused, or muted, after all.
-		m, err := h.Access.Membership(ctx, j.Room, j.UserID)
-		if err == nil && m.Role != "" && !m.MutedUntil.Equal(mutedUntil) {
-			err = h.Access.MuteConnection(ctx, r.id, m.MutedUntil)
-		}
-		if err != nil || m.Role == "" {
-			if err != nil {
-				r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
-			}
-			h.abortConnect(ctx, r, j.Room)
-			return status(403, notMember), nil
-		}
+	if chat.Private(j.Room) && !h.stillMember(ctx, r, j, mutedUntil) {
+		return status(403, notMember), nil
 	}
 	r.log.InfoContext(ctx, "connected", "room", j.Room, "userId", j.UserID, "joined", joined)
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.Connects, 1))
@@ -258,6 +245,25 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": Subprotocol}
 	}
 	return resp, nil
+}
+
+// stillMember reads the membership of a connection just stored in a
+// private room again: a removal that came after admit read it, and before
+// the connection was stored (where the removal would have found it),
+// undoes the connection; a mute that came then is copied onto it.
+func (h *Chat) stillMember(ctx context.Context, r *request, j chat.Join, mutedUntil time.Time) bool {
+	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
+	if err == nil && m.Role != "" && !m.MutedUntil.Equal(mutedUntil) {
+		err = h.Access.MuteConnection(ctx, r.id, m.MutedUntil)
+	}
+	if err == nil && m.Role != "" {
+		return true
+	}
+	if err != nil {
+		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
+	}
+	h.abortConnect(ctx, r, j.Room)
+	return false
 }
 
 // abortConnect undoes the connection $connect stored and refuses after
