@@ -471,7 +471,7 @@ function onSync({ you, room: syncedRoom, first, more }) {
   storedRoom = syncedRoom;
   $("me-name").textContent = you.name;
   if (first) {
-    if (signin) restoreKept(you.userId); // a guest's came back with the room (join)
+    restoreKept(you.userId); // a guest's came back with the room (join), but for a room the server names otherwise
     setOlder(more);
     queueMicrotask(askRooms); // once the client counts the connection ready
   }
