@@ -34,6 +34,8 @@ const PROBLEM_TEXT = {
   gone: "That message is no longer there (deleted, or expired).",
   not_allowed: "Only its author can edit or delete a message.",
   too_late: "That message can no longer be edited.",
+  private: "You cannot open this private room: you are not one of its members (or there is no such room). Ask its owner to add you.",
+  private_guest: "Private rooms (names starting with ~) are for signed-in users.",
 };
 
 let client = null;
@@ -184,10 +186,12 @@ function join(name, r, how = "replace") {
   $("text").value = ""; // what was typed in the room before is kept for it (kept.js)
   textState();
   fitComposer();
+  // A private room (~name) is made if there is none: its maker owns it.
   client = signin
-    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token() })
+    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token(), create: r.startsWith("~") })
     : new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
   client.addEventListener("state", (e) => showState(e.detail.state));
+  if (r.startsWith("~")) watchRefusal(client);
   client.addEventListener("sync", (e) => onSync(e.detail));
   client.addEventListener("older", (e) => onOlder(e.detail));
   client.addEventListener("members", (e) => onMembers(e.detail.members));
@@ -204,6 +208,21 @@ function join(name, r, how = "replace") {
   client.start();
   if (!signin) restoreKept(""); // this browser's guest: at once, offline too
   $("text").focus();
+}
+
+/**
+ * A private room refuses a connection before it opens, and a browser does
+ * not say why: a client that fails twice without ever being online there
+ * is taken as refused, and stops.
+ */
+function watchRefusal(c) {
+  const timer = setInterval(() => {
+    if (c !== client || c.state === "online" || c.stopped) return clearInterval(timer);
+    if (c.attempt < 2) return; // two connections failed in a row, and none ever opened
+    clearInterval(timer);
+    c.stop();
+    $("problem").textContent = PROBLEM_TEXT[signin ? "private" : "private_guest"]; // stays: nothing will change it
+  }, 500);
 }
 
 function leave() {

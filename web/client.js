@@ -77,10 +77,11 @@ const RECONNECT_CODES = new Set(["not_connected", "invalid_frame"]);
 const WRITES = new Set(["new-message", "edit", "delete", "react"]);
 
 export class ChatClient extends EventTarget {
-  constructor({ url, name, room, key, token }) {
+  constructor({ url, name, room, key, token, create = false }) {
     super();
     this.url = url;
     this.name = name;
+    this.create = create; // a private room: made if there is none
     this.room = room;
     this.key = key; // the guest key the server derives the userId from
     this.token = token; // signed in: async () => a token, or null once signed out
@@ -230,6 +231,7 @@ export class ChatClient extends EventTarget {
     const q = new URLSearchParams({ room: this.room });
     if (this.name) q.set("name", this.name);
     if (this.key) q.set("key", this.key);
+    if (this.create) q.set("create", "1");
     // Signed in: the token travels as a subprotocol (browsers can set no
     // other header), fetched fresh for every connection.
     let protocols;

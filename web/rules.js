@@ -20,7 +20,7 @@ export const pingDelay = () => PING_INTERVAL_MS * (1 + PING_JITTER * (2 * Math.r
 // characters (bidirectional overrides, zero-width ones), private-use and
 // unassigned code points, separators other than a plain space, blank letters.
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Cn}\p{Zl}\p{Zp}\u115F\u1160\u3164\uFFA0\u2800\u180E\u17B4\u17B5]|(?! )\p{Zs}/u;
-const ROOM = /^[A-Za-z0-9_-]+$/;
+const ROOM = /^~?[A-Za-z0-9_-]+$/; // a leading ~: a private room
 const MARKS_ONLY = /^[\p{M} ]+$/u; // accents and other combining marks, with nothing to sit on
 
 /** Number of characters as the server counts them (code points). */
@@ -38,6 +38,6 @@ export function nameError(name) {
 /** Returns an error text for a room name, or "" if it is valid. */
 export function roomError(room) {
   if (room.length > MAX_ROOM_CHARS) return `A room name can have at most ${MAX_ROOM_CHARS} characters.`;
-  if (room !== "" && !ROOM.test(room)) return "A room name can use only letters A–Z, digits, _ and -.";
+  if (room !== "" && !ROOM.test(room)) return "A room name can use only letters A–Z, digits, _ and - (after a ~ for a private room).";
   return "";
 }

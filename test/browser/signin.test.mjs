@@ -70,3 +70,19 @@ scenario("a forged token is refused and the page asks to sign in again", async (
   await eve.locator("#join-error", { hasText: "Your sign-in has ended" }).waitFor();
   assert.deepEqual(eve.errors, []);
 });
+
+scenario("a private room: its maker gets in, an outsider is told why not", async () => {
+  const ana = await signIn("ana", "?room=~crew");
+  assert.equal(await ana.locator("#room-title").textContent(), "#~crew");
+  await ana.getByLabel("Message", { exact: true }).fill("crew only");
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  await ana.locator("#messages li.message:not(.pending)", { hasText: "crew only" }).waitFor();
+  // Bo is signed in too, but not a member: refused, and told so.
+  const bo = await newPage();
+  await bo.goto(`${stack.webURL}?room=~crew`);
+  await bo.getByRole("button", { name: "Sign in and join" }).click();
+  await bo.locator("input[name=username]").fill("bo");
+  await bo.getByRole("button", { name: "Sign-in" }).click();
+  await bo.locator("#problem", { hasText: "you are not one of its members" }).waitFor({ timeout: 30000 });
+  assert.equal(await bo.locator("#messages li.message").count(), 0, "nothing of the room shown");
+});
