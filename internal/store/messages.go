@@ -442,15 +442,14 @@ func (db *DB) Original(ctx context.Context, room, userID, clientID string) (chat
 // message as it is now, or a change; found is false if it holds nothing
 // (skipped, expired, not stored).
 func (db *DB) message(ctx context.Context, room string, seq int64) (m chat.Message, found bool, err error) {
-	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &db.tables.Messages,
-		Key: key(roomPrefix+room, msgKey(seq)), ConsistentRead: aws.Bool(true)})
+	item, err := db.getRaw(ctx, db.tables.Messages, key(roomPrefix+room, msgKey(seq)))
 	if err != nil {
 		return m, false, fmt.Errorf("get message %d of room %q: %w", seq, room, err)
 	}
-	if out.Item == nil || expired(out.Item, db.Now()) {
+	if item == nil {
 		return m, false, nil
 	}
-	it, err := readMessage(out.Item)
+	it, err := readMessage(item)
 	if err != nil || it.Skipped {
 		return m, false, err
 	}

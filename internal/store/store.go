@@ -171,11 +171,21 @@ func (db *DB) queryItems(ctx context.Context, in *dynamodb.QueryInput, limit int
 // false when there is none or it has expired (DynamoDB deletes expired
 // items lazily, often days later).
 func (db *DB) getItem(ctx context.Context, table string, k map[string]types.AttributeValue, v any) (found bool, err error) {
-	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: k, ConsistentRead: aws.Bool(true)})
-	if err != nil || out.Item == nil || expired(out.Item, db.Now()) {
+	item, err := db.getRaw(ctx, table, k)
+	if err != nil || item == nil {
 		return false, err
 	}
-	return true, unmarshal(out.Item, v)
+	return true, unmarshal(item, v)
+}
+
+// getRaw reads one item with a strongly consistent read, undecoded; nil
+// when there is none or it has expired.
+func (db *DB) getRaw(ctx context.Context, table string, k map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
+	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, Key: k, ConsistentRead: aws.Bool(true)})
+	if err != nil || out.Item == nil || expired(out.Item, db.Now()) {
+		return nil, err
+	}
+	return out.Item, nil
 }
 
 // expired reports whether an item's TTL has passed; items without one
