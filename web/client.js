@@ -485,10 +485,9 @@ export class ChatClient extends EventTarget {
 
   /** Applies a join or leave, live or fetched, and notes its number. */
   applyEvent(f) {
-    if (this.applyPresence(f.userId, f.name, f.type === "join", f.version, f.pseq)) {
-      this.emit("presence", f);
-      this.emitMembers();
-    }
+    const change = this.applyPresence(f.userId, f.name, f.type === "join", f.version, f.pseq);
+    if (change === "moved") this.emit("presence", f);
+    if (change) this.emitMembers();
     if (f.pseq > this.pLast) {
       this.pSeen.add(f.pseq);
       if (f.pseq > this.pHighest) this.pHighest = f.pseq;
@@ -859,13 +858,14 @@ export class ChatClient extends EventTarget {
     }, ms);
   }
 
-  /** Applies a user's state if version is newer than what is held; reports whether it changed anything shown. */
+  /** Applies a user's state if version is newer than what is held; says what it changed: "moved" (came or went), "renamed" or "". */
   applyPresence(userId, name, online, version, pseq) {
     const known = this.presence.get(userId);
-    if (known && known.version >= version) return false;
+    if (known && known.version >= version) return "";
     // pseq: the event's number; one the server could not number is newer than any sync's read.
     this.presence.set(userId, { online, version, name, pseq: pseq || Infinity });
-    return !known || known.online !== online;
+    if (!known || known.online !== online) return "moved";
+    return known.name !== name ? "renamed" : ""; // a join under a new name, while online
   }
 
   /**

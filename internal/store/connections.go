@@ -223,20 +223,42 @@ func (db *DB) presenceUpdate(room, userID, name, update, condition string, value
 // addPresence adds id to a live item and returns the item after it. An
 // item past its TTL (DynamoDB deletes it within days) lists connections
 // that ended without a word: it starts again, as a new one would, with
-// the room not told of the user.
+// the room not told of the user. A connection under a new name (a guest
+// who renamed, whose old connection may still be in the set) clears
+// Shown too, so that the room is told the name by a join. Which update
+// applies comes from the item a failed condition returns.
 func (db *DB) addPresence(ctx context.Context, room, userID, name, id string) (map[string]types.AttributeValue, error) {
-	ids, now := &types.AttributeValueMemberSS{Value: []string{id}}, num(db.Now().Unix())
-	live := db.presenceUpdate(room, userID, name, "ADD conns :ids, ver :one SET #ttl = :exp, #name = :name",
-		"attribute_not_exists(#ttl) OR #ttl > :now", map[string]types.AttributeValue{":ids": ids, ":one": num(1), ":now": now})
-	expired := db.presenceUpdate(room, userID, name, "SET conns = :ids, #ttl = :exp, #name = :name, shown = :false ADD ver :one",
-		"#ttl <= :now", map[string]types.AttributeValue{":ids": ids, ":one": num(1), ":now": now, ":false": boolean(false)})
-	for i := range presenceTries {
-		try := live
-		if i%2 == 1 {
-			try = expired
+	values := func(clearShown bool) map[string]types.AttributeValue {
+		v := map[string]types.AttributeValue{":ids": &types.AttributeValueMemberSS{Value: []string{id}}, ":one": num(1), ":now": num(db.Now().Unix())}
+		if clearShown {
+			v[":false"] = boolean(false)
 		}
-		if item, ok, err := db.updateReturning(ctx, try); ok || err != nil {
+		return v
+	}
+	const alive = "(attribute_not_exists(#ttl) OR #ttl > :now)"
+	same := db.presenceUpdate(room, userID, name, "ADD conns :ids, ver :one SET #ttl = :exp, #name = :name",
+		alive+" AND (attribute_not_exists(#name) OR #name = :name)", values(false))
+	renamed := db.presenceUpdate(room, userID, name, "ADD conns :ids, ver :one SET #ttl = :exp, #name = :name, shown = :false",
+		alive+" AND #name <> :name", values(true))
+	expired := db.presenceUpdate(room, userID, name, "SET conns = :ids, #ttl = :exp, #name = :name, shown = :false ADD ver :one",
+		"#ttl <= :now", values(true))
+	try := same
+	for range presenceTries {
+		item, ok, err := db.updateReturning(ctx, try)
+		if ok || err != nil {
 			return item, err
+		}
+		var it presenceItem
+		if err := unmarshal(item, &it); err != nil {
+			return nil, err
+		}
+		switch {
+		case it.ExpiresAt != 0 && it.ExpiresAt <= db.Now().Unix():
+			try = expired
+		case it.Name != name:
+			try = renamed
+		default:
+			try = same
 		}
 	}
 	return nil, errors.New("the item kept changing")

@@ -379,6 +379,42 @@ func TestRejoinDuringLeaveKeepsTheName(t *testing.T) {
 	}
 }
 
+// A guest who renames reconnects with the same key under the new name,
+// and the new connection may come before the old one's $disconnect: the
+// room must still be told the name, by a join held on the new connection.
+func TestRenameWhileStillConnectedIsAJoin(t *testing.T) {
+	f := newDB(t)
+	put := func(id, name string) (chat.Presence, bool) {
+		t.Helper()
+		p, joined, err := f.db.PutConnection(t.Context(), chat.Connection{ID: id, Room: "r", UserID: "u-ana", Name: name, ConnectedAt: f.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, joined
+	}
+	put("a1", "Ana")
+	if _, ok, err := f.db.ClaimJoin(t.Context(), f.conn(t, "a1")); !ok || err != nil {
+		t.Fatalf("claim a1's join: %v, %v", ok, err)
+	}
+	p, joined := put("a2", "Ana Lima")
+	if !joined || p.Name != "Ana Lima" {
+		t.Fatalf("a2 under a new name while a1 is connected: joined %v, name %q; want a join as Ana Lima", joined, p.Name)
+	}
+	claimed, ok, err := f.db.ClaimJoin(t.Context(), f.conn(t, "a2"))
+	if !ok || err != nil || claimed.Name != "Ana Lima" {
+		t.Fatalf("claim a2's join = %+v, %v, %v; want Ana Lima's", claimed, ok, err)
+	}
+	if _, joined := put("a3", "Ana Lima"); joined {
+		t.Error("a third tab under the same name: joined = true, want false")
+	}
+	if _, left := f.remove(t, "a1"); left {
+		t.Error("the old connection's $disconnect: left = true, want false (a2 and a3 remain)")
+	}
+	if got, want := f.members(t, "r"), "Ana Lima:true"; got != want {
+		t.Errorf("presence = %s, want %s", got, want)
+	}
+}
+
 // A room whose connection records exceed one 1 MB Query page must still
 // yield every member.
 func TestRoomConnectionsPaginates(t *testing.T) {
