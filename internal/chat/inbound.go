@@ -28,11 +28,12 @@ const (
 	ActionRemove     = "remove"
 	ActionMute       = "mute"
 	ActionAudit      = "audit"
+	ActionRoster     = "roster"
 )
 
 // Actions lists every action the server handles, in protocol order.
 var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence, ActionMembers, ActionRooms, ActionEdit, ActionDelete, ActionReact,
-	ActionInvite, ActionRemove, ActionMute, ActionAudit}
+	ActionInvite, ActionRemove, ActionMute, ActionAudit, ActionRoster}
 
 // Writes reports whether action stores an event in the room's order: a
 // message, or a change of one (edit, delete, react). Such a frame may be
@@ -62,8 +63,8 @@ type Inbound struct {
 	// Gap, for sync with After: messages only (a gap fetch), without the
 	// room's members, which cost a read of the room.
 	Gap bool
-	// Cursor, for members: the next page starts after this user id (""
-	// for the first page).
+	// Cursor, for members and roster: the next page starts after this
+	// user id ("" for the first page).
 	Cursor string
 	// Rooms, for rooms: the names of the rooms whose latest seq the
 	// client asks for, as it knows them, each once; Seen, when given, the
@@ -144,9 +145,9 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		return in, err
 	case ActionTyping, ActionPing, ActionAudit:
 		return in, nil
-	case ActionMembers:
+	case ActionMembers, ActionRoster:
 		if len(in.Cursor) > maxCursorBytes {
-			return in, Errorf(CodeInvalidMessage, fmt.Sprintf(`"cursor" is over %d bytes: send back the "next" of a members reply`, maxCursorBytes))
+			return in, Errorf(CodeInvalidMessage, fmt.Sprintf(`"cursor" is over %d bytes: send back the "next" of the reply before`, maxCursorBytes))
 		}
 		return in, nil
 	case ActionRooms:

@@ -35,6 +35,7 @@ const (
 type Membership struct {
 	Role       string
 	MutedUntil time.Time
+	Name       string // the name they last connected with
 }
 
 // Moderates reports whether role may remove others' messages.

@@ -38,6 +38,7 @@ const (
 	TypeReaction   = "reaction"
 	TypeAccess     = "access"
 	TypeAudit      = "audit"
+	TypeRoster     = "roster"
 )
 
 // MessageEvent is a stored message as clients see it: the new-message event
@@ -176,7 +177,44 @@ type MembersPage struct {
 type RoomHeads struct {
 	Type  string     `json:"type"`
 	Rooms []RoomHead `json:"rooms"`
+	// Mine, for a signed-in user, lists the private rooms they belong to
+	// and their direct messages (at most MyRoomsPage), so that a page
+	// lists them on any device.
+	Mine []MyRoom `json:"mine,omitempty"`
 }
+
+// MyRoom is a private room its user belongs to; for direct messages,
+// the other account and, once known, its name.
+type MyRoom struct {
+	Room     string `json:"room"`
+	Peer     string `json:"peer,omitempty"`
+	PeerName string `json:"peerName,omitempty"`
+}
+
+// MyRoomsPage is the most private rooms a rooms reply lists.
+const MyRoomsPage = 50
+
+// Roster answers a roster frame of a private room's member: its members
+// with their roles, a page at a time (at most RosterPage).
+type Roster struct {
+	Type    string         `json:"type"`
+	Room    string         `json:"room"`
+	Members []RosterMember `json:"members"`
+	Next    string         `json:"next,omitempty"`
+}
+
+// RosterMember is a member of a private room: the name they last
+// connected with ("" before they first did), their role and, when muted,
+// until when.
+type RosterMember struct {
+	UserID     string `json:"userId"`
+	Name       string `json:"name,omitempty"`
+	Role       string `json:"role"`
+	MutedUntil string `json:"mutedUntil,omitempty"`
+}
+
+// RosterPage is the most members a roster reply holds.
+const RosterPage = 100
 
 // RoomHead is a room's latest seq (0: no message yet), under the name the
 // client asked with.
@@ -188,15 +226,18 @@ type RoomHead struct {
 	Mentions int64 `json:"mentions,omitempty"`
 }
 
-// AccessEvent answers an invite or a remove: the member's role in the
-// private room now ("" once removed).
+// AccessEvent answers an invite, a remove or a mute, and tells the room
+// of it: the member's role in the private room now ("" once removed),
+// and who changed it.
 type AccessEvent struct {
 	Type   string `json:"type"`
+	Action string `json:"action"` // ActionInvite, ActionRemove or ActionMute
 	Room   string `json:"room"`
 	UserID string `json:"userId"`
 	Role   string `json:"role"`
 	// MutedUntil, in a reply to mute: until when (absent: not muted).
 	MutedUntil string `json:"mutedUntil,omitempty"`
+	By         string `json:"by,omitempty"`
 }
 
 // AuditEntry is one moderation action in a private room: who did what
@@ -244,6 +285,8 @@ type Sync struct {
 	Version int    `json:"version"` // ProtocolVersion
 	Room    string `json:"room"`
 	You     Member `json:"you"`
+	// Role is the user's role in a private room (absent in a public one).
+	Role string `json:"role,omitempty"`
 	// Seq is the room's latest seq when the reply was made.
 	Seq int64 `json:"seq"`
 	// PSeq is the room's latest presence event, read before Members and

@@ -68,8 +68,11 @@ type Access interface {
 	Membership(ctx context.Context, room, userID string) (chat.Membership, error)
 	Mute(ctx context.Context, room, by, userID string, until time.Time) error
 	MuteConnection(ctx context.Context, id string, until time.Time) error
-	CreateRoom(ctx context.Context, room, owner string) error
-	CreateDM(ctx context.Context, room, a, b string) error
+	CreateRoom(ctx context.Context, room, owner, name string) error
+	CreateDM(ctx context.Context, room, a, aName, b string) error
+	NameMember(ctx context.Context, room, userID, name string) error
+	Roster(ctx context.Context, room, cursor string, limit int) ([]chat.RosterMember, string, error)
+	MyRooms(ctx context.Context, userID string) ([]chat.MyRoom, error)
 	Grant(ctx context.Context, room, by, userID, role string) error
 	Revoke(ctx context.Context, room, by, userID string) error
 	UserConnections(ctx context.Context, room, userID string) ([]string, error)
@@ -295,11 +298,11 @@ func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, signedIn, cre
 	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
 	switch {
 	case err == nil && m.Role == "" && dm != "":
-		if err = h.Access.CreateDM(ctx, j.Room, j.UserID, dm); err == nil {
+		if err = h.Access.CreateDM(ctx, j.Room, j.UserID, j.Name, dm); err == nil {
 			return mutedUntil, response{}, true
 		}
 	case err == nil && m.Role == "" && create:
-		if err = h.Access.CreateRoom(ctx, j.Room, j.UserID); err == nil {
+		if err = h.Access.CreateRoom(ctx, j.Room, j.UserID, j.Name); err == nil {
 			r.log.InfoContext(ctx, "private room created", "room", j.Room, "owner", j.UserID)
 			return mutedUntil, response{}, true
 		}
@@ -313,6 +316,11 @@ func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, signedIn, cre
 	case m.Role == "":
 		r.log.InfoContext(ctx, "connect refused: not a member", "room", j.Room, "userId", j.UserID)
 		return mutedUntil, status(403, notMember), false
+	}
+	if m.Name != j.Name { // the roster shows the name (a failure leaves the old one)
+		if err := h.Access.NameMember(ctx, j.Room, j.UserID, j.Name); err != nil {
+			r.log.WarnContext(ctx, "record a member's name failed", "room", j.Room, "userId", j.UserID, "err", err)
+		}
 	}
 	return m.MutedUntil, response{}, true
 }
@@ -370,6 +378,8 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.presenceLog(ctx, r, c, in.After) })
 	case in.Action == chat.ActionMembers:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.members(ctx, r, c, in.Cursor) })
+	case in.Action == chat.ActionRoster:
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.roster(ctx, r, c, in.Cursor) })
 	case in.Action == chat.ActionAudit:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.auditLog(ctx, r, c) })
 	case in.Action == chat.ActionMute:
@@ -509,21 +519,23 @@ func (h *Chat) members(ctx context.Context, r *request, c chat.Connection, curso
 // rooms answers a rooms frame: the latest seq of each room asked about
 // (rooms are public by name: their heads tell nothing their history does
 // not) and, above what the client has seen there, how many messages
-// mention the user.
+// mention the user; for a signed-in user, also the private rooms they
+// belong to.
 func (h *Chat) rooms(ctx context.Context, r *request, c chat.Connection, names []string, seen []int64) error {
+	var mine []chat.MyRoom
+	if chat.AccountID(c.UserID) {
+		var err error
+		if mine, err = h.Access.MyRooms(ctx, c.UserID); err != nil {
+			return err
+		}
+	}
 	// A private room's head is its members' business: to anyone else it
 	// looks like a room with no message, and nothing about it is read.
 	var asked []string
 	var askedSeen []int64
 	for i, n := range names {
-		if chat.Private(n) {
-			m, err := h.Access.Membership(ctx, chat.RoomKey(n), c.UserID)
-			if err != nil {
-				return err
-			}
-			if m.Role == "" {
-				continue
-			}
+		if chat.Private(n) && !slices.ContainsFunc(mine, func(m chat.MyRoom) bool { return m.Room == chat.RoomKey(n) }) {
+			continue
 		}
 		asked = append(asked, n)
 		if i < len(seen) {
@@ -544,7 +556,7 @@ func (h *Chat) rooms(ctx context.Context, r *request, c chat.Connection, names [
 			heads[i] = known[j]
 		}
 	}
-	h.reply(ctx, r, chat.RoomHeads{Type: chat.TypeRooms, Rooms: heads})
+	h.reply(ctx, r, chat.RoomHeads{Type: chat.TypeRooms, Rooms: heads, Mine: mine})
 	h.announceJoin(ctx, r, c)
 	return nil
 }
@@ -578,6 +590,8 @@ func eventType(event any) string {
 	case chat.PresenceLog:
 		return e.Type
 	case chat.ChangeEvent:
+		return e.Type
+	case chat.AccessEvent:
 		return e.Type
 	}
 	return fmt.Sprintf("%T", event)
@@ -671,7 +685,35 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 	}
 	r.log.InfoContext(ctx, "member "+in.Action+"d", "room", c.Room, "userId", in.UserID, "by", c.UserID)
 	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, UserID: in.UserID, Role: role})
-	h.reply(ctx, r, chat.AccessEvent{Type: chat.TypeAccess, Room: c.Room, UserID: in.UserID, Role: role})
+	h.tell(ctx, r, chat.AccessEvent{Type: chat.TypeAccess, Action: in.Action, Room: c.Room, UserID: in.UserID, Role: role, By: c.UserID})
+	return nil
+}
+
+// tell answers an access change to whoever made it and tells the room
+// (live, like a join: a member who misses it reads the roster again).
+func (h *Chat) tell(ctx context.Context, r *request, e chat.AccessEvent) {
+	h.reply(ctx, r, e)
+	h.broadcast(ctx, r, e.Room, r.id, e)
+}
+
+// roster answers a roster frame of a private room's member: a page of
+// its members with their roles.
+func (h *Chat) roster(ctx context.Context, r *request, c chat.Connection, cursor string) error {
+	if !chat.Private(c.Room) {
+		return chat.Errorf(chat.CodeNotAllowed, "a public room has no members list: see who is online")
+	}
+	m, err := h.Access.Membership(ctx, c.Room, c.UserID)
+	if err != nil {
+		return err
+	}
+	if m.Role == "" {
+		return chat.Errorf(chat.CodeNotConnected, "you are no longer a member of this room")
+	}
+	members, next, err := h.Access.Roster(ctx, c.Room, cursor, chat.RosterPage)
+	if err != nil {
+		return err
+	}
+	h.reply(ctx, r, chat.Roster{Type: chat.TypeRoster, Room: c.Room, Members: members, Next: next})
 	return nil
 }
 
@@ -716,11 +758,16 @@ func (h *Chat) mute(ctx context.Context, r *request, c chat.Connection, in chat.
 		return err
 	}
 	r.log.InfoContext(ctx, "member muted", "room", c.Room, "userId", in.UserID, "by", c.UserID, "until", until)
-	e := chat.AccessEvent{Type: chat.TypeAccess, Room: c.Room, UserID: in.UserID, Role: chat.RoleMember}
+	m, err := h.Access.Membership(ctx, c.Room, in.UserID)
+	if err != nil {
+		return err
+	}
+	e := chat.AccessEvent{Type: chat.TypeAccess, Action: chat.ActionMute, Room: c.Room, UserID: in.UserID, Role: m.Role}
 	if !until.IsZero() {
 		e.MutedUntil = chat.FormatTime(until)
 	}
 	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: chat.ActionMute, UserID: in.UserID, Until: e.MutedUntil})
-	h.reply(ctx, r, e)
+	e.By = c.UserID
+	h.tell(ctx, r, e)
 	return nil
 }

@@ -1686,6 +1686,83 @@ func TestDirectMessages(t *testing.T) {
 	}
 	w.send("a1", `{"action":"invite","userId":"u-cy"}`)
 	w.expect("a1", "ack clientId=d1", "join name=bo", "error code=not_allowed")
+
+	// Each finds the other's messages among their rooms, under the
+	// other's name, from any room; Cy, asking with its name, gets nothing.
+	room := chat.DMRoom("u-ana", "u-bo")
+	mine := func(id, sub string) []any {
+		t.Helper()
+		if code, _ := w.connectAs(id, sub, sub, "lobby", false); code != 200 {
+			t.Fatalf("%s connects to lobby", sub)
+		}
+		w.send(id, `{"action":"rooms","rooms":["`+room+`"]}`)
+		got := w.expect(id, "rooms")
+		if len(got) != 1 {
+			return nil
+		}
+		heads, _ := got[0]["rooms"].([]any)
+		seq := heads[0].(map[string]any)["seq"]
+		if want := map[bool]float64{true: 1, false: 0}[sub != "cy"]; seq != want {
+			t.Errorf("%s: the seq of the messages = %v, want %v", sub, seq, want)
+		}
+		m, _ := got[0]["mine"].([]any)
+		return m
+	}
+	for _, c := range []struct{ id, sub, peer string }{{"a9", "ana", "bo"}, {"b9", "bo", "ana"}} {
+		got := mine(c.id, c.sub)
+		if len(got) != 1 || fmt.Sprint(got[0]) != fmt.Sprint(map[string]any{"room": room, "peer": "u-" + c.peer, "peerName": c.peer}) {
+			t.Errorf("%s's rooms: %v, want the messages with %s", c.sub, got, c.peer)
+		}
+	}
+	if got := mine("c9", "cy"); len(got) != 0 {
+		t.Errorf("Cy's rooms: %v, want none", got)
+	}
+}
+
+// A member reads the roster: everyone's role and name (once they came),
+// and their own role in the sync reply; the room hears every change.
+func TestRosterAndRoles(t *testing.T) {
+	w := newWorld(t)
+	if code, _ := w.connectAs("a1", "ana", "Ana", "~team", true); code != 200 {
+		t.Fatal("Ana creates ~team")
+	}
+	w.send("a1", `{"action":"sync"}`)
+	if got := w.expect("a1", "sync"); len(got) == 1 && got[0]["role"] != chat.RoleOwner {
+		t.Errorf("Ana's role in her sync reply: %v", got[0]["role"])
+	}
+	w.send("a1", `{"action":"invite","userId":"u-bo","role":"moderator"}`)
+	w.send("a1", `{"action":"invite","userId":"u-cy"}`)
+	w.expect("a1", "access", "access")
+	if code, _ := w.connectAs("b1", "bo", "Bo", "~team", false); code != 200 {
+		t.Fatal("Bo connects")
+	}
+	w.send("b1", `{"action":"sync"}`)
+	if got := w.expect("b1", "sync"); len(got) == 1 && got[0]["role"] != chat.RoleModerator {
+		t.Errorf("Bo's role in his sync reply: %v", got[0]["role"])
+	}
+	w.frames("a1") // Bo's join
+	w.send("b1", `{"action":"roster"}`)
+	got := w.expect("b1", "roster")
+	if len(got) == 1 {
+		want := `[map[name:Ana role:owner userId:u-ana] map[name:Bo role:moderator userId:u-bo] map[role:member userId:u-cy]]`
+		if fmt.Sprint(got[0]["members"]) != want || got[0]["next"] != nil {
+			t.Errorf("roster = %v, next %v; want %s", got[0]["members"], got[0]["next"], want)
+		}
+	}
+	w.send("a1", `{"action":"remove","userId":"u-cy"}`)
+	if got := w.expect("b1", "access"); len(got) == 1 && (got[0]["action"] != "remove" || got[0]["userId"] != "u-cy" || got[0]["role"] != "") {
+		t.Errorf("Bo heard %v, want Cy removed", got[0])
+	}
+	w.expect("a1", "access")
+	w.send("b1", `{"action":"roster"}`)
+	if got := w.expect("b1", "roster"); len(got) == 1 && len(got[0]["members"].([]any)) != 2 {
+		t.Errorf("roster after Cy's removal: %v", got[0]["members"])
+	}
+	if code, _ := w.connectAs("g1", "", "Gus", "lobby", false); code != 200 {
+		t.Fatal("Gus connects")
+	}
+	w.send("g1", `{"action":"roster"}`)
+	w.expect("g1", "error code=not_allowed") // a public room has no roster
 }
 
 // The owner names moderators; a moderator removes anyone's message (a
@@ -1765,8 +1842,10 @@ func TestMutedMembers(t *testing.T) {
 		t.Errorf("mute reply %v", got[0])
 	}
 	w.send("c1", `{"action":"new-message","text":"loud","clientId":"m1","frame":1}`)
-	if got := w.expect("c1", "error code=muted clientId=m1"); len(got) == 1 && got[0]["retryAfterMs"] != float64(10*time.Minute/time.Millisecond) {
-		t.Errorf("muted: %v", got[0])
+	// The room heard the mute (Cy among it), then Cy's message is refused.
+	if got := w.expect("c1", "access", "error code=muted clientId=m1"); len(got) == 2 &&
+		(got[0]["userId"] != "u-cy" || got[0]["by"] != "u-ana" || got[0]["action"] != "mute" || got[1]["retryAfterMs"] != float64(10*time.Minute/time.Millisecond)) {
+		t.Errorf("muted: %v", got)
 	}
 	w.expect("a1")
 	if code, _ := w.connectAs("c2", "cy", "Cy", "~quiet", false); code != 200 { // a new connection is muted too
@@ -1882,11 +1961,13 @@ func TestPrivateRoomsHoldUnderRaces(t *testing.T) {
 	send("a1", `{"action":"invite","userId":"u-eve","role":"moderator"}`)
 	w.frames("a1")
 	send("b1", `{"action":"mute","userId":"u-eve","minutes":5}`)
-	w.expect("b1", "error code=not_allowed")
+	w.expect("b1", "access", "error code=not_allowed") // the room heard Eve made a moderator
 	send("b1", `{"action":"mute","userId":"u-dee","minutes":0}`)
 	w.expect("b1", "access")
 	send("a1", `{"action":"mute","userId":"u-bo","minutes":5}`) // the owner mutes a moderator…
-	w.expect("a1", "access")
+	if got := w.expect("a1", "access", "access"); len(got) == 2 && (got[0]["by"] != "u-bo" || got[1]["role"] != "moderator") {
+		t.Errorf("Ana heard Bo's mute of Dee, then her own of Bo (a moderator still): %v", got)
+	}
 	send("b1", `{"action":"mute","userId":"u-dee","minutes":5}`) // …who no longer mutes
-	w.expect("b1", "error code=not_allowed")
+	w.expect("b1", "access", "error code=not_allowed")
 }

@@ -68,7 +68,15 @@ func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.
 		return err
 	}
 	head.PSeq = max(head.PSeq, join.PSeq)
-	h.reply(ctx, r, h.syncReply(c, in, page, presence, head))
+	reply := h.syncReply(c, in, page, presence, head)
+	if chat.Private(c.Room) && !in.Gap {
+		m, err := h.Access.Membership(ctx, c.Room, c.UserID)
+		if err != nil {
+			return err
+		}
+		reply.Role = m.Role
+	}
+	h.reply(ctx, r, reply)
 	return nil
 }
 
@@ -98,9 +106,10 @@ func (h *Chat) syncReply(c chat.Connection, in chat.Inbound, page chat.Page, pre
 		return s
 	}
 	// What the reply takes without history: with more false (one byte
-	// longer than true), and the lists that changes open.
+	// longer than true), the lists that changes open, and the longest
+	// role sync adds in a private room.
 	b, _ := json.Marshal(reply(nil, false))
-	budget := h.Limits.MaxFrameBytes - len(b) - len(`,"changes":[]`)
+	budget := h.Limits.MaxFrameBytes - len(b) - len(`,"changes":[]`) - len(`,"role":"moderator"`)
 	if len(page.Skipped) == 0 {
 		budget -= len(`,"skipped":[]`)
 	}

@@ -18,12 +18,37 @@ import (
 // room#{room}, sk "meta" (the room: its owner and when it was made) and sk
 // access#{userId} (a member and their role). Whether a user may connect is
 // one GetItem of their access item, so that a room that does not exist and
-// one the user is not a member of look the same.
+// one the user is not a member of look the same. Each member also has an
+// item under their own key, pk mine#{userId}, sk the room (with the other
+// account, for direct messages), written and deleted in the same
+// transaction as their access item: the rooms a page lists for them.
 
 const (
 	metaSK       = "meta"
 	accessPrefix = "access#"
+	minePrefix   = "mine#"
 )
+
+// mineItem is a private room its user belongs to: pk mine#{userId}, sk
+// the room.
+type mineItem struct {
+	keys
+	Peer     string `dynamodbav:"peer,omitempty"`     // direct messages: the other account
+	PeerName string `dynamodbav:"peerName,omitempty"` // its name, once it connected
+}
+
+func mineKey(userID, room string) map[string]types.AttributeValue {
+	return key(minePrefix+userID, room)
+}
+
+// putMine is the write of a user's item of a room, for a transaction.
+func (db *DB) putMine(it mineItem) (types.TransactWriteItem, error) {
+	item, err := marshal(it)
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	return types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: item}}, nil
+}
 
 // metaItem is a private room: pk room#{room}, sk meta.
 type metaItem struct {
@@ -41,6 +66,8 @@ type accessItem struct {
 	AddedBy    string `dynamodbav:"addedBy"`
 	AddedAt    int64  `dynamodbav:"addedAt"`              // Unix ms
 	MutedUntil int64  `dynamodbav:"mutedUntil,omitempty"` // Unix ms
+	Name       string `dynamodbav:"name,omitempty"`       // the name they last connected with
+	Peer       string `dynamodbav:"peer,omitempty"`       // direct messages: the other account
 }
 
 func accessKey(room, userID string) map[string]types.AttributeValue {
@@ -55,7 +82,94 @@ func (db *DB) Membership(ctx context.Context, room, userID string) (chat.Members
 	if _, err := db.getItem(ctx, db.tables.Messages, accessKey(room, userID), &it); err != nil {
 		return chat.Membership{}, fmt.Errorf("get the role of %s in room %q: %w", userID, room, err)
 	}
-	return chat.Membership{Role: it.Role, MutedUntil: optionalMS(it.MutedUntil)}, nil
+	return chat.Membership{Role: it.Role, MutedUntil: optionalMS(it.MutedUntil), Name: it.Name}, nil
+}
+
+// NameMember records the name a member of a private room connected with,
+// for the room's roster; in direct messages, also on the other account's
+// item of the room, for their room list. A member removed meanwhile is
+// not added back.
+func (db *DB) NameMember(ctx context.Context, room, userID, name string) error {
+	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &db.tables.Messages, Key: accessKey(room, userID),
+		UpdateExpression: aws.String("SET #name = :name"), ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames: map[string]string{"#name": "name"}, ExpressionAttributeValues: map[string]types.AttributeValue{":name": str(name)},
+		ReturnValues: types.ReturnValueAllNew})
+	if conditionFailed(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("name %s in room %q: %w", userID, room, err)
+	}
+	var it accessItem
+	if err := unmarshal(out.Attributes, &it); err != nil || it.Peer == "" {
+		return err
+	}
+	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &db.tables.Messages, Key: mineKey(it.Peer, room),
+		UpdateExpression: aws.String("SET peerName = :name"), ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":name": str(name)}})
+	if err != nil && !conditionFailed(err) {
+		return fmt.Errorf("name %s in the direct messages of %s: %w", userID, it.Peer, err)
+	}
+	return nil
+}
+
+// Roster returns a page of a private room's members (at most limit),
+// after the member cursor, and the cursor of the next page ("" if none).
+func (db *DB) Roster(ctx context.Context, room, cursor string, limit int) ([]chat.RosterMember, string, error) {
+	in := &dynamodb.QueryInput{
+		TableName:                 &db.tables.Messages,
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :access)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":access": str(accessPrefix)},
+		ConsistentRead:            aws.Bool(true),
+		Limit:                     aws.Int32(int32(limit)),
+	}
+	if cursor != "" {
+		in.ExclusiveStartKey = accessKey(room, cursor)
+	}
+	out, err := db.client.Query(ctx, in)
+	if err != nil {
+		return nil, "", fmt.Errorf("read the members of room %q: %w", room, err)
+	}
+	members := make([]chat.RosterMember, 0, len(out.Items))
+	for _, item := range out.Items {
+		var it accessItem
+		if err := unmarshal(item, &it); err != nil {
+			return nil, "", err
+		}
+		m := chat.RosterMember{UserID: strings.TrimPrefix(it.SK, accessPrefix), Name: it.Name, Role: it.Role}
+		if until := optionalMS(it.MutedUntil); until.After(db.Now()) {
+			m.MutedUntil = chat.FormatTime(until)
+		}
+		members = append(members, m)
+	}
+	next := ""
+	if out.LastEvaluatedKey != nil && len(members) > 0 {
+		next = members[len(members)-1].UserID
+	}
+	return members, next, nil
+}
+
+// MyRooms returns the private rooms userID belongs to, direct messages
+// included (at most chat.MyRoomsPage).
+func (db *DB) MyRooms(ctx context.Context, userID string) ([]chat.MyRoom, error) {
+	items, err := db.queryItems(ctx, &dynamodb.QueryInput{
+		TableName:                 &db.tables.Messages,
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(minePrefix + userID)},
+		Limit:                     aws.Int32(chat.MyRoomsPage),
+	}, chat.MyRoomsPage, false) // they do not expire
+	if err != nil {
+		return nil, fmt.Errorf("read the rooms of %s: %w", userID, err)
+	}
+	rooms := make([]chat.MyRoom, 0, len(items))
+	for _, item := range items {
+		var it mineItem
+		if err := unmarshal(item, &it); err != nil {
+			return nil, err
+		}
+		rooms = append(rooms, chat.MyRoom{Room: it.SK, Peer: it.Peer, PeerName: it.PeerName})
+	}
+	return rooms, nil
 }
 
 // Mute mutes userID in a private room until until (the zero time lifts
@@ -120,9 +234,10 @@ func (db *DB) MuteConnection(ctx context.Context, id string, until time.Time) er
 	return nil
 }
 
-// CreateRoom makes a private room owned by owner, if no room of that name
-// exists; else it refuses with not_allowed (the name is taken).
-func (db *DB) CreateRoom(ctx context.Context, room, owner string) error {
+// CreateRoom makes a private room owned by owner (called name), if no
+// room of that name exists; else it refuses with not_allowed (the name is
+// taken).
+func (db *DB) CreateRoom(ctx context.Context, room, owner, name string) error {
 	if strings.HasPrefix(room, chat.DMPrefix) {
 		return chat.Errorf(chat.CodeNotAllowed, "that name is kept for direct messages")
 	}
@@ -131,13 +246,18 @@ func (db *DB) CreateRoom(ctx context.Context, room, owner string) error {
 	if err != nil {
 		return err
 	}
-	access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + owner}, Role: chat.RoleOwner, AddedBy: owner, AddedAt: now})
+	access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + owner}, Role: chat.RoleOwner, AddedBy: owner, AddedAt: now, Name: name})
+	if err != nil {
+		return err
+	}
+	mine, err := db.putMine(mineItem{keys: keys{minePrefix + owner, room}})
 	if err != nil {
 		return err
 	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &db.tables.Messages, Item: meta, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Put: &types.Put{TableName: &db.tables.Messages, Item: access}},
+		mine,
 	}})
 	if cancelledByCondition(err) {
 		return chat.Errorf(chat.CodeNotAllowed, "a room of that name exists already")
@@ -148,10 +268,10 @@ func (db *DB) CreateRoom(ctx context.Context, room, owner string) error {
 	return nil
 }
 
-// CreateDM makes the private room of the direct messages between a and b
-// (chat.DMRoom), with both as members and no owner, if it does not exist
-// yet (else it changes nothing).
-func (db *DB) CreateDM(ctx context.Context, room, a, b string) error {
+// CreateDM makes the private room of the direct messages between a (who
+// asks, called aName) and b (chat.DMRoom), with both as members and no
+// owner, if it does not exist yet (else it changes nothing).
+func (db *DB) CreateDM(ctx context.Context, room, a, aName, b string) error {
 	now := ms(db.Now())
 	items := []types.TransactWriteItem{}
 	meta, err := marshal(metaItem{keys: keys{roomPrefix + room, metaSK}, CreatedAt: now, DM: true})
@@ -159,12 +279,16 @@ func (db *DB) CreateDM(ctx context.Context, room, a, b string) error {
 		return err
 	}
 	items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: meta, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
-	for _, id := range []string{a, b} {
-		access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + id}, Role: chat.RoleMember, AddedBy: a, AddedAt: now})
+	for _, m := range []struct{ id, name, peer, peerName string }{{a, aName, b, ""}, {b, "", a, aName}} {
+		access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + m.id}, Role: chat.RoleMember, AddedBy: a, AddedAt: now, Name: m.name, Peer: m.peer})
 		if err != nil {
 			return err
 		}
-		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: access}})
+		mine, err := db.putMine(mineItem{keys: keys{minePrefix + m.id, room}, Peer: m.peer, PeerName: m.peerName})
+		if err != nil {
+			return err
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: access}}, mine)
 	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err != nil && !cancelledByCondition(err) {
@@ -186,8 +310,12 @@ func (db *DB) CreateDM(ctx context.Context, room, a, b string) error {
 // if by is its owner (else not_allowed); a member's role changes to role.
 // The owner's role does not change.
 func (db *DB) Grant(ctx context.Context, room, by, userID, role string) error {
+	mine, err := db.putMine(mineItem{keys: keys{minePrefix + userID, room}})
+	if err != nil {
+		return err
+	}
 	// An update, not a put: a member's mute and when they came stay.
-	return db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q as %s", userID, room, role), types.TransactWriteItem{Update: &types.Update{
+	return db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q as %s", userID, room, role), mine, types.TransactWriteItem{Update: &types.Update{
 		TableName: &db.tables.Messages, Key: accessKey(room, userID),
 		UpdateExpression:         aws.String("SET #role = :role, addedBy = if_not_exists(addedBy, :by), addedAt = if_not_exists(addedAt, :at)"),
 		ConditionExpression:      aws.String("attribute_not_exists(pk) OR #role <> :owner"),
@@ -200,7 +328,8 @@ func (db *DB) Grant(ctx context.Context, room, by, userID, role string) error {
 // not_allowed); the owner cannot be removed. The caller closes their
 // connections: RemoveConnection of each of UserConnections.
 func (db *DB) Revoke(ctx context.Context, room, by, userID string) error {
-	return db.byOwner(ctx, room, by, fmt.Sprintf("remove %s from room %q", userID, room), types.TransactWriteItem{Delete: &types.Delete{
+	mine := types.TransactWriteItem{Delete: &types.Delete{TableName: &db.tables.Messages, Key: mineKey(userID, room)}}
+	return db.byOwner(ctx, room, by, fmt.Sprintf("remove %s from room %q", userID, room), mine, types.TransactWriteItem{Delete: &types.Delete{
 		TableName: &db.tables.Messages, Key: accessKey(room, userID),
 		ConditionExpression:       aws.String("attribute_not_exists(pk) OR #role <> :owner"),
 		ExpressionAttributeNames:  map[string]string{"#role": "role"},
@@ -208,24 +337,24 @@ func (db *DB) Revoke(ctx context.Context, room, by, userID string) error {
 	}})
 }
 
-// byOwner runs write in one transaction with the check that by owns the
-// room. A write whose own condition fails (a member added twice) changes
-// nothing and is no error.
-func (db *DB) byOwner(ctx context.Context, room, by, what string, write types.TransactWriteItem) error {
+// byOwner runs the write of a member's item of the room (mine) and of
+// their access item (write) in one transaction with the check that by
+// owns the room; the access item's condition keeps the owner's.
+func (db *DB) byOwner(ctx context.Context, room, by, what string, mine, write types.TransactWriteItem) error {
 	_, err := db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: accessKey(room, by),
 			ConditionExpression:       aws.String("#role = :owner"),
 			ExpressionAttributeNames:  map[string]string{"#role": "role"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner)}}},
-		write,
+		mine, write,
 	}})
 	reasons := cancelReasons(err)
 	switch {
 	case err == nil:
 		return nil
-	case len(reasons) == 2 && reasonIs(reasons[0], reasonCondition):
+	case len(reasons) == 3 && reasonIs(reasons[0], reasonCondition):
 		return chat.Errorf(chat.CodeNotAllowed, "only the room's owner may add or remove its members")
-	case len(reasons) == 2 && reasonIs(reasons[1], reasonCondition):
+	case len(reasons) == 3 && reasonIs(reasons[2], reasonCondition):
 		return chat.Errorf(chat.CodeNotAllowed, "the owner of a room stays its owner")
 	}
 	return fmt.Errorf("%s: %w", what, err)

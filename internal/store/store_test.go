@@ -1073,10 +1073,10 @@ func TestMentionsCountedPerRoom(t *testing.T) {
 func TestPrivateRoomAccess(t *testing.T) {
 	f := newDB(t)
 	ctx := t.Context()
-	if err := f.db.CreateRoom(ctx, "~team", "u-ana"); err != nil {
+	if err := f.db.CreateRoom(ctx, "~team", "u-ana", "Ana"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.db.CreateRoom(ctx, "~team", "u-bo"); chat.ErrorCode(err) != chat.CodeNotAllowed {
+	if err := f.db.CreateRoom(ctx, "~team", "u-bo", "Bo"); chat.ErrorCode(err) != chat.CodeNotAllowed {
 		t.Errorf("a second create: %v, want not_allowed", err)
 	}
 	role := func(user string) string {
