@@ -9,7 +9,7 @@ import { EDIT_WINDOW_MS, REACTIONS } from "./rules.js";
 const $ = (id) => document.getElementById(id);
 const MAX_SUGGESTIONS = 6;
 
-let hooks = null; // {client(), me(), people(): [{userId, name, label}], jumpTo(seq)}
+let hooks = null; // {client(), me(), people(): [{userId, name, label}], jumpTo(seq), moderates()}
 let menuFor = null; // the message item whose menu is open
 let mode = null; // {edit: seq} or {replyTo: {seq, name, text}} while the composer is in that mode
 const mentioned = new Map(); // userId → name, chosen from the suggestions for the message being written
@@ -75,7 +75,10 @@ function openMenu(li) {
   menuFor = li;
   const menu = $("message-menu");
   menu.querySelector("[data-act=edit]").hidden = !editable(li);
-  menu.querySelector("[data-act=delete]").hidden = !li.classList.contains("mine");
+  // A moderator removes anyone's message (a tombstone that says so).
+  const others = !li.classList.contains("mine");
+  menu.querySelector("[data-act=delete]").hidden = (others && !hooks.moderates()) || li.classList.contains("deleted");
+  menu.querySelector("[data-act=delete]").textContent = others ? "Remove (moderator)" : "Delete";
   menu.querySelector(".confirm").hidden = true;
   menu.setAttribute("aria-label", li.querySelector("button.actions").getAttribute("aria-label"));
   for (const b of menu.querySelectorAll(".emoji-row button")) {

@@ -8,6 +8,7 @@ import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMy
 import { messageItem, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
+import { dmOf, dmRoom, isDM, moderates, noteDM, noteMine, onAccess, onAudit, onRole, onRoster, personMenu, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -32,7 +33,7 @@ const PROBLEM_TEXT = {
   signed_out: "Your sign-in has ended. Sign in again to go on.",
   outdated: "The chat has been updated: reload the page to see everyone who is here.",
   gone: "That message is no longer there (deleted, or expired).",
-  not_allowed: "Only its author can edit or delete a message.",
+  not_allowed: "Not allowed:",
   too_late: "That message can no longer be edited.",
   private: "You cannot open this private room: you are not one of its members (or there is no such room). Ask its owner to add you.",
   private_guest: "Private rooms (names starting with ~) are for signed-in users.",
@@ -57,6 +58,19 @@ setupActions({
     return [...all].map(([userId, name]) => ({ userId, name, label: label(userId, name) }));
   },
   jumpTo: (seq) => jumpTo(seq),
+  moderates,
+});
+setupAccess({
+  client: () => client,
+  me: () => me,
+  signedIn: () => !!signin,
+  name: (userId) => members.get(userId) || [...authors].find(([, ids]) => ids.has(userId))?.[0] || "",
+  openDM,
+  notice: (text) => showNotice(text),
+  removed: (text) => {
+    client?.stop();
+    $("problem").textContent = text; // stays: nothing will change it
+  },
 });
 // A mark of 12 characters of the userId (60 bits) tells same-named people
 // apart: not found by trying keys until an id starts the same, as 4 (20
@@ -166,7 +180,8 @@ function join(name, r, how = "replace") {
   else if (how === "replace") history.replaceState(null, "", url);
   $("join").hidden = true;
   $("chat").hidden = false;
-  $("room-title").textContent = `#${r}`;
+  $("room-title").textContent = roomLabel(r);
+  resetAccess(r.startsWith("~"));
   unread = unreadMentions = 0;
   resetActions();
   updateTitle();
@@ -186,9 +201,10 @@ function join(name, r, how = "replace") {
   $("text").value = ""; // what was typed in the room before is kept for it (kept.js)
   textState();
   fitComposer();
-  // A private room (~name) is made if there is none: its maker owns it.
+  // A private room (~name) is made if there is none: its maker owns it;
+  // direct messages, with the other account (dm) when this browser knows it.
   client = signin
-    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token(), create: r.startsWith("~") })
+    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token(), create: r.startsWith("~") && !isDM(r), dm: isDM(r) ? dmOf(r)?.peer || "" : "" })
     : new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
   client.addEventListener("state", (e) => showState(e.detail.state));
   if (r.startsWith("~")) watchRefusal(client);
@@ -202,7 +218,10 @@ function join(name, r, how = "replace") {
   client.addEventListener("failed", (e) => onFailed(e.detail));
   client.addEventListener("presence", (e) => onPresence(e.detail));
   client.addEventListener("typing", (e) => onTyping(e.detail));
-  client.addEventListener("rooms", (e) => onRooms(e.detail.rooms));
+  client.addEventListener("rooms", (e) => onRooms(e.detail));
+  client.addEventListener("access", (e) => onAccess(e.detail));
+  client.addEventListener("roster", (e) => onRoster(e.detail));
+  client.addEventListener("audit", (e) => onAudit(e.detail));
   client.addEventListener("change", (e) => onChange(e.detail));
   client.addEventListener("problem", (e) => (e.detail.code === "signed_out" ? signedOut() : showProblem(e.detail)));
   client.start();
@@ -294,9 +313,18 @@ for (const menu of headerMenus) {
 // A guest changes name by reconnecting with the new one: the same key, so
 // the same person (userId) to everyone; messages already sent keep the name
 // they were sent with. Signed in, the name is the account's.
-$("me-menu").hidden = !!signin;
+$("rename-form").hidden = !!signin;
+$("my-account").hidden = !signin;
+$("copy-id").addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText(me.userId);
+    showNotice("User id copied.");
+  } catch {
+    showNotice(`Your user id: ${me.userId}`);
+  }
+});
 $("me-menu").addEventListener("toggle", () => {
-  if (!$("me-menu").open) return;
+  if (!$("me-menu").open || signin) return;
   $("new-name").value = me.name;
   $("new-name").focus();
 });
@@ -352,10 +380,20 @@ const roomLists = [$("room-list"), $("menu-room-list")];
 const latestSeqs = new Map(); // room key → {seq, mentions}: the latest seq the server told, and the mentions above what was seen
 let roomsAskedAt = 0;
 
+// The private rooms and direct messages the server lists as the user's
+// (signed in), after the recent ones: kept here so that a reload lists them.
+let mineRooms = JSON.parse(localStorage.getItem("chat.mine") || "[]");
+
+/** The rooms listed: the recent ones, then the user's private rooms not among them. */
+function listedRooms() {
+  const recent = recentRooms();
+  return [...recent, ...mineRooms.filter((r) => !roomError(r) && !recent.some((x) => roomKey(x) === roomKey(r)))];
+}
+
 function showRooms() {
-  const rooms = recentRooms();
+  const rooms = listedRooms();
   for (const nav of [$("rooms-nav"), $("menu-rooms")]) nav.hidden = rooms.length < 2;
-  renderRooms(roomLists, rooms, room, latestSeqs);
+  renderRooms(roomLists, rooms, room, latestSeqs, roomLabel);
   // On a phone the list is behind Menu: the button says when there is news there.
   const news = roomLists[1].querySelector(".badge") !== null;
   $("menu-toggle").classList.toggle("news", news);
@@ -364,16 +402,34 @@ function showRooms() {
 
 /** Asks for the other recent rooms' latest seqs, while the page is visible. */
 function askRooms() {
-  const others = recentRooms().filter((r) => roomKey(r) !== roomKey(room));
+  // At most the 20 a rooms frame takes; signed in, the current room at
+  // least, so that the reply lists the user's private rooms.
+  let others = listedRooms().filter((r) => roomKey(r) !== roomKey(room)).slice(0, 20);
+  if (others.length === 0 && signin) others = [room];
   if (!client || document.hidden || others.length === 0) return;
   roomsAskedAt = Date.now();
   client.fetchRooms(others, others.map(seenSeq));
 }
 setInterval(askRooms, ROOMS_EVERY_MS);
 
-function onRooms(rooms) {
+function onRooms({ rooms, mine }) {
   for (const { room: r, seq, mentions = 0 } of rooms) latestSeqs.set(roomKey(r), { seq, mentions });
+  if (signin) {
+    const before = new Set(mineRooms);
+    mineRooms = noteMine(mine);
+    localStorage.setItem("chat.mine", JSON.stringify(mineRooms));
+    if (mineRooms.some((r) => !before.has(r))) setTimeout(askRooms, 0); // their latest seqs too
+  }
   showRooms();
+  if (isDM(room)) $("room-title").textContent = roomLabel(room);
+}
+
+/** Opens the direct messages with account peer (called name), made on first use. */
+async function openDM(peer, name) {
+  const r = await dmRoom(me.userId, peer);
+  noteDM(r, peer, name);
+  closeMenu();
+  switchRoom(r, "push");
 }
 
 /**
@@ -480,7 +536,7 @@ function quietly(insert) {
   }));
 }
 
-function onSync({ you, room: syncedRoom, first, more }) {
+function onSync({ you, room: syncedRoom, role, first, more }) {
   // The messages of a sync follow this event in the same task: history,
   // not news.
   quietly(() => {});
@@ -489,6 +545,8 @@ function onSync({ you, room: syncedRoom, first, more }) {
   me = you;
   storedRoom = syncedRoom;
   $("me-name").textContent = you.name;
+  $("my-id").textContent = you.userId;
+  onRole(role); // a private room's roster is read again after every (re)connection
   if (first) {
     restoreKept(you.userId); // a guest's came back with the room (join), but for a room the server names otherwise
     setOlder(more);
@@ -536,6 +594,7 @@ function onMembers(list) {
   $("online-count").textContent = `${members.size} online`;
   renderMembers();
   renderNames();
+  renderRoster();
 }
 
 /**
@@ -823,6 +882,8 @@ function renderMembers() {
     const li = document.createElement("li");
     li.dataset.userId = userId;
     li.textContent = label(userId, name) + (userId === me.userId ? " (you)" : "");
+    const menu = personMenu(userId, name);
+    if (menu) li.append(" ", menu);
     return li;
   });
   $("members").replaceChildren(...items);

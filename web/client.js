@@ -77,11 +77,12 @@ const RECONNECT_CODES = new Set(["not_connected", "invalid_frame"]);
 const WRITES = new Set(["new-message", "edit", "delete", "react"]);
 
 export class ChatClient extends EventTarget {
-  constructor({ url, name, room, key, token, create = false }) {
+  constructor({ url, name, room, key, token, create = false, dm = "" }) {
     super();
     this.url = url;
     this.name = name;
     this.create = create; // a private room: made if there is none
+    this.dm = dm; // direct messages: the other account's user id (made on first use)
     this.room = room;
     this.key = key; // the guest key the server derives the userId from
     this.token = token; // signed in: async () => a token, or null once signed out
@@ -232,6 +233,7 @@ export class ChatClient extends EventTarget {
     if (this.name) q.set("name", this.name);
     if (this.key) q.set("key", this.key);
     if (this.create) q.set("create", "1");
+    if (this.dm) q.set("dm", this.dm);
     // Signed in: the token travels as a subprotocol (browsers can set no
     // other header), fetched fresh for every connection.
     let protocols;
@@ -477,6 +479,15 @@ export class ChatClient extends EventTarget {
     if (this.ready) this.transmit({ action: "rooms", rooms: names, ...(seen ? { seen } : {}) });
   }
 
+  /**
+   * Sends a private room's management frame: roster, invite, remove, mute
+   * or audit (docs/protocol.md); its answer comes as an event of that
+   * type's reply (roster, access, audit), a refusal as a problem.
+   */
+  manage(frame) {
+    if (this.ready) this.transmit(frame);
+  }
+
   /** Asks for the presence events after the last contiguous one. */
   requestPresence() {
     this.presenceAskedAt = Date.now();
@@ -658,7 +669,12 @@ export class ChatClient extends EventTarget {
         this.emit("membersPage", { members: f.members, next: f.next || "" });
         break;
       case "rooms":
-        this.emit("rooms", { rooms: f.rooms });
+        this.emit("rooms", { rooms: f.rooms, mine: f.mine || [] });
+        break;
+      case "access": // a private room's member added, removed, muted (docs/protocol.md)
+      case "roster":
+      case "audit":
+        this.emit(f.type, f);
         break;
       case "error":
         this.onError(f);
@@ -745,7 +761,7 @@ export class ChatClient extends EventTarget {
     const first = this.last === null;
     const before = this.last;
     const held = this.held.size;
-    this.emit("sync", { you: f.you, room: f.room, first, more: f.more });
+    this.emit("sync", { you: f.you, room: f.room, role: f.role || "", first, more: f.more });
     if (f.members) { // a gap fetch's reply has none: the members stay as they are
       this.large = !!f.large;
       if (this.large) this.presence.clear(); // a large room's members are not kept: they are not told

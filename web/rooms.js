@@ -65,15 +65,15 @@ export function unseen(r, latest) {
  * Fills each list in lists with links to rooms, current marked as the page
  * it is, the others with a count of the messages not seen there and of
  * those that mention the user (from latest: room key → {seq, mentions},
- * as far as known).
+ * as far as known); labelOf(room) is what each is called.
  */
-export function renderRooms(lists, rooms, current, latest) {
+export function renderRooms(lists, rooms, current, latest, labelOf = (r) => `#${r}`) {
   for (const list of lists) {
     list.replaceChildren(...rooms.map((r) => {
       const a = document.createElement("a");
       a.href = `?room=${encodeURIComponent(r)}`;
       a.dataset.room = r;
-      a.textContent = `#${r}`;
+      a.textContent = labelOf(r);
       const known = latest.get(roomKey(r)) || { seq: 0, mentions: 0 };
       const n = sameRoom(r, current) ? 0 : unseen(r, known.seq);
       if (sameRoom(r, current)) a.setAttribute("aria-current", "page");

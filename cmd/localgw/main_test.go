@@ -681,6 +681,9 @@ func TestSignIn(t *testing.T) {
 	anaCrew.next("ack")
 	anaCrew.send(`{"action":"remove","userId":"` + chat.AccountUserID("bo") + `"}`)
 	anaCrew.next("access")
+	if f := boCrew.next("access"); f["userId"] != chat.AccountUserID("bo") || f["role"] != "" {
+		t.Errorf("Bo was told %v, want his removal", f)
+	}
 	if rest := boCrew.drain(3 * time.Second); len(rest) > 0 {
 		t.Errorf("Bo, removed, still got %v", rest)
 	}

@@ -672,20 +672,24 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 			return err
 		}
 		role = ""
-		ids, err := h.Access.UserConnections(ctx, c.Room, in.UserID)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if err := h.Fanout.Close(ctx, r.endpoint, id); err != nil {
-				r.log.WarnContext(ctx, "close the connection of a removed member failed", "removed", id, "err", err)
-			}
-			r.gone = append(r.gone, id) // settle removes it and tells the room
-		}
 	}
 	r.log.InfoContext(ctx, "member "+in.Action+"d", "room", c.Room, "userId", in.UserID, "by", c.UserID)
 	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, UserID: in.UserID, Role: role})
+	// The removed member's connections hear it too, before they are closed.
 	h.tell(ctx, r, chat.AccessEvent{Type: chat.TypeAccess, Action: in.Action, Room: c.Room, UserID: in.UserID, Role: role, By: c.UserID})
+	if role != "" {
+		return nil
+	}
+	ids, err := h.Access.UserConnections(ctx, c.Room, in.UserID)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := h.Fanout.Close(ctx, r.endpoint, id); err != nil {
+			r.log.WarnContext(ctx, "close the connection of a removed member failed", "removed", id, "err", err)
+		}
+		r.gone = append(r.gone, id) // settle removes it and tells the room
+	}
 	return nil
 }
 

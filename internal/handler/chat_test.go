@@ -1600,6 +1600,9 @@ func TestPrivateRooms(t *testing.T) {
 	if !slices.Contains(w.fan.closed, "b1") {
 		t.Errorf("Bo's connection was not closed: closed %v", w.fan.closed)
 	}
+	if got := w.expect("b1", "access"); len(got) == 1 && (got[0]["userId"] != "u-bo" || got[0]["role"] != "") {
+		t.Errorf("Bo was told %v before his connection closed, want his removal", got[0])
+	}
 	// A frame of Bo's still on its way: refused (to a closed connection),
 	// nothing stored, nothing sent.
 	w.send("b1", `{"action":"new-message","text":"still here?","clientId":"m2"}`)

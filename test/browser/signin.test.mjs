@@ -86,3 +86,98 @@ scenario("a private room: its maker gets in, an outsider is told why not", async
   await bo.locator("#problem", { hasText: "you are not one of its members" }).waitFor({ timeout: 30000 });
   assert.equal(await bo.locator("#messages li.message").count(), 0, "nothing of the room shown");
 });
+
+scenario("a private room's people: added by user id, a moderator's removal seen by all, a mute, a removal mid-conversation, the log, direct messages from both sides", async () => {
+  const userId = async (page) => {
+    await page.locator("#me-menu summary").click();
+    const id = await page.locator("#my-id").textContent();
+    await page.locator("#me-menu summary").click();
+    assert.match(id, /^u-/);
+    return id;
+  };
+  const say = async (page, text) => {
+    await page.getByLabel("Message", { exact: true }).fill(text);
+    await page.getByLabel("Message", { exact: true }).press("Enter");
+  };
+  const ana = await signIn("ana", "?room=~team");
+  const bo = await signIn("bo", "?room=lobby");
+  const cy = await signIn("cy", "?room=lobby");
+  const [boId, cyId] = [await userId(bo), await userId(cy)];
+  // Cy, not a member, is refused with the room's exact name.
+  await cy.getByLabel("Go to room").fill("~team");
+  await cy.getByLabel("Go to room").press("Enter");
+  await cy.locator("#problem", { hasText: "you are not one of its members" }).waitFor({ timeout: 30000 });
+
+  await ana.locator("#roster li", { hasText: "ana (you)" }).locator(".role", { hasText: "owner" }).waitFor();
+  await ana.getByLabel("Add someone by user id").fill(boId);
+  await ana.getByLabel("Role").selectOption("moderator");
+  await ana.getByRole("button", { name: "Add", exact: true }).click();
+  await ana.locator("#roster li", { hasText: boId }).locator(".role", { hasText: "moderator" }).waitFor();
+  await ana.getByLabel("Add someone by user id").fill(cyId);
+  await ana.getByLabel("Role").selectOption("member");
+  await ana.getByRole("button", { name: "Add", exact: true }).click();
+  await ana.locator("#roster li", { hasText: cyId }).waitFor();
+
+  await bo.getByLabel("Go to room").fill("~team");
+  await bo.getByLabel("Go to room").press("Enter");
+  await online(bo);
+  await bo.locator("#roster li", { hasText: "bo (you)" }).locator(".role", { hasText: "moderator" }).waitFor();
+  await cy.reload(); // back into ~team, a member now
+  await online(cy);
+  await ana.locator("#roster li", { hasText: "cy" }).waitFor(); // named once they came
+
+  // Bo, a moderator, removes Cy's message: everyone sees it removed, in place.
+  await say(cy, "buy cheap stuff");
+  const spam = bo.locator("#messages li.message", { hasText: "buy cheap stuff" });
+  await spam.getByRole("button", { name: /^Actions/ }).click();
+  await bo.getByRole("button", { name: "Remove (moderator)" }).click();
+  await bo.getByRole("button", { name: "Yes, delete it" }).click();
+  for (const page of [ana, bo, cy]) await page.locator("#messages li.message.deleted", { hasText: "removed by a moderator" }).waitFor();
+  await cy.reload();
+  await online(cy);
+  await cy.locator("#messages li.message.deleted", { hasText: "removed by a moderator" }).waitFor();
+  assert.equal(await cy.locator("#messages li.message", { hasText: "buy cheap stuff" }).count(), 0);
+
+  // Ana mutes Cy: Cy's messages are refused, in words.
+  await ana.locator("#roster [aria-label='Actions for cy']").click();
+  await ana.getByRole("button", { name: "Mute for 1 hour" }).click();
+  await cy.locator("#roster li", { hasText: "cy (you)" }).locator(".role", { hasText: "muted until" }).waitFor();
+  await say(cy, "can I talk?");
+  await cy.locator("#messages li.message", { hasText: "can I talk?" }).locator("text=Not sent").waitFor({ timeout: 30000 });
+  await ana.locator("#roster [aria-label='Actions for cy']").click();
+  await ana.getByRole("button", { name: "Let speak" }).click();
+  await cy.locator("#roster li", { hasText: "cy (you)" }).locator(".role.muted").waitFor({ state: "detached" });
+
+  // Mid-conversation, Ana removes Cy: cut off, told why, and the room sees it.
+  await say(cy, "still here");
+  await ana.locator("#messages li.message", { hasText: "still here" }).waitFor();
+  await ana.locator("#roster [aria-label='Actions for cy']").click();
+  await ana.getByRole("button", { name: "Remove from room" }).click();
+  await ana.getByRole("button", { name: "Yes, remove" }).click();
+  await cy.locator("#problem", { hasText: "ana removed you from this room." }).waitFor();
+  await cy.locator("#state", { hasText: "Offline" }).waitFor();
+  await bo.locator("#notice", { hasText: "ana removed cy from this room." }).waitFor();
+  await say(bo, "after cy");
+  await ana.locator("#messages li.message", { hasText: "after cy" }).waitFor();
+  assert.equal(await cy.locator("#messages li.message", { hasText: "after cy" }).count(), 0, "a removed member hears nothing more");
+
+  // The owner's log says who did what.
+  await ana.getByRole("button", { name: "Moderation log" }).click();
+  await ana.locator("#audit-list li", { hasText: "ana removed cy" }).waitFor();
+  await ana.locator("#audit-list li", { hasText: "bo removed a message of cy" }).waitFor();
+
+  // Direct messages: Bo opens them from Ana's menu; Ana finds them in her list.
+  await bo.locator("#roster [aria-label='Actions for ana']").click();
+  await bo.getByRole("button", { name: "Message", exact: true }).click();
+  await online(bo);
+  assert.equal(await bo.locator("#room-title").textContent(), "@ana");
+  await say(bo, "just us two");
+  await bo.locator("#messages li.message:not(.pending)", { hasText: "just us two" }).waitFor();
+  await ana.reload(); // the room list asks the server for her rooms
+  await online(ana);
+  await ana.locator("#room-list a", { hasText: "@bo" }).click();
+  await online(ana);
+  await ana.locator("#messages li.message", { hasText: "just us two" }).waitFor();
+  assert.equal(await ana.locator("#room-title").textContent(), "@bo");
+  assert.deepEqual([...ana.errors, ...bo.errors, ...cy.errors], []);
+});

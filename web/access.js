@@ -1,0 +1,316 @@
+// Rooms that belong to someone (docs/protocol.md, private rooms): the
+// roster of a private room with everyone's role, the owner's form to add
+// people and moderation log, the menu of each person (message them, make
+// moderator, mute, remove), and direct messages: the rooms the server
+// lists as the user's and opening one with another account. It sends
+// through the page's ChatClient and knows the page only through the hooks
+// given to setupAccess; every user string reaches the DOM as text.
+
+const $ = (id) => document.getElementById(id);
+const MUTE_MINUTES = 60;
+const MAX_ROSTER_PAGES = 10; // 1,000 members: the rest stay unlisted rather than asked for without end
+
+let hooks = null; // {client(), me(), signedIn(), name(userId), openDM(peer, name), notice(text), removed(text)}
+let role = ""; // the user's role in the room shown ("" in a public room)
+const roster = new Map(); // userId → {name, role, mutedUntil}
+let rosterPages = 0;
+let confirming = ""; // the userId whose removal waits for a yes
+
+/** The direct messages known to this browser: room key → {peer, name}, kept across reloads. */
+const dms = new Map(Object.entries(load()));
+
+function load() {
+  try {
+    const v = JSON.parse(localStorage.getItem("chat.dms"));
+    return v && typeof v === "object" ? v : {};
+  } catch {
+    return {};
+  }
+}
+
+function keepDMs() {
+  localStorage.setItem("chat.dms", JSON.stringify(Object.fromEntries(dms)));
+}
+
+export const isDM = (room) => room.toLowerCase().startsWith("~dm-");
+
+/** The other account of direct messages room, if this browser knows it: {peer, name}. */
+export const dmOf = (room) => dms.get(room.toLowerCase());
+
+/** How a room is called in lists and the title: #name, or @ and the other person for direct messages. */
+export function roomLabel(room) {
+  if (!isDM(room)) return `#${room}`;
+  const dm = dmOf(room);
+  return dm?.name ? `@${dm.name}` : "Direct messages";
+}
+
+/**
+ * Notes the private rooms the server lists as the user's (a rooms reply's
+ * mine) and returns their names. A name this browser knows for the other
+ * person of direct messages stays until the server knows one.
+ */
+export function noteMine(mine) {
+  for (const { room, peer, peerName } of mine) {
+    if (!peer) continue;
+    const known = dmOf(room);
+    dms.set(room.toLowerCase(), { peer, name: peerName || known?.name || "" });
+  }
+  keepDMs();
+  return mine.map((m) => m.room);
+}
+
+/**
+ * The room of the direct messages between accounts a and b, as the server
+ * names it (internal/chat DMRoom): "~dm-" and the first 20 characters of
+ * the lower-case base32 of the SHA-256 of the two ids, in order, joined by
+ * a line break.
+ */
+export async function dmRoom(a, b) {
+  if (b < a) [a, b] = [b, a];
+  const sum = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${a}\n${b}`)));
+  const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const byte of sum) {
+    value = ((value << 8) | byte) & 0xffff;
+    bits += 8;
+    while (bits >= 5 && out.length < 20) {
+      bits -= 5;
+      out += alphabet[(value >> bits) & 31];
+    }
+    if (out.length === 20) break;
+  }
+  return `~dm-${out}`;
+}
+
+/** Remembers the other person of direct messages about to be opened. */
+export function noteDM(room, peer, name) {
+  dms.set(room.toLowerCase(), { peer, name });
+  keepDMs();
+}
+
+export function setupAccess(h) {
+  hooks = h;
+  $("invite-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const userId = $("invite-user").value.trim();
+    const problem = userId.startsWith("u-") && userId.length > 2 ? "" : "Paste their user id: it starts with u- (they find it under You: in their menu).";
+    $("invite-error").textContent = problem;
+    if (problem) return;
+    hooks.client()?.manage({ action: "invite", userId, role: $("invite-role").value });
+    $("invite-user").value = "";
+  });
+  $("show-audit").addEventListener("click", () => hooks.client()?.manage({ action: "audit" }));
+  for (const list of [$("roster"), $("members")]) {
+    list.addEventListener("click", (e) => {
+      const b = e.target.closest("button[data-act]");
+      if (b) act(b.dataset.act, b.closest("li").dataset.userId);
+    });
+  }
+}
+
+/** Starts over for a room: its roster is asked for once the connection is ready (onRole). */
+export function resetAccess(isPrivate) {
+  role = "";
+  roster.clear();
+  confirming = "";
+  $("roster-panel").hidden = !isPrivate;
+  $("audit-list").replaceChildren();
+  $("audit-list").hidden = true;
+  renderRoster();
+}
+
+/** The user's role, as a sync reply says it; a private room's roster is read again (after every reconnect: changes may have been missed). */
+export function onRole(r) {
+  role = r;
+  if ($("roster-panel").hidden) return;
+  roster.clear();
+  rosterPages = 0;
+  queueMicrotask(() => hooks.client()?.manage({ action: "roster" })); // once the client counts the connection ready
+  renderRoster();
+}
+
+/** Whether the user may remove others' messages here. */
+export const moderates = () => role === "owner" || role === "moderator";
+
+export function onRoster({ members, next }) {
+  rosterPages++;
+  for (const m of members) roster.set(m.userId, { name: m.name || "", role: m.role, mutedUntil: m.mutedUntil || "" });
+  if (next && rosterPages < MAX_ROSTER_PAGES) hooks.client()?.manage({ action: "roster", cursor: next });
+  renderRoster();
+}
+
+/** An access change: the reply to the user's own, or one the room was told of. */
+export function onAccess(e) {
+  const me = hooks.me().userId;
+  const was = roster.get(e.userId);
+  const name = was?.name || nameOf(e.userId);
+  if (e.role === "") roster.delete(e.userId);
+  else roster.set(e.userId, { name: was?.name || "", role: e.role, mutedUntil: e.mutedUntil || "" });
+  if (e.userId === me && e.role !== "") role = e.role;
+  if (e.userId === me && e.role === "") {
+    hooks.removed(`${nameOf(e.by)} removed you from this room.`); // the server closes the connection next
+    return;
+  }
+  if (confirming === e.userId) confirming = "";
+  renderRoster();
+  const by = e.by === me ? "You" : nameOf(e.by);
+  const whom = e.userId === me ? "you" : name;
+  if (e.action === "remove") hooks.notice(`${by} removed ${whom} from this room.`);
+  else if (e.action === "mute") hooks.notice(e.mutedUntil ? `${by} muted ${whom} until ${time(e.mutedUntil)}.` : `${by} let ${whom} speak again.`);
+  else if (!was) hooks.notice(`${by} added ${whom}${e.role === "moderator" ? " as a moderator" : ""}.`);
+  else if (was.role !== e.role) hooks.notice(`${by} made ${whom} ${e.role === "moderator" ? "a moderator" : "a member"}.`);
+}
+
+export function onAudit({ entries }) {
+  const list = $("audit-list");
+  list.hidden = false;
+  if (entries.length === 0) {
+    const li = document.createElement("li");
+    li.textContent = "Nothing yet.";
+    list.replaceChildren(li);
+    return;
+  }
+  list.replaceChildren(...entries.map((e) => {
+    const li = document.createElement("li");
+    const what = {
+      invite: `added ${nameOf(e.userId)}${e.role === "moderator" ? " as a moderator" : ""}`,
+      remove: `removed ${nameOf(e.userId)}`,
+      mute: e.until ? `muted ${nameOf(e.userId)} until ${time(e.until)}` : `let ${nameOf(e.userId)} speak`,
+      delete: `removed a message of ${nameOf(e.userId)}`,
+    }[e.action] || e.action;
+    li.textContent = `${nameOf(e.by)} ${what} · ${new Date(e.at).toLocaleString()}`;
+    return li;
+  }));
+}
+
+function nameOf(userId) {
+  const m = roster.get(userId);
+  return m?.name || hooks.name(userId) || userId;
+}
+
+const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+/** What the user may do to member m (their userId): the actions of their menu. */
+function actionsFor(userId, m) {
+  const acts = [];
+  const me = hooks.me().userId;
+  if (userId === me || m.role === "owner") return acts;
+  const muted = m.mutedUntil && new Date(m.mutedUntil) > new Date();
+  if (role === "owner") acts.push(m.role === "moderator" ? ["member", "Make member"] : ["moderator", "Make moderator"]);
+  if (role === "owner" || (role === "moderator" && m.role === "member" && !roster.get(me)?.mutedUntil)) {
+    acts.push(muted ? ["unmute", "Let speak"] : ["mute", `Mute for ${MUTE_MINUTES / 60} hour`]);
+  }
+  if (role === "owner") acts.push(["remove", "Remove from room"]);
+  return acts;
+}
+
+function act(what, userId) {
+  const c = hooks.client();
+  if (!c) return;
+  switch (what) {
+    case "message":
+      hooks.openDM(userId, nameOf(userId));
+      return;
+    case "member":
+    case "moderator":
+      c.manage({ action: "invite", userId, role: what });
+      return;
+    case "mute":
+    case "unmute":
+      c.manage({ action: "mute", userId, minutes: what === "mute" ? MUTE_MINUTES : 0 });
+      return;
+    case "remove":
+      confirming = userId;
+      renderRoster();
+      $("roster").querySelector(`li[data-user-id="${CSS.escape(userId)}"] [data-act=confirm-remove]`)?.focus();
+      return;
+    case "confirm-remove":
+      c.manage({ action: "remove", userId });
+      return;
+    case "cancel":
+      confirming = "";
+      renderRoster();
+      $("roster").querySelector(`li[data-user-id="${CSS.escape(userId)}"] summary`)?.focus();
+  }
+}
+
+/**
+ * A person's menu: a disclosure with the actions the user may take on
+ * them (acts: [act, label]), and Message for another account when signed
+ * in. Null when there is nothing to offer.
+ */
+export function personMenu(userId, name, acts = []) {
+  const all = [...acts];
+  if (hooks.signedIn() && userId.startsWith("u-") && userId !== hooks.me().userId) all.unshift(["message", "Message"]);
+  if (all.length === 0) return null;
+  const d = document.createElement("details");
+  d.className = "person-menu";
+  const s = document.createElement("summary");
+  s.textContent = "⋯";
+  s.setAttribute("aria-label", `Actions for ${name || userId}`);
+  const items = document.createElement("div");
+  items.className = "person-actions";
+  for (const [act, text] of all) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "secondary";
+    b.dataset.act = act;
+    b.textContent = text;
+    items.append(b);
+  }
+  d.append(s, items);
+  return d;
+}
+
+/** Shows the roster again: a member's name may have become known (they came online). */
+export function renderRoster() {
+  const owner = role === "owner";
+  $("invite-form").hidden = !owner;
+  $("show-audit").hidden = !owner;
+  const me = hooks.me().userId;
+  const order = { owner: 0, moderator: 1, member: 2 };
+  const items = [...roster]
+    .map(([userId, m]) => [userId, { ...m, name: m.name || hooks.name(userId) }])
+    .sort(([a, x], [b, y]) => order[x.role] - order[y.role] || (x.name || a).localeCompare(y.name || b))
+    .map(([userId, m]) => {
+      const li = document.createElement("li");
+      li.dataset.userId = userId;
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = (m.name || userId) + (userId === me ? " (you)" : "");
+      li.append(who);
+      if (m.role !== "member") {
+        const r = document.createElement("span");
+        r.className = "role";
+        r.textContent = m.role;
+        li.append(" ", r);
+      }
+      if (m.mutedUntil && new Date(m.mutedUntil) > new Date()) {
+        const muted = document.createElement("span");
+        muted.className = "role muted";
+        muted.textContent = `muted until ${time(m.mutedUntil)}`;
+        li.append(" ", muted);
+      }
+      if (confirming === userId) {
+        const p = document.createElement("p");
+        p.className = "confirm";
+        p.textContent = `Remove ${m.name || userId} from this room? `;
+        for (const [act, text] of [["confirm-remove", "Yes, remove"], ["cancel", "Cancel"]]) {
+          const b = document.createElement("button");
+          b.type = "button";
+          b.dataset.act = act;
+          b.textContent = text;
+          p.append(b, " ");
+        }
+        li.append(p);
+      } else {
+        const menu = personMenu(userId, m.name, actionsFor(userId, m));
+        if (menu) li.append(" ", menu);
+      }
+      return li;
+    });
+  $("roster").replaceChildren(...items);
+  $("roster-title").textContent = roster.size ? `Members (${roster.size})` : "Members";
+}
