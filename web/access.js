@@ -6,6 +6,8 @@
 // through the page's ChatClient and knows the page only through the hooks
 // given to setupAccess; every user string reaches the DOM as text.
 
+import { load } from "./rooms.js";
+
 const $ = (id) => document.getElementById(id);
 const MUTE_MINUTES = 60;
 const MAX_ROSTER_PAGES = 10; // 1,000 members: the rest stay unlisted rather than asked for without end
@@ -17,15 +19,13 @@ let rosterPages = 0;
 let confirming = ""; // the userId whose removal waits for a yes
 
 /** The direct messages known to this browser: room key → {peer, name}, kept across reloads. */
-const dms = new Map(Object.entries(load()));
+const dms = new Map(Object.entries(load("chat.dms", {})));
 
-function load() {
-  try {
-    const v = JSON.parse(localStorage.getItem("chat.dms"));
-    return v && typeof v === "object" ? v : {};
-  } catch {
-    return {};
-  }
+/** Forgets the user's rooms and direct messages: the next person to sign in here must not see them. */
+export function forgetAccess() {
+  dms.clear();
+  localStorage.removeItem("chat.dms");
+  localStorage.removeItem("chat.mine");
 }
 
 function keepDMs() {

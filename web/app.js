@@ -7,8 +7,8 @@ import { SignIn } from "./signin.js";
 import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMyReaction, reactedByMe, resetActions, resumeReply, setupActions } from "./actions.js";
 import { messageItem, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
-import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
-import { dmOf, dmRoom, isDM, moderates, noteDM, noteMine, onAccess, onAudit, onRole, onRoster, personMenu, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
+import { load, noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
+import { dmOf, dmRoom, forgetAccess, isDM, moderates, noteDM, noteMine, onAccess, onAudit, onRole, onRoster, personMenu, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -344,6 +344,8 @@ $("rename-form").addEventListener("submit", (e) => {
 $("sign-out").addEventListener("click", () => {
   leave();
   forgetKept(); // the next person to sign in here must not get these
+  forgetAccess();
+  mineRooms = [];
   showJoin();
   signin.signOut();
 });
@@ -382,7 +384,7 @@ let roomsAskedAt = 0;
 
 // The private rooms and direct messages the server lists as the user's
 // (signed in), after the recent ones: kept here so that a reload lists them.
-let mineRooms = JSON.parse(localStorage.getItem("chat.mine") || "[]");
+let mineRooms = [load("chat.mine", [])].flat().filter((r) => typeof r === "string");
 
 /** The rooms listed: the recent ones, then the user's private rooms not among them. */
 function listedRooms() {

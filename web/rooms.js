@@ -14,7 +14,8 @@ export const roomKey = (r) => r.toLowerCase();
 /** Whether a and b name the same room. */
 export const sameRoom = (a, b) => roomKey(a) === roomKey(b);
 
-function load(key, fallback) {
+/** The value kept in localStorage under key, or fallback if there is none or it cannot be read. */
+export function load(key, fallback) {
   try {
     return JSON.parse(localStorage.getItem(key)) ?? fallback;
   } catch {
