@@ -1,9 +1,7 @@
 // The page in real headless Chromium against the real local stack
 // (emulated API Gateway, the Go handlers, DynamoDB Local).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { root, suite } from "./stack.mjs";
+import { audit, suite } from "./stack.mjs";
 
 // Frames overtake each other on their way to the functions, as in AWS.
 const { stack, scenario, newPage } = suite("browser", ["-fault-invoke-jitter", "60ms"]);
@@ -25,13 +23,6 @@ async function user(name, room) {
 
 const online = (page) => page.locator("#state").filter({ hasText: "Online" }).waitFor({ timeout: 30000 });
 
-/** Fails on any serious or critical problem axe-core finds in the page as it is now. */
-async function audit(page, where) {
-  await page.evaluate(readFileSync(path.join(root, "test", "browser", "node_modules", "axe-core", "axe.min.js"), "utf8")); // through the debugger protocol: the page's CSP does not apply
-  const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(bad.map((v) => `${where}: ${v.id} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`), []);
-}
 const messages = (page) => page.locator("#messages li.message");
 const texts = (page) => page.locator("#messages li.message .text").allTextContents();
 

@@ -2,7 +2,7 @@
 // local OpenID provider (mock-oauth2-server), whose login page signs in any
 // user name.
 import assert from "node:assert/strict";
-import { suite } from "./stack.mjs";
+import { audit, suite } from "./stack.mjs";
 
 const { stack, scenario, newPage } = suite("signin", ["-param", "Auth=jwt"]);
 
@@ -165,6 +165,10 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
   await ana.getByRole("button", { name: "Moderation log" }).click();
   await ana.locator("#audit-list li", { hasText: "ana removed cy" }).waitFor();
   await ana.locator("#audit-list li", { hasText: "bo removed a message of cy" }).waitFor();
+  await ana.locator("#roster [aria-label='Actions for bo']").click(); // a person's menu open
+  await ana.getByRole("button", { name: "Make member" }).waitFor();
+  await audit(ana, "a private room's people, a menu open, the log shown");
+  await ana.locator("#roster [aria-label='Actions for bo']").click();
 
   // Direct messages: Bo opens them from Ana's menu; Ana finds them in her list.
   await bo.locator("#roster [aria-label='Actions for ana']").click();

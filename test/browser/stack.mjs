@@ -2,7 +2,8 @@
 // for the browser tests.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -11,6 +12,14 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** Fails on any serious or critical problem axe-core finds in the page as it is now. */
+export async function audit(page, where) {
+  await page.evaluate(readFileSync(path.join(root, "test", "browser", "node_modules", "axe-core", "axe.min.js"), "utf8")); // through the debugger protocol: the page's CSP does not apply
+  const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(bad.map((v) => `${where}: ${v.id} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`), []);
+}
 
 export async function freePort() {
   const srv = net.createServer();
