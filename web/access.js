@@ -6,6 +6,7 @@
 // through the page's ChatClient and knows the page only through the hooks
 // given to setupAccess; every user string reaches the DOM as text.
 
+import { clockTime } from "./render.js";
 import { load } from "./rooms.js";
 
 const $ = (id) => document.getElementById(id);
@@ -21,9 +22,15 @@ let confirming = ""; // the userId whose removal waits for a yes
 /** The direct messages known to this browser: room key → {peer, name}, kept across reloads. */
 const dms = new Map(Object.entries(load("chat.dms", {})));
 
+/** The private rooms the server last listed as the user's (signed in), kept so that a reload lists them. */
+let mine = load("chat.mine", []);
+if (!Array.isArray(mine)) mine = [];
+export const myRooms = () => mine;
+
 /** Forgets the user's rooms and direct messages: the next person to sign in here must not see them. */
 export function forgetAccess() {
   dms.clear();
+  mine = [];
   localStorage.removeItem("chat.dms");
   localStorage.removeItem("chat.mine");
 }
@@ -32,6 +39,7 @@ function keepDMs() {
   localStorage.setItem("chat.dms", JSON.stringify(Object.fromEntries(dms)));
 }
 
+export const isPrivate = (room) => room.startsWith("~");
 export const isDM = (room) => room.toLowerCase().startsWith("~dm-");
 
 /** The other account of direct messages room, if this browser knows it: {peer, name}. */
@@ -46,17 +54,21 @@ export function roomLabel(room) {
 
 /**
  * Notes the private rooms the server lists as the user's (a rooms reply's
- * mine) and returns their names. A name this browser knows for the other
- * person of direct messages stays until the server knows one.
+ * mine) and says whether any is new to this page. A name this browser
+ * knows for the other person of direct messages stays until the server
+ * knows one.
  */
-export function noteMine(mine) {
-  for (const { room, peer, peerName } of mine) {
+export function noteMine(listed) {
+  for (const { room, peer, peerName } of listed) {
     if (!peer) continue;
     const known = dmOf(room);
     dms.set(room.toLowerCase(), { peer, name: peerName || known?.name || "" });
   }
   keepDMs();
-  return mine.map((m) => m.room);
+  const before = new Set(mine);
+  mine = listed.map((m) => m.room);
+  localStorage.setItem("chat.mine", JSON.stringify(mine));
+  return mine.some((r) => !before.has(r));
 }
 
 /**
@@ -121,13 +133,13 @@ export function resetAccess(isPrivate) {
   renderRoster();
 }
 
-/** The user's role, as a sync reply says it; a private room's roster is read again (after every reconnect: changes may have been missed). */
+/** The user's role, as a connection's first full sync says it; a private room's roster is read again (after every reconnect: changes may have been missed). */
 export function onRole(r) {
   role = r;
   if ($("roster-panel").hidden) return;
   roster.clear();
   rosterPages = 0;
-  queueMicrotask(() => hooks.client()?.manage({ action: "roster" })); // once the client counts the connection ready
+  hooks.client()?.manage({ action: "roster" });
   renderRoster();
 }
 
@@ -190,7 +202,7 @@ function nameOf(userId) {
   return m?.name || hooks.name(userId) || userId;
 }
 
-const time = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+const time = (iso) => clockTime(new Date(iso));
 
 /** What the user may do to member m (their userId): the actions of their menu. */
 function actionsFor(userId, m) {
@@ -264,8 +276,9 @@ export function personMenu(userId, name, acts = []) {
   return d;
 }
 
-/** Shows the roster again: a member's name may have become known (they came online). */
+/** Shows the roster again (nothing to show outside a private room): a member's name may have become known (they came online). */
 export function renderRoster() {
+  if ($("roster-panel").hidden) return;
   const owner = role === "owner";
   $("invite-form").hidden = !owner;
   $("show-audit").hidden = !owner;

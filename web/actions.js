@@ -144,7 +144,7 @@ function startEdit(li) {
 }
 
 /** Edits the user's latest message that may still be edited (Up arrow in an empty composer). */
-export function editLast() {
+function editLast() {
   const mine = [...$("messages").querySelectorAll("li.message.mine[data-seq]")].filter(editable).at(-1);
   if (!mine) return false;
   startEdit(mine);

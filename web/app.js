@@ -7,8 +7,8 @@ import { SignIn } from "./signin.js";
 import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMyReaction, reactedByMe, resetActions, resumeReply, setupActions } from "./actions.js";
 import { messageItem, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
-import { load, noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
-import { dmOf, dmRoom, forgetAccess, isDM, moderates, noteDM, noteMine, onAccess, onAudit, onRole, onRoster, personMenu, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
+import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
+import { dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, onRole, onRoster, personMenu, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -181,7 +181,7 @@ function join(name, r, how = "replace") {
   $("join").hidden = true;
   $("chat").hidden = false;
   $("room-title").textContent = roomLabel(r);
-  resetAccess(r.startsWith("~"));
+  resetAccess(isPrivate(r));
   unread = unreadMentions = 0;
   resetActions();
   updateTitle();
@@ -204,10 +204,11 @@ function join(name, r, how = "replace") {
   // A private room (~name) is made if there is none: its maker owns it;
   // direct messages, with the other account (dm) when this browser knows it.
   client = signin
-    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token(), create: r.startsWith("~") && !isDM(r), dm: isDM(r) ? dmOf(r)?.peer || "" : "" })
+    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token(), create: isPrivate(r) && !isDM(r), dm: isDM(r) ? dmOf(r)?.peer || "" : "" })
     : new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
   client.addEventListener("state", (e) => showState(e.detail.state));
-  if (r.startsWith("~")) watchRefusal(client);
+  if (isPrivate(r)) watchRefusal(client);
+  client.addEventListener("ready", (e) => onRole(e.detail.role)); // a private room's roster is read again after every (re)connection
   client.addEventListener("sync", (e) => onSync(e.detail));
   client.addEventListener("older", (e) => onOlder(e.detail));
   client.addEventListener("members", (e) => onMembers(e.detail.members));
@@ -345,7 +346,6 @@ $("sign-out").addEventListener("click", () => {
   leave();
   forgetKept(); // the next person to sign in here must not get these
   forgetAccess();
-  mineRooms = [];
   showJoin();
   signin.signOut();
 });
@@ -382,14 +382,10 @@ const roomLists = [$("room-list"), $("menu-room-list")];
 const latestSeqs = new Map(); // room key → {seq, mentions}: the latest seq the server told, and the mentions above what was seen
 let roomsAskedAt = 0;
 
-// The private rooms and direct messages the server lists as the user's
-// (signed in), after the recent ones: kept here so that a reload lists them.
-let mineRooms = [load("chat.mine", [])].flat().filter((r) => typeof r === "string");
-
-/** The rooms listed: the recent ones, then the user's private rooms not among them. */
+/** The rooms listed: the recent ones, then the user's private rooms (signed in) not among them. */
 function listedRooms() {
   const recent = recentRooms();
-  return [...recent, ...mineRooms.filter((r) => !roomError(r) && !recent.some((x) => roomKey(x) === roomKey(r)))];
+  return [...recent, ...myRooms().filter((r) => typeof r === "string" && !roomError(r) && !recent.some((x) => roomKey(x) === roomKey(r)))];
 }
 
 function showRooms() {
@@ -416,12 +412,7 @@ setInterval(askRooms, ROOMS_EVERY_MS);
 
 function onRooms({ rooms, mine }) {
   for (const { room: r, seq, mentions = 0 } of rooms) latestSeqs.set(roomKey(r), { seq, mentions });
-  if (signin) {
-    const before = new Set(mineRooms);
-    mineRooms = noteMine(mine);
-    localStorage.setItem("chat.mine", JSON.stringify(mineRooms));
-    if (mineRooms.some((r) => !before.has(r))) setTimeout(askRooms, 0); // their latest seqs too
-  }
+  if (signin && noteMine(mine)) setTimeout(askRooms, 0); // the new ones' latest seqs too
   showRooms();
   if (isDM(room)) $("room-title").textContent = roomLabel(room);
 }
@@ -538,7 +529,7 @@ function quietly(insert) {
   }));
 }
 
-function onSync({ you, room: syncedRoom, role, first, more }) {
+function onSync({ you, room: syncedRoom, first, more }) {
   // The messages of a sync follow this event in the same task: history,
   // not news.
   quietly(() => {});
@@ -548,7 +539,6 @@ function onSync({ you, room: syncedRoom, role, first, more }) {
   storedRoom = syncedRoom;
   $("me-name").textContent = you.name;
   $("my-id").textContent = you.userId;
-  onRole(role); // a private room's roster is read again after every (re)connection
   if (first) {
     restoreKept(you.userId); // a guest's came back with the room (join), but for a room the server names otherwise
     setOlder(more);

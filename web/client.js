@@ -13,6 +13,8 @@
 // It knows nothing of the page; it reports through DOM events:
 //   state    {state: "connecting" | "online" | "reconnecting" | "closed"}
 //   sync     {you: {userId, name}, room, first, more}           (first: the connection's first; more: older exist)
+//   ready    {role}                                          (the connection's first full sync is in: frames may go;
+//            role: the user's in a private room, else "")
 //   older    {messages, more}                                  (a page of older history, asked for with loadOlder)
 //   members  {members: [{userId, name}]}                     (online users, by name)
 //   message  {id, seq, room, userId, name, text, sentAt}     (live or fetched; once per seq)
@@ -21,7 +23,9 @@
 //   typing   {userId, name}
 //   change   {type: "edit" | "delete" | "reaction", seq, target, userId, name, emoji?, removed?, state?}
 //            (state: the changed message as it is after it, with its version; live or fetched)
-//   rooms    {rooms: [{room, seq, mentions?}]}            (other rooms' latest seqs, asked for with fetchRooms)
+//   rooms    {rooms: [{room, seq, mentions?}], mine}     (other rooms' latest seqs, asked for with fetchRooms;
+//            mine: the signed-in user's private rooms)
+//   access, roster, audit                                    (a private room's frames of those types, as sent)
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
 import { pingDelay, PROTOCOL_VERSION, TYPING_INTERVAL_MS } from "./rules.js";
@@ -51,7 +55,7 @@ const FIRST_SYNC = { first: SYNC_RETRY_MS, max: 30000 };
 const TOKEN_RENEW_MS = 30000; // how long before its token expires a connection is replaced
 
 /** The expiry (ms) of a JWT, from its payload; 0 if it cannot be read. */
-function tokenExpiry(token) {
+export function tokenExpiry(token) {
   try {
     const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
     return (JSON.parse(atob(payload)).exp || 0) * 1000;
@@ -476,13 +480,15 @@ export class ChatClient extends EventTarget {
    * messages above it mention the user; the answer is a "rooms" event.
    */
   fetchRooms(names, seen) {
-    if (this.ready) this.transmit({ action: "rooms", rooms: names, ...(seen ? { seen } : {}) });
+    this.manage({ action: "rooms", rooms: names, ...(seen ? { seen } : {}) });
   }
 
   /**
-   * Sends a private room's management frame: roster, invite, remove, mute
-   * or audit (docs/protocol.md); its answer comes as an event of that
-   * type's reply (roster, access, audit), a refusal as a problem.
+   * Sends a frame that asks or changes something once, when the
+   * connection is ready (else nothing: the page asks again): rooms, or a
+   * private room's roster, invite, remove, mute or audit
+   * (docs/protocol.md); its answer comes as an event of the reply's type,
+   * a refusal as a problem.
    */
   manage(frame) {
     if (this.ready) this.transmit(frame);
@@ -761,7 +767,7 @@ export class ChatClient extends EventTarget {
     const first = this.last === null;
     const before = this.last;
     const held = this.held.size;
-    this.emit("sync", { you: f.you, room: f.room, role: f.role || "", first, more: f.more });
+    this.emit("sync", { you: f.you, room: f.room, first, more: f.more });
     if (f.members) { // a gap fetch's reply has none: the members stay as they are
       this.large = !!f.large;
       if (this.large) this.presence.clear(); // a large room's members are not kept: they are not told
@@ -800,6 +806,7 @@ export class ChatClient extends EventTarget {
     if (!this.ready && f.members) { // a connection is ready with a full sync's reply, not a gap fetch's
       this.ready = true;
       this.pump();
+      this.emit("ready", { role: f.role || "" });
     }
     if (typeof f.seq === "number" && f.seq > this.highest) this.highest = f.seq;
     if (!first && f.more && this.last > before) this.requestSync(true); // more missed messages than one page
@@ -812,7 +819,6 @@ export class ChatClient extends EventTarget {
     }
   }
 
-  /** Holds a message (or a skipped seq) once per seq and moves the contiguous mark on. */
   /**
    * A sync brought a message of ours still pending (its ack was lost): the
    * page shows it sent. One numbered on this connection stays queued until
@@ -845,6 +851,7 @@ export class ChatClient extends EventTarget {
     this.pump();
   }
 
+  /** Holds a message (or a skipped seq) once per seq and moves the contiguous mark on. */
   hold(m) {
     if (m.clientId && this.pending.has(m.clientId)) this.acknowledgeBySync(m);
     if (this.held.has(m.seq)) return;

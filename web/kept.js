@@ -6,16 +6,14 @@
 // (as the server names it) and per person, merged across tabs, and older
 // than a day are dropped rather than sent late.
 
+import { load } from "./rooms.js";
+
 const PREFIX = "chat.kept.";
 const MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
 function read(key) {
-  try {
-    const e = JSON.parse(localStorage.getItem(key));
-    return e && typeof e.owner === "string" && Array.isArray(e.messages) && Date.now() - e.savedAt < MAX_AGE_MS ? e : null;
-  } catch {
-    return null;
-  }
+  const e = load(key, null);
+  return e && typeof e.owner === "string" && Array.isArray(e.messages) && Date.now() - e.savedAt < MAX_AGE_MS ? e : null;
 }
 
 /** Keeps writes ([{clientId, body}]) and a draft (and the reply it is) for owner in room, with what other tabs kept there. */

@@ -231,6 +231,9 @@ export function setReactions(li, reactions, mine) {
   }));
 }
 
+/** A time of day as the page shows it: hours and minutes, in the reader's locale. */
+export const clockTime = (d) => d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
 export function setTime(el, sentAt) {
   if (!sentAt) {
     el.textContent = "sending…";
@@ -238,7 +241,7 @@ export function setTime(el, sentAt) {
   }
   const d = new Date(sentAt);
   el.dateTime = sentAt;
-  el.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  el.textContent = clockTime(d);
   el.title = d.toLocaleString();
 }
 

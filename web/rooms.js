@@ -12,7 +12,7 @@ const MAX_BADGE = 99;
 export const roomKey = (r) => r.toLowerCase();
 
 /** Whether a and b name the same room. */
-export const sameRoom = (a, b) => roomKey(a) === roomKey(b);
+const sameRoom = (a, b) => roomKey(a) === roomKey(b);
 
 /** The value kept in localStorage under key, or fallback if there is none or it cannot be read. */
 export function load(key, fallback) {
@@ -58,7 +58,7 @@ export function noteSeen(r, seq) {
 export const seenSeq = (r) => load("chat.seen", {})[roomKey(r)] || 0;
 
 /** The messages of room r not shown here, at most, given its latest seq. */
-export function unseen(r, latest) {
+function unseen(r, latest) {
   return Math.max(0, latest - seenSeq(r));
 }
 

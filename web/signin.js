@@ -9,6 +9,8 @@
 //
 // config: {authorizeUrl, tokenUrl, clientId, logoutUrl?, scope?}
 
+import { tokenExpiry } from "./client.js";
+
 const STORE = "chat.signin"; // {idToken, refreshToken, expiresAt}
 const PENDING = "chat.signin.pending"; // {state, verifier, room} while at the provider
 const REFRESH_BEFORE_MS = 60000;
@@ -121,18 +123,8 @@ export class SignIn {
     sessionStorage.setItem(STORE, JSON.stringify({
       idToken: body.id_token,
       refreshToken: body.refresh_token || refreshToken || "",
-      expiresAt: expiry(body.id_token),
+      expiresAt: tokenExpiry(body.id_token),
     }));
-  }
-}
-
-/** The token's exp in Unix milliseconds (read, not verified: the server verifies). */
-function expiry(jwt) {
-  try {
-    const payload = JSON.parse(atob(jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
-    return payload.exp * 1000;
-  } catch {
-    return 0;
   }
 }
 

@@ -549,11 +549,12 @@ func (h *Chat) rooms(ctx context.Context, r *request, c chat.Connection, names [
 	if err != nil {
 		return err
 	}
+	// known is in the order of asked, a subsequence of names (each once).
 	heads := make([]chat.RoomHead, len(names))
 	for i, n := range names {
 		heads[i] = chat.RoomHead{Room: n}
-		if j := slices.IndexFunc(known, func(h chat.RoomHead) bool { return h.Room == n }); j >= 0 {
-			heads[i] = known[j]
+		if len(known) > 0 && known[0].Room == n {
+			heads[i], known = known[0], known[1:]
 		}
 	}
 	h.reply(ctx, r, chat.RoomHeads{Type: chat.TypeRooms, Rooms: heads, Mine: mine})

@@ -80,7 +80,16 @@ func (h *Chat) skipFrame(ctx context.Context, r *request, frame int64) error {
 	if err := h.takeTurn(ctx, r, c, frame); err != nil {
 		return err
 	}
-	err = h.Senders.SkipFrame(ctx, r.id, frame)
+	return h.passFrame(ctx, r, frame)
+}
+
+// passFrame gives a numbered frame that stores nothing its place in the
+// connection's order (a copy of it may have taken it already).
+func (h *Chat) passFrame(ctx context.Context, r *request, frame int64) error {
+	if frame == 0 {
+		return nil
+	}
+	err := h.Senders.SkipFrame(ctx, r.id, frame)
 	if chat.ErrorCode(err) == chat.CodeInvalidFrame {
 		return nil
 	}
@@ -104,10 +113,8 @@ func (h *Chat) write(ctx context.Context, r *request, in chat.Inbound) error {
 	}
 	if now := h.Now(); c.MutedUntil.After(now) {
 		// Refused without a token; a numbered frame still takes its place.
-		if in.Frame > 0 {
-			if err := h.Senders.SkipFrame(ctx, r.id, in.Frame); err != nil && chat.ErrorCode(err) != chat.CodeInvalidFrame {
-				return err
-			}
+		if err := h.passFrame(ctx, r, in.Frame); err != nil {
+			return err
 		}
 		return chat.Muted(c.MutedUntil, now)
 	}

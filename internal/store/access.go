@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -127,20 +128,19 @@ func (db *DB) Roster(ctx context.Context, room, cursor string, limit int) ([]cha
 		in.ExclusiveStartKey = accessKey(room, cursor)
 	}
 	out, err := db.client.Query(ctx, in)
+	var its []accessItem
+	if err == nil {
+		err = attributevalue.UnmarshalListOfMaps(out.Items, &its)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("read the members of room %q: %w", room, err)
 	}
-	members := make([]chat.RosterMember, 0, len(out.Items))
-	for _, item := range out.Items {
-		var it accessItem
-		if err := unmarshal(item, &it); err != nil {
-			return nil, "", err
-		}
-		m := chat.RosterMember{UserID: strings.TrimPrefix(it.SK, accessPrefix), Name: it.Name, Role: it.Role}
+	members := make([]chat.RosterMember, len(its))
+	for i, it := range its {
+		members[i] = chat.RosterMember{UserID: strings.TrimPrefix(it.SK, accessPrefix), Name: it.Name, Role: it.Role}
 		if until := optionalMS(it.MutedUntil); until.After(db.Now()) {
-			m.MutedUntil = chat.FormatTime(until)
+			members[i].MutedUntil = chat.FormatTime(until)
 		}
-		members = append(members, m)
 	}
 	next := ""
 	if out.LastEvaluatedKey != nil && len(members) > 0 {
@@ -158,16 +158,16 @@ func (db *DB) MyRooms(ctx context.Context, userID string) ([]chat.MyRoom, error)
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(minePrefix + userID)},
 		Limit:                     aws.Int32(chat.MyRoomsPage),
 	}, chat.MyRoomsPage, false) // they do not expire
+	var its []mineItem
+	if err == nil {
+		err = attributevalue.UnmarshalListOfMaps(items, &its)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the rooms of %s: %w", userID, err)
 	}
-	rooms := make([]chat.MyRoom, 0, len(items))
-	for _, item := range items {
-		var it mineItem
-		if err := unmarshal(item, &it); err != nil {
-			return nil, err
-		}
-		rooms = append(rooms, chat.MyRoom{Room: it.SK, Peer: it.Peer, PeerName: it.PeerName})
+	rooms := make([]chat.MyRoom, len(its))
+	for i, it := range its {
+		rooms[i] = chat.MyRoom{Room: it.SK, Peer: it.Peer, PeerName: it.PeerName}
 	}
 	return rooms, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -47,16 +48,16 @@ func (db *DB) AuditLog(ctx context.Context, room string) ([]chat.AuditEntry, err
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(chat.AuditPage),
 	}, chat.AuditPage)
+	var its []auditItem
+	if err == nil {
+		err = attributevalue.UnmarshalListOfMaps(items, &its)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the audit log of room %q: %w", room, err)
 	}
-	entries := make([]chat.AuditEntry, 0, len(items))
-	for _, item := range items {
-		var it auditItem
-		if err := unmarshal(item, &it); err != nil {
-			return nil, err
-		}
-		entries = append(entries, it.AuditEntry)
+	entries := make([]chat.AuditEntry, len(its))
+	for i, it := range its {
+		entries[i] = it.AuditEntry
 	}
 	return entries, nil
 }

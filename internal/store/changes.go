@@ -108,15 +108,14 @@ func (db *DB) changeItems(m chat.Message, ch change, exp int64) []types.Transact
 	switch m.Kind {
 	case chat.KindEdit, chat.KindDelete:
 		names["#text"] = "text"
-		if m.Kind == chat.KindDelete && m.RemovedBy != "" {
-			// A moderator's: anyone's message, marked as removed by them.
-			set += ", deleted = :true, removedBy = :by"
-			values[":true"], values[":by"] = boolean(true), str(m.RemovedBy)
-			remove = " REMOVE #text"
-			break
+		if m.RemovedBy != "" {
+			// A moderator's delete: anyone's message, marked as removed by them.
+			set += ", removedBy = :by"
+			values[":by"] = str(m.RemovedBy)
+		} else {
+			cond += " AND userId = :user"
+			values[":user"] = str(m.UserID)
 		}
-		cond += " AND userId = :user"
-		values[":user"] = str(m.UserID)
 		if m.Kind == chat.KindDelete {
 			set += ", deleted = :true"
 			values[":true"] = boolean(true)
