@@ -520,13 +520,27 @@ function quietly(insert) {
   const log = $("log");
   log.setAttribute("aria-live", "off");
   log.setAttribute("aria-busy", "true");
-  insert();
+  inQuiet = true;
+  try {
+    insert();
+  } finally {
+    inQuiet = false;
+  }
   // Live again only once the browser has taken the insertions into its
   // accessibility tree (a frame or two later), not in the same turn.
-  requestAnimationFrame(() => requestAnimationFrame(() => {
-    log.removeAttribute("aria-busy");
-    log.setAttribute("aria-live", "polite");
-  }));
+  requestAnimationFrame(() => requestAnimationFrame(aloud));
+}
+
+let inQuiet = false; // a quiet batch is being inserted
+
+/**
+ * Makes the message list live again. A live insertion made in a later task
+ * than a quiet batch but before its frames came (a message sent right after
+ * an ack) calls it first, or it would never be announced.
+ */
+function aloud() {
+  $("log").removeAttribute("aria-busy");
+  $("log").setAttribute("aria-live", "polite");
 }
 
 function onSync({ you, room: syncedRoom, first, more }) {
@@ -1017,6 +1031,7 @@ function atBottom() {
 }
 
 function appendKeepingScroll(insert) {
+  if (!inQuiet && !replaying) aloud();
   const follow = atBottom();
   insert();
   relayout($("messages"));
