@@ -11,6 +11,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -272,6 +273,15 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	}
 	maps.Copy(local, o.env)
 	env := functionEnv(tmpl, resources, local)
+	// The invite links' key, which AWS keeps in Secrets Manager: new for
+	// each run (links end with it), given to the functions that have it
+	// there.
+	inviteKey := cmp.Or(o.env[app.EnvInviteKey], rand.Text()+rand.Text())
+	for fn, vars := range env {
+		if _, ok := tmpl.Environment(fn)[app.EnvInviteKey]; ok {
+			vars[app.EnvInviteKey] = inviteKey
+		}
+	}
 	var callers localgw.Callers
 	if o.lambdaEndpoint == "" && len(o.lambdas) == 0 { // through the Invoke API the functions have credentials of their own
 		callers = managementCallers(tmpl, api, env)

@@ -148,6 +148,7 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 		Endpoint:     cfg.ManagementEndpoint,
 		ConnectGrace: cfg.ConnectGrace,
 		Origins:      handler.Origins{Allowed: cfg.AllowedOrigins, RefuseMissing: !cfg.AllowMissingOrigin},
+		Invites:      cfg.InviteKey,
 	}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
+	"github.com/chatgo/serverless-chat/internal/invite"
 )
 
 // Environment variables the functions read. template.yaml sets them; a test
@@ -43,13 +44,14 @@ const (
 	EnvShardSize            = "CHAT_SHARD_SIZE"             // users online per shard of a room's connections, default 1000
 	EnvFanoutQueueURL       = "CHAT_FANOUT_QUEUE_URL"       // the SQS queue that rooms of several shards fan out through; empty: all in process
 	EnvSQSEndpoint          = "CHAT_SQS_ENDPOINT"           // a local SQS-compatible server
+	EnvInviteKey            = "CHAT_INVITE_KEY"             // the key invite links are signed with (at least invite.MinKeyBytes); empty: no invite links
 )
 
 // EnvNames lists every variable above.
 var EnvNames = []string{EnvConnectionsTable, EnvMessagesTable, EnvMessageRetentionDays, EnvEditWindowHours, EnvFanoutConcurrency,
 	EnvPostTimeout, EnvConnectGrace, EnvMaxTextChars, EnvListedRoomSize, EnvMessageRate, EnvMessageBurst, EnvReadRate, EnvReadBurst,
 	EnvAllowedOrigins, EnvAllowMissingOrigin, EnvMetricsNamespace, EnvLogLevel, EnvDynamoDBEndpoint, EnvManagementEndpoint, EnvLocalAccessKey, EnvJWTIssuer, EnvJWTAudience, EnvJWKSURL, EnvJWTNameClaims,
-	EnvShardSize, EnvFanoutQueueURL, EnvSQSEndpoint, EnvBroadcastBudget}
+	EnvShardSize, EnvFanoutQueueURL, EnvSQSEndpoint, EnvBroadcastBudget, EnvInviteKey}
 
 // Range is the values a numeric variable accepts.
 type Range struct{ Min, Max float64 }
@@ -97,6 +99,7 @@ type Config struct {
 	DynamoDBEndpoint   string // "" = the region's DynamoDB
 	ManagementEndpoint string // "" = built from each request
 	LocalAccessKey     string // with DynamoDBEndpoint: the static credentials' key id
+	InviteKey          []byte // nil: no invite links
 	Region             string // AWS_REGION, set by Lambda
 	InLambda           bool   // AWS_LAMBDA_FUNCTION_NAME is set
 }
@@ -148,6 +151,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("%s=%q: want true or false", EnvAllowMissingOrigin, v))
 	}
 	c.LogLevel = logLevelVar(getenv, &errs)
+	if key := getenv(EnvInviteKey); key != "" {
+		c.InviteKey = []byte(key)
+		if len(key) < invite.MinKeyBytes {
+			errs = append(errs, fmt.Errorf("%s is %d bytes: want at least %d", EnvInviteKey, len(key), invite.MinKeyBytes))
+		}
+	}
 	return c, errors.Join(errs...)
 }
 

@@ -56,7 +56,7 @@ func checkServerFrame(t *testing.T, body string) {
 		TypeNewMessage: &MessageEvent{}, TypeAck: &Ack{}, TypeSync: &Sync{}, TypeTyping: &Typing{},
 		TypePong: &Pong{}, TypeError: &ErrorEvent{}, TypeJoin: &PresenceEvent{}, TypeLeave: &PresenceEvent{},
 		TypePresence: &PresenceLog{}, TypeSkip: &Skip{}, TypeMembers: &MembersPage{}, TypeOnline: &Online{}, TypeRooms: &RoomHeads{},
-		TypeEdit: &ChangeEvent{}, TypeDelete: &ChangeEvent{}, TypeReaction: &ChangeEvent{}, TypeAccess: &AccessEvent{}, TypeAudit: &AuditLog{}, TypeRoster: &Roster{},
+		TypeEdit: &ChangeEvent{}, TypeDelete: &ChangeEvent{}, TypeReaction: &ChangeEvent{}, TypeAccess: &AccessEvent{}, TypeAudit: &AuditLog{}, TypeRoster: &Roster{}, TypeInviteLink: &InviteLink{},
 	}
 	v, ok := frames[head.Type]
 	if !ok {

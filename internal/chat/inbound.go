@@ -29,11 +29,13 @@ const (
 	ActionMute       = "mute"
 	ActionAudit      = "audit"
 	ActionRoster     = "roster"
+	ActionBan        = "ban"
+	ActionInviteLink = "invite-link"
 )
 
 // Actions lists every action the server handles, in protocol order.
 var Actions = []string{ActionNewMessage, ActionSync, ActionTyping, ActionPing, ActionPresence, ActionMembers, ActionRooms, ActionEdit, ActionDelete, ActionReact,
-	ActionInvite, ActionRemove, ActionMute, ActionAudit, ActionRoster}
+	ActionInvite, ActionRemove, ActionMute, ActionAudit, ActionRoster, ActionBan, ActionInviteLink}
 
 // Writes reports whether action stores an event in the room's order: a
 // message, or a change of one (edit, delete, react). Such a frame may be
@@ -81,13 +83,16 @@ type Inbound struct {
 	// none). Mentions: the user ids it mentions, each once.
 	ReplyTo  int64
 	Mentions []string
-	// UserID, for invite and remove: the member added to or removed from
-	// a private room; Role, for invite, what they are (RoleMember, the
-	// default, or RoleModerator).
+	// UserID, for invite, remove, mute and ban: the member added to,
+	// removed from, muted or banned in a private room; Role, for invite,
+	// what they are (RoleMember, the default, or RoleModerator).
 	UserID string
 	Role   string
-	// Minutes, for mute: how long the user is muted (0 lifts it).
+	// Minutes, for mute: how long the user is muted (0 lifts it); for
+	// invite-link: how long the link lets people in.
 	Minutes int64
+	// Lift, for ban: the ban is lifted (the user may be invited again).
+	Lift bool
 }
 
 // ParseInbound decodes and validates one client frame. The error is always
@@ -164,10 +169,20 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		}
 		in.Minutes = n
 		return in, nil
-	case ActionInvite, ActionRemove:
+	case ActionInviteLink:
+		n, ok := wholeNumber(fields["minutes"])
+		if !ok || n < 1 || n > MaxInviteLinkMinutes {
+			return in, Errorf(CodeInvalidMessage, fmt.Sprintf(`invite-link needs "minutes": how long it lets people in, 1 to %d`, MaxInviteLinkMinutes))
+		}
+		in.Minutes = n
+		return in, nil
+	case ActionInvite, ActionRemove, ActionBan:
 		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !AccountID(in.UserID) {
 			in.UserID = ""
 			return in, Errorf(CodeInvalidMessage, in.Action+` needs "userId": the user id of an account (u-…)`)
+		}
+		if raw := fields["lift"]; in.Action == ActionBan && present(raw) && json.Unmarshal(raw, &in.Lift) != nil {
+			return in, Errorf(CodeInvalidMessage, `"lift" must be true or false`)
 		}
 		in.Role = RoleMember
 		if raw := fields["role"]; in.Action == ActionInvite && present(raw) {

@@ -28,14 +28,19 @@ const (
 	RoleOwner     = "owner"
 	RoleModerator = "moderator" // deletes anyone's message
 	RoleMember    = "member"
+	// RoleBanned is a former member kept out until a moderator lifts it:
+	// in the roster, never a Membership's role.
+	RoleBanned = "banned"
 )
 
 // Membership is a user's place in a private room: their role ("" for
-// none) and, when a moderator has muted them, until when.
+// none) and, when a moderator has muted them, until when. Banned says that
+// they are not a member because a moderator banned them (Role "").
 type Membership struct {
 	Role       string
 	MutedUntil time.Time
 	Name       string // the name they last connected with
+	Banned     bool
 }
 
 // Moderates reports whether role may remove others' messages.

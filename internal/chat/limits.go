@@ -102,6 +102,10 @@ var Reactions = []string{"👍", "❤️", "😂", "🎉", "😮", "😢", "🙏
 // MaxMuteMinutes bounds a mute: 30 days (a longer one is a removal).
 const MaxMuteMinutes = 30 * 24 * 60
 
+// MaxInviteLinkMinutes bounds how long an invite link lets people in: 30
+// days.
+const MaxInviteLinkMinutes = 30 * 24 * 60
+
 // MaxReactors is how many of the users who reacted with one emoji a
 // message lists by name (it counts them all).
 const MaxReactors = 10

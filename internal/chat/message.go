@@ -64,6 +64,9 @@ type Message struct {
 	// ("" when its author deleted it). On a delete being stored, it names
 	// the moderator deleting someone else's message.
 	RemovedBy string
+	// Access, for KindAccess, is the change of a member's access that the
+	// seq holds (a moderation action, in the room's order).
+	Access *AccessEvent
 }
 
 // What a seq holds besides a message: a change of an earlier message.
@@ -71,6 +74,9 @@ const (
 	KindEdit   = "edit"
 	KindDelete = "delete"
 	KindReact  = "react"
+	// KindAccess is a member added, removed, muted or banned: no message
+	// changes (Target is 0).
+	KindAccess = "access"
 )
 
 // KindOf returns the kind of change a write action stores ("" for

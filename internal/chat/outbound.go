@@ -39,6 +39,7 @@ const (
 	TypeAccess     = "access"
 	TypeAudit      = "audit"
 	TypeRoster     = "roster"
+	TypeInviteLink = "invite-link"
 )
 
 // MessageEvent is a stored message as clients see it: the new-message event
@@ -231,25 +232,35 @@ type RoomHead struct {
 // and who changed it.
 type AccessEvent struct {
 	Type   string `json:"type"`
-	Action string `json:"action"` // ActionInvite, ActionRemove or ActionMute
+	Action string `json:"action"` // ActionInvite, ActionRemove, ActionMute or ActionBan
 	Room   string `json:"room"`
+	// Seq is its place in the room's order (a client counts it as held,
+	// as a skipped seq); SentAt when it was stored.
+	Seq    int64  `json:"seq"`
 	UserID string `json:"userId"`
-	Role   string `json:"role"`
-	// MutedUntil, in a reply to mute: until when (absent: not muted).
+	Name   string `json:"name,omitempty"` // the member's name, when known
+	// Role is the member's role after the change: "" once removed (or a
+	// ban lifted), RoleBanned once banned.
+	Role string `json:"role"`
+	// MutedUntil, for mute: until when (absent: not muted).
 	MutedUntil string `json:"mutedUntil,omitempty"`
-	By         string `json:"by,omitempty"`
+	By         string `json:"by"`
+	ByName     string `json:"byName,omitempty"`
+	SentAt     string `json:"sentAt"`
 }
 
 // AuditEntry is one moderation action in a private room: who did what
-// (an Action of the protocol: invite, remove, mute, delete) to whom or to
-// which message, when.
+// (an Action of the protocol: invite, remove, mute, ban, delete,
+// invite-link) to whom or to which message, when. Role is the member's
+// role after it (a lifted ban: ""); Until, for mute, the end of the mute,
+// for invite-link, the link's.
 type AuditEntry struct {
 	By     string `json:"by"`
 	Action string `json:"action"`
 	UserID string `json:"userId,omitempty"`
-	Role   string `json:"role,omitempty"`   // invite
+	Role   string `json:"role,omitempty"`   // invite, ban
 	Target int64  `json:"target,omitempty"` // delete: the message removed
-	Until  string `json:"until,omitempty"`  // mute
+	Until  string `json:"until,omitempty"`  // mute, invite-link
 	At     string `json:"at"`
 }
 
@@ -259,6 +270,16 @@ type AuditLog struct {
 	Type    string       `json:"type"`
 	Room    string       `json:"room"`
 	Entries []AuditEntry `json:"entries"`
+}
+
+// InviteLink answers an invite-link frame of a private room's owner: the
+// token that lets whoever holds it join the room (the $connect query's
+// invite) until ExpiresAt.
+type InviteLink struct {
+	Type      string `json:"type"`
+	Room      string `json:"room"`
+	Token     string `json:"token"`
+	ExpiresAt string `json:"expiresAt"`
 }
 
 // AuditPage is the most entries an audit reply holds.
@@ -305,8 +326,10 @@ type Sync struct {
 	// gone.
 	Presence map[string]int64 `json:"presence"`
 	Messages []MessageEvent   `json:"messages"`
-	// Changes are the edits, deletes and reactions in the page's range.
+	// Changes are the edits, deletes and reactions in the page's range;
+	// Access the access changes (moderation actions) there.
 	Changes []ChangeEvent `json:"changes,omitempty"`
+	Access  []AccessEvent `json:"access,omitempty"`
 	// Skipped lists the seqs in the page's range that hold no message: a
 	// client counts them as held. Those of Changes are among them, so that
 	// a client older than changes holds them too.
@@ -419,11 +442,13 @@ func NewSync(c Connection, seq int64, presence []Presence, more bool) Sync {
 	return s
 }
 
-// SyncItem is one seq of a sync reply's history: a message or a change.
+// SyncItem is one seq of a sync reply's history: a message, a change or
+// an access change.
 type SyncItem struct {
 	Seq     int64
 	Message *MessageEvent
 	Change  *ChangeEvent
+	Access  *AccessEvent
 }
 
 // SyncItems returns a page of history (items: messages and changes, in
@@ -448,6 +473,10 @@ func SyncItems(c Connection, items, targets []Message) []SyncItem {
 		m := items[i]
 		out[i].Seq = m.Seq
 		own := m.UserID == c.UserID
+		if m.Kind == KindAccess {
+			out[i].Access = m.Access
+			continue
+		}
 		if m.Kind != "" {
 			var target *Message
 			if t, ok := now[m.Target]; ok && !inPage[m.Target] && !stated[m.Target] {
@@ -501,15 +530,19 @@ func (it SyncItem) Slim() SyncItem {
 	return it
 }
 
-// Add puts items into the reply: a change's seq goes into Skipped too
-// (a client older than changes counts it as held).
+// Add puts items into the reply: the seq of a change or an access change
+// goes into Skipped too (a client older than them counts it as held).
 func (s *Sync) Add(items []SyncItem) {
 	for _, it := range items {
-		if it.Message != nil {
+		switch {
+		case it.Message != nil:
 			s.Messages = append(s.Messages, *it.Message)
 			continue
+		case it.Access != nil:
+			s.Access = append(s.Access, *it.Access)
+		default:
+			s.Changes = append(s.Changes, *it.Change)
 		}
-		s.Changes = append(s.Changes, *it.Change)
 		s.Skipped = append(s.Skipped, it.Seq)
 	}
 	slices.Sort(s.Skipped)

@@ -17,6 +17,7 @@ import (
 	"github.com/chatgo/serverless-chat/internal/auth"
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/fanout"
+	"github.com/chatgo/serverless-chat/internal/invite"
 	"github.com/chatgo/serverless-chat/internal/metrics"
 )
 
@@ -75,6 +76,9 @@ type Access interface {
 	MyRooms(ctx context.Context, userID string) ([]chat.MyRoom, error)
 	Grant(ctx context.Context, room, by, userID, role string) error
 	Revoke(ctx context.Context, room, by, userID string) error
+	Ban(ctx context.Context, room, by, userID string, lift bool) error
+	JoinByLink(ctx context.Context, room, userID, name string) error
+	PutAccess(ctx context.Context, e chat.AccessEvent) (chat.AccessEvent, error)
 	UserConnections(ctx context.Context, room, userID string) ([]string, error)
 	Audit(ctx context.Context, room string, e chat.AuditEntry) error
 	AuditLog(ctx context.Context, room string) ([]chat.AuditEntry, error)
@@ -94,7 +98,7 @@ type Queue interface {
 }
 
 // Chat serves the chat's routes. All fields must be set except Endpoint,
-// ConnectGrace, Tokens and Queue.
+// ConnectGrace, Tokens, Queue and Invites.
 type Chat struct {
 	Conns   Connections
 	Senders Senders
@@ -121,6 +125,8 @@ type Chat struct {
 	ConnectGrace time.Duration
 	// Origins says which browser pages may open a connection.
 	Origins Origins
+	// Invites signs and checks invite links (empty: there are none).
+	Invites invite.Key
 	// Endpoint, when set, is the Management API endpoint to use instead of
 	// https://{apiId}.execute-api.{region}.amazonaws.com/{stage} (locally,
 	// the gateway emulator's).
@@ -221,7 +227,7 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	if chat.Private(j.Room) {
 		var refused response
 		var ok bool
-		if mutedUntil, refused, ok = h.admit(ctx, r, j, signedIn, q["create"] == "1", dm); !ok {
+		if mutedUntil, refused, ok = h.admit(ctx, r, j, signedIn, q["create"] == "1", dm, q["invite"]); !ok {
 			return refused, nil
 		}
 	}
@@ -289,14 +295,34 @@ const notMember = "this is a private room, and you are not one of its members (o
 // admit decides whether the user of j may connect to the private room
 // j.Room: a signed-in member may; with create, a signed-in user makes the
 // room, if there is none of that name, and owns it; with dm (another
-// account), the room is their direct messages, made for both on first use.
-func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, signedIn, create bool, dm string) (mutedUntil time.Time, refused response, ok bool) {
+// account), the room is their direct messages, made for both on first use;
+// with link (an invite link's token), a signed-in user who was never
+// removed or banned there becomes a member. Nobody banned gets in.
+func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, signedIn, create bool, dm, link string) (mutedUntil time.Time, refused response, ok bool) {
 	if !signedIn {
 		r.log.InfoContext(ctx, "connect refused: a private room needs sign-in", "room", j.Room)
 		return mutedUntil, status(403, "private rooms are for signed-in users: sign in to use one"), false
 	}
 	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
 	switch {
+	case err == nil && m.Banned:
+		r.log.InfoContext(ctx, "connect refused: banned", "room", j.Room, "userId", j.UserID)
+		return mutedUntil, status(403, "you are banned from this room"), false
+	case err == nil && m.Role == "" && link != "":
+		if err = h.Invites.Check(link, j.Room, h.Now()); err != nil {
+			r.log.InfoContext(ctx, "connect refused: invite link", "room", j.Room, "userId", j.UserID, "err", err)
+			return mutedUntil, status(403, err.Error()), false
+		}
+		if err = h.Access.JoinByLink(ctx, j.Room, j.UserID, j.Name); err == nil {
+			r.log.InfoContext(ctx, "member joined by an invite link", "room", j.Room, "userId", j.UserID)
+			h.audit(ctx, r, j.Room, chat.AuditEntry{By: j.UserID, Action: chat.ActionInvite, UserID: j.UserID, Role: chat.RoleMember})
+			// In the room's order, not told now ($connect sends nothing): the
+			// members see it with the room's next message, and the newcomer's
+			// join when their first frame comes.
+			h.record(ctx, r, chat.Connection{Room: j.Room, UserID: j.UserID, Name: j.Name},
+				chat.AccessEvent{Action: chat.ActionInvite, UserID: j.UserID, Name: j.Name, Role: chat.RoleMember})
+			return mutedUntil, response{}, true
+		}
 	case err == nil && m.Role == "" && dm != "":
 		if err = h.Access.CreateDM(ctx, j.Room, j.UserID, j.Name, dm); err == nil {
 			return mutedUntil, response{}, true
@@ -384,8 +410,10 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.auditLog(ctx, r, c) })
 	case in.Action == chat.ActionMute:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.mute(ctx, r, c, in) })
-	case in.Action == chat.ActionInvite || in.Action == chat.ActionRemove:
+	case in.Action == chat.ActionInvite || in.Action == chat.ActionRemove || in.Action == chat.ActionBan:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.access(ctx, r, c, in) })
+	case in.Action == chat.ActionInviteLink:
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.inviteLink(ctx, r, c, in.Minutes) })
 	case in.Action == chat.ActionRooms:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.rooms(ctx, r, c, in.Rooms, in.Seen) })
 	}
@@ -651,34 +679,42 @@ func signedIn(ev events.APIGatewayWebsocketProxyRequest) (auth.Identity, bool) {
 	return id, sub != ""
 }
 
-// access answers an invite or a remove frame of a private room's owner:
-// the member is added, or removed and their connections in the room
-// closed (each frame of theirs still on its way finds no connection, and
-// their next $connect is refused). The reply says the member's role after
-// it ("" once removed).
+// access answers an invite, remove or ban frame of a private room's owner
+// (or, for a ban, moderator): the member is added, removed, banned or
+// their ban lifted. A removed or banned member's connections in the room
+// are closed (each frame of theirs still on its way finds no connection,
+// and their next $connect is refused). The reply, and the room's event,
+// says the member's role after it ("" once removed or a ban lifted).
 func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in chat.Inbound) error {
 	if !chat.Private(c.Room) {
-		return chat.Errorf(chat.CodeNotAllowed, "a public room has no members to add or remove")
+		return chat.Errorf(chat.CodeNotAllowed, "a public room has no members to add, remove or ban")
 	}
 	if in.UserID == c.UserID {
-		return chat.Errorf(chat.CodeNotAllowed, "nobody adds or removes themselves: the owner stays the owner")
+		return chat.Errorf(chat.CodeNotAllowed, "nobody adds, removes or bans themselves: the owner stays the owner")
+	}
+	was, err := h.Access.Membership(ctx, c.Room, in.UserID) // their name, for the room
+	if err != nil {
+		return err
 	}
 	role := in.Role
-	if in.Action == chat.ActionInvite {
-		if err := h.Access.Grant(ctx, c.Room, c.UserID, in.UserID, in.Role); err != nil {
-			return err
-		}
-	} else {
-		if err := h.Access.Revoke(ctx, c.Room, c.UserID, in.UserID); err != nil {
-			return err
-		}
-		role = ""
+	switch {
+	case in.Action == chat.ActionInvite:
+		err = h.Access.Grant(ctx, c.Room, c.UserID, in.UserID, in.Role)
+	case in.Action == chat.ActionRemove:
+		err, role = h.Access.Revoke(ctx, c.Room, c.UserID, in.UserID), ""
+	case in.Lift:
+		err, role = h.Access.Ban(ctx, c.Room, c.UserID, in.UserID, true), ""
+	default:
+		err, role = h.Access.Ban(ctx, c.Room, c.UserID, in.UserID, false), chat.RoleBanned
 	}
-	r.log.InfoContext(ctx, "member "+in.Action+"d", "room", c.Room, "userId", in.UserID, "by", c.UserID)
+	if err != nil {
+		return err
+	}
+	r.log.InfoContext(ctx, "member access changed", "action", in.Action, "room", c.Room, "userId", in.UserID, "role", role, "by", c.UserID)
 	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, UserID: in.UserID, Role: role})
 	// The removed member's connections hear it too, before they are closed.
-	h.tell(ctx, r, chat.AccessEvent{Type: chat.TypeAccess, Action: in.Action, Room: c.Room, UserID: in.UserID, Role: role, By: c.UserID})
-	if role != "" {
+	h.tell(ctx, r, c, chat.AccessEvent{Action: in.Action, UserID: in.UserID, Name: was.Name, Role: role})
+	if in.Action == chat.ActionInvite || in.Lift {
 		return nil
 	}
 	ids, err := h.Access.UserConnections(ctx, c.Room, in.UserID)
@@ -694,11 +730,48 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 	return nil
 }
 
-// tell answers an access change to whoever made it and tells the room
-// (live, like a join: a member who misses it reads the roster again).
-func (h *Chat) tell(ctx context.Context, r *request, e chat.AccessEvent) {
+// tell records an access change made by c's user, answers it to them and
+// tells the room.
+func (h *Chat) tell(ctx context.Context, r *request, c chat.Connection, e chat.AccessEvent) {
+	e = h.record(ctx, r, c, e)
 	h.reply(ctx, r, e)
 	h.broadcast(ctx, r, e.Room, r.id, e)
+}
+
+// record stores an access change made by c's user in the room's order and
+// returns its event. A failure to store it is logged: the change stands,
+// and is told without a seq.
+func (h *Chat) record(ctx context.Context, r *request, c chat.Connection, e chat.AccessEvent) chat.AccessEvent {
+	e.Type, e.Room, e.By, e.ByName, e.SentAt = chat.TypeAccess, c.Room, c.UserID, c.Name, chat.FormatTime(h.Now())
+	stored, err := h.Access.PutAccess(ctx, e)
+	if err != nil {
+		r.log.ErrorContext(ctx, "store an access change failed", "room", c.Room, "action", e.Action, "userId", e.UserID, "err", err)
+		return e
+	}
+	return stored
+}
+
+// inviteLink answers an invite-link frame of a private room's owner: a
+// token that lets people in for minutes.
+func (h *Chat) inviteLink(ctx context.Context, r *request, c chat.Connection, minutes int64) error {
+	m, err := h.Access.Membership(ctx, c.Room, c.UserID)
+	if err != nil {
+		return err
+	}
+	if !chat.Private(c.Room) || strings.HasPrefix(c.Room, chat.DMPrefix) || m.Role != chat.RoleOwner {
+		return chat.Errorf(chat.CodeNotAllowed, "only a private room's owner makes invite links")
+	}
+	expires := h.Now().Add(time.Duration(minutes) * time.Minute)
+	token, err := h.Invites.Sign(c.Room, expires)
+	if errors.Is(err, invite.ErrNoKey) {
+		return chat.Errorf(chat.CodeNotAllowed, err.Error())
+	}
+	if err != nil {
+		return fmt.Errorf("sign an invite link to room %q: %w", c.Room, err)
+	}
+	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: chat.ActionInviteLink, Until: chat.FormatTime(expires)})
+	h.reply(ctx, r, chat.InviteLink{Type: chat.TypeInviteLink, Room: c.Room, Token: token, ExpiresAt: chat.FormatTime(expires)})
+	return nil
 }
 
 // roster answers a roster frame of a private room's member: a page of
@@ -767,12 +840,11 @@ func (h *Chat) mute(ctx context.Context, r *request, c chat.Connection, in chat.
 	if err != nil {
 		return err
 	}
-	e := chat.AccessEvent{Type: chat.TypeAccess, Action: chat.ActionMute, Room: c.Room, UserID: in.UserID, Role: m.Role}
+	e := chat.AccessEvent{Action: chat.ActionMute, UserID: in.UserID, Name: m.Name, Role: m.Role}
 	if !until.IsZero() {
 		e.MutedUntil = chat.FormatTime(until)
 	}
 	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: chat.ActionMute, UserID: in.UserID, Until: e.MutedUntil})
-	e.By = c.UserID
-	h.tell(ctx, r, e)
+	h.tell(ctx, r, c, e)
 	return nil
 }

@@ -3,6 +3,7 @@ package handler
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
+	"github.com/chatgo/serverless-chat/internal/invite"
 	"github.com/chatgo/serverless-chat/internal/metrics"
 	"github.com/chatgo/serverless-chat/internal/store"
 )
@@ -59,7 +61,7 @@ func newWorld(t *testing.T) *world {
 	db.Now = func() time.Time { return w.now }
 	w.h = &Chat{Conns: db, Senders: db, Buckets: db, Msgs: db, Access: db, Fanout: w.fan, Tokens: NewTokenMemory(100), Limits: chat.DefaultLimits(), Region: "eu-west-1",
 		Log: slog.New(slog.NewJSONHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now: func() time.Time { return w.now }, ConnectGrace: 30 * time.Second}
+		Now: func() time.Time { return w.now }, ConnectGrace: 30 * time.Second, Invites: invite.Key(rand.Text() + rand.Text())}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("handler log:\n%s", w.log)
@@ -1538,13 +1540,22 @@ func TestChangesOfMessages(t *testing.T) {
 // room, creating it with create; it returns the status and body.
 func (w *world) connectAs(id, sub, name, room string, create bool) (int, string) {
 	w.t.Helper()
+	q := map[string]string{"room": room}
+	if create {
+		q["create"] = "1"
+	}
+	return w.connectWith(id, sub, name, q)
+}
+
+// connectWith connects as the account sub (none: a guest) with the query q.
+func (w *world) connectWith(id, sub, name string, q map[string]string) (int, string) {
+	w.t.Helper()
 	ev := loadEvent(w.t, "connect.json")
 	ev.RequestContext.ConnectionID = id
-	ev.RequestContext.Authorizer = map[string]any{AuthUserID: sub, AuthName: name}
-	ev.QueryStringParameters = map[string]string{"room": room}
-	if create {
-		ev.QueryStringParameters["create"] = "1"
+	if sub != "" {
+		ev.RequestContext.Authorizer = map[string]any{AuthUserID: sub, AuthName: name}
 	}
+	ev.QueryStringParameters = q
 	resp, err := w.h.Connect(w.iam.ctx(w.t.Context(), "$connect"), ev)
 	if err != nil {
 		w.t.Errorf("Connect returned error %v", err)
@@ -1594,13 +1605,13 @@ func TestPrivateRooms(t *testing.T) {
 	w.send("b2", `{"action":"sync"}`)
 	w.frames("b2")
 	w.send("a1", `{"action":"remove","userId":"u-bo"}`)
-	if got := w.expect("a1", "join name=Bo", "ack clientId=m1", "access", "leave name=Bo"); len(got) == 4 && got[2]["role"] != "" {
+	if got := w.expect("a1", "join name=Bo", "ack clientId=m1", "access name=Bo", "leave name=Bo"); len(got) == 4 && got[2]["role"] != "" {
 		t.Errorf("remove reply %v", got[2])
 	}
 	if !slices.Contains(w.fan.closed, "b1") {
 		t.Errorf("Bo's connection was not closed: closed %v", w.fan.closed)
 	}
-	if got := w.expect("b1", "access"); len(got) == 1 && (got[0]["userId"] != "u-bo" || got[0]["role"] != "") {
+	if got := w.expect("b1", "access name=Bo"); len(got) == 1 && (got[0]["userId"] != "u-bo" || got[0]["role"] != "") {
 		t.Errorf("Bo was told %v before his connection closed, want his removal", got[0])
 	}
 	// A frame of Bo's still on its way: refused (to a closed connection),
@@ -1793,11 +1804,12 @@ func TestModeratorsRemoveMessages(t *testing.T) {
 	for _, id := range []string{"a1", "b1", "c1"} {
 		w.frames(id)
 	}
-	w.send("c1", `{"action":"delete","target":2,"clientId":"x1"}`) // Bo's: not Cy's to delete
+	// The invites took seqs 1 and 2: the messages are 3 and 4.
+	w.send("c1", `{"action":"delete","target":4,"clientId":"x1"}`) // Bo's: not Cy's to delete
 	w.expect("c1", "skip", "error code=not_allowed clientId=x1")
 	w.frames("a1")
 	w.frames("b1")
-	w.send("b1", `{"action":"delete","target":1,"clientId":"x2"}`) // Cy's, by a moderator
+	w.send("b1", `{"action":"delete","target":3,"clientId":"x2"}`) // Cy's, by a moderator
 	for _, id := range []string{"a1", "c1"} {
 		got := w.expect(id, "delete name=bo")
 		if len(got) != 1 {
@@ -1817,7 +1829,7 @@ func TestModeratorsRemoveMessages(t *testing.T) {
 		e := e.(map[string]any)
 		log = append(log, fmt.Sprintf("%v %v %v %v %v", e["by"], e["action"], e["userId"], e["role"], e["target"]))
 	}
-	if want := []string{"u-bo delete u-cy <nil> 1", "u-ana invite u-cy member <nil>", "u-ana invite u-bo moderator <nil>"}; !slices.Equal(log, want) {
+	if want := []string{"u-bo delete u-cy <nil> 3", "u-ana invite u-cy member <nil>", "u-ana invite u-bo moderator <nil>"}; !slices.Equal(log, want) {
 		t.Errorf("audit log %q, want %q", log, want)
 	}
 }
@@ -1841,12 +1853,12 @@ func TestMutedMembers(t *testing.T) {
 	w.send("c1", `{"action":"mute","userId":"u-ana","minutes":5}`)
 	w.expect("c1", "error code=not_allowed") // a member does not mute, and the owner is not muted
 	w.send("a1", `{"action":"mute","userId":"u-cy","minutes":10}`)
-	if got := w.expect("a1", "access"); len(got) == 1 && got[0]["mutedUntil"] != chat.FormatTime(w.now.Add(10*time.Minute)) {
+	if got := w.expect("a1", "access name=Cy"); len(got) == 1 && got[0]["mutedUntil"] != chat.FormatTime(w.now.Add(10*time.Minute)) {
 		t.Errorf("mute reply %v", got[0])
 	}
 	w.send("c1", `{"action":"new-message","text":"loud","clientId":"m1","frame":1}`)
 	// The room heard the mute (Cy among it), then Cy's message is refused.
-	if got := w.expect("c1", "access", "error code=muted clientId=m1"); len(got) == 2 &&
+	if got := w.expect("c1", "access name=Cy", "error code=muted clientId=m1"); len(got) == 2 &&
 		(got[0]["userId"] != "u-cy" || got[0]["by"] != "u-ana" || got[0]["action"] != "mute" || got[1]["retryAfterMs"] != float64(10*time.Minute/time.Millisecond)) {
 		t.Errorf("muted: %v", got)
 	}
@@ -1966,11 +1978,153 @@ func TestPrivateRoomsHoldUnderRaces(t *testing.T) {
 	send("b1", `{"action":"mute","userId":"u-eve","minutes":5}`)
 	w.expect("b1", "access", "error code=not_allowed") // the room heard Eve made a moderator
 	send("b1", `{"action":"mute","userId":"u-dee","minutes":0}`)
-	w.expect("b1", "access")
+	w.expect("b1", "access name=Dee")
 	send("a1", `{"action":"mute","userId":"u-bo","minutes":5}`) // the owner mutes a moderator…
-	if got := w.expect("a1", "access", "access"); len(got) == 2 && (got[0]["by"] != "u-bo" || got[1]["role"] != "moderator") {
+	if got := w.expect("a1", "access name=Dee", "access name=Bo"); len(got) == 2 && (got[0]["by"] != "u-bo" || got[1]["role"] != "moderator") {
 		t.Errorf("Ana heard Bo's mute of Dee, then her own of Bo (a moderator still): %v", got)
 	}
 	send("b1", `{"action":"mute","userId":"u-dee","minutes":5}`) // …who no longer mutes
-	w.expect("b1", "access", "error code=not_allowed")
+	w.expect("b1", "access name=Bo", "error code=not_allowed")
+}
+
+// A ban keeps someone out until it is lifted, across reconnects and
+// invite links; an invite link lets in whoever holds it, once, but
+// nobody removed or banned, and only until it expires; every change is an
+// event in the room's order, there after a reconnect too.
+func TestBansAndInviteLinks(t *testing.T) {
+	w := newWorld(t)
+	w.h.Limits.Reads.Burst = 100 // the owner manages much at once
+	if code, _ := w.connectAs("a1", "ana", "Ana", "~club", true); code != 200 {
+		t.Fatal("Ana creates ~club")
+	}
+	w.send("a1", `{"action":"sync"}`)
+	w.frames("a1")
+	link := func(room string) string {
+		w.send("a1", `{"action":"invite-link","minutes":60}`)
+		got := w.expect("a1", "invite-link")
+		if len(got) != 1 || got[0]["room"] != room || got[0]["expiresAt"] != chat.FormatTime(w.now.Add(time.Hour)) {
+			t.Fatalf("invite-link reply %v", got)
+		}
+		return got[0]["token"].(string)
+	}
+	token := link("~club")
+	connect := func(id, sub, name, token string) (int, string) {
+		q := map[string]string{"room": "~club"}
+		if token != "" {
+			q["invite"] = token
+		}
+		return w.connectWith(id, sub, name, q)
+	}
+
+	// Cy comes by the link, and later without it; a forged or altered
+	// link, or one for another room, lets nobody in.
+	if code, body := connect("c1", "cy", "Cy", token); code != 200 {
+		t.Fatalf("Cy with the link: %d %q", code, body)
+	}
+	if code, body := connect("c2", "cy", "Cy", ""); code != 200 {
+		t.Fatalf("Cy again, without the link: %d %q", code, body)
+	}
+	exp, sig, _ := strings.Cut(token, ".")
+	for _, bad := range []string{exp + "0." + sig, exp + ".AAAA", "x", chat.DMPrefix} {
+		if code, body := connect("d1", "dee", "Dee", bad); code != 403 || !strings.Contains(body, "not valid") {
+			t.Errorf("Dee with %q: %d %q, want 403 not valid", bad, code, body)
+		}
+	}
+	// Only the owner makes links; not in a public room.
+	w.send("c1", `{"action":"invite-link","minutes":60}`)
+	w.expect("c1", "error code=not_allowed")
+
+	// Bo, added and connected, is banned: cut off, and kept out, also by
+	// the link; the room hears it.
+	w.send("a1", `{"action":"invite","userId":"u-bo"}`)
+	w.frames("a1")
+	if code, _ := connect("b1", "bo", "Bo", ""); code != 200 {
+		t.Fatal("Bo connects")
+	}
+	w.send("b1", `{"action":"sync"}`)
+	w.frames("b1")
+	w.frames("a1")
+	w.frames("c1")
+	w.send("c1", `{"action":"ban","userId":"u-bo"}`)
+	w.expect("c1", "error code=not_allowed") // a member does not ban
+	w.send("a1", `{"action":"ban","userId":"u-ana"}`)
+	w.expect("a1", "error code=not_allowed") // nor the owner themselves
+	w.send("a1", `{"action":"ban","userId":"u-bo"}`)
+	got := w.expect("a1", "access name=Bo", "leave name=Bo")
+	if len(got) == 2 && (got[0]["role"] != chat.RoleBanned || got[0]["action"] != "ban" || got[0]["byName"] != "Ana" || got[0]["seq"].(float64) == 0) {
+		t.Errorf("ban reply %v", got[0])
+	}
+	if !slices.Contains(w.fan.closed, "b1") {
+		t.Errorf("Bo's connection was not closed: closed %v", w.fan.closed)
+	}
+	for _, tok := range []string{"", token} {
+		if code, body := connect("b2", "bo", "Bo", tok); code != 403 || !strings.Contains(body, "banned") {
+			t.Errorf("banned Bo (link %q): %d %q, want 403 banned", tok, code, body)
+		}
+	}
+	w.send("a1", `{"action":"roster"}`)
+	if got := w.expect("a1", "roster"); len(got) == 1 {
+		roles := map[string]any{}
+		for _, m := range got[0]["members"].([]any) {
+			roles[m.(map[string]any)["userId"].(string)] = m.(map[string]any)["role"]
+		}
+		if want := map[string]any{"u-ana": "owner", "u-cy": "member", "u-bo": "banned"}; !maps.Equal(roles, want) {
+			t.Errorf("roster %v, want %v", roles, want)
+		}
+	}
+
+	// Lifted, Bo is only removed: the link does not bring him back, the
+	// owner's invite does.
+	w.send("a1", `{"action":"ban","userId":"u-bo","lift":true}`)
+	if got := w.expect("a1", "access name=Bo"); len(got) == 1 && got[0]["role"] != "" {
+		t.Errorf("lift reply %v", got[0])
+	}
+	if code, body := connect("b3", "bo", "Bo", token); code != 403 || !strings.Contains(body, "removed") {
+		t.Errorf("Bo, ban lifted, with the link: %d %q, want 403 removed", code, body)
+	}
+	w.send("a1", `{"action":"remove","userId":"u-cy"}`)
+	w.frames("a1")
+	if code, body := connect("c3", "cy", "Cy", token); code != 403 || !strings.Contains(body, "removed") {
+		t.Errorf("removed Cy with the link: %d %q, want 403 removed", code, body)
+	}
+	w.send("a1", `{"action":"invite","userId":"u-bo"}`)
+	w.frames("a1")
+	if code, body := connect("b4", "bo", "Bo", ""); code != 200 {
+		t.Errorf("Bo added again: %d %q", code, body)
+	}
+
+	// An expired link lets nobody in.
+	w.now = w.now.Add(time.Hour)
+	if code, body := connect("e1", "eve", "Eve", token); code != 403 || !strings.Contains(body, "expired") {
+		t.Errorf("Eve with an expired link: %d %q, want 403 expired", code, body)
+	}
+
+	// In the room's order: Bo's sync lists every change with its seq, as
+	// held (skipped), and the audit log has them all.
+	w.send("b4", `{"action":"sync"}`)
+	sync := w.expect("b4", "sync")
+	if len(sync) != 1 {
+		t.Fatal("no sync reply")
+	}
+	var order []string
+	skipped := map[float64]bool{}
+	for _, s := range sync[0]["skipped"].([]any) {
+		skipped[s.(float64)] = true
+	}
+	for _, a := range sync[0]["access"].([]any) {
+		a := a.(map[string]any)
+		order = append(order, fmt.Sprintf("%v %v %v %v", a["by"], a["action"], a["userId"], a["role"]))
+		if !skipped[a["seq"].(float64)] {
+			t.Errorf("access seq %v not among skipped %v", a["seq"], sync[0]["skipped"])
+		}
+	}
+	want := []string{"u-cy invite u-cy member", "u-ana invite u-bo member", "u-ana ban u-bo banned", "u-ana ban u-bo ", "u-ana remove u-cy ", "u-ana invite u-bo member"}
+	if !slices.Equal(order, want) {
+		t.Errorf("access events in order %q, want %q", order, want)
+	}
+	w.frames("a1")
+	w.send("a1", `{"action":"audit"}`)
+	if got := w.expect("a1", "audit"); len(got) == 1 && len(got[0]["entries"].([]any)) != len(want)+1 { // and the link
+		t.Errorf("audit log %v", got[0]["entries"])
+	}
 }

@@ -109,7 +109,7 @@ func (h *Chat) syncReply(c chat.Connection, in chat.Inbound, page chat.Page, pre
 	// longer than true), the lists that changes open, and the longest
 	// role sync adds in a private room.
 	b, _ := json.Marshal(reply(nil, false))
-	budget := h.Limits.MaxFrameBytes - len(b) - len(`,"changes":[]`) - len(`,"role":"moderator"`)
+	budget := h.Limits.MaxFrameBytes - len(b) - len(`,"changes":[]`) - len(`,"access":[]`) - len(`,"role":"moderator"`)
 	if len(page.Skipped) == 0 {
 		budget -= len(`,"skipped":[]`)
 	}
@@ -136,7 +136,12 @@ func fit(items []chat.SyncItem, budget int, fromOldest bool) ([]chat.SyncItem, b
 			b, _ := json.Marshal(it.Message)
 			return len(b) + 1 // the comma
 		}
-		b, _ := json.Marshal(it.Change)
+		var b []byte
+		if it.Access != nil {
+			b, _ = json.Marshal(it.Access)
+		} else {
+			b, _ = json.Marshal(it.Change)
+		}
 		return len(b) + 1 + len(fmt.Sprintf(",%d", it.Seq)) // and its seq in skipped
 	}
 	used := 0

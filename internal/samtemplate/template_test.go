@@ -94,7 +94,7 @@ func TestWebSocketAPI(t *testing.T) {
 		"$default": "MessageFunction", "new-message": "MessageFunction", "sync": "MessageFunction",
 		"typing": "MessageFunction", "ping": "MessageFunction", "presence": "MessageFunction", "members": "MessageFunction", "rooms": "MessageFunction",
 		"edit": "MessageFunction", "delete": "MessageFunction", "react": "MessageFunction",
-		"invite": "MessageFunction", "remove": "MessageFunction", "mute": "MessageFunction", "audit": "MessageFunction", "roster": "MessageFunction"}
+		"invite": "MessageFunction", "remove": "MessageFunction", "mute": "MessageFunction", "audit": "MessageFunction", "roster": "MessageFunction", "ban": "MessageFunction", "invite-link": "MessageFunction"}
 	if len(api.Routes) != len(want) {
 		t.Errorf("routes = %v, want %v", api.Routes, want)
 	}

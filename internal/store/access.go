@@ -19,7 +19,10 @@ import (
 // room#{room}, sk "meta" (the room: its owner and when it was made) and sk
 // access#{userId} (a member and their role). Whether a user may connect is
 // one GetItem of their access item, so that a room that does not exist and
-// one the user is not a member of look the same. Each member also has an
+// one the user is not a member of look the same. A member removed or
+// banned keeps their access item, with the role roleRemoved or
+// chat.RoleBanned, so that an invite link does not let them back in (only
+// the owner's invite does; a ban must be lifted first). Each member also has an
 // item under their own key, pk mine#{userId}, sk the room (with the other
 // account, for direct messages), written and deleted in the same
 // transaction as their access item: the rooms a page lists for them.
@@ -28,6 +31,11 @@ const (
 	metaSK       = "meta"
 	accessPrefix = "access#"
 	minePrefix   = "mine#"
+	// roleRemoved is the stored role of a member the owner removed: not a
+	// member, and not let in by an invite link.
+	roleRemoved = "removed"
+	// addedByLink is the addedBy of a member who came by an invite link.
+	addedByLink = "link"
 )
 
 // mineItem is a private room its user belongs to: pk mine#{userId}, sk
@@ -83,7 +91,15 @@ func (db *DB) Membership(ctx context.Context, room, userID string) (chat.Members
 	if _, err := db.getItem(ctx, db.tables.Messages, accessKey(room, userID), &it); err != nil {
 		return chat.Membership{}, fmt.Errorf("get the role of %s in room %q: %w", userID, room, err)
 	}
-	return chat.Membership{Role: it.Role, MutedUntil: optionalMS(it.MutedUntil), Name: it.Name}, nil
+	m := chat.Membership{Name: it.Name}
+	switch it.Role {
+	case roleRemoved:
+	case chat.RoleBanned:
+		m.Banned = true
+	default:
+		m.Role, m.MutedUntil = it.Role, optionalMS(it.MutedUntil)
+	}
+	return m, nil
 }
 
 // NameMember records the name a member of a private room connected with,
@@ -114,15 +130,19 @@ func (db *DB) NameMember(ctx context.Context, room, userID, name string) error {
 	return nil
 }
 
-// Roster returns a page of a private room's members (at most limit),
-// after the member cursor, and the cursor of the next page ("" if none).
+// Roster returns a page of a private room's members and banned users (at
+// most limit), after the member cursor, and the cursor of the next page
+// ("" if none).
 func (db *DB) Roster(ctx context.Context, room, cursor string, limit int) ([]chat.RosterMember, string, error) {
 	in := &dynamodb.QueryInput{
-		TableName:                 &db.tables.Messages,
-		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :access)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":access": str(accessPrefix)},
-		ConsistentRead:            aws.Bool(true),
-		Limit:                     aws.Int32(int32(limit)),
+		TableName:                &db.tables.Messages,
+		KeyConditionExpression:   aws.String("pk = :pk AND begins_with(sk, :access)"),
+		FilterExpression:         aws.String("#role <> :removed"),
+		ExpressionAttributeNames: map[string]string{"#role": "role"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":access": str(accessPrefix),
+			":removed": str(roleRemoved)},
+		ConsistentRead: aws.Bool(true),
+		Limit:          aws.Int32(int32(limit)),
 	}
 	if cursor != "" {
 		in.ExclusiveStartKey = accessKey(room, cursor)
@@ -142,9 +162,13 @@ func (db *DB) Roster(ctx context.Context, room, cursor string, limit int) ([]cha
 			members[i].MutedUntil = chat.FormatTime(until)
 		}
 	}
-	next := ""
-	if out.LastEvaluatedKey != nil && len(members) > 0 {
-		next = members[len(members)-1].UserID
+	next := "" // from the last item read: the filter may have dropped it
+	if out.LastEvaluatedKey != nil {
+		var last keys
+		if err := unmarshal(out.LastEvaluatedKey, &last); err != nil {
+			return nil, "", err
+		}
+		next = strings.TrimPrefix(last.SK, accessPrefix)
 	}
 	return members, next, nil
 }
@@ -190,18 +214,11 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 		return refused
 	}
 	// The muter's role as read, and the muted one's, checked as written.
-	target, values := "attribute_exists(pk) AND #role <> :owner", map[string]types.AttributeValue{":owner": str(chat.RoleOwner)}
-	if mod.Role == chat.RoleModerator {
-		target, values = "attribute_exists(pk) AND #role = :member", map[string]types.AttributeValue{":member": str(chat.RoleMember)}
-	}
-	values[":until"] = num(optionalTime(until))
+	values := map[string]types.AttributeValue{":until": num(optionalTime(until))}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: accessKey(room, by),
-			ConditionExpression:       aws.String("#role = :by"),
-			ExpressionAttributeNames:  map[string]string{"#role": "role"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":by": str(mod.Role)}}},
+		db.stillModerator(room, by, mod.Role),
 		{Update: &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID),
-			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String(target),
+			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String(moderated(mod.Role, values)),
 			ExpressionAttributeNames: map[string]string{"#role": "role"}, ExpressionAttributeValues: values}},
 	}})
 	if cancelledByCondition(err) {
@@ -220,6 +237,99 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 		}
 	}
 	return nil
+}
+
+// stillModerator is the check, in a transaction, that by still has the
+// role (owner or moderator) read before it.
+func (db *DB) stillModerator(room, by, role string) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: accessKey(room, by),
+		ConditionExpression:       aws.String("#role = :by"),
+		ExpressionAttributeNames:  map[string]string{"#role": "role"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":by": str(role)}}}
+}
+
+// moderated returns the condition on a member's access item (#role) that
+// a moderator of role may mute or ban them: the owner, members and
+// moderators; a moderator, members only. It adds its values to values.
+func moderated(role string, values map[string]types.AttributeValue) string {
+	values[":member"] = str(chat.RoleMember)
+	if role == chat.RoleModerator {
+		return "#role = :member"
+	}
+	values[":moderator"] = str(chat.RoleModerator)
+	return "#role IN (:member, :moderator)"
+}
+
+// Ban bans userID from a private room (lift: lifts it), if by may mute
+// them (Mute's rules; a moderator lifts any ban): their access item stays,
+// with the role chat.RoleBanned, so that they cannot connect, and an
+// invite link does not let them in; only the owner's invite adds them
+// again. Someone who was never a member may be banned too, before they
+// use a link. The caller closes their connections, as after Revoke.
+func (db *DB) Ban(ctx context.Context, room, by, userID string, lift bool) error {
+	if by == userID {
+		return chat.Errorf(chat.CodeNotAllowed, "nobody bans themselves")
+	}
+	mod, err := db.Membership(ctx, room, by)
+	if err != nil {
+		return err
+	}
+	refused := chat.Errorf(chat.CodeNotAllowed, "the owner bans members and moderators, a moderator members only, and nobody the owner")
+	if !chat.Moderates(mod.Role) || mod.MutedUntil.After(db.Now()) {
+		return refused
+	}
+	values := map[string]types.AttributeValue{":banned": str(chat.RoleBanned), ":removed": str(roleRemoved), ":by": str(by), ":at": num(ms(db.Now()))}
+	update := &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID), ExpressionAttributeNames: map[string]string{"#role": "role"},
+		ExpressionAttributeValues: values}
+	items := []types.TransactWriteItem{db.stillModerator(room, by, mod.Role), {Update: update}}
+	if lift {
+		refused = chat.Errorf(chat.CodeNotAllowed, "they are not banned here")
+		update.UpdateExpression = aws.String("SET #role = :removed, liftedBy = :by, liftedAt = :at")
+		update.ConditionExpression = aws.String("#role = :banned")
+	} else {
+		update.UpdateExpression = aws.String("SET #role = :banned, bannedBy = :by, bannedAt = :at REMOVE mutedUntil")
+		update.ConditionExpression = aws.String("attribute_not_exists(pk) OR #role IN (:removed, :banned) OR " + moderated(mod.Role, values))
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &db.tables.Messages, Key: mineKey(userID, room)}})
+	}
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if cancelledByCondition(err) {
+		return refused
+	}
+	if err != nil {
+		return fmt.Errorf("ban %s in room %q (lift %t): %w", userID, room, lift, err)
+	}
+	return nil
+}
+
+// JoinByLink makes userID (called name) a member of a private room, as an
+// invite link does: only if the room exists and is not direct messages,
+// and userID has no access item (nobody removed or banned comes back so).
+func (db *DB) JoinByLink(ctx context.Context, room, userID, name string) error {
+	now := ms(db.Now())
+	access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + userID}, Role: chat.RoleMember, AddedBy: addedByLink, AddedAt: now, Name: name})
+	if err != nil {
+		return err
+	}
+	mine, err := db.putMine(mineItem{keys: keys{minePrefix + userID, room}})
+	if err != nil {
+		return err
+	}
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: key(roomPrefix+room, metaSK),
+			ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(dm)")}},
+		{Put: &types.Put{TableName: &db.tables.Messages, Item: access, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		mine,
+	}})
+	reasons := cancelReasons(err)
+	switch {
+	case err == nil:
+		return nil
+	case len(reasons) == 3 && reasonIs(reasons[0], reasonCondition):
+		return chat.Errorf(chat.CodeNotAllowed, "this invite link is for a room that is not there")
+	case len(reasons) == 3 && reasonIs(reasons[1], reasonCondition):
+		return chat.Errorf(chat.CodeNotAllowed, "you were removed from this room: only its owner can add you back")
+	}
+	return fmt.Errorf("join room %q by an invite link as %s: %w", room, userID, err)
 }
 
 // MuteConnection marks a connection muted until until (zero: not); one
@@ -315,7 +425,7 @@ func (db *DB) Grant(ctx context.Context, room, by, userID, role string) error {
 		return err
 	}
 	// An update, not a put: a member's mute and when they came stay.
-	return db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q as %s", userID, room, role), mine, types.TransactWriteItem{Update: &types.Update{
+	return db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q as %s", userID, room, role), "the owner of a room stays its owner", mine, types.TransactWriteItem{Update: &types.Update{
 		TableName: &db.tables.Messages, Key: accessKey(room, userID),
 		UpdateExpression:         aws.String("SET #role = :role, addedBy = if_not_exists(addedBy, :by), addedAt = if_not_exists(addedAt, :at)"),
 		ConditionExpression:      aws.String("attribute_not_exists(pk) OR #role <> :owner"),
@@ -325,22 +435,27 @@ func (db *DB) Grant(ctx context.Context, room, by, userID, role string) error {
 }
 
 // Revoke removes userID from a private room, if by is its owner (else
-// not_allowed); the owner cannot be removed. The caller closes their
+// not_allowed); the owner cannot be removed, nor a banned user (their ban
+// stays). Their access item stays as roleRemoved. The caller closes their
 // connections: RemoveConnection of each of UserConnections.
 func (db *DB) Revoke(ctx context.Context, room, by, userID string) error {
 	mine := types.TransactWriteItem{Delete: &types.Delete{TableName: &db.tables.Messages, Key: mineKey(userID, room)}}
-	return db.byOwner(ctx, room, by, fmt.Sprintf("remove %s from room %q", userID, room), mine, types.TransactWriteItem{Delete: &types.Delete{
-		TableName: &db.tables.Messages, Key: accessKey(room, userID),
-		ConditionExpression:       aws.String("attribute_not_exists(pk) OR #role <> :owner"),
-		ExpressionAttributeNames:  map[string]string{"#role": "role"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner)},
-	}})
+	return db.byOwner(ctx, room, by, fmt.Sprintf("remove %s from room %q", userID, room), "the owner stays the owner, and a ban stays until it is lifted",
+		mine, types.TransactWriteItem{Update: &types.Update{
+			TableName: &db.tables.Messages, Key: accessKey(room, userID),
+			UpdateExpression:         aws.String("SET #role = :removed, removedBy = :by, removedAt = :at REMOVE mutedUntil"),
+			ConditionExpression:      aws.String("attribute_not_exists(pk) OR NOT #role IN (:owner, :banned)"),
+			ExpressionAttributeNames: map[string]string{"#role": "role"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner), ":banned": str(chat.RoleBanned),
+				":removed": str(roleRemoved), ":by": str(by), ":at": num(ms(db.Now()))},
+		}})
 }
 
 // byOwner runs the write of a member's item of the room (mine) and of
 // their access item (write) in one transaction with the check that by
-// owns the room; the access item's condition keeps the owner's.
-func (db *DB) byOwner(ctx context.Context, room, by, what string, mine, write types.TransactWriteItem) error {
+// owns the room; the access item's condition (refused: why it failed)
+// keeps the owner's.
+func (db *DB) byOwner(ctx context.Context, room, by, what, refused string, mine, write types.TransactWriteItem) error {
 	_, err := db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: accessKey(room, by),
 			ConditionExpression:       aws.String("#role = :owner"),
@@ -355,7 +470,7 @@ func (db *DB) byOwner(ctx context.Context, room, by, what string, mine, write ty
 	case len(reasons) == 3 && reasonIs(reasons[0], reasonCondition):
 		return chat.Errorf(chat.CodeNotAllowed, "only the room's owner may add or remove its members")
 	case len(reasons) == 3 && reasonIs(reasons[2], reasonCondition):
-		return chat.Errorf(chat.CodeNotAllowed, "the owner of a room stays its owner")
+		return chat.Errorf(chat.CodeNotAllowed, refused)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -367,4 +482,40 @@ func (db *DB) UserConnections(ctx context.Context, room, userID string) ([]strin
 		return nil, fmt.Errorf("get the connections of %s in room %q: %w", userID, room, err)
 	}
 	return p.Conns, nil
+}
+
+// PutAccess stores an access change under the room's next seq, so that
+// every member sees it in the room's one order and a client that missed
+// it gets it as it gets a message. It returns e with its seq and time.
+func (db *DB) PutAccess(ctx context.Context, e chat.AccessEvent) (chat.AccessEvent, error) {
+	for range maxSeqTakes {
+		seq, err := db.nextSeq(ctx, e.Room)
+		if err != nil {
+			return e, err
+		}
+		now := db.Now()
+		it := messageItem{keys: keys{roomPrefix + e.Room, msgKey(seq)}, Seq: seq, UserID: e.By, Name: e.ByName, SentAt: ms(now),
+			ExpiresAt: now.Add(db.MessageRetention).Unix(), Kind: chat.KindAccess, Action: e.Action, Member: e.UserID, MemberName: e.Name, Role: e.Role}
+		if e.MutedUntil != "" {
+			until, err := time.Parse(chat.TimeFormat, e.MutedUntil)
+			if err != nil {
+				return e, fmt.Errorf("store the access change of %s in room %q: %w", e.UserID, e.Room, err)
+			}
+			it.Until = ms(until)
+		}
+		item, err := marshal(it)
+		if err == nil {
+			_, err = db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Messages, Item: item,
+				ConditionExpression: aws.String("attribute_not_exists(pk)")})
+		}
+		if conditionFailed(err) {
+			continue // declared skipped by a reader: another seq
+		}
+		if err != nil {
+			return e, db.skip(ctx, e.Room, seq, &chat.Stored{}, fmt.Errorf("store the access change of %s in room %q: %w", e.UserID, e.Room, err))
+		}
+		e.Seq, e.SentAt = seq, chat.FormatTime(now)
+		return e, nil
+	}
+	return e, fmt.Errorf("store the access change of %s in room %q: %d seqs taken were declared skipped before it was stored", e.UserID, e.Room, maxSeqTakes)
 }

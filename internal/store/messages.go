@@ -46,6 +46,14 @@ type messageItem struct {
 	Deleted   bool            `dynamodbav:"deleted,omitempty"`
 	RemovedBy string          `dynamodbav:"removedBy,omitempty"` // the moderator who removed it
 	Reactions []chat.Reaction `dynamodbav:"-"`
+	// An access change (chat.KindAccess) made by UserID (called Name): of
+	// Member (called MemberName), whose role is Role after it, muted until
+	// Until (Unix ms).
+	Action     string `dynamodbav:"action,omitempty"`
+	Member     string `dynamodbav:"member,omitempty"`
+	MemberName string `dynamodbav:"memberName,omitempty"`
+	Role       string `dynamodbav:"role,omitempty"`
+	Until      int64  `dynamodbav:"until,omitempty"`
 }
 
 // headItem holds a room's latest seq: pk room#{room}, sk "head" (and, in
@@ -74,6 +82,14 @@ func clientIDKey(userID, clientID string) string {
 }
 
 func (it messageItem) message(room string) chat.Message {
+	if it.Kind == chat.KindAccess {
+		e := chat.AccessEvent{Type: chat.TypeAccess, Action: it.Action, Room: room, Seq: it.Seq, UserID: it.Member, Name: it.MemberName,
+			Role: it.Role, By: it.UserID, ByName: it.Name, SentAt: chat.FormatTime(fromMS(it.SentAt))}
+		if it.Until > 0 {
+			e.MutedUntil = chat.FormatTime(fromMS(it.Until))
+		}
+		return chat.Message{Seq: it.Seq, Room: room, UserID: it.UserID, Name: it.Name, SentAt: fromMS(it.SentAt), Kind: it.Kind, Access: &e}
+	}
 	return chat.Message{ID: it.ID, Seq: it.Seq, Room: room, UserID: it.UserID, Name: it.Name, Text: it.Text,
 		SentAt: fromMS(it.SentAt), ClientID: it.ClientID, Kind: it.Kind, Target: it.Target, Emoji: it.Emoji, Remove: it.Remove,
 		ReplyTo: it.ReplyTo, Mentions: it.Mentions, Version: max(it.Version, 1), Edited: optionalMS(it.Edited), Deleted: it.Deleted,
