@@ -13,11 +13,12 @@ const $ = (id) => document.getElementById(id);
 const MUTE_MINUTES = 60;
 const MAX_ROSTER_PAGES = 10; // 1,000 members: the rest stay unlisted rather than asked for without end
 
-let hooks = null; // {client(), me(), signedIn(), name(userId), openDM(peer, name), notice(text), removed(text)}
+let hooks = null; // {client(), me(), signedIn(), name(userId), openDM(peer, name), notice(text), noticeAt(event, text), removed(text), room()}
 let role = ""; // the user's role in the room shown ("" in a public room)
 const roster = new Map(); // userId → {name, role, mutedUntil}
 let rosterPages = 0;
-let confirming = ""; // the userId whose removal waits for a yes
+let confirming = null; // {userId, act: "remove" | "ban"}: the removal or ban that waits for a yes
+const LINK_MINUTES = 7 * 24 * 60; // how long an invite link the page makes lets people in
 
 /** The direct messages known to this browser: room key → {peer, name}, kept across reloads. */
 const dms = new Map(Object.entries(load("chat.dms", {})));
@@ -114,6 +115,12 @@ export function setupAccess(h) {
     $("invite-user").value = "";
   });
   $("show-audit").addEventListener("click", () => hooks.client()?.manage({ action: "audit" }));
+  $("make-link").addEventListener("click", () => hooks.client()?.manage({ action: "invite-link", minutes: LINK_MINUTES }));
+  $("copy-link").addEventListener("click", async () => {
+    await navigator.clipboard?.writeText($("link-url").value).catch(() => {});
+    $("link-url").select();
+    hooks.notice("Invite link copied.");
+  });
   for (const list of [$("roster"), $("members")]) {
     list.addEventListener("click", (e) => {
       const b = e.target.closest("button[data-act]");
@@ -126,8 +133,9 @@ export function setupAccess(h) {
 export function resetAccess(isPrivate) {
   role = "";
   roster.clear();
-  confirming = "";
+  confirming = null;
   $("roster-panel").hidden = !isPrivate;
+  $("invite-link").hidden = true;
   $("audit-list").replaceChildren();
   $("audit-list").hidden = true;
   renderRoster();
@@ -143,6 +151,13 @@ export function onRole(r) {
   renderRoster();
 }
 
+/** Someone came online in the room: one the roster does not list came by an invite link, and the roster is read again. */
+export function onJoined(userId) {
+  if ($("roster-panel").hidden || roster.size === 0 || roster.has(userId)) return;
+  rosterPages = 0;
+  hooks.client()?.manage({ action: "roster" });
+}
+
 /** Whether the user may remove others' messages here. */
 export const moderates = () => role === "owner" || role === "moderator";
 
@@ -153,26 +168,58 @@ export function onRoster({ members, next }) {
   renderRoster();
 }
 
-/** An access change: the reply to the user's own, or one the room was told of. */
+/**
+ * An access change, in the room's order: shown in place, and, when live
+ * (not a sync's history), applied to the roster; the user removed or
+ * banned is told and stops.
+ */
 export function onAccess(e) {
   const me = hooks.me().userId;
   const was = roster.get(e.userId);
-  const name = was?.name || nameOf(e.userId);
+  const name = e.name || was?.name || nameOf(e.userId);
+  hooks.noticeAt(e, accessText(e, name));
+  if (e.replay) return;
   if (e.role === "") roster.delete(e.userId);
-  else roster.set(e.userId, { name: was?.name || "", role: e.role, mutedUntil: e.mutedUntil || "" });
-  if (e.userId === me && e.role !== "") role = e.role;
-  if (e.userId === me && e.role === "") {
-    hooks.removed(`${nameOf(e.by)} removed you from this room.`); // the server closes the connection next
+  else roster.set(e.userId, { name: name === e.userId ? "" : name, role: e.role, mutedUntil: e.mutedUntil || "" });
+  if (e.userId === me && e.role !== "" && e.role !== "banned") role = e.role;
+  if (e.userId === me && (e.role === "" || e.role === "banned")) {
+    hooks.removed(`${byName(e)} ${e.role === "banned" ? "banned" : "removed"} you from this room.`); // the server closes the connection next
     return;
   }
-  if (confirming === e.userId) confirming = "";
+  if (confirming?.userId === e.userId) confirming = null;
   renderRoster();
-  const by = e.by === me ? "You" : nameOf(e.by);
-  const whom = e.userId === me ? "you" : name;
-  if (e.action === "remove") hooks.notice(`${by} removed ${whom} from this room.`);
-  else if (e.action === "mute") hooks.notice(e.mutedUntil ? `${by} muted ${whom} until ${time(e.mutedUntil)}.` : `${by} let ${whom} speak again.`);
-  else if (!was) hooks.notice(`${by} added ${whom}${e.role === "moderator" ? " as a moderator" : ""}.`);
-  else if (was.role !== e.role) hooks.notice(`${by} made ${whom} ${e.role === "moderator" ? "a moderator" : "a member"}.`);
+}
+
+const byName = (e) => (e.by === hooks.me().userId ? "You" : e.byName || nameOf(e.by));
+
+/** What an access change says, in words. */
+function accessText(e, name) {
+  const by = byName(e);
+  const whom = e.userId === hooks.me().userId ? "you" : name;
+  switch (e.action) {
+    case "invite":
+      if (e.by === e.userId) return `${name} joined with an invite link.`;
+      if (!e.was || e.was === "banned") return `${by} added ${whom}${e.role === "moderator" ? " as a moderator" : ""}.`;
+      return `${by} made ${whom} ${e.role === "moderator" ? "a moderator" : "a member"}.`;
+    case "remove":
+      return `${by} removed ${whom} from this room.`;
+    case "ban":
+      return e.role === "banned" ? `${by} banned ${whom} from this room.` : `${by} lifted the ban on ${whom}.`;
+    case "mute":
+      return e.mutedUntil ? `${by} muted ${whom} until ${time(e.mutedUntil)}.` : `${by} let ${whom} speak again.`;
+  }
+  return "";
+}
+
+/** The owner's invite link: the page's address for the room with the token, to copy. */
+export function onInviteLink({ room, token, expiresAt }) {
+  const url = new URL(location.pathname, location.origin);
+  url.searchParams.set("room", room);
+  url.searchParams.set("invite", token);
+  $("link-url").value = url.href;
+  $("link-expires").textContent = `Anyone signed in who opens it before ${new Date(expiresAt).toLocaleString()} joins as a member.`;
+  $("invite-link").hidden = false;
+  $("link-url").select();
 }
 
 export function onAudit({ entries }) {
@@ -187,8 +234,10 @@ export function onAudit({ entries }) {
   list.replaceChildren(...entries.map((e) => {
     const li = document.createElement("li");
     const what = {
-      invite: `added ${nameOf(e.userId)}${e.role === "moderator" ? " as a moderator" : ""}`,
+      invite: e.by === e.userId ? "joined with an invite link" : `added ${nameOf(e.userId)}${e.role === "moderator" ? " as a moderator" : ""}`,
       remove: `removed ${nameOf(e.userId)}`,
+      ban: e.role === "banned" ? `banned ${nameOf(e.userId)}` : `lifted the ban on ${nameOf(e.userId)}`,
+      "invite-link": `made an invite link, open until ${new Date(e.until).toLocaleString()}`,
       mute: e.until ? `muted ${nameOf(e.userId)} until ${time(e.until)}` : `let ${nameOf(e.userId)} speak`,
       delete: `removed a message of ${nameOf(e.userId)}`,
     }[e.action] || e.action;
@@ -209,12 +258,17 @@ function actionsFor(userId, m) {
   const acts = [];
   const me = hooks.me().userId;
   if (userId === me || m.role === "owner") return acts;
-  const muted = m.mutedUntil && new Date(m.mutedUntil) > new Date();
-  if (role === "owner") acts.push(m.role === "moderator" ? ["member", "Make member"] : ["moderator", "Make moderator"]);
-  if (role === "owner" || (role === "moderator" && m.role === "member" && !roster.get(me)?.mutedUntil)) {
-    acts.push(muted ? ["unmute", "Let speak"] : ["mute", `Mute for ${MUTE_MINUTES / 60} hour`]);
+  const free = !(roster.get(me)?.mutedUntil && new Date(roster.get(me).mutedUntil) > new Date()); // a muted moderator moderates nobody
+  if (m.role === "banned") {
+    if (role === "owner" || (role === "moderator" && free)) acts.push(["lift", "Lift the ban"]);
+    return acts;
   }
+  const muted = m.mutedUntil && new Date(m.mutedUntil) > new Date();
+  const over = role === "owner" || (role === "moderator" && m.role === "member" && free);
+  if (role === "owner") acts.push(m.role === "moderator" ? ["member", "Make member"] : ["moderator", "Make moderator"]);
+  if (over) acts.push(muted ? ["unmute", "Let speak"] : ["mute", `Mute for ${MUTE_MINUTES / 60} hour`]);
   if (role === "owner") acts.push(["remove", "Remove from room"]);
+  if (over) acts.push(["ban", "Ban from room"]);
   return acts;
 }
 
@@ -234,15 +288,19 @@ function act(what, userId) {
       c.manage({ action: "mute", userId, minutes: what === "mute" ? MUTE_MINUTES : 0 });
       return;
     case "remove":
-      confirming = userId;
+    case "ban":
+      confirming = { userId, act: what };
       renderRoster();
-      $("roster").querySelector(`li[data-user-id="${CSS.escape(userId)}"] [data-act=confirm-remove]`)?.focus();
+      $("roster").querySelector(`li[data-user-id="${CSS.escape(userId)}"] [data-act=confirm]`)?.focus();
       return;
-    case "confirm-remove":
-      c.manage({ action: "remove", userId });
+    case "confirm":
+      c.manage({ action: confirming.act, userId });
+      return;
+    case "lift":
+      c.manage({ action: "ban", userId, lift: true });
       return;
     case "cancel":
-      confirming = "";
+      confirming = null;
       renderRoster();
       $("roster").querySelector(`li[data-user-id="${CSS.escape(userId)}"] summary`)?.focus();
   }
@@ -282,8 +340,9 @@ export function renderRoster() {
   const owner = role === "owner";
   $("invite-form").hidden = !owner;
   $("show-audit").hidden = !owner;
+  $("make-link").hidden = !owner || hooks.room().toLowerCase().startsWith("~dm-");
   const me = hooks.me().userId;
-  const order = { owner: 0, moderator: 1, member: 2 };
+  const order = { owner: 0, moderator: 1, member: 2, banned: 3 };
   const items = [...roster]
     .map(([userId, m]) => [userId, { ...m, name: m.name || hooks.name(userId) }])
     .sort(([a, x], [b, y]) => order[x.role] - order[y.role] || (x.name || a).localeCompare(y.name || b))
@@ -306,11 +365,12 @@ export function renderRoster() {
         muted.textContent = `muted until ${time(m.mutedUntil)}`;
         li.append(" ", muted);
       }
-      if (confirming === userId) {
+      if (confirming?.userId === userId) {
+        const ban = confirming.act === "ban";
         const p = document.createElement("p");
         p.className = "confirm";
-        p.textContent = `Remove ${m.name || userId} from this room? `;
-        for (const [act, text] of [["confirm-remove", "Yes, remove"], ["cancel", "Cancel"]]) {
+        p.textContent = ban ? `Ban ${m.name || userId}? They cannot come back, even with a link, until the ban is lifted. ` : `Remove ${m.name || userId} from this room? `;
+        for (const [act, text] of [["confirm", ban ? "Yes, ban" : "Yes, remove"], ["cancel", "Cancel"]]) {
           const b = document.createElement("button");
           b.type = "button";
           b.dataset.act = act;
@@ -325,5 +385,6 @@ export function renderRoster() {
       return li;
     });
   $("roster").replaceChildren(...items);
-  $("roster-title").textContent = roster.size ? `Members (${roster.size})` : "Members";
+  const members = [...roster.values()].filter((m) => m.role !== "banned").length;
+  $("roster-title").textContent = members ? `Members (${members})` : "Members";
 }

@@ -8,7 +8,7 @@ import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMy
 import { messageItem, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
-import { dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, onRole, onRoster, personMenu, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
+import { dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, onInviteLink, onJoined, onRole, onRoster, personMenu, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -35,7 +35,7 @@ const PROBLEM_TEXT = {
   gone: "That message is no longer there (deleted, or expired).",
   not_allowed: "Not allowed:",
   too_late: "That message can no longer be edited.",
-  private: "You cannot open this private room: you are not one of its members (or there is no such room). Ask its owner to add you.",
+  private: "You cannot open this private room: you are not one of its members (you were never added, were removed or banned, or your invite link has expired or is not for it; or there is no such room). Ask its owner to add you.",
   private_guest: "Private rooms (names starting with ~) are for signed-in users.",
 };
 
@@ -67,6 +67,8 @@ setupAccess({
   name: (userId) => members.get(userId) || [...authors].find(([, ids]) => ids.has(userId))?.[0] || "",
   openDM,
   notice: (text) => showNotice(text),
+  noticeAt: (e, text) => accessNotice(e, text),
+  room: () => room,
   removed: (text) => {
     client?.stop();
     $("problem").textContent = text; // stays: nothing will change it
@@ -96,6 +98,17 @@ if (signin) {
 }
 
 const params = new URLSearchParams(location.search);
+
+/**
+ * The invite link's token for room r, when the page was opened with one
+ * for it: given once, then dropped (it is the user's to share, not the
+ * page's to keep; the membership it brings stays).
+ */
+function inviteFor(r) {
+  const token = params.get("room") === r ? params.get("invite") || "" : "";
+  params.delete("invite"); // join() writes the address without it
+  return token;
+}
 $("name").value = localStorage.getItem("chat.name") || "";
 /** The room a link names, else the last one joined. */
 const savedRoom = () => params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
@@ -130,7 +143,7 @@ $("join-form").addEventListener("submit", (e) => {
   if (problem) return;
   if (signin) {
     if (signin.signedIn) join("", r);
-    else signin.begin(r).catch((err) => ($("join-error").textContent = err.message));
+    else signin.begin(r, params.get("room") === r ? params.get("invite") || "" : "").catch((err) => ($("join-error").textContent = err.message));
     return;
   }
   localStorage.setItem("chat.name", name);
@@ -204,7 +217,7 @@ function join(name, r, how = "replace") {
   // A private room (~name) is made if there is none: its maker owns it;
   // direct messages, with the other account (dm) when this browser knows it.
   client = signin
-    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token(), create: isPrivate(r) && !isDM(r), dm: isDM(r) ? dmOf(r)?.peer || "" : "" })
+    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token(), create: isPrivate(r) && !isDM(r), dm: isDM(r) ? dmOf(r)?.peer || "" : "", invite: inviteFor(r) })
     : new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
   client.addEventListener("state", (e) => showState(e.detail.state));
   if (isPrivate(r)) watchRefusal(client);
@@ -223,6 +236,7 @@ function join(name, r, how = "replace") {
   client.addEventListener("access", (e) => onAccess(e.detail));
   client.addEventListener("roster", (e) => onRoster(e.detail));
   client.addEventListener("audit", (e) => onAudit(e.detail));
+  client.addEventListener("invite-link", (e) => onInviteLink(e.detail));
   client.addEventListener("change", (e) => onChange(e.detail));
   client.addEventListener("problem", (e) => (e.detail.code === "signed_out" ? signedOut() : showProblem(e.detail)));
   client.start();
@@ -466,6 +480,10 @@ if (signin) {
   signin.complete().then(
     (done) => {
       const r = done?.room || savedRoom();
+      if (done?.invite) {
+        params.set("room", r);
+        params.set("invite", done.invite);
+      }
       if ((done || localStorage.getItem("chat.joined")) && signin.signedIn && !roomError(r)) join("", r);
     },
     (err) => ($("join-error").textContent = err.message),
@@ -873,7 +891,23 @@ function onFailed({ clientId, code, message }) {
   else showProblem({ code, message }); // an edit, a delete or a reaction
 }
 
+/** An access change (a member added, removed, muted, banned) as a notice at its place in the room's order. */
+function accessNotice(e, text) {
+  if (e.seq > 0 && $("messages").querySelector(`li[data-seq="${e.seq}"]`)) return;
+  const li = document.createElement("li");
+  li.className = "notice";
+  li.textContent = `${text} · `;
+  const time = document.createElement("time");
+  setTime(time, e.sentAt);
+  li.append(time);
+  if (e.seq > 0) li.dataset.seq = e.seq;
+  const insert = () => (e.seq > 0 ? insertBySeq(li) : $("messages").insertBefore(li, $("messages").querySelector("li.pending")));
+  if (e.replay) quietly(() => insert()); // history
+  else appendKeepingScroll(insert);
+}
+
 function onPresence({ type, userId, name, sentAt }) {
+  if (type === "join") onJoined(userId);
   const li = document.createElement("li");
   li.className = "notice";
   li.textContent = `${label(userId, name)} ${type === "join" ? "joined" : "left"} · `;

@@ -25,7 +25,9 @@
 //            (state: the changed message as it is after it, with its version; live or fetched)
 //   rooms    {rooms: [{room, seq, mentions?}], mine}     (other rooms' latest seqs, asked for with fetchRooms;
 //            mine: the signed-in user's private rooms)
-//   access, roster, audit                                    (a private room's frames of those types, as sent)
+//   access   {action, seq, userId, name, role, by, byName, mutedUntil?, sentAt, replay?}
+//            (a private room's member added, removed, muted, banned; live, or with replay from a sync: history)
+//   roster, audit, invite-link                                (a private room's frames of those types, as sent)
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
 import { pingDelay, PROTOCOL_VERSION, TYPING_INTERVAL_MS } from "./rules.js";
@@ -81,12 +83,13 @@ const RECONNECT_CODES = new Set(["not_connected", "invalid_frame"]);
 const WRITES = new Set(["new-message", "edit", "delete", "react"]);
 
 export class ChatClient extends EventTarget {
-  constructor({ url, name, room, key, token, create = false, dm = "" }) {
+  constructor({ url, name, room, key, token, create = false, dm = "", invite = "" }) {
     super();
     this.url = url;
     this.name = name;
     this.create = create; // a private room: made if there is none
     this.dm = dm; // direct messages: the other account's user id (made on first use)
+    this.invite = invite; // an invite link's token: a private room's membership, until the first connection is ready
     this.room = room;
     this.key = key; // the guest key the server derives the userId from
     this.token = token; // signed in: async () => a token, or null once signed out
@@ -238,6 +241,7 @@ export class ChatClient extends EventTarget {
     if (this.key) q.set("key", this.key);
     if (this.create) q.set("create", "1");
     if (this.dm) q.set("dm", this.dm);
+    if (this.invite) q.set("invite", this.invite);
     // Signed in: the token travels as a subprotocol (browsers can set no
     // other header), fetched fresh for every connection.
     let protocols;
@@ -677,7 +681,14 @@ export class ChatClient extends EventTarget {
       case "rooms":
         this.emit("rooms", { rooms: f.rooms, mine: f.mine || [] });
         break;
-      case "access": // a private room's member added, removed, muted (docs/protocol.md)
+      case "access": // a private room's member added, removed, muted, banned (docs/protocol.md): in the room's order
+        this.emit("access", f);
+        if (f.seq > 0) { // seq 0: not stored, live only
+          this.hold({ seq: f.seq, skipped: true });
+          this.noteHighest(f.seq);
+        }
+        break;
+      case "invite-link":
       case "roster":
       case "audit":
         this.emit(f.type, f);
@@ -760,6 +771,7 @@ export class ChatClient extends EventTarget {
       for (const seq of f.skipped || []) this.held.add(seq);
       this.emit("older", { messages, more: f.more });
       for (const c of f.changes || []) this.emit("change", c);
+      for (const a of f.access || []) this.emit("access", { ...a, replay: true });
       return;
     }
     this.syncAskedAt = 0;
@@ -783,6 +795,9 @@ export class ChatClient extends EventTarget {
       if (c.clientId && this.pending.has(c.clientId)) this.acknowledgeBySync(c);
       if (!this.held.has(c.seq)) this.emit("change", c);
     }
+    // What happened to the room's members, in place; the state it left is
+    // the roster's, read once the connection is ready.
+    for (const a of f.access || []) if (!this.held.has(a.seq)) this.emit("access", { ...a, replay: true });
     for (const seq of f.skipped || []) this.hold({ seq, skipped: true });
     if (!first && f.first - 1 > this.last) {
       // Everything before first holds nothing and never will (the room's
@@ -805,6 +820,7 @@ export class ChatClient extends EventTarget {
     }
     if (!this.ready && f.members) { // a connection is ready with a full sync's reply, not a gap fetch's
       this.ready = true;
+      this.invite = ""; // a member now: later connections need no link
       this.pump();
       this.emit("ready", { role: f.role || "" });
     }

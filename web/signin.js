@@ -29,11 +29,11 @@ export class SignIn {
     return this.load() !== null;
   }
 
-  /** Goes to the provider's sign-in page; it comes back to this page with ?code=…&state=…. */
-  async begin(room) {
+  /** Goes to the provider's sign-in page; it comes back to this page with ?code=…&state=…. invite: an invite link's token for room, kept for the way back. */
+  async begin(room, invite = "") {
     const verifier = randomText(48);
     const state = randomText(24);
-    sessionStorage.setItem(PENDING, JSON.stringify({ state, verifier, room }));
+    sessionStorage.setItem(PENDING, JSON.stringify({ state, verifier, room, invite }));
     const challenge = base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier))));
     const q = new URLSearchParams({
       response_type: "code",
@@ -49,7 +49,7 @@ export class SignIn {
 
   /**
    * Finishes a sign-in if this page is the provider's redirect: exchanges the
-   * code for tokens and returns {room} (the room the user was joining);
+   * code for tokens and returns {room, invite} (the room the user was joining, and its invite link's token);
    * null if it is not a redirect. Throws with a message the user can read.
    */
   async complete() {
@@ -66,7 +66,7 @@ export class SignIn {
       redirect_uri: this.redirectUri,
       code_verifier: pending.verifier,
     });
-    return { room: pending.room };
+    return { room: pending.room, invite: pending.invite || "" };
   }
 
   /** A valid ID token, refreshed if it is about to expire; null if the user must sign in again. */

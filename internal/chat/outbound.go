@@ -242,6 +242,8 @@ type AccessEvent struct {
 	// Role is the member's role after the change: "" once removed (or a
 	// ban lifted), RoleBanned once banned.
 	Role string `json:"role"`
+	// Was, for invite, remove and ban, is their role before ("" for none).
+	Was string `json:"was,omitempty"`
 	// MutedUntil, for mute: until when (absent: not muted).
 	MutedUntil string `json:"mutedUntil,omitempty"`
 	By         string `json:"by"`

@@ -691,9 +691,11 @@ func (c *Client) receive(data []byte, at time.Time) {
 		c.notePresence()
 	case chat.TypePresence:
 		c.onPresenceLog(f)
-	case chat.TypeSkip:
-		c.skip(f.Seq)
-		c.noteHighest(f.Seq)
+	case chat.TypeSkip, chat.TypeAccess: // an access change holds its seq as a skipped one does
+		if f.Seq > 0 {
+			c.skip(f.Seq)
+			c.noteHighest(f.Seq)
+		}
 	case chat.TypeEdit, chat.TypeDelete, chat.TypeReaction:
 		c.holdChange(chat.ChangeEvent{Type: f.Type, Room: f.Room, Seq: f.Seq, Target: f.Target, UserID: f.UserID, Name: f.Name,
 			SentAt: f.SentAt, Emoji: f.Emoji, Removed: f.Removed, State: f.State}, true, at)

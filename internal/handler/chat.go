@@ -713,7 +713,11 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 	r.log.InfoContext(ctx, "member access changed", "action", in.Action, "room", c.Room, "userId", in.UserID, "role", role, "by", c.UserID)
 	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, UserID: in.UserID, Role: role})
 	// The removed member's connections hear it too, before they are closed.
-	h.tell(ctx, r, c, chat.AccessEvent{Action: in.Action, UserID: in.UserID, Name: was.Name, Role: role})
+	before := was.Role
+	if was.Banned {
+		before = chat.RoleBanned
+	}
+	h.tell(ctx, r, c, chat.AccessEvent{Action: in.Action, UserID: in.UserID, Name: was.Name, Role: role, Was: before})
 	if in.Action == chat.ActionInvite || in.Lift {
 		return nil
 	}

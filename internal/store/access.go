@@ -495,7 +495,7 @@ func (db *DB) PutAccess(ctx context.Context, e chat.AccessEvent) (chat.AccessEve
 		}
 		now := db.Now()
 		it := messageItem{keys: keys{roomPrefix + e.Room, msgKey(seq)}, Seq: seq, UserID: e.By, Name: e.ByName, SentAt: ms(now),
-			ExpiresAt: now.Add(db.MessageRetention).Unix(), Kind: chat.KindAccess, Action: e.Action, Member: e.UserID, MemberName: e.Name, Role: e.Role}
+			ExpiresAt: now.Add(db.MessageRetention).Unix(), Kind: chat.KindAccess, Action: e.Action, Member: e.UserID, MemberName: e.Name, Role: e.Role, Was: e.Was}
 		if e.MutedUntil != "" {
 			until, err := time.Parse(chat.TimeFormat, e.MutedUntil)
 			if err != nil {

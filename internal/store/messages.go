@@ -47,12 +47,13 @@ type messageItem struct {
 	RemovedBy string          `dynamodbav:"removedBy,omitempty"` // the moderator who removed it
 	Reactions []chat.Reaction `dynamodbav:"-"`
 	// An access change (chat.KindAccess) made by UserID (called Name): of
-	// Member (called MemberName), whose role is Role after it, muted until
-	// Until (Unix ms).
+	// Member (called MemberName), whose role is Role after it (Was before),
+	// muted until Until (Unix ms).
 	Action     string `dynamodbav:"action,omitempty"`
 	Member     string `dynamodbav:"member,omitempty"`
 	MemberName string `dynamodbav:"memberName,omitempty"`
 	Role       string `dynamodbav:"role,omitempty"`
+	Was        string `dynamodbav:"was,omitempty"`
 	Until      int64  `dynamodbav:"until,omitempty"`
 }
 
@@ -84,7 +85,7 @@ func clientIDKey(userID, clientID string) string {
 func (it messageItem) message(room string) chat.Message {
 	if it.Kind == chat.KindAccess {
 		e := chat.AccessEvent{Type: chat.TypeAccess, Action: it.Action, Room: room, Seq: it.Seq, UserID: it.Member, Name: it.MemberName,
-			Role: it.Role, By: it.UserID, ByName: it.Name, SentAt: chat.FormatTime(fromMS(it.SentAt))}
+			Role: it.Role, Was: it.Was, By: it.UserID, ByName: it.Name, SentAt: chat.FormatTime(fromMS(it.SentAt))}
 		if it.Until > 0 {
 			e.MutedUntil = chat.FormatTime(fromMS(it.Until))
 		}

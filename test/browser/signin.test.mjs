@@ -87,18 +87,21 @@ scenario("a private room: its maker gets in, an outsider is told why not", async
   assert.equal(await bo.locator("#messages li.message").count(), 0, "nothing of the room shown");
 });
 
+/** The user id a signed-in page shows under You:. */
+async function userId(page) {
+  await page.locator("#me-menu summary").click();
+  const id = await page.locator("#my-id").textContent();
+  await page.locator("#me-menu summary").click();
+  assert.match(id, /^u-/);
+  return id;
+}
+
+async function say(page, text) {
+  await page.getByLabel("Message", { exact: true }).fill(text);
+  await page.getByLabel("Message", { exact: true }).press("Enter");
+}
+
 scenario("a private room's people: added by user id, a moderator's removal seen by all, a mute, a removal mid-conversation, the log, direct messages from both sides", async () => {
-  const userId = async (page) => {
-    await page.locator("#me-menu summary").click();
-    const id = await page.locator("#my-id").textContent();
-    await page.locator("#me-menu summary").click();
-    assert.match(id, /^u-/);
-    return id;
-  };
-  const say = async (page, text) => {
-    await page.getByLabel("Message", { exact: true }).fill(text);
-    await page.getByLabel("Message", { exact: true }).press("Enter");
-  };
   const ana = await signIn("ana", "?room=~team");
   const bo = await signIn("bo", "?room=lobby");
   const cy = await signIn("cy", "?room=lobby");
@@ -156,7 +159,7 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
   await ana.getByRole("button", { name: "Yes, remove" }).click();
   await cy.locator("#problem", { hasText: "ana removed you from this room." }).waitFor();
   await cy.locator("#state", { hasText: "Offline" }).waitFor();
-  await bo.locator("#notice", { hasText: "ana removed cy from this room." }).waitFor();
+  await bo.locator("#messages li.notice", { hasText: "ana removed cy from this room." }).waitFor();
   await say(bo, "after cy");
   await ana.locator("#messages li.message", { hasText: "after cy" }).waitFor();
   assert.equal(await cy.locator("#messages li.message", { hasText: "after cy" }).count(), 0, "a removed member hears nothing more");
@@ -183,5 +186,67 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
   await online(ana);
   await ana.locator("#messages li.message", { hasText: "just us two" }).waitFor();
   assert.equal(await ana.locator("#room-title").textContent(), "@bo");
+  assert.deepEqual([...ana.errors, ...bo.errors, ...cy.errors], []);
+});
+
+scenario("an invite link lets people in, a ban keeps one out across reconnects and links until lifted, and the room keeps it all in order", async () => {
+  const ana = await signIn("ana", "?room=~club");
+  const bo = await signIn("bo", "?room=lobby");
+  const cy = await signIn("cy", "?room=lobby");
+  const boId = await userId(bo);
+  await ana.locator("#roster li", { hasText: "ana (you)" }).waitFor();
+  await ana.getByRole("button", { name: "Make an invite link" }).click();
+  await ana.locator("#link-expires", { hasText: "joins as a member" }).waitFor();
+  const link = await ana.getByLabel("Invite link").inputValue();
+  assert.match(link, /[?&]invite=/);
+
+  // Bo and Cy open the link: members, and the address forgets the token.
+  for (const page of [bo, cy]) {
+    await page.goto(link);
+    await online(page);
+    assert.equal(await page.locator("#room-title").textContent(), "#~club");
+    assert.doesNotMatch(page.url(), /invite=/);
+  }
+  await ana.locator("#roster li", { hasText: "bo" }).waitFor(); // read again when they came
+  await say(bo, "hello club");
+  // In the room's order: Bo's arrival before his message, for everyone.
+  const notice = ana.locator("#messages li.notice", { hasText: "bo joined with an invite link." });
+  await notice.waitFor();
+  const order = await ana.locator("#messages li[data-seq]").evaluateAll((lis) => lis.map((li) => li.textContent));
+  assert.ok(order.findIndex((t) => t.includes("bo joined with an invite link")) < order.findIndex((t) => t.includes("hello club")), order.join(" | "));
+
+  // Ana bans Bo mid-conversation: cut off and told; kept out on reload and with the link.
+  await bo.locator("#messages li.message:not(.pending)", { hasText: "hello club" }).waitFor();
+  await ana.locator("#roster [aria-label='Actions for bo']").click();
+  await ana.getByRole("button", { name: "Ban from room" }).click();
+  await ana.getByRole("button", { name: "Yes, ban" }).click();
+  await bo.locator("#problem", { hasText: "ana banned you from this room." }).waitFor();
+  await cy.locator("#messages li.notice", { hasText: "ana banned bo from this room." }).waitFor();
+  await ana.locator("#roster li", { hasText: "bo" }).locator(".role", { hasText: "banned" }).waitFor();
+  for (const url of [`${stack.webURL}?room=~club`, link]) {
+    await bo.goto(url);
+    await bo.locator("#problem", { hasText: "you are not one of its members" }).waitFor({ timeout: 30000 });
+  }
+  await audit(ana, "a banned member in the roster, an invite link shown");
+
+  // Lifted, Bo is only out: the link does not bring him back, Ana's invite does.
+  await ana.locator("#roster [aria-label='Actions for bo']").click();
+  await ana.getByRole("button", { name: "Lift the ban" }).click();
+  await ana.locator("#messages li.notice", { hasText: "You lifted the ban on bo." }).waitFor();
+  await ana.locator("#roster li", { hasText: "bo" }).waitFor({ state: "detached" });
+  await bo.goto(link);
+  await bo.locator("#problem", { hasText: "you are not one of its members" }).waitFor({ timeout: 30000 });
+  await ana.getByLabel("Add someone by user id").fill(boId);
+  await ana.getByRole("button", { name: "Add", exact: true }).click();
+  await bo.goto(`${stack.webURL}?room=~club`);
+  await online(bo);
+
+  // After a reload, the room's history tells the same story, in order.
+  await ana.reload();
+  await online(ana);
+  await ana.locator("#messages li.notice", { hasText: "You added bo." }).waitFor();
+  const told = await ana.locator("#messages li.notice").allTextContents();
+  const expected = ["bo joined with an invite link.", "cy joined with an invite link.", "You banned bo from this room.", "You lifted the ban on bo.", "You added bo."];
+  assert.deepEqual(told.map((t) => t.split(" · ")[0]).filter((t) => expected.includes(t)), expected);
   assert.deepEqual([...ana.errors, ...bo.errors, ...cy.errors], []);
 });
