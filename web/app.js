@@ -86,6 +86,8 @@ const typers = new Map(); // userId → {name, timer}
 let hasOlder = false; // whether history older than the first message shown exists
 let unread = 0; // messages that arrived while the tab was hidden
 let unreadMentions = 0; // of them, those that mention the user
+let replaying = false; // the messages being added are a sync's: history, not news
+let inQuiet = false; // a quiet batch of insertions is being made (quietly)
 
 // --- Joining, rejoining and switching rooms ---
 
@@ -549,8 +551,6 @@ function quietly(insert) {
   requestAnimationFrame(() => requestAnimationFrame(aloud));
 }
 
-let inQuiet = false; // a quiet batch is being inserted
-
 /**
  * Makes the message list live again. A live insertion made in a later task
  * than a quiet batch but before its frames came (a message sent right after
@@ -993,7 +993,6 @@ function setAlertSetting(key, on) {
   if (on) localStorage.setItem(`chat.${key}`, "on");
   else localStorage.removeItem(`chat.${key}`);
 }
-let replaying = false; // the messages being added are a sync's: history, not news
 let audio = null;
 
 function showAlertSettings() {
