@@ -202,27 +202,20 @@ func (db *DB) MyRooms(ctx context.Context, userID string) ([]chat.MyRoom, error)
 // or themselves (else not_allowed). It marks their open connections too,
 // so that their next frame is refused without another read.
 func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time) error {
-	if by == userID {
-		return chat.Errorf(chat.CodeNotAllowed, "nobody mutes themselves")
-	}
-	mod, err := db.Membership(ctx, room, by)
+	mod, err := db.moderator(ctx, room, by, userID, "mutes")
 	if err != nil {
 		return err
-	}
-	refused := chat.Errorf(chat.CodeNotAllowed, "the owner mutes members and moderators, a moderator members only, and nobody the owner")
-	if !chat.Moderates(mod.Role) || mod.MutedUntil.After(db.Now()) {
-		return refused
 	}
 	// The muter's role as read, and the muted one's, checked as written.
 	values := map[string]types.AttributeValue{":until": num(optionalTime(until))}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		db.stillModerator(room, by, mod.Role),
+		db.stillModerator(room, by, mod),
 		{Update: &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID),
-			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String(moderated(mod.Role, values)),
+			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String(moderated(mod, values)),
 			ExpressionAttributeNames: map[string]string{"#role": "role"}, ExpressionAttributeValues: values}},
 	}})
 	if cancelledByCondition(err) {
-		return refused
+		return refusal("mutes")
 	}
 	if err != nil {
 		return fmt.Errorf("mute %s in room %q: %w", userID, room, err)
@@ -237,6 +230,28 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 		}
 	}
 	return nil
+}
+
+// moderator returns the role of by, who would verb ("mutes", "bans")
+// userID in a private room: the owner, or a moderator not muted; anyone
+// else, or by acting on themselves, is refused with not_allowed.
+func (db *DB) moderator(ctx context.Context, room, by, userID, verb string) (string, error) {
+	if by == userID {
+		return "", chat.Errorf(chat.CodeNotAllowed, "nobody "+verb+" themselves")
+	}
+	mod, err := db.Membership(ctx, room, by)
+	if err != nil {
+		return "", err
+	}
+	if !chat.Moderates(mod.Role) || mod.MutedUntil.After(db.Now()) {
+		return "", refusal(verb)
+	}
+	return mod.Role, nil
+}
+
+// refusal is the answer to a mute or ban (verb) that moderated says no to.
+func refusal(verb string) error {
+	return chat.Errorf(chat.CodeNotAllowed, "the owner "+verb+" members and moderators, a moderator members only, and nobody the owner")
 }
 
 // stillModerator is the check, in a transaction, that by still has the
@@ -267,28 +282,22 @@ func moderated(role string, values map[string]types.AttributeValue) string {
 // again. Someone who was never a member may be banned too, before they
 // use a link. The caller closes their connections, as after Revoke.
 func (db *DB) Ban(ctx context.Context, room, by, userID string, lift bool) error {
-	if by == userID {
-		return chat.Errorf(chat.CodeNotAllowed, "nobody bans themselves")
-	}
-	mod, err := db.Membership(ctx, room, by)
+	mod, err := db.moderator(ctx, room, by, userID, "bans")
 	if err != nil {
 		return err
 	}
-	refused := chat.Errorf(chat.CodeNotAllowed, "the owner bans members and moderators, a moderator members only, and nobody the owner")
-	if !chat.Moderates(mod.Role) || mod.MutedUntil.After(db.Now()) {
-		return refused
-	}
+	refused := refusal("bans")
 	values := map[string]types.AttributeValue{":banned": str(chat.RoleBanned), ":removed": str(roleRemoved), ":by": str(by), ":at": num(ms(db.Now()))}
 	update := &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID), ExpressionAttributeNames: map[string]string{"#role": "role"},
 		ExpressionAttributeValues: values}
-	items := []types.TransactWriteItem{db.stillModerator(room, by, mod.Role), {Update: update}}
+	items := []types.TransactWriteItem{db.stillModerator(room, by, mod), {Update: update}}
 	if lift {
 		refused = chat.Errorf(chat.CodeNotAllowed, "they are not banned here")
 		update.UpdateExpression = aws.String("SET #role = :removed, liftedBy = :by, liftedAt = :at")
 		update.ConditionExpression = aws.String("#role = :banned")
 	} else {
 		update.UpdateExpression = aws.String("SET #role = :banned, bannedBy = :by, bannedAt = :at REMOVE mutedUntil")
-		update.ConditionExpression = aws.String("attribute_not_exists(pk) OR #role IN (:removed, :banned) OR " + moderated(mod.Role, values))
+		update.ConditionExpression = aws.String("attribute_not_exists(pk) OR #role IN (:removed, :banned) OR " + moderated(mod, values))
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &db.tables.Messages, Key: mineKey(userID, room)}})
 	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
