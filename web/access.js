@@ -107,11 +107,12 @@ export function setupAccess(h) {
   hooks = h;
   $("invite-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    const userId = $("invite-user").value.trim();
-    const problem = userId.startsWith("u-") && userId.length > 2 ? "" : "Paste their user id: it starts with u- (they find it under You: in their menu).";
+    const who = $("invite-user").value.trim();
+    const email = /^[^@\s]+@[^@\s]+$/.test(who);
+    const problem = email || (who.startsWith("u-") && who.length > 2) ? "" : "Paste their user id (it starts with u-: they find it under You: in their menu), or type their e-mail address.";
     $("invite-error").textContent = problem;
     if (problem) return;
-    hooks.client()?.manage({ action: "invite", userId, role: $("invite-role").value });
+    hooks.client()?.manage({ action: "invite", ...(email ? { email: who } : { userId: who }), role: $("invite-role").value });
     $("invite-user").value = "";
   });
   $("show-audit").addEventListener("click", () => hooks.client()?.manage({ action: "audit" }));
@@ -174,6 +175,10 @@ export function onRoster({ members, next }) {
  * banned is told and stops.
  */
 export function onAccess(e) {
+  if (e.email) { // an invitation by e-mail, kept until that address signs in
+    hooks.notice(`${e.email} is invited: they join when they sign in with that address and open this room.`);
+    return;
+  }
   const me = hooks.me().userId;
   const was = roster.get(e.userId);
   const name = e.name || was?.name || nameOf(e.userId);
@@ -234,7 +239,7 @@ export function onAudit({ entries }) {
   list.replaceChildren(...entries.map((e) => {
     const li = document.createElement("li");
     const what = {
-      invite: e.by === e.userId ? "joined with an invite link" : `added ${nameOf(e.userId)}${e.role === "moderator" ? " as a moderator" : ""}`,
+      invite: e.email ? `invited ${e.email}${e.role === "moderator" ? " as a moderator" : ""}` : e.by === e.userId ? "joined with an invite link" : `added ${nameOf(e.userId)}${e.role === "moderator" ? " as a moderator" : ""}`,
       remove: `removed ${nameOf(e.userId)}`,
       ban: e.role === "banned" ? `banned ${nameOf(e.userId)}` : `lifted the ban on ${nameOf(e.userId)}`,
       "invite-link": `made an invite link, open until ${new Date(e.until).toLocaleString()}`,

@@ -38,6 +38,10 @@ type Identity struct {
 	Subject string
 	Name    string
 	Expires time.Time // the token's exp: a connection it opened ends then
+	// Email is the token's email when its issuer says it verified it
+	// (email_verified), in lower case; else "". Private rooms' e-mail
+	// invitations are claimed with it.
+	Email string
 }
 
 // NewVerifier returns a Verifier of issuer's tokens signed by keys.
@@ -137,7 +141,24 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if name == "" {
 		name = t.Subject
 	}
-	return Identity{Subject: t.Subject, Name: name, Expires: time.Unix(int64(*c.Exp), 0).UTC()}, nil
+	return Identity{Subject: t.Subject, Name: name, Expires: time.Unix(int64(*c.Exp), 0).UTC(), Email: verifiedEmail(all)}, nil
+}
+
+// verifiedEmail is the email claim, in lower case, when email_verified
+// says it was verified (true, or "true" as some issuers write it).
+func verifiedEmail(claims map[string]any) string {
+	email, _ := claims["email"].(string)
+	switch v := claims["email_verified"].(type) {
+	case bool:
+		if v {
+			return strings.ToLower(strings.TrimSpace(email))
+		}
+	case string:
+		if v == "true" {
+			return strings.ToLower(strings.TrimSpace(email))
+		}
+	}
+	return ""
 }
 
 // recordingKeys is a KeySet that keeps the error of the one verification

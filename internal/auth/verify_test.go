@@ -92,14 +92,17 @@ func TestVerify(t *testing.T) {
 		name, token string
 		want        Identity // zero: refused
 	}{
-		{"valid access token", sign(t, p.key, p.kid, jose.RS256, claims(now, nil)), Identity{"user-123", "ana", exp}},
+		{"valid access token", sign(t, p.key, p.kid, jose.RS256, claims(now, nil)), Identity{"user-123", "ana", exp, ""}},
 		{"valid id token, name claim", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"token_use": "id", "client_id": nil,
-			"aud": "app-client", "name": "Ana Lima"})), Identity{"user-123", "Ana Lima", exp}},
-		{"email local part", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil})), Identity{"user-123", "ana.lima", exp}},
-		{"Cognito access token's username", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil, "username": "ana_l"})), Identity{"user-123", "ana_l", exp}},
-		{"no name: the subject", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil, "email": nil})), Identity{"user-123", "user-123", exp}},
+			"aud": "app-client", "name": "Ana Lima"})), Identity{"user-123", "Ana Lima", exp, ""}},
+		{"a verified email", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"email": "Ana.Lima@Example.com", "email_verified": true})), Identity{"user-123", "ana", exp, "ana.lima@example.com"}},
+		{"an email verified as a string", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"email_verified": "true"})), Identity{"user-123", "ana", exp, "ana.lima@example.com"}},
+		{"an email not verified", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"email_verified": false})), Identity{"user-123", "ana", exp, ""}},
+		{"email local part", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil})), Identity{"user-123", "ana.lima", exp, ""}},
+		{"Cognito access token's username", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil, "username": "ana_l"})), Identity{"user-123", "ana_l", exp, ""}},
+		{"no name: the subject", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"cognito:username": nil, "email": nil})), Identity{"user-123", "user-123", exp, ""}},
 		{"expired", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"exp": now.Add(-time.Minute).Unix()})), Identity{}},
-		{"expired within the leeway", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"exp": now.Add(-10 * time.Second).Unix()})), Identity{"user-123", "ana", time.Unix(now.Add(-10*time.Second).Unix(), 0).UTC()}},
+		{"expired within the leeway", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"exp": now.Add(-10 * time.Second).Unix()})), Identity{"user-123", "ana", time.Unix(now.Add(-10*time.Second).Unix(), 0).UTC(), ""}},
 		{"not yet valid", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"nbf": now.Add(5 * time.Minute).Unix()})), Identity{}},
 		{"no exp", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"exp": nil})), Identity{}},
 		{"wrong issuer", sign(t, p.key, p.kid, jose.RS256, claims(now, map[string]any{"iss": "https://evil.example"})), Identity{}},

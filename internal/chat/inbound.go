@@ -88,6 +88,9 @@ type Inbound struct {
 	// what they are (RoleMember, the default, or RoleModerator).
 	UserID string
 	Role   string
+	// Email, for invite instead of UserID: the account that signs in with
+	// this verified address becomes a member (in lower case).
+	Email string
 	// Minutes, for mute: how long the user is muted (0 lifts it); for
 	// invite-link: how long the link lets people in.
 	Minutes int64
@@ -177,9 +180,19 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		in.Minutes = n
 		return in, nil
 	case ActionInvite, ActionRemove, ActionBan:
-		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !AccountID(in.UserID) {
+		if raw := fields["email"]; in.Action == ActionInvite && present(raw) {
+			if json.Unmarshal(raw, &in.Email) != nil || !ValidEmail(in.Email) {
+				in.Email = ""
+				return in, Errorf(CodeInvalidMessage, `"email" must be an e-mail address (up to 254 characters)`)
+			}
+			in.Email = strings.ToLower(in.Email)
+		} else if json.Unmarshal(fields["userId"], &in.UserID) != nil || !AccountID(in.UserID) {
 			in.UserID = ""
-			return in, Errorf(CodeInvalidMessage, in.Action+` needs "userId": the user id of an account (u-…)`)
+			need := in.Action + ` needs "userId": the user id of an account (u-…)`
+			if in.Action == ActionInvite {
+				need += `, or "email"`
+			}
+			return in, Errorf(CodeInvalidMessage, need)
 		}
 		if raw := fields["lift"]; in.Action == ActionBan && present(raw) && json.Unmarshal(raw, &in.Lift) != nil {
 			return in, Errorf(CodeInvalidMessage, `"lift" must be true or false`)
@@ -442,4 +455,13 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n]) + "…"
+}
+
+// ValidEmail reports whether s looks like an e-mail address: one @ with
+// something either side, no spaces or controls, at most 254 bytes. The
+// issuer verifies the address; this only keeps junk out of the table.
+func ValidEmail(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && domain != "" && !strings.Contains(domain, "@") && len(s) <= 254 &&
+		strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) < 0
 }

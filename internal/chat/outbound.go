@@ -239,6 +239,9 @@ type AccessEvent struct {
 	Seq    int64  `json:"seq"`
 	UserID string `json:"userId"`
 	Name   string `json:"name,omitempty"` // the member's name, when known
+	// Email, in the reply to an invitation by e-mail (UserID ""): the
+	// address, whose account becomes a member when it connects.
+	Email string `json:"email,omitempty"`
 	// Role is the member's role after the change: "" once removed (or a
 	// ban lifted), RoleBanned once banned.
 	Role string `json:"role"`
@@ -260,6 +263,7 @@ type AuditEntry struct {
 	By     string `json:"by"`
 	Action string `json:"action"`
 	UserID string `json:"userId,omitempty"`
+	Email  string `json:"email,omitempty"`  // an invitation by e-mail
 	Role   string `json:"role,omitempty"`   // invite, ban
 	Target int64  `json:"target,omitempty"` // delete: the message removed
 	Until  string `json:"until,omitempty"`  // mute, invite-link

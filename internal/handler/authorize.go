@@ -34,6 +34,7 @@ const (
 	AuthUserID  = "userId"
 	AuthName    = "name"
 	AuthExpires = "expires" // the token's exp, Unix seconds
+	AuthEmail   = "email"   // the verified email, if any
 )
 
 // errUnauthorized is how a Lambda authorizer makes API Gateway answer 401.
@@ -64,7 +65,7 @@ func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayCustomAu
 		return policy("unknown", "Deny", ev.MethodArn, nil), nil
 	}
 	log.InfoContext(ctx, "token accepted", "sub", id.Subject)
-	return policy(id.Subject, "Allow", ev.MethodArn, map[string]any{AuthUserID: id.Subject, AuthName: id.Name, AuthExpires: id.Expires.Unix()}), nil
+	return policy(id.Subject, "Allow", ev.MethodArn, map[string]any{AuthUserID: id.Subject, AuthName: id.Name, AuthExpires: id.Expires.Unix(), AuthEmail: id.Email}), nil
 }
 
 // TokenOf returns the token among the subprotocols a client offered (a

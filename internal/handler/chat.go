@@ -78,6 +78,8 @@ type Access interface {
 	Revoke(ctx context.Context, room, by, userID string) error
 	Ban(ctx context.Context, room, by, userID string, lift bool) error
 	JoinByLink(ctx context.Context, room, userID, name string) error
+	InviteEmail(ctx context.Context, room, by, email, role string) error
+	ClaimEmail(ctx context.Context, room, userID, name, email string) (by, role string, found bool, err error)
 	PutAccess(ctx context.Context, e chat.AccessEvent) (chat.AccessEvent, error)
 	UserConnections(ctx context.Context, room, userID string) ([]string, error)
 	Audit(ctx context.Context, room string, e chat.AuditEntry) error
@@ -227,7 +229,7 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	if chat.Private(j.Room) {
 		var refused response
 		var ok bool
-		if mutedUntil, refused, ok = h.admit(ctx, r, j, signedIn, q["create"] == "1", dm, q["invite"]); !ok {
+		if mutedUntil, refused, ok = h.admit(ctx, r, j, account, signedIn, q["create"] == "1", dm, q["invite"]); !ok {
 			return refused, nil
 		}
 	}
@@ -293,48 +295,26 @@ func (h *Chat) abortConnect(ctx context.Context, r *request, room string) {
 const notMember = "this is a private room, and you are not one of its members (or there is no such room)"
 
 // admit decides whether the user of j may connect to the private room
-// j.Room: a signed-in member may; with create, a signed-in user makes the
-// room, if there is none of that name, and owns it; with dm (another
-// account), the room is their direct messages, made for both on first use;
-// with link (an invite link's token), a signed-in user who was never
-// removed or banned there becomes a member. Nobody banned gets in.
-func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, signedIn, create bool, dm, link string) (mutedUntil time.Time, refused response, ok bool) {
+// j.Room: a signed-in member may, and one who becomes a member on the way
+// (arrive). Nobody banned gets in.
+func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, account auth.Identity, signedIn, create bool, dm, link string) (mutedUntil time.Time, refused response, ok bool) {
 	if !signedIn {
 		r.log.InfoContext(ctx, "connect refused: a private room needs sign-in", "room", j.Room)
 		return mutedUntil, status(403, "private rooms are for signed-in users: sign in to use one"), false
 	}
 	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
-	switch {
-	case err == nil && m.Banned:
+	if err == nil && m.Banned {
 		r.log.InfoContext(ctx, "connect refused: banned", "room", j.Room, "userId", j.UserID)
 		return mutedUntil, status(403, "you are banned from this room"), false
-	case err == nil && m.Role == "" && link != "":
-		if err = h.Invites.Check(link, j.Room, h.Now()); err != nil {
-			r.log.InfoContext(ctx, "connect refused: invite link", "room", j.Room, "userId", j.UserID, "err", err)
-			return mutedUntil, status(403, err.Error()), false
-		}
-		if err = h.Access.JoinByLink(ctx, j.Room, j.UserID, j.Name); err == nil {
-			r.log.InfoContext(ctx, "member joined by an invite link", "room", j.Room, "userId", j.UserID)
-			h.audit(ctx, r, j.Room, chat.AuditEntry{By: j.UserID, Action: chat.ActionInvite, UserID: j.UserID, Role: chat.RoleMember})
-			// In the room's order, not told now ($connect sends nothing): the
-			// members see it with the room's next message, and the newcomer's
-			// join when their first frame comes.
-			h.record(ctx, r, chat.Connection{Room: j.Room, UserID: j.UserID, Name: j.Name},
-				chat.AccessEvent{Action: chat.ActionInvite, UserID: j.UserID, Name: j.Name, Role: chat.RoleMember})
-			return mutedUntil, response{}, true
-		}
-	case err == nil && m.Role == "" && dm != "":
-		if err = h.Access.CreateDM(ctx, j.Room, j.UserID, j.Name, dm); err == nil {
-			return mutedUntil, response{}, true
-		}
-	case err == nil && m.Role == "" && create:
-		if err = h.Access.CreateRoom(ctx, j.Room, j.UserID, j.Name); err == nil {
-			r.log.InfoContext(ctx, "private room created", "room", j.Room, "owner", j.UserID)
+	}
+	if err == nil && m.Role == "" {
+		var came bool
+		if came, err = h.arrive(ctx, r, j, account.Email, create, dm, link); came {
 			return mutedUntil, response{}, true
 		}
 	}
 	switch {
-	case chat.ErrorCode(err) == chat.CodeNotAllowed: // the name is taken
+	case chat.ErrorCode(err) == chat.CodeNotAllowed: // in words: a name taken, a link refused
 		return mutedUntil, status(403, chat.ErrorMessage(err)), false
 	case err != nil:
 		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
@@ -349,6 +329,55 @@ func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, signedIn, cre
 		}
 	}
 	return m.MutedUntil, response{}, true
+}
+
+// arrive makes the signed-in user of j, not a member of the private room
+// j.Room, one if they may: with an invite link's token (link), an
+// invitation to the verified address email, as one of the two accounts of
+// direct messages (dm, made on first use), or as the maker of a room of
+// that name when there is none (create), in that order. came is false,
+// with no error, when none applies.
+func (h *Chat) arrive(ctx context.Context, r *request, j chat.Join, email string, create bool, dm, link string) (came bool, err error) {
+	// What $connect stores in the room's order is not told now ($connect
+	// sends nothing): the members see it with the room's next event, and
+	// the newcomer's join when their first frame comes.
+	welcome := func(by string, role string) {
+		h.record(ctx, r, chat.Connection{Room: j.Room, UserID: by}, chat.AccessEvent{Action: chat.ActionInvite, UserID: j.UserID, Name: j.Name, Role: role})
+	}
+	switch {
+	case link != "":
+		if err := h.Invites.Check(link, j.Room, h.Now()); err != nil {
+			return false, chat.Errorf(chat.CodeNotAllowed, err.Error())
+		}
+		if err := h.Access.JoinByLink(ctx, j.Room, j.UserID, j.Name); err != nil {
+			return false, err
+		}
+		r.log.InfoContext(ctx, "member joined by an invite link", "room", j.Room, "userId", j.UserID)
+		h.audit(ctx, r, j.Room, chat.AuditEntry{By: j.UserID, Action: chat.ActionInvite, UserID: j.UserID, Role: chat.RoleMember})
+		welcome(j.UserID, chat.RoleMember)
+		return true, nil
+	case dm != "":
+		err := h.Access.CreateDM(ctx, j.Room, j.UserID, j.Name, dm)
+		return err == nil, err
+	}
+	if email != "" {
+		by, role, found, err := h.Access.ClaimEmail(ctx, j.Room, j.UserID, j.Name, email)
+		if err != nil || found {
+			if found {
+				r.log.InfoContext(ctx, "member joined by an e-mail invitation", "room", j.Room, "userId", j.UserID, "by", by)
+				welcome(by, role)
+			}
+			return found, err
+		}
+	}
+	if !create {
+		return false, nil
+	}
+	if err := h.Access.CreateRoom(ctx, j.Room, j.UserID, j.Name); err != nil {
+		return false, err
+	}
+	r.log.InfoContext(ctx, "private room created", "room", j.Room, "owner", j.UserID)
+	return true, nil
 }
 
 // Disconnect serves $disconnect: it removes the connection and tells the
@@ -666,7 +695,8 @@ func signedIn(ev events.APIGatewayWebsocketProxyRequest) (auth.Identity, bool) {
 	a, _ := ev.RequestContext.Authorizer.(map[string]any)
 	sub, _ := a[AuthUserID].(string)
 	name, _ := a[AuthName].(string)
-	id := auth.Identity{Subject: sub, Name: name}
+	email, _ := a[AuthEmail].(string)
+	id := auth.Identity{Subject: sub, Name: name, Email: email}
 	// API Gateway may hand a context number on as a number or as a string.
 	switch exp := a[AuthExpires].(type) {
 	case float64:
@@ -688,6 +718,17 @@ func signedIn(ev events.APIGatewayWebsocketProxyRequest) (auth.Identity, bool) {
 func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in chat.Inbound) error {
 	if !chat.Private(c.Room) {
 		return chat.Errorf(chat.CodeNotAllowed, "a public room has no members to add, remove or ban")
+	}
+	if in.Email != "" {
+		// Kept until that address signs in and connects: told to its
+		// maker only, stored in the room's order when it is claimed.
+		if err := h.Access.InviteEmail(ctx, c.Room, c.UserID, in.Email, in.Role); err != nil {
+			return err
+		}
+		h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, Email: in.Email, Role: in.Role})
+		h.reply(ctx, r, chat.AccessEvent{Type: chat.TypeAccess, Action: in.Action, Room: c.Room, Email: in.Email, Role: in.Role,
+			By: c.UserID, ByName: c.Name, SentAt: chat.FormatTime(h.Now())})
+		return nil
 	}
 	if in.UserID == c.UserID {
 		return chat.Errorf(chat.CodeNotAllowed, "nobody adds, removes or bans themselves: the owner stays the owner")

@@ -1544,16 +1544,17 @@ func (w *world) connectAs(id, sub, name, room string, create bool) (int, string)
 	if create {
 		q["create"] = "1"
 	}
-	return w.connectWith(id, sub, name, q)
+	return w.connectWith(id, sub, name, "", q)
 }
 
-// connectWith connects as the account sub (none: a guest) with the query q.
-func (w *world) connectWith(id, sub, name string, q map[string]string) (int, string) {
+// connectWith connects as the account sub (none: a guest), with the
+// verified address email if any, and the query q.
+func (w *world) connectWith(id, sub, name, email string, q map[string]string) (int, string) {
 	w.t.Helper()
 	ev := loadEvent(w.t, "connect.json")
 	ev.RequestContext.ConnectionID = id
 	if sub != "" {
-		ev.RequestContext.Authorizer = map[string]any{AuthUserID: sub, AuthName: name}
+		ev.RequestContext.Authorizer = map[string]any{AuthUserID: sub, AuthName: name, AuthEmail: email}
 	}
 	ev.QueryStringParameters = q
 	resp, err := w.h.Connect(w.iam.ctx(w.t.Context(), "$connect"), ev)
@@ -2013,7 +2014,7 @@ func TestBansAndInviteLinks(t *testing.T) {
 		if token != "" {
 			q["invite"] = token
 		}
-		return w.connectWith(id, sub, name, q)
+		return w.connectWith(id, sub, name, "", q)
 	}
 
 	// Cy comes by the link, and later without it; a forged or altered
@@ -2126,5 +2127,61 @@ func TestBansAndInviteLinks(t *testing.T) {
 	w.send("a1", `{"action":"audit"}`)
 	if got := w.expect("a1", "audit"); len(got) == 1 && len(got[0]["entries"].([]any)) != len(want)+1 { // and the link
 		t.Errorf("audit log %v", got[0]["entries"])
+	}
+}
+
+// An invitation by e-mail waits for the account that signs in with that
+// verified address: it becomes a member (with the role invited) when it
+// first connects, once; anyone else, or a banned account, does not.
+func TestEmailInvitations(t *testing.T) {
+	w := newWorld(t)
+	w.h.Limits.Reads.Burst = 100
+	if code, _ := w.connectAs("a1", "ana", "Ana", "~crew", true); code != 200 {
+		t.Fatal("Ana creates ~crew")
+	}
+	w.send("a1", `{"action":"sync"}`)
+	w.frames("a1")
+	w.send("a1", `{"action":"invite","email":"Bo@Example.com","role":"moderator"}`)
+	if got := w.expect("a1", "access"); len(got) == 1 && (got[0]["email"] != "bo@example.com" || got[0]["role"] != "moderator") {
+		t.Errorf("invite reply %v", got[0])
+	}
+	w.send("a1", `{"action":"invite","email":"not an address"}`)
+	w.expect("a1", "error code=invalid_message")
+	room := map[string]string{"room": "~crew"}
+	if code, _ := w.connectWith("x1", "eve", "Eve", "eve@example.com", room); code != 403 {
+		t.Errorf("Eve, another address: %d, want 403", code)
+	}
+	if code, _ := w.connectWith("x2", "mallory", "Mallory", "", room); code != 403 {
+		t.Errorf("no verified address: %d, want 403", code)
+	}
+	if code, body := w.connectWith("b1", "bo", "Bo", "bo@example.com", room); code != 200 {
+		t.Fatalf("Bo, invited by his address: %d %q", code, body)
+	}
+	w.send("b1", `{"action":"sync"}`)
+	sync := w.expect("b1", "sync")
+	if len(sync) == 1 && sync[0]["role"] != chat.RoleModerator {
+		t.Errorf("Bo's role %v, want moderator", sync[0]["role"])
+	}
+	if len(sync) == 1 {
+		got := sync[0]["access"].([]any)[0].(map[string]any)
+		if got["by"] != "u-ana" || got["userId"] != "u-bo" || got["action"] != "invite" {
+			t.Errorf("Bo's arrival in the room's order: %v", got)
+		}
+	}
+	// Only the owner invites, a moderator not.
+	w.send("b1", `{"action":"invite","email":"cy@example.com"}`)
+	w.expect("b1", "error code=not_allowed")
+	// Used up: Dee, signing in with the same address later, is not let in;
+	// and a banned account is not, even invited again by address.
+	if code, _ := w.connectWith("d1", "dee", "Dee", "bo@example.com", room); code != 403 {
+		t.Errorf("the invitation used twice: %d, want 403", code)
+	}
+	w.frames("a1")
+	w.send("a1", `{"action":"ban","userId":"u-bo"}`)
+	w.frames("a1")
+	w.send("a1", `{"action":"invite","email":"bo@example.com"}`)
+	w.frames("a1")
+	if code, body := w.connectWith("b2", "bo", "Bo", "bo@example.com", room); code != 403 || !strings.Contains(body, "banned") {
+		t.Errorf("banned Bo with an invitation: %d %q, want 403 banned", code, body)
 	}
 }

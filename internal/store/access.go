@@ -528,3 +528,80 @@ func (db *DB) PutAccess(ctx context.Context, e chat.AccessEvent) (chat.AccessEve
 	}
 	return e, fmt.Errorf("store the access change of %s in room %q: %d seqs taken were declared skipped before it was stored", e.UserID, e.Room, maxSeqTakes)
 }
+
+// emailPrefix starts the sk of an invitation by e-mail: pk room#{room},
+// sk email#{address}.
+const emailPrefix = "email#"
+
+// EmailInviteDays is how long an invitation by e-mail waits to be
+// claimed (its item's TTL).
+const EmailInviteDays = 30
+
+// emailItem is an invitation to a private room for whoever signs in with
+// a verified address.
+type emailItem struct {
+	keys
+	Role      string `dynamodbav:"role"`
+	AddedBy   string `dynamodbav:"addedBy"`
+	AddedAt   int64  `dynamodbav:"addedAt"` // Unix ms
+	ExpiresAt int64  `dynamodbav:"expiresAt"`
+}
+
+// InviteEmail keeps an invitation to a private room, as role, for the
+// account that next connects to it having signed in with the verified
+// address email (ClaimEmail), if by is its owner (else not_allowed). A
+// second invitation of the address replaces the first.
+func (db *DB) InviteEmail(ctx context.Context, room, by, email, role string) error {
+	now := db.Now()
+	item, err := marshal(emailItem{keys: keys{roomPrefix + room, emailPrefix + email}, Role: role, AddedBy: by, AddedAt: ms(now),
+		ExpiresAt: now.Add(EmailInviteDays * 24 * time.Hour).Unix()})
+	if err != nil {
+		return err
+	}
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		db.stillModerator(room, by, chat.RoleOwner),
+		{Put: &types.Put{TableName: &db.tables.Messages, Item: item}},
+	}})
+	if cancelledByCondition(err) {
+		return chat.Errorf(chat.CodeNotAllowed, "only the room's owner may add or remove its members")
+	}
+	if err != nil {
+		return fmt.Errorf("invite %s to room %q: %w", email, room, err)
+	}
+	return nil
+}
+
+// ClaimEmail makes userID (called name), signed in with the verified
+// address email, a member of a private room whose owner invited the
+// address, with the role invited; found is false when there is no such
+// invitation (or it expired). The invitation is used up. Someone removed
+// before comes back (the owner asked for them again); nobody banned does.
+func (db *DB) ClaimEmail(ctx context.Context, room, userID, name, email string) (by, role string, found bool, err error) {
+	var inv emailItem
+	found, err = db.getItem(ctx, db.tables.Messages, key(roomPrefix+room, emailPrefix+email), &inv)
+	if err != nil || !found || inv.ExpiresAt <= db.Now().Unix() {
+		return "", "", false, err
+	}
+	now := ms(db.Now())
+	access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + userID}, Role: inv.Role, AddedBy: inv.AddedBy, AddedAt: now, Name: name})
+	if err != nil {
+		return "", "", false, err
+	}
+	mine, err := db.putMine(mineItem{keys: keys{minePrefix + userID, room}})
+	if err != nil {
+		return "", "", false, err
+	}
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Delete: &types.Delete{TableName: &db.tables.Messages, Key: key(roomPrefix+room, emailPrefix+email), ConditionExpression: aws.String("attribute_exists(pk)")}},
+		{Put: &types.Put{TableName: &db.tables.Messages, Item: access, ConditionExpression: aws.String("attribute_not_exists(pk) OR #role = :removed"),
+			ExpressionAttributeNames: map[string]string{"#role": "role"}, ExpressionAttributeValues: map[string]types.AttributeValue{":removed": str(roleRemoved)}}},
+		mine,
+	}})
+	if cancelledByCondition(err) { // claimed meanwhile (another tab), or banned meanwhile
+		return "", "", false, nil
+	}
+	if err != nil {
+		return "", "", false, fmt.Errorf("claim the invitation of %s to room %q: %w", email, room, err)
+	}
+	return inv.AddedBy, inv.Role, true, nil
+}

@@ -8,14 +8,15 @@ const { stack, scenario, newPage } = suite("signin", ["-param", "Auth=jwt"]);
 
 const online = (page) => page.locator("#state").filter({ hasText: "Online" }).waitFor({ timeout: 30000 });
 
-/** Opens the page at query, signs in at the provider as user, and waits until online. */
-async function signIn(user, query) {
+/** Opens the page at query, signs in at the provider as user (with claims, if given), and waits until online. */
+async function signIn(user, query, claims) {
   const page = await newPage();
   await page.goto(`${stack.webURL}${query}`);
   assert.equal(await page.getByLabel("Your name").isVisible(), false, "the name comes from the account, not a field");
   await page.getByRole("button", { name: "Sign in and join" }).click();
   // The provider's own login page.
   await page.locator("input[name=username]").fill(user);
+  if (claims) await page.locator("[name=claims]").fill(JSON.stringify(claims));
   await page.getByRole("button", { name: "Sign-in" }).click();
   await online(page);
   return page;
@@ -241,12 +242,19 @@ scenario("an invite link lets people in, a ban keeps one out across reconnects a
   await bo.goto(`${stack.webURL}?room=~club`);
   await online(bo);
 
+  // Dee is invited by her e-mail address: she comes in when she signs in with it.
+  await ana.getByLabel("Add someone by user id or e-mail address").fill("dee@example.com");
+  await ana.getByRole("button", { name: "Add", exact: true }).click();
+  await ana.locator("#notice", { hasText: "dee@example.com is invited" }).waitFor();
+  const dee = await signIn("dee", "?room=~club", { email: "Dee@example.com", email_verified: true });
+  assert.equal(await dee.locator("#room-title").textContent(), "#~club");
+
   // After a reload, the room's history tells the same story, in order.
   await ana.reload();
   await online(ana);
-  await ana.locator("#messages li.notice", { hasText: "You added bo." }).waitFor();
+  await ana.locator("#messages li.notice", { hasText: "You added Dee." }).waitFor(); // her name from her address
   const told = await ana.locator("#messages li.notice").allTextContents();
-  const expected = ["bo joined with an invite link.", "cy joined with an invite link.", "You banned bo from this room.", "You lifted the ban on bo.", "You added bo."];
+  const expected = ["bo joined with an invite link.", "cy joined with an invite link.", "You banned bo from this room.", "You lifted the ban on bo.", "You added bo.", "You added Dee."];
   assert.deepEqual(told.map((t) => t.split(" · ")[0]).filter((t) => expected.includes(t)), expected);
-  assert.deepEqual([...ana.errors, ...bo.errors, ...cy.errors], []);
+  assert.deepEqual([...ana.errors, ...bo.errors, ...cy.errors, ...dee.errors], []);
 });
