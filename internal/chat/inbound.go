@@ -162,9 +162,9 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		err := in.parseRooms(fields["rooms"], fields["seen"], l)
 		return in, err
 	case ActionMute:
-		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !AccountID(in.UserID) {
+		if json.Unmarshal(fields["userId"], &in.UserID) != nil || !ValidUserID(in.UserID) {
 			in.UserID = ""
-			return in, Errorf(CodeInvalidMessage, `mute needs "userId": the user id of an account (u-…)`)
+			return in, Errorf(CodeInvalidMessage, `mute needs "userId": a user id`)
 		}
 		n, ok := wholeNumber(fields["minutes"])
 		if !ok || n < 0 || n > MaxMuteMinutes {
@@ -186,7 +186,7 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 				return in, Errorf(CodeInvalidMessage, `"email" must be an e-mail address (up to 254 characters)`)
 			}
 			in.Email = strings.ToLower(in.Email)
-		} else if json.Unmarshal(fields["userId"], &in.UserID) != nil || !AccountID(in.UserID) {
+		} else if json.Unmarshal(fields["userId"], &in.UserID) != nil || !AccountID(in.UserID) && !(in.Action == ActionBan && ValidUserID(in.UserID)) {
 			in.UserID = ""
 			need := in.Action + ` needs "userId": the user id of an account (u-…)`
 			if in.Action == ActionInvite {

@@ -70,6 +70,7 @@ type Access interface {
 	Mute(ctx context.Context, room, by, userID string, until time.Time) error
 	MuteConnection(ctx context.Context, id string, until time.Time) error
 	CreateRoom(ctx context.Context, room, owner, name string) error
+	ClaimRoom(ctx context.Context, room, owner, name string) (bool, error)
 	CreateDM(ctx context.Context, room, a, aName, b string) error
 	NameMember(ctx context.Context, room, userID, name string) error
 	Roster(ctx context.Context, room, cursor string, limit int) ([]chat.RosterMember, string, error)
@@ -232,6 +233,12 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		if mutedUntil, refused, ok = h.admit(ctx, r, j, account, signedIn, q["create"] == "1", dm, q["invite"]); !ok {
 			return refused, nil
 		}
+	} else {
+		var refused response
+		var ok bool
+		if mutedUntil, refused, ok = h.enter(ctx, r, j, signedIn && q["create"] == "1"); !ok {
+			return refused, nil
+		}
 	}
 	now := h.Now()
 	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now,
@@ -324,6 +331,33 @@ func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, account auth.
 		return mutedUntil, status(403, notMember), false
 	}
 	if m.Name != j.Name { // the roster shows the name (a failure leaves the old one)
+		if err := h.Access.NameMember(ctx, j.Room, j.UserID, j.Name); err != nil {
+			r.log.WarnContext(ctx, "record a member's name failed", "room", j.Room, "userId", j.UserID, "err", err)
+		}
+	}
+	return m.MutedUntil, response{}, true
+}
+
+// enter decides whether the user of j may connect to the public room
+// j.Room: anyone not banned there (one read, which also says whether they
+// are muted, and their role). With claim, a signed-in user takes a room
+// nobody owns and nothing was said in yet, and owns it.
+func (h *Chat) enter(ctx context.Context, r *request, j chat.Join, claim bool) (mutedUntil time.Time, refused response, ok bool) {
+	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
+	if err == nil && claim && m.Role == "" && !m.Banned {
+		var claimed bool
+		if claimed, err = h.Access.ClaimRoom(ctx, j.Room, j.UserID, j.Name); claimed {
+			r.log.InfoContext(ctx, "public room claimed", "room", j.Room, "owner", j.UserID)
+		}
+	}
+	switch {
+	case err != nil:
+		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
+		return mutedUntil, status(500, "Internal server error"), false
+	case m.Banned:
+		r.log.InfoContext(ctx, "connect refused: banned", "room", j.Room, "userId", j.UserID)
+		return mutedUntil, status(403, "you are banned from this room"), false
+	case m.Role != "" && m.Name != j.Name: // on its staff: the roster shows the name
 		if err := h.Access.NameMember(ctx, j.Room, j.UserID, j.Name); err != nil {
 			r.log.WarnContext(ctx, "record a member's name failed", "room", j.Room, "userId", j.UserID, "err", err)
 		}
@@ -716,8 +750,14 @@ func signedIn(ev events.APIGatewayWebsocketProxyRequest) (auth.Identity, bool) {
 // and their next $connect is refused). The reply, and the room's event,
 // says the member's role after it ("" once removed or a ban lifted).
 func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in chat.Inbound) error {
-	if !chat.Private(c.Room) {
-		return chat.Errorf(chat.CodeNotAllowed, "a public room has no members to add, remove or ban")
+	// A public room's owner names moderators and its moderators ban:
+	// anyone may come, so nobody is added as a member or removed.
+	public := !chat.Private(c.Room)
+	switch {
+	case public && in.Action == chat.ActionRemove:
+		return chat.Errorf(chat.CodeNotAllowed, "anyone may come to a public room: ban them to keep them out")
+	case public && in.Action == chat.ActionInvite && (in.Email != "" || in.Role != chat.RoleModerator):
+		return chat.Errorf(chat.CodeNotAllowed, "anyone may come to a public room: its owner names moderators by user id")
 	}
 	if in.Email != "" {
 		// Kept until that address signs in and connects: told to its
@@ -819,17 +859,18 @@ func (h *Chat) inviteLink(ctx context.Context, r *request, c chat.Connection, mi
 	return nil
 }
 
-// roster answers a roster frame of a private room's member: a page of
-// its members with their roles.
+// roster answers a roster frame of a private room's member, or of a
+// public room's owner or moderator: a page of its members (a public
+// room's: its staff and whom they banned) with their roles.
 func (h *Chat) roster(ctx context.Context, r *request, c chat.Connection, cursor string) error {
-	if !chat.Private(c.Room) {
-		return chat.Errorf(chat.CodeNotAllowed, "a public room has no members list: see who is online")
-	}
 	m, err := h.Access.Membership(ctx, c.Room, c.UserID)
 	if err != nil {
 		return err
 	}
-	if m.Role == "" {
+	switch {
+	case !chat.Private(c.Room) && !chat.Moderates(m.Role):
+		return chat.Errorf(chat.CodeNotAllowed, "a public room's members are whoever is online: see members")
+	case m.Role == "":
 		return chat.Errorf(chat.CodeNotConnected, "you are no longer a member of this room")
 	}
 	members, next, err := h.Access.Roster(ctx, c.Room, cursor, chat.RosterPage)
@@ -855,8 +896,8 @@ func (h *Chat) auditLog(ctx context.Context, r *request, c chat.Connection) erro
 	if err != nil {
 		return err
 	}
-	if !chat.Private(c.Room) || m.Role != chat.RoleOwner {
-		return chat.Errorf(chat.CodeNotAllowed, "only a private room's owner reads its audit log")
+	if m.Role != chat.RoleOwner {
+		return chat.Errorf(chat.CodeNotAllowed, "only a room's owner reads its audit log")
 	}
 	entries, err := h.Access.AuditLog(ctx, c.Room)
 	if err != nil {
@@ -870,9 +911,6 @@ func (h *Chat) auditLog(ctx context.Context, r *request, c chat.Connection) erro
 // member's writes are refused (muted) until in.Minutes from now, or again
 // allowed (0). The reply says until when (its role unchanged).
 func (h *Chat) mute(ctx context.Context, r *request, c chat.Connection, in chat.Inbound) error {
-	if !chat.Private(c.Room) {
-		return chat.Errorf(chat.CodeNotAllowed, "only in a private room can members be muted")
-	}
 	var until time.Time
 	if in.Minutes > 0 {
 		until = h.Now().Add(time.Duration(in.Minutes) * time.Minute)

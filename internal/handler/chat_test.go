@@ -2185,3 +2185,115 @@ func TestEmailInvitations(t *testing.T) {
 		t.Errorf("banned Bo with an invitation: %d %q, want 403 banned", code, body)
 	}
 }
+
+// A public room nobody has used yet is claimed by the first signed-in
+// account that asks to create it; its owner names moderators, who delete
+// anyone's message, mute and ban (guests too); anyone else may come, a
+// banned user not, across reconnects, until the ban is lifted.
+func TestOwnedPublicRooms(t *testing.T) {
+	w := newWorld(t)
+	w.h.Limits.Reads.Burst = 100
+	// A room already used is nobody's to take.
+	w.arrive("g0", "Gus", "plaza")
+	w.send("g0", `{"action":"new-message","text":"first!","clientId":"f1"}`)
+	w.frames("g0")
+	if code, _ := w.connectAs("a0", "ana", "Ana", "plaza", true); code != 200 {
+		t.Fatal("Ana in plaza")
+	}
+	w.send("a0", `{"action":"sync"}`)
+	if got := w.expect("a0", "sync"); len(got) == 1 && got[0]["role"] != nil {
+		t.Errorf("Ana took a room in use: role %v", got[0]["role"])
+	}
+	// A new one is Ana's.
+	if code, _ := w.connectAs("a1", "ana", "Ana", "square", true); code != 200 {
+		t.Fatal("Ana creates square")
+	}
+	w.send("a1", `{"action":"sync"}`)
+	if got := w.expect("a1", "sync"); len(got) == 1 && got[0]["role"] != chat.RoleOwner {
+		t.Errorf("Ana's role in the room she made: %v", got[0]["role"])
+	}
+	w.send("a1", `{"action":"invite","userId":"u-bo"}`)
+	w.expect("a1", "error code=not_allowed") // no members to add in a public room
+	w.send("a1", `{"action":"remove","userId":"u-bo"}`)
+	w.expect("a1", "error code=not_allowed")
+	w.send("a1", `{"action":"invite","userId":"u-bo","role":"moderator"}`)
+	w.expect("a1", "access")
+	if code, _ := w.connectAs("b1", "bo", "Bo", "square", false); code != 200 {
+		t.Fatal("Bo comes")
+	}
+	w.send("b1", `{"action":"sync"}`)
+	w.frames("b1")
+	w.arrive("g1", "Gus", "square")
+	gus := chat.GuestUserID(testKey("Gus"))
+	for _, id := range []string{"a1", "b1", "g1"} {
+		w.frames(id)
+	}
+
+	// Bo removes Gus's message; a guest reads no roster and bans nobody.
+	w.send("g1", `{"action":"new-message","text":"spam","clientId":"s1"}`)
+	w.expect("g1", "ack clientId=s1")
+	w.frames("a1")
+	w.frames("b1")
+	w.send("g1", `{"action":"roster"}`)
+	w.expect("g1", "error code=not_allowed")
+	w.send("g1", `{"action":"ban","userId":"u-bo"}`)
+	w.expect("g1", "error code=not_allowed")
+	w.send("b1", `{"action":"delete","target":2,"clientId":"d1"}`) // the invite took seq 1
+	if got := w.expect("g1", "delete name=Bo"); len(got) == 1 && got[0]["state"].(map[string]any)["removedBy"] != "u-bo" {
+		t.Errorf("Gus sees %v", got[0])
+	}
+	w.frames("a1")
+	w.frames("b1")
+
+	// Bo mutes Gus: refused, also after a reconnect.
+	w.send("b1", fmt.Sprintf(`{"action":"mute","userId":%q,"minutes":10}`, gus))
+	w.expect("b1", "access")
+	w.frames("a1")
+	w.expect("g1", "access")
+	w.send("g1", `{"action":"new-message","text":"loud","clientId":"s2"}`)
+	w.expect("g1", "error code=muted clientId=s2")
+	if code := w.connect("g2", "Gus", "square"); code != 200 {
+		t.Fatal("Gus reconnects")
+	}
+	w.send("g2", `{"action":"sync"}`)
+	w.frames("g2")
+	w.send("g2", `{"action":"new-message","text":"louder","clientId":"s3"}`)
+	w.expect("g2", "error code=muted clientId=s3")
+	for _, id := range []string{"a1", "b1", "g1"} {
+		w.frames(id)
+	}
+
+	// Ana bans Gus: his connections close, and he stays out; lifted, he comes back.
+	w.send("a1", fmt.Sprintf(`{"action":"ban","userId":%q}`, gus))
+	if got := w.expect("a1", "access", "leave name=Gus"); len(got) == 2 && got[0]["role"] != chat.RoleBanned {
+		t.Errorf("ban reply %v", got[0])
+	}
+	if !slices.Contains(w.fan.closed, "g1") || !slices.Contains(w.fan.closed, "g2") {
+		t.Errorf("Gus's connections were not closed: %v", w.fan.closed)
+	}
+	for _, id := range []string{"g3", "g4"} {
+		if code := w.connect(id, "Gus", "square"); code != 403 {
+			t.Errorf("banned Gus connects: %d, want 403", code)
+		}
+	}
+	w.send("a1", `{"action":"roster"}`)
+	if got := w.expect("a1", "roster"); len(got) == 1 {
+		roles := map[string]any{}
+		for _, m := range got[0]["members"].([]any) {
+			roles[m.(map[string]any)["userId"].(string)] = m.(map[string]any)["role"]
+		}
+		if want := map[string]any{"u-ana": "owner", "u-bo": "moderator", gus: "banned"}; !maps.Equal(roles, want) {
+			t.Errorf("roster %v, want %v", roles, want)
+		}
+	}
+	w.send("b1", fmt.Sprintf(`{"action":"ban","userId":%q,"lift":true}`, gus))
+	w.frames("b1")
+	if code := w.connect("g5", "Gus", "square"); code != 200 {
+		t.Errorf("Gus, ban lifted: %d, want 200", code)
+	}
+	w.frames("a1")
+	w.send("a1", `{"action":"audit"}`)
+	if got := w.expect("a1", "audit"); len(got) == 1 && len(got[0]["entries"].([]any)) != 5 { // moderator, delete, mute, ban, lift
+		t.Errorf("audit %v", got[0]["entries"])
+	}
+}

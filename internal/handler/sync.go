@@ -69,7 +69,7 @@ func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.
 	}
 	head.PSeq = max(head.PSeq, join.PSeq)
 	reply := h.syncReply(c, in, page, presence, head)
-	if chat.Private(c.Room) && !in.Gap {
+	if !in.Gap { // the user's role (an owned public room has one too)
 		m, err := h.Access.Membership(ctx, c.Room, c.UserID)
 		if err != nil {
 			return err

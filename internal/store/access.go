@@ -207,11 +207,17 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 		return err
 	}
 	// The muter's role as read, and the muted one's, checked as written.
+	// In a public room anyone not on staff may be muted: the mute is an
+	// access item without a role, which $connect reads anyway.
 	values := map[string]types.AttributeValue{":until": num(optionalTime(until))}
+	target := moderated(mod, values)
+	if !chat.Private(room) {
+		target = "attribute_not_exists(#role) OR " + target
+	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		db.stillModerator(room, by, mod),
 		{Update: &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID),
-			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String(moderated(mod, values)),
+			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String(target),
 			ExpressionAttributeNames: map[string]string{"#role": "role"}, ExpressionAttributeValues: values}},
 	}})
 	if cancelledByCondition(err) {
@@ -297,7 +303,7 @@ func (db *DB) Ban(ctx context.Context, room, by, userID string, lift bool) error
 		update.ConditionExpression = aws.String("#role = :banned")
 	} else {
 		update.UpdateExpression = aws.String("SET #role = :banned, bannedBy = :by, bannedAt = :at REMOVE mutedUntil")
-		update.ConditionExpression = aws.String("attribute_not_exists(pk) OR #role IN (:removed, :banned) OR " + moderated(mod, values))
+		update.ConditionExpression = aws.String("attribute_not_exists(#role) OR #role IN (:removed, :banned) OR " + moderated(mod, values))
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &db.tables.Messages, Key: mineKey(userID, room)}})
 	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
@@ -604,4 +610,38 @@ func (db *DB) ClaimEmail(ctx context.Context, room, userID, name, email string) 
 		return "", "", false, fmt.Errorf("claim the invitation of %s to room %q: %w", email, room, err)
 	}
 	return inv.AddedBy, inv.Role, true, nil
+}
+
+// ClaimRoom makes owner (called name) the owner of the public room room,
+// if nobody owns it and nothing was ever said there (its head has no
+// seq): a room people already use is nobody's to take. claimed is false
+// when it was not (no error).
+func (db *DB) ClaimRoom(ctx context.Context, room, owner, name string) (claimed bool, err error) {
+	now := ms(db.Now())
+	meta, err := marshal(metaItem{keys: keys{roomPrefix + room, metaSK}, Owner: owner, CreatedAt: now})
+	if err != nil {
+		return false, err
+	}
+	access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + owner}, Role: chat.RoleOwner, AddedBy: owner, AddedAt: now, Name: name})
+	if err != nil {
+		return false, err
+	}
+	mine, err := db.putMine(mineItem{keys: keys{minePrefix + owner, room}})
+	if err != nil {
+		return false, err
+	}
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: key(roomPrefix+room, headSK),
+			ConditionExpression: aws.String("attribute_not_exists(seq) OR seq = :zero"), ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0)}}},
+		{Put: &types.Put{TableName: &db.tables.Messages, Item: meta, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Put: &types.Put{TableName: &db.tables.Messages, Item: access, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		mine,
+	}})
+	if cancelledByCondition(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim room %q for %s: %w", room, owner, err)
+	}
+	return true, nil
 }
