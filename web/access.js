@@ -14,7 +14,8 @@ const MUTE_MINUTES = 60;
 const MAX_ROSTER_PAGES = 10; // 1,000 members: the rest stay unlisted rather than asked for without end
 
 let hooks = null; // {client(), me(), signedIn(), name(userId), openDM(peer, name), notice(text), noticeAt(event, text), removed(text), room()}
-let role = ""; // the user's role in the room shown ("" in a public room)
+let role = ""; // the user's role in the room shown ("" for none)
+let privateRoom = false; // whether the room shown is private (else public: anyone may come)
 const roster = new Map(); // userId → {name, role, mutedUntil}
 let rosterPages = 0;
 let confirming = null; // {userId, act: "remove" | "ban"}: the removal or ban that waits for a yes
@@ -117,7 +118,7 @@ export function setupAccess(h) {
   });
   $("show-audit").addEventListener("click", () => hooks.client()?.manage({ action: "audit" }));
   $("make-link").addEventListener("click", () => hooks.client()?.manage({ action: "invite-link", minutes: LINK_MINUTES }));
-  $("copy-link").addEventListener("click", async () => {
+  $("copy-invite-link").addEventListener("click", async () => {
     await navigator.clipboard?.writeText($("link-url").value).catch(() => {});
     $("link-url").select();
     hooks.notice("Invite link copied.");
@@ -133,6 +134,7 @@ export function setupAccess(h) {
 /** Starts over for a room: its roster is asked for once the connection is ready (onRole). */
 export function resetAccess(isPrivate) {
   role = "";
+  privateRoom = isPrivate;
   roster.clear();
   confirming = null;
   $("roster-panel").hidden = !isPrivate;
@@ -142,9 +144,15 @@ export function resetAccess(isPrivate) {
   renderRoster();
 }
 
-/** The user's role, as a connection's first full sync says it; a private room's roster is read again (after every reconnect: changes may have been missed). */
+/**
+ * The user's role, as a connection's first full sync says it; a private
+ * room's roster is read again (after every reconnect: changes may have
+ * been missed), and a public room's by its owner and moderators (its
+ * staff and whom they banned).
+ */
 export function onRole(r) {
   role = r;
+  if (!privateRoom) $("roster-panel").hidden = !moderates();
   if ($("roster-panel").hidden) return;
   roster.clear();
   rosterPages = 0;
@@ -184,10 +192,11 @@ export function onAccess(e) {
   const name = e.name || was?.name || nameOf(e.userId);
   hooks.noticeAt(e, accessText(e, name));
   if (e.replay) return;
-  if (e.role === "") roster.delete(e.userId);
-  else roster.set(e.userId, { name: name === e.userId ? "" : name, role: e.role, mutedUntil: e.mutedUntil || "" });
+  // A mute in a public room names someone with no role there: a member.
+  if (e.role === "" && e.action !== "mute") roster.delete(e.userId);
+  else roster.set(e.userId, { name: name === e.userId ? "" : name, role: e.role || "member", mutedUntil: e.mutedUntil || "" });
   if (e.userId === me && e.role !== "" && e.role !== "banned") role = e.role;
-  if (e.userId === me && (e.role === "" || e.role === "banned")) {
+  if (e.userId === me && (e.action === "remove" || e.role === "banned")) {
     hooks.removed(`${byName(e)} ${e.role === "banned" ? "banned" : "removed"} you from this room.`); // the server closes the connection next
     return;
   }
@@ -272,9 +281,15 @@ function actionsFor(userId, m) {
   const over = role === "owner" || (role === "moderator" && m.role === "member" && free);
   if (role === "owner") acts.push(m.role === "moderator" ? ["member", "Make member"] : ["moderator", "Make moderator"]);
   if (over) acts.push(muted ? ["unmute", "Let speak"] : ["mute", `Mute for ${MUTE_MINUTES / 60} hour`]);
-  if (role === "owner") acts.push(["remove", "Remove from room"]);
+  if (role === "owner" && privateRoom) acts.push(["remove", "Remove from room"]);
   if (over) acts.push(["ban", "Ban from room"]);
   return acts;
+}
+
+/** In a public room, what its owner or a moderator may do to someone online (their menu in the member list); nothing elsewhere. */
+export function staffActions(userId) {
+  if (privateRoom || !moderates()) return [];
+  return actionsFor(userId, roster.get(userId) || { role: "member", mutedUntil: "" });
 }
 
 function act(what, userId) {
@@ -339,16 +354,31 @@ export function personMenu(userId, name, acts = []) {
   return d;
 }
 
+/** Runs render, which redraws list, with the person menu open in it (and its focus) open again after: someone coming or going redraws it. */
+export function keepingMenu(list, render) {
+  const open = list.querySelector("li:has(> details[open])")?.dataset.userId;
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.act || (document.activeElement.tagName === "SUMMARY" ? "summary" : "") : "";
+  render();
+  if (!open) return;
+  const li = list.querySelector(`li[data-user-id="${CSS.escape(open)}"]`);
+  const d = li?.querySelector("details");
+  if (d) d.open = true;
+  if (focused) li?.querySelector(focused === "summary" ? "summary" : `[data-act="${CSS.escape(focused)}"]`)?.focus();
+}
+
 /** Shows the roster again (nothing to show outside a private room): a member's name may have become known (they came online). */
 export function renderRoster() {
   if ($("roster-panel").hidden) return;
   const owner = role === "owner";
   $("invite-form").hidden = !owner;
   $("show-audit").hidden = !owner;
-  $("make-link").hidden = !owner || hooks.room().toLowerCase().startsWith("~dm-");
+  $("make-link").hidden = !owner || !privateRoom || isDM(hooks.room());
   const me = hooks.me().userId;
   const order = { owner: 0, moderator: 1, member: 2, banned: 3 };
-  const items = [...roster]
+  const shown = [...roster].filter(([, m]) => privateRoom || m.role !== "member" || m.mutedUntil); // a public room's staff, bans and mutes
+  // Someone online whose ban waits for a yes, in a public room: shown here for it.
+  if (confirming && !roster.has(confirming.userId)) shown.push([confirming.userId, { name: hooks.name(confirming.userId), role: "member", mutedUntil: "" }]);
+  const items = shown
     .map(([userId, m]) => [userId, { ...m, name: m.name || hooks.name(userId) }])
     .sort(([a, x], [b, y]) => order[x.role] - order[y.role] || (x.name || a).localeCompare(y.name || b))
     .map(([userId, m]) => {
@@ -389,7 +419,7 @@ export function renderRoster() {
       }
       return li;
     });
-  $("roster").replaceChildren(...items);
+  keepingMenu($("roster"), () => $("roster").replaceChildren(...items));
   const members = [...roster.values()].filter((m) => m.role !== "banned").length;
-  $("roster-title").textContent = members ? `Members (${members})` : "Members";
+  $("roster-title").textContent = !privateRoom ? "Moderators and bans" : members ? `Members (${members})` : "Members";
 }

@@ -8,7 +8,7 @@ import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMy
 import { messageItem, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
-import { dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, onInviteLink, onJoined, onRole, onRoster, personMenu, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
+import { dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -37,6 +37,7 @@ const PROBLEM_TEXT = {
   too_late: "That message can no longer be edited.",
   private: "You cannot open this private room: you are not one of its members (you were never added, were removed or banned, or your invite link has expired or is not for it; or there is no such room). Ask its owner to add you.",
   private_guest: "Private rooms (names starting with ~) are for signed-in users.",
+  refused_public: "This room does not let you in: you may be banned from it (or the chat cannot be reached). Trying again now and then.",
 };
 
 let client = null;
@@ -97,6 +98,7 @@ const signin = config.auth ? new SignIn(config.auth) : null;
 if (signin) {
   $("name-field").hidden = true;
   $("join-submit").textContent = "Sign in and join";
+  $("new-room").hidden = false; // rooms are made, and owned, by accounts
 }
 
 const params = new URLSearchParams(location.search);
@@ -219,11 +221,15 @@ function join(name, r, how = "replace") {
   // A private room (~name) is made if there is none: its maker owns it;
   // direct messages, with the other account (dm) when this browser knows it.
   client = signin
-    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token(), create: isPrivate(r) && !isDM(r), dm: isDM(r) ? dmOf(r)?.peer || "" : "", invite: inviteFor(r) })
+    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token(), create: (isPrivate(r) && !isDM(r)) || creating === r, dm: isDM(r) ? dmOf(r)?.peer || "" : "", invite: inviteFor(r) })
     : new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
   client.addEventListener("state", (e) => showState(e.detail.state));
-  if (isPrivate(r)) watchRefusal(client);
-  client.addEventListener("ready", (e) => onRole(e.detail.role)); // a private room's roster is read again after every (re)connection
+  watchRefusal(client, isPrivate(r));
+  client.addEventListener("ready", (e) => { // a room's roster is read again after every (re)connection
+    madeRoom(e.detail.role);
+    onRole(e.detail.role);
+    renderMembers(); // a public room's staff act from it
+  });
   client.addEventListener("sync", (e) => onSync(e.detail));
   client.addEventListener("older", (e) => onOlder(e.detail));
   client.addEventListener("members", (e) => onMembers(e.detail.members));
@@ -247,15 +253,21 @@ function join(name, r, how = "replace") {
 }
 
 /**
- * A private room refuses a connection before it opens, and a browser does
- * not say why: a client that fails twice without ever being online there
- * is taken as refused, and stops.
+ * A room refuses a connection before it opens, and a browser does not
+ * say why: a client that fails twice without ever being online there is
+ * taken as refused. In a private room it stops; in a public one (a ban, or
+ * the chat down) it says so and keeps trying, backing off.
  */
-function watchRefusal(c) {
+function watchRefusal(c, isPrivateRoom) {
   const timer = setInterval(() => {
     if (c !== client || c.state === "online" || c.stopped) return clearInterval(timer);
     if (c.attempt < 2) return; // two connections failed in a row, and none ever opened
     clearInterval(timer);
+    if (!isPrivateRoom) { // a ban, or the chat down: the client keeps trying, backing off
+      $("problem").textContent = PROBLEM_TEXT.refused_public;
+      c.addEventListener("state", () => c.state === "online" && $("problem").textContent === PROBLEM_TEXT.refused_public && ($("problem").textContent = ""));
+      return;
+    }
     c.stop();
     $("problem").textContent = PROBLEM_TEXT[signin ? "private" : "private_guest"]; // stays: nothing will change it
   }, 500);
@@ -304,7 +316,7 @@ function closeMenu() {
 
 // The header's small menus behave as menus: one open at a time, closed by
 // Escape or a click elsewhere.
-const headerMenus = [$("alerts"), $("me-menu")];
+const headerMenus = [$("alerts"), $("me-menu"), $("new-room")];
 document.addEventListener("pointerdown", (e) => {
   for (const menu of headerMenus) if (menu.open && !menu.contains(e.target)) menu.open = false;
   if (!$("room-actions").contains(e.target) && !$("menu-toggle").contains(e.target)) closeMenu();
@@ -365,6 +377,34 @@ $("sign-out").addEventListener("click", () => {
   showJoin();
   signin.signOut();
 });
+
+// A new room (signed in): a private one is ~ and the name; a public one
+// is made the user's if nobody has used it yet (the server says so with
+// the role it answers).
+let creating = ""; // the public room being made, until the server answers
+$("new-room-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const name = $("new-room-name").value.trim().replace(/^~/, "");
+  const r = document.querySelector("input[name=new-room-kind]:checked").value === "private" ? `~${name}` : name;
+  const problem = name === "" ? "Name the room." : roomError(r);
+  $("new-room-error").textContent = problem;
+  if (problem) return;
+  $("new-room-name").value = "";
+  $("new-room").open = false;
+  closeMenu();
+  creating = isPrivate(r) ? "" : r;
+  if (r === room) {
+    leave();
+    join(me.name, r, "push");
+  } else switchRoom(r, "push");
+});
+
+/** A room the user asked to create: theirs, or, taken already, said so. */
+function madeRoom(role) {
+  if (creating !== room) return;
+  creating = "";
+  if (role !== "owner") showProblem({ code: "room", message: `#${room} is in use already: you are in it, but it is not yours.` });
+}
 
 $("room-form").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -922,11 +962,11 @@ function renderMembers() {
     const li = document.createElement("li");
     li.dataset.userId = userId;
     li.textContent = label(userId, name) + (userId === me.userId ? " (you)" : "");
-    const menu = personMenu(userId, name);
+    const menu = personMenu(userId, name, staffActions(userId));
     if (menu) li.append(" ", menu);
     return li;
   });
-  $("members").replaceChildren(...items);
+  keepingMenu($("members"), () => $("members").replaceChildren(...items));
 }
 
 function onTyping({ userId, name }) {

@@ -750,13 +750,14 @@ func signedIn(ev events.APIGatewayWebsocketProxyRequest) (auth.Identity, bool) {
 // and their next $connect is refused). The reply, and the room's event,
 // says the member's role after it ("" once removed or a ban lifted).
 func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in chat.Inbound) error {
-	// A public room's owner names moderators and its moderators ban:
-	// anyone may come, so nobody is added as a member or removed.
+	// A public room's owner names moderators (and makes them members
+	// again), and its moderators ban: anyone may come, so nobody is
+	// removed, or invited by address.
 	public := !chat.Private(c.Room)
 	switch {
 	case public && in.Action == chat.ActionRemove:
 		return chat.Errorf(chat.CodeNotAllowed, "anyone may come to a public room: ban them to keep them out")
-	case public && in.Action == chat.ActionInvite && (in.Email != "" || in.Role != chat.RoleModerator):
+	case public && in.Email != "":
 		return chat.Errorf(chat.CodeNotAllowed, "anyone may come to a public room: its owner names moderators by user id")
 	}
 	if in.Email != "" {

@@ -2212,8 +2212,8 @@ func TestOwnedPublicRooms(t *testing.T) {
 	if got := w.expect("a1", "sync"); len(got) == 1 && got[0]["role"] != chat.RoleOwner {
 		t.Errorf("Ana's role in the room she made: %v", got[0]["role"])
 	}
-	w.send("a1", `{"action":"invite","userId":"u-bo"}`)
-	w.expect("a1", "error code=not_allowed") // no members to add in a public room
+	w.send("a1", `{"action":"invite","email":"bo@example.com"}`)
+	w.expect("a1", "error code=not_allowed") // nobody to invite to a public room
 	w.send("a1", `{"action":"remove","userId":"u-bo"}`)
 	w.expect("a1", "error code=not_allowed")
 	w.send("a1", `{"action":"invite","userId":"u-bo","role":"moderator"}`)

@@ -258,3 +258,48 @@ scenario("an invite link lets people in, a ban keeps one out across reconnects a
   assert.deepEqual(told.map((t) => t.split(" · ")[0]).filter((t) => expected.includes(t)), expected);
   assert.deepEqual([...ana.errors, ...bo.errors, ...cy.errors, ...dee.errors], []);
 });
+
+scenario("a public room made by its owner: a moderator named from the member list bans a spammer, who stays out, and the owner lifts it", async () => {
+  const ana = await signIn("ana", "?room=lobby");
+  await ana.locator("#new-room summary").click();
+  await ana.getByLabel("Name", { exact: true }).fill("agora");
+  await ana.getByRole("button", { name: "Create" }).click();
+  await online(ana);
+  assert.equal(await ana.locator("#room-title").textContent(), "#agora");
+  await ana.locator("#roster-title", { hasText: "Moderators and bans" }).waitFor();
+  await ana.locator("#roster li", { hasText: "ana (you)" }).locator(".role", { hasText: "owner" }).waitFor();
+
+  const bo = await signIn("bo", "?room=agora");
+  const cy = await signIn("cy", "?room=agora");
+  assert.equal(await bo.locator("#roster-panel").isVisible(), false, "no staff list for a member");
+  // Ana names Bo a moderator from the list of who is online.
+  await ana.locator("#members [aria-label='Actions for bo']").click();
+  await ana.getByRole("button", { name: "Make moderator" }).click();
+  await ana.locator("#roster li", { hasText: "bo" }).locator(".role", { hasText: "moderator" }).waitFor();
+  await bo.reload(); // his role comes with his next connection
+  await online(bo);
+  await bo.locator("#roster-title", { hasText: "Moderators and bans" }).waitFor();
+
+  // Cy spams; Bo bans Cy: cut off and told; after a reload still out.
+  await say(cy, "buy now");
+  await bo.locator("#messages li.message", { hasText: "buy now" }).waitFor();
+  await bo.locator("#members [aria-label='Actions for cy']").click();
+  await bo.getByRole("button", { name: "Ban from room" }).click();
+  await bo.getByRole("button", { name: "Yes, ban" }).click();
+  await cy.locator("#problem", { hasText: "bo banned you from this room." }).waitFor();
+  await ana.locator("#messages li.notice", { hasText: "bo banned cy from this room." }).waitFor();
+  await cy.reload();
+  await cy.locator("#problem", { hasText: "This room does not let you in" }).waitFor({ timeout: 30000 });
+  assert.notEqual(await cy.locator("#state").textContent(), "Online");
+  await audit(bo, "a public room's moderator, the staff list with a ban");
+
+  // Ana lifts it: Cy's page, still trying, gets in (at once with Reconnect now).
+  await ana.locator("#roster [aria-label='Actions for cy']").click();
+  await ana.getByRole("button", { name: "Lift the ban" }).click();
+  await ana.locator("#roster li", { hasText: "cy" }).waitFor({ state: "detached" });
+  await cy.getByRole("button", { name: "Reconnect now" }).click();
+  await online(cy);
+  await cy.locator("#problem", { hasText: "This room does not let you in" }).waitFor({ state: "detached" }).catch(() => {});
+  assert.equal(await cy.locator("#problem").textContent(), "");
+  assert.deepEqual([...ana.errors, ...bo.errors, ...cy.errors], []);
+});
