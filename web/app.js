@@ -403,7 +403,7 @@ $("new-room-form").addEventListener("submit", (e) => {
 function madeRoom(role) {
   if (creating !== room) return;
   creating = "";
-  if (role !== "owner") showProblem({ code: "room", message: `#${room} is in use already: you are in it, but it is not yours.` });
+  if (role !== "owner") showProblem({ code: "room", message: `#${room} is in use already (or you have made as many rooms as one account may): you are in it, but it is not yours.` });
 }
 
 $("room-form").addEventListener("submit", (e) => {

@@ -102,6 +102,12 @@ var Reactions = []string{"👍", "❤️", "😂", "🎉", "😮", "😢", "🙏
 // MaxMuteMinutes bounds a mute: 30 days (a longer one is a removal).
 const MaxMuteMinutes = 30 * 24 * 60
 
+// MaxRoomsMade is how many rooms one account may make (private rooms, and
+// public ones it claims; direct messages do not count), so that nobody
+// fills the table with rooms. Rooms are never deleted: it is a lifetime
+// count.
+const MaxRoomsMade = 100
+
 // MaxInviteLinkMinutes bounds how long an invite link lets people in: 30
 // days.
 const MaxInviteLinkMinutes = 30 * 24 * 60

@@ -346,8 +346,13 @@ func (h *Chat) enter(ctx context.Context, r *request, j chat.Join, claim bool) (
 	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
 	if err == nil && claim && m.Role == "" && !m.Banned {
 		var claimed bool
-		if claimed, err = h.Access.ClaimRoom(ctx, j.Room, j.UserID, j.Name); claimed {
+		claimed, err = h.Access.ClaimRoom(ctx, j.Room, j.UserID, j.Name)
+		switch {
+		case claimed:
 			r.log.InfoContext(ctx, "public room claimed", "room", j.Room, "owner", j.UserID)
+		case chat.ErrorCode(err) == chat.CodeNotAllowed: // too many rooms made: in, not as its owner
+			r.log.InfoContext(ctx, "public room not claimed", "room", j.Room, "userId", j.UserID, "err", err)
+			err = nil
 		}
 	}
 	switch {

@@ -36,6 +36,9 @@ const (
 	roleRemoved = "removed"
 	// addedByLink is the addedBy of a member who came by an invite link.
 	addedByLink = "link"
+	// quotaPrefix and roomsSK key the count of rooms an account made.
+	quotaPrefix = "quota#"
+	roomsSK     = "rooms"
 )
 
 // mineItem is a private room its user belongs to: pk mine#{userId}, sk
@@ -382,9 +385,12 @@ func (db *DB) CreateRoom(ctx context.Context, room, owner, name string) error {
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &db.tables.Messages, Item: meta, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Put: &types.Put{TableName: &db.tables.Messages, Item: access}},
-		mine,
+		mine, db.countRoom(owner),
 	}})
-	if cancelledByCondition(err) {
+	switch reasons := cancelReasons(err); {
+	case len(reasons) == 4 && reasonIs(reasons[3], reasonCondition):
+		return errTooManyRooms
+	case cancelledByCondition(err):
 		return chat.Errorf(chat.CodeNotAllowed, "a room of that name exists already")
 	}
 	if err != nil {
@@ -635,13 +641,27 @@ func (db *DB) ClaimRoom(ctx context.Context, room, owner, name string) (claimed 
 			ConditionExpression: aws.String("attribute_not_exists(seq) OR seq = :zero"), ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0)}}},
 		{Put: &types.Put{TableName: &db.tables.Messages, Item: meta, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Put: &types.Put{TableName: &db.tables.Messages, Item: access, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		mine,
+		mine, db.countRoom(owner),
 	}})
-	if cancelledByCondition(err) {
+	switch reasons := cancelReasons(err); {
+	case len(reasons) == 5 && reasonIs(reasons[4], reasonCondition):
+		return false, errTooManyRooms
+	case cancelledByCondition(err):
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("claim room %q for %s: %w", room, owner, err)
 	}
 	return true, nil
+}
+
+// errTooManyRooms refuses a room to an account that made chat.MaxRoomsMade.
+var errTooManyRooms = chat.Errorf(chat.CodeNotAllowed, fmt.Sprintf("you have made %d rooms, as many as one account may", chat.MaxRoomsMade))
+
+// countRoom is the write, in a room's creation, of one more room made by
+// owner (pk quota#{userId}, sk rooms), refused past chat.MaxRoomsMade.
+func (db *DB) countRoom(owner string) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{TableName: &db.tables.Messages, Key: key(quotaPrefix+owner, roomsSK),
+		UpdateExpression: aws.String("ADD made :one"), ConditionExpression: aws.String("attribute_not_exists(made) OR made < :max"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":max": num(chat.MaxRoomsMade)}}}
 }
