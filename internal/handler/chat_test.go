@@ -2297,3 +2297,61 @@ func TestOwnedPublicRooms(t *testing.T) {
 		t.Errorf("audit %v", got[0]["entries"])
 	}
 }
+
+// Nothing of a private room reaches someone outside it, whatever they
+// send from a room of their own: every frame acts on the sender's own
+// connection's room, and names of the private room or its seqs in a frame
+// change nothing.
+func TestPrivateRoomUnreadableFromOutside(t *testing.T) {
+	w := newWorld(t)
+	w.h.Limits.Reads.Burst = 100
+	if code, _ := w.connectAs("a1", "ana", "Ana", "~vault", true); code != 200 {
+		t.Fatal("Ana creates ~vault")
+	}
+	w.send("a1", `{"action":"sync"}`)
+	w.send("a1", `{"action":"new-message","text":"the secret","clientId":"s1"}`)
+	w.frames("a1")
+	if code, _ := w.connectAs("e1", "eve", "Eve", "lobby", false); code != 200 {
+		t.Fatal("Eve in lobby")
+	}
+	for _, f := range []string{
+		`{"action":"sync","room":"~vault"}`,
+		`{"action":"sync","after":0,"room":"~vault"}`,
+		`{"action":"presence","after":0,"room":"~vault"}`,
+		`{"action":"members","room":"~vault"}`,
+		`{"action":"roster","room":"~vault"}`,
+		`{"action":"audit","room":"~vault"}`,
+		`{"action":"rooms","rooms":["~vault"]}`,
+		`{"action":"new-message","text":"quote it","replyTo":1,"clientId":"e1","room":"~vault"}`,
+		`{"action":"edit","target":1,"text":"mine now","clientId":"e2","room":"~vault"}`,
+		`{"action":"react","target":1,"emoji":"👍","clientId":"e3","room":"~vault"}`,
+		`{"action":"delete","target":1,"clientId":"e4","room":"~vault"}`,
+		`{"action":"ban","userId":"u-ana","room":"~vault"}`,
+		`{"action":"invite","userId":"u-eve","room":"~vault"}`,
+		`{"action":"invite-link","minutes":60,"room":"~vault"}`,
+	} {
+		w.send("e1", f)
+		_, got := w.frames("e1")
+		if len(got) == 0 {
+			t.Errorf("%s: no answer", f)
+		}
+		for _, g := range got {
+			b, _ := json.Marshal(g)
+			if s := string(b); strings.Contains(s, "secret") || strings.Contains(s, "u-ana") {
+				t.Errorf("%s: Eve got %s", f, s)
+			}
+			if g["type"] == chat.TypeRooms && g["rooms"].([]any)[0].(map[string]any)["seq"] != float64(0) {
+				t.Errorf("%s: Eve learns how busy the room is: %v", f, g)
+			}
+		}
+		if got, _ := w.frames("a1"); len(got) > 0 {
+			t.Errorf("%s: the private room heard %v", f, got)
+		}
+	}
+	w.send("a1", `{"action":"sync","after":0}`)
+	if got := w.expect("a1", "sync"); len(got) == 1 {
+		if msgs := got[0]["messages"].([]any); len(msgs) != 1 || msgs[0].(map[string]any)["text"] != "the secret" {
+			t.Errorf("the private room's history changed: %v", msgs)
+		}
+	}
+}
