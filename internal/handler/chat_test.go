@@ -1988,18 +1988,26 @@ func TestPrivateRoomsHoldUnderRaces(t *testing.T) {
 	w.expect("b1", "access name=Bo", "error code=not_allowed")
 }
 
+// newOwnedRoom starts a world in which Ana (connection a1, synced) has
+// made room, with a read burst for an owner's many frames.
+func newOwnedRoom(t *testing.T, room string) *world {
+	t.Helper()
+	w := newWorld(t)
+	w.h.Limits.Reads.Burst = 100
+	if code, body := w.connectAs("a1", "ana", "Ana", room, true); code != 200 {
+		t.Fatalf("Ana creates %s: %d %q", room, code, body)
+	}
+	w.send("a1", `{"action":"sync"}`)
+	w.frames("a1")
+	return w
+}
+
 // A ban keeps someone out until it is lifted, across reconnects and
 // invite links; an invite link lets in whoever holds it, once, but
 // nobody removed or banned, and only until it expires; every change is an
 // event in the room's order, there after a reconnect too.
 func TestBansAndInviteLinks(t *testing.T) {
-	w := newWorld(t)
-	w.h.Limits.Reads.Burst = 100 // the owner manages much at once
-	if code, _ := w.connectAs("a1", "ana", "Ana", "~club", true); code != 200 {
-		t.Fatal("Ana creates ~club")
-	}
-	w.send("a1", `{"action":"sync"}`)
-	w.frames("a1")
+	w := newOwnedRoom(t, "~club")
 	link := func(room string) string {
 		w.send("a1", `{"action":"invite-link","minutes":60}`)
 		got := w.expect("a1", "invite-link")
@@ -2134,13 +2142,7 @@ func TestBansAndInviteLinks(t *testing.T) {
 // verified address: it becomes a member (with the role invited) when it
 // first connects, once; anyone else, or a banned account, does not.
 func TestEmailInvitations(t *testing.T) {
-	w := newWorld(t)
-	w.h.Limits.Reads.Burst = 100
-	if code, _ := w.connectAs("a1", "ana", "Ana", "~crew", true); code != 200 {
-		t.Fatal("Ana creates ~crew")
-	}
-	w.send("a1", `{"action":"sync"}`)
-	w.frames("a1")
+	w := newOwnedRoom(t, "~crew")
 	w.send("a1", `{"action":"invite","email":"Bo@Example.com","role":"moderator"}`)
 	if got := w.expect("a1", "access"); len(got) == 1 && (got[0]["email"] != "bo@example.com" || got[0]["role"] != "moderator") {
 		t.Errorf("invite reply %v", got[0])
@@ -2303,12 +2305,7 @@ func TestOwnedPublicRooms(t *testing.T) {
 // connection's room, and names of the private room or its seqs in a frame
 // change nothing.
 func TestPrivateRoomUnreadableFromOutside(t *testing.T) {
-	w := newWorld(t)
-	w.h.Limits.Reads.Burst = 100
-	if code, _ := w.connectAs("a1", "ana", "Ana", "~vault", true); code != 200 {
-		t.Fatal("Ana creates ~vault")
-	}
-	w.send("a1", `{"action":"sync"}`)
+	w := newOwnedRoom(t, "~vault")
 	w.send("a1", `{"action":"new-message","text":"the secret","clientId":"s1"}`)
 	w.frames("a1")
 	if code, _ := w.connectAs("e1", "eve", "Eve", "lobby", false); code != 200 {
