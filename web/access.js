@@ -126,7 +126,9 @@ export function setupAccess(h) {
   for (const list of [$("roster"), $("members")]) {
     list.addEventListener("click", (e) => {
       const b = e.target.closest("button[data-act]");
-      if (b) act(b.dataset.act, b.closest("li").dataset.userId);
+      if (!b) return;
+      b.closest("details")?.removeAttribute("open"); // done with the menu
+      act(b.dataset.act, b.closest("li").dataset.userId);
     });
   }
 }
@@ -162,7 +164,7 @@ export function onRole(r) {
 
 /** Someone came online in the room: one the roster does not list came by an invite link, and the roster is read again. */
 export function onJoined(userId) {
-  if ($("roster-panel").hidden || roster.size === 0 || roster.has(userId)) return;
+  if (!privateRoom || $("roster-panel").hidden || roster.size === 0 || roster.has(userId)) return;
   rosterPages = 0;
   hooks.client()?.manage({ action: "roster" });
 }
@@ -172,7 +174,7 @@ export const moderates = () => role === "owner" || role === "moderator";
 
 export function onRoster({ members, next }) {
   rosterPages++;
-  for (const m of members) roster.set(m.userId, { name: m.name || "", role: m.role, mutedUntil: m.mutedUntil || "" });
+  for (const m of members) roster.set(m.userId, { name: m.name || "", role: m.role || "member", mutedUntil: m.mutedUntil || "" });
   if (next && rosterPages < MAX_ROSTER_PAGES) hooks.client()?.manage({ action: "roster", cursor: next });
   renderRoster();
 }
@@ -279,7 +281,7 @@ function actionsFor(userId, m) {
   }
   const muted = m.mutedUntil && new Date(m.mutedUntil) > new Date();
   const over = role === "owner" || (role === "moderator" && m.role === "member" && free);
-  if (role === "owner") acts.push(m.role === "moderator" ? ["member", "Make member"] : ["moderator", "Make moderator"]);
+  if (role === "owner" && userId.startsWith("u-")) acts.push(m.role === "moderator" ? ["member", "Make member"] : ["moderator", "Make moderator"]); // accounts only
   if (over) acts.push(muted ? ["unmute", "Let speak"] : ["mute", `Mute for ${MUTE_MINUTES / 60} hour`]);
   if (role === "owner" && privateRoom) acts.push(["remove", "Remove from room"]);
   if (over) acts.push(["ban", "Ban from room"]);

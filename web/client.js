@@ -50,6 +50,7 @@ const PONG_DEADLINE_MS = 6000;
 // Backoffs (internal/chat.Backoff): the wait before retry n doubles from
 // first up to max, drawn from its upper half ("equal jitter").
 const RECONNECT = { first: 500, max: 30000 };
+const MANAGE_TRIES = 3; // a roster, mute, ban… frame refused for load goes again at most this often
 const WAVE = { first: 250, max: 8000 }; // resend waves
 const GAP_MAX_MS = 10000; // the longest a gap waits to be fetched
 const FIRST_SYNC = { first: SYNC_RETRY_MS, max: 30000 };
@@ -90,6 +91,7 @@ export class ChatClient extends EventTarget {
     this.create = create; // a private room: made if there is none
     this.dm = dm; // direct messages: the other account's user id (made on first use)
     this.invite = invite; // an invite link's token: a private room's membership, until the first connection is ready
+    this.managed = new Map(); // action → {frame, tries}: the latest managing frame of each action (manage)
     this.room = room;
     this.key = key; // the guest key the server derives the userId from
     this.token = token; // signed in: async () => a token, or null once signed out
@@ -495,7 +497,23 @@ export class ChatClient extends EventTarget {
    * a refusal as a problem.
    */
   manage(frame) {
-    if (this.ready) this.transmit(frame);
+    if (!this.ready) return;
+    this.managed.set(frame.action, { frame, tries: 0 });
+    this.transmit(frame);
+  }
+
+  /**
+   * A managing frame the server was too busy for (rate_limited, internal)
+   * goes again after the wait it said, jittered, at most MANAGE_TRIES
+   * times; a newer frame of the same action replaces it.
+   */
+  manageAgain(action, wait) {
+    const m = this.managed.get(action);
+    if (!m || m.tries >= MANAGE_TRIES) return;
+    m.tries++;
+    setTimeout(() => {
+      if (this.ready && this.managed.get(action) === m) this.transmit(m.frame);
+    }, wait / 2 + Math.random() * wait);
   }
 
   /** Asks for the presence events after the last contiguous one. */
@@ -736,6 +754,7 @@ export class ChatClient extends EventTarget {
       // A sync or presence fetch is asked again; a ping simply goes unanswered.
       const wait = f.code === "internal" ? backoff(WAVE, this.waves) : f.retryAfterMs || 1000;
       if (f.action === "sync" || f.action === "presence") this.retryLater(f, wait);
+      this.manageAgain(f.action, wait);
       // A rooms fetch is asked again on the page's next round: no problem to show.
       if (f.code === "rate_limited" && f.action !== "rooms") this.emit("problem", f);
       return;
@@ -797,7 +816,8 @@ export class ChatClient extends EventTarget {
     }
     // What happened to the room's members, in place; the state it left is
     // the roster's, read once the connection is ready.
-    for (const a of f.access || []) if (!this.held.has(a.seq)) this.emit("access", { ...a, replay: true });
+    // A first sync's are history; a later one's were missed live, and count.
+    for (const a of f.access || []) if (!this.held.has(a.seq)) this.emit("access", { ...a, replay: first });
     for (const seq of f.skipped || []) this.hold({ seq, skipped: true });
     if (!first && f.first - 1 > this.last) {
       // Everything before first holds nothing and never will (the room's
@@ -821,6 +841,7 @@ export class ChatClient extends EventTarget {
     if (!this.ready && f.members) { // a connection is ready with a full sync's reply, not a gap fetch's
       this.ready = true;
       this.invite = ""; // a member now: later connections need no link
+      this.create = false; // the room is there now (and whose it is was settled)
       this.pump();
       this.emit("ready", { role: f.role || "" });
     }

@@ -344,15 +344,14 @@ func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, account auth.
 // nobody owns and nothing was said in yet, and owns it.
 func (h *Chat) enter(ctx context.Context, r *request, j chat.Join, claim bool) (mutedUntil time.Time, refused response, ok bool) {
 	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
-	if err == nil && claim && m.Role == "" && !m.Banned {
-		var claimed bool
-		claimed, err = h.Access.ClaimRoom(ctx, j.Room, j.UserID, j.Name)
-		switch {
+	// The default room is everyone's. A claim that fails (too many rooms
+	// made, a race with another's) lets them in, not as its owner.
+	if err == nil && claim && m.Role == "" && !m.Banned && j.Room != chat.DefaultRoom {
+		switch claimed, claimErr := h.Access.ClaimRoom(ctx, j.Room, j.UserID, j.Name); {
 		case claimed:
 			r.log.InfoContext(ctx, "public room claimed", "room", j.Room, "owner", j.UserID)
-		case chat.ErrorCode(err) == chat.CodeNotAllowed: // too many rooms made: in, not as its owner
-			r.log.InfoContext(ctx, "public room not claimed", "room", j.Room, "userId", j.UserID, "err", err)
-			err = nil
+		case claimErr != nil:
+			r.log.WarnContext(ctx, "public room not claimed", "room", j.Room, "userId", j.UserID, "err", claimErr)
 		}
 	}
 	switch {
@@ -389,7 +388,7 @@ func (h *Chat) arrive(ctx context.Context, r *request, j chat.Join, email string
 			return false, chat.Errorf(chat.CodeNotAllowed, err.Error())
 		}
 		if err := h.Access.JoinByLink(ctx, j.Room, j.UserID, j.Name); err != nil {
-			return false, err
+			return h.memberMeanwhile(ctx, j, err)
 		}
 		r.log.InfoContext(ctx, "member joined by an invite link", "room", j.Room, "userId", j.UserID)
 		h.audit(ctx, r, j.Room, chat.AuditEntry{By: j.UserID, Action: chat.ActionInvite, UserID: j.UserID, Role: chat.RoleMember})
@@ -401,6 +400,11 @@ func (h *Chat) arrive(ctx context.Context, r *request, j chat.Join, email string
 	}
 	if email != "" {
 		by, role, found, err := h.Access.ClaimEmail(ctx, j.Room, j.UserID, j.Name, email)
+		if err == nil && !found { // none, or claimed by another tab of theirs just now
+			if came, _ := h.memberMeanwhile(ctx, j, nil); came {
+				return true, nil
+			}
+		}
 		if err != nil || found {
 			if found {
 				r.log.InfoContext(ctx, "member joined by an e-mail invitation", "room", j.Room, "userId", j.UserID, "by", by)
@@ -417,6 +421,17 @@ func (h *Chat) arrive(ctx context.Context, r *request, j chat.Join, email string
 	}
 	r.log.InfoContext(ctx, "private room created", "room", j.Room, "owner", j.UserID)
 	return true, nil
+}
+
+// memberMeanwhile answers a way in that failed with cause: in after all
+// if the user is a member now (another tab of theirs came in the same way
+// at the same moment), else cause.
+func (h *Chat) memberMeanwhile(ctx context.Context, j chat.Join, cause error) (bool, error) {
+	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
+	if err == nil && m.Role != "" {
+		return true, nil
+	}
+	return false, cause
 }
 
 // Disconnect serves $disconnect: it removes the connection and tells the

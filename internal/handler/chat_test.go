@@ -2178,6 +2178,20 @@ func TestEmailInvitations(t *testing.T) {
 	if code, _ := w.connectWith("d1", "dee", "Dee", "bo@example.com", room); code != 403 {
 		t.Errorf("the invitation used twice: %d, want 403", code)
 	}
+	// An invitation older than a removal does not undo it; a newer one does.
+	w.send("a1", `{"action":"invite","email":"cy@example.com"}`)
+	w.send("a1", `{"action":"invite","userId":"u-cy"}`)
+	w.send("a1", `{"action":"remove","userId":"u-cy"}`)
+	w.frames("a1")
+	w.now = w.now.Add(time.Millisecond) // the clock moves between two of the owner's frames
+	if code, _ := w.connectWith("c1", "cy", "Cy", "cy@example.com", room); code != 403 {
+		t.Errorf("removed Cy with an invitation from before: %d, want 403", code)
+	}
+	w.send("a1", `{"action":"invite","email":"cy@example.com"}`)
+	w.frames("a1")
+	if code, body := w.connectWith("c2", "cy", "Cy", "cy@example.com", room); code != 200 {
+		t.Errorf("Cy invited again after her removal: %d %q, want 200", code, body)
+	}
 	w.frames("a1")
 	w.send("a1", `{"action":"ban","userId":"u-bo"}`)
 	w.frames("a1")
@@ -2288,14 +2302,29 @@ func TestOwnedPublicRooms(t *testing.T) {
 			t.Errorf("roster %v, want %v", roles, want)
 		}
 	}
+	// The owner's ban is the owner's to lift: Bo, a moderator, cannot.
+	w.frames("b1")
 	w.send("b1", fmt.Sprintf(`{"action":"ban","userId":%q,"lift":true}`, gus))
+	w.expect("b1", "error code=not_allowed")
+	w.send("a1", fmt.Sprintf(`{"action":"ban","userId":%q,"lift":true}`, gus))
+	w.expect("a1", "access")
 	w.frames("b1")
 	if code := w.connect("g5", "Gus", "square"); code != 200 {
 		t.Errorf("Gus, ban lifted: %d, want 200", code)
 	}
+	w.send("g5", `{"action":"sync"}`)
+	w.frames("g5")
+	w.frames("b1")
+	// Nobody in particular again: Bo may mute him, and ban and lift his own ban.
+	w.send("b1", fmt.Sprintf(`{"action":"mute","userId":%q,"minutes":5}`, gus))
+	w.expect("b1", "access")
+	w.send("b1", fmt.Sprintf(`{"action":"ban","userId":%q}`, gus))
+	w.frames("b1")
+	w.send("b1", fmt.Sprintf(`{"action":"ban","userId":%q,"lift":true}`, gus))
+	w.expect("b1", "access")
 	w.frames("a1")
 	w.send("a1", `{"action":"audit"}`)
-	if got := w.expect("a1", "audit"); len(got) == 1 && len(got[0]["entries"].([]any)) != 5 { // moderator, delete, mute, ban, lift
+	if got := w.expect("a1", "audit"); len(got) == 1 && len(got[0]["entries"].([]any)) != 8 { // moderator, delete, mute, ban, lift, mute, ban, lift
 		t.Errorf("audit %v", got[0]["entries"])
 	}
 }

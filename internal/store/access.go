@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -22,7 +24,7 @@ import (
 // one the user is not a member of look the same. A member removed or
 // banned keeps their access item, with the role roleRemoved or
 // chat.RoleBanned, so that an invite link does not let them back in (only
-// the owner's invite does; a ban must be lifted first). Each member also has an
+// the owner's invite does, which also lifts a ban). Each member also has an
 // item under their own key, pk mine#{userId}, sk the room (with the other
 // account, for direct messages), written and deleted in the same
 // transaction as their access item: the rooms a page lists for them.
@@ -223,8 +225,8 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String(target),
 			ExpressionAttributeNames: map[string]string{"#role": "role"}, ExpressionAttributeValues: values}},
 	}})
-	if cancelledByCondition(err) {
-		return refusal("mutes")
+	if err := moderationRefused(err, refusal("mutes")); err != nil {
+		return err
 	}
 	if err != nil {
 		return fmt.Errorf("mute %s in room %q: %w", userID, room, err)
@@ -263,6 +265,20 @@ func refusal(verb string) error {
 	return chat.Errorf(chat.CodeNotAllowed, "the owner "+verb+" members and moderators, a moderator members only, and nobody the owner")
 }
 
+// moderationRefused says why a moderator's transaction (stillModerator
+// first) was cancelled by a condition: the moderator is one no more, or
+// refused (what the target's condition means); nil for any other outcome.
+func moderationRefused(err error, refused error) error {
+	reasons := cancelReasons(err)
+	switch {
+	case len(reasons) > 0 && reasonIs(reasons[0], reasonCondition):
+		return chat.Errorf(chat.CodeNotAllowed, "you are no longer the owner or a moderator here")
+	case cancelledByCondition(err):
+		return refused
+	}
+	return nil
+}
+
 // stillModerator is the check, in a transaction, that by still has the
 // role (owner or moderator) read before it.
 func (db *DB) stillModerator(room, by, role string) types.TransactWriteItem {
@@ -296,22 +312,36 @@ func (db *DB) Ban(ctx context.Context, room, by, userID string, lift bool) error
 		return err
 	}
 	refused := refusal("bans")
-	values := map[string]types.AttributeValue{":banned": str(chat.RoleBanned), ":removed": str(roleRemoved), ":by": str(by), ":at": num(ms(db.Now()))}
+	values := map[string]types.AttributeValue{":banned": str(chat.RoleBanned), ":by": str(by), ":at": num(ms(db.Now()))}
 	update := &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID), ExpressionAttributeNames: map[string]string{"#role": "role"},
 		ExpressionAttributeValues: values}
 	items := []types.TransactWriteItem{db.stillModerator(room, by, mod), {Update: update}}
-	if lift {
-		refused = chat.Errorf(chat.CodeNotAllowed, "they are not banned here")
+	// A ban keeps who made it (bannedAs): a moderator lifts, or makes
+	// again, only a moderator's ban, so that the owner's stands.
+	banned := "#role = :banned"
+	if mod == chat.RoleModerator {
+		banned = "(#role = :banned AND bannedAs = :as)"
+		values[":as"] = str(mod)
+	}
+	switch {
+	case lift && !chat.Private(room): // nobody in particular again
+		update.UpdateExpression = aws.String("REMOVE #role SET liftedBy = :by, liftedAt = :at")
+	case lift: // removed: a link does not let them back
 		update.UpdateExpression = aws.String("SET #role = :removed, liftedBy = :by, liftedAt = :at")
-		update.ConditionExpression = aws.String("#role = :banned")
+		values[":removed"] = str(roleRemoved)
+	}
+	if lift {
+		refused = chat.Errorf(chat.CodeNotAllowed, "they are not banned here, or the owner banned them")
+		update.ConditionExpression = aws.String(banned)
 	} else {
-		update.UpdateExpression = aws.String("SET #role = :banned, bannedBy = :by, bannedAt = :at REMOVE mutedUntil")
-		update.ConditionExpression = aws.String("attribute_not_exists(#role) OR #role IN (:removed, :banned) OR " + moderated(mod, values))
+		values[":removed"], values[":as"] = str(roleRemoved), str(mod)
+		update.UpdateExpression = aws.String("SET #role = :banned, bannedBy = :by, bannedAs = :as, bannedAt = :at REMOVE mutedUntil")
+		update.ConditionExpression = aws.String("attribute_not_exists(#role) OR #role = :removed OR " + banned + " OR " + moderated(mod, values))
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{TableName: &db.tables.Messages, Key: mineKey(userID, room)}})
 	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	if cancelledByCondition(err) {
-		return refused
+	if err := moderationRefused(err, refused); err != nil {
+		return err
 	}
 	if err != nil {
 		return fmt.Errorf("ban %s in room %q (lift %t): %w", userID, room, lift, err)
@@ -516,7 +546,8 @@ func (db *DB) PutAccess(ctx context.Context, e chat.AccessEvent) (chat.AccessEve
 		}
 		now := db.Now()
 		it := messageItem{keys: keys{roomPrefix + e.Room, msgKey(seq)}, Seq: seq, UserID: e.By, Name: e.ByName, SentAt: ms(now),
-			ExpiresAt: now.Add(db.MessageRetention).Unix(), Kind: chat.KindAccess, Action: e.Action, Member: e.UserID, MemberName: e.Name, Role: e.Role, Was: e.Was}
+			ExpiresAt: now.Add(db.MessageRetention).Unix(), Kind: chat.KindAccess, Action: e.Action, Member: e.UserID, MemberName: e.Name, Role: e.Role, Was: e.Was,
+			Token: rand.Text()}
 		if e.MutedUntil != "" {
 			until, err := time.Parse(chat.TimeFormat, e.MutedUntil)
 			if err != nil {
@@ -527,10 +558,15 @@ func (db *DB) PutAccess(ctx context.Context, e chat.AccessEvent) (chat.AccessEve
 		item, err := marshal(it)
 		if err == nil {
 			_, err = db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Messages, Item: item,
-				ConditionExpression: aws.String("attribute_not_exists(pk)")})
+				ConditionExpression: aws.String("attribute_not_exists(pk)"), ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld})
 		}
-		if conditionFailed(err) {
-			continue // declared skipped by a reader: another seq
+		if ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+			// Ours, from an attempt whose answer was lost and that the SDK
+			// retried; else a tombstone a reader wrote: another seq.
+			if tok, ok := ccf.Item["token"].(*types.AttributeValueMemberS); !ok || tok.Value != it.Token {
+				continue
+			}
+			err = nil
 		}
 		if err != nil {
 			return e, db.skip(ctx, e.Room, seq, &chat.Stored{}, fmt.Errorf("store the access change of %s in room %q: %w", e.UserID, e.Room, err))
@@ -557,6 +593,7 @@ type emailItem struct {
 	AddedBy   string `dynamodbav:"addedBy"`
 	AddedAt   int64  `dynamodbav:"addedAt"` // Unix ms
 	ExpiresAt int64  `dynamodbav:"expiresAt"`
+	UsedBy    string `dynamodbav:"usedBy,omitempty"` // the account that claimed it: it is used up
 }
 
 // InviteEmail keeps an invitation to a private room, as role, for the
@@ -586,12 +623,15 @@ func (db *DB) InviteEmail(ctx context.Context, room, by, email, role string) err
 // ClaimEmail makes userID (called name), signed in with the verified
 // address email, a member of a private room whose owner invited the
 // address, with the role invited; found is false when there is no such
-// invitation (or it expired). The invitation is used up. Someone removed
-// before comes back (the owner asked for them again); nobody banned does.
+// invitation (or it expired, or was used). The invitation is used up
+// (marked, not deleted: the connect function deletes nothing there).
+// Someone removed, or whose ban was lifted, before the invitation was
+// made comes back (the owner asked for them again); anyone removed or
+// banned after it, and anyone banned, does not.
 func (db *DB) ClaimEmail(ctx context.Context, room, userID, name, email string) (by, role string, found bool, err error) {
 	var inv emailItem
 	found, err = db.getItem(ctx, db.tables.Messages, key(roomPrefix+room, emailPrefix+email), &inv)
-	if err != nil || !found || inv.ExpiresAt <= db.Now().Unix() {
+	if err != nil || !found || inv.ExpiresAt <= db.Now().Unix() || inv.UsedBy != "" {
 		return "", "", false, err
 	}
 	now := ms(db.Now())
@@ -604,9 +644,14 @@ func (db *DB) ClaimEmail(ctx context.Context, room, userID, name, email string) 
 		return "", "", false, err
 	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: &db.tables.Messages, Key: key(roomPrefix+room, emailPrefix+email), ConditionExpression: aws.String("attribute_exists(pk)")}},
-		{Put: &types.Put{TableName: &db.tables.Messages, Item: access, ConditionExpression: aws.String("attribute_not_exists(pk) OR #role = :removed"),
-			ExpressionAttributeNames: map[string]string{"#role": "role"}, ExpressionAttributeValues: map[string]types.AttributeValue{":removed": str(roleRemoved)}}},
+		{Update: &types.Update{TableName: &db.tables.Messages, Key: key(roomPrefix+room, emailPrefix+email),
+			UpdateExpression: aws.String("SET usedBy = :user"), ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(usedBy) AND addedAt = :invited"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":user": str(userID), ":invited": num(inv.AddedAt)}}},
+		{Put: &types.Put{TableName: &db.tables.Messages, Item: access,
+			ConditionExpression: aws.String("attribute_not_exists(pk) OR (#role = :removed AND (attribute_not_exists(removedAt) OR removedAt < :invited) AND " +
+				"(attribute_not_exists(bannedAt) OR bannedAt < :invited))"),
+			ExpressionAttributeNames:  map[string]string{"#role": "role"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":removed": str(roleRemoved), ":invited": num(inv.AddedAt)}}},
 		mine,
 	}})
 	if cancelledByCondition(err) { // claimed meanwhile (another tab), or banned meanwhile

@@ -55,6 +55,7 @@ type messageItem struct {
 	Role       string `dynamodbav:"role,omitempty"`
 	Was        string `dynamodbav:"was,omitempty"`
 	Until      int64  `dynamodbav:"until,omitempty"`
+	Token      string `dynamodbav:"token,omitempty"` // its writer's, so that a retried write knows its own
 }
 
 // headItem holds a room's latest seq: pk room#{room}, sk "head" (and, in
