@@ -140,6 +140,7 @@ export function resetAccess(isPrivate) {
   roster.clear();
   confirming = null;
   $("roster-panel").hidden = !isPrivate;
+  renderInvited([]);
   $("invite-link").hidden = true;
   $("audit-list").replaceChildren();
   $("audit-list").hidden = true;
@@ -172,7 +173,8 @@ export function onJoined(userId) {
 /** Whether the user may remove others' messages here. */
 export const moderates = () => role === "owner" || role === "moderator";
 
-export function onRoster({ members, next }) {
+export function onRoster({ members, next, invitations }) {
+  if (rosterPages === 0) renderInvited(invitations || []);
   rosterPages++;
   for (const m of members) roster.set(m.userId, { name: m.name || "", role: m.role || "member", mutedUntil: m.mutedUntil || "" });
   if (next && rosterPages < MAX_ROSTER_PAGES) hooks.client()?.manage({ action: "roster", cursor: next });
@@ -185,8 +187,9 @@ export function onRoster({ members, next }) {
  * banned is told and stops.
  */
 export function onAccess(e) {
-  if (e.email) { // an invitation by e-mail, kept until that address signs in
-    hooks.notice(`${e.email} is invited: they join when they sign in with that address and open this room.`);
+  if (e.email) { // an invitation by e-mail made or withdrawn: the list of them is read again
+    hooks.notice(e.action === "remove" ? `The invitation of ${e.email} is withdrawn.` : `${e.email} is invited: they join when they sign in with that address and open this room.`);
+    onRole(role);
     return;
   }
   const me = hooks.me().userId;
@@ -251,7 +254,7 @@ export function onAudit({ entries }) {
     const li = document.createElement("li");
     const what = {
       invite: e.email ? `invited ${e.email}${e.role === "moderator" ? " as a moderator" : ""}` : e.by === e.userId ? "joined with an invite link" : `added ${nameOf(e.userId)}${e.role === "moderator" ? " as a moderator" : ""}`,
-      remove: `removed ${nameOf(e.userId)}`,
+      remove: e.email ? `withdrew the invitation of ${e.email}` : `removed ${nameOf(e.userId)}`,
       ban: e.role === "banned" ? `banned ${nameOf(e.userId)}` : `lifted the ban on ${nameOf(e.userId)}`,
       "invite-link": `made an invite link, open until ${new Date(e.until).toLocaleString()}`,
       mute: e.until ? `muted ${nameOf(e.userId)} until ${time(e.until)}` : `let ${nameOf(e.userId)} speak`,
@@ -366,6 +369,23 @@ export function keepingMenu(list, render) {
   const d = li?.querySelector("details");
   if (d) d.open = true;
   if (focused) li?.querySelector(focused === "summary" ? "summary" : `[data-act="${CSS.escape(focused)}"]`)?.focus();
+}
+
+/** The owner's invitations by e-mail still waiting, each with Withdraw. */
+function renderInvited(invitations) {
+  $("invited").replaceChildren(...invitations.map((inv) => {
+    const li = document.createElement("li");
+    li.textContent = `${inv.email}${inv.role === "moderator" ? " (moderator)" : ""} · until ${new Date(inv.expiresAt).toLocaleDateString()} `;
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "secondary";
+    b.textContent = "Withdraw";
+    b.setAttribute("aria-label", `Withdraw the invitation of ${inv.email}`);
+    b.addEventListener("click", () => hooks.client()?.manage({ action: "remove", email: inv.email }));
+    li.append(b);
+    return li;
+  }));
+  $("invited").hidden = $("invited-title").hidden = invitations.length === 0;
 }
 
 /** Shows the roster again (nothing to show outside a private room): a member's name may have become known (they came online). */

@@ -89,7 +89,8 @@ type Inbound struct {
 	UserID string
 	Role   string
 	// Email, for invite instead of UserID: the account that signs in with
-	// this verified address becomes a member (in lower case).
+	// this verified address becomes a member (in lower case); for remove,
+	// that invitation is withdrawn.
 	Email string
 	// Minutes, for mute: how long the user is muted (0 lifts it); for
 	// invite-link: how long the link lets people in.
@@ -180,7 +181,7 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		in.Minutes = n
 		return in, nil
 	case ActionInvite, ActionRemove, ActionBan:
-		if raw := fields["email"]; in.Action == ActionInvite && present(raw) {
+		if raw := fields["email"]; (in.Action == ActionInvite || in.Action == ActionRemove) && present(raw) {
 			if json.Unmarshal(raw, &in.Email) != nil || !ValidEmail(in.Email) {
 				in.Email = ""
 				return in, Errorf(CodeInvalidMessage, `"email" must be an e-mail address (up to 254 characters)`)
@@ -189,7 +190,7 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 		} else if json.Unmarshal(fields["userId"], &in.UserID) != nil || !AccountID(in.UserID) && !(in.Action == ActionBan && ValidUserID(in.UserID)) {
 			in.UserID = ""
 			need := in.Action + ` needs "userId": the user id of an account (u-…)`
-			if in.Action == ActionInvite {
+			if in.Action != ActionBan {
 				need += `, or "email"`
 			}
 			return in, Errorf(CodeInvalidMessage, need)

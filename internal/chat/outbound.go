@@ -202,7 +202,20 @@ type Roster struct {
 	Room    string         `json:"room"`
 	Members []RosterMember `json:"members"`
 	Next    string         `json:"next,omitempty"`
+	// Invitations, in the first page to a private room's owner: the
+	// invitations by e-mail not yet used (at most InvitationsPage).
+	Invitations []Invitation `json:"invitations,omitempty"`
 }
+
+// Invitation is an invitation by e-mail waiting to be claimed.
+type Invitation struct {
+	Email     string `json:"email"`
+	Role      string `json:"role"`
+	ExpiresAt string `json:"expiresAt"`
+}
+
+// InvitationsPage is the most invitations a roster reply lists.
+const InvitationsPage = 50
 
 // RosterMember is a member of a private room: the name they last
 // connected with ("" before they first did), their role and, when muted,

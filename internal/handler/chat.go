@@ -80,6 +80,8 @@ type Access interface {
 	Ban(ctx context.Context, room, by, userID string, lift bool) error
 	JoinByLink(ctx context.Context, room, userID, name string) error
 	InviteEmail(ctx context.Context, room, by, email, role string) error
+	WithdrawEmail(ctx context.Context, room, by, email string) error
+	Invitations(ctx context.Context, room string) ([]chat.Invitation, error)
 	ClaimEmail(ctx context.Context, room, userID, name, email string) (by, role string, found bool, err error)
 	PutAccess(ctx context.Context, e chat.AccessEvent) (chat.AccessEvent, error)
 	UserConnections(ctx context.Context, room, userID string) ([]string, error)
@@ -781,13 +783,20 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 		return chat.Errorf(chat.CodeNotAllowed, "anyone may come to a public room: its owner names moderators by user id")
 	}
 	if in.Email != "" {
-		// Kept until that address signs in and connects: told to its
-		// maker only, stored in the room's order when it is claimed.
-		if err := h.Access.InviteEmail(ctx, c.Room, c.UserID, in.Email, in.Role); err != nil {
+		// Kept until that address signs in and connects (or withdrawn):
+		// told to its maker only, stored in the room's order when claimed.
+		role, err := in.Role, error(nil)
+		if in.Action == chat.ActionRemove {
+			role = ""
+			err = h.Access.WithdrawEmail(ctx, c.Room, c.UserID, in.Email)
+		} else {
+			err = h.Access.InviteEmail(ctx, c.Room, c.UserID, in.Email, in.Role)
+		}
+		if err != nil {
 			return err
 		}
-		h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, Email: in.Email, Role: in.Role})
-		h.reply(ctx, r, chat.AccessEvent{Type: chat.TypeAccess, Action: in.Action, Room: c.Room, Email: in.Email, Role: in.Role,
+		h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, Email: in.Email, Role: role})
+		h.reply(ctx, r, chat.AccessEvent{Type: chat.TypeAccess, Action: in.Action, Room: c.Room, Email: in.Email, Role: role,
 			By: c.UserID, ByName: c.Name, SentAt: chat.FormatTime(h.Now())})
 		return nil
 	}
@@ -898,7 +907,13 @@ func (h *Chat) roster(ctx context.Context, r *request, c chat.Connection, cursor
 	if err != nil {
 		return err
 	}
-	h.reply(ctx, r, chat.Roster{Type: chat.TypeRoster, Room: c.Room, Members: members, Next: next})
+	reply := chat.Roster{Type: chat.TypeRoster, Room: c.Room, Members: members, Next: next}
+	if cursor == "" && m.Role == chat.RoleOwner && chat.Private(c.Room) {
+		if reply.Invitations, err = h.Access.Invitations(ctx, c.Room); err != nil {
+			return err
+		}
+	}
+	h.reply(ctx, r, reply)
 	return nil
 }
 

@@ -2149,6 +2149,19 @@ func TestEmailInvitations(t *testing.T) {
 	}
 	w.send("a1", `{"action":"invite","email":"not an address"}`)
 	w.expect("a1", "error code=invalid_message")
+	// The owner sees what waits, and withdraws what should not.
+	w.send("a1", `{"action":"invite","email":"zed@example.com"}`)
+	w.send("a1", `{"action":"roster"}`)
+	if got := w.expect("a1", "access", "roster"); len(got) == 2 && fmt.Sprint(got[1]["invitations"]) !=
+		fmt.Sprintf("[map[email:bo@example.com expiresAt:%[1]s role:moderator] map[email:zed@example.com expiresAt:%[1]s role:member]]",
+			chat.FormatTime(time.Unix(w.now.Add(store.EmailInviteDays*24*time.Hour).Unix(), 0))) {
+		t.Errorf("invitations %v", got[1]["invitations"])
+	}
+	w.send("a1", `{"action":"remove","email":"zed@example.com"}`)
+	w.expect("a1", "access")
+	if code, _ := w.connectWith("z1", "zed", "Zed", "zed@example.com", map[string]string{"room": "~crew"}); code != 403 {
+		t.Errorf("Zed, his invitation withdrawn: %d, want 403", code)
+	}
 	room := map[string]string{"room": "~crew"}
 	if code, _ := w.connectWith("x1", "eve", "Eve", "eve@example.com", room); code != 403 {
 		t.Errorf("Eve, another address: %d, want 403", code)
@@ -2169,6 +2182,11 @@ func TestEmailInvitations(t *testing.T) {
 		if got["by"] != "u-ana" || got["userId"] != "u-bo" || got["action"] != "invite" {
 			t.Errorf("Bo's arrival in the room's order: %v", got)
 		}
+	}
+	w.frames("a1") // Bo's join
+	w.send("a1", `{"action":"roster"}`)
+	if got := w.expect("a1", "roster"); len(got) == 1 && got[0]["invitations"] != nil {
+		t.Errorf("invitations used or withdrawn still listed: %v", got[0]["invitations"])
 	}
 	// Only the owner invites, a moderator not.
 	w.send("b1", `{"action":"invite","email":"cy@example.com"}`)

@@ -710,3 +710,44 @@ func (db *DB) countRoom(owner string) types.TransactWriteItem {
 		UpdateExpression: aws.String("ADD made :one"), ConditionExpression: aws.String("attribute_not_exists(made) OR made < :max"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":max": num(chat.MaxRoomsMade)}}}
 }
+
+// Invitations returns a private room's invitations by e-mail not yet used
+// nor expired (at most chat.InvitationsPage).
+func (db *DB) Invitations(ctx context.Context, room string) ([]chat.Invitation, error) {
+	items, err := db.queryItems(ctx, &dynamodb.QueryInput{
+		TableName:                 &db.tables.Messages,
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :email)"),
+		FilterExpression:          aws.String("attribute_not_exists(usedBy) AND #ttl > :now"),
+		ExpressionAttributeNames:  map[string]string{"#ttl": TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":email": str(emailPrefix), ":now": num(db.Now().Unix())},
+		Limit:                     aws.Int32(chat.InvitationsPage),
+	}, chat.InvitationsPage, false) // used or expired: filtered here
+	var its []emailItem
+	if err == nil {
+		err = attributevalue.UnmarshalListOfMaps(items, &its)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the invitations of room %q: %w", room, err)
+	}
+	out := make([]chat.Invitation, len(its))
+	for i, it := range its {
+		out[i] = chat.Invitation{Email: strings.TrimPrefix(it.SK, emailPrefix), Role: it.Role, ExpiresAt: chat.FormatTime(time.Unix(it.ExpiresAt, 0))}
+	}
+	return out, nil
+}
+
+// WithdrawEmail takes back an invitation of email to a private room not
+// yet used, if by is its owner (else not_allowed); none is no error.
+func (db *DB) WithdrawEmail(ctx context.Context, room, by, email string) error {
+	_, err := db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		db.stillModerator(room, by, chat.RoleOwner),
+		{Delete: &types.Delete{TableName: &db.tables.Messages, Key: key(roomPrefix+room, emailPrefix+email)}},
+	}})
+	if cancelledByCondition(err) {
+		return chat.Errorf(chat.CodeNotAllowed, "only the room's owner may add or remove its members")
+	}
+	if err != nil {
+		return fmt.Errorf("withdraw the invitation of %s to room %q: %w", email, room, err)
+	}
+	return nil
+}

@@ -246,6 +246,13 @@ scenario("an invite link lets people in, a ban keeps one out across reconnects a
   await ana.getByLabel("Add someone by user id or e-mail address").fill("dee@example.com");
   await ana.getByRole("button", { name: "Add", exact: true }).click();
   await ana.locator("#notice", { hasText: "dee@example.com is invited" }).waitFor();
+  await ana.locator("#invited li", { hasText: "dee@example.com" }).waitFor();
+  // One invited by mistake is withdrawn.
+  await ana.getByLabel("Add someone by user id or e-mail address").fill("zed@example.com");
+  await ana.getByRole("button", { name: "Add", exact: true }).click();
+  await ana.getByRole("button", { name: "Withdraw the invitation of zed@example.com" }).click();
+  await ana.locator("#invited li", { hasText: "zed@example.com" }).waitFor({ state: "detached" });
+  assert.equal(await ana.locator("#invited li", { hasText: "dee@example.com" }).count(), 1);
   const dee = await signIn("dee", "?room=~club", { email: "Dee@example.com", email_verified: true });
   assert.equal(await dee.locator("#room-title").textContent(), "#~club");
 
