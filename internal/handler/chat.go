@@ -401,18 +401,17 @@ func (h *Chat) arrive(ctx context.Context, r *request, j chat.Join, email string
 		return err == nil, err
 	}
 	if email != "" {
-		by, role, found, err := h.Access.ClaimEmail(ctx, j.Room, j.UserID, j.Name, email)
-		if err == nil && !found { // none, or claimed by another tab of theirs just now
-			if came, _ := h.memberMeanwhile(ctx, j, nil); came {
-				return true, nil
-			}
+		switch by, role, found, err := h.Access.ClaimEmail(ctx, j.Room, j.UserID, j.Name, email); {
+		case err != nil:
+			return false, err
+		case found:
+			r.log.InfoContext(ctx, "member joined by an e-mail invitation", "room", j.Room, "userId", j.UserID, "by", by)
+			welcome(by, role)
+			return true, nil
 		}
-		if err != nil || found {
-			if found {
-				r.log.InfoContext(ctx, "member joined by an e-mail invitation", "room", j.Room, "userId", j.UserID, "by", by)
-				welcome(by, role)
-			}
-			return found, err
+		// None, or another tab of theirs claimed it just now.
+		if came, _ := h.memberMeanwhile(ctx, j, nil); came {
+			return true, nil
 		}
 	}
 	if !create {
