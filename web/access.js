@@ -106,6 +106,20 @@ export function noteDM(room, peer, name) {
 
 export function setupAccess(h) {
   hooks = h;
+  // A person's menu closes on Escape (focus back on it), on a click
+  // outside it, and when another opens, as the page's other menus do.
+  document.addEventListener("pointerdown", (e) => {
+    for (const d of document.querySelectorAll("details.person-menu[open]")) if (!d.contains(e.target)) d.open = false;
+  });
+  document.addEventListener("keydown", (e) => {
+    const d = e.key === "Escape" && document.activeElement?.closest("details.person-menu[open]");
+    if (!d) return;
+    d.open = false;
+    d.querySelector("summary").focus();
+  });
+  document.addEventListener("toggle", (e) => {
+    if (e.target.matches?.("details.person-menu[open]")) for (const d of document.querySelectorAll("details.person-menu[open]")) if (d !== e.target) d.open = false;
+  }, true);
   $("invite-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const who = $("invite-user").value.trim();
@@ -426,7 +440,10 @@ export function renderRoster() {
         const ban = confirming.act === "ban";
         const p = document.createElement("p");
         p.className = "confirm";
-        p.textContent = ban ? `Ban ${m.name || userId}? They cannot come back, even with a link, until the ban is lifted. ` : `Remove ${m.name || userId} from this room? `;
+        const who = m.name || userId;
+        p.textContent = !ban ? `Remove ${who} from this room? `
+          : privateRoom ? `Ban ${who}? They are cut off and cannot come back, not even with a link. Lifting the ban later does not add them back: you would add them again. `
+          : `Ban ${who}? They are cut off and kept out until the ban is lifted. `;
         for (const [act, text] of [["confirm", ban ? "Yes, ban" : "Yes, remove"], ["cancel", "Cancel"]]) {
           const b = document.createElement("button");
           b.type = "button";

@@ -72,7 +72,7 @@ setupAccess({
   room: () => room,
   removed: (text) => {
     client?.stop();
-    $("problem").textContent = text; // stays: nothing will change it
+    refused(text);
   },
 });
 // A mark of 12 characters of the userId (60 bits) tells same-named people
@@ -198,6 +198,8 @@ function join(name, r, how = "replace") {
   $("join").hidden = true;
   $("chat").hidden = false;
   $("room-title").textContent = roomLabel(r);
+  $("problem").replaceChildren(); // a refusal was the last room's
+  $("text").disabled = false;
   resetAccess(isPrivate(r));
   unread = unreadMentions = 0;
   resetActions();
@@ -269,8 +271,27 @@ function watchRefusal(c, isPrivateRoom) {
       return;
     }
     c.stop();
-    $("problem").textContent = PROBLEM_TEXT[signin ? "private" : "private_guest"]; // stays: nothing will change it
+    refused(PROBLEM_TEXT[signin ? "private" : "private_guest"]);
   }, 500);
+}
+
+/**
+ * The room will not have the user (refused, removed, banned): says why,
+ * in words that stay, and nothing can be sent there any more; the room
+ * list or the way back to the default room leads on.
+ */
+function refused(text) {
+  $("problem").textContent = text; // stays: nothing will change it
+  if (room !== DEFAULT_ROOM) {
+    const back = document.createElement("button");
+    back.type = "button";
+    back.className = "secondary";
+    back.textContent = `Go to #${DEFAULT_ROOM}`;
+    back.addEventListener("click", () => switchRoom(DEFAULT_ROOM, "push"));
+    $("problem").append(" ", back);
+  }
+  $("text").disabled = true;
+  $("send").disabled = true;
 }
 
 function leave() {
@@ -944,6 +965,7 @@ function accessNotice(e, text) {
   const insert = () => (e.seq > 0 ? insertBySeq(li) : $("messages").insertBefore(li, $("messages").querySelector("li.pending")));
   if (e.replay) quietly(() => insert()); // history
   else appendKeepingScroll(insert);
+  seenNow(); // seen as it happens: not news in the room list
 }
 
 function onPresence({ type, userId, name, sentAt }) {

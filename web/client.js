@@ -50,7 +50,7 @@ const PONG_DEADLINE_MS = 6000;
 // Backoffs (internal/chat.Backoff): the wait before retry n doubles from
 // first up to max, drawn from its upper half ("equal jitter").
 const RECONNECT = { first: 500, max: 30000 };
-const MANAGE_TRIES = 3; // a roster, mute, ban… frame refused for load goes again at most this often
+const MANAGE_TRIES = 6; // a roster, mute, ban… frame refused for load goes again at most this often (within ~15 s)
 const WAVE = { first: 250, max: 8000 }; // resend waves
 const GAP_MAX_MS = 10000; // the longest a gap waits to be fetched
 const FIRST_SYNC = { first: SYNC_RETRY_MS, max: 30000 };
@@ -504,16 +504,19 @@ export class ChatClient extends EventTarget {
 
   /**
    * A managing frame the server was too busy for (rate_limited, internal)
-   * goes again after the wait it said, jittered, at most MANAGE_TRIES
-   * times; a newer frame of the same action replaces it.
+   * goes again after the wait it said or a jittered backoff, whichever is
+   * longer, at most MANAGE_TRIES times; a newer frame of the same action
+   * replaces it.
    */
   manageAgain(action, wait) {
     const m = this.managed.get(action);
     if (!m || m.tries >= MANAGE_TRIES) return;
-    m.tries++;
+    // Not before the wait told, and later each time: the reads it competes
+    // with (the page's own) take their share of the user's limit too.
+    const delay = Math.max(wait, backoff(WAVE, m.tries++));
     setTimeout(() => {
       if (this.ready && this.managed.get(action) === m) this.transmit(m.frame);
-    }, wait / 2 + Math.random() * wait);
+    }, delay);
   }
 
   /** Asks for the presence events after the last contiguous one. */
