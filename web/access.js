@@ -193,6 +193,7 @@ export function onRoster({ members, next, invitations }) {
   for (const m of members) roster.set(m.userId, { name: m.name || "", role: m.role || "member", mutedUntil: m.mutedUntil || "" });
   if (next && rosterPages < MAX_ROSTER_PAGES) hooks.client()?.manage({ action: "roster", cursor: next });
   renderRoster();
+  hooks.namesKnown(); // notices shown before may name people by id
 }
 
 /**
@@ -209,7 +210,7 @@ export function onAccess(e) {
   const me = hooks.me().userId;
   const was = roster.get(e.userId);
   const name = e.name || was?.name || nameOf(e.userId);
-  hooks.noticeAt(e, accessText(e, name));
+  hooks.noticeAt(e, describeAccess(e));
   if (e.replay) return;
   // A mute in a public room names someone with no role there: a member.
   if (e.role === "" && e.action !== "mute") roster.delete(e.userId);
@@ -225,8 +226,9 @@ export function onAccess(e) {
 
 const byName = (e) => (e.by === hooks.me().userId ? "You" : e.byName || nameOf(e.by));
 
-/** What an access change says, in words. */
-function accessText(e, name) {
+/** What an access change says, in words, with the names known now. */
+export function describeAccess(e) {
+  const name = e.name || roster.get(e.userId)?.name || nameOf(e.userId);
   const by = byName(e);
   const whom = e.userId === hooks.me().userId ? "you" : name;
   switch (e.action) {

@@ -8,7 +8,7 @@ import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMy
 import { messageItem, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
-import { dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
+import { describeAccess, dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -69,6 +69,7 @@ setupAccess({
   openDM,
   notice: (text) => showNotice(text),
   noticeAt: (e, text) => accessNotice(e, text),
+  namesKnown: () => renameNotices(),
   room: () => room,
   removed: (text) => {
     client?.stop();
@@ -957,15 +958,28 @@ function accessNotice(e, text) {
   if (e.seq > 0 && $("messages").querySelector(`li[data-seq="${e.seq}"]`)) return;
   const li = document.createElement("li");
   li.className = "notice";
-  li.textContent = `${text} · `;
+  li.access = e;
+  const what = document.createElement("span");
+  what.className = "what";
+  what.textContent = text;
   const time = document.createElement("time");
   setTime(time, e.sentAt);
-  li.append(time);
+  li.append(what, " · ", time);
   if (e.seq > 0) li.dataset.seq = e.seq;
   const insert = () => (e.seq > 0 ? insertBySeq(li) : $("messages").insertBefore(li, $("messages").querySelector("li.pending")));
   if (e.replay) quietly(() => insert()); // history
   else appendKeepingScroll(insert);
   seenNow(); // seen as it happens: not news in the room list
+}
+
+/** The access notices again, with the names the roster brought (quietly: nothing new happened). */
+function renameNotices() {
+  quietly(() => {
+    for (const li of $("messages").querySelectorAll("li.notice")) {
+      const text = li.access && describeAccess(li.access);
+      if (text && li.firstChild.textContent !== text) li.firstChild.textContent = text;
+    }
+  });
 }
 
 function onPresence({ type, userId, name, sentAt }) {

@@ -183,6 +183,9 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
   await bo.locator("#messages li.message:not(.pending)", { hasText: "just us two" }).waitFor();
   await ana.reload(); // the room list asks the server for her rooms
   await online(ana);
+  // The room's history of its people names them, also those added before they first came.
+  await ana.locator("#messages li.notice", { hasText: "You added cy." }).waitFor();
+  assert.deepEqual((await ana.locator("#messages li.notice").allTextContents()).filter((t) => t.includes("u-")), []);
   await ana.locator("#room-list a", { hasText: "@bo" }).click();
   await online(ana);
   await ana.locator("#messages li.message", { hasText: "just us two" }).waitFor();
@@ -313,4 +316,11 @@ scenario("a public room made by its owner: a moderator named from the member lis
   await cy.locator("#problem", { hasText: "This room does not let you in" }).waitFor({ state: "detached" }).catch(() => {});
   assert.equal(await cy.locator("#problem").textContent(), "");
   assert.deepEqual([...ana.errors, ...bo.errors, ...cy.errors], []);
+
+  // With Bo gone, Ana's reload still tells the room's story by name (from the staff list).
+  await bo.close();
+  await ana.reload();
+  await online(ana);
+  await ana.locator("#messages li.notice", { hasText: "You added bo as a moderator." }).waitFor();
+  assert.deepEqual(ana.errors, []);
 });
