@@ -184,9 +184,11 @@ type Connection struct {
 	// PendingJoin is the presence version of a join this connection's
 	// $connect made and nobody has announced yet (0: none).
 	PendingJoin int64
-	// MutedUntil: a moderator muted the user in this (private) room; their
-	// writes are refused until then.
+	// MutedUntil: a moderator muted the user in this room; their writes
+	// are refused until then. Role is the user's role there as $connect
+	// read it ("" for none): a full sync's reply says it.
 	MutedUntil time.Time
+	Role       string
 	// TokenExpires, for a signed-in connection, is when the token that
 	// opened it expires: from then on it is treated as gone (zero: never).
 	TokenExpires time.Time

@@ -228,23 +228,21 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		return status(500, "Internal server error"), nil
 	}
 	j.Room = room
-	var mutedUntil time.Time
+	// The user's place in the room (one read): who may come, muted until
+	// when, and the role a first sync says.
+	var m chat.Membership
+	var refused *response
 	if chat.Private(j.Room) {
-		var refused response
-		var ok bool
-		if mutedUntil, refused, ok = h.admit(ctx, r, j, account, signedIn, q["create"] == "1", dm, q["invite"]); !ok {
-			return refused, nil
-		}
+		m, refused = h.admit(ctx, r, j, account, signedIn, q["create"] == "1", dm, q["invite"])
 	} else {
-		var refused response
-		var ok bool
-		if mutedUntil, refused, ok = h.enter(ctx, r, j, signedIn && q["create"] == "1"); !ok {
-			return refused, nil
-		}
+		m, refused = h.enter(ctx, r, j, signedIn && q["create"] == "1")
+	}
+	if refused != nil {
+		return *refused, nil
 	}
 	now := h.Now()
 	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now,
-		TokenExpires: account.Expires, MutedUntil: mutedUntil})
+		TokenExpires: account.Expires, MutedUntil: m.MutedUntil, Role: m.Role})
 	if err != nil {
 		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
 		return status(500, "Internal server error"), nil
@@ -254,7 +252,7 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 			r.log.ErrorContext(ctx, "count users online failed", "room", j.Room, "delta", 1, "err", err)
 		}
 	}
-	if chat.Private(j.Room) && !h.stillMember(ctx, r, j, mutedUntil) {
+	if chat.Private(j.Room) && !h.stillMember(ctx, r, j, m.MutedUntil) {
 		return status(403, notMember), nil
 	}
 	r.log.InfoContext(ctx, "connected", "room", j.Room, "userId", j.UserID, "joined", joined)
@@ -305,79 +303,91 @@ const notMember = "this is a private room, and you are not one of its members (o
 
 // admit decides whether the user of j may connect to the private room
 // j.Room: a signed-in member may, and one who becomes a member on the way
-// (arrive). Nobody banned gets in.
-func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, account auth.Identity, signedIn, create bool, dm, link string) (mutedUntil time.Time, refused response, ok bool) {
+// (arrive). Nobody banned gets in. It returns their place in the room,
+// or the refusal.
+func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, account auth.Identity, signedIn, create bool, dm, link string) (chat.Membership, *response) {
 	if !signedIn {
 		r.log.InfoContext(ctx, "connect refused: a private room needs sign-in", "room", j.Room)
-		return mutedUntil, status(403, "private rooms are for signed-in users: sign in to use one"), false
+		return chat.Membership{}, refusal(403, "private rooms are for signed-in users: sign in to use one")
 	}
 	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
 	if err == nil && m.Banned {
-		r.log.InfoContext(ctx, "connect refused: banned", "room", j.Room, "userId", j.UserID)
-		return mutedUntil, status(403, "you are banned from this room"), false
+		return m, h.banned(ctx, r, j)
 	}
 	if err == nil && m.Role == "" {
-		var came bool
-		if came, err = h.arrive(ctx, r, j, account.Email, create, dm, link); came {
-			return mutedUntil, response{}, true
-		}
+		m.Role, err = h.arrive(ctx, r, j, account.Email, create, dm, link)
 	}
 	switch {
 	case chat.ErrorCode(err) == chat.CodeNotAllowed: // in words: a name taken, a link refused
-		return mutedUntil, status(403, chat.ErrorMessage(err)), false
+		return m, refusal(403, chat.ErrorMessage(err))
 	case err != nil:
 		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
-		return mutedUntil, status(500, "Internal server error"), false
+		return m, refusal(500, "Internal server error")
 	case m.Role == "":
 		r.log.InfoContext(ctx, "connect refused: not a member", "room", j.Room, "userId", j.UserID)
-		return mutedUntil, status(403, notMember), false
+		return m, refusal(403, notMember)
 	}
-	if m.Name != j.Name { // the roster shows the name (a failure leaves the old one)
-		if err := h.Access.NameMember(ctx, j.Room, j.UserID, j.Name); err != nil {
-			r.log.WarnContext(ctx, "record a member's name failed", "room", j.Room, "userId", j.UserID, "err", err)
-		}
-	}
-	return m.MutedUntil, response{}, true
+	h.keepName(ctx, r, j, m)
+	return m, nil
 }
 
 // enter decides whether the user of j may connect to the public room
 // j.Room: anyone not banned there (one read, which also says whether they
 // are muted, and their role). With claim, a signed-in user takes a room
 // nobody owns and nothing was said in yet, and owns it.
-func (h *Chat) enter(ctx context.Context, r *request, j chat.Join, claim bool) (mutedUntil time.Time, refused response, ok bool) {
+func (h *Chat) enter(ctx context.Context, r *request, j chat.Join, claim bool) (chat.Membership, *response) {
 	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
-	// The default room is everyone's. A claim that fails (too many rooms
-	// made, a race with another's) lets them in, not as its owner.
-	if err == nil && claim && m.Role == "" && !m.Banned && j.Room != chat.DefaultRoom {
-		switch claimed, claimErr := h.Access.ClaimRoom(ctx, j.Room, j.UserID, j.Name); {
-		case claimed:
-			r.log.InfoContext(ctx, "public room claimed", "room", j.Room, "owner", j.UserID)
-		case claimErr != nil:
-			r.log.WarnContext(ctx, "public room not claimed", "room", j.Room, "userId", j.UserID, "err", claimErr)
-		}
-	}
 	switch {
 	case err != nil:
 		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
-		return mutedUntil, status(500, "Internal server error"), false
+		return m, refusal(500, "Internal server error")
 	case m.Banned:
-		r.log.InfoContext(ctx, "connect refused: banned", "room", j.Room, "userId", j.UserID)
-		return mutedUntil, status(403, "you are banned from this room"), false
-	case m.Role != "" && m.Name != j.Name: // on its staff: the roster shows the name
-		if err := h.Access.NameMember(ctx, j.Room, j.UserID, j.Name); err != nil {
-			r.log.WarnContext(ctx, "record a member's name failed", "room", j.Room, "userId", j.UserID, "err", err)
+		return m, h.banned(ctx, r, j)
+	}
+	// The default room is everyone's. A claim that fails (too many rooms
+	// made, a race with another's) lets them in, not as its owner.
+	if claim && m.Role == "" && j.Room != chat.DefaultRoom {
+		switch claimed, err := h.Access.ClaimRoom(ctx, j.Room, j.UserID, j.Name); {
+		case claimed:
+			r.log.InfoContext(ctx, "public room claimed", "room", j.Room, "owner", j.UserID)
+			m.Role = chat.RoleOwner
+		case err != nil:
+			r.log.WarnContext(ctx, "public room not claimed", "room", j.Room, "userId", j.UserID, "err", err)
 		}
 	}
-	return m.MutedUntil, response{}, true
+	h.keepName(ctx, r, j, m) // on its staff
+	return m, nil
+}
+
+func refusal(code int, body string) *response {
+	resp := status(code, body)
+	return &resp
+}
+
+// banned is the refusal of a banned user's $connect.
+func (h *Chat) banned(ctx context.Context, r *request, j chat.Join) *response {
+	r.log.InfoContext(ctx, "connect refused: banned", "room", j.Room, "userId", j.UserID)
+	return refusal(403, "you are banned from this room")
+}
+
+// keepName records the name a user with a role in the room (m) connects
+// with, when it changed, for the roster; a failure leaves the old one.
+func (h *Chat) keepName(ctx context.Context, r *request, j chat.Join, m chat.Membership) {
+	if m.Role == "" || m.Name == j.Name {
+		return
+	}
+	if err := h.Access.NameMember(ctx, j.Room, j.UserID, j.Name); err != nil {
+		r.log.WarnContext(ctx, "record a member's name failed", "room", j.Room, "userId", j.UserID, "err", err)
+	}
 }
 
 // arrive makes the signed-in user of j, not a member of the private room
 // j.Room, one if they may: with an invite link's token (link), an
 // invitation to the verified address email, as one of the two accounts of
 // direct messages (dm, made on first use), or as the maker of a room of
-// that name when there is none (create), in that order. came is false,
-// with no error, when none applies.
-func (h *Chat) arrive(ctx context.Context, r *request, j chat.Join, email string, create bool, dm, link string) (came bool, err error) {
+// that name when there is none (create), in that order. It returns the
+// role they came in with ("", with no error, when none applies).
+func (h *Chat) arrive(ctx context.Context, r *request, j chat.Join, email string, create bool, dm, link string) (role string, err error) {
 	// What $connect stores in the room's order is not told now ($connect
 	// sends nothing): the members see it with the room's next event, and
 	// the newcomer's join when their first frame comes.
@@ -387,7 +397,7 @@ func (h *Chat) arrive(ctx context.Context, r *request, j chat.Join, email string
 	switch {
 	case link != "":
 		if err := h.Invites.Check(link, j.Room, h.Now()); err != nil {
-			return false, chat.Errorf(chat.CodeNotAllowed, err.Error())
+			return "", chat.Errorf(chat.CodeNotAllowed, err.Error())
 		}
 		if err := h.Access.JoinByLink(ctx, j.Room, j.UserID, j.Name); err != nil {
 			return h.memberMeanwhile(ctx, j, err)
@@ -395,44 +405,46 @@ func (h *Chat) arrive(ctx context.Context, r *request, j chat.Join, email string
 		r.log.InfoContext(ctx, "member joined by an invite link", "room", j.Room, "userId", j.UserID)
 		h.audit(ctx, r, j.Room, chat.AuditEntry{By: j.UserID, Action: chat.ActionInvite, UserID: j.UserID, Role: chat.RoleMember})
 		welcome(j.UserID, chat.RoleMember)
-		return true, nil
+		return chat.RoleMember, nil
 	case dm != "":
-		err := h.Access.CreateDM(ctx, j.Room, j.UserID, j.Name, dm)
-		return err == nil, err
+		if err := h.Access.CreateDM(ctx, j.Room, j.UserID, j.Name, dm); err != nil {
+			return "", err
+		}
+		return chat.RoleMember, nil
 	}
 	if email != "" {
 		switch by, role, found, err := h.Access.ClaimEmail(ctx, j.Room, j.UserID, j.Name, email); {
 		case err != nil:
-			return false, err
+			return "", err
 		case found:
 			r.log.InfoContext(ctx, "member joined by an e-mail invitation", "room", j.Room, "userId", j.UserID, "by", by)
 			welcome(by, role)
-			return true, nil
+			return role, nil
 		}
 		// None, or another tab of theirs claimed it just now.
-		if came, _ := h.memberMeanwhile(ctx, j, nil); came {
-			return true, nil
+		if role, _ := h.memberMeanwhile(ctx, j, nil); role != "" {
+			return role, nil
 		}
 	}
 	if !create {
-		return false, nil
+		return "", nil
 	}
 	if err := h.Access.CreateRoom(ctx, j.Room, j.UserID, j.Name); err != nil {
-		return false, err
+		return "", err
 	}
 	r.log.InfoContext(ctx, "private room created", "room", j.Room, "owner", j.UserID)
-	return true, nil
+	return chat.RoleOwner, nil
 }
 
-// memberMeanwhile answers a way in that failed with cause: in after all
-// if the user is a member now (another tab of theirs came in the same way
-// at the same moment), else cause.
-func (h *Chat) memberMeanwhile(ctx context.Context, j chat.Join, cause error) (bool, error) {
+// memberMeanwhile answers a way in that failed with cause: in after all,
+// with their role, if the user is a member now (another tab of theirs
+// came in the same way at the same moment), else cause.
+func (h *Chat) memberMeanwhile(ctx context.Context, j chat.Join, cause error) (string, error) {
 	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
 	if err == nil && m.Role != "" {
-		return true, nil
+		return m.Role, nil
 	}
-	return false, cause
+	return "", cause
 }
 
 // Disconnect serves $disconnect: it removes the connection and tells the

@@ -72,7 +72,8 @@ type metaItem struct {
 	CreatedAt int64  `dynamodbav:"createdAt"`       // Unix ms
 }
 
-// accessItem is a member of a private room: pk room#{room}, sk
+// accessItem is a member of a private room, or one of a public room's
+// staff, or someone banned or muted there: pk room#{room}, sk
 // access#{userId}.
 type accessItem struct {
 	keys
@@ -220,7 +221,7 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 		target = "attribute_not_exists(#role) OR " + target
 	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		db.stillModerator(room, by, mod),
+		db.stillHas(room, by, mod),
 		{Update: &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID),
 			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String(target),
 			ExpressionAttributeNames: map[string]string{"#role": "role"}, ExpressionAttributeValues: values}},
@@ -244,7 +245,7 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 }
 
 // moderator returns the role of by, who would verb ("mutes", "bans")
-// userID in a private room: the owner, or a moderator not muted; anyone
+// userID in a room: the owner, or a moderator not muted; anyone
 // else, or by acting on themselves, is refused with not_allowed.
 func (db *DB) moderator(ctx context.Context, room, by, userID, verb string) (string, error) {
 	if by == userID {
@@ -265,7 +266,7 @@ func refusal(verb string) error {
 	return chat.Errorf(chat.CodeNotAllowed, "the owner "+verb+" members and moderators, a moderator members only, and nobody the owner")
 }
 
-// moderationRefused says why a moderator's transaction (stillModerator
+// moderationRefused says why a moderator's transaction (stillHas
 // first) was cancelled by a condition: the moderator is one no more, or
 // refused (what the target's condition means); nil for any other outcome.
 func moderationRefused(err error, refused error) error {
@@ -279,9 +280,12 @@ func moderationRefused(err error, refused error) error {
 	return nil
 }
 
-// stillModerator is the check, in a transaction, that by still has the
-// role (owner or moderator) read before it.
-func (db *DB) stillModerator(room, by, role string) types.TransactWriteItem {
+// errNotOwner refuses what only a room's owner does to its members.
+var errNotOwner = chat.Errorf(chat.CodeNotAllowed, "only the room's owner may add or remove its members")
+
+// stillHas is the check, in a transaction, that by still has the role
+// (owner or moderator) read before it, or that an owner's action needs.
+func (db *DB) stillHas(room, by, role string) types.TransactWriteItem {
 	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: accessKey(room, by),
 		ConditionExpression:       aws.String("#role = :by"),
 		ExpressionAttributeNames:  map[string]string{"#role": "role"},
@@ -315,7 +319,7 @@ func (db *DB) Ban(ctx context.Context, room, by, userID string, lift bool) error
 	values := map[string]types.AttributeValue{":banned": str(chat.RoleBanned), ":by": str(by), ":at": num(ms(db.Now()))}
 	update := &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID), ExpressionAttributeNames: map[string]string{"#role": "role"},
 		ExpressionAttributeValues: values}
-	items := []types.TransactWriteItem{db.stillModerator(room, by, mod), {Update: update}}
+	items := []types.TransactWriteItem{db.stillHas(room, by, mod), {Update: update}}
 	// A ban keeps who made it (bannedAs): a moderator lifts, or makes
 	// again, only a moderator's ban, so that the owner's stands.
 	banned := "#role = :banned"
@@ -399,26 +403,13 @@ func (db *DB) CreateRoom(ctx context.Context, room, owner, name string) error {
 	if strings.HasPrefix(room, chat.DMPrefix) {
 		return chat.Errorf(chat.CodeNotAllowed, "that name is kept for direct messages")
 	}
-	now := ms(db.Now())
-	meta, err := marshal(metaItem{keys: keys{roomPrefix + room, metaSK}, Owner: owner, CreatedAt: now})
+	items, err := db.ownedRoom(room, owner, name)
 	if err != nil {
 		return err
 	}
-	access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + owner}, Role: chat.RoleOwner, AddedBy: owner, AddedAt: now, Name: name})
-	if err != nil {
-		return err
-	}
-	mine, err := db.putMine(mineItem{keys: keys{minePrefix + owner, room}})
-	if err != nil {
-		return err
-	}
-	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &db.tables.Messages, Item: meta, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		{Put: &types.Put{TableName: &db.tables.Messages, Item: access}},
-		mine, db.countRoom(owner),
-	}})
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	switch reasons := cancelReasons(err); {
-	case len(reasons) == 4 && reasonIs(reasons[3], reasonCondition):
+	case len(reasons) == len(items) && reasonIs(reasons[len(items)-1], reasonCondition):
 		return errTooManyRooms
 	case cancelledByCondition(err):
 		return chat.Errorf(chat.CodeNotAllowed, "a room of that name exists already")
@@ -508,18 +499,14 @@ func (db *DB) Revoke(ctx context.Context, room, by, userID string) error {
 // keeps the owner's.
 func (db *DB) byOwner(ctx context.Context, room, by, what, refused string, mine, write types.TransactWriteItem) error {
 	_, err := db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: accessKey(room, by),
-			ConditionExpression:       aws.String("#role = :owner"),
-			ExpressionAttributeNames:  map[string]string{"#role": "role"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner)}}},
-		mine, write,
+		db.stillHas(room, by, chat.RoleOwner), mine, write,
 	}})
 	reasons := cancelReasons(err)
 	switch {
 	case err == nil:
 		return nil
 	case len(reasons) == 3 && reasonIs(reasons[0], reasonCondition):
-		return chat.Errorf(chat.CodeNotAllowed, "only the room's owner may add or remove its members")
+		return errNotOwner
 	case len(reasons) == 3 && reasonIs(reasons[2], reasonCondition):
 		return chat.Errorf(chat.CodeNotAllowed, refused)
 	}
@@ -608,11 +595,11 @@ func (db *DB) InviteEmail(ctx context.Context, room, by, email, role string) err
 		return err
 	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		db.stillModerator(room, by, chat.RoleOwner),
+		db.stillHas(room, by, chat.RoleOwner),
 		{Put: &types.Put{TableName: &db.tables.Messages, Item: item}},
 	}})
 	if cancelledByCondition(err) {
-		return chat.Errorf(chat.CodeNotAllowed, "only the room's owner may add or remove its members")
+		return errNotOwner
 	}
 	if err != nil {
 		return fmt.Errorf("invite %s to room %q: %w", email, room, err)
@@ -668,28 +655,16 @@ func (db *DB) ClaimEmail(ctx context.Context, room, userID, name, email string) 
 // seq): a room people already use is nobody's to take. claimed is false
 // when it was not (no error).
 func (db *DB) ClaimRoom(ctx context.Context, room, owner, name string) (claimed bool, err error) {
-	now := ms(db.Now())
-	meta, err := marshal(metaItem{keys: keys{roomPrefix + room, metaSK}, Owner: owner, CreatedAt: now})
+	items, err := db.ownedRoom(room, owner, name)
 	if err != nil {
 		return false, err
 	}
-	access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + owner}, Role: chat.RoleOwner, AddedBy: owner, AddedAt: now, Name: name})
-	if err != nil {
-		return false, err
-	}
-	mine, err := db.putMine(mineItem{keys: keys{minePrefix + owner, room}})
-	if err != nil {
-		return false, err
-	}
-	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: key(roomPrefix+room, headSK),
-			ConditionExpression: aws.String("attribute_not_exists(seq) OR seq = :zero"), ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0)}}},
-		{Put: &types.Put{TableName: &db.tables.Messages, Item: meta, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		{Put: &types.Put{TableName: &db.tables.Messages, Item: access, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		mine, db.countRoom(owner),
-	}})
+	items = append([]types.TransactWriteItem{{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: key(roomPrefix+room, headSK),
+		ConditionExpression: aws.String("attribute_not_exists(seq) OR seq = :zero"), ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0)}}}},
+		items...)
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	switch reasons := cancelReasons(err); {
-	case len(reasons) == 5 && reasonIs(reasons[4], reasonCondition):
+	case len(reasons) == len(items) && reasonIs(reasons[len(items)-1], reasonCondition):
 		return false, errTooManyRooms
 	case cancelledByCondition(err):
 		return false, nil
@@ -698,6 +673,31 @@ func (db *DB) ClaimRoom(ctx context.Context, room, owner, name string) (claimed 
 		return false, fmt.Errorf("claim room %q for %s: %w", room, owner, err)
 	}
 	return true, nil
+}
+
+// ownedRoom is the writes of a room made by owner (called name), for a
+// transaction: its meta item and the owner's access item (neither there
+// before), the owner's item of it (mine), and, last, one more room in the
+// owner's count (countRoom).
+func (db *DB) ownedRoom(room, owner, name string) ([]types.TransactWriteItem, error) {
+	now := ms(db.Now())
+	meta, err := marshal(metaItem{keys: keys{roomPrefix + room, metaSK}, Owner: owner, CreatedAt: now})
+	if err != nil {
+		return nil, err
+	}
+	access, err := marshal(accessItem{keys: keys{roomPrefix + room, accessPrefix + owner}, Role: chat.RoleOwner, AddedBy: owner, AddedAt: now, Name: name})
+	if err != nil {
+		return nil, err
+	}
+	mine, err := db.putMine(mineItem{keys: keys{minePrefix + owner, room}})
+	if err != nil {
+		return nil, err
+	}
+	return []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &db.tables.Messages, Item: meta, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Put: &types.Put{TableName: &db.tables.Messages, Item: access, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		mine, db.countRoom(owner),
+	}, nil
 }
 
 // errTooManyRooms refuses a room to an account that made chat.MaxRoomsMade.
@@ -740,11 +740,11 @@ func (db *DB) Invitations(ctx context.Context, room string) ([]chat.Invitation, 
 // yet used, if by is its owner (else not_allowed); none is no error.
 func (db *DB) WithdrawEmail(ctx context.Context, room, by, email string) error {
 	_, err := db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		db.stillModerator(room, by, chat.RoleOwner),
+		db.stillHas(room, by, chat.RoleOwner),
 		{Delete: &types.Delete{TableName: &db.tables.Messages, Key: key(roomPrefix+room, emailPrefix+email)}},
 	}})
 	if cancelledByCondition(err) {
-		return chat.Errorf(chat.CodeNotAllowed, "only the room's owner may add or remove its members")
+		return errNotOwner
 	}
 	if err != nil {
 		return fmt.Errorf("withdraw the invitation of %s to room %q: %w", email, room, err)

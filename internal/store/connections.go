@@ -31,6 +31,7 @@ type lookupItem struct {
 	Shard       int    `dynamodbav:"shard,omitempty"`      // the shard of the room its member item is in (shards.go)
 	TokenExp    int64  `dynamodbav:"tokenExp,omitempty"`   // Unix ms: the signed-in token's expiry, past which the connection counts as gone
 	MutedUntil  int64  `dynamodbav:"mutedUntil,omitempty"` // Unix ms: a moderator muted the user in this room (access.go)
+	Role        string `dynamodbav:"role,omitempty"`       // the user's role in the room when they connected (access.go)
 }
 
 // memberItem is a connection in its room: pk memberPK(room, shard), sk
@@ -62,7 +63,7 @@ type presenceItem struct {
 func (it lookupItem) connection() chat.Connection {
 	return chat.Connection{ID: strings.TrimPrefix(it.PK, connPrefix), Room: it.Room, Shard: it.Shard, UserID: it.UserID, Name: it.Name,
 		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, PendingJoin: it.JoinVer, HeldUntil: optionalMS(it.HeldUntil),
-		TokenExpires: optionalMS(it.TokenExp), MutedUntil: optionalMS(it.MutedUntil)}
+		TokenExpires: optionalMS(it.TokenExp), MutedUntil: optionalMS(it.MutedUntil), Role: it.Role}
 }
 
 // live reports whether a stored connection may still send: one opened
@@ -99,7 +100,7 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	c.Shard = shardOf(c.ID, shards)
 	exp := c.ConnectedAt.Add(db.ConnectionTTL).Unix()
 	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, UserID: c.UserID, Name: c.Name,
-		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp, Shard: c.Shard, TokenExp: optionalTime(c.TokenExpires), MutedUntil: optionalTime(c.MutedUntil)})
+		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp, Shard: c.Shard, TokenExp: optionalTime(c.TokenExpires), MutedUntil: optionalTime(c.MutedUntil), Role: c.Role})
 	if err != nil {
 		return p, false, err
 	}
