@@ -13,7 +13,7 @@ const $ = (id) => document.getElementById(id);
 const MUTE_MINUTES = 60;
 const MAX_ROSTER_PAGES = 10; // 1,000 members: the rest stay unlisted rather than asked for without end
 
-let hooks = null; // {client(), me(), signedIn(), name(userId), openDM(peer, name), notice(text), noticeAt(event, text), namesKnown(), removed(text), room()}
+let hooks = null; // {client(), me(), signedIn(), name(userId), openDM(peer, name), notice(text), noticeAt(event), namesKnown(), removed(text), room()}
 let role = ""; // the user's role in the room shown ("" for none)
 let privateRoom = false; // whether the room shown is private (else public: anyone may come)
 const roster = new Map(); // userId → {name, role, mutedUntil}
@@ -210,7 +210,7 @@ export function onAccess(e) {
   const me = hooks.me().userId;
   const was = roster.get(e.userId);
   const name = e.name || was?.name || nameOf(e.userId);
-  hooks.noticeAt(e, describeAccess(e));
+  hooks.noticeAt(e);
   if (e.replay) return;
   // A mute in a public room names someone with no role there: a member.
   if (e.role === "" && e.action !== "mute") roster.delete(e.userId);

@@ -68,7 +68,7 @@ setupAccess({
   name: (userId) => members.get(userId) || [...authors].find(([, ids]) => ids.has(userId))?.[0] || "",
   openDM,
   notice: (text) => showNotice(text),
-  noticeAt: (e, text) => accessNotice(e, text),
+  noticeAt: (e) => accessNotice(e),
   namesKnown: () => renameNotices(),
   room: () => room,
   removed: (text) => {
@@ -110,10 +110,13 @@ const params = new URLSearchParams(location.search);
  * page's to keep; the membership it brings stays).
  */
 function inviteFor(r) {
-  const token = params.get("room") === r ? params.get("invite") || "" : "";
+  const token = linkToken(r);
   params.delete("invite"); // join() writes the address without it
   return token;
 }
+
+/** The invite link's token the page was opened with, if it is for room r. */
+const linkToken = (r) => (params.get("room") === r ? params.get("invite") || "" : "");
 $("name").value = localStorage.getItem("chat.name") || "";
 /** The room a link names, else the last one joined. */
 const savedRoom = () => params.get("room") || localStorage.getItem("chat.room") || DEFAULT_ROOM;
@@ -148,7 +151,7 @@ $("join-form").addEventListener("submit", (e) => {
   if (problem) return;
   if (signin) {
     if (signin.signedIn) join("", r);
-    else signin.begin(r, params.get("room") === r ? params.get("invite") || "" : "").catch((err) => ($("join-error").textContent = err.message));
+    else signin.begin(r, linkToken(r)).catch((err) => ($("join-error").textContent = err.message));
     return;
   }
   localStorage.setItem("chat.name", name);
@@ -415,10 +418,8 @@ $("new-room-form").addEventListener("submit", (e) => {
   $("new-room").open = false;
   closeMenu();
   creating = isPrivate(r) ? "" : r;
-  if (r === room) {
-    leave();
-    join(me.name, r, "push");
-  } else switchRoom(r, "push");
+  leave(); // the room shown too: asked again, to create it
+  join(me.name, r, "push");
 });
 
 /** A room the user asked to create: theirs, or, taken already, said so. */
@@ -954,17 +955,10 @@ function onFailed({ clientId, code, message }) {
 }
 
 /** An access change (a member added, removed, muted, banned) as a notice at its place in the room's order. */
-function accessNotice(e, text) {
+function accessNotice(e) {
   if (e.seq > 0 && $("messages").querySelector(`li[data-seq="${e.seq}"]`)) return;
-  const li = document.createElement("li");
-  li.className = "notice";
+  const li = noticeItem(describeAccess(e), e.sentAt);
   li.access = e;
-  const what = document.createElement("span");
-  what.className = "what";
-  what.textContent = text;
-  const time = document.createElement("time");
-  setTime(time, e.sentAt);
-  li.append(what, " · ", time);
   if (e.seq > 0) li.dataset.seq = e.seq;
   const insert = () => (e.seq > 0 ? insertBySeq(li) : $("messages").insertBefore(li, $("messages").querySelector("li.pending")));
   if (e.replay) quietly(() => insert()); // history
@@ -984,13 +978,21 @@ function renameNotices() {
 
 function onPresence({ type, userId, name, sentAt }) {
   if (type === "join") onJoined(userId);
+  const li = noticeItem(`${label(userId, name)} ${type === "join" ? "joined" : "left"}`, sentAt);
+  appendKeepingScroll(() => $("messages").insertBefore(li, $("messages").querySelector("li.pending")));
+}
+
+/** A notice of the message list: what happened, and when. */
+function noticeItem(text, sentAt) {
   const li = document.createElement("li");
   li.className = "notice";
-  li.textContent = `${label(userId, name)} ${type === "join" ? "joined" : "left"} · `;
+  const what = document.createElement("span");
+  what.className = "what";
+  what.textContent = text;
   const time = document.createElement("time");
   setTime(time, sentAt);
-  li.append(time);
-  appendKeepingScroll(() => $("messages").insertBefore(li, $("messages").querySelector("li.pending")));
+  li.append(what, " · ", time);
+  return li;
 }
 
 function renderMembers() {

@@ -26,7 +26,7 @@
 //   rooms    {rooms: [{room, seq, mentions?}], mine}     (other rooms' latest seqs, asked for with fetchRooms;
 //            mine: the signed-in user's private rooms)
 //   access   {action, seq, userId, name, role, by, byName, mutedUntil?, sentAt, replay?}
-//            (a private room's member added, removed, muted, banned; live, or with replay from a sync: history)
+//            (a room's member added, removed, muted, banned; live, or with replay from a sync: history)
 //   roster, audit, invite-link                                (a private room's frames of those types, as sent)
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
@@ -486,7 +486,7 @@ export class ChatClient extends EventTarget {
    * messages above it mention the user; the answer is a "rooms" event.
    */
   fetchRooms(names, seen) {
-    this.manage({ action: "rooms", rooms: names, ...(seen ? { seen } : {}) });
+    this.manage({ action: "rooms", rooms: names, ...(seen ? { seen } : {}) }, false); // the page asks every minute
   }
 
   /**
@@ -494,11 +494,12 @@ export class ChatClient extends EventTarget {
    * connection is ready (else nothing: the page asks again): rooms, or a
    * private room's roster, invite, remove, mute or audit
    * (docs/protocol.md); its answer comes as an event of the reply's type,
-   * a refusal as a problem.
+   * a refusal as a problem. Unless again is false, a refusal for load
+   * sends it again (manageAgain).
    */
-  manage(frame) {
+  manage(frame, again = true) {
     if (!this.ready) return;
-    this.managed.set(frame.action, { frame, tries: 0 });
+    if (again) this.managed.set(frame.action, { frame, tries: 0 });
     this.transmit(frame);
   }
 
@@ -659,8 +660,7 @@ export class ChatClient extends EventTarget {
         this.acknowledge(f);
         break;
       case "skip":
-        this.hold({ seq: f.seq, skipped: true });
-        this.noteHighest(f.seq);
+        this.holdEmpty(f.seq);
         break;
       case "edit":
       case "delete":
@@ -668,8 +668,7 @@ export class ChatClient extends EventTarget {
         // A change holds its seq as a skipped one does; the page applies
         // the state it carries (by version).
         this.emit("change", f);
-        this.hold({ seq: f.seq, skipped: true });
-        this.noteHighest(f.seq);
+        this.holdEmpty(f.seq);
         break;
       case "join":
       case "leave":
@@ -702,12 +701,9 @@ export class ChatClient extends EventTarget {
       case "rooms":
         this.emit("rooms", { rooms: f.rooms, mine: f.mine || [] });
         break;
-      case "access": // a private room's member added, removed, muted, banned (docs/protocol.md): in the room's order
+      case "access": // a room's member added, removed, muted, banned (docs/protocol.md): in the room's order
         this.emit("access", f);
-        if (f.seq > 0) { // seq 0: not stored, live only
-          this.hold({ seq: f.seq, skipped: true });
-          this.noteHighest(f.seq);
-        }
+        if (f.seq > 0) this.holdEmpty(f.seq); // seq 0: not stored, live only
         break;
       case "invite-link":
       case "roster":
@@ -889,6 +885,12 @@ export class ChatClient extends EventTarget {
     }
     this.noteHighest(f.seq); // a reaction that changed nothing took no seq (0)
     this.pump();
+  }
+
+  /** Holds a live seq that holds no message (skipped, a change, an access change) and notes it as the room's latest. */
+  holdEmpty(seq) {
+    this.hold({ seq, skipped: true });
+    this.noteHighest(seq);
   }
 
   /** Holds a message (or a skipped seq) once per seq and moves the contiguous mark on. */
