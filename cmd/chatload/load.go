@@ -29,6 +29,7 @@ type stats struct {
 	connectFailed int
 	connectTimes  []time.Duration
 	connectErrors map[string]int
+	connecting    time.Duration   // from the first client's start to the last one's handshake
 	probeTimes    []time.Duration // -probe: connects into the full room
 	probeFailed   int
 	settle        time.Duration // from every client ready to every client listing every other
@@ -176,17 +177,29 @@ func serverChange(before, after map[string]float64) *serverReport {
 	return s
 }
 
-// connectAll opens the clients, a bounded number at a time. A failed
+// connectAll opens the clients, a bounded number at a time, each as soon
+// as it may or, with a connect rate, at its scheduled arrival. A failed
 // client is nil.
 func connectAll(ctx context.Context, cfg config, st *stats) []*user {
 	users := make([]*user, cfg.clients)
 	sem := make(chan struct{}, cfg.connectConcurrency)
+	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range cfg.clients {
+		var t0 time.Time // when its connect time starts
+		if cfg.connectRate > 0 {
+			t0 = start.Add(time.Duration(float64(i) / cfg.connectRate * float64(time.Second)))
+			if chat.Sleep(ctx, time.Until(t0)) != nil {
+				break
+			}
+		}
 		if ctx.Err() != nil {
 			break
 		}
 		sem <- struct{}{}
+		if t0.IsZero() {
+			t0 = time.Now()
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			name := cmp.Or(cfg.name, fmt.Sprintf("load-%d", i))
@@ -205,7 +218,6 @@ func connectAll(ctx context.Context, cfg config, st *stats) []*user {
 			if rec != nil {
 				o.OnChange = func(e chat.ChangeEvent, live bool, _ time.Time) { rec.change(e, live) }
 			}
-			t0 := time.Now()
 			c, err := chatclient.Dial(ctx, o)
 			st.mu.Lock()
 			defer st.mu.Unlock()
@@ -226,6 +238,9 @@ func connectAll(ctx context.Context, cfg config, st *stats) []*user {
 		})
 	}
 	wg.Wait()
+	st.mu.Lock()
+	st.connecting = time.Since(start)
+	st.mu.Unlock()
 	return users
 }
 
@@ -588,7 +603,7 @@ func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	q := url.Values{"room": {room}, "name": {"load-audit"}}
-	ws, err := dialThrottled(ctx, base+"?"+q.Encode())
+	ws, err := chatclient.DialSocket(ctx, base+"?"+q.Encode())
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: %w", err)
 	}
@@ -637,24 +652,6 @@ func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, 
 			return out, changes, nil
 		}
 		after = next
-	}
-}
-
-// dialThrottled opens a WebSocket, trying again after a handshake the
-// stage throttled (429), with jittered backoff, a few times at most: a run
-// that has just overloaded the stage finds it still refilling.
-func dialThrottled(ctx context.Context, u string) (*websocket.Conn, error) {
-	backoff := chat.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second}
-	for try := 0; ; try++ {
-		ws, resp, err := websocket.Dial(ctx, u, nil)
-		if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || try == 7 {
-			return ws, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(backoff.Delay(try)):
-		}
 	}
 }
 

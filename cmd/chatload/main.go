@@ -100,6 +100,7 @@ type config struct {
 	duration           time.Duration
 	drain              time.Duration // how long to wait for deliveries after the last send
 	connectConcurrency int
+	connectRate        float64       // clients arriving per second (0: as fast as connectConcurrency allows)
 	size               int           // message text length
 	changes            float64       // the fraction of each sender's writes that are edits and reactions
 	burst              int           // messages sent back to back at each tick
@@ -136,6 +137,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.duration, "duration", 2*time.Minute, "stop sending after this long, whatever the count")
 	fs.DurationVar(&c.drain, "drain", 10*time.Second, "after the last send, wait this long at most for deliveries")
 	fs.IntVar(&c.connectConcurrency, "connect-concurrency", 20, "connections opened at once")
+	fs.Float64Var(&c.connectRate, "connect-rate", 0, "clients arriving per second, on a schedule (connect times count from each one's scheduled arrival, so a stack that falls behind shows it); 0: each as soon as one of -connect-concurrency is free")
 	fs.IntVar(&c.size, "size", 64, "message length in characters (at least what the timestamp needs)")
 	fs.Float64Var(&c.changes, "changes", 0, "the fraction (0 to 1) of each sender's writes that are, instead of a new message, a reaction to a recent message of the room or (a third of them) an edit of one of its own")
 	fs.IntVar(&c.burst, "burst", 1, "messages each sender sends back to back, without waiting for acks")
@@ -179,6 +181,9 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.connectConcurrency < 1 {
 		c.connectConcurrency = 1
+	}
+	if c.connectRate < 0 || c.connectRate > 10_000 || math.IsNaN(c.connectRate) {
+		errs = append(errs, errors.New("-connect-rate must be from 0 to 10000"))
 	}
 	if c.changes < 0 || c.changes > 1 || math.IsNaN(c.changes) {
 		errs = append(errs, errors.New("-changes must be from 0 to 1"))

@@ -128,9 +128,12 @@ func TestLoadAgainstTheLocalStack(t *testing.T) {
 	debug := freeAddr(t)
 	url := localGateway(t, "-pprof", debug)
 	r := runJSON(t, t.Context(), "-url", url, "-clients", "8", "-senders", "3", "-rate", "20", "-count", "10", "-probe", "2",
-		"-server-metrics", "http://"+debug+"/debug/metrics")
+		"-connect-rate", "40", "-server-metrics", "http://"+debug+"/debug/metrics")
 	if r.Connected != 8 || r.ConnectFailed != 0 || r.Connect.N != 8 {
 		t.Errorf("connects: %+v", r)
+	}
+	if r.ConnectRate != 40 || r.ConnectSeconds < 7.0/40 {
+		t.Errorf("8 clients arriving at %g a second connected in %.3f s; want at least 7/40 s", r.ConnectRate, r.ConnectSeconds)
 	}
 	if !r.Settled {
 		t.Errorf("the room did not settle: some clients never heard of others")
@@ -168,7 +171,7 @@ func TestLoadAgainstTheLocalStack(t *testing.T) {
 	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
 		t.Errorf("-cpuprofile wrote %d bytes (%v); want a gzipped pprof profile", len(b), err)
 	}
-	for _, want := range []string{"connected              2 of 2", "delivered              2 of 2 expected (lost 0, duplicates 0, 2 live)",
+	for _, want := range []string{"connected              2 of 2", "connecting took", "as fast as they could", "delivered              2 of 2 expected (lost 0, duplicates 0, 2 live)",
 		"end-to-end latency     p50", "promises               2 stored; 0 out of send order; 0 clients with a wrong history, 0 with wrong members"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, text.String())

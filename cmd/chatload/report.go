@@ -20,8 +20,12 @@ type report struct {
 	ConnectFailed int            `json:"connectFailed"`
 	ConnectErrors map[string]int `json:"connectErrors,omitempty"`
 	Connect       percentiles    `json:"connectTime"`
-	ProbeConnect  *percentiles   `json:"probeConnectTime,omitempty"` // -probe
-	ProbeFailed   int            `json:"probeFailed,omitempty"`
+	// ConnectRate is -connect-rate (0: as fast as they could); from the
+	// first to the last handshake took ConnectSeconds.
+	ConnectRate    float64      `json:"connectRate,omitempty"`
+	ConnectSeconds float64      `json:"connectSeconds"`
+	ProbeConnect   *percentiles `json:"probeConnectTime,omitempty"` // -probe
+	ProbeFailed    int          `json:"probeFailed,omitempty"`
 	// From every client ready (its first sync answered) to every client
 	// listing every other (all joins delivered); Settled is false if that
 	// did not happen within -settle.
@@ -96,7 +100,7 @@ func (st *stats) report(cfg config, elapsed time.Duration, interrupted bool) rep
 	r := report{
 		URL: cfg.url, Room: cfg.room, Clients: cfg.clients, Senders: cfg.senders, Rate: cfg.rate, Burst: cfg.burst,
 		Connected: st.connected, ConnectFailed: st.connectFailed, ConnectErrors: st.connectErrors,
-		Connect: summarise(st.connectTimes), Sent: st.sent, Acked: st.acked, LiveDelivered: st.live,
+		Connect: summarise(st.connectTimes), ConnectRate: cfg.connectRate, ConnectSeconds: st.connecting.Seconds(), Sent: st.sent, Acked: st.acked, LiveDelivered: st.live,
 		Latency: summarise(st.latency), AckLatency: summarise(st.ackLatency),
 		Seconds: elapsed.Seconds(), Interrupted: interrupted, SettleSeconds: st.settle.Seconds(), Settled: st.settled,
 	}
@@ -127,6 +131,11 @@ func (r report) print(w io.Writer) {
 		fmt.Fprintf(w, "%-22s %d× %s\n", "  connect error", r.ConnectErrors[msg], msg)
 	}
 	fmt.Fprintf(w, "%-22s %s\n", "connect time", r.Connect)
+	arriving := "as fast as they could"
+	if r.ConnectRate > 0 {
+		arriving = fmt.Sprintf("arriving at %g a second", r.ConnectRate)
+	}
+	fmt.Fprintf(w, "%-22s %.1f s, %s (%.0f a second)\n", "connecting took", r.ConnectSeconds, arriving, float64(r.Connected)/max(r.ConnectSeconds, 0.001))
 	settled := "every client lists every other"
 	if !r.Settled {
 		settled = "some clients still miss members: gave up waiting"

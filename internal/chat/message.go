@@ -181,9 +181,11 @@ type Connection struct {
 	// SeenAt is when the connection last showed it was alive (its connect
 	// or its latest ping).
 	SeenAt time.Time
-	// PendingJoin is the presence version of a join this connection's
-	// $connect made and nobody has announced yet (0: none).
-	PendingJoin int64
+	// JoinCheck: the connection has not sent its first frame, which
+	// finds out whether the room has been told of its user yet and tells
+	// it if not (its join goes out once, whichever of the user's
+	// connections gets there first).
+	JoinCheck bool
 	// MutedUntil: a moderator muted the user in this room; their writes
 	// are refused until then. Role is the user's role there as $connect
 	// read it ("" for none): a full sync's reply says it.

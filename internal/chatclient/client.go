@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"slices"
 	"sync"
@@ -166,11 +167,13 @@ const (
 )
 
 // Backoffs of the client: resend waves after frames the gateway refused,
-// out_of_order or internal; first syncs unanswered; reconnections.
+// out_of_order or internal; first syncs unanswered; reconnections;
+// handshakes refused with 429.
 var (
 	waveBackoff      = chat.Backoff{First: 250 * time.Millisecond, Max: 8 * time.Second}
 	firstSyncBackoff = chat.Backoff{First: askAgainAfter, Max: 30 * time.Second}
 	reconnectBackoff = chat.Backoff{First: 200 * time.Millisecond, Max: 5 * time.Second}
+	throttledBackoff = chat.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second} // a handshake answered 429
 )
 
 type state struct {
@@ -206,14 +209,30 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 
 func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	q := url.Values{"room": {c.o.Room}, "name": {c.o.Name}, "key": {c.o.Key}}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, c.o.URL+"?"+q.Encode(), nil)
+	ws, err := DialSocket(ctx, c.o.URL+"?"+q.Encode())
 	if err != nil {
 		return nil, err
 	}
 	ws.SetReadLimit(1 << 20)
 	return ws, nil
+}
+
+// DialSocket opens a WebSocket to u, each try within 15 s, trying again
+// after a handshake refused with 429 (the stage's throttle or the
+// account's quota of new connections), with jittered backoff, 8 tries at
+// most.
+func DialSocket(ctx context.Context, u string) (*websocket.Conn, error) {
+	for try := 0; ; try++ {
+		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		ws, resp, err := websocket.Dial(tctx, u, nil)
+		cancel()
+		if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || try == 7 {
+			return ws, err
+		}
+		if err := chat.Sleep(ctx, throttledBackoff.Delay(try)); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // open starts using a new connection: asks for what it missed, then reads

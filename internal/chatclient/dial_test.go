@@ -2,8 +2,13 @@ package chatclient
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/coder/websocket"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 )
@@ -31,5 +36,35 @@ func TestLostFirstSyncIsAskedAgain(t *testing.T) {
 	}
 	if n := syncs.Load(); n != 2 {
 		t.Errorf("%d syncs sent, want 2 (the first, then one more after %v)", n, askAgainAfter)
+	}
+}
+
+// A handshake refused with 429 (the stage's throttle, the account's quota
+// of new connections) is tried again after a backoff; any other refusal
+// is the answer.
+func TestThrottledHandshakeIsTriedAgain(t *testing.T) {
+	var tries atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n := tries.Add(1); {
+		case r.URL.Query().Get("room") == "closed":
+			http.Error(w, "this origin may not connect", http.StatusForbidden)
+		case n <= 2:
+			http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
+		default:
+			if ws, err := websocket.Accept(w, r, nil); err == nil {
+				ws.Close(websocket.StatusNormalClosure, "")
+			}
+		}
+	}))
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	ws, err := DialSocket(t.Context(), url+"?room=r")
+	if err != nil || tries.Load() != 3 {
+		t.Fatalf("after two 429s: %v, %d handshakes; want connected with the third", err, tries.Load())
+	}
+	ws.CloseNow()
+	tries.Store(0)
+	if _, err := DialSocket(t.Context(), url+"?room=closed"); err == nil || tries.Load() != 1 {
+		t.Errorf("a 403: %v after %d handshakes; want an error after one", err, tries.Load())
 	}
 }

@@ -556,12 +556,13 @@ func (h *Chat) claimJoin(ctx context.Context, r *request, c chat.Connection, hea
 	return h.presenceEvent(ctx, r, c.Room, p, c.ConnectedAt), true
 }
 
-// announceJoin sends c's pending join, if any, to the room: every route
+// announceJoin sends the join of c's user to the room, if c has yet to
+// check it (JoinCheck) and it is due: every route
 // that serves a frame calls it (sync claims the join itself) with the
 // frame's connection. The room's count, when due, goes out after a sync's
 // or a ping's answer, not here: new-message calls this before storing.
 func (h *Chat) announceJoin(ctx context.Context, r *request, c chat.Connection) {
-	if c.PendingJoin == 0 {
+	if !c.JoinCheck {
 		return
 	}
 	head, err := h.Conns.PresenceHead(ctx, c.Room)

@@ -20,14 +20,14 @@ func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.
 	if err != nil {
 		return err
 	}
-	// This user's pending join is numbered next, so that the reply's pseq
+	// This user's join, if due, is numbered next, so that the reply's pseq
 	// covers it (the user never receives it), and the room it goes to
 	// after the reply is read after it: whoever that read misses connected
 	// later, and their own sync lists the user. The room's count goes
 	// after the reply too, when it is due.
 	var conns []chat.Connection
 	join, joined := chat.PresenceEvent{}, false
-	if c.PendingJoin > 0 {
+	if c.JoinCheck {
 		join, joined = h.claimJoin(ctx, r, c, head)
 	}
 	defer func() { // after the reply, or the error

@@ -130,7 +130,7 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 			ev.MultiValueQueryStringParameters[k] = v
 		}
 	}
-	if g.throttled() {
+	if g.throttled() || (g.newConns != nil && !g.newConns.Allow()) {
 		g.cfg.Log.Info("handshake throttled", "connectionId", c.id)
 		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
 		return

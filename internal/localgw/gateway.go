@@ -53,12 +53,18 @@ type Limits struct {
 	// 0 turns it off.
 	CallbackRateLimit  float64
 	CallbackBurstLimit int
+	// NewConnectionRateLimit is the account's quota of new connections a
+	// second in the Region, across its WebSocket APIs (500 by default): a
+	// handshake over it is refused with 429, as the stage's throttle
+	// refuses one, before $connect runs. 0 turns it off.
+	NewConnectionRateLimit float64
 }
 
 // DefaultLimits returns the quotas of AWS.
 func DefaultLimits() Limits {
 	return Limits{MaxMessageBytes: 128 << 10, IdleTimeout: 10 * time.Minute, MaxConnection: 2 * time.Hour,
-		IntegrationTimeout: 29 * time.Second, MaxInFlight: 1000, CallbackRateLimit: 10_000, CallbackBurstLimit: 5_000}
+		IntegrationTimeout: 29 * time.Second, MaxInFlight: 1000, CallbackRateLimit: 10_000, CallbackBurstLimit: 5_000,
+		NewConnectionRateLimit: 500}
 }
 
 // Config describes the API to emulate.
@@ -88,6 +94,7 @@ type Gateway struct {
 	faults    *faults
 	throttle  *rate.Limiter               // nil: none
 	callbacks *rate.Limiter               // the account's, on @connections; nil: none
+	newConns  *rate.Limiter               // the account's, on handshakes; nil: none
 	inFlight  chan struct{}               // one token per running message integration
 	wires     sync.Map                    // remote address → *wire, when served on Listen's listener
 	callers   map[string][]*regexp.Regexp // Config.Callers, compiled
@@ -136,6 +143,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if l := cfg.Limits; l.CallbackRateLimit > 0 {
 		g.callbacks = rate.NewLimiter(rate.Limit(l.CallbackRateLimit), max(l.CallbackBurstLimit, 1))
+	}
+	if l := cfg.Limits; l.NewConnectionRateLimit > 0 { // a second's worth at once
+		g.newConns = rate.NewLimiter(rate.Limit(l.NewConnectionRateLimit), max(int(l.NewConnectionRateLimit), 1))
 	}
 	return g, nil
 }

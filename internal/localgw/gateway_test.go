@@ -716,6 +716,22 @@ func TestCallbackThrottling(t *testing.T) {
 	}
 }
 
+// The account's quota of new connections a second refuses a handshake
+// over it with 429 before $connect runs, as the stage's throttle does.
+func TestNewConnectionQuota(t *testing.T) {
+	limits := DefaultLimits()
+	limits.NewConnectionRateLimit = 0.001 // one, then (almost) none
+	a := newTestAPI(t, limits, true)
+	a.dial("")
+	_, resp, err := websocket.Dial(t.Context(), a.wsURL(""), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a handshake over the quota: %v, %+v; want 429", err, resp)
+	}
+	if n := len(a.routeEvents("$connect")); n != 1 {
+		t.Errorf("$connect ran %d times, want once (for the allowed handshake)", n)
+	}
+}
+
 // Virtual members run $connect like any connection and take posts, each
 // after its latency, counted; they have no socket.
 func TestVirtualMembers(t *testing.T) {

@@ -27,7 +27,7 @@ type lookupItem struct {
 	TypingAt    int64  `dynamodbav:"typingAt,omitempty"`
 	ExpiresAt   int64  `dynamodbav:"expiresAt"`
 	HeldUntil   int64  `dynamodbav:"heldUntil,omitempty"`  // Unix ms: frames wait behind one over the rate limit (HoldFrames)
-	JoinVer     int64  `dynamodbav:"joinVer,omitempty"`    // the version of a join not yet announced (PutConnection, ClaimJoin)
+	JoinCheck   bool   `dynamodbav:"joinCheck,omitempty"`  // its first claim has yet to find out whether its user's join is due (ClaimJoin)
 	Shard       int    `dynamodbav:"shard,omitempty"`      // the shard of the room its member item is in (shards.go)
 	TokenExp    int64  `dynamodbav:"tokenExp,omitempty"`   // Unix ms: the signed-in token's expiry, past which the connection counts as gone
 	MutedUntil  int64  `dynamodbav:"mutedUntil,omitempty"` // Unix ms: a moderator muted the user in this room (access.go)
@@ -62,7 +62,7 @@ type presenceItem struct {
 
 func (it lookupItem) connection() chat.Connection {
 	return chat.Connection{ID: strings.TrimPrefix(it.PK, connPrefix), Room: it.Room, Shard: it.Shard, UserID: it.UserID, Name: it.Name,
-		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, PendingJoin: it.JoinVer, HeldUntil: optionalMS(it.HeldUntil),
+		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, JoinCheck: it.JoinCheck, HeldUntil: optionalMS(it.HeldUntil),
 		TokenExpires: optionalMS(it.TokenExp), MutedUntil: optionalMS(it.MutedUntil), Role: it.Role}
 }
 
@@ -85,11 +85,9 @@ func (it presenceItem) presence() chat.Presence {
 // PutConnection stores a new connection and adds it to its user's
 // presence in the room. joined reports whether the room has not been told
 // that the user is here (their join has not gone out since they were last
-// away), that is, whether the others should get a join with p; the
-// connection then holds that join (Connection.PendingJoin) until
-// ClaimJoin takes it, so that the join can go out after $connect. Two
-// connections that arrive together both hold it, so that it goes out
-// whichever of them sends a frame first; ClaimJoin lets one announce it.
+// away). The connection is stored with JoinCheck set: the first frame
+// claims the join (ClaimJoin), so that it goes out after $connect and
+// whichever of the user's connections sends a frame first announces it.
 // Storing the same connection id twice changes nothing and reports
 // joined = false.
 func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error) {
@@ -100,7 +98,8 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	c.Shard = shardOf(c.ID, shards)
 	exp := c.ConnectedAt.Add(db.ConnectionTTL).Unix()
 	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, UserID: c.UserID, Name: c.Name,
-		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp, Shard: c.Shard, TokenExp: optionalTime(c.TokenExpires), MutedUntil: optionalTime(c.MutedUntil), Role: c.Role})
+		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp, Shard: c.Shard, TokenExp: optionalTime(c.TokenExpires), MutedUntil: optionalTime(c.MutedUntil), Role: c.Role,
+		JoinCheck: true})
 	if err != nil {
 		return p, false, err
 	}
@@ -130,52 +129,43 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	if err != nil {
 		return p, false, err
 	}
-	if p.Shown {
-		return p, false, nil
-	}
-	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &db.tables.Connections, Key: key(connPrefix+c.ID, lookupSK),
-		UpdateExpression:          aws.String("SET joinVer = :v"),
-		ConditionExpression:       aws.String("attribute_exists(pk)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(p.Version)},
-	})
-	if err != nil && !conditionFailed(err) { // removed already: its leave says enough
-		return p, true, fmt.Errorf("hold the join of connection %s: %w", c.ID, err)
-	}
-	return p, true, nil
+	return p, !p.Shown, nil
 }
 
-// ClaimJoin takes the join connection c holds (c.PendingJoin, as read
-// with it), if the room has still not been told of its user and c is
-// still one of theirs: of concurrent callers, and of the connections that
-// hold a join of the same user, only one gets it, so a join goes out
-// once. The presence is marked first and the connection's pending join
-// cleared after: a failure in between leaves a pending join whose next
-// claim fails, never a join that nobody may announce.
+// ClaimJoin takes the join of c's user, if c has not tried yet
+// (c.JoinCheck, as read with it), the room has still not been told of
+// the user and c is still one of theirs: of concurrent callers, and of
+// the user's connections, only one gets it, so a join goes out once, with
+// the presence's version then. The presence is marked first and the
+// connection's check cleared after: a failure in between leaves a check
+// whose next claim fails, never a join that nobody may announce.
 func (db *DB) ClaimJoin(ctx context.Context, c chat.Connection) (p chat.Presence, ok bool, err error) {
-	if c.PendingJoin == 0 {
+	if !c.JoinCheck {
 		return p, false, nil
 	}
-	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	item, ok, err := db.updateReturning(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(roomPrefix+c.Room, userPrefix+c.UserID),
 		UpdateExpression:          aws.String("SET shown = :true"),
 		ConditionExpression:       aws.String("contains(conns, :id) AND (attribute_not_exists(shown) OR shown = :false)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":id": str(c.ID), ":true": boolean(true), ":false": boolean(false)},
 	})
-	switch {
-	case conditionFailed(err): // another connection announced it, or this one has left
-	case err != nil:
+	if err != nil {
 		return p, false, fmt.Errorf("mark the join of %s in room %q shown: %w", c.UserID, c.Room, err)
-	default:
-		p, ok = chat.Presence{UserID: c.UserID, Name: c.Name, Online: true, Version: c.PendingJoin, Shown: true}, true
+	}
+	if ok { // else another connection announced it, or this one has left
+		var it presenceItem
+		if err := unmarshal(item, &it); err != nil {
+			return p, false, err
+		}
+		p = it.presence()
 	}
 	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(connPrefix+c.ID, lookupSK),
-		UpdateExpression:    aws.String("REMOVE joinVer"),
+		UpdateExpression:    aws.String("REMOVE joinCheck"),
 		ConditionExpression: aws.String("attribute_exists(pk)"), // not a new item for a connection removed meanwhile
 	})
 	if err != nil && !conditionFailed(err) {
-		return p, ok, fmt.Errorf("clear the join of connection %s: %w", c.ID, err)
+		return p, ok, fmt.Errorf("clear the join check of connection %s: %w", c.ID, err)
 	}
 	return p, ok, nil
 }

@@ -177,10 +177,10 @@ func TestPresenceVersionsGrow(t *testing.T) {
 	}
 }
 
-// Every connection that arrives while the room has not been told of its
-// user holds the user's join, until one claim takes it: racing claims, of
-// one connection or of several, get it once; a tab that arrives after it
-// went out holds none.
+// Every connection checks whether its user's join is due with its first
+// claim: racing claims, of one connection or of several, get the join
+// once; a tab that arrives after it went out gets none; a connection
+// that has claimed checks no more.
 func TestJoinIsHeldUntilClaimed(t *testing.T) {
 	f := newDB(t)
 	for round := range 3 {
@@ -188,8 +188,8 @@ func TestJoinIsHeldUntilClaimed(t *testing.T) {
 		f.connect(t, first, "r", "Ana")
 		f.connect(t, second, "r", "Ana") // a second tab before either sent a frame
 		for _, id := range []string{first, second} {
-			if c, err := f.db.Connection(t.Context(), id); err != nil || c.PendingJoin == 0 {
-				t.Errorf("%s: PendingJoin = %d, %v; want one", id, c.PendingJoin, err)
+			if c, err := f.db.Connection(t.Context(), id); err != nil || !c.JoinCheck {
+				t.Errorf("%s: JoinCheck = %v, %v; want set", id, c.JoinCheck, err)
 			}
 		}
 		var claims atomic.Int32
@@ -214,14 +214,19 @@ func TestJoinIsHeldUntilClaimed(t *testing.T) {
 			t.Errorf("round %d: %d claims got the join, want 1", round, claims.Load())
 		}
 		f.connect(t, third, "r", "Ana")
-		if c, err := f.db.Connection(t.Context(), third); err != nil || c.PendingJoin != 0 {
-			t.Errorf("%s, after the join went out: PendingJoin = %d, %v; want none", third, c.PendingJoin, err)
+		if _, ok, err := f.db.ClaimJoin(t.Context(), f.conn(t, third)); ok || err != nil {
+			t.Errorf("%s, after the join went out: claim = %v, %v; want nothing", third, ok, err)
+		}
+		for _, id := range []string{first, second, third} {
+			if c := f.conn(t, id); c.JoinCheck {
+				t.Errorf("%s: JoinCheck still set after its claim", id)
+			}
 		}
 		f.remove(t, first)
 		f.remove(t, second)
 		f.remove(t, third)
 	}
-	if _, ok, err := f.db.ClaimJoin(t.Context(), chat.Connection{ID: "nobody", Room: "r", UserID: "u-Nobody", PendingJoin: 1}); ok || err != nil {
+	if _, ok, err := f.db.ClaimJoin(t.Context(), chat.Connection{ID: "nobody", Room: "r", UserID: "u-Nobody", JoinCheck: true}); ok || err != nil {
 		t.Errorf("claim of an unknown connection = %v, %v; want nothing", ok, err)
 	}
 }
