@@ -158,8 +158,9 @@ type PresenceHead struct {
 	Online       int64
 	PushedOnline int64
 	PushedAt     time.Time // zero: never
-	// Shards is how many shards the room's connections are spread over
-	// (at least 1).
+	// Shards is how many shards a reader reads to find the room's
+	// connections (at least 1): those they are placed in now and, for a
+	// while after the room emptied and the count shrank, the count before.
 	Shards int
 }
 

@@ -1397,8 +1397,8 @@ func TestShardedRoomFansOutThroughTheQueue(t *testing.T) {
 		w.expect(id, "new-message name=user1 text=queue down")
 	}
 
-	// A room below the shard size again keeps its shards, and is sent to
-	// in process, every shard read.
+	// A room below the shard size again (and no $connect since to give
+	// shards back) is sent to in process, every shard read.
 	q.refuse = false
 	w.h.Limits.ShardSize = 100
 	w.send("c2", `{"action":"new-message","text":"small again","clientId":"x3"}`)

@@ -17,7 +17,7 @@ import (
 // except. A room with at least Limits.ShardSize users online (and so
 // several shards), with a Queue, is handed to the fan-out function a
 // shard per job, and this invocation goes on at once; any other room is
-// sent to here (a room that was large keeps its shards, all read at once).
+// sent to here (every shard its connections may be in read at once).
 // The connections found gone go to r.gone (not those still within
 // ConnectGrace of their $connect).
 func (h *Chat) broadcast(ctx context.Context, r *request, room, except string, event any) {

@@ -89,7 +89,7 @@ func (db *DB) PresenceHead(ctx context.Context, room string) (chat.PresenceHead,
 	if _, err := db.getItem(ctx, db.tables.Connections, key(plogPrefix+room, headSK), &head); err != nil {
 		return chat.PresenceHead{}, fmt.Errorf("get latest presence event of room %q: %w", room, err)
 	}
-	return head.head(), nil
+	return head.head(db.Now()), nil
 }
 
 // plogHead is the head of a room's presence log. Online counts the users
@@ -100,12 +100,16 @@ type plogHead struct {
 	Seq          int64 `dynamodbav:"seq"`
 	Online       int64 `dynamodbav:"online"`
 	PushedOnline int64 `dynamodbav:"pushedOnline"`
-	PushedAt     int64 `dynamodbav:"pushedAt"` // Unix ms
-	Shards       int   `dynamodbav:"shards"`   // absent: 1 (shards.go)
+	PushedAt     int64 `dynamodbav:"pushedAt"`              // Unix ms
+	Shards       int   `dynamodbav:"shards"`                // absent: 1 (shards.go)
+	Spread       int   `dynamodbav:"spread,omitempty"`      // the count before it shrank, read until SpreadUntil
+	SpreadUntil  int64 `dynamodbav:"spreadUntil,omitempty"` // Unix ms
 }
 
-func (h plogHead) head() chat.PresenceHead {
-	return chat.PresenceHead{PSeq: h.Seq, Online: h.Online, PushedOnline: h.PushedOnline, PushedAt: optionalMS(h.PushedAt), Shards: max(h.Shards, 1)}
+// head is the head as readers use it at now: Shards says how many shards
+// to read.
+func (h plogHead) head(now time.Time) chat.PresenceHead {
+	return chat.PresenceHead{PSeq: h.Seq, Online: h.Online, PushedOnline: h.PushedOnline, PushedAt: optionalMS(h.PushedAt), Shards: h.readShards(now)}
 }
 
 // CountOnline adds delta to a room's count of users online, and returns
@@ -127,7 +131,7 @@ func (db *DB) CountOnline(ctx context.Context, room string, delta int64) (chat.P
 	if err := unmarshal(out.Attributes, &head); err != nil {
 		return chat.PresenceHead{}, err
 	}
-	return head.head(), nil
+	return head.head(db.Now()), nil
 }
 
 // CorrectOnline sets a room's count of users online from was to n, if it

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -19,13 +20,34 @@ import (
 // time, by as many invocations as it has shards, and no partition serves
 // it all. Shard 0 is the room's partition room#{room}; shard k > 0 is
 // room#{room}#{k} (room names hold no '#'). The room's count of shards is
-// on its presence log head (absent: 1); it only grows, by doubling, when
-// a $connect finds the room's users online at ShardSize per shard, up to
-// MaxShards. A connection's shard is hash(id) mod the count its $connect
-// read, and is kept on its lookup item: it stays below the count, which
-// only grows, so a reader that reads the count and then every shard below
-// it finds every connection stored before the count was read.
+// on its presence log head (absent: 1); it doubles when a $connect finds
+// the room's users online at ShardSize per shard, up to MaxShards. A
+// connection's shard is hash(id) mod the count its $connect read, and is
+// kept on its lookup item.
+//
+// A room that empties gives its shards back: a $connect that finds fewer
+// than a quarter of ShardSize per shard online halves the count, as often
+// as that holds, for the connections placed from then on, and keeps the
+// count it had as the spread, until every connection placed before has
+// ended (ConnectionTTL, and a minute for a $connect that read the old
+// count late). Readers read every shard below the larger of the two
+// (readShards), so a reader that reads the head and then those shards
+// finds every connection stored before it read the head.
 const MaxShards = 256
+
+// spreadMargin is how long after a count shrank a $connect may still
+// place a connection by the count before (its head read is eventually
+// consistent): the spread lasts ConnectionTTL and this.
+const spreadMargin = time.Minute
+
+// readShards is how many shards a reader of a room with head reads at now.
+func (h plogHead) readShards(now time.Time) int {
+	n := max(h.Shards, 1)
+	if now.UnixMilli() < h.SpreadUntil {
+		n = max(n, h.Spread)
+	}
+	return n
+}
 
 // memberPK is the partition of a room's shard.
 func memberPK(room string, shard int) string {
@@ -43,13 +65,15 @@ func shardOf(id string, shards int) int {
 }
 
 // connectShards returns the count of shards a connecting member of room
-// is placed among, doubling it first if the room has filled its shards.
-// The head is read eventually consistent: a count read stale is smaller,
-// and every shard below it is read all the same.
+// is placed among, doubling it first if the room has filled its shards,
+// or halving it if it has emptied them. The head is read eventually
+// consistent: a count read stale and smaller places the connection in a
+// shard readers read all the same; one read stale and larger, within the
+// spread of the shrink that made it smaller.
 func (db *DB) connectShards(ctx context.Context, room string) (int, error) {
 	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
-		ProjectionExpression:     aws.String("#online, shards"),
+		ProjectionExpression:     aws.String("#online, shards, spread, spreadUntil"),
 		ExpressionAttributeNames: map[string]string{"#online": "online"},
 	})
 	if err != nil {
@@ -60,11 +84,18 @@ func (db *DB) connectShards(ctx context.Context, room string) (int, error) {
 		return 0, err
 	}
 	n := max(head.Shards, 1)
-	if head.Online < int64(n*db.ShardSize) || n >= MaxShards {
-		return n, nil
+	switch {
+	case head.Online >= int64(n*db.ShardSize) && n < MaxShards:
+		return db.growShards(ctx, room, n*2)
+	case n > 1 && head.Online < int64(n*db.ShardSize/4):
+		return db.shrinkShards(ctx, room, head)
 	}
-	n *= 2
-	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	return n, nil
+}
+
+// growShards raises a room's count of shards to n.
+func (db *DB) growShards(ctx context.Context, room string, n int) (int, error) {
+	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
 		UpdateExpression:          aws.String("SET shards = :n"),
 		ConditionExpression:       aws.String("attribute_not_exists(shards) OR shards < :n"),
@@ -74,6 +105,35 @@ func (db *DB) connectShards(ctx context.Context, room string) (int, error) {
 		return 0, fmt.Errorf("grow the shards of room %q to %d: %w", room, n, err)
 	}
 	return n, nil
+}
+
+// shrinkShards halves a room's count of shards (head's) while its users
+// online are under a quarter of ShardSize per shard, and spreads readers
+// over the count before until its connections have ended. The write is
+// conditional on the count read and on not narrowing a spread still
+// running: a connect that loses places its connection by the count it
+// read, within what readers read.
+func (db *DB) shrinkShards(ctx context.Context, room string, head plogHead) (int, error) {
+	n, m := head.Shards, head.Shards
+	for m > 1 && head.Online < int64(m*db.ShardSize/4) {
+		m /= 2
+	}
+	now := db.Now()
+	spread := head.readShards(now)
+	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
+		UpdateExpression:    aws.String("SET shards = :m, spread = :spread, spreadUntil = :until"),
+		ConditionExpression: aws.String("shards = :n AND (attribute_not_exists(spreadUntil) OR spreadUntil <= :now OR spread <= :spread)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":m": num(int64(m)), ":n": num(int64(n)), ":spread": num(int64(spread)),
+			":until": num(now.Add(db.ConnectionTTL + spreadMargin).UnixMilli()), ":now": num(now.UnixMilli())},
+	})
+	if conditionFailed(err) {
+		return n, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("shrink the shards of room %q to %d: %w", room, m, err)
+	}
+	return m, nil
 }
 
 // ShardConnections returns the live connections of one shard of a room,

@@ -83,3 +83,53 @@ func TestShardsGrowAndHoldEveryConnection(t *testing.T) {
 		t.Fatalf("after removing %s: %d connections (%v)", c.ID, len(rest), err)
 	}
 }
+
+// A room that empties gives its shards back for new connections, and
+// readers still read the shards of the connections placed before, until
+// those have ended.
+func TestShardsShrinkWhenTheRoomEmpties(t *testing.T) {
+	f := newDB(t)
+	f.db.ShardSize = 3
+	const room, users = "ebb", 20
+	for i := range users {
+		f.connect(t, fmt.Sprintf("c%02d", i), room, fmt.Sprintf("user%02d", i))
+		if _, err := f.db.CountOnline(t.Context(), room, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, err := f.db.PresenceHead(t.Context(), room)
+	if err != nil || head.Shards != 8 {
+		t.Fatalf("Shards = %d (%v) after %d users at 3 per shard, want 8", head.Shards, err, users)
+	}
+	// All leave but the two in the highest shards.
+	whole, err := f.db.RoomConnections(t.Context(), room, head.Shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(whole, func(a, b chat.Connection) int { return b.Shard - a.Shard })
+	stay := whole[:2]
+	for _, c := range whole[2:] {
+		f.remove(t, c.ID)
+		if _, err := f.db.CountOnline(t.Context(), room, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The next connect finds 2 online: under a quarter of 3 per shard down
+	// to 2 shards, so it is placed among 2.
+	f.connect(t, "late", room, "late")
+	if got := f.conn(t, "late").Shard; got >= 2 {
+		t.Errorf("a connection after the room emptied went to shard %d, want one of 2", got)
+	}
+	head, err = f.db.PresenceHead(t.Context(), room)
+	if err != nil || head.Shards != 8 {
+		t.Fatalf("readers read %d shards (%v) right after the shrink, want the 8 the others are in", head.Shards, err)
+	}
+	conns, err := f.db.RoomConnections(t.Context(), room, head.Shards)
+	if err != nil || len(conns) != 3 {
+		t.Fatalf("RoomConnections = %d (%v), want the 2 who stayed (shards %d and %d) and the late one", len(conns), err, stay[0].Shard, stay[1].Shard)
+	}
+	f.now = f.now.Add(f.db.ConnectionTTL + 2*time.Minute) // every connection placed before has ended
+	if head, err = f.db.PresenceHead(t.Context(), room); err != nil || head.Shards != 2 {
+		t.Errorf("readers read %d shards (%v) once the connections before had ended, want 2", head.Shards, err)
+	}
+}
