@@ -149,6 +149,9 @@ type request struct {
 	// gone collects the connections found gone while serving the request
 	// (410 to a post): settle removes them, once, at its end.
 	gone []string
+	// leave counts the frame out of the TokenMemory's frames being served,
+	// when the invocation ends.
+	leave []func()
 }
 
 func (h *Chat) request(ev events.APIGatewayWebsocketProxyRequest) *request {
@@ -466,6 +469,11 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	r := h.request(ev)
 	defer recoverTo(ctx, r.log, &resp)
 	defer h.settle(ctx, r) // after the answer and the broadcasts
+	defer func() {
+		for _, leave := range r.leave {
+			leave()
+		}
+	}()
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
 		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {

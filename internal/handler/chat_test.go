@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1026,6 +1027,85 @@ func TestRefusedFromMemory(t *testing.T) {
 		if n := count.calls.Load() - before; memory != nil && n != 0 {
 			t.Errorf("refused from memory with %d store requests, want 0", n)
 		}
+	}
+}
+
+// A frame with more frames before it not stored than a full bucket pays
+// for (a flood that the stage let through) is refused at once after one
+// read, told when the first token it lacks comes back, instead of waiting
+// for its turn and reading the store while it waits; a window within
+// the burst still waits and is stored.
+func TestFloodPastTheBurstIsRefusedAtOnce(t *testing.T) {
+	w := newWorld(t)
+	count := &counting{Senders: w.db, Buckets: w.db}
+	w.h.Senders, w.h.Buckets = count, count
+	w.arrive("a1", "Ana", "r")
+	burst := w.h.Limits.Messages.Burst
+	frame := burst + 10 // 9 more frames before it than the bucket holds
+	before := count.calls.Load()
+	w.send("a1", fmt.Sprintf(`{"action":"new-message","text":"far","clientId":"f","frame":%d}`, frame))
+	_, refused := w.frames("a1")
+	want := time.Duration(frame-burst) * w.h.Limits.Messages.Interval()
+	if len(refused) != 1 || refused[0]["code"] != chat.CodeRateLimited || refused[0]["retryAfterMs"] != float64(want.Milliseconds()) {
+		t.Errorf("frame %d of a fresh connection: %v; want rate_limited in %v", frame, refused, want)
+	}
+	if n := count.calls.Load() - before; n != 1 {
+		t.Errorf("refused after %d store requests, want 1 (the connection's record)", n)
+	}
+	// The last frame a full bucket pays for is stored once its turn comes.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.send("a1", fmt.Sprintf(`{"action":"new-message","text":"last","clientId":"c%d","frame":%d}`, burst, burst))
+	}()
+	for i := 1; i < burst; i++ {
+		w.send("a1", fmt.Sprintf(`{"action":"new-message","text":"m%d","clientId":"c%d","frame":%d}`, i, i, i))
+	}
+	<-done
+	if got, _ := w.frames("a1"); len(got) != burst || slices.ContainsFunc(got, func(f string) bool { return !strings.HasPrefix(f, "ack") }) {
+		t.Errorf("a burst whose last frame came first: %v; want %d acks", got, burst)
+	}
+}
+
+// Frames of one connection arriving all at once, more than its bucket
+// holds (a flood the stage let through), are refused from memory past the
+// burst while the first ones are still taking their tokens, before any of
+// them has learnt from the store that the bucket is empty.
+func TestFloodAtOnceIsRefusedPastTheBurst(t *testing.T) {
+	w := newWorld(t)
+	g := &gated{Buckets: w.db, gate: make(chan struct{})}
+	w.h.Buckets = g
+	w.arrive("a1", "Ana", "r")
+	burst := w.h.Limits.Messages.Burst
+	const extra = 5
+	var wg sync.WaitGroup
+	var returned atomic.Int64
+	for i := range burst + extra {
+		wg.Go(func() {
+			w.send("a1", fmt.Sprintf(`{"action":"new-message","text":"flood","clientId":"f%d"}`, i))
+			returned.Add(1)
+		})
+	}
+	for deadline := time.Now().Add(10 * time.Second); g.waiting.Load() < int64(burst) || returned.Load() < extra; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d frames taking a token, %d answered; want %d and %d", g.waiting.Load(), returned.Load(), burst, extra)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(g.gate)
+	wg.Wait()
+	got, _ := w.frames("a1")
+	acks, limited := 0, 0
+	for _, f := range got {
+		switch {
+		case strings.HasPrefix(f, "ack"):
+			acks++
+		case strings.HasPrefix(f, "error code=rate_limited"):
+			limited++
+		}
+	}
+	if acks != burst || limited != extra || g.takes.Load() != int64(burst) {
+		t.Errorf("%d frames at once: %d acks, %d rate_limited, %d tokens asked of the store; want %d, %d, %d", burst+extra, acks, limited, g.takes.Load(), burst, extra, burst)
 	}
 }
 

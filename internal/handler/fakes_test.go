@@ -174,3 +174,20 @@ func (q *fakeQueue) take(t *testing.T) events.SQSEvent {
 	q.jobs = nil
 	return ev
 }
+
+// gated holds every message-token take until gate is closed, counting
+// those waiting and those made.
+type gated struct {
+	Buckets
+	gate           chan struct{}
+	waiting, takes atomic.Int64
+}
+
+func (g *gated) TakeToken(ctx context.Context, userID string, r chat.Rate, now, seen time.Time) (time.Time, time.Duration, error) {
+	if r.What == chat.RateMessages {
+		g.waiting.Add(1)
+		<-g.gate
+		g.takes.Add(1)
+	}
+	return g.Buckets.TakeToken(ctx, userID, r, now, seen)
+}

@@ -12,17 +12,27 @@ import (
 // (TokenMemory); a new-message frame takes one only when it is its turn.
 
 // refused returns rate_limited for a frame of rate that this instance
-// remembers the connection's bucket to be empty for: no request needed. A
-// numbered frame is told the wait its place in the line needs, as far as
-// this instance knows the line (a later frame waits one more interval per
-// frame before it that is not stored yet). until is when the first of
-// them may go: the bucket has no token before.
+// remembers the connection's bucket to be empty for, or that comes while
+// it serves as many of the connection's frames of rate as the bucket
+// holds: no request needed. A numbered frame is told the wait its place
+// in the line needs, as far as this instance knows the line (a later
+// frame waits one more interval per frame before it that is not stored
+// yet). until is when the first of them may go: the bucket has no token
+// before. A frame let through is counted as being served until the
+// invocation ends (r.leave).
 func (h *Chat) refused(r *request, rate chat.Rate, frame int64) (until time.Time, err error) {
 	now := h.Now()
 	mem := h.Tokens.get(r.id)
 	_, wait, ok := rate.Take(*mem.bucket(rate), now)
 	if ok {
-		return time.Time{}, nil
+		n, leave := h.Tokens.enter(r.id, rate)
+		if n <= rate.Burst {
+			r.leave = append(r.leave, leave)
+			return time.Time{}, nil
+		}
+		leave()
+		// The frames being served take the tokens there are first.
+		wait = time.Duration(n-rate.Burst) * rate.Interval()
 	}
 	until = now.Add(wait)
 	if frame > mem.frame+1 {

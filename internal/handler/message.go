@@ -29,9 +29,11 @@ func pollEvery(attempt int, waited time.Duration) time.Duration {
 // when none has been for Limits.FrameWait plus the time this frame waited
 // to be served: a gateway that delayed it delayed its predecessors too. A
 // frame behind one refused for the rate limit is refused at once, with
-// the wait its place in the line needs. A number already used gives
-// invalid_frame. No token is taken here: only a frame whose turn it is
-// spends one.
+// the wait its place in the line needs; so is one with more frames before
+// it not stored yet than a full bucket pays for (a flood's), after one
+// read: it could not be stored before those tokens come back. A number
+// already used gives invalid_frame. No token is taken here: only a frame
+// whose turn it is spends one.
 func (h *Chat) awaitTurn(ctx context.Context, r *request, frame int64) (chat.Connection, error) {
 	start := time.Now()
 	c, err := h.Senders.Connection(ctx, r.id)
@@ -50,6 +52,11 @@ func (h *Chat) awaitTurn(ctx context.Context, r *request, frame int64) (chat.Con
 			// after it needs one more token.
 			behind := time.Duration(frame-c.Frame-1) * h.Limits.Messages.Interval()
 			return c, chat.RateLimited(h.Limits.Messages, c.HeldUntil.Sub(now)+behind)
+		case frame-c.Frame > int64(h.Limits.Messages.Burst):
+			// This frame and those before it need more tokens than the
+			// bucket holds: the first it lacks comes back an interval later.
+			short := time.Duration(frame-c.Frame-int64(h.Limits.Messages.Burst)) * h.Limits.Messages.Interval()
+			return c, chat.RateLimited(h.Limits.Messages, short)
 		case c.Frame > progress: // an earlier frame was stored: wait on
 			deadline, progress, attempt = time.Now().Add(wait), c.Frame, 0
 		}

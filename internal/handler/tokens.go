@@ -21,10 +21,20 @@ import (
 // asked of DynamoDB, with the remembered time as a hint of which update
 // fits. Other instances keep memories of their own; none is needed for
 // correctness. A nil memory remembers nothing.
+//
+// It also counts the frames of each connection this instance is serving
+// that may take a token: more of them at once than a bucket holds cannot
+// all get one, so the ones past it are refused without a request, before
+// the first of them has learnt from DynamoDB that the bucket is empty (a
+// flood let through by the stage arrives all at once). A client that
+// keeps fewer frames unanswered than the burst never meets it.
 type TokenMemory struct {
-	mu    sync.Mutex
-	conns *simplelru.LRU[string, connMemory]
+	mu     sync.Mutex
+	conns  *simplelru.LRU[string, connMemory]
+	taking map[takingKey]int // frames being served that may take a token
 }
+
+type takingKey struct{ conn, what string }
 
 type connMemory struct {
 	messages, reads time.Time // the buckets' times (chat.Rate.What)
@@ -44,7 +54,27 @@ func (c *connMemory) bucket(r chat.Rate) *time.Time {
 // recently used are forgotten first.
 func NewTokenMemory(size int) *TokenMemory {
 	c, _ := simplelru.NewLRU[string, connMemory](max(size, 1), nil) // only a size below 1 fails
-	return &TokenMemory{conns: c}
+	return &TokenMemory{conns: c, taking: map[takingKey]int{}}
+}
+
+// enter counts one more frame of a connection that may take a token of r,
+// and returns how many are being served, this one included, and the
+// function that counts it out when it is done.
+func (m *TokenMemory) enter(conn string, r chat.Rate) (n int, leave func()) {
+	if m == nil {
+		return 1, func() {}
+	}
+	k := takingKey{conn, r.What}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.taking[k]++
+	return m.taking[k], func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.taking[k]--; m.taking[k] <= 0 {
+			delete(m.taking, k)
+		}
+	}
 }
 
 // get returns what is remembered of a connection (the zero value: nothing).
