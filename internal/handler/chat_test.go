@@ -979,16 +979,23 @@ func TestWaitingFramesSpendNoToken(t *testing.T) {
 	}
 }
 
+// countedWorld is a world whose handlers count their requests for the
+// sender's record and its buckets, with Ana (a1) in room r.
+func countedWorld(t *testing.T) (*world, *counting) {
+	w := newWorld(t)
+	count := &counting{Senders: w.db, Buckets: w.db}
+	w.h.Senders, w.h.Buckets = count, count
+	w.arrive("a1", "Ana", "r")
+	return w, count
+}
+
 // Past the limit, frames are refused from this instance's memory of the
 // bucket, without a request to the store (but one: the first numbered
 // frame refused records that the frames behind it are held); the frames
 // behind a refused one are refused at once on any instance, each told the
 // wait its place in the line needs.
 func TestRefusedFromMemory(t *testing.T) {
-	w := newWorld(t)
-	count := &counting{Senders: w.db, Buckets: w.db}
-	w.h.Senders, w.h.Buckets = count, count
-	w.arrive("a1", "Ana", "r")
+	w, count := countedWorld(t)
 	burst := w.h.Limits.Messages.Burst
 	for i := 1; i <= burst+1; i++ {
 		w.send("a1", fmt.Sprintf(`{"action":"new-message","text":"m%d","clientId":"c%d","frame":%d}`, i, i, i))
@@ -1036,10 +1043,7 @@ func TestRefusedFromMemory(t *testing.T) {
 // for its turn and reading the store while it waits; a window within
 // the burst still waits and is stored.
 func TestFloodPastTheBurstIsRefusedAtOnce(t *testing.T) {
-	w := newWorld(t)
-	count := &counting{Senders: w.db, Buckets: w.db}
-	w.h.Senders, w.h.Buckets = count, count
-	w.arrive("a1", "Ana", "r")
+	w, count := countedWorld(t)
 	burst := w.h.Limits.Messages.Burst
 	frame := burst + 10 // 9 more frames before it than the bucket holds
 	before := count.calls.Load()
@@ -1106,6 +1110,36 @@ func TestFloodAtOnceIsRefusedPastTheBurst(t *testing.T) {
 	}
 	if acks != burst || limited != extra || g.takes.Load() != int64(burst) {
 		t.Errorf("%d frames at once: %d acks, %d rate_limited, %d tokens asked of the store; want %d, %d, %d", burst+extra, acks, limited, g.takes.Load(), burst, extra, burst)
+	}
+}
+
+// A numbered frame refused because the connection's frames being served
+// fill its bucket holds nothing after it (the bucket may have tokens for
+// them): once those are done, the frame after it waits for it as usual.
+func TestRefusedWhileServingHoldsNothing(t *testing.T) {
+	w, _ := countedWorld(t)
+	rate := w.h.Limits.Messages
+	var serving []func()
+	for range rate.Burst {
+		_, leave := w.h.Tokens.enter("a1", rate)
+		serving = append(serving, leave)
+	}
+	w.send("a1", `{"action":"new-message","text":"one","clientId":"c1","frame":1}`)
+	if got, _ := w.frames("a1"); len(got) != 1 || got[0] != "error code=rate_limited clientId=c1" {
+		t.Fatalf("frame 1 while %d frames are served: %v; want rate_limited", rate.Burst, got)
+	}
+	for _, leave := range serving {
+		leave()
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.send("a1", `{"action":"new-message","text":"two","clientId":"c2","frame":2}`)
+	}()
+	w.send("a1", `{"action":"new-message","text":"one","clientId":"c1","frame":1}`)
+	<-done
+	if got, _ := w.frames("a1"); len(got) != 2 || !slices.Contains(got, "ack clientId=c1") || !slices.Contains(got, "ack clientId=c2") {
+		t.Errorf("frames 1 and 2 after: %v; want both acked", got)
 	}
 }
 

@@ -18,7 +18,8 @@ import (
 // in the line needs, as far as this instance knows the line (a later
 // frame waits one more interval per frame before it that is not stored
 // yet). until is when the first of them may go: the bucket has no token
-// before. A frame let through is counted as being served until the
+// before (zero when the bucket may have some: only this frame is
+// refused). A frame let through is counted as being served until the
 // invocation ends (r.leave).
 func (h *Chat) refused(r *request, rate chat.Rate, frame int64) (until time.Time, err error) {
 	now := h.Now()
@@ -32,7 +33,7 @@ func (h *Chat) refused(r *request, rate chat.Rate, frame int64) (until time.Time
 		}
 		leave()
 		// The frames being served take the tokens there are first.
-		wait = time.Duration(n-rate.Burst) * rate.Interval()
+		return time.Time{}, chat.RateLimited(rate, time.Duration(n-rate.Burst)*rate.Interval())
 	}
 	until = now.Add(wait)
 	if frame > mem.frame+1 {
@@ -97,11 +98,11 @@ func (h *Chat) hold(ctx context.Context, r *request, until time.Time) {
 	h.Tokens.noteHeld(r.id, until)
 }
 
-// refusedFrame is refused for a new-message frame: numbered, it also
-// holds the frames after it.
+// refusedFrame is refused for a new-message frame: numbered, and refused
+// for a bucket known empty, it also holds the frames after it.
 func (h *Chat) refusedFrame(ctx context.Context, r *request, frame int64) error {
 	until, err := h.refused(r, h.Limits.Messages, frame)
-	if err != nil && frame > 0 {
+	if err != nil && frame > 0 && !until.IsZero() {
 		h.hold(ctx, r, until)
 	}
 	return err
