@@ -182,9 +182,10 @@ type Connection struct {
 	// SeenAt is when the connection last showed it was alive (its connect
 	// or its latest ping).
 	SeenAt time.Time
-	// JoinCheck: the connection has not sent its first frame, which
-	// finds out whether the room has been told of its user yet and tells
-	// it if not (its join goes out once, whichever of the user's
+	// JoinCheck: the connection has yet to find out whether the room has
+	// been told of its user, and tell it if not (set when it is stored;
+	// its first frame claims the join, and clears it whether or not the
+	// join was its to tell: it goes out once, whichever of the user's
 	// connections gets there first).
 	JoinCheck bool
 	// MutedUntil: a moderator muted the user in this room; their writes

@@ -149,9 +149,19 @@ type request struct {
 	// gone collects the connections found gone while serving the request
 	// (410 to a post): settle removes them, once, at its end.
 	gone []string
-	// leave counts the frame out of the TokenMemory's frames being served,
-	// when the invocation ends.
-	leave []func()
+	// taking counts the frame out of the TokenMemory's frames that may
+	// take a token (nil: not counted): done once it has taken one or been
+	// refused, or at the latest when the invocation ends.
+	taking func()
+}
+
+// doneTaking counts the request's frame out of those that may take a
+// token, if it was counted.
+func (r *request) doneTaking() {
+	if r.taking != nil {
+		r.taking()
+		r.taking = nil
+	}
 }
 
 func (h *Chat) request(ev events.APIGatewayWebsocketProxyRequest) *request {
@@ -469,11 +479,7 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	r := h.request(ev)
 	defer recoverTo(ctx, r.log, &resp)
 	defer h.settle(ctx, r) // after the answer and the broadcasts
-	defer func() {
-		for _, leave := range r.leave {
-			leave()
-		}
-	}()
+	defer r.doneTaking()   // a frame that never came to take its token
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
 		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
@@ -546,8 +552,9 @@ func (h *Chat) fail(ctx context.Context, r *request, in chat.Inbound, err error)
 	}
 }
 
-// claimJoin claims the join that c's $connect left pending, if there is
-// one and no other frame claimed it first, and returns it numbered among
+// claimJoin claims the join of c's user, if c has yet to check it, the
+// room has not been told of the user and no other frame claimed it
+// first, and returns it numbered among
 // the room's presence events, for the caller to send: a join goes out
 // once. In a room too large to list (at head) it returns none: the room
 // is told its count instead (pushOnline). Clients order joins and leaves

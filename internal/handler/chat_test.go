@@ -1111,10 +1111,15 @@ func TestFloodAtOnceIsRefusedPastTheBurst(t *testing.T) {
 	if acks != burst || limited != extra || g.takes.Load() != int64(burst) {
 		t.Errorf("%d frames at once: %d acks, %d rate_limited, %d tokens asked of the store; want %d, %d, %d", burst+extra, acks, limited, g.takes.Load(), burst, extra, burst)
 	}
+	if n, leave := w.h.Tokens.enter("a1", w.h.Limits.Messages); n != 1 {
+		t.Errorf("%d frames still counted as taking a token after all were answered, want none", n-1)
+	} else {
+		leave()
+	}
 }
 
-// A numbered frame refused because the connection's frames being served
-// fill its bucket holds nothing after it (the bucket may have tokens for
+// A numbered frame refused because the connection's frames that may take
+// a token fill its bucket holds nothing after it (the bucket may have tokens for
 // them): once those are done, the frame after it waits for it as usual.
 func TestRefusedWhileServingHoldsNothing(t *testing.T) {
 	w, _ := countedWorld(t)

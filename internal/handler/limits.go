@@ -13,14 +13,14 @@ import (
 
 // refused returns rate_limited for a frame of rate that this instance
 // remembers the connection's bucket to be empty for, or that comes while
-// it serves as many of the connection's frames of rate as the bucket
-// holds: no request needed. A numbered frame is told the wait its place
+// as many of the connection's frames as the bucket holds may still take a
+// token here: no request needed. A numbered frame is told the wait its place
 // in the line needs, as far as this instance knows the line (a later
 // frame waits one more interval per frame before it that is not stored
 // yet). until is when the first of them may go: the bucket has no token
 // before (zero when the bucket may have some: only this frame is
-// refused). A frame let through is counted as being served until the
-// invocation ends (r.leave).
+// refused). A frame let through counts among those that may take a token
+// until it has taken one or been refused (r.taking).
 func (h *Chat) refused(r *request, rate chat.Rate, frame int64) (until time.Time, err error) {
 	now := h.Now()
 	mem := h.Tokens.get(r.id)
@@ -28,11 +28,11 @@ func (h *Chat) refused(r *request, rate chat.Rate, frame int64) (until time.Time
 	if ok {
 		n, leave := h.Tokens.enter(r.id, rate)
 		if n <= rate.Burst {
-			r.leave = append(r.leave, leave)
+			r.taking = leave
 			return time.Time{}, nil
 		}
 		leave()
-		// The frames being served take the tokens there are first.
+		// The frames counted before take the tokens there are first.
 		return time.Time{}, chat.RateLimited(rate, time.Duration(n-rate.Burst)*rate.Interval())
 	}
 	until = now.Add(wait)
@@ -45,6 +45,7 @@ func (h *Chat) refused(r *request, rate chat.Rate, frame int64) (until time.Time
 // take takes a token of rate from the bucket of c's user for the frame; a
 // frame over the limit gets rate_limited.
 func (h *Chat) take(ctx context.Context, r *request, c chat.Connection, rate chat.Rate) error {
+	defer r.doneTaking()
 	now := h.Now()
 	tat, wait, err := h.Buckets.TakeToken(ctx, c.UserID, rate, now, h.Tokens.tat(r.id, rate))
 	if err != nil {

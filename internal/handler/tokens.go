@@ -23,15 +23,17 @@ import (
 // correctness. A nil memory remembers nothing.
 //
 // It also counts the frames of each connection this instance is serving
-// that may take a token: more of them at once than a bucket holds cannot
-// all get one, so the ones past it are refused without a request, before
-// the first of them has learnt from DynamoDB that the bucket is empty (a
-// flood let through by the stage arrives all at once). A client that
-// keeps fewer frames unanswered than the burst never meets it.
+// that may still take a token (from the memory check to their token
+// taken or refused): more of them at once than a bucket holds cannot all
+// get one, so the ones past it are refused without a request, before the
+// first of them has learnt from DynamoDB that the bucket is empty (a
+// flood let through by the stage arrives all at once). A client keeping
+// fewer frames unanswered than the burst meets it only with copies of
+// frames it sent again while the first ones still wait for their turn.
 type TokenMemory struct {
 	mu     sync.Mutex
 	conns  *simplelru.LRU[string, connMemory]
-	taking map[takingKey]int // frames being served that may take a token
+	taking map[takingKey]int // frames that may still take a token
 }
 
 type takingKey struct{ conn, what string }
@@ -58,8 +60,8 @@ func NewTokenMemory(size int) *TokenMemory {
 }
 
 // enter counts one more frame of a connection that may take a token of r,
-// and returns how many are being served, this one included, and the
-// function that counts it out when it is done.
+// and returns how many there are, this one included, and the function
+// that counts it out.
 func (m *TokenMemory) enter(conn string, r chat.Rate) (n int, leave func()) {
 	if m == nil {
 		return 1, func() {}

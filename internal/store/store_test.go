@@ -181,7 +181,7 @@ func TestPresenceVersionsGrow(t *testing.T) {
 // claim: racing claims, of one connection or of several, get the join
 // once; a tab that arrives after it went out gets none; a connection
 // that has claimed checks no more.
-func TestJoinIsHeldUntilClaimed(t *testing.T) {
+func TestJoinIsClaimedOnce(t *testing.T) {
 	f := newDB(t)
 	for round := range 3 {
 		first, second, third := fmt.Sprint("a", round), fmt.Sprint("b", round), fmt.Sprint("c", round)
