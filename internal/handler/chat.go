@@ -554,12 +554,11 @@ func (h *Chat) fail(ctx context.Context, r *request, in chat.Inbound, err error)
 
 // claimJoin claims the join of c's user, if c has yet to check it, the
 // room has not been told of the user and no other frame claimed it
-// first, and returns it numbered among
-// the room's presence events, for the caller to send: a join goes out
-// once. In a room too large to list (at head) it returns none: the room
-// is told its count instead (pushOnline). Clients order joins and leaves
-// by version, so a join that goes out late, even after its leave, is
-// right.
+// first, and returns it numbered among the room's presence events, for
+// the caller to send: a join goes out once. In a room too large to list
+// (at head) it returns none: the room is told its count instead
+// (pushOnline). Clients order joins and leaves by version, so a join that
+// goes out late, even after its leave, is right.
 func (h *Chat) claimJoin(ctx context.Context, r *request, c chat.Connection, head chat.PresenceHead) (chat.PresenceEvent, bool) {
 	p, ok, err := h.Senders.ClaimJoin(ctx, c)
 	if err != nil {
@@ -572,10 +571,10 @@ func (h *Chat) claimJoin(ctx context.Context, r *request, c chat.Connection, hea
 }
 
 // announceJoin sends the join of c's user to the room, if c has yet to
-// check it (JoinCheck) and it is due: every route
-// that serves a frame calls it (sync claims the join itself) with the
-// frame's connection. The room's count, when due, goes out after a sync's
-// or a ping's answer, not here: new-message calls this before storing.
+// check it (JoinCheck) and it is due: every route that serves a frame
+// calls it (sync claims the join itself) with the frame's connection.
+// The room's count, when due, goes out after a sync's or a ping's answer,
+// not here: new-message calls this before storing.
 func (h *Chat) announceJoin(ctx context.Context, r *request, c chat.Connection) {
 	if !c.JoinCheck {
 		return
