@@ -135,7 +135,7 @@ func (r report) print(w io.Writer) {
 	if r.ConnectRate > 0 {
 		arriving = fmt.Sprintf("arriving at %g a second", r.ConnectRate)
 	}
-	fmt.Fprintf(w, "%-22s %.1f s, %s (%.0f a second)\n", "connecting took", r.ConnectSeconds, arriving, float64(r.Connected)/max(r.ConnectSeconds, 0.001))
+	fmt.Fprintf(w, "%-22s %.1f s, %s (%.0f a second connected)\n", "connecting took", r.ConnectSeconds, arriving, float64(r.Connected)/max(r.ConnectSeconds, 0.001))
 	settled := "every client lists every other"
 	if !r.Settled {
 		settled = "some clients still miss members: gave up waiting"

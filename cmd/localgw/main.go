@@ -91,7 +91,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.limits.MaxInFlight, "max-in-flight", o.limits.MaxInFlight, "integrations running at once (a Lambda concurrency limit)")
 	fs.Float64Var(&o.limits.CallbackRateLimit, "callback-rate", o.limits.CallbackRateLimit, "the account's throttle on @connections calls, per second (0: off)")
 	fs.IntVar(&o.limits.CallbackBurstLimit, "callback-burst", o.limits.CallbackBurstLimit, "the account's throttle on @connections calls, at once")
-	fs.Float64Var(&o.limits.NewConnectionRateLimit, "new-connection-rate", o.limits.NewConnectionRateLimit, "the account's quota of new connections per second (0: off)")
+	fs.Float64Var(&o.limits.NewConnectionRateLimit, "new-connection-rate", o.limits.NewConnectionRateLimit, "the account's quota of new connections per second: a handshake over it gets 429, a second's worth may come at once (0: off)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "gateway log level")
 	fs.IntVar(&o.virtual, "virtual", 0, "this many virtual members, connections without a socket, join -virtual-room at start (for measuring large rooms)")
 	fs.StringVar(&o.virtualRoom, "virtual-room", "general", "the room of the virtual members")

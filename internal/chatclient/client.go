@@ -219,17 +219,21 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 
 // DialSocket opens a WebSocket to u, each try within 15 s, trying again
 // after a handshake refused with 429 (the stage's throttle or the
-// account's quota of new connections), with jittered backoff, 8 tries at
-// most.
+// account's quota of new connections), with jittered backoff: 8 tries at
+// most, about 16 s of waiting.
 func DialSocket(ctx context.Context, u string) (*websocket.Conn, error) {
-	for try := 0; ; try++ {
+	const tries = 8
+	for try := 1; ; try++ {
 		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		ws, resp, err := websocket.Dial(tctx, u, nil)
 		cancel()
-		if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests || try == 7 {
+		switch {
+		case err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests:
 			return ws, err
+		case try == tries:
+			return nil, fmt.Errorf("%d handshakes refused with 429, the last: %w", tries, err)
 		}
-		if err := chat.Sleep(ctx, throttledBackoff.Delay(try)); err != nil {
+		if err := chat.Sleep(ctx, throttledBackoff.Delay(try-1)); err != nil {
 			return nil, err
 		}
 	}
