@@ -128,6 +128,7 @@ func tally(users []*user, r *report) {
 		r.Recovered += s.Recovered
 		r.Skipped += s.Skipped
 		r.Reconnects += s.Reconnects
+		r.HandshakesRefused += s.HandshakesRefused
 		r.Duplicates += s.Duplicates
 		for code, n := range s.ErrorsByCode {
 			if r.ErrorCodes == nil {
@@ -603,7 +604,7 @@ func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	q := url.Values{"room": {room}, "name": {"load-audit"}}
-	ws, err := chatclient.DialSocket(ctx, base+"?"+q.Encode())
+	ws, _, err := chatclient.DialSocket(ctx, base+"?"+q.Encode())
 	if err != nil {
 		return nil, nil, fmt.Errorf("audit: %w", err)
 	}

@@ -401,3 +401,15 @@ func TestLargeRoom(t *testing.T) {
 			r.Stored, r.Lost, r.Delivered, r.Expected, r.MemberMismatches, r.MemberExample, r.HistoryMismatches)
 	}
 }
+
+// Clients arriving faster than the account's quota of new connections
+// (here 5 a second) are refused with 429 and try again: everyone
+// connects, and the report counts the refusals.
+func TestHandshakesOverTheQuotaAreTriedAgain(t *testing.T) {
+	url := localGateway(t, "-new-connection-rate", "5")
+	r := runJSON(t, t.Context(), "-url", url, "-clients", "12", "-connect-concurrency", "12", "-senders", "1", "-rate", "5", "-count", "1")
+	if r.Connected != 12 || r.ConnectFailed != 0 || r.HandshakesRefused < 12-5 {
+		t.Errorf("12 at once against 5 a second: %d connected, %d failed (%v), %d handshakes refused; want all connected after at least 7 refusals",
+			r.Connected, r.ConnectFailed, r.ConnectErrors, r.HandshakesRefused)
+	}
+}

@@ -22,10 +22,14 @@ type report struct {
 	Connect       percentiles    `json:"connectTime"`
 	// ConnectRate is -connect-rate (0: as fast as they could); from the
 	// first to the last handshake took ConnectSeconds.
-	ConnectRate    float64      `json:"connectRate,omitempty"`
-	ConnectSeconds float64      `json:"connectSeconds"`
-	ProbeConnect   *percentiles `json:"probeConnectTime,omitempty"` // -probe
-	ProbeFailed    int          `json:"probeFailed,omitempty"`
+	ConnectRate    float64 `json:"connectRate,omitempty"`
+	ConnectSeconds float64 `json:"connectSeconds"`
+	// HandshakesRefused counts the handshakes of the clients that
+	// connected answered 429 and tried again (those that never connected
+	// are in ConnectErrors).
+	HandshakesRefused int          `json:"handshakesRefused"`
+	ProbeConnect      *percentiles `json:"probeConnectTime,omitempty"` // -probe
+	ProbeFailed       int          `json:"probeFailed,omitempty"`
 	// From every client ready (its first sync answered) to every client
 	// listing every other (all joins delivered); Settled is false if that
 	// did not happen within -settle.
@@ -135,7 +139,8 @@ func (r report) print(w io.Writer) {
 	if r.ConnectRate > 0 {
 		arriving = fmt.Sprintf("arriving at %g a second", r.ConnectRate)
 	}
-	fmt.Fprintf(w, "%-22s %.1f s, %s (%.0f a second connected)\n", "connecting took", r.ConnectSeconds, arriving, float64(r.Connected)/max(r.ConnectSeconds, 0.001))
+	fmt.Fprintf(w, "%-22s %.1f s, %s (%.0f a second connected); %d handshakes refused with 429 and tried again\n", "connecting took", r.ConnectSeconds, arriving,
+		float64(r.Connected)/max(r.ConnectSeconds, 0.001), r.HandshakesRefused)
 	settled := "every client lists every other"
 	if !r.Settled {
 		settled = "some clients still miss members: gave up waiting"

@@ -53,6 +53,9 @@ type Stats struct {
 	Recovered       int // messages a gap fetch brought that no live event had
 	Skipped         int // seqs learnt to hold no message (skip events, a sync's skipped)
 	Reconnects      int // connections opened after the first
+	// HandshakesRefused counts handshakes answered 429 (the stage's
+	// throttle, the account's quota of new connections) and tried again.
+	HandshakesRefused int
 	// ForcedReconnects counts connections that ended without Drop or
 	// Close: closed by the server, or by the client after an error that
 	// needs a new connection.
@@ -209,7 +212,10 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 
 func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 	q := url.Values{"room": {c.o.Room}, "name": {c.o.Name}, "key": {c.o.Key}}
-	ws, err := DialSocket(ctx, c.o.URL+"?"+q.Encode())
+	ws, refused, err := DialSocket(ctx, c.o.URL+"?"+q.Encode())
+	c.mu.Lock()
+	c.stats.HandshakesRefused += refused
+	c.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
@@ -220,21 +226,21 @@ func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
 // DialSocket opens a WebSocket to u, each try within 15 s, trying again
 // after a handshake refused with 429 (the stage's throttle or the
 // account's quota of new connections), with jittered backoff: 8 tries at
-// most, about 16 s of waiting.
-func DialSocket(ctx context.Context, u string) (*websocket.Conn, error) {
+// most, about 16 s of waiting. refused counts the 429s.
+func DialSocket(ctx context.Context, u string) (ws *websocket.Conn, refused int, err error) {
 	const tries = 8
-	for try := 1; ; try++ {
+	for {
 		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		ws, resp, err := websocket.Dial(tctx, u, nil)
 		cancel()
-		switch {
-		case err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests:
-			return ws, err
-		case try == tries:
-			return nil, fmt.Errorf("%d handshakes refused with 429, the last: %w", tries, err)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+			return ws, refused, err
 		}
-		if err := chat.Sleep(ctx, throttledBackoff.Delay(try-1)); err != nil {
-			return nil, err
+		if refused++; refused == tries {
+			return nil, refused, fmt.Errorf("%d handshakes refused with 429, the last: %w", tries, err)
+		}
+		if err := chat.Sleep(ctx, throttledBackoff.Delay(refused-1)); err != nil {
+			return nil, refused, err
 		}
 	}
 }

@@ -58,13 +58,13 @@ func TestThrottledHandshakeIsTriedAgain(t *testing.T) {
 	}))
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
-	ws, err := DialSocket(t.Context(), url+"?room=r")
-	if err != nil || tries.Load() != 3 {
-		t.Fatalf("after two 429s: %v, %d handshakes; want connected with the third", err, tries.Load())
+	ws, refused, err := DialSocket(t.Context(), url+"?room=r")
+	if err != nil || tries.Load() != 3 || refused != 2 {
+		t.Fatalf("after two 429s: %v, %d handshakes, %d counted refused; want connected with the third, 2 refused", err, tries.Load(), refused)
 	}
 	ws.CloseNow()
 	tries.Store(0)
-	if _, err := DialSocket(t.Context(), url+"?room=closed"); err == nil || tries.Load() != 1 {
-		t.Errorf("a 403: %v after %d handshakes; want an error after one", err, tries.Load())
+	if _, refused, err := DialSocket(t.Context(), url+"?room=closed"); err == nil || tries.Load() != 1 || refused != 0 {
+		t.Errorf("a 403: %v after %d handshakes (%d counted refused); want an error after one, none refused", err, tries.Load(), refused)
 	}
 }
