@@ -224,6 +224,12 @@ export function onAccess(e) {
   renderRoster();
 }
 
+/** " as a moderator" for that role, else nothing: words for an invitation. */
+const asModerator = (r) => (r === "moderator" ? " as a moderator" : "");
+
+/** Whether a roster entry is muted now. */
+const mutedNow = (m) => Boolean(m?.mutedUntil) && new Date(m.mutedUntil) > new Date();
+
 const byName = (e) => (e.by === hooks.me().userId ? "You" : e.byName || nameOf(e.by));
 
 /** What an access change says, in words, with the names known now. */
@@ -234,7 +240,7 @@ export function describeAccess(e) {
   switch (e.action) {
     case "invite":
       if (e.by === e.userId) return `${name} joined with an invite link.`;
-      if (!e.was || e.was === "banned") return `${by} added ${whom}${e.role === "moderator" ? " as a moderator" : ""}.`;
+      if (!e.was || e.was === "banned") return `${by} added ${whom}${asModerator(e.role)}.`;
       return `${by} made ${whom} ${e.role === "moderator" ? "a moderator" : "a member"}.`;
     case "remove":
       return `${by} removed ${whom} from this room.`;
@@ -269,7 +275,7 @@ export function onAudit({ entries }) {
   list.replaceChildren(...entries.map((e) => {
     const li = document.createElement("li");
     const what = {
-      invite: e.email ? `invited ${e.email}${e.role === "moderator" ? " as a moderator" : ""}` : e.by === e.userId ? "joined with an invite link" : `added ${nameOf(e.userId)}${e.role === "moderator" ? " as a moderator" : ""}`,
+      invite: e.email ? `invited ${e.email}${asModerator(e.role)}` : e.by === e.userId ? "joined with an invite link" : `added ${nameOf(e.userId)}${asModerator(e.role)}`,
       remove: e.email ? `withdrew the invitation of ${e.email}` : `removed ${nameOf(e.userId)}`,
       ban: e.role === "banned" ? `banned ${nameOf(e.userId)}` : `lifted the ban on ${nameOf(e.userId)}`,
       "invite-link": `made an invite link, open until ${new Date(e.until).toLocaleString()}`,
@@ -293,12 +299,12 @@ function actionsFor(userId, m) {
   const acts = [];
   const me = hooks.me().userId;
   if (userId === me || m.role === "owner") return acts;
-  const free = !(roster.get(me)?.mutedUntil && new Date(roster.get(me).mutedUntil) > new Date()); // a muted moderator moderates nobody
+  const free = !mutedNow(roster.get(me)); // a muted moderator moderates nobody
   if (m.role === "banned") {
     if (role === "owner" || (role === "moderator" && free)) acts.push(["lift", "Lift the ban"]);
     return acts;
   }
-  const muted = m.mutedUntil && new Date(m.mutedUntil) > new Date();
+  const muted = mutedNow(m);
   const over = role === "owner" || (role === "moderator" && m.role === "member" && free);
   if (role === "owner" && userId.startsWith("u-")) acts.push(m.role === "moderator" ? ["member", "Make member"] : ["moderator", "Make moderator"]); // accounts only
   if (over) acts.push(muted ? ["unmute", "Let speak"] : ["mute", `Mute for ${MUTE_MINUTES / 60} hour`]);
@@ -432,7 +438,7 @@ export function renderRoster() {
         r.textContent = m.role;
         li.append(" ", r);
       }
-      if (m.mutedUntil && new Date(m.mutedUntil) > new Date()) {
+      if (mutedNow(m)) {
         const muted = document.createElement("span");
         muted.className = "role muted";
         muted.textContent = `muted until ${time(m.mutedUntil)}`;

@@ -793,6 +793,11 @@ function insertBySeq(li) {
   list.insertBefore(li, before || list.querySelector("li.pending"));
 }
 
+/** Adds a notice without a seq at the end of the list, before the user's pending messages. */
+function insertLast(li) {
+  $("messages").insertBefore(li, $("messages").querySelector("li.pending"));
+}
+
 function onMessage(m) {
   if ($("messages").querySelector(`li[data-seq="${m.seq}"]`)) return;
   stopTyping(m.userId);
@@ -960,7 +965,7 @@ function accessNotice(e) {
   const li = noticeItem(describeAccess(e), e.sentAt);
   li.access = e;
   if (e.seq > 0) li.dataset.seq = e.seq;
-  const insert = () => (e.seq > 0 ? insertBySeq(li) : $("messages").insertBefore(li, $("messages").querySelector("li.pending")));
+  const insert = () => (e.seq > 0 ? insertBySeq(li) : insertLast(li));
   if (e.replay) quietly(() => insert()); // history
   else appendKeepingScroll(insert);
   seenNow(); // seen as it happens: not news in the room list
@@ -979,7 +984,7 @@ function renameNotices() {
 function onPresence({ type, userId, name, sentAt }) {
   if (type === "join") onJoined(userId);
   const li = noticeItem(`${label(userId, name)} ${type === "join" ? "joined" : "left"}`, sentAt);
-  appendKeepingScroll(() => $("messages").insertBefore(li, $("messages").querySelector("li.pending")));
+  appendKeepingScroll(() => insertLast(li));
 }
 
 /** A notice of the message list: what happened, and when. */

@@ -148,17 +148,10 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 // says it was verified (true, or "true" as some issuers write it).
 func verifiedEmail(claims map[string]any) string {
 	email, _ := claims["email"].(string)
-	switch v := claims["email_verified"].(type) {
-	case bool:
-		if v {
-			return strings.ToLower(strings.TrimSpace(email))
-		}
-	case string:
-		if v == "true" {
-			return strings.ToLower(strings.TrimSpace(email))
-		}
+	if v := claims["email_verified"]; v != true && v != "true" {
+		return ""
 	}
-	return ""
+	return strings.ToLower(strings.TrimSpace(email))
 }
 
 // recordingKeys is a KeySet that keeps the error of the one verification

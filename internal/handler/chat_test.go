@@ -1666,6 +1666,17 @@ func (w *world) connectAs(id, sub, name, room string, create bool) (int, string)
 	return w.connectWith(id, sub, name, "", q)
 }
 
+// arriveAs connects as the account sub, as a page does (arrive), and
+// fails the test if it is refused.
+func (w *world) arriveAs(id, sub, name, room string, create bool) {
+	w.t.Helper()
+	if code, body := w.connectAs(id, sub, name, room, create); code != 200 {
+		w.t.Fatalf("%s connects to %s as %s: status %d %s", name, room, id, code, body)
+	}
+	w.send(id, `{"action":"sync"}`)
+	w.frames(id)
+}
+
 // connectWith connects as the account sub (none: a guest), with the
 // verified address email if any, and the query q.
 func (w *world) connectWith(id, sub, name, email string, q map[string]string) (int, string) {
@@ -1694,11 +1705,7 @@ func TestPrivateRooms(t *testing.T) {
 		t.Errorf("a guest: %d %q, want 403 and sign in", code, body)
 	}
 	_, none := w.connectAs("x1", "bo", "Bo", "~nothing", false)
-	if code, _ := w.connectAs("a1", "ana", "Ana", "~team", true); code != 200 {
-		t.Fatalf("Ana creates ~team: %d", code)
-	}
-	w.send("a1", `{"action":"sync"}`)
-	w.frames("a1")
+	w.arriveAs("a1", "ana", "Ana", "~team", true)
 	if code, body := w.connectAs("b1", "bo", "Bo", "~team", false); code != 403 || body != none {
 		t.Errorf("Bo, not a member: %d %q; want 403 and what a room that does not exist gets, %q", code, body, none)
 	}
@@ -1709,21 +1716,13 @@ func TestPrivateRooms(t *testing.T) {
 	if got := w.expect("a1", "access"); len(got) == 1 && got[0]["role"] != chat.RoleMember {
 		t.Errorf("invite reply %v", got[0])
 	}
-	if code, _ := w.connectAs("b1", "bo", "Bo", "~team", false); code != 200 {
-		t.Fatalf("Bo, invited: %d", code)
-	}
-	w.send("b1", `{"action":"sync"}`)
-	w.frames("b1")
+	w.arriveAs("b1", "bo", "Bo", "~team", false)
 	w.send("b1", `{"action":"invite","userId":"u-cy"}`)
 	w.expect("b1", "error code=not_allowed")
 	w.send("a1", `{"action":"new-message","text":"members only","clientId":"m1"}`)
 	w.expect("b1", "new-message name=Ana text=members only")
 	// Bo, outside, cannot learn how the room goes through rooms; Ana can.
-	if code, _ := w.connectAs("b2", "bo", "Bo", "lobby", false); code != 200 {
-		t.Fatal("Bo in a public room")
-	}
-	w.send("b2", `{"action":"sync"}`)
-	w.frames("b2")
+	w.arriveAs("b2", "bo", "Bo", "lobby", false)
 	w.send("a1", `{"action":"remove","userId":"u-bo"}`)
 	if got := w.expect("a1", "join name=Bo", "ack clientId=m1", "access name=Bo", "leave name=Bo"); len(got) == 4 && got[2]["role"] != "" {
 		t.Errorf("remove reply %v", got[2])
@@ -1964,11 +1963,7 @@ func TestMutedMembers(t *testing.T) {
 	}
 	w.send("a1", `{"action":"invite","userId":"u-cy"}`)
 	w.frames("a1")
-	if code, _ := w.connectAs("c1", "cy", "Cy", "~quiet", false); code != 200 {
-		t.Fatal("Cy connects")
-	}
-	w.send("c1", `{"action":"sync"}`)
-	w.frames("c1")
+	w.arriveAs("c1", "cy", "Cy", "~quiet", false)
 	w.frames("a1")
 	w.send("c1", `{"action":"mute","userId":"u-ana","minutes":5}`)
 	w.expect("c1", "error code=not_allowed") // a member does not mute, and the owner is not muted
@@ -2371,11 +2366,7 @@ func TestOwnedPublicRooms(t *testing.T) {
 	w.expect("a1", "error code=not_allowed")
 	w.send("a1", `{"action":"invite","userId":"u-bo","role":"moderator"}`)
 	w.expect("a1", "access")
-	if code, _ := w.connectAs("b1", "bo", "Bo", "square", false); code != 200 {
-		t.Fatal("Bo comes")
-	}
-	w.send("b1", `{"action":"sync"}`)
-	w.frames("b1")
+	w.arriveAs("b1", "bo", "Bo", "square", false)
 	w.arrive("g1", "Gus", "square")
 	gus := chat.GuestUserID(testKey("Gus"))
 	for _, id := range []string{"a1", "b1", "g1"} {

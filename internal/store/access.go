@@ -408,8 +408,8 @@ func (db *DB) CreateRoom(ctx context.Context, room, owner, name string) error {
 		return err
 	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	switch reasons := cancelReasons(err); {
-	case len(reasons) == len(items) && reasonIs(reasons[len(items)-1], reasonCondition):
+	switch {
+	case quotaRefused(err, items):
 		return errTooManyRooms
 	case cancelledByCondition(err):
 		return chat.Errorf(chat.CodeNotAllowed, "a room of that name exists already")
@@ -663,8 +663,8 @@ func (db *DB) ClaimRoom(ctx context.Context, room, owner, name string) (claimed 
 		ConditionExpression: aws.String("attribute_not_exists(seq) OR seq = :zero"), ExpressionAttributeValues: map[string]types.AttributeValue{":zero": num(0)}}}},
 		items...)
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	switch reasons := cancelReasons(err); {
-	case len(reasons) == len(items) && reasonIs(reasons[len(items)-1], reasonCondition):
+	switch {
+	case quotaRefused(err, items):
 		return false, errTooManyRooms
 	case cancelledByCondition(err):
 		return false, nil
@@ -702,6 +702,13 @@ func (db *DB) ownedRoom(room, owner, name string) ([]types.TransactWriteItem, er
 
 // errTooManyRooms refuses a room to an account that made chat.MaxRoomsMade.
 var errTooManyRooms = chat.Errorf(chat.CodeNotAllowed, fmt.Sprintf("you have made %d rooms, as many as one account may", chat.MaxRoomsMade))
+
+// quotaRefused reports whether the transaction of items, ownedRoom's
+// last, was cancelled by the owner's count of rooms (countRoom).
+func quotaRefused(err error, items []types.TransactWriteItem) bool {
+	reasons := cancelReasons(err)
+	return len(reasons) == len(items) && reasonIs(reasons[len(items)-1], reasonCondition)
+}
 
 // countRoom is the write, in a room's creation, of one more room made by
 // owner (pk quota#{userId}, sk rooms), refused past chat.MaxRoomsMade.
