@@ -300,7 +300,7 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		o.limits.ThrottlingRateLimit, o.limits.ThrottlingBurstLimit = api.ThrottlingRateLimit, api.ThrottlingBurstLimit
 	}
 	s.gw, err = localgw.New(localgw.Config{Stage: api.Stage, RouteSelectionExpression: api.RouteSelectionExpression,
-		Routes: api.Routes, Authorizer: authorizer(api), Invoker: invoker, Limits: o.limits, Faults: o.faults, Log: log,
+		Routes: api.Routes, TwoWay: api.TwoWay, Authorizer: authorizer(api), Invoker: invoker, Limits: o.limits, Faults: o.faults, Log: log,
 		APIID: localAPIID, Region: localRegion, Callers: callers})
 	if err != nil {
 		return nil, err

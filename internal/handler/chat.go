@@ -153,6 +153,11 @@ type request struct {
 	// take a token (nil: not counted): done once it has taken one or been
 	// refused, or at the latest when the invocation ends.
 	taking func()
+	// twoWay is set when API Gateway sends the sender what the function
+	// returns (a route with a route response): answer is then the latest
+	// answer, kept for the response (reply).
+	twoWay bool
+	answer []byte
 }
 
 // doneTaking counts the request's frame out of those that may take a
@@ -188,11 +193,13 @@ type response = events.APIGatewayProxyResponse
 func status(code int, body string) response { return response{StatusCode: code, Body: body} }
 
 // recoverTo turns a panic into a logged 500; defer it with the handler's
-// named response.
+// named response. On a two-way route its body is what the client hears:
+// the frame API Gateway sends for a failed integration, which clients
+// answer by sending their unacknowledged frames again.
 func recoverTo(ctx context.Context, log *slog.Logger, resp *response) {
 	if r := recover(); r != nil {
 		log.ErrorContext(ctx, "handler panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		*resp = status(500, "Internal server error")
+		*resp = status(500, `{"message":"Internal server error"}`)
 	}
 }
 
@@ -475,9 +482,15 @@ func (h *Chat) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketProx
 
 // Message serves every route but $connect and $disconnect. Whatever the
 // frame, the sender gets an answer or the documented silence (typing).
+// The answer is the response's body on every route but typing: those have
+// a route response in template.yaml (OneWay names the exception).
 func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
 	r := h.request(ev)
+	r.twoWay = ev.RequestContext.RouteKey != OneWay
 	defer recoverTo(ctx, r.log, &resp)
+	// The answer, once settle has run: the leaves it sends may reach the
+	// sender, after the answer posted first.
+	defer func() { resp = status(200, string(r.answer)) }()
 	defer h.settle(ctx, r) // after the answer and the broadcasts
 	defer r.doneTaking()   // a frame that never came to take its token
 	body := []byte(ev.Body)
@@ -499,7 +512,7 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 			}
 		}
 		h.fail(ctx, r, in, err)
-		return status(200, ""), nil
+		return response{}, nil // the answer goes in once settle has run
 	}
 	switch {
 	case chat.Writes(in.Action):
@@ -530,8 +543,13 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	if err != nil {
 		h.fail(ctx, r, in, err)
 	}
-	return status(200, ""), nil
+	return response{}, nil // the answer goes in once settle has run
 }
+
+// OneWay is the one route of the message function that has no route
+// response: a typing frame is answered by silence, and an empty body on a
+// two-way route may still reach the client, as an empty frame.
+const OneWay = chat.ActionTyping
 
 // fail answers a frame that could not be served. A connection the server
 // has no record of is closed after its error frame: the client reconnects
@@ -546,6 +564,7 @@ func (h *Chat) fail(ctx context.Context, r *request, in chat.Inbound, err error)
 	h.reply(ctx, r, chat.NewErrorEvent(err, in))
 	h.Metrics.Record(ctx, map[string]string{metrics.CodeDimension: code}, metrics.Count(metrics.FramesRejected, 1))
 	if code == chat.CodeNotConnected {
+		h.flush(ctx, r) // the answer goes before the connection does
 		if err := h.Fanout.Close(ctx, r.endpoint, r.id); err != nil {
 			r.log.WarnContext(ctx, "close connection failed", "err", err)
 		}
@@ -701,13 +720,39 @@ func (h *Chat) rooms(ctx context.Context, r *request, c chat.Connection, names [
 	return nil
 }
 
-// reply sends one frame to the requesting connection.
+// reply sends one frame to the requesting connection. On a two-way route
+// it is kept for the function's response, which API Gateway sends as the
+// invocation ends, with no Management API call: a refusal, a pong or an
+// ack costs no post. So that the connection still hears its answer before
+// anything else the invocation sends it, a kept answer is posted when a
+// later answer takes its place or a broadcast is about to reach the
+// connection (send, enqueue); broadcasts that leave it out go first.
 func (h *Chat) reply(ctx context.Context, r *request, frame any) {
 	payload, err := chat.Encode(frame)
 	if err != nil {
 		r.log.ErrorContext(ctx, "encode reply failed", "err", err)
 		return
 	}
+	if r.twoWay {
+		payload, r.answer = r.answer, payload
+		if payload == nil {
+			return
+		}
+	}
+	h.post(ctx, r, payload)
+}
+
+// flush posts the answer kept for the response, if any.
+func (h *Chat) flush(ctx context.Context, r *request) {
+	if r.answer != nil {
+		h.post(ctx, r, r.answer)
+		r.answer = nil
+	}
+}
+
+// post sends payload to the requesting connection through the Management
+// API.
+func (h *Chat) post(ctx context.Context, r *request, payload []byte) {
 	res := h.Fanout.Send(ctx, r.endpoint, []string{r.id}, payload)
 	r.gone = append(r.gone, res.Gone...) // the sender itself has gone
 	if res.Sent != 1 {

@@ -144,7 +144,36 @@ func (w *world) send(id, body string) int {
 	if err != nil {
 		w.t.Errorf("Message returned error %v", err)
 	}
+	w.answer(id, ev.RequestContext.RouteKey, resp.Body)
 	return resp.StatusCode
+}
+
+// answer does what API Gateway does with a message function's response:
+// on a route with a route response in template.yaml, its body goes to
+// the connection (once the invocation ends, after what it posted).
+func (w *world) answer(id, route, body string) {
+	w.t.Helper()
+	twoWay := twoWayRoutes(w.t)[route]
+	w.fan.mu.Lock()
+	defer w.fan.mu.Unlock()
+	switch {
+	case !twoWay && body != "":
+		w.t.Errorf("route %s has no route response, and its answer %s is lost", route, body)
+	case !twoWay, body == "", w.fan.gone[id], slices.Contains(w.fan.closed, id):
+		// An empty body (the answer was posted before a broadcast) may
+		// reach the client as an empty frame, which clients ignore.
+	default:
+		w.fan.got[id] = append(w.fan.got[id], body)
+	}
+}
+
+// twoWayRoutes returns the routes of template.yaml with a route response.
+func twoWayRoutes(t *testing.T) map[string]bool {
+	apis, err := loadTemplate(t).WebSocketAPIs()
+	if err != nil || len(apis) != 1 {
+		t.Fatalf("template.yaml's WebSocket APIs: %v, %v", apis, err)
+	}
+	return apis[0].TwoWay
 }
 
 func (w *world) disconnect(id string) int {
@@ -825,12 +854,53 @@ func TestPanicsBecome500(t *testing.T) {
 	}
 }
 
+// A two-way route's answer is the function's response, not a post, so
+// that a refusal costs no Management API call; but it is posted before a
+// broadcast that reaches its sender, so that the sender hears it first.
+func TestAnswersAreResponses(t *testing.T) {
+	w := newWorld(t)
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
+	w.frames("a1")
+	posts := func() int {
+		w.fan.mu.Lock()
+		defer w.fan.mu.Unlock()
+		n := w.fan.posts["a1"]
+		w.fan.posts["a1"] = 0
+		return n
+	}
+	posts()
+	for _, f := range [][2]string{
+		{`{"action":"ping"}`, "pong"},
+		{`{"action":"new-message","text":"one","clientId":"c1","frame":1}`, "ack clientId=c1"},
+		{`{"action":"new-message","text":"one","clientId":"c1","frame":1}`, "ack clientId=c1"}, // a copy
+		{`not json`, "error code=bad_json"},
+	} {
+		w.send("a1", f[0])
+		w.expect("a1", f[1])
+		if n := posts(); n != 0 {
+			t.Errorf("%s: %d posts to the sender, want its answer in the response", f[0], n)
+		}
+	}
+	w.send("a1", `{"action":"edit","target":1,"text":"one!","clientId":"e1","frame":2}`)
+	w.expect("a1", "ack clientId=e1", "edit name=Ana")
+	if n := posts(); n != 2 {
+		t.Errorf("an edit: %d posts to the sender, want 2 (its ack, then the edit every member gets)", n)
+	}
+	w.send("a1", `{"action":"typing"}`)
+	if n := posts(); n != 0 {
+		t.Errorf("typing: %d posts to the sender", n)
+	}
+	w.expect("a1")
+}
+
 func TestManagementEndpoint(t *testing.T) {
 	w := newWorld(t)
 	w.arrive("a1", "Ana", "r")
-	w.send("a1", `{"action":"ping"}`)
+	w.arrive("b1", "Bo", "r")
+	w.send("a1", `{"action":"new-message","text":"one"}`)
 	w.h.Endpoint = "http://127.0.0.1:9999/local"
-	w.send("a1", `{"action":"ping"}`)
+	w.send("a1", `{"action":"new-message","text":"two"}`)
 	want := map[string]bool{"https://k3x9q2w7ab.execute-api.eu-west-1.amazonaws.com/prod": true, "http://127.0.0.1:9999/local": true}
 	if got, _ := json.Marshal(w.fan.endpoints); string(got) != mustJSON(want) {
 		t.Errorf("endpoints = %s, want %s", got, mustJSON(want))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -59,13 +60,17 @@ func (h *Chat) broadcastTo(ctx context.Context, r *request, room string, conns [
 }
 
 // send posts payload to conns but except, logs the one line of a
-// broadcast (or of a shard's part of it) and records its metrics.
+// broadcast (or of a shard's part of it) and records its metrics. The
+// requesting connection, if among them, gets its answer first.
 func (h *Chat) send(ctx context.Context, r *request, room string, conns []chat.Connection, except, event string, payload []byte) {
 	ids := make([]string, 0, len(conns))
 	for _, c := range conns {
 		if c.ID != except {
 			ids = append(ids, c.ID)
 		}
+	}
+	if slices.Contains(ids, r.id) {
+		h.flush(ctx, r)
 	}
 	res := h.Fanout.Send(ctx, r.endpoint, ids, payload)
 	r.log.InfoContext(ctx, "broadcast", "room", room, "event", event, "result", res)
@@ -85,6 +90,9 @@ func (h *Chat) enqueue(ctx context.Context, r *request, room string, shards int,
 	if err != nil {
 		r.log.ErrorContext(ctx, "encode broadcast failed", "err", err)
 		return
+	}
+	if except != r.id {
+		h.flush(ctx, r) // the requesting connection may be in a shard
 	}
 	jobs := make([]fanout.Job, shards)
 	for k := range jobs {

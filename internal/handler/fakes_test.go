@@ -20,7 +20,8 @@ import (
 // answer 410 (to posts and probes).
 type fakeFanout struct {
 	mu        sync.Mutex
-	got       map[string][]string
+	got       map[string][]string // posted, and answered in a response (world.answer)
+	posts     map[string]int
 	gone      map[string]bool
 	closed    []string
 	probed    []string
@@ -28,7 +29,7 @@ type fakeFanout struct {
 }
 
 func newFakeFanout() *fakeFanout {
-	return &fakeFanout{got: map[string][]string{}, gone: map[string]bool{}, endpoints: map[string]bool{}}
+	return &fakeFanout{got: map[string][]string{}, posts: map[string]int{}, gone: map[string]bool{}, endpoints: map[string]bool{}}
 }
 
 func (f *fakeFanout) Send(_ context.Context, endpoint string, ids []string, payload []byte) fanout.Result {
@@ -42,6 +43,7 @@ func (f *fakeFanout) Send(_ context.Context, endpoint string, ids []string, payl
 			continue
 		}
 		f.got[id] = append(f.got[id], string(payload))
+		f.posts[id]++
 		res.Sent++
 	}
 	return res

@@ -341,10 +341,22 @@ func (g *Gateway) message(c *conn, typ websocket.MessageType, data []byte) {
 		time.Sleep(d)
 	}
 	// Not c.ctx: in AWS an integration runs to its end even if the client leaves.
-	if _, err := g.invoke(context.Background(), route, ev); errors.Is(err, ErrIntegrationTimeout) {
+	resp, err := g.invoke(context.Background(), route, ev)
+	switch {
+	case errors.Is(err, ErrIntegrationTimeout):
 		g.errorFrame(c, "Endpoint request timed out", ev.RequestContext.RequestID)
-	} else if err != nil {
+	case err != nil:
 		g.errorFrame(c, "Internal server error", ev.RequestContext.RequestID)
+	case !g.cfg.TwoWay[route]:
+	case int64(len(resp.Body)) > g.cfg.Limits.MaxMessageBytes:
+		g.cfg.Log.Error("route response over the frame limit", "connectionId", c.id, "route", route, "bytes", len(resp.Body))
+		g.errorFrame(c, "Internal server error", ev.RequestContext.RequestID)
+	default:
+		// Sent even when empty: clients must ignore an empty frame, which
+		// is what API Gateway is reported to send for an empty body.
+		if err := g.send(c, []byte(resp.Body)); err != nil {
+			g.cfg.Log.Info("route response not sent: the connection has gone", "connectionId", c.id, "route", route)
+		}
 	}
 }
 

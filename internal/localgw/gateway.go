@@ -75,10 +75,13 @@ type Config struct {
 	// RouteSelectionExpression is $request.body.NAME (a dotted path).
 	RouteSelectionExpression string
 	Routes                   map[string]string // route key → function
-	Authorizer               *Authorizer       // $connect's, or nil
-	Invoker                  Invoker
-	Limits                   Limits
-	Faults                   Faults // none by default
+	// TwoWay holds the routes with a route response: the body their
+	// function returns is sent to the client, as a frame, when it returns.
+	TwoWay     map[string]bool
+	Authorizer *Authorizer // $connect's, or nil
+	Invoker    Invoker
+	Limits     Limits
+	Faults     Faults // none by default
 	// Callers, when set, is checked on every Management API request, as
 	// IAM checks the calling function's policy in AWS.
 	Callers Callers

@@ -68,7 +68,14 @@ func newTestAPI(t *testing.T, limits Limits, withDefault bool, faults ...Faults)
 			record(e)
 			_, err := a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
 				ConnectionId: aws.String(e.RequestContext.ConnectionID), Data: []byte("echo:" + e.Body)})
-			return resp{StatusCode: 200}, err
+			return resp{StatusCode: 200, Body: "not sent: a one-way route"}, err
+		},
+		"Answer": func(e req) (resp, error) {
+			record(e)
+			if strings.Contains(e.Body, "quiet") {
+				return resp{StatusCode: 200}, nil
+			}
+			return resp{StatusCode: 200, Body: "answer:" + e.Body}, nil
 		},
 		"Boom": func(e req) (resp, error) { return resp{}, errors.New("boom") },
 		"Sleep": func(e req) (resp, error) {
@@ -78,12 +85,12 @@ func newTestAPI(t *testing.T, limits Limits, withDefault bool, faults ...Faults)
 		},
 		"Default": func(e req) (resp, error) { record(e); return resp{StatusCode: 200}, nil },
 	}
-	routes := map[string]string{"$connect": "Connect", "$disconnect": "Disconnect", "echo": "Echo", "boom": "Boom", "sleep": "Sleep"}
+	routes := map[string]string{"$connect": "Connect", "$disconnect": "Disconnect", "echo": "Echo", "answer": "Answer", "boom": "Boom", "sleep": "Sleep"}
 	if withDefault {
 		routes["$default"] = "Default"
 	}
 	gw, err := New(Config{Stage: "test", RouteSelectionExpression: "$request.body.action", Routes: routes,
-		Invoker: fns, Limits: limits})
+		TwoWay: map[string]bool{"answer": true, "boom": true}, Invoker: fns, Limits: limits})
 	if len(faults) == 1 {
 		gw.faults = newFaults(faults[0])
 	}
@@ -212,6 +219,24 @@ func TestRouteSelection(t *testing.T) {
 	json.Unmarshal([]byte(read(t, c)), &frame)
 	if frame["message"] != "Internal server error" || frame["connectionId"] != id || frame["requestId"] == "" {
 		t.Errorf("integration failure frame = %v", frame)
+	}
+}
+
+// A route with a route response sends the client the body its function
+// returns, even an empty one; a route without sends nothing.
+func TestRouteResponses(t *testing.T) {
+	a := newTestAPI(t, DefaultLimits(), true)
+	c, _ := a.dial("")
+	for _, f := range [][2]string{
+		{`{"action":"echo"}`, `echo:{"action":"echo"}`}, // posted; its body is not sent
+		{`{"action":"answer","n":1}`, `answer:{"action":"answer","n":1}`},
+		{`{"action":"answer","quiet":true}`, ``},
+		{`{"action":"answer","n":2}`, `answer:{"action":"answer","n":2}`},
+	} {
+		write(t, c, f[0])
+		if got := read(t, c); got != f[1] {
+			t.Errorf("%s was answered %q, want %q", f[0], got, f[1])
+		}
 	}
 }
 

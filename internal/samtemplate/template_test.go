@@ -102,6 +102,36 @@ func TestWebSocketAPI(t *testing.T) {
 		if api.Routes[k] != fn {
 			t.Errorf("route %s → %q, want %s", k, api.Routes[k], fn)
 		}
+		// The message function answers in its response on every route but
+		// typing (handler.OneWay).
+		if two := fn == "MessageFunction" && k != "typing"; api.TwoWay[k] != two {
+			t.Errorf("route %s two-way: %v, want %v", k, api.TwoWay[k], two)
+		}
+	}
+}
+
+func TestRouteResponseNeedsItsExpression(t *testing.T) {
+	const api = `
+Resources:
+  Fn: {Type: AWS::Serverless::Function}
+  Api: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}}
+  Integration: {Type: AWS::ApiGatewayV2::Integration, Properties: {IntegrationUri: !Sub "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations"}}
+  Stage: {Type: AWS::ApiGatewayV2::Stage, Properties: {ApiId: !Ref Api, StageName: prod}}
+  Route: {Type: AWS::ApiGatewayV2::Route, Properties: {ApiId: !Ref Api, RouteKey: go, Target: !Sub "integrations/${Integration}"%s}}
+  Response: {Type: AWS::ApiGatewayV2::RouteResponse, Properties: {ApiId: !Ref Api, RouteId: !Ref Route, RouteResponseKey: $default}}
+`
+	for expr, want := range map[string]string{", RouteResponseSelectionExpression: $default": "", "": "RouteResponseSelectionExpression"} {
+		tmpl, err := Parse([]byte(fmt.Sprintf(api, expr)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		apis, err := tmpl.WebSocketAPIs()
+		switch {
+		case want == "" && (err != nil || !apis[0].TwoWay["go"]):
+			t.Errorf("with %q: %v, %v; want a two-way route", expr, apis, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("with %q: error %v, want one naming %s", expr, err, want)
+		}
 	}
 }
 

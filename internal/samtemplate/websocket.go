@@ -15,6 +15,9 @@ type WebSocketAPI struct {
 	RouteSelectionExpression string
 	Stage                    string            // the stage's name (a parameter's default if it is a !Ref)
 	Routes                   map[string]string // route key → logical id of the function it invokes
+	// TwoWay holds the route keys with a route response ($default): API
+	// Gateway sends the client the body its function returns.
+	TwoWay map[string]bool
 	// ThrottlingRateLimit and ThrottlingBurstLimit are the stage's
 	// DefaultRouteSettings (0: not set).
 	ThrottlingRateLimit  float64
@@ -46,7 +49,7 @@ func (t *Template) WebSocketAPIs() ([]WebSocketAPI, error) {
 			continue
 		}
 		api := WebSocketAPI{LogicalID: id, RouteSelectionExpression: scalar(t.property(id, "RouteSelectionExpression")),
-			Routes: map[string]string{}}
+			Routes: map[string]string{}, TwoWay: map[string]bool{}}
 		for _, sid := range t.ResourcesOfType("AWS::ApiGatewayV2::Stage") {
 			if valueOf(t.property(sid, "ApiId")).Ref == id {
 				api.Stage = t.resolve(valueOf(t.property(sid, "StageName")))
@@ -74,6 +77,9 @@ func (t *Template) WebSocketAPIs() ([]WebSocketAPI, error) {
 			}
 			key := scalar(t.property(rid, "RouteKey"))
 			api.Routes[key] = fn
+			if api.TwoWay[key], err = t.twoWay(rid); err != nil {
+				return nil, err
+			}
 			a, err := t.routeAuthorizer(rid)
 			if err != nil {
 				return nil, err
@@ -107,6 +113,30 @@ func (t *Template) routeFunction(routeID string) (string, error) {
 		return "", fmt.Errorf("route %s: integration %s invokes no function of this template", routeID, m[1])
 	}
 	return f[1], nil
+}
+
+// twoWay reports whether a route has a route response. As in API Gateway,
+// the only key is $default, and it needs the route's
+// RouteResponseSelectionExpression to be $default too.
+func (t *Template) twoWay(routeID string) (bool, error) {
+	var responses []string
+	for _, id := range t.ResourcesOfType("AWS::ApiGatewayV2::RouteResponse") {
+		if valueOf(t.property(id, "RouteId")).Ref == routeID {
+			responses = append(responses, id)
+		}
+	}
+	expr := scalar(t.property(routeID, "RouteResponseSelectionExpression"))
+	switch {
+	case len(responses) == 0 && expr == "":
+		return false, nil
+	case len(responses) != 1:
+		return false, fmt.Errorf("route %s: RouteResponseSelectionExpression %q with %d route responses, want one", routeID, expr, len(responses))
+	case expr != "$default":
+		return false, fmt.Errorf("route %s has a route response: its RouteResponseSelectionExpression is %q, want $default", routeID, expr)
+	case scalar(t.property(responses[0], "RouteResponseKey")) != "$default":
+		return false, fmt.Errorf("route response %s: only the key $default is emulated (the only one WebSocket APIs have)", responses[0])
+	}
+	return true, nil
 }
 
 // routeAuthorizer returns the Lambda authorizer a route uses with the
