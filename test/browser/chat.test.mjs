@@ -6,6 +6,9 @@ import { audit, suite } from "./stack.mjs";
 // Frames overtake each other on their way to the functions, as in AWS.
 const { stack, scenario, newPage } = suite("browser", ["-fault-invoke-jitter", "60ms"]);
 
+/** A frame from the server decoded; the empty frame a two-way route may bring is {}. */
+const fromServer = (m) => (m ? JSON.parse(m) : {});
+
 /** A user with their own browser profile (localStorage), joined to room. */
 async function user(name, room) {
   const page = await newPage();
@@ -218,7 +221,7 @@ scenario("a join the page never got is noticed by its number and fetched", async
       server.send(m);
     });
     server.onMessage((m) => {
-      const f = JSON.parse(m);
+      const f = fromServer(m);
       if (f.type === "join" && f.name === "Bo" && !dropped++) return;
       ws.send(m);
     });
@@ -253,7 +256,7 @@ scenario("a lost reply to the first sync is asked for again, and what was typed 
       server.send(m);
     });
     server.onMessage((m) => {
-      if (JSON.parse(m).type === "sync" && replies++ === 0) return; // the first is lost
+      if (fromServer(m).type === "sync" && replies++ === 0) return; // the first is lost
       ws.send(m);
     });
   });
@@ -348,7 +351,7 @@ scenario("a message refused or taking too long shows Not sent with Retry and Dis
       server.send(m);
     });
     server.onMessage((m) => {
-      const f = JSON.parse(m);
+      const f = fromServer(m);
       if (f.type === "ack" && rule.loseAck && acks.get(f.clientId)?.startsWith("ack lost")) return;
       ws.send(m);
     });
@@ -571,7 +574,7 @@ async function seed(page, room, n, senders = 10) {
       let last = "";
       ws.onmessage = (e) => {
         last = e.data;
-        if (JSON.parse(e.data).type === "ack" && ++acked === count) {
+        if (e.data && JSON.parse(e.data).type === "ack" && ++acked === count) {
           ws.close();
           resolve();
         }
@@ -808,7 +811,7 @@ scenario("what was typed and not sent comes back with its room, and goes out onc
       if (f.text === "sent before a reload") clientId = f.clientId;
       server.send(m);
     });
-    server.onMessage((m) => (JSON.parse(m).type === "ack" && JSON.parse(m).clientId === clientId && lost++ === 0) || ws.send(m));
+    server.onMessage((m) => (fromServer(m).type === "ack" && fromServer(m).clientId === clientId && lost++ === 0) || ws.send(m));
   });
   await ana.reload();
   await online(ana);

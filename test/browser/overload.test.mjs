@@ -20,6 +20,7 @@ function countFrames() {
     if (!this.counted) {
       this.counted = true;
       this.addEventListener("message", (e) => {
+        if (!e.data) return; // the empty frame a two-way route may bring, which the page ignores
         const f = JSON.parse(e.data);
         if (!f.type && f.message) window.frames_.gateway++;
         if (f.type === "error") window.frames_.errors[f.code] = (window.frames_.errors[f.code] || 0) + 1;
