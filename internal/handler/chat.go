@@ -482,14 +482,14 @@ func (h *Chat) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketProx
 
 // Message serves every route but $connect and $disconnect. Whatever the
 // frame, the sender gets an answer or the documented silence (typing).
-// The answer is the response's body on every route but typing: those have
-// a route response in template.yaml (OneWay names the exception).
+// The answer is the response's body on every route but typing (OneWay),
+// each of which has a route response in template.yaml.
 func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
 	r := h.request(ev)
 	r.twoWay = ev.RequestContext.RouteKey != OneWay
 	defer recoverTo(ctx, r.log, &resp)
-	// The answer, once settle has run: the leaves it sends may reach the
-	// sender, after the answer posted first.
+	// The response carries the answer reply kept, set once settle has run:
+	// a leave settle sends to the sender posts the answer first (send).
 	defer func() { resp = status(200, string(r.answer)) }()
 	defer h.settle(ctx, r) // after the answer and the broadcasts
 	defer r.doneTaking()   // a frame that never came to take its token
