@@ -24,6 +24,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -40,11 +41,24 @@ import (
 )
 
 func main() {
+	tuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "localgw:", err)
 		os.Exit(1)
+	}
+}
+
+// tuneGC makes the collector run a quarter as often as Go's default,
+// within a soft limit of 2 GiB, unless GOGC or GOMEMLIMIT say otherwise.
+// This one process holds the gateway and every instance of every function,
+// which have a heap each in AWS: here a collection slows them all at once
+// (docs/benchmarks.md §8: a busy room's p99 and a flood's bystanders').
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" && getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(400)
+		debug.SetMemoryLimit(2 << 30)
 	}
 }
 
