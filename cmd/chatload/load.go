@@ -761,6 +761,10 @@ func (st *stats) flood(ctx context.Context, cfg config) {
 		if err != nil {
 			return
 		}
+		if len(data) == 0 {
+			n-- // the empty frame a two-way route may bring answers nothing
+			continue
+		}
 		var f struct{ Type, Code, Message string }
 		json.Unmarshal(data, &f)
 		key := f.Type

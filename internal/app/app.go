@@ -184,11 +184,13 @@ func NewRetryer() aws.Retryer {
 
 // loadAWS builds the one aws.Config every client shares: an HTTP client
 // that keeps as many idle connections per host as the fan-out runs posts
-// at once (the SDK keeps 10), or localIdleConns in the local gateway, an
-// overall timeout on every call, and NewRetryer's bounded retries.
+// at once (the SDK keeps 10), an overall timeout on every call, and
+// NewRetryer's bounded retries.
 func loadAWS(ctx context.Context, cfg Config) (aws.Config, error) {
 	idle := cfg.FanoutConcurrency
-	if cfg.ManagementEndpoint != "" {
+	// A Management API endpoint of its own is the local gateway's: there,
+	// one process runs every invocation at once (localIdleConns).
+	if inLocalGateway := cfg.ManagementEndpoint != ""; inLocalGateway {
 		idle = max(idle, localIdleConns)
 	}
 	opts := []func(*config.LoadOptions) error{

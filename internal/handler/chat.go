@@ -158,6 +158,7 @@ type request struct {
 	// answer, kept for the response (reply).
 	twoWay bool
 	answer []byte
+	start  time.Time // when the invocation began
 }
 
 // doneTaking counts the request's frame out of those that may take a
@@ -180,7 +181,7 @@ func (h *Chat) request(ev events.APIGatewayWebsocketProxyRequest) *request {
 	if rc.RequestTimeEpoch > 0 {
 		lag = min(max(h.Now().Sub(time.UnixMilli(rc.RequestTimeEpoch)), 0), maxLag)
 	}
-	return &request{id: rc.ConnectionID, endpoint: ep, lag: lag,
+	return &request{id: rc.ConnectionID, endpoint: ep, lag: lag, start: time.Now(),
 		log: h.Log.With("route", rc.RouteKey, "connectionId", rc.ConnectionID)}
 }
 
@@ -194,8 +195,8 @@ func status(code int, body string) response { return response{StatusCode: code, 
 
 // recoverTo turns a panic into a logged 500; defer it with the handler's
 // named response. On a two-way route its body is what the client hears:
-// the frame API Gateway sends for a failed integration, which clients
-// answer by sending their unacknowledged frames again.
+// the message of API Gateway's frame for a failed integration (without its
+// ids), which clients answer by sending their unacknowledged frames again.
 func recoverTo(ctx context.Context, log *slog.Logger, resp *response) {
 	if r := recover(); r != nil {
 		log.ErrorContext(ctx, "handler panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -482,19 +483,33 @@ func (h *Chat) Disconnect(ctx context.Context, ev events.APIGatewayWebsocketProx
 
 // Message serves every route but $connect and $disconnect. Whatever the
 // frame, the sender gets an answer or the documented silence (typing).
-// The answer is the response's body on every route but typing (OneWay),
-// each of which has a route response in template.yaml.
-func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (resp response, err error) {
+// The answer is the response's body on every route but typing
+// (oneWayRoute), each of which has a route response in template.yaml; a
+// panic after an answer was kept still sends it.
+func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) (response, error) {
 	r := h.request(ev)
-	r.twoWay = ev.RequestContext.RouteKey != OneWay
+	r.twoWay = ev.RequestContext.RouteKey != oneWayRoute
+	if resp := h.serve(ctx, r, ev); resp.StatusCode != 200 && r.answer == nil {
+		return resp, nil
+	}
+	return status(200, string(r.answer)), nil
+}
+
+// oneWayRoute is the one route of the message function without a route
+// response: a typing frame is answered by silence, and an empty body on a
+// two-way route may still reach the client, as an empty frame.
+const oneWayRoute = chat.ActionTyping
+
+// serve handles a frame for Message; what it answers is in r.answer (or
+// posted), once settle has run: a leave settle sends to the sender posts
+// the answer first (send).
+func (h *Chat) serve(ctx context.Context, r *request, ev events.APIGatewayWebsocketProxyRequest) (resp response) {
 	defer recoverTo(ctx, r.log, &resp)
-	// The response carries the answer reply kept, set once settle has run:
-	// a leave settle sends to the sender posts the answer first (send).
-	defer func() { resp = status(200, string(r.answer)) }()
 	defer h.settle(ctx, r) // after the answer and the broadcasts
 	defer r.doneTaking()   // a frame that never came to take its token
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
+		var err error
 		if body, err = base64.StdEncoding.DecodeString(ev.Body); err != nil {
 			body = nil // answered as bad_json below
 		}
@@ -512,7 +527,7 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 			}
 		}
 		h.fail(ctx, r, in, err)
-		return response{}, nil // the answer goes in once settle has run
+		return status(200, "")
 	}
 	switch {
 	case chat.Writes(in.Action):
@@ -543,13 +558,8 @@ func (h *Chat) Message(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	if err != nil {
 		h.fail(ctx, r, in, err)
 	}
-	return response{}, nil // the answer goes in once settle has run
+	return status(200, "")
 }
-
-// OneWay is the one route of the message function that has no route
-// response: a typing frame is answered by silence, and an empty body on a
-// two-way route may still reach the client, as an empty frame.
-const OneWay = chat.ActionTyping
 
 // fail answers a frame that could not be served. A connection the server
 // has no record of is closed after its error frame: the client reconnects
@@ -724,40 +734,44 @@ func (h *Chat) rooms(ctx context.Context, r *request, c chat.Connection, names [
 // it is kept for the function's response, which API Gateway sends as the
 // invocation ends, with no Management API call: a refusal, a pong or an
 // ack costs no post. So that the connection still hears its answer before
-// anything else the invocation sends it, a kept answer is posted when a
-// later answer takes its place or a broadcast is about to reach the
-// connection (send, enqueue); broadcasts that leave it out go first.
+// anything else the invocation sends it, and before the invocation may
+// run out of time, a kept answer is posted (flush) when a later answer
+// comes, when a broadcast is about to reach the connection (send,
+// enqueue), and before a broadcast that starts late (send); broadcasts
+// that leave it out go first.
 func (h *Chat) reply(ctx context.Context, r *request, frame any) {
 	payload, err := chat.Encode(frame)
 	if err != nil {
 		r.log.ErrorContext(ctx, "encode reply failed", "err", err)
 		return
 	}
-	if r.twoWay {
-		payload, r.answer = r.answer, payload
-		if payload == nil {
-			return
-		}
+	if !r.twoWay {
+		h.post(ctx, r, payload)
+		return
 	}
-	h.post(ctx, r, payload)
+	h.flush(ctx, r)
+	r.answer = payload
 }
 
-// flush posts the answer kept for the response, if any.
+// flush posts the answer kept for the response, if any. One the post
+// could not deliver to a connection still there stays kept: the response
+// brings it, later.
 func (h *Chat) flush(ctx context.Context, r *request) {
-	if r.answer != nil {
-		h.post(ctx, r, r.answer)
+	if r.answer != nil && h.post(ctx, r, r.answer) {
 		r.answer = nil
 	}
 }
 
 // post sends payload to the requesting connection through the Management
-// API.
-func (h *Chat) post(ctx context.Context, r *request, payload []byte) {
+// API, and reports whether that is done with: sent, or the connection
+// has gone.
+func (h *Chat) post(ctx context.Context, r *request, payload []byte) bool {
 	res := h.Fanout.Send(ctx, r.endpoint, []string{r.id}, payload)
 	r.gone = append(r.gone, res.Gone...) // the sender itself has gone
 	if res.Sent != 1 {
 		r.log.WarnContext(ctx, "reply not delivered", "result", res)
 	}
+	return res.Sent == 1 || len(res.Gone) > 0
 }
 
 func eventType(event any) string {

@@ -892,6 +892,25 @@ func TestAnswersAreResponses(t *testing.T) {
 		t.Errorf("typing: %d posts to the sender", n)
 	}
 	w.expect("a1")
+
+	// A broadcast that panics after the ack was kept: the ack still goes.
+	w.fan.mu.Lock()
+	w.fan.panicOn = "b1"
+	w.fan.mu.Unlock()
+	w.send("a1", `{"action":"new-message","text":"three","clientId":"c3","frame":3}`)
+	w.expect("a1", "ack clientId=c3")
+	w.fan.mu.Lock()
+	w.fan.panicOn = ""
+	w.fan.mu.Unlock()
+
+	// An invocation that has run a third of its time posts the answer
+	// before it broadcasts: a slow broadcast could outlast the invocation.
+	w.h.Limits.InvocationTimeout = 0
+	w.send("a1", `{"action":"new-message","text":"four","clientId":"c4","frame":4}`)
+	w.expect("a1", "ack clientId=c4")
+	if n := posts(); n != 1 {
+		t.Errorf("a late broadcast: %d posts to the sender, want its ack posted first", n)
+	}
 }
 
 func TestManagementEndpoint(t *testing.T) {

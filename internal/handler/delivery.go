@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -61,15 +60,20 @@ func (h *Chat) broadcastTo(ctx context.Context, r *request, room string, conns [
 
 // send posts payload to conns but except, logs the one line of a
 // broadcast (or of a shard's part of it) and records its metrics. The
-// requesting connection, if among them, gets its answer first.
+// requesting connection gets its answer first if it is among them, or if
+// the invocation has run a third of its time: a broadcast retrying its
+// posts for its budget could then take it past API Gateway's integration
+// timeout, and the response with it.
 func (h *Chat) send(ctx context.Context, r *request, room string, conns []chat.Connection, except, event string, payload []byte) {
 	ids := make([]string, 0, len(conns))
+	answerFirst := time.Since(r.start) > h.Limits.InvocationTimeout/3
 	for _, c := range conns {
 		if c.ID != except {
 			ids = append(ids, c.ID)
+			answerFirst = answerFirst || c.ID == r.id
 		}
 	}
-	if slices.Contains(ids, r.id) {
+	if answerFirst {
 		h.flush(ctx, r)
 	}
 	res := h.Fanout.Send(ctx, r.endpoint, ids, payload)

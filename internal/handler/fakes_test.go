@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,6 +27,7 @@ type fakeFanout struct {
 	closed    []string
 	probed    []string
 	endpoints map[string]bool
+	panicOn   string // a connection whose post panics
 }
 
 func newFakeFanout() *fakeFanout {
@@ -36,6 +38,9 @@ func (f *fakeFanout) Send(_ context.Context, endpoint string, ids []string, payl
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.endpoints[endpoint] = true
+	if f.panicOn != "" && slices.Contains(ids, f.panicOn) {
+		panic("post to " + f.panicOn)
+	}
 	res := fanout.Result{Recipients: len(ids)}
 	for _, id := range ids {
 		if f.gone[id] {

@@ -348,6 +348,7 @@ func (g *Gateway) message(c *conn, typ websocket.MessageType, data []byte) {
 	case err != nil:
 		g.errorFrame(c, "Internal server error", ev.RequestContext.RequestID)
 	case !g.cfg.TwoWay[route]:
+		// One-way: the body is dropped, as in AWS.
 	case int64(len(resp.Body)) > g.cfg.Limits.MaxMessageBytes:
 		g.cfg.Log.Error("route response over the frame limit", "connectionId", c.id, "route", route, "bytes", len(resp.Body))
 		g.errorFrame(c, "Internal server error", ev.RequestContext.RequestID)
