@@ -103,7 +103,7 @@ func TestWebSocketAPI(t *testing.T) {
 			t.Errorf("route %s → %q, want %s", k, api.Routes[k], fn)
 		}
 		// The message function answers in its response on every route but
-		// typing (handler.OneWay).
+		// typing (the handler's oneWayRoute).
 		if two := fn == "MessageFunction" && k != "typing"; api.TwoWay[k] != two {
 			t.Errorf("route %s two-way: %v, want %v", k, api.TwoWay[k], two)
 		}
