@@ -756,15 +756,15 @@ func (st *stats) flood(ctx context.Context, cfg config) {
 	}()
 	rctx, cancel := context.WithTimeout(ctx, cfg.duration+cfg.drain)
 	defer cancel()
-	for n := 0; n < cfg.flood; n++ {
+	for answered := 0; answered < cfg.flood; {
 		_, data, err := ws.Read(rctx)
 		if err != nil {
 			return
 		}
 		if len(data) == 0 {
-			n-- // the empty frame a two-way route may bring answers nothing
-			continue
+			continue // the empty frame a two-way route may bring answers nothing
 		}
+		answered++
 		var f struct{ Type, Code, Message string }
 		json.Unmarshal(data, &f)
 		key := f.Type

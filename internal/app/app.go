@@ -188,9 +188,8 @@ func NewRetryer() aws.Retryer {
 // NewRetryer's bounded retries.
 func loadAWS(ctx context.Context, cfg Config) (aws.Config, error) {
 	idle := cfg.FanoutConcurrency
-	// A Management API endpoint of its own is the local gateway's: there,
-	// one process runs every invocation at once (localIdleConns).
-	if inLocalGateway := cfg.ManagementEndpoint != ""; inLocalGateway {
+	if cfg.ManagementEndpoint != "" {
+		// The local gateway's: one process runs every invocation at once.
 		idle = max(idle, localIdleConns)
 	}
 	opts := []func(*config.LoadOptions) error{
