@@ -564,7 +564,8 @@ export class ChatClient extends EventTarget {
    */
   onPresenceLog(f) {
     if (f.live) {
-      // Leaves the server sent together: live events, not the reply.
+      // Events the server sent together (leaves found at once, a busy room's
+      // burst): live events, not the reply.
       for (const e of f.events) this.applyEvent(e);
       return this.notePresence();
     }

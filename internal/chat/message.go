@@ -162,6 +162,12 @@ type PresenceHead struct {
 	// connections (at least 1): those they are placed in now and, for a
 	// while after the room emptied and the count shrank, the count before.
 	Shards int
+	// ToldAt is when the room was last told its joins and leaves at once
+	// or by a flush (zero: never), FlushDue when a flush of those held
+	// back since is due (zero: none pending), and FlushedTo the number a
+	// flush last read up to (docs/storage.md "Presence in bursts").
+	ToldAt, FlushDue time.Time
+	FlushedTo        int64
 }
 
 // ErrNoConnection is returned for a connection that is not stored, or no

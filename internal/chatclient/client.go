@@ -1120,7 +1120,7 @@ func (c *Client) onPresenceLog(f inbound) {
 	}
 	c.notePresence()
 	switch {
-	case f.Live: // leaves the server sent together: live events, not the reply
+	case f.Live: // events the server sent together: live events, not the reply
 	case f.More:
 		c.requestPresence()
 	case c.pHighest > c.pLast && c.pStuck == c.pLast:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -12,15 +13,25 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Job is one shard of a broadcast, as the fan-out function gets it.
+// Job is one shard of a broadcast, as the fan-out function gets it, or
+// (Kind KindPresence) a room's joins and leaves held back to go out
+// together.
 type Job struct {
+	Kind     string `json:"kind,omitempty"`
 	Endpoint string `json:"endpoint"` // the Management API to post through
 	Room     string `json:"room"`
 	Shard    int    `json:"shard"`
 	Except   string `json:"except,omitempty"` // the connection not to post to (the sender)
 	Event    string `json:"event"`            // its type, for the log
 	Payload  []byte `json:"payload"`          // the frame, as posted
+	// Delay keeps the job from the fan-out function this long (SQS's
+	// DelaySeconds: whole seconds, rounded up, at most 15 minutes).
+	Delay time.Duration `json:"-"`
 }
+
+// KindPresence is the kind of a job that tells a room the joins and
+// leaves held back since it was last told.
+const KindPresence = "presence"
 
 // SQS is the part of SQS a Queue uses. *sqs.Client satisfies it.
 type SQS interface {
@@ -40,6 +51,7 @@ type Queue struct {
 const (
 	batchEntries = 10
 	batchBytes   = 256 << 10
+	maxDelay     = 900 // seconds
 )
 
 // Enqueue sends jobs, a few batches at once, and returns those SQS did
@@ -85,7 +97,8 @@ func (q *Queue) send(ctx context.Context, jobs []Job) ([]Job, error) {
 		if err != nil {
 			return jobs, fmt.Errorf("encode fan-out job: %w", err)
 		}
-		entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body))}
+		entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body)),
+			DelaySeconds: int32(min((j.Delay+time.Second-1)/time.Second, maxDelay))}
 	}
 	out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &q.URL, Entries: entries})
 	if err != nil {

@@ -34,6 +34,10 @@ type Connections interface {
 	CountOnline(ctx context.Context, room string, delta int64) (chat.PresenceHead, error)
 	CorrectOnline(ctx context.Context, room string, was, n int64) error
 	ClaimOnlinePush(ctx context.Context, room string, online int64, prev, now time.Time) (bool, error)
+	ClaimTell(ctx context.Context, room string, prev, now time.Time) (bool, error)
+	ScheduleFlush(ctx context.Context, room string, prev, due time.Time) (ok bool, pending time.Time, err error)
+	TakeFlush(ctx context.Context, room string, now time.Time) (chat.PresenceHead, error)
+	MarkFlushed(ctx context.Context, room string, to int64) error
 	PresenceSince(ctx context.Context, room string, after int64, limit int) ([]chat.PresenceEvent, bool, error)
 	Members(ctx context.Context, room, cursor string, limit int) ([]chat.Member, string, error)
 }
@@ -112,7 +116,9 @@ type Chat struct {
 	Access  Access
 	Fanout  Broadcaster
 	// Queue, when set, takes the broadcasts to rooms of several shards,
-	// one job per shard; without it every broadcast is sent in process.
+	// one job per shard, and holds back the joins and leaves of a burst
+	// to go out together; without it every broadcast is sent in process,
+	// at once.
 	Queue   Queue
 	Log     *slog.Logger
 	Metrics metrics.Recorder // the zero value records nothing
@@ -614,7 +620,7 @@ func (h *Chat) announceJoin(ctx context.Context, r *request, c chat.Connection) 
 		return // the join stays pending for the next frame
 	}
 	if e, ok := h.claimJoin(ctx, r, c, head); ok {
-		h.broadcast(ctx, r, c.Room, r.id, e)
+		h.tellPresence(ctx, r, c.Room, head, r.id, []chat.PresenceEvent{e}, nil)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
+	"github.com/chatgo/serverless-chat/internal/fanout"
 	"github.com/chatgo/serverless-chat/internal/invite"
 	"github.com/chatgo/serverless-chat/internal/metrics"
 	"github.com/chatgo/serverless-chat/internal/store"
@@ -2596,5 +2597,90 @@ func TestPrivateRoomUnreadableFromOutside(t *testing.T) {
 		if msgs := got[0]["messages"].([]any); len(msgs) != 1 || msgs[0].(map[string]any)["text"] != "the secret" {
 			t.Errorf("the private room's history changed: %v", msgs)
 		}
+	}
+}
+
+// With a queue, a room's joins and leaves in a burst go out together: the
+// first at once, the rest held back a window and told in one live presence
+// frame by the fan-out function. A quiet room hears at once again, and a
+// queue that refuses the flush costs the hold, not the events.
+func TestPresenceInABurstGoesOutTogether(t *testing.T) {
+	w := newWorld(t)
+	q := &fakeQueue{}
+	w.h.Queue = q
+	// A small room hears every join at once, however fast they come.
+	for i := range burstRoomSize - 1 {
+		w.arrive(fmt.Sprint("s", i), fmt.Sprint("small", i), "r")
+	}
+	var joins []string
+	for i := 1; i < burstRoomSize-1; i++ {
+		joins = append(joins, fmt.Sprint("join name=small", i))
+	}
+	w.expect("s0", joins...)
+	if jobs := q.take(t); len(jobs.Records) != 0 {
+		t.Fatalf("%d jobs queued in a small room", len(jobs.Records))
+	}
+	for i := range burstRoomSize - 1 {
+		w.frames(fmt.Sprint("s", i))
+	}
+
+	w.arrive("c0", "user0", "r") // the room's size
+	w.expect("s0", "join name=user0")
+	w.now = w.now.Add(presenceWindow)
+	w.arrive("c1", "user1", "r") // at once: the room was not told for a window
+	w.expect("c0", "join name=user1")
+	if jobs := q.take(t); len(jobs.Records) != 0 {
+		t.Fatalf("%d jobs queued for a join told at once", len(jobs.Records))
+	}
+
+	w.now = w.now.Add(100 * time.Millisecond)
+	w.arrive("c2", "user2", "r")
+	w.arrive("c3", "user3", "r")
+	w.disconnect("c1")
+	w.expect("c0") // held back
+	w.expect("c2")
+	q.mu.Lock()
+	jobs := q.jobs
+	q.mu.Unlock()
+	if len(jobs) != 1 || jobs[0].Kind != fanout.KindPresence || jobs[0].Room != "r" || jobs[0].Delay != presenceWindow {
+		t.Fatalf("jobs queued for the held events: %+v, want one presence flush of room r a window later", jobs)
+	}
+
+	w.now = w.now.Add(presenceWindow)
+	if resp, err := w.h.Deliver(t.Context(), q.take(t)); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("Deliver = %+v, %v", resp, err)
+	}
+	got := w.expect("c0", "presence")
+	var told []string
+	if len(got) == 1 {
+		if got[0]["live"] != true {
+			t.Errorf("the flush's frame is not marked live: %v", got[0])
+		}
+		for _, e := range got[0]["events"].([]any) {
+			e := e.(map[string]any)
+			told = append(told, fmt.Sprint(e["type"], " ", e["name"], " ", e["pseq"]))
+		}
+	}
+	// The flush reads from the last flush's end (none yet: a page back):
+	// the joins that went out at once, told again, change nothing.
+	n := burstRoomSize - 1
+	want := fmt.Sprintf("join user0 %d,join user1 %d,join user2 %d,join user3 %d,leave user1 %d", n+1, n+2, n+3, n+4, n+5)
+	if !strings.HasSuffix(strings.Join(told, ","), want) || len(told) != n+5 {
+		t.Errorf("the flush told %q, want every event, ending %q", strings.Join(told, ","), want)
+	}
+	w.expect("c2", "presence")
+	w.expect("c3", "presence")
+
+	// Quiet for a window: told at once again.
+	w.now = w.now.Add(2 * presenceWindow)
+	w.arrive("c4", "user4", "r")
+	for _, id := range []string{"c0", "c2", "c3"} {
+		w.expect(id, "join name=user4")
+	}
+	// A flush the queue refuses is run at once.
+	q.refuse = true
+	w.arrive("c5", "user5", "r")
+	if got := w.expect("c0", "presence"); len(got) == 1 && !strings.Contains(fmt.Sprint(got[0]["events"]), "user5") {
+		t.Errorf("the flush run at once did not tell user5's join: %v", got[0])
 	}
 }

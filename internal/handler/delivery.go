@@ -147,7 +147,11 @@ func (h *Chat) deliverRecord(ctx context.Context, rec events.SQSMessage) (err er
 	var resp response
 	func() {
 		defer recoverTo(ctx, r.log, &resp)
-		err = h.deliver(ctx, r, j)
+		if j.Kind == fanout.KindPresence {
+			err = h.flushPresence(ctx, r, j.Room)
+		} else {
+			err = h.deliver(ctx, r, j)
+		}
 	}()
 	if resp.StatusCode == 500 { // recovered from a panic
 		return fmt.Errorf("fan-out of message %s panicked", rec.MessageId)

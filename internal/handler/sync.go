@@ -31,11 +31,8 @@ func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.
 		join, joined = h.claimJoin(ctx, r, c, head)
 	}
 	defer func() { // after the reply, or the error
-		switch {
-		case joined && conns == nil: // the room was not read
-			h.broadcast(ctx, r, c.Room, r.id, join)
-		case joined:
-			h.broadcastTo(ctx, r, c.Room, conns, r.id, join)
+		if joined {
+			h.tellPresence(ctx, r, c.Room, head, r.id, []chat.PresenceEvent{join}, conns)
 		}
 		h.pushOnline(ctx, r, c.Room, head)
 	}()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,12 +105,16 @@ type plogHead struct {
 	Shards       int   `dynamodbav:"shards"`                // absent: 1 (shards.go)
 	Spread       int   `dynamodbav:"spread,omitempty"`      // the count before it shrank, read until SpreadUntil
 	SpreadUntil  int64 `dynamodbav:"spreadUntil,omitempty"` // Unix ms
+	ToldAt       int64 `dynamodbav:"toldAt"`                // Unix ms (ClaimTell, TakeFlush)
+	FlushDue     int64 `dynamodbav:"flushDue"`              // Unix ms (ScheduleFlush)
+	FlushedTo    int64 `dynamodbav:"flushedTo"`             // a pseq (MarkFlushed)
 }
 
 // head is the head as readers use it at now: Shards says how many shards
 // to read.
 func (h plogHead) head(now time.Time) chat.PresenceHead {
-	return chat.PresenceHead{PSeq: h.Seq, Online: h.Online, PushedOnline: h.PushedOnline, PushedAt: optionalMS(h.PushedAt), Shards: h.readShards(now)}
+	return chat.PresenceHead{PSeq: h.Seq, Online: h.Online, PushedOnline: h.PushedOnline, PushedAt: optionalMS(h.PushedAt), Shards: h.readShards(now),
+		ToldAt: optionalMS(h.ToldAt), FlushDue: optionalMS(h.FlushDue), FlushedTo: h.FlushedTo}
 }
 
 // CountOnline adds delta to a room's count of users online, and returns
@@ -172,6 +177,95 @@ func (db *DB) ClaimOnlinePush(ctx context.Context, room string, online int64, pr
 		return false, fmt.Errorf("claim the push of room %q's count online: %w", room, err)
 	}
 	return true, nil
+}
+
+// A room's joins and leaves go out in bursts when a queue can hold them
+// back (docs/storage.md "Presence in bursts"): its head's toldAt is when
+// the room was last told them, flushDue when a flush of those held back
+// since is due (absent: none is pending), flushedTo the number the last
+// flush read up to.
+
+// ClaimTell records that a room is told its joins and leaves at now, if it
+// was last told at prev (the head's ToldAt when read): of concurrent
+// callers one tells the room at once.
+func (db *DB) ClaimTell(ctx context.Context, room string, prev, now time.Time) (bool, error) {
+	ok, _, err := db.swapHeadTime(ctx, room, "toldAt", prev, now)
+	if err != nil {
+		return false, fmt.Errorf("claim telling room %q its presence: %w", room, err)
+	}
+	return ok, nil
+}
+
+// ScheduleFlush sets a room's flush due at due, if the one pending is
+// still the one due at prev (zero: none), as the caller read it. If not,
+// it returns the one pending now (zero: none; a flush took it meanwhile).
+func (db *DB) ScheduleFlush(ctx context.Context, room string, prev, due time.Time) (ok bool, pending time.Time, err error) {
+	ok, pending, err = db.swapHeadTime(ctx, room, "flushDue", prev, due)
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("schedule the presence flush of room %q: %w", room, err)
+	}
+	return ok, pending, nil
+}
+
+// swapHeadTime sets the time attr of a room's presence head to next if it
+// is prev (zero: absent); if not, it returns what it is.
+func (db *DB) swapHeadTime(ctx context.Context, room, attr string, prev, next time.Time) (bool, time.Time, error) {
+	cond, values := "attribute_not_exists(#t)", map[string]types.AttributeValue{":next": num(ms(next))}
+	if !prev.IsZero() {
+		cond, values[":prev"] = "#t = :prev", num(ms(prev))
+	}
+	item, ok, err := db.updateReturning(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
+		UpdateExpression:          aws.String("SET #t = :next"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  map[string]string{"#t": attr},
+		ExpressionAttributeValues: values,
+	})
+	if err != nil || ok {
+		return ok, time.Time{}, err
+	}
+	var v int64
+	if n, ok := item[attr].(*types.AttributeValueMemberN); ok {
+		if v, err = strconv.ParseInt(n.Value, 10, 64); err != nil {
+			return false, time.Time{}, fmt.Errorf("read %s of room %q's presence head: %w", attr, room, err)
+		}
+	}
+	return false, optionalMS(v), nil
+}
+
+// TakeFlush takes a room's pending flush, if any, records the room told at
+// now and returns its head: a caller that finds no flush pending from now
+// on schedules its own.
+func (db *DB) TakeFlush(ctx context.Context, room string, now time.Time) (chat.PresenceHead, error) {
+	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
+		UpdateExpression:          aws.String("REMOVE flushDue SET toldAt = :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(ms(now))},
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return chat.PresenceHead{}, fmt.Errorf("take the presence flush of room %q: %w", room, err)
+	}
+	var head plogHead
+	if err := unmarshal(out.Attributes, &head); err != nil {
+		return chat.PresenceHead{}, err
+	}
+	return head.head(db.Now()), nil
+}
+
+// MarkFlushed records that a flush read a room's presence log up to pseq
+// to; a flush that read further already stays.
+func (db *DB) MarkFlushed(ctx context.Context, room string, to int64) error {
+	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
+		UpdateExpression:          aws.String("SET flushedTo = :to"),
+		ConditionExpression:       aws.String("attribute_not_exists(flushedTo) OR flushedTo < :to"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":to": num(to)},
+	})
+	if err != nil && !conditionFailed(err) {
+		return fmt.Errorf("mark the presence of room %q flushed to %d: %w", room, to, err)
+	}
+	return nil
 }
 
 // PresenceSince returns, in order, up to limit of a room's kept presence

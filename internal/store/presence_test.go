@@ -182,3 +182,74 @@ func TestCountOnlineAndItsPushes(t *testing.T) {
 		t.Error("the next push, against the head read, was not claimed")
 	}
 }
+
+// Of concurrent callers one claims telling a room its presence, and one
+// schedules its flush; the others learn the flush that is pending. Taking
+// the flush leaves none pending and records the room told; the log's
+// flushed-to mark only grows.
+func TestPresenceFlushIsScheduledOnce(t *testing.T) {
+	f := newDB(t)
+	ctx := t.Context()
+	now := f.now.Truncate(time.Millisecond)
+	const n = 8
+	var told, scheduled atomic.Int64
+	pending := make([]time.Time, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ok, err := f.db.ClaimTell(ctx, "r", time.Time{}, now)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				told.Add(1)
+			}
+			due := now.Add(time.Duration(i+1) * time.Second)
+			ok, pending[i], err = f.db.ScheduleFlush(ctx, "r", time.Time{}, due)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				scheduled.Add(1)
+				pending[i] = due
+			}
+		})
+	}
+	wg.Wait()
+	if told.Load() != 1 || scheduled.Load() != 1 {
+		t.Fatalf("%d claimed telling and %d scheduled a flush; want 1 and 1", told.Load(), scheduled.Load())
+	}
+	head, err := f.db.PresenceHead(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range pending {
+		if !p.Equal(head.FlushDue) {
+			t.Errorf("caller %d sees the flush due at %v, the head has %v", i, p, head.FlushDue)
+		}
+	}
+	if !head.ToldAt.Equal(now) {
+		t.Errorf("ToldAt = %v, want %v", head.ToldAt, now)
+	}
+	// A claim on a stale read fails.
+	if ok, err := f.db.ClaimTell(ctx, "r", now.Add(-time.Minute), now.Add(time.Second)); ok || err != nil {
+		t.Errorf("ClaimTell after a stale read = %v, %v; want false", ok, err)
+	}
+
+	later := now.Add(5 * time.Second)
+	head, err = f.db.TakeFlush(ctx, "r", later)
+	if err != nil || !head.FlushDue.IsZero() || !head.ToldAt.Equal(later) {
+		t.Fatalf("TakeFlush = %+v, %v; want no flush pending, told at %v", head, err, later)
+	}
+	if ok, _, err := f.db.ScheduleFlush(ctx, "r", time.Time{}, later.Add(time.Second)); !ok || err != nil {
+		t.Errorf("ScheduleFlush after the flush was taken = %v, %v; want it scheduled", ok, err)
+	}
+	for _, to := range []int64{7, 3} {
+		if err := f.db.MarkFlushed(ctx, "r", to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if head, err := f.db.PresenceHead(ctx, "r"); err != nil || head.FlushedTo != 7 {
+		t.Errorf("FlushedTo = %d (%v) after marks 7 then 3, want 7", head.FlushedTo, err)
+	}
+}
