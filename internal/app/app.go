@@ -35,6 +35,7 @@ var (
 	_ handler.Senders     = (*store.DB)(nil)
 	_ handler.Buckets     = (*store.DB)(nil)
 	_ handler.Messages    = (*store.DB)(nil)
+	_ handler.Bursts      = (*store.DB)(nil)
 	_ handler.Broadcaster = (*fanout.Sender)(nil)
 	_ handler.Queue       = (*fanout.Queue)(nil)
 	_ fanout.SQS          = (*sqs.Client)(nil)
@@ -140,6 +141,7 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 		Access:       db,
 		Fanout:       sender,
 		Queue:        queue,
+		Bursts:       db,
 		Log:          log,
 		Metrics:      metrics.Recorder{Log: metricsLog, Namespace: cfg.MetricsNamespace},
 		Limits:       limits,

@@ -163,9 +163,9 @@ type PresenceHead struct {
 	// while after the room emptied and the count shrank, the count before.
 	Shards int
 	// ToldAt is when the room was last told its joins and leaves at once
-	// or by a flush (zero: never), FlushDue when a flush of those held
-	// back since is due (zero: none pending), and FlushedTo the number a
-	// flush last read up to (docs/storage.md "Presence in bursts").
+	// or by a flush (zero: never), FlushDue when the flush of those held
+	// back since is due (zero: none pending), and FlushedTo the number up
+	// to which it was told every one (docs/storage.md "Presence in bursts").
 	ToldAt, FlushDue time.Time
 	FlushedTo        int64
 }

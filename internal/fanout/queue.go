@@ -24,6 +24,7 @@ type Job struct {
 	Except   string `json:"except,omitempty"` // the connection not to post to (the sender)
 	Event    string `json:"event"`            // its type, for the log
 	Payload  []byte `json:"payload"`          // the frame, as posted
+	Due      int64  `json:"due,omitempty"`    // a presence flush's due time (Unix ms), as the room's head has it
 	// Delay keeps the job from the fan-out function this long (SQS's
 	// DelaySeconds: whole seconds, rounded up, at most 15 minutes).
 	Delay time.Duration `json:"-"`
@@ -51,7 +52,7 @@ type Queue struct {
 const (
 	batchEntries = 10
 	batchBytes   = 256 << 10
-	maxDelay     = 900 // seconds
+	maxDelay     = 15 * time.Minute
 )
 
 // Enqueue sends jobs, a few batches at once, and returns those SQS did
@@ -98,7 +99,7 @@ func (q *Queue) send(ctx context.Context, jobs []Job) ([]Job, error) {
 			return jobs, fmt.Errorf("encode fan-out job: %w", err)
 		}
 		entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body)),
-			DelaySeconds: int32(min((j.Delay+time.Second-1)/time.Second, maxDelay))}
+			DelaySeconds: int32((min(max(j.Delay, 0), maxDelay) + time.Second - 1) / time.Second)}
 	}
 	out, err := q.Client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &q.URL, Entries: entries})
 	if err != nil {

@@ -34,12 +34,16 @@ type Connections interface {
 	CountOnline(ctx context.Context, room string, delta int64) (chat.PresenceHead, error)
 	CorrectOnline(ctx context.Context, room string, was, n int64) error
 	ClaimOnlinePush(ctx context.Context, room string, online int64, prev, now time.Time) (bool, error)
-	ClaimTell(ctx context.Context, room string, prev, now time.Time) (bool, error)
-	ScheduleFlush(ctx context.Context, room string, prev, due time.Time) (ok bool, pending time.Time, err error)
-	TakeFlush(ctx context.Context, room string, now time.Time) (chat.PresenceHead, error)
-	MarkFlushed(ctx context.Context, room string, to int64) error
 	PresenceSince(ctx context.Context, room string, after int64, limit int) ([]chat.PresenceEvent, bool, error)
 	Members(ctx context.Context, room, cursor string, limit int) ([]chat.Member, string, error)
+}
+
+// Bursts hold back a busy room's joins and leaves to go out together
+// (atOnce).
+type Bursts interface {
+	ClaimTell(ctx context.Context, room string, prev, now time.Time, to int64) (bool, error)
+	ScheduleFlush(ctx context.Context, room string, prev, due time.Time) (ok bool, pending time.Time, err error)
+	FinishFlush(ctx context.Context, room string, due, now time.Time, to int64) (bool, error)
 }
 
 // Senders reads and updates the record of the connection a frame came from.
@@ -107,7 +111,7 @@ type Queue interface {
 }
 
 // Chat serves the chat's routes. All fields must be set except Endpoint,
-// ConnectGrace, Tokens, Queue and Invites.
+// ConnectGrace, Tokens, Queue and Invites; Bursts with Queue.
 type Chat struct {
 	Conns   Connections
 	Senders Senders
@@ -116,10 +120,11 @@ type Chat struct {
 	Access  Access
 	Fanout  Broadcaster
 	// Queue, when set, takes the broadcasts to rooms of several shards,
-	// one job per shard, and holds back the joins and leaves of a burst
-	// to go out together; without it every broadcast is sent in process,
-	// at once.
+	// one job per shard, and with Bursts holds back the joins and leaves
+	// of a burst to go out together; without it every broadcast is sent
+	// in process, at once.
 	Queue   Queue
+	Bursts  Bursts
 	Log     *slog.Logger
 	Metrics metrics.Recorder // the zero value records nothing
 	Limits  chat.Limits
@@ -619,8 +624,8 @@ func (h *Chat) announceJoin(ctx context.Context, r *request, c chat.Connection) 
 		r.log.ErrorContext(ctx, "read the room's presence head failed", "room", c.Room, "err", err)
 		return // the join stays pending for the next frame
 	}
-	if e, ok := h.claimJoin(ctx, r, c, head); ok {
-		h.tellPresence(ctx, r, c.Room, head, r.id, []chat.PresenceEvent{e}, nil)
+	if e, ok := h.claimJoin(ctx, r, c, head); ok && h.atOnce(ctx, r, c.Room, head, []chat.PresenceEvent{e}) {
+		h.broadcast(ctx, r, c.Room, r.id, e)
 	}
 }
 

@@ -147,10 +147,10 @@ func (h *Chat) deliverRecord(ctx context.Context, rec events.SQSMessage) (err er
 	var resp response
 	func() {
 		defer recoverTo(ctx, r.log, &resp)
-		if j.Kind == fanout.KindPresence {
-			err = h.flushPresence(ctx, r, j.Room)
-		} else {
+		if j.Kind != fanout.KindPresence {
 			err = h.deliver(ctx, r, j)
+		} else if err = h.flushPresence(ctx, r, j.Room, time.UnixMilli(j.Due)); err != nil {
+			r.log.ErrorContext(ctx, "presence flush failed", "room", j.Room, "err", err)
 		}
 	}()
 	if resp.StatusCode == 500 { // recovered from a panic

@@ -75,7 +75,15 @@ func (h *Chat) leave(ctx context.Context, r *request, room string, ps []chat.Pre
 	for i, p := range ps {
 		events[i] = h.presenceEvent(ctx, r, room, p, now)
 	}
-	h.tellPresence(ctx, r, room, head, "", events, nil)
+	if h.atOnce(ctx, r, room, head, events) {
+		if len(events) == 1 {
+			h.broadcast(ctx, r, room, "", events[0])
+		} else {
+			for batch := range slices.Chunk(events, h.Limits.PresencePage) {
+				h.broadcast(ctx, r, room, "", chat.PresenceLog{Type: chat.TypePresence, After: max(batch[0].PSeq-1, 0), Events: batch, Live: true})
+			}
+		}
+	}
 	if err == nil {
 		h.pushOnline(ctx, r, room, head)
 	}
@@ -87,119 +95,108 @@ func (h *Chat) leave(ctx context.Context, r *request, room string, ps []chat.Pre
 // once and the others are held back for presenceWindow, then go out
 // together in one live presence frame: a flush, which the fan-out
 // function runs from a job the queue delays. So a room's members are told
-// of its changes at most about twice a window, however many there are:
+// of its changes about twice a window at most, however many there are:
 // without it a room of k filling up costs k posts per arrival.
 const (
 	burstRoomSize  = 20
 	presenceWindow = time.Second // SQS delays by whole seconds
 	// flushMargin: a flush due at least this much later is sure to read
-	// the presence log after what its caller stored.
+	// the presence log after what its caller kept there (clocks of
+	// function instances differ by a few milliseconds).
 	flushMargin = 200 * time.Millisecond
 	// flushTries bounds a caller's attempts to see a flush scheduled
-	// while others schedule and take them.
+	// while others schedule and finish them.
 	flushTries = 3
 )
 
-// tellPresence tells a room its joins and leaves events, numbered and
-// kept in its presence log, at once or with the next flush (above). head
-// is the room's, as read before they were kept; conns, when set, is the
-// room as read after they were kept.
-func (h *Chat) tellPresence(ctx context.Context, r *request, room string, head chat.PresenceHead, except string, events []chat.PresenceEvent, conns []chat.Connection) {
-	if len(events) == 0 {
-		return
-	}
-	now := h.Now()
-	if h.Queue == nil || head.Online < burstRoomSize || h.tellNow(ctx, r, room, head, now) {
-		frames := []any{events[0]}
-		if len(events) > 1 { // several at once, as a presence reply has them
-			frames = nil
-			for batch := range slices.Chunk(events, h.Limits.PresencePage) {
-				frames = append(frames, chat.PresenceLog{Type: chat.TypePresence, After: max(batch[0].PSeq-1, 0), Events: batch, Live: true})
-			}
-		}
-		for _, f := range frames {
-			if conns != nil {
-				h.broadcastTo(ctx, r, room, conns, except, f)
-			} else {
-				h.broadcast(ctx, r, room, except, f)
-			}
-		}
-		return
-	}
-	h.holdPresence(ctx, r, room, head.FlushDue, now)
-}
-
-// tellNow reports whether the room is told at once: it was not told for a
-// window, and this caller claimed it. A claim that fails to be made tells
-// the room at once, as without a queue.
-func (h *Chat) tellNow(ctx context.Context, r *request, room string, head chat.PresenceHead, now time.Time) bool {
-	if now.Sub(head.ToldAt) < presenceWindow {
-		return false
-	}
-	ok, err := h.Conns.ClaimTell(ctx, room, head.ToldAt, now)
-	if err != nil {
-		r.log.ErrorContext(ctx, "claim telling presence failed; told at once", "room", room, "err", err)
+// atOnce reports whether a room's joins and leaves events, numbered and
+// kept in its presence log, go out at once; if not, a flush will tell
+// them (above). head is the room's, as read before they were kept.
+// Whatever cannot be held, for a failed write or a queue that refuses,
+// goes out at once.
+func (h *Chat) atOnce(ctx context.Context, r *request, room string, head chat.PresenceHead, events []chat.PresenceEvent) bool {
+	if h.Queue == nil || head.Online < burstRoomSize {
 		return true
 	}
-	return ok
+	now := h.Now()
+	if now.Sub(head.ToldAt) >= presenceWindow && head.FlushDue.IsZero() {
+		var to int64
+		for _, e := range events {
+			to = max(to, e.PSeq)
+		}
+		ok, err := h.Bursts.ClaimTell(ctx, room, head.ToldAt, now, to)
+		if err != nil {
+			r.log.ErrorContext(ctx, "claim telling presence failed; told at once", "room", room, "err", err)
+		}
+		if ok || err != nil {
+			return true
+		}
+	}
+	return !h.held(ctx, r, room, head.FlushDue, now)
 }
 
-// holdPresence makes sure that a flush reads the room's presence log
-// after what the caller kept there: one pending (due at pending, as read)
-// that is due late enough, or one it schedules and enqueues. If it cannot,
-// it flushes at once.
-func (h *Chat) holdPresence(ctx context.Context, r *request, room string, pending, now time.Time) {
+// held reports whether a flush will read the room's presence log after
+// what the caller kept there: one pending (due at pending, as read) that
+// is due late enough, or one it schedules. Every flush due has its job on
+// the queue first, delayed until then: the flush reads the log after it.
+func (h *Chat) held(ctx context.Context, r *request, room string, pending, now time.Time) bool {
 	for range flushTries {
 		if pending.Sub(now) >= flushMargin {
-			return
+			return true
 		}
-		due := now.Add(presenceWindow)
-		ok, p, err := h.Conns.ScheduleFlush(ctx, room, pending, due)
+		due := now.Add(presenceWindow).Truncate(time.Millisecond)
+		job := fanout.Job{Kind: fanout.KindPresence, Endpoint: r.endpoint, Room: room, Event: chat.TypePresence, Due: due.UnixMilli(), Delay: presenceWindow}
+		if failed, err := h.Queue.Enqueue(ctx, []fanout.Job{job}); len(failed) > 0 {
+			r.log.ErrorContext(ctx, "queue a presence flush failed; told at once", "room", room, "err", err)
+			return false
+		}
+		ok, p, err := h.Bursts.ScheduleFlush(ctx, room, pending, due)
 		if err != nil {
-			r.log.ErrorContext(ctx, "schedule a presence flush failed; flushed at once", "room", room, "err", err)
-			break
+			r.log.ErrorContext(ctx, "schedule a presence flush failed; told at once", "room", room, "err", err)
+			return false
 		}
-		if !ok {
-			pending = p // scheduled or taken by another meanwhile: look again
-			continue
+		if ok {
+			return true
 		}
-		failed, err := h.Queue.Enqueue(ctx, []fanout.Job{{Kind: fanout.KindPresence, Endpoint: r.endpoint, Room: room, Event: chat.TypePresence, Delay: presenceWindow}})
-		if len(failed) == 0 {
-			return
-		}
-		r.log.ErrorContext(ctx, "queue a presence flush failed; flushed at once", "room", room, "err", err)
-		break
+		pending = p // scheduled or finished by another meanwhile (its job finds nothing to do)
 	}
-	if err := h.flushPresence(ctx, r, room); err != nil {
-		r.log.ErrorContext(ctx, "presence flush failed", "room", room, "err", err)
-	}
+	return false
 }
 
-// flushPresence tells a room, in one live presence frame, its joins and
-// leaves since the last flush read the log (at most a page: a client
+// flushPresence runs the flush of a room due at due, if it is still the
+// one pending: it tells the room, in one live presence frame, its joins
+// and leaves since it was last told every one (at most a page: a client
 // that finds the frame starting above what it holds asks for the rest).
 // Some may have gone out already, at once: clients apply each by version,
-// so one told twice changes nothing.
-func (h *Chat) flushPresence(ctx context.Context, r *request, room string) error {
-	head, err := h.Conns.TakeFlush(ctx, room, h.Now())
-	if err != nil {
-		return err
+// so one told twice changes nothing. A flush that fails stays pending,
+// for SQS's next delivery or the next caller, who finds it overdue.
+func (h *Chat) flushPresence(ctx context.Context, r *request, room string, due time.Time) error {
+	head, err := h.Conns.PresenceHead(ctx, room)
+	if err != nil || !head.FlushDue.Equal(due) {
+		return err // none, or another is pending in its place
 	}
 	from := max(head.FlushedTo, head.PSeq-int64(h.Limits.PresencePage))
+	to := head.PSeq
 	if h.listed(head) && head.PSeq > from {
 		events, _, err := h.Conns.PresenceSince(ctx, room, from, h.Limits.PresencePage)
 		if err != nil {
 			return err
 		}
+		// Told every one up to the first number missing: one taken and
+		// not kept yet is read by the next flush.
+		to = from
+		for _, e := range events {
+			if e.PSeq != to+1 {
+				break
+			}
+			to = e.PSeq
+		}
 		if len(events) > 0 {
 			h.broadcastAt(ctx, r, room, head, "", chat.PresenceLog{Type: chat.TypePresence, After: from, Events: events, Live: true})
 		}
 	}
-	if err := h.Conns.MarkFlushed(ctx, room, head.PSeq); err != nil {
-		// The next flush reads these again.
-		r.log.WarnContext(ctx, "mark presence flushed failed", "room", room, "err", err)
-	}
-	return nil
+	_, err = h.Bursts.FinishFlush(ctx, room, due, h.Now(), to)
+	return err
 }
 
 // listed reports whether a room with head has few enough users online for

@@ -31,8 +31,12 @@ func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.
 		join, joined = h.claimJoin(ctx, r, c, head)
 	}
 	defer func() { // after the reply, or the error
-		if joined {
-			h.tellPresence(ctx, r, c.Room, head, r.id, []chat.PresenceEvent{join}, conns)
+		switch {
+		case !joined || !h.atOnce(ctx, r, c.Room, head, []chat.PresenceEvent{join}):
+		case conns == nil: // the room was not read
+			h.broadcast(ctx, r, c.Room, r.id, join)
+		default:
+			h.broadcastTo(ctx, r, c.Room, conns, r.id, join)
 		}
 		h.pushOnline(ctx, r, c.Room, head)
 	}()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -105,9 +104,9 @@ type plogHead struct {
 	Shards       int   `dynamodbav:"shards"`                // absent: 1 (shards.go)
 	Spread       int   `dynamodbav:"spread,omitempty"`      // the count before it shrank, read until SpreadUntil
 	SpreadUntil  int64 `dynamodbav:"spreadUntil,omitempty"` // Unix ms
-	ToldAt       int64 `dynamodbav:"toldAt"`                // Unix ms (ClaimTell, TakeFlush)
+	ToldAt       int64 `dynamodbav:"toldAt"`                // Unix ms (ClaimTell, FinishFlush)
 	FlushDue     int64 `dynamodbav:"flushDue"`              // Unix ms (ScheduleFlush)
-	FlushedTo    int64 `dynamodbav:"flushedTo"`             // a pseq (MarkFlushed)
+	FlushedTo    int64 `dynamodbav:"flushedTo"`             // a pseq (ClaimTell, FinishFlush)
 }
 
 // head is the head as readers use it at now: Shards says how many shards
@@ -181,91 +180,78 @@ func (db *DB) ClaimOnlinePush(ctx context.Context, room string, online int64, pr
 
 // A room's joins and leaves go out in bursts when a queue can hold them
 // back (docs/storage.md "Presence in bursts"): its head's toldAt is when
-// the room was last told them, flushDue when a flush of those held back
-// since is due (absent: none is pending), flushedTo the number the last
-// flush read up to.
+// the room was last told them, flushDue when the flush of those held back
+// since is due (absent: none is pending), flushedTo the number up to which
+// the room was told every one.
 
-// ClaimTell records that a room is told its joins and leaves at now, if it
-// was last told at prev (the head's ToldAt when read): of concurrent
-// callers one tells the room at once.
-func (db *DB) ClaimTell(ctx context.Context, room string, prev, now time.Time) (bool, error) {
-	ok, _, err := db.swapHeadTime(ctx, room, "toldAt", prev, now)
+// ClaimTell records that a room is told its joins and leaves up to pseq
+// to at now, if it was last told at prev (the head's ToldAt when read)
+// and no flush is pending: of concurrent callers one tells the room at
+// once, and the next flush reads the log after to.
+func (db *DB) ClaimTell(ctx context.Context, room string, prev, now time.Time, to int64) (bool, error) {
+	cond, values := "attribute_not_exists(toldAt)", map[string]types.AttributeValue{":now": num(ms(now)), ":to": num(to)}
+	if !prev.IsZero() {
+		cond, values[":prev"] = "toldAt = :prev", num(ms(prev))
+	}
+	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
+		UpdateExpression:          aws.String("SET toldAt = :now, flushedTo = :to"),
+		ConditionExpression:       aws.String(cond + " AND attribute_not_exists(flushDue) AND (attribute_not_exists(flushedTo) OR flushedTo <= :to)"),
+		ExpressionAttributeValues: values,
+	})
+	if conditionFailed(err) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("claim telling room %q its presence: %w", room, err)
 	}
-	return ok, nil
+	return true, nil
 }
 
 // ScheduleFlush sets a room's flush due at due, if the one pending is
 // still the one due at prev (zero: none), as the caller read it. If not,
-// it returns the one pending now (zero: none; a flush took it meanwhile).
+// it returns the one pending now (zero: none; a flush finished meanwhile).
 func (db *DB) ScheduleFlush(ctx context.Context, room string, prev, due time.Time) (ok bool, pending time.Time, err error) {
-	ok, pending, err = db.swapHeadTime(ctx, room, "flushDue", prev, due)
-	if err != nil {
-		return false, time.Time{}, fmt.Errorf("schedule the presence flush of room %q: %w", room, err)
-	}
-	return ok, pending, nil
-}
-
-// swapHeadTime sets the time attr of a room's presence head to next if it
-// is prev (zero: absent); if not, it returns what it is.
-func (db *DB) swapHeadTime(ctx context.Context, room, attr string, prev, next time.Time) (bool, time.Time, error) {
-	cond, values := "attribute_not_exists(#t)", map[string]types.AttributeValue{":next": num(ms(next))}
+	cond, values := "attribute_not_exists(flushDue)", map[string]types.AttributeValue{":due": num(ms(due))}
 	if !prev.IsZero() {
-		cond, values[":prev"] = "#t = :prev", num(ms(prev))
+		cond, values[":prev"] = "flushDue = :prev", num(ms(prev))
 	}
 	item, ok, err := db.updateReturning(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
-		UpdateExpression:          aws.String("SET #t = :next"),
+		UpdateExpression:          aws.String("SET flushDue = :due"),
 		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  map[string]string{"#t": attr},
 		ExpressionAttributeValues: values,
 	})
-	if err != nil || ok {
-		return ok, time.Time{}, err
-	}
-	var v int64
-	if n, ok := item[attr].(*types.AttributeValueMemberN); ok {
-		if v, err = strconv.ParseInt(n.Value, 10, 64); err != nil {
-			return false, time.Time{}, fmt.Errorf("read %s of room %q's presence head: %w", attr, room, err)
-		}
-	}
-	return false, optionalMS(v), nil
-}
-
-// TakeFlush takes a room's pending flush, if any, records the room told at
-// now and returns its head: a caller that finds no flush pending from now
-// on schedules its own.
-func (db *DB) TakeFlush(ctx context.Context, room string, now time.Time) (chat.PresenceHead, error) {
-	out, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
-		UpdateExpression:          aws.String("REMOVE flushDue SET toldAt = :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":now": num(ms(now))},
-		ReturnValues:              types.ReturnValueAllNew,
-	})
 	if err != nil {
-		return chat.PresenceHead{}, fmt.Errorf("take the presence flush of room %q: %w", room, err)
+		return false, time.Time{}, fmt.Errorf("schedule the presence flush of room %q: %w", room, err)
+	}
+	if ok {
+		return true, due, nil
 	}
 	var head plogHead
-	if err := unmarshal(out.Attributes, &head); err != nil {
-		return chat.PresenceHead{}, err
+	if err := unmarshal(item, &head); err != nil {
+		return false, time.Time{}, fmt.Errorf("read the presence flush of room %q: %w", room, err)
 	}
-	return head.head(db.Now()), nil
+	return false, optionalMS(head.FlushDue), nil
 }
 
-// MarkFlushed records that a flush read a room's presence log up to pseq
-// to; a flush that read further already stays.
-func (db *DB) MarkFlushed(ctx context.Context, room string, to int64) error {
+// FinishFlush ends a room's flush due at due, if it is still the one
+// pending: the room was told at now its joins and leaves up to pseq to.
+// It reports false when another flush took its place meanwhile.
+func (db *DB) FinishFlush(ctx context.Context, room string, due, now time.Time, to int64) (bool, error) {
 	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
-		UpdateExpression:          aws.String("SET flushedTo = :to"),
-		ConditionExpression:       aws.String("attribute_not_exists(flushedTo) OR flushedTo < :to"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":to": num(to)},
+		UpdateExpression:          aws.String("REMOVE flushDue SET toldAt = :now, flushedTo = :to"),
+		ConditionExpression:       aws.String("flushDue = :due"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":due": num(ms(due)), ":now": num(ms(now)), ":to": num(to)},
 	})
-	if err != nil && !conditionFailed(err) {
-		return fmt.Errorf("mark the presence of room %q flushed to %d: %w", room, to, err)
+	if conditionFailed(err) {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("finish the presence flush of room %q: %w", room, err)
+	}
+	return true, nil
 }
 
 // PresenceSince returns, in order, up to limit of a room's kept presence

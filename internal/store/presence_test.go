@@ -184,9 +184,10 @@ func TestCountOnlineAndItsPushes(t *testing.T) {
 }
 
 // Of concurrent callers one claims telling a room its presence, and one
-// schedules its flush; the others learn the flush that is pending. Taking
-// the flush leaves none pending and records the room told; the log's
-// flushed-to mark only grows.
+// schedules its flush; the others learn the flush that is pending, and no
+// one tells at once while it is. Finishing the flush that is still the
+// one pending leaves none, and records how far the room was told; a
+// flush another took the place of finishes nothing.
 func TestPresenceFlushIsScheduledOnce(t *testing.T) {
 	f := newDB(t)
 	ctx := t.Context()
@@ -197,21 +198,17 @@ func TestPresenceFlushIsScheduledOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			ok, err := f.db.ClaimTell(ctx, "r", time.Time{}, now)
+			ok, err := f.db.ClaimTell(ctx, "r", time.Time{}, now, 3)
 			if err != nil {
 				t.Error(err)
 			}
 			if ok {
 				told.Add(1)
 			}
-			due := now.Add(time.Duration(i+1) * time.Second)
-			ok, pending[i], err = f.db.ScheduleFlush(ctx, "r", time.Time{}, due)
-			if err != nil {
+			if ok, pending[i], err = f.db.ScheduleFlush(ctx, "r", time.Time{}, now.Add(time.Duration(i+1)*time.Second)); err != nil {
 				t.Error(err)
-			}
-			if ok {
+			} else if ok {
 				scheduled.Add(1)
-				pending[i] = due
 			}
 		})
 	}
@@ -228,28 +225,33 @@ func TestPresenceFlushIsScheduledOnce(t *testing.T) {
 			t.Errorf("caller %d sees the flush due at %v, the head has %v", i, p, head.FlushDue)
 		}
 	}
-	if !head.ToldAt.Equal(now) {
-		t.Errorf("ToldAt = %v, want %v", head.ToldAt, now)
+	if !head.ToldAt.Equal(now) || head.FlushedTo != 3 {
+		t.Errorf("ToldAt, FlushedTo = %v, %d; want %v, 3", head.ToldAt, head.FlushedTo, now)
 	}
-	// A claim on a stale read fails.
-	if ok, err := f.db.ClaimTell(ctx, "r", now.Add(-time.Minute), now.Add(time.Second)); ok || err != nil {
-		t.Errorf("ClaimTell after a stale read = %v, %v; want false", ok, err)
+	if ok, err := f.db.ClaimTell(ctx, "r", head.ToldAt, now.Add(time.Minute), 4); ok || err != nil {
+		t.Errorf("ClaimTell while a flush is pending = %v, %v; want false", ok, err)
 	}
 
-	later := now.Add(5 * time.Second)
-	head, err = f.db.TakeFlush(ctx, "r", later)
-	if err != nil || !head.FlushDue.IsZero() || !head.ToldAt.Equal(later) {
-		t.Fatalf("TakeFlush = %+v, %v; want no flush pending, told at %v", head, err, later)
+	due, later := head.FlushDue, now.Add(5*time.Second)
+	if ok, err := f.db.FinishFlush(ctx, "r", due.Add(time.Second), later, 9); ok || err != nil {
+		t.Errorf("FinishFlush of a flush not pending = %v, %v; want false", ok, err)
 	}
-	if ok, _, err := f.db.ScheduleFlush(ctx, "r", time.Time{}, later.Add(time.Second)); !ok || err != nil {
-		t.Errorf("ScheduleFlush after the flush was taken = %v, %v; want it scheduled", ok, err)
+	if ok, err := f.db.FinishFlush(ctx, "r", due, later, 9); !ok || err != nil {
+		t.Fatalf("FinishFlush = %v, %v", ok, err)
 	}
-	for _, to := range []int64{7, 3} {
-		if err := f.db.MarkFlushed(ctx, "r", to); err != nil {
-			t.Fatal(err)
-		}
+	head, err = f.db.PresenceHead(ctx, "r")
+	if err != nil || !head.FlushDue.IsZero() || !head.ToldAt.Equal(later) || head.FlushedTo != 9 {
+		t.Errorf("head after the flush = %+v, %v; want none pending, told at %v up to 9", head, err, later)
 	}
-	if head, err := f.db.PresenceHead(ctx, "r"); err != nil || head.FlushedTo != 7 {
-		t.Errorf("FlushedTo = %d (%v) after marks 7 then 3, want 7", head.FlushedTo, err)
+	// A claim on a stale read, or one that would lower how far the room
+	// was told, fails.
+	if ok, err := f.db.ClaimTell(ctx, "r", now, later.Add(time.Second), 10); ok || err != nil {
+		t.Errorf("ClaimTell after a stale read = %v, %v; want false", ok, err)
+	}
+	if ok, err := f.db.ClaimTell(ctx, "r", later, later.Add(time.Second), 8); ok || err != nil {
+		t.Errorf("ClaimTell up to 8 after 9 = %v, %v; want false", ok, err)
+	}
+	if ok, _, err := f.db.ScheduleFlush(ctx, "r", due, later.Add(time.Second)); ok || err != nil {
+		t.Errorf("ScheduleFlush after a stale read = %v, %v; want false", ok, err)
 	}
 }
