@@ -168,6 +168,9 @@ type PresenceHead struct {
 	// to which it was told every one (docs/storage.md "Presence in bursts").
 	ToldAt, FlushDue time.Time
 	FlushedTo        int64
+	// RecountedAt is when a sync last read the room to correct its count,
+	// in a room too large to list (zero: never).
+	RecountedAt time.Time
 }
 
 // ErrNoConnection is returned for a connection that is not stored, or no

@@ -33,6 +33,7 @@ type Connections interface {
 	PresenceHead(ctx context.Context, room string) (chat.PresenceHead, error)
 	CountOnline(ctx context.Context, room string, delta int64) (chat.PresenceHead, error)
 	CorrectOnline(ctx context.Context, room string, was, n int64) error
+	ClaimRecount(ctx context.Context, room string, prev, now time.Time) (bool, error)
 	ClaimOnlinePush(ctx context.Context, room string, online int64, prev, now time.Time) (bool, error)
 	PresenceSince(ctx context.Context, room string, after int64, limit int) ([]chat.PresenceEvent, bool, error)
 	Members(ctx context.Context, room, cursor string, limit int) ([]chat.Member, string, error)

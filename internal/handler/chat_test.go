@@ -1471,6 +1471,47 @@ func TestPongCountsUsersOnline(t *testing.T) {
 	}
 }
 
+// In a room above the listed size and up to twice it, a sync reads the
+// room to correct its count once every recountEvery, not for every
+// arrival: a count 2 too many stays until then, and is right after.
+func TestCountNearTheSizeIsCorrectedNowAndThen(t *testing.T) {
+	w := newWorld(t)
+	w.h.Limits.ListedRoomSize = 3
+	for _, name := range []string{"Ana", "Bo", "Cy", "Dan"} {
+		w.arrive("c-"+name, name, "r")
+	}
+	synced := func() float64 {
+		t.Helper()
+		w.now = w.now.Add(time.Second) // the read budget refills
+		w.send("c-Ana", `{"action":"sync"}`)
+		_, frames := w.frames("c-Ana")
+		for _, f := range frames {
+			if f["type"] == "sync" {
+				return f["online"].(float64)
+			}
+		}
+		t.Fatalf("no sync reply in %v", frames)
+		return 0
+	}
+	w.now = w.now.Add(recountEvery)
+	if _, err := w.db.CountOnline(t.Context(), "r", 2); err != nil {
+		t.Fatal(err)
+	}
+	if n := synced(); n != 4 {
+		t.Errorf("the first sync after the count went 2 too many: online %v, want 4 (read)", n)
+	}
+	if _, err := w.db.CountOnline(t.Context(), "r", 2); err != nil {
+		t.Fatal(err)
+	}
+	if n := synced(); n != 6 {
+		t.Errorf("a sync within %v of the last read: online %v, want the count as kept, 6", recountEvery, n)
+	}
+	w.now = w.now.Add(recountEvery)
+	if n := synced(); n != 4 {
+		t.Errorf("a sync %v later: online %v, want 4 (read)", recountEvery, n)
+	}
+}
+
 // members lists the users online a page at a time, and counts as a read.
 func TestMembersFrame(t *testing.T) {
 	w := newWorld(t)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 )
@@ -41,11 +42,11 @@ func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.
 		h.pushOnline(ctx, r, c.Room, head)
 	}()
 	// A room well above the listed size is not read at all: the reply has
-	// its count. One up to twice the size is, so that a count left off
-	// near the size, where it decides between a list and a count, is put
-	// right.
+	// its count. One up to twice the size is, by one sync every
+	// recountEvery, so that a count left off near the size, where it
+	// decides between a list and a count, is put right.
 	var presence []chat.Presence
-	if !in.Gap && head.Online <= 2*int64(h.Limits.ListedRoomSize) {
+	if !in.Gap && (h.listed(head) || head.Online <= 2*int64(h.Limits.ListedRoomSize) && h.recount(ctx, r, c.Room, head)) {
 		conns, presence, err = h.Conns.Room(ctx, c.Room, head.Shards)
 		if err != nil {
 			return err
@@ -163,4 +164,23 @@ func fit(items []chat.SyncItem, budget int, fromOldest bool) ([]chat.SyncItem, b
 		return items[:j], true
 	}
 	return items, false
+}
+
+// recountEvery is how often a sync reads a room of up to twice the listed
+// size to correct its count: filling up, every arrival between the size
+// and twice it would otherwise read the whole room (up to 600 items).
+const recountEvery = 5 * time.Second
+
+// recount reports whether this sync reads the room to correct its count:
+// it was not for recountEvery, and this sync claimed it.
+func (h *Chat) recount(ctx context.Context, r *request, room string, head chat.PresenceHead) bool {
+	now := h.Now()
+	if now.Sub(head.RecountedAt) < recountEvery {
+		return false
+	}
+	ok, err := h.Conns.ClaimRecount(ctx, room, head.RecountedAt, now)
+	if err != nil {
+		r.log.ErrorContext(ctx, "claim a recount failed", "room", room, "err", err)
+	}
+	return ok
 }

@@ -107,13 +107,14 @@ type plogHead struct {
 	ToldAt       int64 `dynamodbav:"toldAt"`                // Unix ms (ClaimTell, FinishFlush)
 	FlushDue     int64 `dynamodbav:"flushDue"`              // Unix ms (ScheduleFlush)
 	FlushedTo    int64 `dynamodbav:"flushedTo"`             // a pseq (ClaimTell, FinishFlush)
+	RecountedAt  int64 `dynamodbav:"recountedAt"`           // Unix ms (ClaimRecount)
 }
 
 // head is the head as readers use it at now: Shards says how many shards
 // to read.
 func (h plogHead) head(now time.Time) chat.PresenceHead {
 	return chat.PresenceHead{PSeq: h.Seq, Online: h.Online, PushedOnline: h.PushedOnline, PushedAt: optionalMS(h.PushedAt), Shards: h.readShards(now),
-		ToldAt: optionalMS(h.ToldAt), FlushDue: optionalMS(h.FlushDue), FlushedTo: h.FlushedTo}
+		ToldAt: optionalMS(h.ToldAt), FlushDue: optionalMS(h.FlushDue), FlushedTo: h.FlushedTo, RecountedAt: optionalMS(h.RecountedAt)}
 }
 
 // CountOnline adds delta to a room's count of users online, and returns
@@ -153,6 +154,29 @@ func (db *DB) CorrectOnline(ctx context.Context, room string, was, n int64) erro
 		return fmt.Errorf("correct the count online of room %q: %w", room, err)
 	}
 	return nil
+}
+
+// ClaimRecount records that a room's users online are counted by reading
+// the room at now, if they were last at prev (the head's RecountedAt when
+// read): of concurrent callers one reads.
+func (db *DB) ClaimRecount(ctx context.Context, room string, prev, now time.Time) (bool, error) {
+	cond, values := "attribute_not_exists(recountedAt)", map[string]types.AttributeValue{":now": num(ms(now))}
+	if !prev.IsZero() {
+		cond, values[":prev"] = "recountedAt = :prev", num(ms(prev))
+	}
+	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
+		UpdateExpression:          aws.String("SET recountedAt = :now"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: values,
+	})
+	if conditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim a recount of room %q: %w", room, err)
+	}
+	return true, nil
 }
 
 // ClaimOnlinePush records that count online is pushed to a room at now,
