@@ -160,46 +160,47 @@ func (db *DB) CorrectOnline(ctx context.Context, room string, was, n int64) erro
 // the room at now, if they were last at prev (the head's RecountedAt when
 // read): of concurrent callers one reads.
 func (db *DB) ClaimRecount(ctx context.Context, room string, prev, now time.Time) (bool, error) {
-	cond, values := "attribute_not_exists(recountedAt)", map[string]types.AttributeValue{":now": num(ms(now))}
-	if !prev.IsZero() {
-		cond, values[":prev"] = "recountedAt = :prev", num(ms(prev))
-	}
-	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
-		UpdateExpression:          aws.String("SET recountedAt = :now"),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeValues: values,
-	})
-	if conditionFailed(err) {
-		return false, nil
-	}
+	ok, err := db.claimHead(ctx, room, "recountedAt", prev, "SET recountedAt = :now", "", map[string]types.AttributeValue{":now": num(ms(now))})
 	if err != nil {
 		return false, fmt.Errorf("claim a recount of room %q: %w", room, err)
 	}
-	return true, nil
+	return ok, nil
 }
 
 // ClaimOnlinePush records that count online is pushed to a room at now,
 // if the push before it is still the one at prev (the head's PushedAt
 // when read): of concurrent callers one pushes.
 func (db *DB) ClaimOnlinePush(ctx context.Context, room string, online int64, prev, now time.Time) (bool, error) {
-	cond, values := "attribute_not_exists(pushedAt)", map[string]types.AttributeValue{":n": num(online), ":now": num(ms(now))}
+	ok, err := db.claimHead(ctx, room, "pushedAt", prev, "SET pushedOnline = :n, pushedAt = :now", "",
+		map[string]types.AttributeValue{":n": num(online), ":now": num(ms(now))})
+	if err != nil {
+		return false, fmt.Errorf("claim the push of room %q's count online: %w", room, err)
+	}
+	return ok, nil
+}
+
+// claimHead applies update to a room's presence head if its time attr is
+// still prev (zero: absent), as the caller read it, and cond holds (""
+// for none): of concurrent callers one makes it. values are the update's
+// and cond's.
+func (db *DB) claimHead(ctx context.Context, room, attr string, prev time.Time, update, cond string, values map[string]types.AttributeValue) (bool, error) {
+	c := "attribute_not_exists(" + attr + ")"
 	if !prev.IsZero() {
-		cond, values[":prev"] = "pushedAt = :prev", num(ms(prev))
+		c, values[":prev"] = attr+" = :prev", num(ms(prev))
+	}
+	if cond != "" {
+		c += " AND " + cond
 	}
 	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
-		UpdateExpression:          aws.String("SET pushedOnline = :n, pushedAt = :now"),
-		ConditionExpression:       aws.String(cond),
+		UpdateExpression:          &update,
+		ConditionExpression:       &c,
 		ExpressionAttributeValues: values,
 	})
 	if conditionFailed(err) {
 		return false, nil
 	}
-	if err != nil {
-		return false, fmt.Errorf("claim the push of room %q's count online: %w", room, err)
-	}
-	return true, nil
+	return err == nil, err
 }
 
 // A room's joins and leaves go out in bursts when a queue can hold them
@@ -213,23 +214,13 @@ func (db *DB) ClaimOnlinePush(ctx context.Context, room string, online int64, pr
 // and no flush is pending: of concurrent callers one tells the room at
 // once, and the next flush reads the log after to.
 func (db *DB) ClaimTell(ctx context.Context, room string, prev, now time.Time, to int64) (bool, error) {
-	cond, values := "attribute_not_exists(toldAt)", map[string]types.AttributeValue{":now": num(ms(now)), ":to": num(to)}
-	if !prev.IsZero() {
-		cond, values[":prev"] = "toldAt = :prev", num(ms(prev))
-	}
-	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
-		UpdateExpression:          aws.String("SET toldAt = :now, flushedTo = :to"),
-		ConditionExpression:       aws.String(cond + " AND attribute_not_exists(flushDue) AND (attribute_not_exists(flushedTo) OR flushedTo <= :to)"),
-		ExpressionAttributeValues: values,
-	})
-	if conditionFailed(err) {
-		return false, nil
-	}
+	ok, err := db.claimHead(ctx, room, "toldAt", prev, "SET toldAt = :now, flushedTo = :to",
+		"attribute_not_exists(flushDue) AND (attribute_not_exists(flushedTo) OR flushedTo <= :to)",
+		map[string]types.AttributeValue{":now": num(ms(now)), ":to": num(to)})
 	if err != nil {
 		return false, fmt.Errorf("claim telling room %q its presence: %w", room, err)
 	}
-	return true, nil
+	return ok, nil
 }
 
 // ScheduleFlush sets a room's flush due at due, if the one pending is
