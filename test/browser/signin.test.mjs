@@ -92,10 +92,10 @@ scenario("a private room: its maker gets in, an outsider is told why not", async
   assert.equal(await bo.locator("#messages li.message").count(), 0, "nothing of the room shown");
 });
 
-/** The user id a signed-in page shows under You:. */
+/** The user id a signed-in page shows under You: (once its first sync came). */
 async function userId(page) {
   await page.locator("#me-menu summary").click();
-  const id = await page.locator("#my-id").textContent();
+  const id = await page.locator("#my-id", { hasText: /^u-/ }).textContent();
   await page.locator("#me-menu summary").click();
   assert.match(id, /^u-/);
   return id;
