@@ -137,28 +137,36 @@ func (h *Chat) atOnce(ctx context.Context, r *request, room string, head chat.Pr
 
 // held reports whether a flush will read the room's presence log after
 // what the caller kept there: one pending (due at pending, as read) that
-// is due late enough, or one it schedules. Every flush due has its job on
-// the queue first, delayed until then: the flush reads the log after it.
+// is due late enough, or one it schedules and queues, delayed until it is
+// due. If the queue refuses the job, the caller answers its frame, waits
+// until then and runs the flush itself: whoever counted on it is told.
 func (h *Chat) held(ctx context.Context, r *request, room string, pending, now time.Time) bool {
 	for range flushTries {
 		if pending.Sub(now) >= flushMargin {
 			return true
 		}
 		due := now.Add(presenceWindow).Truncate(time.Millisecond)
-		job := fanout.Job{Kind: fanout.KindPresence, Endpoint: r.endpoint, Room: room, Event: chat.TypePresence, Due: due.UnixMilli(), Delay: presenceWindow}
-		if failed, err := h.Queue.Enqueue(ctx, []fanout.Job{job}); len(failed) > 0 {
-			r.log.ErrorContext(ctx, "queue a presence flush failed; told at once", "room", room, "err", err)
-			return false
-		}
 		ok, p, err := h.Bursts.ScheduleFlush(ctx, room, pending, due)
 		if err != nil {
 			r.log.ErrorContext(ctx, "schedule a presence flush failed; told at once", "room", room, "err", err)
 			return false
 		}
-		if ok {
-			return true
+		if !ok {
+			pending = p // scheduled or finished by another meanwhile: look again
+			continue
 		}
-		pending = p // scheduled or finished by another meanwhile (its job finds nothing to do)
+		job := fanout.Job{Kind: fanout.KindPresence, Endpoint: r.endpoint, Room: room, Event: chat.TypePresence, Due: due.UnixMilli(), Delay: presenceWindow}
+		if failed, err := h.Queue.Enqueue(ctx, []fanout.Job{job}); len(failed) > 0 {
+			r.log.ErrorContext(ctx, "queue a presence flush failed; flushed here when due", "room", room, "err", err)
+			h.flush(ctx, r) // the answer does not wait
+			if err := chat.Sleep(ctx, due.Sub(h.Now())+flushMargin); err != nil {
+				return false
+			}
+			if err := h.flushPresence(ctx, r, room, due); err != nil {
+				r.log.ErrorContext(ctx, "presence flush failed", "room", room, "err", err)
+			}
+		}
+		return true
 	}
 	return false
 }
