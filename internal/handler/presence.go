@@ -147,7 +147,12 @@ func (h *Chat) held(ctx context.Context, r *request, room string, pending, now t
 		}
 		due := now.Add(presenceWindow).Truncate(time.Millisecond)
 		ok, p, err := h.Bursts.ScheduleFlush(ctx, room, pending, due)
+		ok = ok || p.Equal(due) // a retried write whose first try landed
+		job := fanout.Job{Kind: fanout.KindPresence, Endpoint: r.endpoint, Room: room, Event: chat.TypePresence, Due: due.UnixMilli(), Delay: presenceWindow}
 		if err != nil {
+			// The write may have landed: its job goes all the same (a job
+			// whose due time is not pending does nothing).
+			h.Queue.Enqueue(ctx, []fanout.Job{job})
 			r.log.ErrorContext(ctx, "schedule a presence flush failed; told at once", "room", room, "err", err)
 			return false
 		}
@@ -155,7 +160,6 @@ func (h *Chat) held(ctx context.Context, r *request, room string, pending, now t
 			pending = p // scheduled or finished by another meanwhile: look again
 			continue
 		}
-		job := fanout.Job{Kind: fanout.KindPresence, Endpoint: r.endpoint, Room: room, Event: chat.TypePresence, Due: due.UnixMilli(), Delay: presenceWindow}
 		if failed, err := h.Queue.Enqueue(ctx, []fanout.Job{job}); len(failed) > 0 {
 			r.log.ErrorContext(ctx, "queue a presence flush failed; flushed here when due", "room", room, "err", err)
 			h.flush(ctx, r) // the answer does not wait
