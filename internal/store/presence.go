@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -160,7 +161,7 @@ func (db *DB) CorrectOnline(ctx context.Context, room string, was, n int64) erro
 // the room at now, if they were last at prev (the head's RecountedAt when
 // read): of concurrent callers one reads.
 func (db *DB) ClaimRecount(ctx context.Context, room string, prev, now time.Time) (bool, error) {
-	ok, err := db.claimHead(ctx, room, "recountedAt", prev, "SET recountedAt = :now", "", map[string]types.AttributeValue{":now": num(ms(now))})
+	ok, _, err := db.claimHead(ctx, room, "recountedAt", prev, "SET recountedAt = :now", "", map[string]types.AttributeValue{":now": num(ms(now))})
 	if err != nil {
 		return false, fmt.Errorf("claim a recount of room %q: %w", room, err)
 	}
@@ -171,7 +172,7 @@ func (db *DB) ClaimRecount(ctx context.Context, room string, prev, now time.Time
 // if the push before it is still the one at prev (the head's PushedAt
 // when read): of concurrent callers one pushes.
 func (db *DB) ClaimOnlinePush(ctx context.Context, room string, online int64, prev, now time.Time) (bool, error) {
-	ok, err := db.claimHead(ctx, room, "pushedAt", prev, "SET pushedOnline = :n, pushedAt = :now", "",
+	ok, _, err := db.claimHead(ctx, room, "pushedAt", prev, "SET pushedOnline = :n, pushedAt = :now", "",
 		map[string]types.AttributeValue{":n": num(online), ":now": num(ms(now))})
 	if err != nil {
 		return false, fmt.Errorf("claim the push of room %q's count online: %w", room, err)
@@ -182,8 +183,8 @@ func (db *DB) ClaimOnlinePush(ctx context.Context, room string, online int64, pr
 // claimHead applies update to a room's presence head if its time attr is
 // still prev (zero: absent), as the caller read it, and cond holds (""
 // for none): of concurrent callers one makes it. values are the update's
-// and cond's.
-func (db *DB) claimHead(ctx context.Context, room, attr string, prev time.Time, update, cond string, values map[string]types.AttributeValue) (bool, error) {
+// and cond's. If the head had changed, it returns the head as it is.
+func (db *DB) claimHead(ctx context.Context, room, attr string, prev time.Time, update, cond string, values map[string]types.AttributeValue) (bool, plogHead, error) {
 	c := "attribute_not_exists(" + attr + ")"
 	if !prev.IsZero() {
 		c, values[":prev"] = attr+" = :prev", num(ms(prev))
@@ -193,14 +194,16 @@ func (db *DB) claimHead(ctx context.Context, room, attr string, prev time.Time, 
 	}
 	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
-		UpdateExpression:          &update,
-		ConditionExpression:       &c,
-		ExpressionAttributeValues: values,
+		UpdateExpression:                    &update,
+		ConditionExpression:                 &c,
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if conditionFailed(err) {
-		return false, nil
+	var head plogHead
+	if ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		return false, head, unmarshal(ccf.Item, &head)
 	}
-	return err == nil, err
+	return err == nil, head, err
 }
 
 // A room's joins and leaves go out in bursts when a queue can hold them
@@ -214,7 +217,7 @@ func (db *DB) claimHead(ctx context.Context, room, attr string, prev time.Time, 
 // and no flush is pending: of concurrent callers one tells the room at
 // once, and the next flush reads the log after to.
 func (db *DB) ClaimTell(ctx context.Context, room string, prev, now time.Time, to int64) (bool, error) {
-	ok, err := db.claimHead(ctx, room, "toldAt", prev, "SET toldAt = :now, flushedTo = :to",
+	ok, _, err := db.claimHead(ctx, room, "toldAt", prev, "SET toldAt = :now, flushedTo = :to",
 		"attribute_not_exists(flushDue) AND (attribute_not_exists(flushedTo) OR flushedTo <= :to)",
 		map[string]types.AttributeValue{":now": num(ms(now)), ":to": num(to)})
 	if err != nil {
@@ -227,25 +230,12 @@ func (db *DB) ClaimTell(ctx context.Context, room string, prev, now time.Time, t
 // still the one due at prev (zero: none), as the caller read it. If not,
 // it returns the one pending now (zero: none; a flush finished meanwhile).
 func (db *DB) ScheduleFlush(ctx context.Context, room string, prev, due time.Time) (ok bool, pending time.Time, err error) {
-	cond, values := "attribute_not_exists(flushDue)", map[string]types.AttributeValue{":due": num(ms(due))}
-	if !prev.IsZero() {
-		cond, values[":prev"] = "flushDue = :prev", num(ms(prev))
-	}
-	item, ok, err := db.updateReturning(ctx, &dynamodb.UpdateItemInput{
-		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
-		UpdateExpression:          aws.String("SET flushDue = :due"),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeValues: values,
-	})
-	if err != nil {
+	ok, head, err := db.claimHead(ctx, room, "flushDue", prev, "SET flushDue = :due", "", map[string]types.AttributeValue{":due": num(ms(due))})
+	switch {
+	case err != nil:
 		return false, time.Time{}, fmt.Errorf("schedule the presence flush of room %q: %w", room, err)
-	}
-	if ok {
+	case ok:
 		return true, due, nil
-	}
-	var head plogHead
-	if err := unmarshal(item, &head); err != nil {
-		return false, time.Time{}, fmt.Errorf("read the presence flush of room %q: %w", room, err)
 	}
 	return false, optionalMS(head.FlushDue), nil
 }
@@ -254,19 +244,12 @@ func (db *DB) ScheduleFlush(ctx context.Context, room string, prev, due time.Tim
 // pending: the room was told at now its joins and leaves up to pseq to.
 // It reports false when another flush took its place meanwhile.
 func (db *DB) FinishFlush(ctx context.Context, room string, due, now time.Time, to int64) (bool, error) {
-	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
-		UpdateExpression:          aws.String("REMOVE flushDue SET toldAt = :now, flushedTo = :to"),
-		ConditionExpression:       aws.String("flushDue = :due"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":due": num(ms(due)), ":now": num(ms(now)), ":to": num(to)},
-	})
-	if conditionFailed(err) {
-		return false, nil
-	}
+	ok, _, err := db.claimHead(ctx, room, "flushDue", due, "REMOVE flushDue SET toldAt = :now, flushedTo = :to", "",
+		map[string]types.AttributeValue{":now": num(ms(now)), ":to": num(to)})
 	if err != nil {
 		return false, fmt.Errorf("finish the presence flush of room %q: %w", room, err)
 	}
-	return true, nil
+	return ok, nil
 }
 
 // PresenceSince returns, in order, up to limit of a room's kept presence
