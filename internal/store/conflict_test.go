@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,6 +30,9 @@ type conflicts struct {
 	// lostAnswers: operations applied by DynamoDB Local whose answers are
 	// lost (a 500 instead), on every attempt.
 	lostAnswers map[string]bool
+	// refused: requests of an operation whose body holds this text are
+	// refused (a 400 the SDK does not retry) without reaching DynamoDB Local.
+	refused map[string]string
 }
 
 func (c *conflicts) Do(r *http.Request) (*http.Response, error) {
@@ -40,7 +44,19 @@ func (c *conflicts) Do(r *http.Request) (*http.Response, error) {
 		c.sent[op]++
 	}
 	lost := c.lostAnswers[op]
+	refuse := c.refused[op]
 	c.mu.Unlock()
+	if refuse != "" {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if bytes.Contains(body, []byte(refuse)) {
+			return &http.Response{StatusCode: 400, Request: r, Body: io.NopCloser(bytes.NewBufferString(`{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"refused"}`)),
+				Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}}}, nil
+		}
+	}
 	switch {
 	case lost:
 		if resp, err := http.DefaultClient.Do(r); err == nil {
@@ -117,5 +133,50 @@ func TestStoredMessageWhoseAnswerIsLostIsNotSkipped(t *testing.T) {
 	orig, ok, err := db.Original(t.Context(), "r", "u-Ana", "c1")
 	if err != nil || !ok || orig.Seq != 1 || orig.Text != "hi" {
 		t.Errorf("Original = %+v, %v, %v; want the message stored at seq 1", orig, ok, err)
+	}
+}
+
+// A connection's two items are two writes: when the member item's fails,
+// $connect fails and its lookup is taken back, so that nothing is left
+// of it; a removal takes the member item first, so a broadcast never
+// reaches a connection whose lookup a prune cannot find.
+func TestConnectionIsStoredWholeOrNotAtAll(t *testing.T) {
+	if endpoint == "" {
+		t.Skip("integration test: needs DynamoDB Local (skipped with -short)")
+	}
+	_, names := dynamolocaltest.NewTables(t, endpoint)
+	inject := &conflicts{refused: map[string]string{"PutItem": `"sk":{"S":"conn#c1"}`}}
+	client := dynamodb.New(dynamodb.Options{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		HTTPClient: inject, Retryer: app.NewRetryer()}, app.DynamoDBOptions(endpoint))
+	db := store.New(client, store.Tables{Connections: names["ConnectionsTable"], Messages: names["MessagesTable"]})
+	c := chat.Connection{ID: "c1", Room: "r", UserID: "u-Ana", Name: "Ana", ConnectedAt: db.Now()}
+	if _, _, err := db.PutConnection(t.Context(), c); err == nil {
+		t.Fatal("PutConnection with its member item refused: no error")
+	}
+	if _, err := db.Connection(t.Context(), "c1"); !errors.Is(err, chat.ErrNoConnection) {
+		t.Errorf("the lookup of a connection whose member item failed: %v, want chat.ErrNoConnection", err)
+	}
+	conns, presence, err := db.Room(t.Context(), "r", 1)
+	if err != nil || len(conns) != 0 || len(presence) != 0 {
+		t.Errorf("room = %v, %v, %v; want nothing of c1", conns, presence, err)
+	}
+
+	inject.mu.Lock()
+	inject.refused = map[string]string{"DeleteItem": `"sk":{"S":"conn"}`} // the lookup's delete
+	inject.mu.Unlock()
+	if _, joined, err := db.PutConnection(t.Context(), c); err != nil || !joined {
+		t.Fatalf("PutConnection again = joined %v, %v; want stored, with the join due", joined, err)
+	}
+	if _, _, _, err := db.RemoveConnection(t.Context(), "c1"); err == nil {
+		t.Fatal("RemoveConnection with the lookup's delete refused: no error")
+	}
+	if conns, _, err := db.Room(t.Context(), "r", 1); err != nil || len(conns) != 0 {
+		t.Errorf("room after a half-done removal = %v, %v; want no member item left for broadcasts", conns, err)
+	}
+	inject.mu.Lock()
+	inject.refused = nil
+	inject.mu.Unlock()
+	if _, _, left, err := db.RemoveConnection(t.Context(), "c1"); err != nil || !left {
+		t.Errorf("RemoveConnection again = left %v, %v; want it finished, Ana gone", left, err)
 	}
 }

@@ -115,15 +115,25 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	if err != nil {
 		return p, false, err
 	}
-	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &db.tables.Connections, Item: lookup, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		{Put: &types.Put{TableName: &db.tables.Connections, Item: member}},
-	}})
-	if cancelledByCondition(err) {
+	// The lookup first, conditional on not existing (a repeated $connect
+	// stops there), then the member item: two writes, not a transaction
+	// (which DynamoDB charges twice). A lookup whose member item failed is
+	// taken back; one left anyway belongs to a refused handshake, whose id
+	// sends no frame, and expires.
+	_, err = db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Connections, Item: lookup,
+		ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	if conditionFailed(err) {
 		return p, false, nil // already stored: a repeated $connect
 	}
 	if err != nil {
 		return p, false, fmt.Errorf("put connection %s: %w", c.ID, err)
+	}
+	if _, err = db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Connections, Item: member}); err != nil {
+		err = fmt.Errorf("put connection %s in room %q: %w", c.ID, c.Room, err)
+		if _, derr := db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+c.ID, lookupSK)}); derr != nil {
+			err = errors.Join(err, fmt.Errorf("take back its lookup: %w", derr))
+		}
+		return p, false, err
 	}
 	p, err = db.changePresence(ctx, c.Room, c.UserID, c.Name, c.ID, true)
 	if err != nil {
@@ -312,11 +322,17 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 		return c, p, false, err
 	}
 	c = it.connection()
-	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Delete: &types.Delete{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK), ConditionExpression: aws.String("attribute_exists(pk)")}},
-		{Delete: &types.Delete{TableName: &db.tables.Connections, Key: key(memberPK(c.Room, c.Shard), connPrefix+id)}},
-	}})
-	if cancelledByCondition(err) {
+	// The member item first, so that no broadcast is left posting to a
+	// connection whose lookup is gone; then the lookup, conditional on
+	// existing, so that of concurrent removals (a $disconnect and a 410
+	// prune) one goes on. Two deletes, not a transaction (charged twice).
+	if _, err := db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections,
+		Key: key(memberPK(c.Room, c.Shard), connPrefix+id)}); err != nil {
+		return c, p, false, fmt.Errorf("delete connection %s from room %q: %w", id, c.Room, err)
+	}
+	_, err = db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
+		ConditionExpression: aws.String("attribute_exists(pk)")})
+	if conditionFailed(err) {
 		return c, p, false, chat.ErrNoConnection
 	}
 	if err != nil {
