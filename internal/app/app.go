@@ -115,6 +115,12 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 	sender := fanout.New(func(endpoint string) fanout.Poster {
 		return apigatewaymanagementapi.NewFromConfig(awsCfg, fanout.ClientOptions, func(o *apigatewaymanagementapi.Options) {
 			o.BaseEndpoint = aws.String(endpoint)
+			if cfg.ManagementEndpoint != "" {
+				// The local gateway's, which checks the caller's key id
+				// against its policy, and no signature.
+				o.Credentials = aws.AnonymousCredentials{}
+				o.APIOptions = append(o.APIOptions, localAuthorization(cfg.LocalAccessKey, o.Region, "execute-api"))
+			}
 		})
 	}, fanout.Options{Concurrency: cfg.FanoutConcurrency, Timeout: cfg.PostTimeout,
 		Budget: cfg.BroadcastBudget, Log: log})
@@ -171,19 +177,23 @@ func DynamoDBOptions(endpoint string) func(*dynamodb.Options) {
 			o.BaseEndpoint = aws.String(endpoint)
 			o.DisableValidateResponseChecksum = true
 			o.Credentials = aws.AnonymousCredentials{} // the SDK signs nothing
-			o.APIOptions = append(o.APIOptions, localAuthorization("AWS4-HMAC-SHA256 Credential=local/20000101/"+o.Region+"/dynamodb/aws4_request"))
+			o.APIOptions = append(o.APIOptions, localAuthorization("local", o.Region, "dynamodb"))
 		}
 	}
 }
 
-// localAuthorization puts header where a SigV4 signature would be.
-// DynamoDB Local checks no signature: it reads the key id and region from
-// the Authorization header, which it requires, splitting the header with
-// a regular expression twice per request. A short header without a
-// signature saves the SDK its SHA-256 and HMACs, and DynamoDB Local its
-// split of ~300 characters: about a tenth of each one's CPU per request
-// (docs/benchmarks.md §12), on the two cores where a local run shares them.
-func localAuthorization(header string) func(*middleware.Stack) error {
+// localAuthorization puts an Authorization header with the access key id
+// key and no signature where the SDK would put a SigV4 signature: for the
+// local stack's endpoints, which check none. DynamoDB Local reads the key
+// id and region from the header, which it requires, splitting it with a
+// regular expression twice per request; the local gateway reads the key
+// id, to check the caller's policy. No signature saves the SDK a SHA-256
+// of the body and a key derivation per request (a sixth of the local
+// gateway's CPU in a busy room's broadcasts), and a short header saves
+// DynamoDB Local about a tenth of its CPU per request (docs/benchmarks.md
+// §12), on the two cores a local run shares.
+func localAuthorization(key, region, service string) func(*middleware.Stack) error {
+	header := "AWS4-HMAC-SHA256 Credential=" + key + "/20000101/" + region + "/" + service + "/aws4_request"
 	return func(st *middleware.Stack) error {
 		return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("LocalAuthorization",
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
