@@ -36,7 +36,7 @@ const (
 	EnvLogLevel             = "CHAT_LOG_LEVEL"              // the functions' own log lines; default INFO (metrics are written at any level)
 	EnvDynamoDBEndpoint     = "CHAT_DYNAMODB_ENDPOINT"      // DynamoDB Local
 	EnvManagementEndpoint   = "CHAT_MANAGEMENT_ENDPOINT"    // the local gateway's @connections API
-	EnvLocalAccessKey       = "CHAT_LOCAL_ACCESS_KEY"       // locally: the access key id the function signs with (default "local")
+	EnvLocalAccessKey       = "CHAT_LOCAL_ACCESS_KEY"       // locally: the access key id the function calls the local gateway with (default "local")
 	EnvJWTIssuer            = "CHAT_JWT_ISSUER"             // the authorizer: the tokens' issuer (required there)
 	EnvJWTAudience          = "CHAT_JWT_AUDIENCE"           // the authorizer: comma-separated audiences or client ids (required there)
 	EnvJWKSURL              = "CHAT_JWKS_URL"               // the authorizer: the issuer's keys; default: the jwks_uri of its discovery document

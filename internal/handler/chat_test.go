@@ -2708,9 +2708,17 @@ func TestPresenceInABurstGoesOutTogether(t *testing.T) {
 	if len(jobs) != 1 || jobs[0].Kind != fanout.KindPresence || jobs[0].Room != "r" || jobs[0].Delay != presenceWindow {
 		t.Fatalf("jobs queued for the held events: %+v, want one presence flush of room r a window later", jobs)
 	}
+	// Its job waits in the queue 300 ms past the window: the flush says so.
+	totals := &metrics.Totals{}
+	w.h.Metrics.Totals = totals
+	w.now = w.now.Add(300 * time.Millisecond)
 	if told, want := flush(), "join user2,join user3,leave user1"; told != want {
 		t.Errorf("the flush told %q, want %q", told, want)
 	}
+	if lag := totals.Sums()[metrics.PresenceFlushLag]; lag != 300 {
+		t.Errorf("PresenceFlushLag = %v ms, want 300", lag)
+	}
+	w.h.Metrics.Totals = nil
 	w.expect("c2", "presence")
 	w.expect("c3", "presence")
 

@@ -187,6 +187,9 @@ func (h *Chat) flushPresence(ctx context.Context, r *request, room string, due t
 	if err != nil || !head.FlushDue.Equal(due) {
 		return err // none, or another is pending in its place
 	}
+	// How late it runs: its job shares the fan-out queue with big rooms'
+	// shards, behind the event source's maximum concurrency.
+	h.Metrics.Record(ctx, nil, metrics.Metric{Name: metrics.PresenceFlushLag, Value: float64(h.Now().Sub(due).Milliseconds()), Unit: metrics.UnitMilliseconds})
 	from := max(head.FlushedTo, head.PSeq-int64(h.Limits.PresencePage))
 	to := head.PSeq
 	if h.listed(head) && head.PSeq > from {

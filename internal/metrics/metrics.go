@@ -29,12 +29,13 @@ const (
 	PostsFailed             = "PostsFailed"
 	BroadcastDuration       = "BroadcastDuration" // milliseconds
 	ShardsQueued            = "ShardsQueued"      // fan-out jobs handed to the queue (a shard of a large room's broadcast each)
+	PresenceFlushLag        = "PresenceFlushLag"  // milliseconds a burst's joins and leaves went out after they were due (its job waited in the queue)
 )
 
 // Names lists every metric above; CodeDimension is the dimension of
 // FramesRejected.
 var Names = []string{MessagesStored, ChangesStored, DuplicateMessages, ConditionalWritesFailed, SeqsSkipped, FramesRejected, Connects, Disconnects, Recipients,
-	PostsSent, PostsGone, PostsThrottled, PostsFailed, BroadcastDuration, ShardsQueued}
+	PostsSent, PostsGone, PostsThrottled, PostsFailed, BroadcastDuration, ShardsQueued, PresenceFlushLag}
 
 // CodeDimension is the dimension FramesRejected is counted by.
 const CodeDimension = "Code"
