@@ -115,9 +115,10 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 	sender := fanout.New(func(endpoint string) fanout.Poster {
 		return apigatewaymanagementapi.NewFromConfig(awsCfg, fanout.ClientOptions, func(o *apigatewaymanagementapi.Options) {
 			o.BaseEndpoint = aws.String(endpoint)
-			if cfg.ManagementEndpoint != "" {
-				// The local gateway's, which checks the caller's key id
-				// against its policy, and no signature.
+			if cfg.ManagementEndpoint != "" && cfg.DynamoDBEndpoint != "" {
+				// The local gateway's (a local run has both endpoints),
+				// which checks the caller's key id against its policy, and
+				// no signature. An endpoint given alone, in AWS, is signed.
 				o.Credentials = aws.AnonymousCredentials{}
 				o.APIOptions = append(o.APIOptions, localAuthorization(cfg.LocalAccessKey, o.Region, "execute-api"))
 			}
@@ -184,10 +185,10 @@ func DynamoDBOptions(endpoint string) func(*dynamodb.Options) {
 
 // localAuthorization puts an Authorization header with the access key id
 // key and no signature where the SDK would put a SigV4 signature: for the
-// local stack's endpoints, which check none. DynamoDB Local reads the key
-// id and region from the header, which it requires, splitting it with a
-// regular expression twice per request; the local gateway reads the key
-// id, to check the caller's policy. No signature saves the SDK a SHA-256
+// local stack's endpoints, which check none. DynamoDB Local requires the
+// header and splits it with a regular expression twice per request (for
+// the key id and region, which -sharedDb then ignores); the local gateway
+// reads the key id, to check the caller's policy. No signature saves the SDK a SHA-256
 // of the body and a key derivation per request (a sixth of the local
 // gateway's CPU in a busy room's broadcasts), and a short header saves
 // DynamoDB Local about a tenth of its CPU per request (docs/benchmarks.md

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
@@ -40,13 +41,15 @@ func TestMain(m *testing.M) {
 // world is one chat under test: the handlers on the real store (DynamoDB
 // Local), a fake Management API and a clock that moves only when told.
 type world struct {
-	t   *testing.T
-	iam *iamCheck // the handlers' DynamoDB calls, checked against their functions' policies
-	h   *Chat
-	db  *store.DB
-	fan *fakeFanout
-	now time.Time
-	log *bytes.Buffer // slog's handler serialises its writes; read it only when no handler runs
+	t      *testing.T
+	iam    *iamCheck // the handlers' DynamoDB calls, checked against their functions' policies
+	h      *Chat
+	db     *store.DB
+	client *dynamodb.Client // to make states the handlers never make
+	tables store.Tables
+	fan    *fakeFanout
+	now    time.Time
+	log    *bytes.Buffer // slog's handler serialises its writes; read it only when no handler runs
 }
 
 func newWorld(t *testing.T) *world {
@@ -56,10 +59,11 @@ func newWorld(t *testing.T) *world {
 	client, names := dynamolocaltest.NewTables(t, endpoint)
 	iam := newIAMCheck(t, names)
 	client = dynamodb.New(client.Options(), iam.option)
-	db := store.New(client, store.Tables{Connections: names["ConnectionsTable"], Messages: names["MessagesTable"]})
+	tables := store.Tables{Connections: names["ConnectionsTable"], Messages: names["MessagesTable"]}
+	db := store.New(client, tables)
 	// The clock starts at the real time: DynamoDB Local deletes items whose
 	// TTL has passed by its own clock, so a fixed date would expire them.
-	w := &world{t: t, db: db, iam: iam, fan: newFakeFanout(), now: time.Now().UTC().Truncate(time.Millisecond), log: &bytes.Buffer{}}
+	w := &world{t: t, db: db, client: client, tables: tables, iam: iam, fan: newFakeFanout(), now: time.Now().UTC().Truncate(time.Millisecond), log: &bytes.Buffer{}}
 	db.Now = func() time.Time { return w.now }
 	w.h = &Chat{Conns: db, Senders: db, Buckets: db, Msgs: db, Access: db, Bursts: db, Fanout: w.fan, Tokens: NewTokenMemory(100), Limits: chat.DefaultLimits(), Region: "eu-west-1",
 		Log: slog.New(slog.NewJSONHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -221,6 +225,28 @@ func (w *world) expect(id string, want ...string) []map[string]any {
 		w.t.Errorf("%s received:\n  %s\nwant:\n  %s", id, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 	return decoded
+}
+
+// A removal that failed halfway (the member item deleted, the lookup's
+// delete failed, and nobody tries again) leaves the lookup: the next sync
+// that reads the room takes the user out, once the connect grace is over
+// (before it, a lookup without its member item may be a connect under
+// way).
+func TestHalfRemovedConnectionLeaves(t *testing.T) {
+	w := newWorld(t)
+	w.arrive("a1", "Ana", "r")
+	w.arrive("b1", "Bo", "r")
+	w.frames("a1")
+	_, err := w.client.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: &w.tables.Connections, Key: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "room#r"}, "sk": &types.AttributeValueMemberS{Value: "conn#a1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.arrive("c1", "Cy", "r")
+	w.expect("b1", "join name=Cy") // within the grace: Ana stays
+	w.now = w.now.Add(w.h.ConnectGrace)
+	w.arrive("d1", "Di", "r")
+	w.expect("b1", "leave name=Ana", "join name=Di")
 }
 
 func TestConnectValidatesQuery(t *testing.T) {

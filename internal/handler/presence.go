@@ -187,9 +187,6 @@ func (h *Chat) flushPresence(ctx context.Context, r *request, room string, due t
 	if err != nil || !head.FlushDue.Equal(due) {
 		return err // none, or another is pending in its place
 	}
-	// How late it runs: its job shares the fan-out queue with big rooms'
-	// shards, behind the event source's maximum concurrency.
-	h.Metrics.Record(ctx, nil, metrics.Metric{Name: metrics.PresenceFlushLag, Value: float64(h.Now().Sub(due).Milliseconds()), Unit: metrics.UnitMilliseconds})
 	from := max(head.FlushedTo, head.PSeq-int64(h.Limits.PresencePage))
 	to := head.PSeq
 	if h.listed(head) && head.PSeq > from {
@@ -210,8 +207,14 @@ func (h *Chat) flushPresence(ctx context.Context, r *request, room string, due t
 			h.broadcastAt(ctx, r, room, head, "", chat.PresenceLog{Type: chat.TypePresence, After: from, Events: events, Live: true})
 		}
 	}
-	_, err = h.Bursts.FinishFlush(ctx, room, due, h.Now(), to)
-	return err
+	now := h.Now()
+	if ok, err := h.Bursts.FinishFlush(ctx, room, due, now, to); !ok || err != nil {
+		return err
+	}
+	// How late it ran: its job shares the fan-out queue with big rooms'
+	// shards, behind the event source's maximum concurrency.
+	h.Metrics.Record(ctx, nil, metrics.Metric{Name: metrics.PresenceFlushLag, Value: float64(now.Sub(due).Milliseconds()), Unit: metrics.UnitMilliseconds})
+	return nil
 }
 
 // listed reports whether a room with head has few enough users online for
@@ -342,12 +345,14 @@ func (h *Chat) touch(ctx context.Context, r *request, c chat.Connection, at time
 // room's read did not show has a record after all: the member items of
 // shard 0 are read before the presence items and those of other shards
 // after them, so a connection stored meanwhile may show in its user's set
-// without its member item.
+// without its member item. Only one stored meanwhile: a lookup older
+// than the connect grace without its member item is what a removal that
+// failed halfway left (it deletes the member item first).
 func (h *Chat) recorded(ctx context.Context, r *request, id string) bool {
-	_, err := h.Senders.Connection(ctx, id)
+	c, err := h.Senders.Connection(ctx, id)
 	if err != nil && !errors.Is(err, chat.ErrNoConnection) {
 		r.log.WarnContext(ctx, "check connection failed", "checked", id, "err", err)
 		return true // unknown: leave it be
 	}
-	return err == nil
+	return err == nil && h.Now().Sub(c.ConnectedAt) < h.ConnectGrace
 }

@@ -88,8 +88,8 @@ func (it presenceItem) presence() chat.Presence {
 // away). The connection is stored with JoinCheck set: the first frame
 // claims the join (ClaimJoin), so that it goes out after $connect and
 // whichever of the user's connections sends a frame first announces it.
-// Storing the same connection id twice changes nothing and reports
-// joined = false.
+// Storing the same connection again (a repeated $connect) writes the
+// same items: its user's set does not change.
 func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error) {
 	shards, err := db.connectShards(ctx, c.Room)
 	if err != nil {
@@ -115,25 +115,19 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	if err != nil {
 		return p, false, err
 	}
-	// The lookup first, conditional on not existing (a repeated $connect
-	// stops there), then the member item: two writes, not a transaction
-	// (which DynamoDB charges twice). A lookup whose member item failed is
-	// taken back; one left anyway belongs to a refused handshake, whose id
-	// sends no frame, and expires.
+	// The lookup first, then the member item: two writes, not a
+	// transaction (which DynamoDB charges twice). The lookup's condition
+	// lets the same connection be written again (the SDK's retry of a put
+	// whose answer was lost, or a repeated $connect: both go on, and the
+	// set's ADD changes nothing), never another over it.
 	_, err = db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Connections, Item: lookup,
-		ConditionExpression: aws.String("attribute_not_exists(pk)")})
-	if conditionFailed(err) {
-		return p, false, nil // already stored: a repeated $connect
-	}
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR (connectedAt = :at AND userId = :user)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":at": num(ms(c.ConnectedAt)), ":user": str(c.UserID)}})
 	if err != nil {
 		return p, false, fmt.Errorf("put connection %s: %w", c.ID, err)
 	}
 	if _, err = db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Connections, Item: member}); err != nil {
-		err = fmt.Errorf("put connection %s in room %q: %w", c.ID, c.Room, err)
-		if _, derr := db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+c.ID, lookupSK)}); derr != nil {
-			err = errors.Join(err, fmt.Errorf("take back its lookup: %w", derr))
-		}
-		return p, false, err
+		return p, false, errors.Join(fmt.Errorf("put connection %s in room %q: %w", c.ID, c.Room, err), db.takeBack(ctx, c))
 	}
 	p, err = db.changePresence(ctx, c.Room, c.UserID, c.Name, c.ID, true)
 	if err != nil {
@@ -141,6 +135,25 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	}
 	return p, !p.Shown, nil
 }
+
+// takeBack deletes what a $connect that fails wrote of connection c (its
+// handshake is refused): the member item too, which a put whose answer
+// was lost may have written, and then the lookup, so that no member item
+// is left without the lookup a prune removes it by. It runs on after the
+// caller's context ends (the function's deadline may be why it failed).
+func (db *DB) takeBack(ctx context.Context, c chat.Connection) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), takeBackTimeout)
+	defer cancel()
+	for _, k := range []map[string]types.AttributeValue{key(memberPK(c.Room, c.Shard), connPrefix+c.ID), key(connPrefix+c.ID, lookupSK)} {
+		if _, err := db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections, Key: k}); err != nil {
+			return fmt.Errorf("take back connection %s: %w", c.ID, err)
+		}
+	}
+	return nil
+}
+
+// takeBackTimeout bounds takeBack's deletes.
+const takeBackTimeout = 2 * time.Second
 
 // ClaimJoin takes the join of c's user, if c has not tried yet
 // (c.JoinCheck, as read with it), the room has still not been told of
@@ -305,8 +318,9 @@ var errNotInSet = errors.New("connection not in its user's presence")
 // RemoveConnection deletes a connection and takes it out of its user's
 // presence. left reports whether it was the user's last connection in the
 // room (the others should get a leave with p). A connection that is not
-// stored, or that a concurrent call removed first, gives chat.ErrNoConnection:
-// removal happens once however many times it is asked for.
+// stored, or that a concurrent call removed first (took out of its user's
+// set first), gives chat.ErrNoConnection: removal happens once however
+// many times it is asked for.
 func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connection, p chat.Presence, left bool, err error) {
 	// Read without the expiry check: an expired record is still removed.
 	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
@@ -333,7 +347,14 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 	_, err = db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
 		ConditionExpression: aws.String("attribute_exists(pk)")})
 	if conditionFailed(err) {
-		return c, p, false, chat.ErrNoConnection
+		// Deleted by a concurrent removal, or by this one's first try
+		// whose answer was lost (the SDK tried again): whichever takes the
+		// id out of the set goes on.
+		p, err = db.changePresence(ctx, c.Room, c.UserID, "", id, false)
+		if errors.Is(err, errNotInSet) {
+			return c, p, false, chat.ErrNoConnection
+		}
+		return c, p, err == nil && !p.Online, err
 	}
 	if err != nil {
 		return c, p, false, fmt.Errorf("delete connection %s: %w", id, err)
