@@ -88,8 +88,8 @@ func (it presenceItem) presence() chat.Presence {
 // away). The connection is stored with JoinCheck set: the first frame
 // claims the join (ClaimJoin), so that it goes out after $connect and
 // whichever of the user's connections sends a frame first announces it.
-// Storing the same connection again (a repeated $connect) writes the
-// same items: its user's set does not change.
+// Storing a connection again (a repeated $connect) changes nothing and
+// reports joined = false.
 func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error) {
 	shards, err := db.connectShards(ctx, c.Room)
 	if err != nil {
@@ -117,12 +117,15 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 	}
 	// The lookup first, then the member item: two writes, not a
 	// transaction (which DynamoDB charges twice). The lookup's condition
-	// lets the same connection be written again (the SDK's retry of a put
-	// whose answer was lost, or a repeated $connect: both go on, and the
-	// set's ADD changes nothing), never another over it.
+	// lets the same write land again (the SDK's retry of a put whose answer
+	// was lost goes on, and the set's ADD changes nothing); a repeated
+	// $connect, made at another moment, stops there.
 	_, err = db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Connections, Item: lookup,
 		ConditionExpression:       aws.String("attribute_not_exists(pk) OR (connectedAt = :at AND userId = :user)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":at": num(ms(c.ConnectedAt)), ":user": str(c.UserID)}})
+	if conditionFailed(err) {
+		return p, false, nil // stored by an earlier $connect of the same id: nothing more
+	}
 	if err != nil {
 		return p, false, fmt.Errorf("put connection %s: %w", c.ID, err)
 	}
@@ -318,8 +321,8 @@ var errNotInSet = errors.New("connection not in its user's presence")
 // RemoveConnection deletes a connection and takes it out of its user's
 // presence. left reports whether it was the user's last connection in the
 // room (the others should get a leave with p). A connection that is not
-// stored, or that a concurrent call removed first (took out of its user's
-// set first), gives chat.ErrNoConnection: removal happens once however
+// stored, or that a concurrent call took out of its user's set first (or
+// a sync's heal), gives chat.ErrNoConnection: removal happens once however
 // many times it is asked for.
 func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connection, p chat.Presence, left bool, err error) {
 	// Read without the expiry check: an expired record is still removed.
@@ -337,30 +340,26 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 	}
 	c = it.connection()
 	// The member item first, so that no broadcast is left posting to a
-	// connection whose lookup is gone; then the lookup, conditional on
-	// existing, so that of concurrent removals (a $disconnect and a 410
-	// prune) one goes on. Two deletes, not a transaction (charged twice).
+	// connection whose lookup is gone; then the lookup. Two deletes, not a
+	// transaction (charged twice).
 	if _, err := db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections,
 		Key: key(memberPK(c.Room, c.Shard), connPrefix+id)}); err != nil {
 		return c, p, false, fmt.Errorf("delete connection %s from room %q: %w", id, c.Room, err)
 	}
 	_, err = db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
 		ConditionExpression: aws.String("attribute_exists(pk)")})
-	if conditionFailed(err) {
-		// Deleted by a concurrent removal, or by this one's first try
-		// whose answer was lost (the SDK tried again): whichever takes the
-		// id out of the set goes on.
-		p, err = db.changePresence(ctx, c.Room, c.UserID, "", id, false)
-		if errors.Is(err, errNotInSet) {
-			return c, p, false, chat.ErrNoConnection
-		}
-		return c, p, err == nil && !p.Online, err
-	}
-	if err != nil {
+	if err != nil && !conditionFailed(err) {
 		return c, p, false, fmt.Errorf("delete connection %s: %w", id, err)
 	}
-	p, left, err = db.Depart(ctx, c.Room, c.UserID, id)
-	return c, p, left, err
+	// Of concurrent removals (a $disconnect and a 410 prune; or this one
+	// and its own first try, whose answer was lost and whose delete the
+	// SDK's retry found done), the one that takes the id out of the set
+	// goes on; the others hear chat.ErrNoConnection.
+	p, err = db.changePresence(ctx, c.Room, c.UserID, "", id, false)
+	if errors.Is(err, errNotInSet) {
+		return c, p, false, chat.ErrNoConnection
+	}
+	return c, p, err == nil && !p.Online, err
 }
 
 // Depart takes a connection out of its user's presence in a room, whether
