@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -208,6 +209,11 @@ func TestConnectionWritesWhoseAnswerIsLost(t *testing.T) {
 	}
 	if conns, _, err := db.Room(t.Context(), "r", 1); err != nil || len(conns) != 1 {
 		t.Errorf("room = %v, %v; want c1's member item", conns, err)
+	}
+	again := c
+	again.ConnectedAt = c.ConnectedAt.Add(time.Second)
+	if p, joined, err := db.PutConnection(t.Context(), again); err != nil || joined || p.Online {
+		t.Errorf("a repeated $connect of c1 a second later = %+v, joined %v, %v; want nothing done", p, joined, err)
 	}
 	_, p, left, err := db.RemoveConnection(t.Context(), "c1")
 	if err != nil || !left || p.Online {
