@@ -346,15 +346,13 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 		Key: key(memberPK(c.Room, c.Shard), connPrefix+id)}); err != nil {
 		return c, p, false, fmt.Errorf("delete connection %s from room %q: %w", id, c.Room, err)
 	}
-	_, err = db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
-		ConditionExpression: aws.String("attribute_exists(pk)")})
-	if err != nil && !conditionFailed(err) {
+	if _, err := db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK)}); err != nil {
 		return c, p, false, fmt.Errorf("delete connection %s: %w", id, err)
 	}
-	// Of concurrent removals (a $disconnect and a 410 prune; or this one
-	// and its own first try, whose answer was lost and whose delete the
-	// SDK's retry found done), the one that takes the id out of the set
-	// goes on; the others hear chat.ErrNoConnection.
+	// Of concurrent removals (a $disconnect and a 410 prune), the one that
+	// takes the id out of the set goes on; the others hear
+	// chat.ErrNoConnection. (Which one deleted the items does not matter:
+	// a delete whose answer was lost is tried again, and finds it done.)
 	p, err = db.changePresence(ctx, c.Room, c.UserID, "", id, false)
 	if errors.Is(err, errNotInSet) {
 		return c, p, false, chat.ErrNoConnection
