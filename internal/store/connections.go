@@ -141,15 +141,25 @@ func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Pres
 
 // takeBack deletes what a $connect that fails wrote of connection c (its
 // handshake is refused): the member item too, which a put whose answer
-// was lost may have written, and then the lookup, so that no member item
-// is left without the lookup a prune removes it by. It runs on after the
-// caller's context ends (the function's deadline may be why it failed).
+// was lost may have written. It runs on after the caller's context ends
+// (the function's deadline may be why it failed).
 func (db *DB) takeBack(ctx context.Context, c chat.Connection) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), takeBackTimeout)
 	defer cancel()
+	if err := db.deleteConnection(ctx, c); err != nil {
+		return fmt.Errorf("take back: %w", err)
+	}
+	return nil
+}
+
+// deleteConnection deletes connection c's two items: the member item
+// first, then the lookup, so that no member item (what broadcasts read)
+// is left without the lookup (what a prune removes it by). Two deletes,
+// not a transaction (charged twice).
+func (db *DB) deleteConnection(ctx context.Context, c chat.Connection) error {
 	for _, k := range []map[string]types.AttributeValue{key(memberPK(c.Room, c.Shard), connPrefix+c.ID), key(connPrefix+c.ID, lookupSK)} {
 		if _, err := db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections, Key: k}); err != nil {
-			return fmt.Errorf("take back connection %s: %w", c.ID, err)
+			return fmt.Errorf("delete connection %s of room %q: %w", c.ID, c.Room, err)
 		}
 	}
 	return nil
@@ -339,15 +349,8 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 		return c, p, false, err
 	}
 	c = it.connection()
-	// The member item first, so that no broadcast is left posting to a
-	// connection whose lookup is gone; then the lookup. Two deletes, not a
-	// transaction (charged twice).
-	if _, err := db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections,
-		Key: key(memberPK(c.Room, c.Shard), connPrefix+id)}); err != nil {
-		return c, p, false, fmt.Errorf("delete connection %s from room %q: %w", id, c.Room, err)
-	}
-	if _, err := db.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK)}); err != nil {
-		return c, p, false, fmt.Errorf("delete connection %s: %w", id, err)
+	if err := db.deleteConnection(ctx, c); err != nil {
+		return c, p, false, err
 	}
 	// Of concurrent removals (a $disconnect and a 410 prune), the one that
 	// takes the id out of the set goes on; the others hear

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -183,7 +182,8 @@ func (db *DB) ClaimOnlinePush(ctx context.Context, room string, online int64, pr
 // claimHead applies update to a room's presence head if its time attr is
 // still prev (zero: absent), as the caller read it, and cond holds (""
 // for none): of concurrent callers one makes it. values are the update's
-// and cond's. If the head had changed, it returns the head as it is.
+// and cond's. It returns the head as it is after (changed by the caller,
+// or by another).
 func (db *DB) claimHead(ctx context.Context, room, attr string, prev time.Time, update, cond string, values map[string]types.AttributeValue) (bool, plogHead, error) {
 	c := "attribute_not_exists(" + attr + ")"
 	if !prev.IsZero() {
@@ -192,18 +192,15 @@ func (db *DB) claimHead(ctx context.Context, room, attr string, prev time.Time, 
 	if cond != "" {
 		c += " AND " + cond
 	}
-	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	item, ok, err := db.updateReturning(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
-		UpdateExpression:                    &update,
-		ConditionExpression:                 &c,
-		ExpressionAttributeValues:           values,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		UpdateExpression: &update, ConditionExpression: &c, ExpressionAttributeValues: values,
 	})
 	var head plogHead
-	if ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-		return false, head, unmarshal(ccf.Item, &head)
+	if err == nil {
+		err = unmarshal(item, &head)
 	}
-	return err == nil, head, err
+	return ok && err == nil, head, err
 }
 
 // A room's joins and leaves go out in bursts when a queue can hold them
