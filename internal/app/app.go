@@ -133,6 +133,7 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 	limits.ShardSize = cfg.ShardSize
 	limits.EditWindow = cfg.EditWindow
 	db.SkipAfter, db.WriterLife, db.ShardSize, db.EditWindow = limits.SkipAfter, limits.InvocationTimeout, limits.ShardSize, limits.EditWindow
+	db.QuietRoomSize = limits.QuietRoomSize()
 	var queue handler.Queue
 	if cfg.FanoutQueueURL != "" {
 		queue = &fanout.Queue{URL: cfg.FanoutQueueURL, Client: sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {

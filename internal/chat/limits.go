@@ -66,6 +66,12 @@ type Limits struct {
 	Reads    Rate
 }
 
+// QuietRoomSize is the most users online a room has for a sync to read
+// it now and then to correct its count (twice ListedRoomSize): above it
+// the count alone is kept, and a connection stored there claims no join
+// on its first frame (Connection.QuietJoin).
+func (l Limits) QuietRoomSize() int { return 2 * l.ListedRoomSize }
+
 // DefaultLimits returns the limits docs/protocol.md documents.
 func DefaultLimits() Limits {
 	return Limits{

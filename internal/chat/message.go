@@ -197,6 +197,12 @@ type Connection struct {
 	// join was its to tell: it goes out once, whichever of the user's
 	// connections gets there first).
 	JoinCheck bool
+	// QuietJoin: the connection was stored in a room with more than
+	// Limits.QuietRoomSize users online, whose joins are not told. It
+	// claims its user's join as JoinCheck would, but only on a sync or
+	// ping that finds the room listed (emptied since): in a room that
+	// stays large, its first frame writes nothing for it.
+	QuietJoin bool
 	// MutedUntil: a moderator muted the user in this room; their writes
 	// are refused until then. Role is the user's role there as $connect
 	// read it ("" for none): a full sync's reply says it.

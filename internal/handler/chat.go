@@ -625,9 +625,25 @@ func (h *Chat) announceJoin(ctx context.Context, r *request, c chat.Connection) 
 		r.log.ErrorContext(ctx, "read the room's presence head failed", "room", c.Room, "err", err)
 		return // the join stays pending for the next frame
 	}
+	h.announceJoinAt(ctx, r, c, head)
+}
+
+// announceJoinAt is announceJoin with the room's head already read.
+func (h *Chat) announceJoinAt(ctx context.Context, r *request, c chat.Connection, head chat.PresenceHead) {
+	if !h.joinDue(c, head) {
+		return
+	}
 	if e, ok := h.claimJoin(ctx, r, c, head); ok && h.atOnce(ctx, r, c.Room, head, []chat.PresenceEvent{e}) {
 		h.broadcast(ctx, r, c.Room, r.id, e)
 	}
+}
+
+// joinDue reports whether a frame of c, in a room with head, claims its
+// user's join: its first frame does; one stored quiet (QuietJoin) claims
+// on a sync or ping that finds the room listed, as one that emptied
+// since $connect read its count is.
+func (h *Chat) joinDue(c chat.Connection, head chat.PresenceHead) bool {
+	return c.JoinCheck || c.QuietJoin && h.listed(head)
 }
 
 func (h *Chat) typing(ctx context.Context, r *request) error {
@@ -664,7 +680,7 @@ func (h *Chat) ping(ctx context.Context, r *request, c chat.Connection) error {
 	}
 	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: head.PSeq, Online: max(head.Online, 0), Large: !h.listed(head)})
 	h.pushOnline(ctx, r, c.Room, head)
-	h.announceJoin(ctx, r, c)
+	h.announceJoinAt(ctx, r, c, head)
 	return nil
 }
 

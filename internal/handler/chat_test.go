@@ -1611,6 +1611,60 @@ func TestLargeRoomIsToldItsCount(t *testing.T) {
 	}
 }
 
+// A connection stored in a room above Limits.QuietRoomSize writes no
+// join claim on its first frame (its user's join is not told there
+// anyway); if the room has emptied to the listed size when it syncs or
+// pings, it claims the join then, and the room hears it once.
+func TestArrivalInALargeRoomClaimsNoJoin(t *testing.T) {
+	w := newWorld(t)
+	w.h.Limits.ListedRoomSize = 2
+	w.db.QuietRoomSize = w.h.Limits.QuietRoomSize()
+	names := []string{"Ana", "Bo", "Cy", "Dan", "Eve"} // one more than QuietRoomSize
+	for _, name := range names {
+		w.arrive("c-"+name, name, "r")
+	}
+	w.arrive("c-Fay", "Fay", "r")
+	quiet := func() (chat.Connection, chat.Presence) {
+		t.Helper()
+		c, err := w.db.Connection(t.Context(), "c-Fay")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, presence, err := w.db.Room(t.Context(), "r", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range presence {
+			if p.UserID == c.UserID {
+				return c, p
+			}
+		}
+		t.Fatalf("Fay not in the room's presence: %v", presence)
+		return c, chat.Presence{}
+	}
+	if c, p := quiet(); !c.QuietJoin || c.JoinCheck || p.Shown {
+		t.Errorf("Fay after her first sync in a room of %d: QuietJoin %v, JoinCheck %v, shown %v; want a quiet connection, no join claimed",
+			len(names)+1, c.QuietJoin, c.JoinCheck, p.Shown)
+	}
+	if c, _ := w.db.Connection(t.Context(), "c-Eve"); c.QuietJoin || c.JoinCheck {
+		t.Errorf("Eve, who came into a room of %d, claimed as before: QuietJoin %v, JoinCheck %v", len(names)-1, c.QuietJoin, c.JoinCheck)
+	}
+	for _, name := range names[1:] {
+		w.disconnect("c-" + name)
+	}
+	w.frames("c-Ana")
+	w.now = w.now.Add(time.Minute) // the read budget refills
+	w.send("c-Fay", `{"action":"ping"}`)
+	w.frames("c-Fay")
+	w.expect("c-Ana", "join name=Fay")
+	if c, p := quiet(); c.QuietJoin || !p.Shown {
+		t.Errorf("Fay after a ping in the listed room: QuietJoin %v, shown %v; want the join claimed", c.QuietJoin, p.Shown)
+	}
+	w.send("c-Fay", `{"action":"ping"}`)
+	w.frames("c-Fay")
+	w.expect("c-Ana")
+}
+
 // A room of several shards is fanned out through the queue, a job per
 // shard; the fan-out function delivers each shard, prunes the gone there,
 // and reports an unreadable shard for SQS to hand over again. A queue

@@ -28,7 +28,7 @@ func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.
 	// after the reply too, when it is due.
 	var conns []chat.Connection
 	join, joined := chat.PresenceEvent{}, false
-	if c.JoinCheck {
+	if h.joinDue(c, head) {
 		join, joined = h.claimJoin(ctx, r, c, head)
 	}
 	defer func() { // after the reply, or the error
@@ -42,11 +42,11 @@ func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.
 		h.pushOnline(ctx, r, c.Room, head)
 	}()
 	// A room well above the listed size is not read at all: the reply has
-	// its count. One up to twice the size is, by one sync every
+	// its count. One up to Limits.QuietRoomSize is, by one sync every
 	// recountEvery, so that a count left off near the size, where it
 	// decides between a list and a count, is put right.
 	var presence []chat.Presence
-	if !in.Gap && (h.listed(head) || head.Online <= 2*int64(h.Limits.ListedRoomSize) && h.recount(ctx, r, c.Room, head)) {
+	if !in.Gap && (h.listed(head) || head.Online <= int64(h.Limits.QuietRoomSize()) && h.recount(ctx, r, c.Room, head)) {
 		conns, presence, err = h.Conns.Room(ctx, c.Room, head.Shards)
 		if err != nil {
 			return err

@@ -28,6 +28,7 @@ type lookupItem struct {
 	ExpiresAt   int64  `dynamodbav:"expiresAt"`
 	HeldUntil   int64  `dynamodbav:"heldUntil,omitempty"`  // Unix ms: frames wait behind one over the rate limit (HoldFrames)
 	JoinCheck   bool   `dynamodbav:"joinCheck,omitempty"`  // its first claim has yet to find out whether its user's join is due (ClaimJoin)
+	QuietJoin   bool   `dynamodbav:"quietJoin,omitempty"`  // stored in a room too large to tell joins: claims only where it finds the room listed
 	Shard       int    `dynamodbav:"shard,omitempty"`      // the shard of the room its member item is in (shards.go)
 	TokenExp    int64  `dynamodbav:"tokenExp,omitempty"`   // Unix ms: the signed-in token's expiry, past which the connection counts as gone
 	MutedUntil  int64  `dynamodbav:"mutedUntil,omitempty"` // Unix ms: a moderator muted the user in this room (access.go)
@@ -62,7 +63,7 @@ type presenceItem struct {
 
 func (it lookupItem) connection() chat.Connection {
 	return chat.Connection{ID: strings.TrimPrefix(it.PK, connPrefix), Room: it.Room, Shard: it.Shard, UserID: it.UserID, Name: it.Name,
-		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, JoinCheck: it.JoinCheck, HeldUntil: optionalMS(it.HeldUntil),
+		ConnectedAt: fromMS(it.ConnectedAt), Frame: it.Frame, JoinCheck: it.JoinCheck, QuietJoin: it.QuietJoin, HeldUntil: optionalMS(it.HeldUntil),
 		TokenExpires: optionalMS(it.TokenExp), MutedUntil: optionalMS(it.MutedUntil), Role: it.Role}
 }
 
@@ -88,18 +89,21 @@ func (it presenceItem) presence() chat.Presence {
 // away). The connection is stored with JoinCheck set: the first frame
 // claims the join (ClaimJoin), so that it goes out after $connect and
 // whichever of the user's connections sends a frame first announces it.
+// In a room with more than QuietRoomSize users online, as the shard count
+// is read, it is stored with QuietJoin instead (chat.Connection).
 // Storing a connection again (a repeated $connect) changes nothing and
 // reports joined = false.
 func (db *DB) PutConnection(ctx context.Context, c chat.Connection) (p chat.Presence, joined bool, err error) {
-	shards, err := db.connectShards(ctx, c.Room)
+	shards, online, err := db.connectShards(ctx, c.Room)
 	if err != nil {
 		return p, false, err
 	}
 	c.Shard = shardOf(c.ID, shards)
+	quiet := db.QuietRoomSize > 0 && online > int64(db.QuietRoomSize)
 	exp := c.ConnectedAt.Add(db.ConnectionTTL).Unix()
 	lookup, err := marshal(lookupItem{keys: keys{connPrefix + c.ID, lookupSK}, Room: c.Room, UserID: c.UserID, Name: c.Name,
 		ConnectedAt: ms(c.ConnectedAt), ExpiresAt: exp, Shard: c.Shard, TokenExp: optionalTime(c.TokenExpires), MutedUntil: optionalTime(c.MutedUntil), Role: c.Role,
-		JoinCheck: true})
+		JoinCheck: !quiet, QuietJoin: quiet})
 	if err != nil {
 		return p, false, err
 	}
@@ -169,14 +173,14 @@ func (db *DB) deleteConnection(ctx context.Context, c chat.Connection) error {
 const takeBackTimeout = 2 * time.Second
 
 // ClaimJoin takes the join of c's user, if c has not tried yet
-// (c.JoinCheck, as read with it), the room has still not been told of
+// (c.JoinCheck or c.QuietJoin, as read with it), the room has still not been told of
 // the user and c is still one of theirs: of concurrent callers, and of
 // the user's connections, only one gets it, so a join goes out once, with
 // the presence's version then. The presence is marked first and the
 // connection's check cleared after: a failure in between leaves a check
 // whose next claim fails, never a join that nobody may announce.
 func (db *DB) ClaimJoin(ctx context.Context, c chat.Connection) (p chat.Presence, ok bool, err error) {
-	if !c.JoinCheck {
+	if !c.JoinCheck && !c.QuietJoin {
 		return p, false, nil
 	}
 	item, ok, err := db.updateReturning(ctx, &dynamodb.UpdateItemInput{
@@ -197,7 +201,7 @@ func (db *DB) ClaimJoin(ctx context.Context, c chat.Connection) (p chat.Presence
 	}
 	_, err = db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &db.tables.Connections, Key: key(connPrefix+c.ID, lookupSK),
-		UpdateExpression:    aws.String("REMOVE joinCheck"),
+		UpdateExpression:    aws.String("REMOVE joinCheck, quietJoin"),
 		ConditionExpression: aws.String("attribute_exists(pk)"), // not a new item for a connection removed meanwhile
 	})
 	if err != nil && !conditionFailed(err) {

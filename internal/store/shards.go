@@ -66,31 +66,32 @@ func shardOf(id string, shards int) int {
 
 // connectShards returns the count of shards a connecting member of room
 // is placed among, doubling it first if the room has filled its shards,
-// or halving it if it has emptied them. The head is read eventually
+// or halving it if it has emptied them, and the room's count online as
+// read. The head is read eventually
 // consistent: a count read stale and smaller places the connection in a
 // shard readers read all the same; one read stale and larger, within the
 // spread of the shrink that made it smaller.
-func (db *DB) connectShards(ctx context.Context, room string) (int, error) {
+func (db *DB) connectShards(ctx context.Context, room string) (shards int, online int64, err error) {
 	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
 		ProjectionExpression:     aws.String("#online, shards, spread, spreadUntil"),
 		ExpressionAttributeNames: map[string]string{"#online": "online"},
 	})
 	if err != nil {
-		return 0, fmt.Errorf("get the shards of room %q: %w", room, err)
+		return 0, 0, fmt.Errorf("get the shards of room %q: %w", room, err)
 	}
 	var head plogHead
 	if err := unmarshal(out.Item, &head); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	n := max(head.Shards, 1)
 	switch {
 	case head.Online >= int64(n*db.ShardSize) && n < MaxShards:
-		return db.growShards(ctx, room, n*2)
+		n, err = db.growShards(ctx, room, n*2)
 	case n > 1 && head.Online < int64(n*db.ShardSize/4):
-		return db.shrinkShards(ctx, room, head)
+		n, err = db.shrinkShards(ctx, room, head)
 	}
-	return n, nil
+	return n, head.Online, err
 }
 
 // growShards raises a room's count of shards to n.

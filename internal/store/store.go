@@ -47,6 +47,10 @@ type DB struct {
 	// ShardSize is how many users online a room holds per shard of its
 	// connections before their count doubles (shards.go).
 	ShardSize int
+	// QuietRoomSize is how many users online a room has, at most, for a
+	// connection stored there to claim its user's join on its first frame
+	// (chat.Limits.QuietRoomSize; 0: always).
+	QuietRoomSize int
 	// EditWindow is how long after it was sent its author may edit a
 	// message (chat.Limits.EditWindow).
 	EditWindow time.Duration
@@ -65,6 +69,7 @@ func New(client *dynamodb.Client, t Tables) *DB {
 		SkipAfter:        chat.DefaultLimits().SkipAfter,
 		WriterLife:       chat.DefaultLimits().InvocationTimeout,
 		ShardSize:        chat.DefaultLimits().ShardSize,
+		QuietRoomSize:    chat.DefaultLimits().QuietRoomSize(),
 		EditWindow:       chat.DefaultLimits().EditWindow,
 		Now:              time.Now,
 	}
