@@ -306,7 +306,8 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 		return nil, err
 	}
 	totals := &metrics.Totals{}
-	invoker, err := invoker(ctx, o, api, sources, env, totals)
+	management := &localgw.InProcess{} // served by the gateway, made below
+	invoker, err := invoker(ctx, o, api, sources, env, totals, management)
 	if err != nil {
 		return nil, err
 	}
@@ -319,6 +320,7 @@ func start(ctx context.Context, o options, getenv func(string) string, stdout io
 	if err != nil {
 		return nil, err
 	}
+	management.Handler = s.gw
 	s.serve(s.gw.Listen(gwLn), s.gw)
 	s.startEventSources(sources, queues, invoker, log)
 	if o.pprofAddr != "" {
@@ -419,12 +421,11 @@ func functionEnv(tmpl *samtemplate.Template, resources map[string]string, local 
 	return env
 }
 
-// invoker builds the functions into this process, or points at the Lambda
-// Invoke API when asked to.
 // invoker returns how the gateway runs the functions: in this process
 // (each function built as its Lambda main builds it, its metrics summed
-// in totals too), or through a Lambda Invoke API.
-func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, sources []samtemplate.SQSEventSource, env map[string]map[string]string, totals *metrics.Totals) (localgw.Invoker, error) {
+// in totals too, its Management API calls sent through management), or
+// through a Lambda Invoke API.
+func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, sources []samtemplate.SQSEventSource, env map[string]map[string]string, totals *metrics.Totals, management http.RoundTripper) (localgw.Invoker, error) {
 	if o.lambdaEndpoint != "" || len(o.lambdas) > 0 {
 		return &localgw.LambdaAPI{
 			URL: func(fn string) string {
@@ -443,7 +444,7 @@ func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, sourc
 	}
 	for _, fn := range fns {
 		vars := env[fn]
-		h, err := app.New(ctx, func(k string) string { return vars[k] })
+		h, err := app.New(ctx, func(k string) string { return vars[k] }, app.WithManagementTransport(management))
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", fn, err)
 		}

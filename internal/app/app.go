@@ -45,13 +45,27 @@ var (
 )
 
 // New builds the chat's handlers from the environment that getenv reads.
-func New(ctx context.Context, getenv func(string) string) (*handler.Chat, error) {
+func New(ctx context.Context, getenv func(string) string, opts ...Option) (*handler.Chat, error) {
 	cfg, err := LoadConfig(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
 	log, metricsLog := newLoggers(cfg.InLambda, cfg.LogLevel, os.Stdout)
 	return newChat(ctx, cfg, log, metricsLog)
+}
+
+// An Option changes what New builds in a way the environment cannot say:
+// the local gateway's in-process functions use them.
+type Option func(*Config)
+
+// WithManagementTransport sends the Management API's requests through rt
+// instead of over HTTP: the local gateway's localgw.InProcess, which
+// serves them in the same process.
+func WithManagementTransport(rt http.RoundTripper) Option {
+	return func(c *Config) { c.ManagementTransport = rt }
 }
 
 // newLoggers returns the functions' logger, which writes JSON lines at
@@ -115,6 +129,9 @@ func newChat(ctx context.Context, cfg Config, log, metricsLog *slog.Logger) (*ha
 	sender := fanout.New(func(endpoint string) fanout.Poster {
 		return apigatewaymanagementapi.NewFromConfig(awsCfg, fanout.ClientOptions, func(o *apigatewaymanagementapi.Options) {
 			o.BaseEndpoint = aws.String(endpoint)
+			if cfg.ManagementTransport != nil {
+				o.HTTPClient = &http.Client{Transport: cfg.ManagementTransport, Timeout: httpTimeout}
+			}
 			if cfg.ManagementEndpoint != "" && cfg.DynamoDBEndpoint != "" {
 				// The local gateway's (a local run has both endpoints),
 				// which checks the caller's key id against its policy, and
@@ -282,12 +299,15 @@ func Entrypoints(h *handler.Chat) map[string]any {
 // SDK's default 10.
 func newHTTPClient(idle int) *awshttp.BuildableClient {
 	return awshttp.NewBuildableClient().
-		WithTimeout(10 * time.Second).
+		WithTimeout(httpTimeout).
 		WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConns = 2 * idle
 			t.MaxIdleConnsPerHost = idle
 		})
 }
+
+// httpTimeout bounds every call of the functions' AWS clients.
+const httpTimeout = 10 * time.Second
 
 // localIdleConns is the idle connections per host kept in the local
 // gateway, where one process runs every invocation that is running at

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -102,6 +103,10 @@ type Config struct {
 	InviteKey          []byte // nil: no invite links
 	Region             string // AWS_REGION, set by Lambda
 	InLambda           bool   // AWS_LAMBDA_FUNCTION_NAME is set
+
+	// ManagementTransport, when set (WithManagementTransport, not the
+	// environment), carries the Management API's requests.
+	ManagementTransport http.RoundTripper
 }
 
 // LoadConfig reads the configuration through getenv and reports every

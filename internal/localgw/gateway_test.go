@@ -30,7 +30,7 @@ import (
 // ?deny=STATUS), $disconnect, "echo" (posts the body back through the real
 // Management API client), "boom" (fails) and $default.
 type testAPI struct {
-	t      *testing.T
+	t      testing.TB
 	gw     *Gateway
 	srv    *httptest.Server
 	mgmt   *apigatewaymanagementapi.Client
@@ -43,7 +43,7 @@ type testAPI struct {
 type resp = events.APIGatewayProxyResponse
 type req = events.APIGatewayWebsocketProxyRequest
 
-func newTestAPI(t *testing.T, limits Limits, withDefault bool, faults ...Faults) *testAPI {
+func newTestAPI(t testing.TB, limits Limits, withDefault bool, faults ...Faults) *testAPI {
 	a := &testAPI{t: t, events: map[string][]req{}}
 	record := func(e req) {
 		a.mu.Lock()
@@ -100,9 +100,7 @@ func newTestAPI(t *testing.T, limits Limits, withDefault bool, faults ...Faults)
 	a.gw, a.srv = gw, httptest.NewUnstartedServer(gw)
 	a.srv.Listener = gw.Listen(a.srv.Listener)
 	a.srv.Start()
-	a.mgmt = apigatewaymanagementapi.New(apigatewaymanagementapi.Options{
-		BaseEndpoint: aws.String(a.srv.URL + "/test"), Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	a.mgmt = a.client(a.srv.URL+"/test", false)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -111,6 +109,24 @@ func newTestAPI(t *testing.T, limits Limits, withDefault bool, faults ...Faults)
 	})
 	return a
 }
+
+// client returns a Management API client of the gateway at base, over
+// HTTP or, with inProcess, through the gateway's InProcess transport.
+func (a *testAPI) client(base string, inProcess bool) *apigatewaymanagementapi.Client {
+	return apigatewaymanagementapi.New(apigatewaymanagementapi.Options{BaseEndpoint: aws.String(base), Region: "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}, func(o *apigatewaymanagementapi.Options) {
+		if inProcess {
+			o.HTTPClient = &http.Client{Transport: &InProcess{Handler: a.gw}}
+		}
+	})
+}
+
+// transports are the two ways functions reach the Management API: over
+// HTTP, and in process (InProcess); every test of it runs both.
+var transports = []struct {
+	name      string
+	inProcess bool
+}{{"http", false}, {"in process", true}}
 
 func (a *testAPI) routeEvents(route string) []req {
 	a.mu.Lock()
@@ -133,7 +149,7 @@ func (a *testAPI) dial(query string) (*websocket.Conn, string) {
 	return c, a.routeEvents("$connect")[n].RequestContext.ConnectionID
 }
 
-func read(t *testing.T, c *websocket.Conn) string {
+func read(t testing.TB, c *websocket.Conn) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -252,7 +268,14 @@ func TestNoDefaultRouteIsForbidden(t *testing.T) {
 }
 
 func TestManagementAPIWithTheSDK(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testManagementAPI(t, tr.inProcess) })
+	}
+}
+
+func testManagementAPI(t *testing.T, inProcess bool) {
 	a := newTestAPI(t, DefaultLimits(), true)
+	a.mgmt = a.client(a.srv.URL+"/test", inProcess)
 	c, id := a.dial("")
 	ctx := t.Context()
 	if _, err := a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("hi")}); err != nil {
@@ -284,8 +307,7 @@ func TestManagementAPIWithTheSDK(t *testing.T) {
 		t.Errorf("malformed id: err = %v, want BadRequestException", err)
 	}
 	// Without the stage prefix, as a custom domain serves it.
-	noStage := apigatewaymanagementapi.New(apigatewaymanagementapi.Options{BaseEndpoint: &a.srv.URL, Region: "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	noStage := a.client(a.srv.URL, inProcess)
 	if _, err := noStage.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("again")}); err != nil {
 		t.Fatal(err)
 	}
@@ -300,6 +322,28 @@ func TestManagementAPIWithTheSDK(t *testing.T) {
 	eventually(t, "$disconnect", func() bool { return len(a.routeEvents("$disconnect")) == 1 })
 	if _, err := a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte("x")}); !isType[*types.GoneException](err) {
 		t.Errorf("post after DELETE: err = %v, want GoneException", err)
+	}
+}
+
+// BenchmarkManagementPost posts to one connection through the SDK's
+// client, over HTTP and in process, and reads each frame: what one post
+// of a broadcast costs the local gateway, which serves both ends
+// (docs/benchmarks.md §13).
+func BenchmarkManagementPost(b *testing.B) {
+	for _, tr := range transports {
+		b.Run(tr.name, func(b *testing.B) {
+			a := newTestAPI(b, DefaultLimits(), true)
+			a.mgmt = a.client(a.srv.URL+"/test", tr.inProcess)
+			c, id := a.dial("")
+			in := &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: &id, Data: []byte(`{"type":"message","seq":1}`)}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.mgmt.PostToConnection(b.Context(), in); err != nil {
+					b.Fatal(err)
+				}
+				read(b, c)
+			}
+		})
 	}
 }
 
@@ -408,11 +452,23 @@ func TestSubprotocolEchoedByConnect(t *testing.T) {
 
 // Injected faults reach the real SDK client as AWS's errors would.
 func TestFaultsReachTheSDKAsAWSErrors(t *testing.T) {
-	post := func(a *testAPI, id string) error {
-		_, err := a.mgmt.PostToConnection(t.Context(), &apigatewaymanagementapi.PostToConnectionInput{
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testFaults(t, tr.inProcess) })
+	}
+}
+
+func testFaults(t *testing.T, inProcess bool) {
+	newTestAPI := func(t *testing.T, limits Limits, withDefault bool, faults ...Faults) *testAPI {
+		a := newTestAPI(t, limits, withDefault, faults...)
+		a.mgmt = a.client(a.srv.URL+"/test", inProcess)
+		return a
+	}
+	postCtx := func(ctx context.Context, a *testAPI, id string) error {
+		_, err := a.mgmt.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
 			ConnectionId: aws.String(id), Data: []byte("x")})
 		return err
 	}
+	post := func(a *testAPI, id string) error { return postCtx(t.Context(), a, id) }
 	a := newTestAPI(t, DefaultLimits(), true, Faults{PostThrottle: 1})
 	_, id := a.dial("")
 	if err := post(a, id); !errors.As(err, new(*types.LimitExceededException)) {
@@ -429,6 +485,12 @@ func TestFaultsReachTheSDKAsAWSErrors(t *testing.T) {
 	start := time.Now()
 	if err := post(a, id); err != nil || time.Since(start) < 300*time.Millisecond || read(t, c) != "x" {
 		t.Errorf("slow post: err %v after %v; want delivered after the delay", err, time.Since(start))
+	}
+	// A caller that gives up first hears its own deadline, not the post's end.
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := postCtx(ctx, a, id); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("slow post past the caller's deadline: err = %v, want context.DeadlineExceeded", err)
 	}
 
 	a = newTestAPI(t, DefaultLimits(), true, Faults{DropDisconnect: 1})
