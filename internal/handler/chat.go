@@ -598,24 +598,27 @@ func (h *Chat) fail(ctx context.Context, r *request, in chat.Inbound, err error)
 // first, and returns it numbered among the room's presence events, for
 // the caller to send: a join goes out once. In a room too large to list
 // (at head) it returns none: the room is told its count instead
-// (pushOnline). Clients order joins and leaves by version, so a join that
-// goes out late, even after its leave, is right.
+// (pushOnline). Nor does a quiet connection's claim in a room pushed its
+// count after c's $connect was surely over: every member re-synced after
+// that push, and lists the user. Clients order joins and leaves by
+// version, so a join that goes out late, even after its leave, is right.
 func (h *Chat) claimJoin(ctx context.Context, r *request, c chat.Connection, head chat.PresenceHead) (chat.PresenceEvent, bool) {
 	p, ok, err := h.Senders.ClaimJoin(ctx, c)
 	if err != nil {
 		r.log.ErrorContext(ctx, "announce join failed", "room", c.Room, "userId", c.UserID, "err", err)
 	}
-	if !ok || !h.listed(head) {
+	if !ok || !h.listed(head) || c.QuietJoin && head.PushedAt.After(c.ConnectedAt.Add(h.ConnectGrace)) {
 		return chat.PresenceEvent{}, false
 	}
 	return h.presenceEvent(ctx, r, c.Room, p, c.ConnectedAt), true
 }
 
 // announceJoin sends the join of c's user to the room, if c has yet to
-// check it (JoinCheck) and it is due: every route that serves a frame
-// calls it (sync claims the join itself) with the frame's connection.
-// The room's count, when due, goes out after a sync's or a ping's answer,
-// not here: new-message calls this before storing.
+// check it (JoinCheck) and it is due: the routes that serve a frame call
+// it with the frame's connection (sync and ping claim the join
+// themselves, with the head they read). The room's count, when due, goes
+// out after a sync's or a ping's answer, not here: new-message calls
+// this before storing.
 func (h *Chat) announceJoin(ctx context.Context, r *request, c chat.Connection) {
 	if !c.JoinCheck {
 		return
@@ -625,14 +628,12 @@ func (h *Chat) announceJoin(ctx context.Context, r *request, c chat.Connection) 
 		r.log.ErrorContext(ctx, "read the room's presence head failed", "room", c.Room, "err", err)
 		return // the join stays pending for the next frame
 	}
-	h.announceJoinAt(ctx, r, c, head)
+	h.tellJoin(ctx, r, c, head)
 }
 
-// announceJoinAt is announceJoin with the room's head already read.
-func (h *Chat) announceJoinAt(ctx context.Context, r *request, c chat.Connection, head chat.PresenceHead) {
-	if !h.joinDue(c, head) {
-		return
-	}
+// tellJoin claims the join of c's user in a room with head and sends it
+// to the room, at once or with the room's next flush (atOnce).
+func (h *Chat) tellJoin(ctx context.Context, r *request, c chat.Connection, head chat.PresenceHead) {
 	if e, ok := h.claimJoin(ctx, r, c, head); ok && h.atOnce(ctx, r, c.Room, head, []chat.PresenceEvent{e}) {
 		h.broadcast(ctx, r, c.Room, r.id, e)
 	}
@@ -665,7 +666,10 @@ func (h *Chat) typing(ctx context.Context, r *request) error {
 }
 
 // ping answers with the room's latest seq, so that a client learns of a
-// message it missed, and records that the connection is alive.
+// message it missed, and records that the connection is alive. A join it
+// claims (joinDue) goes to the room after the answer; the user's own
+// client, which the broadcast skips, fetches its number like any missed
+// event's.
 func (h *Chat) ping(ctx context.Context, r *request, c chat.Connection) error {
 	if err := h.Senders.Touch(ctx, c, h.Now()); err != nil {
 		return err
@@ -680,7 +684,9 @@ func (h *Chat) ping(ctx context.Context, r *request, c chat.Connection) error {
 	}
 	h.reply(ctx, r, chat.Pong{Type: chat.TypePong, Seq: latest, PSeq: head.PSeq, Online: max(head.Online, 0), Large: !h.listed(head)})
 	h.pushOnline(ctx, r, c.Room, head)
-	h.announceJoinAt(ctx, r, c, head)
+	if h.joinDue(c, head) {
+		h.tellJoin(ctx, r, c, head)
+	}
 	return nil
 }
 

@@ -458,8 +458,8 @@ func TestFaultsReachTheSDKAsAWSErrors(t *testing.T) {
 }
 
 func testFaults(t *testing.T, inProcess bool) {
-	newTestAPI := func(t *testing.T, limits Limits, withDefault bool, faults ...Faults) *testAPI {
-		a := newTestAPI(t, limits, withDefault, faults...)
+	api := func(faults Faults) *testAPI {
+		a := newTestAPI(t, DefaultLimits(), true, faults)
 		a.mgmt = a.client(a.srv.URL+"/test", inProcess)
 		return a
 	}
@@ -469,18 +469,18 @@ func testFaults(t *testing.T, inProcess bool) {
 		return err
 	}
 	post := func(a *testAPI, id string) error { return postCtx(t.Context(), a, id) }
-	a := newTestAPI(t, DefaultLimits(), true, Faults{PostThrottle: 1})
+	a := api(Faults{PostThrottle: 1})
 	_, id := a.dial("")
 	if err := post(a, id); !errors.As(err, new(*types.LimitExceededException)) {
 		t.Errorf("throttled post: err = %v, want *types.LimitExceededException", err)
 	}
-	a = newTestAPI(t, DefaultLimits(), true, Faults{PostError: 1})
+	a = api(Faults{PostError: 1})
 	_, id = a.dial("")
 	var re interface{ HTTPStatusCode() int }
 	if err := post(a, id); !errors.As(err, &re) || re.HTTPStatusCode() != 500 {
 		t.Errorf("failed post: err = %v, want a 500", err)
 	}
-	a = newTestAPI(t, DefaultLimits(), true, Faults{PostSlow: 1, PostDelay: 300 * time.Millisecond})
+	a = api(Faults{PostSlow: 1, PostDelay: 300 * time.Millisecond})
 	c, id := a.dial("")
 	start := time.Now()
 	if err := post(a, id); err != nil || time.Since(start) < 300*time.Millisecond || read(t, c) != "x" {
@@ -493,7 +493,7 @@ func testFaults(t *testing.T, inProcess bool) {
 		t.Errorf("slow post past the caller's deadline: err = %v, want context.DeadlineExceeded", err)
 	}
 
-	a = newTestAPI(t, DefaultLimits(), true, Faults{DropDisconnect: 1})
+	a = api(Faults{DropDisconnect: 1})
 	c, _ = a.dial("")
 	c.Close(websocket.StatusNormalClosure, "")
 	eventually(t, "the socket to end", func() bool { return a.gw.Connections() == 0 })

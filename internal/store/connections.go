@@ -173,12 +173,13 @@ func (db *DB) deleteConnection(ctx context.Context, c chat.Connection) error {
 const takeBackTimeout = 2 * time.Second
 
 // ClaimJoin takes the join of c's user, if c has not tried yet
-// (c.JoinCheck or c.QuietJoin, as read with it), the room has still not been told of
-// the user and c is still one of theirs: of concurrent callers, and of
-// the user's connections, only one gets it, so a join goes out once, with
-// the presence's version then. The presence is marked first and the
-// connection's check cleared after: a failure in between leaves a check
-// whose next claim fails, never a join that nobody may announce.
+// (c.JoinCheck or c.QuietJoin, as read with it), the room has still not
+// been told of the user and c is still one of theirs: of concurrent
+// callers, and of the user's connections, only one gets it, so a join
+// goes out once, with the presence's version then. The presence is
+// marked first and the connection's check cleared after: a failure in
+// between leaves a check whose next claim fails, never a join that
+// nobody may announce.
 func (db *DB) ClaimJoin(ctx context.Context, c chat.Connection) (p chat.Presence, ok bool, err error) {
 	if !c.JoinCheck && !c.QuietJoin {
 		return p, false, nil

@@ -67,10 +67,10 @@ func shardOf(id string, shards int) int {
 // connectShards returns the count of shards a connecting member of room
 // is placed among, doubling it first if the room has filled its shards,
 // or halving it if it has emptied them, and the room's count online as
-// read. The head is read eventually
-// consistent: a count read stale and smaller places the connection in a
-// shard readers read all the same; one read stale and larger, within the
-// spread of the shrink that made it smaller.
+// read. The head is read eventually consistent: a count read stale and
+// smaller places the connection in a shard readers read all the same;
+// one read stale and larger, within the spread of the shrink that made
+// it smaller.
 func (db *DB) connectShards(ctx context.Context, room string) (shards int, online int64, err error) {
 	out, err := db.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &db.tables.Connections, Key: key(plogPrefix+room, headSK),
