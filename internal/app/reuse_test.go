@@ -77,32 +77,37 @@ func benchSender(client aws.HTTPClient) *fanout.Sender {
 }
 
 // BenchmarkPostCost measures what the function pays per post, alone: one
-// broadcast of 1,000 frames through the Management API client as the
-// fan-out builds it, to a transport that answers at once without a
-// network, so that nothing on the server's side is counted. It reports
-// allocations, bytes and CPU time (user + system, all goroutines) per post.
+// broadcast to a room of 50 (a goroutine per post) and of 1,000 through
+// the Management API client as the fan-out builds it, to a transport that
+// answers at once without a network, so that nothing on the server's side
+// is counted. It reports allocations, bytes and CPU time (user + system,
+// all goroutines) per post.
 func BenchmarkPostCost(b *testing.B) {
-	sender := benchSender(answerOK{})
-	ids := make([]string, 1000)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("R1kmxc2VNjMCF%03d=", i)
+	for _, n := range []int{50, 1000} {
+		b.Run(fmt.Sprintf("room=%d", n), func(b *testing.B) {
+			sender := benchSender(answerOK{})
+			ids := make([]string, n)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("R1kmxc2VNjMCF%03d=", i)
+			}
+			ep := "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
+			sender.Send(context.Background(), ep, ids, payload) // warm
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			allocs, bytes, cpu := ms.Mallocs, ms.TotalAlloc, cpuTime()
+			posts := 0
+			for b.Loop() {
+				if res := sender.Send(context.Background(), ep, ids, payload); res.Sent != len(ids) {
+					b.Fatalf("sent %d of %d", res.Sent, len(ids))
+				}
+				posts += len(ids)
+			}
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(ms.Mallocs-allocs)/float64(posts), "allocs/post")
+			b.ReportMetric(float64(ms.TotalAlloc-bytes)/float64(posts), "B/post")
+			b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/1000/float64(posts), "cpu-µs/post")
+		})
 	}
-	ep := "https://abc123.execute-api.us-east-1.amazonaws.com/prod"
-	sender.Send(context.Background(), ep, ids[:64], payload) // warm
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	allocs, bytes, cpu := ms.Mallocs, ms.TotalAlloc, cpuTime()
-	posts := 0
-	for b.Loop() {
-		if res := sender.Send(context.Background(), ep, ids, payload); res.Sent != len(ids) {
-			b.Fatalf("sent %d of %d", res.Sent, len(ids))
-		}
-		posts += len(ids)
-	}
-	runtime.ReadMemStats(&ms)
-	b.ReportMetric(float64(ms.Mallocs-allocs)/float64(posts), "allocs/post")
-	b.ReportMetric(float64(ms.TotalAlloc-bytes)/float64(posts), "B/post")
-	b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/1000/float64(posts), "cpu-µs/post")
 }
 
 // answerOK answers every request 200 with an empty body, as API Gateway

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/panjf2000/ants/v2"
 )
 
 // Poster is the Management API: post a frame to a connection, ask whether
@@ -58,6 +59,12 @@ type Sender struct {
 	budget      time.Duration
 	log         *slog.Logger
 
+	// pool runs the posting goroutines, kept between broadcasts: a new
+	// goroutine's stack grows through the SDK's middleware on its first
+	// post (a fifth of the local gateway's CPU in a busy room's
+	// broadcasts), a kept one's has grown.
+	pool *ants.Pool
+
 	mu      sync.Mutex
 	posters map[string]Poster // one per Management API endpoint
 }
@@ -91,9 +98,21 @@ func New(newPoster func(endpoint string) Poster, o Options) *Sender {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	// No bound on the goroutines (each Send bounds its own), and one idle
+	// for workerIdle ends. Posts recover their own panics (attempt); one
+	// elsewhere is logged here, not by the pool's own logger.
+	pool, err := ants.NewPool(0, ants.WithExpiryDuration(workerIdle), ants.WithPanicHandler(func(p any) {
+		o.Log.Error("fan-out goroutine panicked", "panic", p, "stack", string(debug.Stack()))
+	}))
+	if err != nil {
+		panic(fmt.Sprintf("fanout: a pool of goroutines: %v", err)) // the options above are valid
+	}
 	return &Sender{newPoster: newPoster, concurrency: o.Concurrency, timeout: o.Timeout, budget: o.Budget, log: o.Log,
-		posters: map[string]Poster{}}
+		pool: pool, posters: map[string]Poster{}}
 }
+
+// workerIdle is how long a posting goroutine is kept without work.
+const workerIdle = 10 * time.Second
 
 func (s *Sender) poster(endpoint string) Poster {
 	s.mu.Lock()
@@ -189,7 +208,7 @@ func (s *Sender) each(ctx context.Context, ids []string, call func(ctx context.C
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Go(func() {
+		s.run(&wg, func() {
 			for id := range next {
 				o, retries := s.try(ctx, id, deadline, call)
 				mu.Lock()
@@ -215,6 +234,18 @@ func (s *Sender) each(ctx context.Context, ids []string, call func(ctx context.C
 	wg.Wait()
 	res.Duration = time.Since(start)
 	return res
+}
+
+// run runs f on one of s's pooled goroutines, counted in wg.
+func (s *Sender) run(wg *sync.WaitGroup, f func()) {
+	wg.Add(1)
+	task := func() {
+		defer wg.Done()
+		f()
+	}
+	if err := s.pool.Submit(task); err != nil { // closed: never, as New makes it
+		go task()
+	}
 }
 
 type outcome int
