@@ -77,7 +77,7 @@ func benchSender(client aws.HTTPClient) *fanout.Sender {
 }
 
 // BenchmarkPostCost measures what the function pays per post, alone: one
-// broadcast to a room of 50 (a goroutine per post) and of 1,000 through
+// broadcast to a room of 50 (one post per posting goroutine) and of 1,000 through
 // the Management API client as the fan-out builds it, to a transport that
 // answers at once without a network, so that nothing on the server's side
 // is counted. It reports allocations, bytes and CPU time (user + system,

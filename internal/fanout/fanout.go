@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	"github.com/aws/smithy-go/middleware"
-	"github.com/panjf2000/ants/v2"
 )
 
 // Poster is the Management API: post a frame to a connection, ask whether
@@ -59,11 +58,11 @@ type Sender struct {
 	budget      time.Duration
 	log         *slog.Logger
 
-	// pool runs the posting goroutines, kept between broadcasts: a new
+	// kept runs the posting goroutines, kept between broadcasts: a new
 	// goroutine's stack grows through the SDK's middleware on its first
 	// post (a fifth of the local gateway's CPU in a busy room's
 	// broadcasts), a kept one's has grown.
-	pool *ants.Pool
+	kept goroutines
 
 	mu      sync.Mutex
 	posters map[string]Poster // one per Management API endpoint
@@ -98,21 +97,39 @@ func New(newPoster func(endpoint string) Poster, o Options) *Sender {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	// No bound on the goroutines (each Send bounds its own), and one idle
-	// for workerIdle ends. Posts recover their own panics (attempt); one
-	// elsewhere is logged here, not by the pool's own logger.
-	pool, err := ants.NewPool(0, ants.WithExpiryDuration(workerIdle), ants.WithPanicHandler(func(p any) {
-		o.Log.Error("fan-out goroutine panicked", "panic", p, "stack", string(debug.Stack()))
-	}))
-	if err != nil {
-		panic(fmt.Sprintf("fanout: a pool of goroutines: %v", err)) // the options above are valid
-	}
 	return &Sender{newPoster: newPoster, concurrency: o.Concurrency, timeout: o.Timeout, budget: o.Budget, log: o.Log,
-		pool: pool, posters: map[string]Poster{}}
+		kept: goroutines{work: make(chan func())}, posters: map[string]Poster{}}
 }
 
-// workerIdle is how long a posting goroutine is kept without work.
-const workerIdle = 10 * time.Second
+// goroutines runs functions on goroutines that wait for the next one for
+// keepIdle after each: no bound on how many (each Send bounds its own).
+type goroutines struct{ work chan func() }
+
+// keepIdle is how long a kept goroutine waits for work before it ends.
+const keepIdle = 10 * time.Second
+
+// Go runs f on a kept goroutine that is waiting, or on a new one.
+func (g goroutines) Go(f func()) {
+	select {
+	case g.work <- f:
+	default:
+		go g.keep(f)
+	}
+}
+
+func (g goroutines) keep(f func()) {
+	idle := time.NewTimer(keepIdle)
+	defer idle.Stop()
+	for {
+		f()
+		idle.Reset(keepIdle)
+		select {
+		case f = <-g.work:
+		case <-idle.C:
+			return
+		}
+	}
+}
 
 func (s *Sender) poster(endpoint string) Poster {
 	s.mu.Lock()
@@ -236,16 +253,13 @@ func (s *Sender) each(ctx context.Context, ids []string, call func(ctx context.C
 	return res
 }
 
-// run runs f on one of s's pooled goroutines, counted in wg.
+// run runs f on one of s's kept goroutines, counted in wg.
 func (s *Sender) run(wg *sync.WaitGroup, f func()) {
 	wg.Add(1)
-	task := func() {
+	s.kept.Go(func() {
 		defer wg.Done()
 		f()
-	}
-	if err := s.pool.Submit(task); err != nil { // closed: never, as New makes it
-		go task()
-	}
+	})
 }
 
 type outcome int

@@ -598,16 +598,18 @@ func (h *Chat) fail(ctx context.Context, r *request, in chat.Inbound, err error)
 // first, and returns it numbered among the room's presence events, for
 // the caller to send: a join goes out once. In a room too large to list
 // (at head) it returns none: the room is told its count instead
-// (pushOnline). Nor does a quiet connection's claim in a room pushed its
-// count after c's $connect was surely over: every member re-synced after
-// that push, and lists the user. Clients order joins and leaves by
-// version, so a join that goes out late, even after its leave, is right.
+// (pushOnline). Nor does a quiet connection's claim in a room that pushed
+// its count after c's $connect was surely over (an invocation's longest
+// run), for the name c came with: every member re-synced after that push,
+// and lists the user so. Clients order joins and leaves by version, so a
+// join that goes out late, even after its leave, is right.
 func (h *Chat) claimJoin(ctx context.Context, r *request, c chat.Connection, head chat.PresenceHead) (chat.PresenceEvent, bool) {
 	p, ok, err := h.Senders.ClaimJoin(ctx, c)
 	if err != nil {
 		r.log.ErrorContext(ctx, "announce join failed", "room", c.Room, "userId", c.UserID, "err", err)
 	}
-	if !ok || !h.listed(head) || c.QuietJoin && head.PushedAt.After(c.ConnectedAt.Add(h.ConnectGrace)) {
+	known := c.QuietJoin && p.Name == c.Name && head.PushedAt.After(c.ConnectedAt.Add(h.Limits.InvocationTimeout))
+	if !ok || !h.listed(head) || known {
 		return chat.PresenceEvent{}, false
 	}
 	return h.presenceEvent(ctx, r, c.Room, p, c.ConnectedAt), true

@@ -1678,6 +1678,32 @@ func TestArrivalInALargeRoomClaimsNoJoin(t *testing.T) {
 	w.expect("c-Ana")
 }
 
+// A user who came back under a new name while the room was large is told
+// under it, even by a quiet connection of the old name whose claim comes
+// long after the room's crossing push: the members' re-syncs may have
+// listed the old name.
+func TestQuietJoinUnderANewNameIsTold(t *testing.T) {
+	w := newWorld(t)
+	w.h.Limits.ListedRoomSize = 2
+	w.db.QuietRoomSize = w.h.Limits.QuietRoomSize()
+	names := []string{"Ana", "Bo", "Cy", "Dan", "Eve"}
+	for _, name := range names {
+		w.arrive("c-"+name, name, "r")
+	}
+	w.arrive("c-Fay", "Fay", "r") // quiet
+	if code, _ := w.connectWith("c-Faye", "", "", "", map[string]string{"name": "Faye", "room": "r", "key": testKey("Fay")}); code != 200 {
+		t.Fatalf("Fay's second tab, as Faye: status %d", code)
+	}
+	w.now = w.now.Add(time.Minute)
+	for _, name := range names[1:] { // Ana and Fay stay: listed again
+		w.disconnect("c-" + name)
+	}
+	w.frames("c-Ana")
+	w.send("c-Fay", `{"action":"sync"}`)
+	w.frames("c-Fay")
+	w.expect("c-Ana", "join name=Faye")
+}
+
 // A room of several shards is fanned out through the queue, a job per
 // shard; the fan-out function delivers each shard, prunes the gone there,
 // and reports an unreadable shard for SQS to hand over again. A queue
