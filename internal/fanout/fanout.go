@@ -60,8 +60,7 @@ type Sender struct {
 
 	// kept runs the posting goroutines, kept between broadcasts: a new
 	// goroutine's stack grows through the SDK's middleware on its first
-	// post (a fifth of the local gateway's CPU in a busy room's
-	// broadcasts), a kept one's has grown.
+	// post (docs/benchmarks.md §13), a kept one's has grown.
 	kept goroutines
 
 	mu      sync.Mutex
