@@ -361,11 +361,11 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 	// takes the id out of the set goes on; the others hear
 	// chat.ErrNoConnection. (Which one deleted the items does not matter:
 	// a delete whose answer was lost is tried again, and finds it done.)
-	p, err = db.changePresence(ctx, c.Room, c.UserID, "", id, false)
+	p, left, err = db.depart(ctx, c.Room, c.UserID, id)
 	if errors.Is(err, errNotInSet) {
 		return c, p, false, chat.ErrNoConnection
 	}
-	return c, p, err == nil && !p.Online, err
+	return c, p, left, err
 }
 
 // Depart takes a connection out of its user's presence in a room, whether
@@ -375,10 +375,17 @@ func (db *DB) RemoveConnection(ctx context.Context, id string) (c chat.Connectio
 // is the only caller told so. Taking out a connection not in the set
 // changes nothing.
 func (db *DB) Depart(ctx context.Context, room, userID, id string) (p chat.Presence, left bool, err error) {
-	p, err = db.changePresence(ctx, room, userID, "", id, false)
+	p, left, err = db.depart(ctx, room, userID, id)
 	if errors.Is(err, errNotInSet) {
 		return chat.Presence{UserID: userID}, false, nil
 	}
+	return p, left, err
+}
+
+// depart is Depart, and RemoveConnection's last step: a connection not in
+// the set gives errNotInSet, which each caller answers its own way.
+func (db *DB) depart(ctx context.Context, room, userID, id string) (p chat.Presence, left bool, err error) {
+	p, err = db.changePresence(ctx, room, userID, "", id, false)
 	if err != nil {
 		return p, false, err
 	}
