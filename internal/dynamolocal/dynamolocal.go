@@ -77,10 +77,6 @@ func startJava(ctx context.Context, dataDir string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DynamoDB Local: %w, or set %s", err, EnvEndpoint)
 	}
-	port, err := jvm.FreePort()
-	if err != nil {
-		return nil, err
-	}
 	storage := []string{"-inMemory"}
 	if dataDir != "" {
 		if dataDir, err = filepath.Abs(dataDir); err != nil {
@@ -91,22 +87,24 @@ func startJava(ctx context.Context, dataDir string) (*Server, error) {
 		}
 		storage = []string{"-dbPath", dataDir}
 	}
-	args := append([]string{"-Xmx1g", "-Djava.library.path=" + lib, "-cp", filepath.Join(lib, "*"),
-		"software.amazon.dynamodb.services.local.main.ServerRunner", "-sharedDb", "-disableTelemetry",
-		"-port", strconv.Itoa(port)}, storage...)
-	// DynamoDB Local writes dynamodb-local-metadata.json into its working
-	// directory: keep it out of the repository.
-	proc, err := jvm.Start(os.TempDir(), nil, args...)
+	launch := func(port int) (*jvm.Process, error) {
+		args := append([]string{"-Xmx1g", "-Djava.library.path=" + lib, "-cp", filepath.Join(lib, "*"),
+			"software.amazon.dynamodb.services.local.main.ServerRunner", "-sharedDb", "-disableTelemetry",
+			"-port", strconv.Itoa(port)}, storage...)
+		// DynamoDB Local writes dynamodb-local-metadata.json into its
+		// working directory: keep it out of the repository.
+		return jvm.Start(os.TempDir(), nil, args...)
+	}
+	proc, port, err := jvm.Serve(ctx, 60*time.Second, 0, launch, func(ctx context.Context, port int) error {
+		return answers(ctx, endpoint(port))
+	})
 	if err != nil {
-		return nil, fmt.Errorf("start DynamoDB Local: %w", err)
+		return nil, fmt.Errorf("DynamoDB Local did not start: %w", err)
 	}
-	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), proc: proc}
-	if err := s.wait(ctx, 60*time.Second); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("DynamoDB Local did not start: %w\n%s", err, proc.Output())
-	}
-	return s, nil
+	return &Server{Endpoint: endpoint(port), proc: proc}, nil
 }
+
+func endpoint(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 
 func dockerRunning(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -148,13 +146,15 @@ func (s *Server) Close() error {
 
 // wait returns once the server answers ListTables.
 func (s *Server) wait(ctx context.Context, limit time.Duration) error {
-	client := Client(s.Endpoint)
-	return jvm.Await(ctx, limit, s.Exited(), func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		_, err := client.ListTables(ctx, &dynamodb.ListTablesInput{})
-		return err
-	})
+	return jvm.Await(ctx, limit, s.proc, func(ctx context.Context) error { return answers(ctx, s.Endpoint) })
+}
+
+// answers checks that the DynamoDB at endpoint answers ListTables.
+func answers(ctx context.Context, endpoint string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := Client(endpoint).ListTables(ctx, &dynamodb.ListTablesInput{})
+	return err
 }
 
 // Client returns a DynamoDB client for a local endpoint, with fixed

@@ -52,26 +52,22 @@ func Start(ctx context.Context, port int) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local identity provider: %w", err)
 	}
-	if port == 0 {
-		if port, err = jvm.FreePort(); err != nil {
-			return nil, err
-		}
-	}
 	// interactiveLogin: the authorize endpoint shows a login form instead
 	// of signing in a random user.
-	env := []string{"SERVER_HOSTNAME=127.0.0.1", "SERVER_PORT=" + strconv.Itoa(port), `JSON_CONFIG={"interactiveLogin":true}`}
-	proc, err := jvm.Start(os.TempDir(), env, "-Xmx256m", "-cp", lib+"/*", "no.nav.security.mock.oauth2.StandaloneMockOAuth2ServerKt")
+	launch := func(port int) (*jvm.Process, error) {
+		env := []string{"SERVER_HOSTNAME=127.0.0.1", "SERVER_PORT=" + strconv.Itoa(port), `JSON_CONFIG={"interactiveLogin":true}`}
+		return jvm.Start(os.TempDir(), env, "-Xmx256m", "-cp", lib+"/*", "no.nav.security.mock.oauth2.StandaloneMockOAuth2ServerKt")
+	}
+	proc, port, err := jvm.Serve(ctx, 60*time.Second, port, launch, func(ctx context.Context, port int) error {
+		return discoverable(ctx, issuer(port))
+	})
 	if err != nil {
-		return nil, fmt.Errorf("start the local identity provider: %w", err)
+		return nil, fmt.Errorf("the local identity provider did not start: %w", err)
 	}
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	s := &Server{Issuer: base + "/" + IssuerID, JWKSURL: base + "/" + IssuerID + "/jwks", proc: proc}
-	if err := s.wait(ctx, 60*time.Second); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("the local identity provider did not start: %w\n%s", err, proc.Output())
-	}
-	return s, nil
+	return &Server{Issuer: issuer(port), JWKSURL: issuer(port) + "/jwks", proc: proc}, nil
 }
+
+func issuer(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) + "/" + IssuerID }
 
 // Exited is closed when the identity provider's process exits.
 func (s *Server) Exited() <-chan struct{} { return s.proc.Exited() }
@@ -82,20 +78,20 @@ func (s *Server) ExitReason() string { return s.proc.ExitReason() }
 // Close stops it.
 func (s *Server) Close() { s.proc.Stop() }
 
-// wait returns once the server serves its discovery document.
-func (s *Server) wait(ctx context.Context, limit time.Duration) error {
-	return jvm.Await(ctx, limit, s.proc.Exited(), func(ctx context.Context) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Issuer+"/.well-known/openid-configuration", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("discovery answered %s", resp.Status)
-		}
-		return nil
-	})
+// discoverable checks that the issuer serves its discovery document.
+func discoverable(ctx context.Context, issuer string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, issuer+"/.well-known/openid-configuration", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("discovery answered %s", resp.Status)
+	}
+	return nil
 }
 
 // Token signs user in without the login page (the password grant, which

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -80,14 +81,18 @@ type Process struct {
 // working directory writes them there), with env added to this process's
 // environment. The program is killed if this process dies.
 func Start(dir string, env []string, args ...string) (*Process, error) {
+	return start(dir, env, "java", args...)
+}
+
+func start(dir string, env []string, name string, args ...string) (*Process, error) {
 	p := &Process{output: &output{}, exited: make(chan struct{})}
-	p.cmd = exec.Command("java", args...)
+	p.cmd = exec.Command(name, args...)
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start java: %w", err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	go func() {
 		p.exitErr = p.cmd.Wait() // reaps it: no zombie, whoever stops it
@@ -159,16 +164,21 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// Await calls ready every 200 ms until it succeeds, and fails if exited is
-// closed first (a nil channel: nothing to watch), ctx ends, or limit
-// passes; then it returns ready's last error.
-func Await(ctx context.Context, limit time.Duration, exited <-chan struct{}, ready func(context.Context) error) error {
+// Await calls ready every 200 ms until it succeeds, and fails if p (nil:
+// nothing to watch) exits or says its port is taken first, ctx ends, or
+// limit passes; then it returns ready's last error.
+func Await(ctx context.Context, limit time.Duration, p *Process, ready func(context.Context) error) error {
 	deadline := time.Now().Add(limit)
 	for {
-		select {
-		case <-exited:
-			return errors.New("the process exited")
-		default:
+		if p != nil {
+			if p.portTaken() { // some programs stay up after failing to bind
+				return errPortTaken
+			}
+			select {
+			case <-p.exited:
+				return errors.New("the process exited")
+			default:
+			}
 		}
 		err := ready(ctx)
 		if err == nil {
@@ -181,12 +191,77 @@ func Await(ctx context.Context, limit time.Duration, exited <-chan struct{}, rea
 	}
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// errPortTaken: the program could not listen on the port it was given.
+var errPortTaken = errors.New("its port was taken before it could listen")
+
+// portTaken reports whether the program said it could not bind its port
+// (Java's BindException says so, whichever server wraps it).
+func (p *Process) portTaken() bool {
+	return strings.Contains(p.output.String(), "Address already in use")
+}
+
+// Serve runs a program that serves on a port of 127.0.0.1: launch starts
+// it on a port, and Serve returns it and the port once ready answers
+// within limit. With port 0 the port is chosen free and reserved against
+// the other processes that call Serve; a program that still finds its
+// port taken (another program bound it first) is started again on
+// another, up to three times. On error, the program's output ends it.
+func Serve(ctx context.Context, limit time.Duration, port int, launch func(port int) (*Process, error), ready func(ctx context.Context, port int) error) (*Process, int, error) {
+	for try := 1; ; try++ {
+		p, chosen, err := serveOnce(ctx, limit, port, launch, ready)
+		if err == nil || !errors.Is(err, errPortTaken) || port != 0 || try == 3 {
+			return p, chosen, err
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func serveOnce(ctx context.Context, limit time.Duration, port int, launch func(int) (*Process, error), ready func(context.Context, int) error) (*Process, int, error) {
+	release := func() {}
+	if port == 0 {
+		var err error
+		if port, release, err = reservePort(); err != nil {
+			return nil, 0, err
+		}
+	}
+	p, err := launch(port)
+	if err != nil {
+		release()
+		return nil, 0, err
+	}
+	go func() { <-p.exited; release() }()
+	if err := Await(ctx, limit, p, func(ctx context.Context) error { return ready(ctx, port) }); err != nil {
+		p.Stop()
+		return nil, 0, fmt.Errorf("%w\n%s", err, p.Output())
+	}
+	return p, port, nil
+}
+
+// reservePort returns a port of 127.0.0.1 that was free a moment ago and
+// that no other caller, in any process of this user, holds until release.
+// The kernel may hand one free port to two servers started at once, which
+// bind it only seconds later, when their JVMs are up; a lock file per port
+// keeps the second off it (the lock goes with the process, however it
+// ends).
+func reservePort() (port int, release func(), err error) {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("serverless-chat-ports-%d", os.Getuid()))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, nil, err
+	}
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, nil, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return 0, nil, err
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			return port, func() { f.Close() }, nil
+		}
+		f.Close()
+	}
+	return 0, nil, errors.New("reserve a port: every one tried is held by another server starting")
 }

@@ -67,37 +67,35 @@ func Start(ctx context.Context, getenv func(string) string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ElasticMQ: %w, or set %s", err, EnvEndpoint)
 	}
-	port, err := jvm.FreePort()
-	if err != nil {
-		return nil, err
-	}
 	dir, err := os.MkdirTemp("", "elasticmq")
 	if err != nil {
 		return nil, err
 	}
 	conf := filepath.Join(dir, "elasticmq.conf")
-	// Queues are created through the API (CreateQueues); no statistics
-	// server; strict limits, as SQS has them.
-	config := fmt.Sprintf(`include classpath("application.conf")
+	launch := func(port int) (*jvm.Process, error) {
+		// Queues are created through the API (CreateQueues); no statistics
+		// server; strict limits, as SQS has them.
+		config := fmt.Sprintf(`include classpath("application.conf")
 node-address { protocol = http, host = "127.0.0.1", port = %[1]d, context-path = "" }
 rest-sqs { enabled = true, bind-port = %[1]d, bind-hostname = "127.0.0.1", sqs-limits = strict }
 rest-stats { enabled = false }
 `, port)
-	if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
-		return nil, err
+		if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
+			return nil, err
+		}
+		return jvm.Start(dir, nil, "-Xmx512m", "-Dconfig.file="+conf, "-cp", filepath.Join(lib, "*"), "org.elasticmq.server.Main")
 	}
-	proc, err := jvm.Start(dir, nil, "-Xmx512m", "-Dconfig.file="+conf, "-cp", filepath.Join(lib, "*"), "org.elasticmq.server.Main")
+	proc, port, err := jvm.Serve(ctx, 60*time.Second, 0, launch, func(ctx context.Context, port int) error {
+		return answers(ctx, endpoint(port))
+	})
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start ElasticMQ: %w", err)
+		return nil, fmt.Errorf("ElasticMQ did not start: %w", err)
 	}
-	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), proc: proc, dir: dir}
-	if err := s.wait(ctx, 60*time.Second); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("ElasticMQ did not start: %w\n%s", err, proc.Output())
-	}
-	return s, nil
+	return &Server{Endpoint: endpoint(port), proc: proc, dir: dir}, nil
 }
+
+func endpoint(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
 
 // Exited is closed when a server Start launched exits; nil for one found
 // running.
@@ -118,13 +116,15 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) wait(ctx context.Context, limit time.Duration) error {
-	client := Client(s.Endpoint)
-	return jvm.Await(ctx, limit, s.Exited(), func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		_, err := client.ListQueues(ctx, &sqs.ListQueuesInput{})
-		return err
-	})
+	return jvm.Await(ctx, limit, s.proc, func(ctx context.Context) error { return answers(ctx, s.Endpoint) })
+}
+
+// answers checks that the SQS at endpoint answers ListQueues.
+func answers(ctx context.Context, endpoint string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := Client(endpoint).ListQueues(ctx, &sqs.ListQueuesInput{})
+	return err
 }
 
 // Client returns an SQS client for a local endpoint, with fixed

@@ -48,18 +48,19 @@ export class Stack {
       "-web", path.join(root, "web"), "-template", path.join(root, "template.yaml"),
       "-data", this.dataDir, "-table-prefix", this.prefix, ...this.extraArgs];
     this.proc = spawn(path.join(root, "bin", "localgw"), args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const from = this.output.length; // a restart must not take the last start's banner for its own
     const ready = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`stack did not start:\n${this.output}`)), 90000);
+      const timer = setTimeout(() => reject(new Error(`stack did not start:\n${this.output.slice(from)}`)), 90000);
       const onData = (d) => {
         this.output += d;
-        if (this.output.includes("Chat running")) {
+        if (this.output.indexOf("Chat running", from) >= 0) {
           clearTimeout(timer);
           resolve();
         }
       };
       this.proc.stdout.on("data", onData);
       this.proc.stderr.on("data", onData);
-      this.proc.on("exit", (code) => reject(new Error(`stack exited (${code}):\n${this.output}`)));
+      this.proc.on("exit", (code) => reject(new Error(`stack exited (${code}):\n${this.output.slice(from)}`)));
     });
     await ready;
   }
@@ -95,6 +96,8 @@ export async function withScreenshots(name, pages, fn, log) {
     for (const [i, p] of pages().entries()) {
       await p.screenshot({ path: path.join(dir, `${name.replace(/\W+/g, "-")}-${i}.png`), fullPage: true }).catch(() => {});
     }
+    // CI shows the error only: with the end of the stack's log, it says why.
+    if (err instanceof Error) err.message += `\n--- the stack's log ends:\n${log().split("\n").slice(-25).join("\n")}`;
     throw err;
   }
 }
