@@ -593,7 +593,7 @@ func TestSignIn(t *testing.T) {
 	}
 	anaToken := token("ana")
 	// Another issuer's token for the same user: the signature is not ours.
-	other, err := idplocal.Start(t.Context(), 0)
+	other, err := idplocal.Start(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func signIn(ctx context.Context, tmpl *samtemplate.Template) (*idplocal.Server, 
 	if auth != "jwt" || issuer != "" {
 		return nil, nil
 	}
-	idp, err := idplocal.Start(ctx, 0)
+	idp, err := idplocal.Start(ctx)
 	if err != nil {
 		return nil, err
 	}

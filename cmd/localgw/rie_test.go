@@ -49,7 +49,7 @@ func TestChatThroughRIE(t *testing.T) {
 		t.Fatal(err)
 	}
 	// With sign-in, so that the authorizer runs through RIE too.
-	idp, err := idplocal.Start(t.Context(), 0)
+	idp, err := idplocal.Start(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func BenchmarkColdStart(b *testing.B) {
 	defer mgmt.Close()
 	// The authorizer checks a token of the local identity provider, whose
 	// keys it fetches on its first invocation.
-	idp, err := idplocal.Start(b.Context(), 0)
+	idp, err := idplocal.Start(b.Context())
 	if err != nil {
 		b.Fatal(err)
 	}

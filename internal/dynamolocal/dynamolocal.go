@@ -95,7 +95,7 @@ func startJava(ctx context.Context, dataDir string) (*Server, error) {
 		// working directory: keep it out of the repository.
 		return jvm.Start(os.TempDir(), nil, args...)
 	}
-	proc, port, err := jvm.Serve(ctx, 60*time.Second, 0, launch, func(ctx context.Context, port int) error {
+	proc, port, err := jvm.Serve(ctx, 60*time.Second, launch, func(ctx context.Context, port int) error {
 		return answers(ctx, endpoint(port))
 	})
 	if err != nil {
@@ -146,7 +146,7 @@ func (s *Server) Close() error {
 
 // wait returns once the server answers ListTables.
 func (s *Server) wait(ctx context.Context, limit time.Duration) error {
-	return jvm.Await(ctx, limit, s.proc, func(ctx context.Context) error { return answers(ctx, s.Endpoint) })
+	return jvm.Await(ctx, limit, nil, func(ctx context.Context) error { return answers(ctx, s.Endpoint) })
 }
 
 // answers checks that the DynamoDB at endpoint answers ListTables.

@@ -44,10 +44,9 @@ type Server struct {
 	proc    *jvm.Process
 }
 
-// Start launches the identity provider on 127.0.0.1:port (0: a free port)
-// and returns when it serves its discovery document. The caller must Close
-// it.
-func Start(ctx context.Context, port int) (*Server, error) {
+// Start launches the identity provider on a free port of 127.0.0.1 and
+// returns when it serves its discovery document. The caller must Close it.
+func Start(ctx context.Context) (*Server, error) {
 	lib, err := jvm.Fetch(ctx, "mock-oauth2-server", Version, "mock-oauth2-server-"+Version+".jar", pom)
 	if err != nil {
 		return nil, fmt.Errorf("local identity provider: %w", err)
@@ -58,7 +57,7 @@ func Start(ctx context.Context, port int) (*Server, error) {
 		env := []string{"SERVER_HOSTNAME=127.0.0.1", "SERVER_PORT=" + strconv.Itoa(port), `JSON_CONFIG={"interactiveLogin":true}`}
 		return jvm.Start(os.TempDir(), env, "-Xmx256m", "-cp", lib+"/*", "no.nav.security.mock.oauth2.StandaloneMockOAuth2ServerKt")
 	}
-	proc, port, err := jvm.Serve(ctx, 60*time.Second, port, launch, func(ctx context.Context, port int) error {
+	proc, port, err := jvm.Serve(ctx, 60*time.Second, launch, func(ctx context.Context, port int) error {
 		return discoverable(ctx, issuer(port))
 	})
 	if err != nil {

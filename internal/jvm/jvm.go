@@ -107,11 +107,16 @@ func (p *Process) Exited() <-chan struct{} { return p.exited }
 // ExitReason says how the program ended, with the end of its output; call
 // it after Exited is closed.
 func (p *Process) ExitReason() string {
+	return fmt.Sprintf("%v; last output:\n%s", p.exitErr, p.tail())
+}
+
+// tail returns the last lines of the program's output, about 2,000 bytes.
+func (p *Process) tail() string {
 	out := strings.TrimSpace(p.output.String())
 	if i := strings.LastIndexByte(out[:max(len(out)-2000, 0)], '\n'); i >= 0 {
 		out = out[i+1:]
 	}
-	return fmt.Sprintf("%v; last output:\n%s", p.exitErr, out)
+	return out
 }
 
 // Output returns the end of what the program wrote.
@@ -170,19 +175,12 @@ func RepoRoot() (string, error) {
 func Await(ctx context.Context, limit time.Duration, p *Process, ready func(context.Context) error) error {
 	deadline := time.Now().Add(limit)
 	for {
-		if p != nil {
-			if p.portTaken() { // some programs stay up after failing to bind
-				return errPortTaken
-			}
-			select {
-			case <-p.exited:
-				return errors.New("the process exited")
-			default:
-			}
+		if err := p.failed(); err != nil {
+			return err
 		}
 		err := ready(ctx)
 		if err == nil {
-			return nil
+			return p.failed() // the answer may have come from whoever holds its port
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return err
@@ -194,34 +192,54 @@ func Await(ctx context.Context, limit time.Duration, p *Process, ready func(cont
 // errPortTaken: the program could not listen on the port it was given.
 var errPortTaken = errors.New("its port was taken before it could listen")
 
-// portTaken reports whether the program said it could not bind its port
-// (Java's BindException says so, whichever server wraps it).
+// failed says whether p (if any) has exited or said that its port is
+// taken: some servers stay up after failing to bind. Once p has exited,
+// its output has been read to the end.
+func (p *Process) failed() error {
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p.exited:
+		if p.portTaken() {
+			return errPortTaken
+		}
+		return errors.New("the process exited")
+	default:
+		if p.portTaken() {
+			return errPortTaken
+		}
+		return nil
+	}
+}
+
+// portTaken reports whether the program said it could not bind a port:
+// Java says so with a BindException, whichever server wraps it. (A
+// program that fails to bind some other port is only started again.)
 func (p *Process) portTaken() bool {
-	return strings.Contains(p.output.String(), "Address already in use")
+	return strings.Contains(p.output.String(), "java.net.BindException")
 }
 
 // Serve runs a program that serves on a port of 127.0.0.1: launch starts
 // it on a port, and Serve returns it and the port once ready answers
-// within limit. With port 0 the port is chosen free and reserved against
-// the other processes that call Serve; a program that still finds its
-// port taken (another program bound it first) is started again on
-// another, up to three times. On error, the program's output ends it.
-func Serve(ctx context.Context, limit time.Duration, port int, launch func(port int) (*Process, error), ready func(ctx context.Context, port int) error) (*Process, int, error) {
-	for try := 1; ; try++ {
-		p, chosen, err := serveOnce(ctx, limit, port, launch, ready)
-		if err == nil || !errors.Is(err, errPortTaken) || port != 0 || try == 3 {
-			return p, chosen, err
+// within limit. The port is chosen free and reserved against the other
+// processes that call Serve; a program that still finds its port taken
+// (a program that does not reserve bound it first) is started on another
+// one, in up to three starts. On error, the end of the program's output
+// ends it.
+func Serve(ctx context.Context, limit time.Duration, launch func(port int) (*Process, error), ready func(ctx context.Context, port int) error) (*Process, int, error) {
+	for starts := 1; ; starts++ {
+		p, port, err := serveOnce(ctx, limit, launch, ready)
+		if err == nil || !errors.Is(err, errPortTaken) || starts == 3 {
+			return p, port, err
 		}
 	}
 }
 
-func serveOnce(ctx context.Context, limit time.Duration, port int, launch func(int) (*Process, error), ready func(context.Context, int) error) (*Process, int, error) {
-	release := func() {}
-	if port == 0 {
-		var err error
-		if port, release, err = reservePort(); err != nil {
-			return nil, 0, err
-		}
+func serveOnce(ctx context.Context, limit time.Duration, launch func(int) (*Process, error), ready func(context.Context, int) error) (*Process, int, error) {
+	port, release, err := reservePort()
+	if err != nil {
+		return nil, 0, err
 	}
 	p, err := launch(port)
 	if err != nil {
@@ -231,24 +249,26 @@ func serveOnce(ctx context.Context, limit time.Duration, port int, launch func(i
 	go func() { <-p.exited; release() }()
 	if err := Await(ctx, limit, p, func(ctx context.Context) error { return ready(ctx, port) }); err != nil {
 		p.Stop()
-		return nil, 0, fmt.Errorf("%w\n%s", err, p.Output())
+		return nil, 0, fmt.Errorf("on port %d: %w; last output:\n%s", port, err, p.tail())
 	}
 	return p, port, nil
 }
 
-// reservePort returns a port of 127.0.0.1 that was free a moment ago and
-// that no other caller, in any process of this user, holds until release.
-// The kernel may hand one free port to two servers started at once, which
-// bind it only seconds later, when their JVMs are up; a lock file per port
-// keeps the second off it (the lock goes with the process, however it
-// ends).
+// reservePort returns a port that was free a moment ago, on every
+// interface, and that no other caller, in any process of this user,
+// holds until release. The kernel may hand one free port to two servers
+// started at once, which bind it only seconds later, when their JVMs are
+// up; a lock file per port keeps the second off it. The lock goes with
+// the process, however it ends, and is not inherited by the server (Go
+// opens files close-on-exec). The files stay: deleting a file that
+// another process may be about to lock would let two lock it.
 func reservePort() (port int, release func(), err error) {
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("serverless-chat-ports-%d", os.Getuid()))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return 0, nil, err
 	}
 	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", ":0")
 		if err != nil {
 			return 0, nil, err
 		}

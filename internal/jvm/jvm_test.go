@@ -3,45 +3,79 @@ package jvm
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// Two servers started at once can be handed the same free port; the one
-// that binds it second must move, not hang or answer as the other.
+// A server that finds its port taken (another program bound it first)
+// must be started again on another port, not waited for until the limit,
+// nor taken for the program that answers on that port.
 func TestServeMovesOffATakenPort(t *testing.T) {
-	var launched []*Process
-	var ports []int
-	launch := func(port int) (*Process, error) {
-		ports = append(ports, port)
-		script := "exec sleep 60" // serves (as far as ready can tell)
-		if len(ports) == 1 {
-			// As ElasticMQ does: it says so and stays up.
-			script = "echo 'java.net.BindException: Address already in use'; exec sleep 60"
-		}
-		p, err := start(t.TempDir(), nil, "sh", "-c", script)
-		if err == nil {
-			launched = append(launched, p)
-		}
-		return p, err
+	for name, script := range map[string]string{
+		"stays up, as ElasticMQ does":   "echo 'java.net.BindException: Address already in use'; exec sleep 60",
+		"exits, as DynamoDB Local does": "echo 'java.net.BindException: Address already in use'; exit 1",
+	} {
+		t.Run(name, func(t *testing.T) {
+			var launched []*Process
+			var ports []int
+			launch := func(port int) (*Process, error) {
+				s := "exec sleep 60" // serves, as far as ready can tell
+				if len(launched) == 0 {
+					s = script
+				}
+				p, err := start(t.TempDir(), nil, "sh", "-c", s)
+				if err == nil {
+					launched = append(launched, p)
+					ports = append(ports, port)
+				}
+				return p, err
+			}
+			// Whoever holds the first port answers, once the first
+			// program has tried to bind it.
+			p, port, err := Serve(t.Context(), 10*time.Second, launch, func(context.Context, int) error {
+				if len(launched) == 1 && !launched[0].portTaken() {
+					return errors.New("not yet")
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Stop()
+			if len(launched) != 2 || p != launched[1] || port != ports[1] {
+				t.Fatalf("%d starts, on ports %v, serving on %d: want the second start's", len(launched), ports, port)
+			}
+			select {
+			case <-launched[0].Exited():
+			case <-time.After(5 * time.Second):
+				t.Fatal("the server that lost its port was left running")
+			}
+		})
 	}
-	// The first program does not answer before it has said why.
-	p, port, err := Serve(t.Context(), 10*time.Second, 0, launch, func(_ context.Context, port int) error {
-		if port == ports[0] && !launched[0].portTaken() {
-			return errors.New("not yet")
-		}
-		return nil
-	})
+}
+
+// A reserved port is held against every other process until released.
+func TestReservePortLocksAcrossProcesses(t *testing.T) {
+	port, release, err := reservePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Stop()
-	if len(ports) != 2 || ports[0] == ports[1] || port != ports[1] || p != launched[1] {
-		t.Fatalf("launched on %v, serving on %d: want a second launch on another port", ports, port)
+	// Another process would open the same file: a new descriptor's lock
+	// conflicts with this process's as it would with another's.
+	f, err := os.Open(filepath.Join(os.TempDir(), "serverless-chat-ports-"+strconv.Itoa(os.Getuid()), strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	select {
-	case <-launched[0].Exited():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the server that lost its port was left running")
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); !errors.Is(err, syscall.EWOULDBLOCK) {
+		t.Fatalf("locking port %d while it is reserved: %v, want EWOULDBLOCK", port, err)
+	}
+	release()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatalf("locking port %d once released: %v", port, err)
 	}
 }

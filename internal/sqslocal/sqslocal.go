@@ -85,7 +85,7 @@ rest-stats { enabled = false }
 		}
 		return jvm.Start(dir, nil, "-Xmx512m", "-Dconfig.file="+conf, "-cp", filepath.Join(lib, "*"), "org.elasticmq.server.Main")
 	}
-	proc, port, err := jvm.Serve(ctx, 60*time.Second, 0, launch, func(ctx context.Context, port int) error {
+	proc, port, err := jvm.Serve(ctx, 60*time.Second, launch, func(ctx context.Context, port int) error {
 		return answers(ctx, endpoint(port))
 	})
 	if err != nil {
@@ -116,7 +116,7 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) wait(ctx context.Context, limit time.Duration) error {
-	return jvm.Await(ctx, limit, s.proc, func(ctx context.Context) error { return answers(ctx, s.Endpoint) })
+	return jvm.Await(ctx, limit, nil, func(ctx context.Context) error { return answers(ctx, s.Endpoint) })
 }
 
 // answers checks that the SQS at endpoint answers ListQueues.
