@@ -25,10 +25,11 @@ AUTH ?= none
 run: deps
 	go build -o bin/localgw ./cmd/localgw && ./bin/localgw -param Auth=$(AUTH)
 
-## lint: gofmt, go vet, staticcheck
+## lint: gofmt, go vet (for macOS too: the local stack runs there), staticcheck
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt would change the files above"; exit 1; }
 	go vet ./...
+	GOOS=darwin GOARCH=arm64 go vet ./...
 	go tool staticcheck ./...
 
 ## build: the five Lambda bootstraps into bin/$(GOARCH)/ (GOARCH=amd64 for this host)

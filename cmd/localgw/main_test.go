@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -496,6 +497,9 @@ func TestOnlyThePageOriginConnects(t *testing.T) {
 func TestStopsWhenDynamoDBLocalDies(t *testing.T) {
 	if ddbEndpoint == "" {
 		t.Skip("end-to-end test: needs Java for DynamoDB Local (skipped with -short)")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the stack's DynamoDB Local through /proc")
 	}
 	javas := func() []string {
 		children, _ := exec.Command("pgrep", "-P", strconv.Itoa(os.Getpid()), "java").Output()

@@ -1,8 +1,9 @@
 // Package jvm runs the Java programs the local stack borrows from Maven
-// Central (DynamoDB Local, the local identity provider): it fetches their
-// jars once with mvn into the repository's .cache (git-ignored) and runs
-// them as child processes that die with their parent. It has no part in
-// the Lambda functions.
+// Central (DynamoDB Local, ElasticMQ, the local identity provider): it
+// fetches their jars once with mvn into the repository's .cache
+// (git-ignored) and runs them as child processes that die with their
+// parent (on Linux; see withParent), each on a port of its own (Serve).
+// It has no part in the Lambda functions.
 package jvm
 
 import (
@@ -79,7 +80,7 @@ type Process struct {
 
 // Start runs java with args in dir (a program that writes files into its
 // working directory writes them there), with env added to this process's
-// environment. The program is killed if this process dies.
+// environment. On Linux the program is killed if this process dies.
 func Start(dir string, env []string, args ...string) (*Process, error) {
 	return start(dir, env, "java", args...)
 }
@@ -90,7 +91,7 @@ func start(dir string, env []string, name string, args ...string) (*Process, err
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p.cmd.SysProcAttr = withParent()
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
