@@ -255,9 +255,10 @@ func serveOnce(ctx context.Context, limit time.Duration, launch func(int) (*Proc
 	return p, port, nil
 }
 
-// reservePort returns a port that was free a moment ago, on every
-// interface, and that no other caller, in any process of this user,
-// holds until release. The kernel may hand one free port to two servers
+// reservePort returns a port of 127.0.0.1 that was free a moment ago and
+// that no other caller, in any process of this user, holds until release
+// (a port taken on another interface is found by the server's bind: a
+// listener on every interface here would make macOS's firewall ask). The kernel may hand one free port to two servers
 // started at once, which bind it only seconds later, when their JVMs are
 // up; a lock file per port keeps the second off it. The lock goes with
 // the process, however it ends, and is not inherited by the server (Go
@@ -269,7 +270,7 @@ func reservePort() (port int, release func(), err error) {
 		return 0, nil, err
 	}
 	for range 20 {
-		l, err := net.Listen("tcp", ":0")
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return 0, nil, err
 		}
