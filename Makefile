@@ -20,10 +20,10 @@ test-browser: deps
 test-deploy:
 	bash .ci/deploy-check.sh
 
-## run: the whole chat on this machine: DynamoDB Local, the WebSocket API emulator and the page (AUTH=jwt: with sign-in and a local identity provider)
+## run: the whole chat on this machine: DynamoDB Local, the WebSocket API emulator and the page (AUTH=jwt: with sign-in and a local identity provider; ARGS: more of bin/localgw's flags)
 AUTH ?= none
 run: deps
-	go build -o bin/localgw ./cmd/localgw && ./bin/localgw -param Auth=$(AUTH)
+	go build -o bin/localgw ./cmd/localgw && ./bin/localgw -param Auth=$(AUTH) $(ARGS)
 
 ## lint: gofmt, go vet (for macOS too: the local stack runs there), staticcheck
 lint:

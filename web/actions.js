@@ -4,6 +4,7 @@
 // the page's ChatClient and knows the page only through the hooks given to
 // setupActions; every user string reaches the DOM as text.
 
+import { plainText } from "./render.js";
 import { EDIT_WINDOW_MS, REACTIONS } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -126,7 +127,7 @@ function startReply(li) {
 /** Puts the composer in reply mode for quote ({seq, name, text}). */
 export function resumeReply(quote) {
   mode = { replyTo: quote };
-  const text = [...quote.text];
+  const text = [...plainText(quote.text)];
   showContext(`Replying to ${quote.name}: “${text.slice(0, 80).join("")}${text.length > 80 ? "…" : ""}”`);
 }
 

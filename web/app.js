@@ -5,7 +5,7 @@ import config from "./config.js";
 import { ChatClient, newKey } from "./client.js";
 import { SignIn } from "./signin.js";
 import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMyReaction, reactedByMe, resetActions, resumeReply, setupActions } from "./actions.js";
-import { messageItem, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
+import { messageItem, plainText, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
 import { describeAccess, dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
@@ -99,6 +99,7 @@ const signin = config.auth ? new SignIn(config.auth) : null;
 if (signin) {
   $("name-field").hidden = true;
   $("join-submit").textContent = "Sign in and join";
+  document.querySelector("#join .lead").textContent = "A real-time chat in your own AWS account: sign in, pick a room, and share the room's link.";
   $("new-room").hidden = false; // rooms are made, and owned, by accounts
 }
 
@@ -1118,7 +1119,7 @@ function mentionsMe(m) {
 function alertOf(m) {
   if (m.userId === me.userId || alertSetting(`mute.${roomKey(room)}`) || !(document.hidden || mentionsMe(m))) return;
   if (alertSetting("notify") && globalThis.Notification?.permission === "granted") {
-    const n = new Notification(`${m.name} in #${room}`, { body: m.text.slice(0, 160), tag: `chat-${room}` });
+    const n = new Notification(`${m.name} in #${room}`, { body: plainText(m.text).slice(0, 160), tag: `chat-${room}` });
     n.addEventListener("click", () => {
       window.focus();
       n.close();

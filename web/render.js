@@ -85,6 +85,11 @@ export function formatText(text) {
   return nodes;
 }
 
+/** text without its formatting marks, as it reads: for quotes and notifications, which show no formatting. */
+export function plainText(text) {
+  return text.replaceAll("```", "").replace(INLINE, (_, code, strong, em) => code ?? strong ?? em);
+}
+
 /** A hue (0–359) from a userId: a person's colour, the same everywhere. */
 export function hueOf(userId) {
   let h = 0;
@@ -196,7 +201,8 @@ export function setQuote(b, q) {
   text.className = "quote-text";
   text.dir = "auto";
   const gone = q.deleted || (!q.name && !q.text);
-  text.textContent = q.deleted ? "message deleted" : !q.name ? "no longer kept" : [...q.text].length > 100 ? `${[...q.text].slice(0, 100).join("")}…` : q.text;
+  const words = [...plainText(q.text || "")];
+  text.textContent = q.deleted ? "message deleted" : !q.name ? "no longer kept" : words.length > 100 ? `${words.slice(0, 100).join("")}…` : words.join("");
   b.classList.toggle("gone", gone);
   b.replaceChildren(who, " ", text);
   b.setAttribute("aria-label", `In reply to ${who.textContent}: ${text.textContent}. Go to the message.`);

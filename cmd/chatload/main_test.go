@@ -171,7 +171,7 @@ func TestLoadAgainstTheLocalStack(t *testing.T) {
 	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
 		t.Errorf("-cpuprofile wrote %d bytes (%v); want a gzipped pprof profile", len(b), err)
 	}
-	for _, want := range []string{"connected              2 of 2", "connecting took", "as fast as they could", "delivered              2 of 2 expected (lost 0, duplicates 0, 2 live)",
+	for _, want := range []string{"connected              2 of 2", "connecting took", "as fast as they could", "delivered              2 of 2 expected (lost 0, 2 live; 0 repeats of a seq held, dropped)",
 		"end-to-end latency     p50", "promises               2 stored; 0 out of send order; 0 clients with a wrong history, 0 with wrong members"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, text.String())

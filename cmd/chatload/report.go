@@ -172,7 +172,7 @@ func (r report) print(w io.Writer) {
 	if r.ServerError != "" {
 		fmt.Fprintf(w, "%-22s %s\n", "server metrics", r.ServerError)
 	}
-	fmt.Fprintf(w, "%-22s %d of %d expected (lost %d, duplicates %d, %d live)\n", "delivered", r.Delivered, r.Expected, r.Lost, r.Duplicates, r.LiveDelivered)
+	fmt.Fprintf(w, "%-22s %d of %d expected (lost %d, %d live; %d repeats of a seq held, dropped)\n", "delivered", r.Delivered, r.Expected, r.Lost, r.LiveDelivered, r.Duplicates)
 	fmt.Fprintf(w, "%-22s %s\n", "end-to-end latency", r.Latency)
 	fmt.Fprintf(w, "%-22s %s\n", "ack latency", r.AckLatency)
 	fmt.Fprintf(w, "%-22s %.0f\n", "delivered / second", r.DeliveredPerSec)

@@ -74,6 +74,7 @@ type options struct {
 	limits                          localgw.Limits
 	faults                          localgw.Faults
 	logLevel                        slog.Level
+	emf                             bool // the functions' EMF lines in the log, as in Lambda
 	// Virtual members (docs/local-gateway.md): how many, in which room,
 	// and how long a post to one takes.
 	virtual        int
@@ -107,6 +108,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.limits.CallbackBurstLimit, "callback-burst", o.limits.CallbackBurstLimit, "the account's throttle on @connections calls, at once")
 	fs.Float64Var(&o.limits.NewConnectionRateLimit, "new-connection-rate", o.limits.NewConnectionRateLimit, "the account's quota of new connections per second: a handshake over it gets 429, a second's worth may come at once (0: off)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "gateway log level")
+	fs.BoolVar(&o.emf, "emf", false, "write the functions' metrics as EMF lines in the log, as Lambda does (-pprof's /debug/metrics sums them either way)")
 	fs.IntVar(&o.virtual, "virtual", 0, "this many virtual members, connections without a socket, join -virtual-room at start (for measuring large rooms)")
 	fs.StringVar(&o.virtualRoom, "virtual-room", "general", "the room of the virtual members")
 	fs.DurationVar(&o.virtualLatency, "virtual-latency", 20*time.Millisecond, "how long a post to a virtual member takes")
@@ -147,7 +149,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	fmt.Fprint(stdout, "\nChat running.")
 	if s.webURL != "" {
-		fmt.Fprintf(stdout, " Open the page in two tabs:\n\n  %s\n", s.webURL)
+		fmt.Fprintf(stdout, " Open the page as two people, in a window and a private window\n(a browser's tabs are one guest, as one person's tabs would be):\n\n  %s\n", s.webURL)
 	}
 	fmt.Fprintf(stdout, "\nWebSocket API:  %s\nManagement API: %s/@connections/{id}\nDynamoDB Local: %s\nSQS (ElasticMQ): %s\n",
 		s.websocketURL, s.managementURL, s.ddb.Endpoint, s.sqs.Endpoint)
@@ -449,6 +451,9 @@ func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, sourc
 			return nil, fmt.Errorf("function %s: %w", fn, err)
 		}
 		h.Metrics.Totals = totals
+		if !o.emf {
+			h.Metrics.Log = nil // a line per frame would bury the terminal's
+		}
 		entry, ok := app.Entrypoints(h)[samtemplate.FunctionPackage(fn)]
 		if !ok {
 			return nil, fmt.Errorf("function %s: no handler for functions/%s", fn, samtemplate.FunctionPackage(fn))

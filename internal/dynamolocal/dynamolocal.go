@@ -34,6 +34,7 @@ var pom []byte
 type Server struct {
 	Endpoint  string       // http://127.0.0.1:PORT
 	proc      *jvm.Process // the process Start launched, if it did
+	tmp       string       // its working and temporary folder, removed by Close
 	container string
 }
 
@@ -87,21 +88,28 @@ func startJava(ctx context.Context, dataDir string) (*Server, error) {
 		}
 		storage = []string{"-dbPath", dataDir}
 	}
+	// DynamoDB Local writes dynamodb-local-metadata.json into its working
+	// folder, and copies SQLite's native library (0.9 MB) into its
+	// temporary folder at each start, never removing it: both go into a
+	// folder of its own, removed when it stops.
+	tmp, err := os.MkdirTemp("", "dynamodb-local")
+	if err != nil {
+		return nil, err
+	}
 	launch := func(port int) (*jvm.Process, error) {
-		args := append([]string{"-Xmx1g", "-Djava.library.path=" + lib, "-cp", filepath.Join(lib, "*"),
+		args := append([]string{"-Xmx1g", "-Djava.io.tmpdir=" + tmp, "-Djava.library.path=" + lib, "-cp", filepath.Join(lib, "*"),
 			"software.amazon.dynamodb.services.local.main.ServerRunner", "-sharedDb", "-disableTelemetry",
 			"-port", strconv.Itoa(port)}, storage...)
-		// DynamoDB Local writes dynamodb-local-metadata.json into its
-		// working directory: keep it out of the repository.
-		return jvm.Start(os.TempDir(), nil, args...)
+		return jvm.Start(tmp, nil, args...)
 	}
 	proc, port, err := jvm.Serve(ctx, 60*time.Second, launch, func(ctx context.Context, port int) error {
 		return answers(ctx, endpoint(port))
 	})
 	if err != nil {
+		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("DynamoDB Local did not start: %w", err)
 	}
-	return &Server{Endpoint: endpoint(port), proc: proc}, nil
+	return &Server{Endpoint: endpoint(port), proc: proc, tmp: tmp}, nil
 }
 
 func endpoint(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
@@ -138,6 +146,7 @@ func (s *Server) Close() error {
 	switch {
 	case s.proc != nil:
 		s.proc.Stop()
+		os.RemoveAll(s.tmp)
 	case s.container != "":
 		return exec.Command("docker", "stop", s.container).Run()
 	}

@@ -842,7 +842,7 @@ scenario("messages live: edit, react, reply with a mention, delete; seen by both
   await composer(ana).press("ArrowUp");
   assert.equal(await composer(ana).inputValue(), "helo wrold");
   await ana.locator("#compose-what", { hasText: "Editing" }).waitFor();
-  await composer(ana).fill("hello world");
+  await composer(ana).fill("hello **world**");
   await composer(ana).press("Enter");
   for (const page of [ana, bo]) {
     await message(page, "hello world").locator(".edited").waitFor();
@@ -870,7 +870,7 @@ scenario("messages live: edit, react, reply with a mention, delete; seen by both
   // Bo replies, mentioning Ana through the suggestions.
   await message(bo, "hello world").getByRole("button", { name: "Actions for the message of Ana" }).click();
   await bo.locator("#message-menu").getByRole("button", { name: "Reply" }).click();
-  await bo.locator("#compose-what", { hasText: "Replying to Ana" }).waitFor();
+  await bo.locator("#compose-what", { hasText: "Replying to Ana: “hello world”" }).waitFor(); // the words, not the marks
   await composer(bo).pressSequentially("@An");
   await bo.getByRole("option", { name: "Ana" }).waitFor();
   await composer(bo).press("Enter"); // chooses the name, sends nothing
@@ -880,7 +880,7 @@ scenario("messages live: edit, react, reply with a mention, delete; seen by both
   const reply = message(ana, "@Ana it works");
   await reply.waitFor();
   assert.match(await reply.getAttribute("class"), /\bmention\b/, "a mention of Ana is highlighted for her");
-  assert.equal(await reply.locator(".quote").innerText(), "Ana hello world");
+  assert.equal(await reply.locator(".quote").innerText(), "Ana hello world"); // not **world**
   await audit(ana, "a reply with a mention, reactions");
   await reply.locator(".quote").click(); // goes to the message it answers
   await ana.waitForFunction(() => document.activeElement?.textContent.includes("hello world"));

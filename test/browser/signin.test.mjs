@@ -13,6 +13,7 @@ async function signIn(user, query, claims) {
   const page = await newPage();
   await page.goto(`${stack.webURL}${query}`);
   assert.equal(await page.getByLabel("Your name").isVisible(), false, "the name comes from the account, not a field");
+  assert.doesNotMatch(await page.locator("#join .lead").textContent(), /pick a name/, "no name to pick when signing in");
   await page.getByRole("button", { name: "Sign in and join" }).click();
   // The provider's own login page.
   await page.locator("input[name=username]").fill(user);
