@@ -72,14 +72,9 @@ function formatInline(text) {
  * here from text, never HTML; what is not formatting stays as typed.
  */
 export function formatText(text) {
-  const parts = text.split("```");
-  if (parts.length % 2 === 0) {
-    const tail = parts.pop(); // after a fence never closed: text, fence included
-    parts[parts.length - 1] += "```" + tail;
-  }
   const nodes = [];
-  parts.forEach((part, i) => {
-    if (i % 2 === 1) nodes.push(element("pre", [element("code", [part.replace(/^\n/, "").replace(/\n$/, "")])]));
+  fenced(text).forEach((part, i) => {
+    if (i % 2 === 1) nodes.push(element("pre", [element("code", [part])]));
     else nodes.push(...formatInline(part));
   });
   return nodes;
@@ -87,7 +82,24 @@ export function formatText(text) {
 
 /** text without its formatting marks, as it reads: for quotes and notifications, which show no formatting. */
 export function plainText(text) {
-  return text.replaceAll("```", "").replace(INLINE, (_, code, strong, em) => code ?? strong ?? em);
+  return fenced(text)
+    .map((part, i) => (i % 2 === 1 ? part : part.replace(INLINE, (_, code, strong, em) => code ?? strong ?? em)))
+    .filter((part) => part !== "")
+    .join(" ");
+}
+
+/**
+ * text split at its ``` fences: text, then a block's content (without
+ * the line breaks next to its fences), and so on. After a fence never
+ * closed, the rest is text, fence included.
+ */
+function fenced(text) {
+  const parts = text.split("```");
+  if (parts.length % 2 === 0) {
+    const tail = parts.pop();
+    parts[parts.length - 1] += "```" + tail;
+  }
+  return parts.map((part, i) => (i % 2 === 1 ? part.replace(/^\n/, "").replace(/\n$/, "") : part));
 }
 
 /** A hue (0–359) from a userId: a person's colour, the same everywhere. */
@@ -201,6 +213,7 @@ export function setQuote(b, q) {
   text.className = "quote-text";
   text.dir = "auto";
   const gone = q.deleted || (!q.name && !q.text);
+  // The server sends the start of the text, which may end inside a pair of marks.
   const words = [...plainText(q.text || "")];
   text.textContent = q.deleted ? "message deleted" : !q.name ? "no longer kept" : words.length > 100 ? `${words.slice(0, 100).join("")}…` : words.join("");
   b.classList.toggle("gone", gone);

@@ -1,7 +1,7 @@
 // Command chatload measures a chat deployment, local or in AWS: it connects
 // N clients to one room, has S of them send messages at a steady rate (in
 // pipelined bursts, if asked), can make clients drop their connection or
-// leave mid-run, and reports connect times, loss, duplicates, end-to-end
+// leave mid-run, and reports connect times, loss, repeats, end-to-end
 // latency and delivered messages per second; then it checks what the
 // protocol promises: every client that stayed holds the room's stored
 // history in seq order, each sender's messages are stored in send order,

@@ -148,7 +148,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	fmt.Fprint(stdout, "\nChat running.")
-	if s.webURL != "" {
+	switch {
+	case s.webURL != "" && s.idp != nil: // sign-in keeps its tokens per tab
+		fmt.Fprintf(stdout, " Open the page in two tabs and sign in as two people:\n\n  %s\n", s.webURL)
+	case s.webURL != "":
 		fmt.Fprintf(stdout, " Open the page as two people, in a window and a private window\n(a browser's tabs are one guest, as one person's tabs would be):\n\n  %s\n", s.webURL)
 	}
 	fmt.Fprintf(stdout, "\nWebSocket API:  %s\nManagement API: %s/@connections/{id}\nDynamoDB Local: %s\nSQS (ElasticMQ): %s\n",
@@ -452,7 +455,7 @@ func invoker(ctx context.Context, o options, api samtemplate.WebSocketAPI, sourc
 		}
 		h.Metrics.Totals = totals
 		if !o.emf {
-			h.Metrics.Log = nil // a line per frame would bury the terminal's
+			h.Metrics.Log = nil // a line per frame would bury the gateway's own lines
 		}
 		entry, ok := app.Entrypoints(h)[samtemplate.FunctionPackage(fn)]
 		if !ok {

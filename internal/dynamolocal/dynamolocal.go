@@ -34,7 +34,8 @@ var pom []byte
 type Server struct {
 	Endpoint  string       // http://127.0.0.1:PORT
 	proc      *jvm.Process // the process Start launched, if it did
-	tmp       string       // its working and temporary folder, removed by Close
+	tmp       string       // its working and temporary folder (jvm.TempDir)
+	removeTmp func()       // removes tmp, in Close
 	container string
 }
 
@@ -92,7 +93,7 @@ func startJava(ctx context.Context, dataDir string) (*Server, error) {
 	// folder, and copies SQLite's native library (0.9 MB) into its
 	// temporary folder at each start, never removing it: both go into a
 	// folder of its own, removed when it stops.
-	tmp, err := os.MkdirTemp("", "dynamodb-local")
+	tmp, removeTmp, err := jvm.TempDir("dynamodb-local")
 	if err != nil {
 		return nil, err
 	}
@@ -106,10 +107,10 @@ func startJava(ctx context.Context, dataDir string) (*Server, error) {
 		return answers(ctx, endpoint(port))
 	})
 	if err != nil {
-		os.RemoveAll(tmp)
+		removeTmp()
 		return nil, fmt.Errorf("DynamoDB Local did not start: %w", err)
 	}
-	return &Server{Endpoint: endpoint(port), proc: proc, tmp: tmp}, nil
+	return &Server{Endpoint: endpoint(port), proc: proc, tmp: tmp, removeTmp: removeTmp}, nil
 }
 
 func endpoint(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
@@ -146,7 +147,7 @@ func (s *Server) Close() error {
 	switch {
 	case s.proc != nil:
 		s.proc.Stop()
-		os.RemoveAll(s.tmp)
+		s.removeTmp()
 	case s.container != "":
 		return exec.Command("docker", "stop", s.container).Run()
 	}

@@ -1,7 +1,6 @@
 package dynamolocal
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +17,7 @@ func TestCloseLeavesNothingBehind(t *testing.T) {
 	if _, err := exec.LookPath("java"); err != nil {
 		t.Skip("needs Java")
 	}
-	s, err := Start(context.Background(), func(string) string { return "" }, "")
+	s, err := Start(t.Context(), func(string) string { return "" }, "")
 	if err != nil {
 		t.Fatal(err)
 	}

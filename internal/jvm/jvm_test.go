@@ -79,3 +79,49 @@ func TestReservePortLocksAcrossProcesses(t *testing.T) {
 		t.Fatalf("locking port %d once released: %v", port, err)
 	}
 }
+
+// TempDir removes the folders that processes killed before they could
+// left behind, and no other.
+func TestTempDirRemovesOnlyAbandonedFolders(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	old := time.Now().Add(-2 * time.Minute)
+	folder := func(name string, lock bool) string {
+		d := filepath.Join(os.TempDir(), name)
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if lock {
+			if err := os.WriteFile(filepath.Join(d, ".lock"), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	abandoned := folder("kind-killed", true)
+	foreign := folder("kind-not-ours", false)
+	live, remove, err := TempDir("kind") // in use, by this process
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remove()
+	for _, d := range []string{abandoned, foreign, live} {
+		if err := os.Chtimes(d, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	young := folder("kind-being-made", true)
+
+	next, removeNext, err := TempDir("kind")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]bool{abandoned: false, foreign: true, live: true, young: true, next: true} {
+		if _, err := os.Stat(d); (err == nil) != want {
+			t.Errorf("%s: there %v, want %v", filepath.Base(d), err == nil, want)
+		}
+	}
+	removeNext()
+	if _, err := os.Stat(next); !os.IsNotExist(err) {
+		t.Errorf("remove left %s (%v)", next, err)
+	}
+}

@@ -45,9 +45,9 @@ var pom []byte
 
 // Server is an SQS-compatible server that Start started or found.
 type Server struct {
-	Endpoint string       // http://127.0.0.1:PORT
-	proc     *jvm.Process // the process Start launched, if it did
-	dir      string       // its configuration, removed by Close
+	Endpoint  string       // http://127.0.0.1:PORT
+	proc      *jvm.Process // the process Start launched, if it did
+	removeDir func()       // removes its folder (jvm.TempDir: its configuration), in Close
 }
 
 // Start returns a server ready to serve; getenv is os.Getenv in programs
@@ -67,7 +67,7 @@ func Start(ctx context.Context, getenv func(string) string) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ElasticMQ: %w, or set %s", err, EnvEndpoint)
 	}
-	dir, err := os.MkdirTemp("", "elasticmq")
+	dir, removeDir, err := jvm.TempDir("elasticmq")
 	if err != nil {
 		return nil, err
 	}
@@ -89,10 +89,10 @@ rest-stats { enabled = false }
 		return answers(ctx, endpoint(port))
 	})
 	if err != nil {
-		os.RemoveAll(dir)
+		removeDir()
 		return nil, fmt.Errorf("ElasticMQ did not start: %w", err)
 	}
-	return &Server{Endpoint: endpoint(port), proc: proc, dir: dir}, nil
+	return &Server{Endpoint: endpoint(port), proc: proc, removeDir: removeDir}, nil
 }
 
 func endpoint(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
@@ -110,7 +110,7 @@ func (s *Server) Exited() <-chan struct{} {
 func (s *Server) Close() error {
 	if s.proc != nil {
 		s.proc.Stop()
-		os.RemoveAll(s.dir)
+		s.removeDir()
 	}
 	return nil
 }

@@ -464,17 +464,17 @@ scenario("notifications, opted into: for mentions and while hidden, never one's 
   await ana.getByLabel("Desktop notifications").check();
   assert.equal(await ana.evaluate(() => window.asked), 1);
 
-  const say = async (page, text) => {
+  const say = async (page, text, shown = text) => {
     await page.getByLabel("Message", { exact: true }).fill(text);
     await page.getByLabel("Message", { exact: true }).press("Enter");
-    await ana.locator("#messages li.message:not(.pending)", { hasText: text }).waitFor();
+    await ana.locator("#messages li.message:not(.pending)", { hasText: shown }).waitFor();
   };
   const setHidden = (hidden) => ana.evaluate((h) => {
     Object.defineProperty(document, "hidden", { value: h, configurable: true });
     document.dispatchEvent(new Event("visibilitychange"));
   }, hidden);
   await say(bo, "hello everyone"); // seen, no mention: no notification
-  await say(bo, "hi @ana, look");
+  await say(bo, "hi @ana, *look*", "hi @ana, look"); // a note has no formatting: the words, not the marks
   await say(ana, "@Ana talking to myself");
   await setHidden(true);
   await say(bo, "while you are away");
@@ -482,6 +482,12 @@ scenario("notifications, opted into: for mentions and while hidden, never one's 
   await say(bo, "in a muted room");
   await setHidden(false);
   assert.deepEqual(await ana.evaluate(() => window.notes), ["Bo in #alerts: hi @ana, look", "Bo in #alerts: while you are away"]);
+  // What is not formatting stays as typed: a fence never closed, marks in a block, stars inside words.
+  const plain = await ana.evaluate(async () => {
+    const { plainText } = await import("./render.js");
+    return ["use ``` to open a block", "```\nrm *.log *.tmp\n```", "see```x```now", "2*3*4 and file_*name*", "**bold** `code` *em*"].map(plainText);
+  });
+  assert.deepEqual(plain, ["use ``` to open a block", "rm *.log *.tmp", "see x now", "2*3*4 and file_*name*", "bold code em"]);
   await ana.reload();
   await online(ana);
   await ana.locator("#alerts summary").click();
