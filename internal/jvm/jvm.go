@@ -276,14 +276,13 @@ func reservePort() (port int, release func(), err error) {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR, 0o600)
+		f, ok, err := tryLock(filepath.Join(dir, strconv.Itoa(port)), os.O_CREATE|os.O_RDWR)
 		if err != nil {
 			return 0, nil, err
 		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+		if ok {
 			return port, func() { f.Close() }, nil
 		}
-		f.Close()
 	}
 	return 0, nil, errors.New("reserve a port: every one tried is held by another server starting")
 }
@@ -305,9 +304,9 @@ func TempDir(kind string) (dir string, remove func(), err error) {
 	if dir, err = os.MkdirTemp("", kind+"-"); err != nil {
 		return "", nil, err
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err == nil {
-		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	lock, ok, err := tryLock(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR)
+	if err == nil && !ok {
+		err = errors.New("held by another process")
 	}
 	if err != nil {
 		os.RemoveAll(dir)
@@ -324,10 +323,30 @@ func abandoned(d string) bool {
 	if err != nil || time.Since(info.ModTime()) < time.Minute {
 		return false
 	}
-	f, err := os.Open(filepath.Join(d, ".lock"))
+	f, ok, err := tryLock(filepath.Join(d, ".lock"), os.O_RDONLY)
 	if err != nil {
 		return false // not TempDir's
 	}
-	defer f.Close() // and with it the lock taken here
-	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+	f.Close() // and with it the lock taken here
+	return ok
+}
+
+// tryLock opens the file at path with flag (os.O_CREATE makes it) and
+// takes its lock unless another open file holds it, in this process or
+// another: ok says which. Closing f lets the lock go, as the process's
+// end does.
+func tryLock(path string, flag int) (f *os.File, ok bool, err error) {
+	if f, err = os.OpenFile(path, flag, 0o600); err != nil {
+		return nil, false, err
+	}
+	switch err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); {
+	case err == nil:
+		return f, true, nil
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		f.Close()
+		return nil, false, nil
+	default:
+		f.Close()
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
+	}
 }

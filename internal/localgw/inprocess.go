@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest" // its ResponseRecorder: a response without a socket
 )
 
 // InProcess is an http.RoundTripper that serves every request with
@@ -44,7 +45,7 @@ func (t *InProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	in.Body, in.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	in.Host = cmp.Or(req.Host, req.URL.Host)
 	in.RequestURI = req.URL.RequestURI()
-	rec := &recorder{header: http.Header{}}
+	rec := httptest.NewRecorder()
 	done := make(chan error, 1)
 	go func() {
 		defer func() {
@@ -63,34 +64,7 @@ func (t *InProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	case <-req.Context().Done():
 		return nil, req.Context().Err()
 	}
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	return &http.Response{
-		Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), StatusCode: status,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: rec.header, Body: io.NopCloser(bytes.NewReader(rec.body.Bytes())), ContentLength: int64(rec.body.Len()),
-		Request: req,
-	}, nil
-}
-
-// recorder is the http.ResponseWriter of one in-process request.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	r.WriteHeader(http.StatusOK)
-	return r.body.Write(b)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
 }
