@@ -567,6 +567,8 @@ function showState(state) {
   $("reconnect").hidden = state !== "reconnecting";
   // Offline, who is here and who is typing are no longer known: shown as stale.
   $("chat").classList.toggle("stale", state !== "online");
+  // The composer stays usable: what is sent now waits and goes when back.
+  $("text").placeholder = state === "online" ? "Write a message" : `${STATE_TEXT[state] || state} Messages wait and go when connected.`;
   if (state !== "online") {
     for (const t of typers.values()) clearTimeout(t.timer);
     typers.clear();
@@ -932,8 +934,12 @@ function sending(li) {
   li.sendTimer = setTimeout(() => li.isConnected && notSent(li, "it is taking too long."), SEND_TIMEOUT_MS);
 }
 
-/** Shows a message as not sent, why, and what can be done (retry, unless it would fail again). */
-function notSent(li, why, retryable = true) {
+/**
+ * Shows a message as not sent, why, and what can be done: Retry, or, when
+ * the text itself was refused (it would fail again unchanged), Edit, which
+ * puts it back in the composer; and Delete.
+ */
+function notSent(li, why, code = "") {
   clearTimeout(li.sendTimer);
   li.classList.add("failed");
   const action = (text, onClick) => {
@@ -941,22 +947,29 @@ function notSent(li, why, retryable = true) {
     b.addEventListener("click", onClick);
     return b;
   };
+  const drop = () => {
+    client?.cancel(li.dataset.clientId);
+    li.remove();
+    $("text").focus();
+  };
   const retry = action("Retry", () => {
     sending(li);
     client?.retry(li.dataset.clientId, li.dataset.text, { replyTo: li.sent?.replyTo?.seq, mentions: li.sent?.mentions });
   });
-  const remove = action("Discard", () => {
-    client?.cancel(li.dataset.clientId);
-    li.remove();
-    $("text").focus();
+  const edit = action("Edit", () => {
+    const text = li.dataset.text;
+    drop();
+    $("text").value = text;
+    $("text").dispatchEvent(new Event("input"));
   });
-  li.querySelector(".status").replaceChildren(`Not sent: ${why} `, ...(retryable ? [retry, " "] : []), remove);
+  const first = { gone: [], invalid_message: [edit, " "], too_long: [edit, " "] }[code] ?? [retry, " "];
+  li.querySelector(".status").replaceChildren(`Not sent: ${why} `, ...first, action("Delete", drop));
 }
 
-/** The server refused a message for good (it would fail again unchanged). */
+/** The server refused a message for good (it would fail again unchanged, or its connection is gone). */
 function onFailed({ clientId, code, message }) {
   const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
-  if (li) notSent(li, message || "the server refused it.", code !== "gone"); // gone will not come back
+  if (li) notSent(li, message || "the server refused it.", code);
   else showProblem({ code, message }); // an edit, a delete or a reaction
 }
 

@@ -1,6 +1,6 @@
 // ChatClient keeps one chat connection alive and speaks the protocol of
-// docs/protocol.md (version 4): it reconnects with backoff, pings about
-// every 4 minutes, holds the room's messages by seq (and the seqs declared skipped)
+// docs/protocol.md (version 5): it reconnects with backoff, pings about
+// every 4 minutes (and, while visible, after 30 s of silence), holds the room's messages by seq (and the seqs declared skipped)
 // and fetches any gap, numbers its new-message frames so that the server
 // stores them in the order typed, resends unacknowledged messages with
 // their original clientId (the server de-duplicates them), and applies
@@ -30,7 +30,7 @@
 //   roster, audit, invite-link                                (a private room's frames of those types, as sent)
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
-import { pingDelay, PROTOCOL_VERSION, TYPING_INTERVAL_MS } from "./rules.js";
+import { PING_JITTER, PING_WHEN_WATCHED_MS, pingDelay, PROTOCOL_VERSION, TYPING_INTERVAL_MS } from "./rules.js";
 
 const SYNC_PAGE = 100;
 const GAP_WAIT_MS = 1500; // a gap often fills by itself: messages overtake each other
@@ -137,6 +137,9 @@ export class ChatClient extends EventTarget {
     this.onNetwork ??= (e) => (e.type === "offline" ? this.goOffline() : this.retryNow());
     globalThis.addEventListener?.("offline", this.onNetwork);
     globalThis.addEventListener?.("online", this.onNetwork);
+    // A page someone looks at again checks its socket if it has been quiet.
+    this.onVisible ??= () => this.watchQuiet(this.ws);
+    globalThis.document?.addEventListener("visibilitychange", this.onVisible);
     this.connect();
   }
 
@@ -144,9 +147,11 @@ export class ChatClient extends EventTarget {
     this.stopped = true;
     globalThis.removeEventListener?.("offline", this.onNetwork);
     globalThis.removeEventListener?.("online", this.onNetwork);
+    globalThis.document?.removeEventListener("visibilitychange", this.onVisible);
     for (const t of [this.retryTimer, this.gapTimer, this.pGapTimer, this.waveTimer, this.pumpTimer, this.answerTimer, this.stallTimer, this.tokenTimer]) clearTimeout(t);
     this.waveTimer = this.pumpTimer = this.answerTimer = this.stallTimer = null;
     clearTimeout(this.pingTimer);
+    clearTimeout(this.quietTimer);
     if (this.ws) this.ws.close(1000, "left");
     this.setState("closed");
   }
@@ -312,11 +317,13 @@ export class ChatClient extends EventTarget {
         }, pingDelay());
       };
       pingLater();
+      this.watchQuiet(ws);
     });
     ws.addEventListener("message", (e) => this.receive(e.data));
     ws.addEventListener("close", () => {
+      if (this.ws !== ws) return; // an old socket's close: the timers are the new one's
       clearTimeout(this.pingTimer);
-      if (this.ws !== ws) return;
+      clearTimeout(this.quietTimer);
       this.ws = null;
       this.ready = false;
       if (!this.stopped) this.scheduleReconnect();
@@ -329,6 +336,7 @@ export class ChatClient extends EventTarget {
     this.ws = null;
     this.ready = false;
     clearTimeout(this.pingTimer);
+    clearTimeout(this.quietTimer);
     clearTimeout(this.stallTimer);
     this.stallTimer = null;
     if (ws) ws.close(1000, "reconnecting");
@@ -613,6 +621,22 @@ export class ChatClient extends EventTarget {
   }
 
   /**
+   * While the page is visible, pings when nothing has been heard for
+   * PING_WHEN_WATCHED_MS (give or take PING_JITTER, so that a room's
+   * pages, quiet since the same message, do not ping together): the ping
+   * wants an answer, so a silent socket is noticed and replaced (watch).
+   * Hidden, only the regular pings go.
+   */
+  watchQuiet(ws) {
+    clearTimeout(this.quietTimer);
+    if (!ws || this.ws !== ws || globalThis.document?.hidden) return;
+    const quiet = Date.now() - Math.max(this.heardAt || 0, this.sentAt || 0);
+    const left = PING_WHEN_WATCHED_MS * (1 + PING_JITTER * (2 * Math.random() - 1)) - quiet;
+    if (left <= 0) this.transmit({ action: "ping" }); // then quiet counts from it
+    this.quietTimer = setTimeout(() => this.watchQuiet(ws), left > 0 ? left : PING_WHEN_WATCHED_MS);
+  }
+
+  /**
    * Gives up a socket that is stalled: "Reconnecting…", and a new one. The
    * wait for a pong doubles with each one given up (up to a minute), so that
    * a server slow to answer is not met with everyone reconnecting.
@@ -633,6 +657,7 @@ export class ChatClient extends EventTarget {
     this.ws = null;
     this.ready = false;
     clearTimeout(this.pingTimer);
+    clearTimeout(this.quietTimer);
     clearTimeout(this.stallTimer);
     clearTimeout(this.retryTimer);
     this.stallTimer = null;

@@ -8,6 +8,9 @@ export const PROTOCOL_VERSION = 5;
 export const TYPING_INTERVAL_MS = 2000;
 export const PING_INTERVAL_MS = 240000;
 export const PING_JITTER = 0.1;
+// While the page is visible and has heard nothing this long, it pings
+// (docs/security.md, "Why a ping every 4 minutes").
+export const PING_WHEN_WATCHED_MS = 30000;
 // How long after sending it its author may edit a message: the server's
 // default (EditWindowHours); a deployment with another refuses with too_late.
 export const EDIT_WINDOW_MS = 86400000;

@@ -112,16 +112,17 @@ func TestPageRulesMatch(t *testing.T) {
 	}
 	l := DefaultLimits()
 	want := map[string]string{
-		"MAX_TEXT_CHARS":     strconv.Itoa(l.MaxTextChars),
-		"MAX_NAME_CHARS":     strconv.Itoa(l.MaxNameChars),
-		"MAX_ROOM_CHARS":     strconv.Itoa(l.MaxRoomChars),
-		"DEFAULT_ROOM":       strconv.Quote(DefaultRoom),
-		"PROTOCOL_VERSION":   strconv.Itoa(ProtocolVersion),
-		"TYPING_INTERVAL_MS": strconv.Itoa(int(l.TypingInterval.Milliseconds())),
-		"PING_INTERVAL_MS":   strconv.Itoa(int(l.PingInterval.Milliseconds())),
-		"PING_JITTER":        strconv.FormatFloat(l.PingJitter, 'g', -1, 64),
-		"EDIT_WINDOW_MS":     strconv.Itoa(int(l.EditWindow.Milliseconds())),
-		"REACTIONS":          `["` + strings.Join(Reactions, `", "`) + `"]`,
+		"MAX_TEXT_CHARS":       strconv.Itoa(l.MaxTextChars),
+		"MAX_NAME_CHARS":       strconv.Itoa(l.MaxNameChars),
+		"MAX_ROOM_CHARS":       strconv.Itoa(l.MaxRoomChars),
+		"DEFAULT_ROOM":         strconv.Quote(DefaultRoom),
+		"PROTOCOL_VERSION":     strconv.Itoa(ProtocolVersion),
+		"TYPING_INTERVAL_MS":   strconv.Itoa(int(l.TypingInterval.Milliseconds())),
+		"PING_INTERVAL_MS":     strconv.Itoa(int(l.PingInterval.Milliseconds())),
+		"PING_JITTER":          strconv.FormatFloat(l.PingJitter, 'g', -1, 64),
+		"PING_WHEN_WATCHED_MS": strconv.Itoa(int(l.PingWhenWatched.Milliseconds())),
+		"EDIT_WINDOW_MS":       strconv.Itoa(int(l.EditWindow.Milliseconds())),
+		"REACTIONS":            `["` + strings.Join(Reactions, `", "`) + `"]`,
 	}
 	for name, v := range want {
 		if decl := "export const " + name + " = " + v + ";"; !strings.Contains(string(js), decl) {

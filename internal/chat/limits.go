@@ -36,6 +36,12 @@ type Limits struct {
 	// unnoticed there (docs/protocol.md).
 	PingInterval time.Duration
 	PingJitter   float64
+	// PingWhenWatched is how long a page someone is looking at (visible)
+	// waits, having heard nothing, before it pings: with the pong's
+	// deadline it is the longest a silent socket (a laptop asleep, a
+	// Wi-Fi hand-over) goes unnoticed by a person who only reads. In a
+	// room where anything is said, no such ping goes.
+	PingWhenWatched time.Duration
 	// StaleAfter is longer than a ping's longest wait: a connection silent
 	// for it is checked with API Gateway before it is listed as a member.
 	StaleAfter time.Duration
@@ -95,6 +101,7 @@ func DefaultLimits() Limits {
 		InvocationTimeout: 30 * time.Second,
 		PingInterval:      4 * time.Minute,
 		PingJitter:        0.1,
+		PingWhenWatched:   30 * time.Second,
 		StaleAfter:        5 * time.Minute,
 		Messages:          Rate{What: RateMessages, PerSecond: 5, Burst: 20},
 		Reads:             Rate{What: RateReads, PerSecond: 2, Burst: 5},

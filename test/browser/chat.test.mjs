@@ -320,16 +320,60 @@ scenario("a socket held open but silent is noticed, replaced, and both users' me
   assert.deepEqual(ana.errors, []);
 });
 
+scenario("a page that only reads notices its silent socket while visible, and gets what was said", async () => {
+  // Bo only reads; his socket goes silent both ways. Nothing he sends is
+  // watched, so only the visible page's ping after 30 s of silence can tell.
+  const bo = await newPage();
+  const sockets = [];
+  await bo.routeWebSocket((url) => url.port === String(stack.gwPort), (ws) => {
+    const server = ws.connectToServer();
+    const s = { silent: false };
+    sockets.push(s);
+    ws.onMessage((m) => s.silent || server.send(m));
+    server.onMessage((m) => s.silent || ws.send(m));
+  });
+  await bo.goto(`${stack.webURL}?room=reader`);
+  await bo.getByLabel("Your name").fill("Bo");
+  await bo.getByRole("button", { name: "Join" }).click();
+  await online(bo);
+  const ana = await user("Ana", "reader");
+  await bo.locator("#members li", { hasText: "Ana" }).waitFor();
+  await bo.evaluate(() => {
+    const state = document.getElementById("state");
+    window.states = [];
+    new MutationObserver(() => window.states.push(state.textContent)).observe(state, { childList: true, characterData: true, subtree: true });
+  });
+
+  sockets.at(-1).silent = true;
+  const stalledAt = Date.now();
+  await ana.getByLabel("Message", { exact: true }).fill("said while Bo's socket was silent");
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  await bo.waitForFunction(() => window.states.includes("Reconnecting…"), null, { timeout: 50000 });
+  const noticed = Date.now() - stalledAt;
+  // 30 s of silence (±10 %), then the ping's 4 s and the pong's 6 s.
+  assert.ok(noticed <= 45000, `noticed after ${noticed} ms`);
+  await bo.emulateMedia({ colorScheme: "dark" });
+  await audit(bo, "a silent socket noticed, dark");
+  await online(bo);
+  assert.equal(sockets.length, 2, "the silent socket was replaced by one new one");
+  await bo.locator("#messages li.message", { hasText: "said while Bo's socket was silent" }).waitFor({ timeout: 15000 });
+  assert.deepEqual(await texts(bo), ["said while Bo's socket was silent"]);
+  assert.deepEqual(bo.errors, []);
+});
+
 scenario("the browser going offline shows Reconnecting at once, and online reconnects", async () => {
   const ana = await user("Ana", "network");
   await ana.context().setOffline(true);
   await ana.locator("#state", { hasText: "Reconnecting…" }).waitFor({ timeout: 2000 });
   await audit(ana, "reconnecting");
+  assert.match(await ana.getByLabel("Message", { exact: true }).getAttribute("placeholder"), /^Reconnecting… Messages wait/);
+  await ana.emulateMedia({ colorScheme: "dark" });
+  await audit(ana, "reconnecting, dark");
   await ana.context().setOffline(false);
   await online(ana);
 });
 
-scenario("a message refused or taking too long shows Not sent with Retry and Discard; one whose ack was lost is sent", async () => {
+scenario("a message refused or taking too long shows Not sent with Retry or Edit, and Delete; one whose ack was lost is sent", async () => {
   // Ana's frames go through a proxy that spoils, holds back or loses what
   // the test says, by the message's text.
   const ana = await newPage();
@@ -366,15 +410,21 @@ scenario("a message refused or taking too long shows Not sent with Retry and Dis
     return ana.locator("#messages li.message", { hasText: text });
   };
 
-  // Refused: Not sent at once, with the reason; Retry sends it once allowed, Discard drops it.
-  const refused = await say("refused, then retried");
+  // Refused for its text: Not sent at once, with the reason; no Retry (it
+  // would be refused again) but Edit, which puts it back in the composer;
+  // Delete drops it.
+  const refused = await say("refused, then edited");
   await refused.locator(".status", { hasText: "Not sent" }).waitFor({ timeout: 5000 });
+  assert.equal(await refused.getByRole("button", { name: "Retry" }).count(), 0, "Retry offered for a text refused");
+  await refused.getByRole("button", { name: "Edit" }).click();
+  assert.equal(await refused.count(), 0);
+  assert.equal(await ana.getByLabel("Message", { exact: true }).inputValue(), "refused, then edited");
   rule.refuse = false;
-  await refused.getByRole("button", { name: "Retry" }).click();
-  await ana.locator("#messages li.message:not(.pending)", { hasText: "refused, then retried" }).waitFor({ timeout: 10000 });
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  await ana.locator("#messages li.message:not(.pending)", { hasText: "refused, then edited" }).waitFor({ timeout: 10000 });
   rule.refuse = true;
   const deleted = await say("refused, then deleted");
-  await deleted.getByRole("button", { name: "Discard" }).click();
+  await deleted.getByRole("button", { name: "Delete" }).click();
   assert.equal(await deleted.count(), 0);
 
   // Held back: Sending…, then Not sent after a bounded time; Retry sends it.
@@ -382,6 +432,9 @@ scenario("a message refused or taking too long shows Not sent with Retry and Dis
   await held.locator(".status", { hasText: "Sending…" }).waitFor();
   await held.locator(".status", { hasText: "Not sent" }).waitFor({ timeout: 30000 });
   await audit(ana, "a message not sent");
+  await ana.emulateMedia({ colorScheme: "dark" });
+  await audit(ana, "a message not sent, dark");
+  await ana.emulateMedia({ colorScheme: "light" });
   rule.hold = false;
   await held.getByRole("button", { name: "Retry" }).click();
   await ana.locator("#messages li.message:not(.pending)", { hasText: "held, then retried" }).waitFor({ timeout: 10000 });
@@ -395,7 +448,7 @@ scenario("a message refused or taking too long shows Not sent with Retry and Dis
   await ana.locator("#messages li.message:not(.pending)", { hasText: "ack lost" }).waitFor({ timeout: 15000 });
   assert.equal(await ana.locator("#messages li.message", { hasText: "ack lost" }).count(), 1);
   assert.equal(ackLostSent, 1, "the message whose ack was lost was sent again");
-  assert.deepEqual(await texts(ana), ["refused, then retried", "held, then retried", "ack lost"]);
+  assert.deepEqual(await texts(ana), ["refused, then edited", "held, then retried", "ack lost"]);
   assert.deepEqual(ana.errors, []);
 });
 
@@ -452,6 +505,15 @@ scenario("notifications, opted into: for mentions and while hidden, never one's 
       addEventListener() {}
       close() {}
     };
+    // The sound, counted: one tone is one oscillator.
+    window.tones = 0;
+    const Audio = window.AudioContext;
+    window.AudioContext = class extends Audio {
+      createOscillator() {
+        window.tones++;
+        return super.createOscillator();
+      }
+    };
   });
   await ana.goto(`${stack.webURL}?room=alerts`);
   await ana.getByLabel("Your name").fill("Ana");
@@ -463,6 +525,7 @@ scenario("notifications, opted into: for mentions and while hidden, never one's 
   await ana.locator("#alerts summary").click();
   await ana.getByLabel("Desktop notifications").check();
   assert.equal(await ana.evaluate(() => window.asked), 1);
+  await ana.getByLabel("Sound").check();
 
   const say = async (page, text, shown = text) => {
     await page.getByLabel("Message", { exact: true }).fill(text);
@@ -482,6 +545,7 @@ scenario("notifications, opted into: for mentions and while hidden, never one's 
   await say(bo, "in a muted room");
   await setHidden(false);
   assert.deepEqual(await ana.evaluate(() => window.notes), ["Bo in #alerts: hi @ana, look", "Bo in #alerts: while you are away"]);
+  assert.equal(await ana.evaluate(() => window.tones), 2, "a tone for each of the two notifications, and no other");
   // What is not formatting stays as typed: a fence never closed, marks in a block, stars inside words.
   const plain = await ana.evaluate(async () => {
     const { plainText } = await import("./render.js");
@@ -492,6 +556,30 @@ scenario("notifications, opted into: for mentions and while hidden, never one's 
   await online(ana);
   await ana.locator("#alerts summary").click();
   assert.equal(await ana.getByLabel("Mute this room").isChecked(), true, "the room's mute is kept");
+  assert.deepEqual(ana.errors, []);
+});
+
+scenario("an empty room says so until someone speaks; the landing says what this is and lists recent rooms", async () => {
+  const ana = await user("Ana", "quietone");
+  const hint = ana.locator("#messages li.start .empty-hint");
+  await hint.waitFor();
+  assert.match(await hint.textContent(), /Nothing here yet/);
+  await ana.getByLabel("Message", { exact: true }).fill("hello, first one here");
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  await ana.locator("#messages li.message:not(.pending)", { hasText: "hello, first one here" }).waitFor();
+  assert.equal(await hint.isVisible(), false, "the empty room's hint stays after a message");
+
+  await ana.getByRole("button", { name: "Leave" }).click();
+  assert.match(await ana.locator("#join .lead").textContent(), /real-time chat/);
+  const recent = ana.getByRole("navigation", { name: "Recent rooms" }).getByRole("link", { name: "#quietone" });
+  await recent.click();
+  await ana.waitForURL(/room=quietone/);
+  await ana.waitForLoadState();
+  assert.equal(await ana.getByRole("textbox", { name: "Room", exact: true }).inputValue(), "quietone");
+  await ana.getByRole("button", { name: "Join" }).click();
+  await online(ana);
+  await ana.locator("#messages li.message", { hasText: "hello, first one here" }).waitFor();
+  assert.equal(new URL(ana.url()).searchParams.get("room"), "quietone");
   assert.deepEqual(ana.errors, []);
 });
 
@@ -663,6 +751,32 @@ scenario("links, line breaks, Shift+Enter, and own messages set apart", async ()
   assert.ok((await multi.locator(".text").boundingBox()).height > 30, "the line break is shown");
   assert.equal(await multi.evaluate((li) => li.classList.contains("grouped")), true, "Ana's second message is not grouped under the first");
   assert.equal(await multi.locator(".name").isVisible(), false);
+
+  // A follow-up's time shows on hover, beside it: others' and one's own.
+  const ownMulti = ana.locator("#messages li.message.mine", { hasText: "line two" });
+  for (const li of [multi, ownMulti]) {
+    assert.equal(await li.evaluate((el) => el.classList.contains("grouped")), true);
+    assert.equal(await li.locator("time").isVisible(), false, "a follow-up's time shown without hover");
+    await li.hover();
+    await li.locator("time").waitFor({ state: "visible", timeout: 2000 });
+    const [t, m] = [await li.locator("time").boundingBox(), await li.boundingBox()];
+    assert.ok(t.x >= 0 && t.y + t.height > m.y && t.y < m.y + m.height, `the time is beside its message: ${JSON.stringify([t, m])}`);
+  }
+
+  // A right-to-left override in a message reverses neither the rest of its
+  // line nor its author: the server closes it at the line's end, and the
+  // page isolates the name and the text.
+  const rlo = "abc \u202Egnirts desrever def";
+  await ana.getByLabel("Message", { exact: true }).fill(rlo);
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  const turned = bo.locator("#messages li.message", { hasText: "desrever" });
+  await turned.waitFor();
+  assert.equal(await turned.locator(".text").textContent(), rlo + "\u202C", "the override is closed where the line ends");
+  for (const part of [".text", ".name"]) {
+    const el = bo.locator("#messages li.message", { hasText: "javascript:alert(1)" }).locator(part);
+    assert.equal(await el.evaluate((e) => getComputedStyle(e).unicodeBidi), "isolate", `${part} not isolated`);
+  }
+  assert.equal(await turned.locator(".text").evaluate((e) => getComputedStyle(e).unicodeBidi), "isolate");
 
   // Own messages are on the other side and marked, not only tinted.
   const mine = await ana.locator("#messages li.message.mine").first().evaluate((li) => getComputedStyle(li).alignSelf);
