@@ -16,8 +16,13 @@ bash .ci/sam.sh validate --lint -t template.yaml
 echo "--- sam build"
 rm -rf .aws-sam/build
 bash .ci/sam.sh build >/dev/null
-for fn in ConnectFunction DisconnectFunction MessageFunction AuthorizeFunction; do
+# Every AWS::Serverless::Function of the template, read from it (sam build
+# builds those with a Condition too), so that a new function cannot be left out.
+fns=$(awk '/^  [A-Za-z0-9]+:$/ {id = substr($1, 1, length($1) - 1)} /^    Type: AWS::Serverless::Function$/ {print id}' template.yaml)
+[ -n "$fns" ] || { echo "found no AWS::Serverless::Function in template.yaml" >&2; exit 1; }
+for fn in $fns; do
   b=.aws-sam/build/$fn/bootstrap
+  [ -f "$b" ] || { echo "sam build made no $b" >&2; exit 1; }
   # ELF, e_machine 0xB7 = AArch64
   [ "$(od -An -tx1 -j18 -N2 "$b" | tr -d ' ')" = "b700" ] || { echo "$b is not an arm64 binary" >&2; exit 1; }
   echo "$b: arm64, $(wc -c < "$b") bytes"

@@ -2,12 +2,18 @@ package app
 
 import (
 	"encoding/json"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"go.yaml.in/yaml/v3"
+
+	"github.com/chatgo/serverless-chat/internal/chat"
+	"github.com/chatgo/serverless-chat/internal/localgw"
 	"github.com/chatgo/serverless-chat/internal/samtemplate"
 )
 
@@ -21,6 +27,80 @@ func loadTemplate(t *testing.T) *samtemplate.Template {
 		t.Fatal(err)
 	}
 	return tmpl
+}
+
+// rawTemplate parses template.yaml as YAML nodes, for what samtemplate
+// does not read (an alarm's list of metrics, a dashboard's body).
+func rawTemplate(t *testing.T) *yaml.Node {
+	t.Helper()
+	data, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	return doc.Content[0]
+}
+
+// rawProperty returns a resource's property by path, nil if it has none.
+func rawProperty(t *testing.T, logicalID string, path ...string) *yaml.Node {
+	t.Helper()
+	n := child(child(child(rawTemplate(t), "Resources"), logicalID), "Properties")
+	for _, key := range path {
+		n = child(n, key)
+	}
+	return n
+}
+
+// child returns the value of a mapping's key, nil if there is none.
+func child(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// text is a scalar's text, "" for no node.
+func text(n *yaml.Node) string {
+	if n == nil {
+		return ""
+	}
+	return n.Value
+}
+
+// chosen follows !If to the branch tmpl's parameters select, as
+// CloudFormation does; !Ref AWS::NoValue is nil. The template writes
+// intrinsics in their short form, which is all this reads.
+func chosen(t *testing.T, tmpl *samtemplate.Template, n *yaml.Node) *yaml.Node {
+	t.Helper()
+	for n != nil && n.Tag == "!If" {
+		if len(n.Content) != 3 {
+			t.Fatalf("template.yaml line %d: !If takes a condition and two values", n.Line)
+		}
+		ok, err := tmpl.Condition(n.Content[0].Value)
+		if err != nil {
+			t.Fatalf("template.yaml line %d: %v", n.Line, err)
+		}
+		branch := 2
+		if ok {
+			branch = 1
+		}
+		n = n.Content[branch]
+	}
+	if child(n, "Fn::If") != nil {
+		t.Fatalf("template.yaml line %d: write !If, the form this test reads", n.Line)
+	}
+	if n != nil && n.Tag == "!Ref" && n.Value == "AWS::NoValue" {
+		return nil
+	}
+	return n
 }
 
 // CloudWatch cannot use the AWS managed key of SNS: an alarm published to
@@ -67,24 +147,29 @@ func TestTemplateLeavesTheAccountsLogRole(t *testing.T) {
 }
 
 // accessLogSamples are the values API Gateway puts into an access log
-// line for four requests: a $connect the function refused, a frame the
-// function failed on, one that timed out, and a frame served.
-// error.messageString comes with its quotes ("the quoted value of
-// $context.error.message", as AWS's variable reference defines it, so a
-// request without an error gives "-" quoted); a variable without a value
-// is -.
+// line for five requests: a $connect the function refused, one without a
+// token (401: the authorizer's "Unauthorized", or API Gateway's own when
+// the header is missing), a frame the function failed on, one that timed
+// out, and a frame served. error.messageString comes with its quotes
+// ("the quoted value of $context.error.message", as AWS's variable
+// reference defines it, so a request without an error gives "-" quoted,
+// which no AWS document confirms: README, "After the first deploy,
+// check"); a variable without a value is -.
 var accessLogSamples = []struct {
-	name       string
-	vars       map[string]string
-	serverFail bool
+	name         string
+	vars         map[string]string
+	serverFail   bool
+	unauthorized bool
 }{
 	{"refused $connect", map[string]string{"eventType": "CONNECT", "routeKey": "$connect", "status": "403", "integrationStatus": "200",
-		"error.messageString": `"Forbidden"`}, false},
+		"error.messageString": `"Forbidden"`}, false, false},
+	{"a $connect without a token", map[string]string{"eventType": "CONNECT", "routeKey": "$connect", "status": "401",
+		"error.messageString": `"Unauthorized"`}, false, true},
 	{"a function that failed", map[string]string{"eventType": "MESSAGE", "routeKey": "new-message", "status": "500", "integrationStatus": "200",
-		"error.messageString": `"Internal server error"`}, true},
-	{"a timeout", map[string]string{"eventType": "MESSAGE", "routeKey": "sync", "status": "504", "error.messageString": `"Endpoint request timed out"`}, true},
+		"error.messageString": `"Internal server error"`}, true, false},
+	{"a timeout", map[string]string{"eventType": "MESSAGE", "routeKey": "sync", "status": "504", "error.messageString": `"Endpoint request timed out"`}, true, false},
 	{"a frame served", map[string]string{"eventType": "MESSAGE", "routeKey": "ping", "status": "200", "integrationStatus": "200",
-		"error.messageString": `"-"`}, false},
+		"error.messageString": `"-"`}, false, false},
 }
 
 var contextVar = regexp.MustCompile(`\$context\.([A-Za-z.]+)`)
@@ -108,45 +193,69 @@ func renderAccessLog(format string, vars map[string]string) string {
 	})
 }
 
-// Every access log line is JSON, and the server-error metric counts the
-// 5XX lines only: a refused $connect is the client's error, and must not
-// raise the alarm (API Gateway's IntegrationError would).
+// Every access log line is JSON. Of the access log's metric filters, one
+// counts the 5XX lines only, with an alarm of its own: a refused $connect
+// is the client's error, and must not raise it (API Gateway's
+// IntegrationError would). Another counts the 401 answers, which the
+// function errors alarm takes off the authorizer's errors: a Lambda
+// authorizer answers 401 by failing.
 func TestTemplateAccessLogAndServerErrors(t *testing.T) {
 	tmpl := loadTemplate(t)
 	stage := tmpl.ResourcesOfType("AWS::ApiGatewayV2::Stage")[0]
 	format := tmpl.Property(stage, "AccessLogSettings", "Format").Literal
 	logGroup := strings.TrimSuffix(tmpl.Property(stage, "AccessLogSettings", "DestinationArn").Text, ".Arn")
 
-	var filterID string
+	type counter struct {
+		id, field, prefix string
+		counts            []bool // by sample
+	}
+	var counters []*counter
 	for _, f := range tmpl.ResourcesOfType("AWS::Logs::MetricFilter") {
-		if tmpl.Property(f, "LogGroupName").Ref == logGroup {
-			filterID = f
+		if tmpl.Property(f, "LogGroupName").Ref != logGroup {
+			continue
 		}
+		filter := tmpl.Property(f, "FilterPattern").Literal
+		m := regexp.MustCompile(`^\{ \$\.(\w+) = "([^"*]*)\*?" \}$`).FindStringSubmatch(filter)
+		if m == nil {
+			t.Fatalf("%s's pattern is %q; this test reads only { $.field = \"prefix*\" }", f, filter)
+		}
+		counters = append(counters, &counter{id: f, field: m[1], prefix: m[2]})
 	}
-	filter := tmpl.Property(filterID, "FilterPattern").Literal
-	metric := tmpl.Property(filterID, "MetricTransformations", "0", "MetricName").Literal
-	namespace := tmpl.Property(filterID, "MetricTransformations", "0", "MetricNamespace")
-	m := regexp.MustCompile(`^\{ \$\.(\w+) = "([^"*]*)\*?" \}$`).FindStringSubmatch(filter)
-	if m == nil {
-		t.Fatalf("the access log's metric filter is %q; this test reads only { $.field = \"prefix*\" }", filter)
-	}
-	field, prefix := m[1], m[2]
+	var serverFail, unauthorized []bool
 	for _, s := range accessLogSamples {
+		serverFail, unauthorized = append(serverFail, s.serverFail), append(unauthorized, s.unauthorized)
 		line := renderAccessLog(format, s.vars)
 		var fields map[string]any
 		if err := json.Unmarshal([]byte(line), &fields); err != nil {
 			t.Errorf("%s: the access log line is not JSON (%v):\n%s", s.name, err, line)
-			continue
-		}
-		if fields["connectionId"] != "c6wFhd9hoAMCJ7g=" || fields["routeKey"] != s.vars["routeKey"] {
+		} else if fields["connectionId"] != "c6wFhd9hoAMCJ7g=" || fields["routeKey"] != s.vars["routeKey"] {
 			t.Errorf("%s: line %v lacks the connection or the route", s.name, fields)
 		}
-		v, _ := fields[field].(string)
-		if matched := strings.HasPrefix(v, prefix); matched != s.serverFail {
-			t.Errorf("%s: the server-error filter %s matches: %v, want %v", s.name, filter, matched, s.serverFail)
+		for _, c := range counters {
+			v, _ := fields[c.field].(string)
+			c.counts = append(c.counts, strings.HasPrefix(v, c.prefix))
 		}
 	}
 
+	metricOf := func(f string) (string, samtemplate.Value) {
+		return tmpl.Property(f, "MetricTransformations", "0", "MetricName").Literal, tmpl.Property(f, "MetricTransformations", "0", "MetricNamespace")
+	}
+	var serverErrors, unauthorizedCounted []string
+	for _, c := range counters {
+		switch {
+		case slices.Equal(c.counts, serverFail):
+			serverErrors = append(serverErrors, c.id)
+		case slices.Equal(c.counts, unauthorized):
+			unauthorizedCounted = append(unauthorizedCounted, c.id)
+		default:
+			t.Errorf("%s counts the samples %v: want the server errors %v or the 401 answers %v", c.id, c.counts, serverFail, unauthorized)
+		}
+	}
+	if len(serverErrors) != 1 || len(unauthorizedCounted) != 1 {
+		t.Fatalf("filters of server errors %v and of 401 answers %v on the access log: want one of each", serverErrors, unauthorizedCounted)
+	}
+
+	metric, namespace := metricOf(serverErrors[0])
 	var alarmed []string
 	for _, a := range tmpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
 		name := tmpl.Property(a, "MetricName").Literal
@@ -160,6 +269,49 @@ func TestTemplateAccessLogAndServerErrors(t *testing.T) {
 	if len(alarmed) != 1 {
 		t.Errorf("alarms on the server-error metric %q: %v, want one", metric, alarmed)
 	}
+
+	// With sign-in, the alarm on the authorizer's errors counts the 401
+	// answers too (FunctionErrorsAlarm's expression takes them off).
+	if err := tmpl.SetParameters(map[string]string{"Auth": "jwt"}); err != nil {
+		t.Fatal(err)
+	}
+	apis, err := tmpl.WebSocketAPIs()
+	if err != nil || apis[0].Authorizer == nil {
+		t.Fatalf("Auth=jwt: no authorizer (%v)", err)
+	}
+	metric, _ = metricOf(unauthorizedCounted[0])
+	if active, err := tmpl.Active(unauthorizedCounted[0]); err != nil || !active {
+		t.Errorf("Auth=jwt: %s does not exist (%v)", unauthorizedCounted[0], err)
+	}
+	authorizer, found := apis[0].Authorizer.Function, false
+	for _, a := range tmpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
+		names := alarmMetrics(t, tmpl, a)
+		found = found || slices.Contains(names, "Errors/"+authorizer) && slices.Contains(names, metric)
+	}
+	if !found {
+		t.Errorf("Auth=jwt: no alarm watches %s's errors with the 401 answers (%s) beside them: every handshake without a token would raise it", authorizer, metric)
+	}
+}
+
+// alarmMetrics returns the names of the metrics an alarm of metric math
+// reads with tmpl's parameters: Errors/<function> for a function's errors.
+func alarmMetrics(t *testing.T, tmpl *samtemplate.Template, alarm string) []string {
+	t.Helper()
+	var names []string
+	if metrics := chosen(t, tmpl, rawProperty(t, alarm, "Metrics")); metrics != nil {
+		for _, m := range metrics.Content {
+			metric := child(child(chosen(t, tmpl, m), "MetricStat"), "Metric")
+			if metric == nil {
+				continue
+			}
+			name := text(child(metric, "MetricName"))
+			if dims := child(metric, "Dimensions"); name == "Errors" && dims != nil && len(dims.Content) == 1 {
+				name += "/" + text(child(dims.Content[0], "Value"))
+			}
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // Whatever LogLevel, Lambda's own filter passes INFO (the EMF metric lines,
@@ -272,6 +424,175 @@ func TestTemplateAudienceRule(t *testing.T) {
 		if _, err := LoadAuthConfig(env(local)); err == nil {
 			t.Errorf("%v: the authorizer starts without an audience", c.params)
 		}
+	}
+
+	// The template accepts an audience exactly when the authorizer starts
+	// with it: a value of commas and spaces names none.
+	const issuer = "https://login.example.com"
+	for _, audience := range []string{"", ",", " , ", ",,", "\t,", "chat-page", " chat-page ,", "a,,b", ",a"} {
+		tmpl := loadTemplate(t)
+		err := tmpl.SetParameters(map[string]string{"Auth": "jwt", "JwtIssuer": issuer, "JwtAudience": audience})
+		if err == nil {
+			err = tmpl.CheckRules()
+		}
+		_, codeErr := LoadAuthConfig(env(map[string]string{EnvJWTIssuer: issuer, EnvJWTAudience: audience}))
+		if (err == nil) != (codeErr == nil) {
+			t.Errorf("JwtAudience=%q: the template says %v, the authorizer %v", audience, err, codeErr)
+		}
+	}
+}
+
+// The stage's throttle holds at least 10,000 connected clients
+// (docs/security.md, "Sizing the stage"), read as one bucket for all
+// routes, the stricter reading. Even if every page looks at a quiet room,
+// and so pings at the shortest watched interval rather than every few
+// minutes, what the clients send to stay connected (those pings, and a
+// $connect and a sync each time API Gateway ends a connection) takes at
+// most half the default rate, leaving the rest to messages, typing and
+// syncs. The burst holds a second of that rate, and neither is above the
+// account's throttle, which every stage of the Region shares.
+func TestTemplateStageThrottleSizing(t *testing.T) {
+	const (
+		clients        = 10_000 // issue 20
+		keepAliveShare = 2      // keep-alives take at most 1/keepAliveShare of the rate
+	)
+	tmpl := loadTemplate(t)
+	stage := tmpl.ResourcesOfType("AWS::ApiGatewayV2::Stage")[0]
+	rate := numberValue(t, tmpl, tmpl.Property(stage, "DefaultRouteSettings", "ThrottlingRateLimit"))
+	burst := numberValue(t, tmpl, tmpl.Property(stage, "DefaultRouteSettings", "ThrottlingBurstLimit"))
+
+	limits, quotas := chat.DefaultLimits(), localgw.DefaultLimits()
+	// Both waits are jittered by PingJitter (web/rules.js, chatclient).
+	soonest := min(limits.PingDelay(0), time.Duration(float64(limits.PingWhenWatched)*(1-limits.PingJitter)))
+	pings := clients / soonest.Seconds()
+	reconnects := 2 * clients / quotas.MaxConnection.Seconds()
+	if keepAlive := pings + reconnects; keepAlive*keepAliveShare > rate {
+		t.Errorf("%d clients send %.0f requests a second to stay connected (a ping every %v at the soonest, reconnections every %v): "+
+			"more than 1/%d of the stage's %g a second", clients, keepAlive, soonest, quotas.MaxConnection, keepAliveShare, rate)
+	}
+	if burst < rate {
+		t.Errorf("the stage's burst %g holds less than a second of its rate %g", burst, rate)
+	}
+	// The account's throttle for the Region is the one the local gateway
+	// applies to @connections calls.
+	if rate > quotas.CallbackRateLimit || burst > float64(quotas.CallbackBurstLimit) {
+		t.Errorf("the stage's throttle %g a second, %g at once, is above the account's default (%g, %d)", rate, burst, quotas.CallbackRateLimit, quotas.CallbackBurstLimit)
+	}
+}
+
+// numberValue is a number written in the template, or the value of the
+// parameter it refers to.
+func numberValue(t *testing.T, tmpl *samtemplate.Template, v samtemplate.Value) float64 {
+	t.Helper()
+	text := v.Literal
+	if v.Ref != "" {
+		text, _ = tmpl.Parameter(v.Ref)
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		t.Fatalf("%+v is not a number: %v", v, err)
+	}
+	return f
+}
+
+// With SesIdentityArn the stack's user pool sends its e-mails through that
+// SES identity (DEVELOPER), from SesFromAddress, which the rules then
+// require; without it, through Cognito's own sender (COGNITO_DEFAULT).
+// Without the stack's own pool the parameters change nothing.
+func TestTemplateSesEmail(t *testing.T) {
+	const (
+		identity = "arn:aws:ses:eu-west-1:123456789012:identity/example.com"
+		from     = "Chat <no-reply@example.com>"
+	)
+	for _, c := range []struct {
+		params  map[string]string
+		rulesOK bool
+		sender  string // the pool's EmailSendingAccount; "" for no pool
+	}{
+		{map[string]string{"Auth": "jwt"}, true, "COGNITO_DEFAULT"},
+		{map[string]string{"Auth": "jwt", "SesIdentityArn": identity, "SesFromAddress": from}, true, "DEVELOPER"},
+		{map[string]string{"Auth": "jwt", "SesIdentityArn": identity}, false, "DEVELOPER"},
+		{map[string]string{"Auth": "none", "SesIdentityArn": identity}, false, ""},
+		{map[string]string{"Auth": "none", "SesIdentityArn": identity, "SesFromAddress": from}, true, ""},
+		{map[string]string{"Auth": "jwt", "JwtIssuer": "https://login.example.com", "JwtAudience": "chat-page",
+			"SesIdentityArn": identity, "SesFromAddress": from}, true, ""},
+	} {
+		tmpl := loadTemplate(t)
+		if err := tmpl.SetParameters(c.params); err != nil {
+			t.Fatal(err)
+		}
+		if err := tmpl.CheckRules(); (err == nil) != c.rulesOK {
+			t.Errorf("%v: rules say %v", c.params, err)
+		}
+		pools := tmpl.ResourcesOfType("AWS::Cognito::UserPool")
+		if len(pools) != 1 {
+			t.Fatalf("user pools: %v, want one", pools)
+		}
+		active, err := tmpl.Active(pools[0])
+		if err != nil || active != (c.sender != "") {
+			t.Errorf("%v: %s exists: %v (%v)", c.params, pools[0], active, err)
+		}
+		if !active {
+			continue
+		}
+		email := chosen(t, tmpl, rawProperty(t, pools[0], "EmailConfiguration"))
+		if got := text(child(email, "EmailSendingAccount")); got != c.sender {
+			t.Errorf("%v: the pool sends with %q, want %s", c.params, got, c.sender)
+		}
+		source, sender := child(email, "SourceArn"), child(email, "From")
+		if c.sender == "DEVELOPER" && (source == nil || source.Tag != "!Ref" || source.Value != "SesIdentityArn" ||
+			sender == nil || sender.Tag != "!Ref" || sender.Value != "SesFromAddress") {
+			t.Errorf("%v: SES sends as %q from %q, want !Ref SesIdentityArn and !Ref SesFromAddress", c.params, text(source), text(sender))
+		}
+		if c.sender != "DEVELOPER" && (source != nil || sender != nil) {
+			t.Errorf("%v: Cognito's own sender with an identity or a From address (%q, %q)", c.params, text(source), text(sender))
+		}
+	}
+	for _, bad := range []string{"example.com", "arn:aws:iam::123456789012:role/x", "arn:aws:ses:eu-west-1:123:identity/example.com"} {
+		if err := loadTemplate(t).SetParameters(map[string]string{"SesIdentityArn": bad}); err == nil {
+			t.Errorf("SesIdentityArn=%q was accepted", bad)
+		}
+	}
+}
+
+// JwksUrl reaches the authorizer, which then fetches the issuer's keys
+// there instead of where the discovery document says; the stack's own pool
+// is found by discovery, whatever JwksUrl says.
+func TestTemplateJwksURL(t *testing.T) {
+	const keys = "https://login.example.com/chat/jwks"
+	for _, c := range []struct {
+		params map[string]string
+		want   string
+	}{
+		{map[string]string{"Auth": "jwt", "JwtIssuer": "https://login.example.com", "JwtAudience": "chat-page", "JwksUrl": keys}, keys},
+		{map[string]string{"Auth": "jwt", "JwtIssuer": "https://login.example.com", "JwtAudience": "chat-page"}, ""},
+		{map[string]string{"Auth": "jwt", "JwksUrl": keys}, ""},
+	} {
+		tmpl := loadTemplate(t)
+		if err := tmpl.SetParameters(c.params); err != nil {
+			t.Fatal(err)
+		}
+		apis, err := tmpl.WebSocketAPIs()
+		if err != nil || apis[0].Authorizer == nil {
+			t.Fatalf("%v: no authorizer (%v)", c.params, err)
+		}
+		local := tmpl.LocalEnvironment(apis[0].Authorizer.Function, func(id string) string { return id }, nil)
+		if got := local[EnvJWKSURL]; got != c.want {
+			t.Errorf("%v: %s = %q, want %q", c.params, EnvJWKSURL, got, c.want)
+		}
+		if c.params["JwtIssuer"] == "" {
+			continue // the pool's issuer is a !Sub, which a local environment leaves out
+		}
+		cfg, err := LoadAuthConfig(env(local))
+		if err != nil {
+			t.Fatalf("%v: the authorizer does not start: %v", c.params, err)
+		}
+		if cfg.JWKSURL != c.want {
+			t.Errorf("%v: the authorizer looks for keys at %q, want %q", c.params, cfg.JWKSURL, c.want)
+		}
+	}
+	if err := loadTemplate(t).SetParameters(map[string]string{"JwksUrl": "http://login.example.com/keys"}); err == nil {
+		t.Error("JwksUrl over plain http was accepted")
 	}
 }
 

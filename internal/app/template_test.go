@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/handler"
@@ -316,6 +317,164 @@ func TestTemplateOperations(t *testing.T) {
 			t.Errorf("template.yaml uses metric %s, which neither the code nor a metric filter emits", name)
 		}
 	}
+
+	// Every function the stack has, with sign-in off or on (the authorizer
+	// exists only then), is in an alarm on its errors and in each of the
+	// dashboard's Lambda metrics; and with either, every alarm names only
+	// metrics it defines, and the dashboard's body is JSON.
+	for _, auth := range []string{"none", "jwt"} {
+		tmpl := loadTemplate(t)
+		if err := tmpl.SetParameters(map[string]string{"Auth": auth}); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, fn := range tmpl.Functions() {
+			if active, err := tmpl.Active(fn); err != nil || active {
+				want = append(want, fn)
+			}
+		}
+		if got := alarmedErrors(t, tmpl); !slices.Equal(got, want) {
+			t.Errorf("Auth=%s: alarms watch the errors of %v, want every function: %v", auth, got, want)
+		}
+		graphed := dashboardFunctions(t, tmpl)
+		for _, metric := range []string{"Errors", "Throttles", "Duration"} {
+			if got := graphed[metric]; !slices.Equal(got, want) {
+				t.Errorf("Auth=%s: the dashboard graphs the %s of %v, want every function: %v", auth, metric, got, want)
+			}
+		}
+	}
+}
+
+// metricID is an id in a metric math expression (its functions, FILL and
+// IF, are in capitals).
+var metricID = regexp.MustCompile(`\b[a-z]\w*`)
+
+// alarmedErrors returns the functions whose AWS/Lambda Errors an alarm
+// watches with tmpl's parameters, sorted. An alarm of metric math must
+// define each metric its expressions name (CloudWatch refuses it
+// otherwise), and use each function's errors it defines (else they count
+// for nothing).
+func alarmedErrors(t *testing.T, tmpl *samtemplate.Template) []string {
+	t.Helper()
+	var fns []string
+	for _, alarm := range tmpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
+		if tmpl.Property(alarm, "Namespace").Literal == "AWS/Lambda" && tmpl.Property(alarm, "MetricName").Literal == "Errors" {
+			fns = append(fns, tmpl.Property(alarm, "Dimensions", "0", "Value").Ref)
+		}
+		metrics := chosen(t, tmpl, rawProperty(t, alarm, "Metrics"))
+		if metrics == nil {
+			continue
+		}
+		defined := map[string]bool{}
+		errorsOf := map[string]string{} // metric id → function
+		var expressions []string
+		for _, m := range metrics.Content {
+			if m = chosen(t, tmpl, m); m == nil {
+				continue
+			}
+			id := text(child(m, "Id"))
+			defined[id] = true
+			if e := chosen(t, tmpl, child(m, "Expression")); e != nil {
+				expressions = append(expressions, e.Value)
+			}
+			metric := child(child(m, "MetricStat"), "Metric")
+			if text(child(metric, "Namespace")) != "AWS/Lambda" || text(child(metric, "MetricName")) != "Errors" {
+				continue
+			}
+			for _, d := range child(metric, "Dimensions").Content {
+				if v := child(d, "Value"); text(child(d, "Name")) == "FunctionName" && v != nil && v.Tag == "!Ref" {
+					errorsOf[id] = v.Value
+				}
+			}
+		}
+		named := map[string]bool{}
+		for _, id := range metricID.FindAllString(strings.Join(expressions, " "), -1) {
+			named[id] = true
+			if !defined[id] {
+				t.Errorf("alarm %s: its expressions name %s, which it does not define", alarm, id)
+			}
+		}
+		for id, fn := range errorsOf {
+			if !named[id] {
+				t.Errorf("alarm %s defines %s (%s's errors) and no expression uses it", alarm, id, fn)
+			}
+			fns = append(fns, fn)
+		}
+	}
+	slices.Sort(fns)
+	return slices.Compact(fns)
+}
+
+// dashboardFunctions renders the dashboard's body with tmpl's parameters
+// (a resource's ${Id} becomes Id) and returns, for each AWS/Lambda metric
+// it graphs, the functions it graphs it for, sorted.
+func dashboardFunctions(t *testing.T, tmpl *samtemplate.Template) map[string][]string {
+	t.Helper()
+	// Resources that exist stand for themselves; one that does not stays
+	// ${Id}, which CloudFormation would refuse.
+	vars := map[string]string{}
+	var absent []string
+	resources := child(rawTemplate(t), "Resources").Content
+	for i := 0; i < len(resources); i += 2 {
+		id := resources[i].Value
+		active, err := tmpl.Active(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if active {
+			vars[id] = id
+		} else {
+			absent = append(absent, id)
+		}
+	}
+	dashboards := tmpl.ResourcesOfType("AWS::CloudWatch::Dashboard")
+	if len(dashboards) != 1 {
+		t.Fatalf("dashboards: %v, want one", dashboards)
+	}
+	body := rawProperty(t, dashboards[0], "DashboardBody")
+	if body.Tag != "!Sub" || body.Kind != yaml.SequenceNode || len(body.Content) != 2 {
+		t.Fatalf("the dashboard's body is not a !Sub [text, {variables}]")
+	}
+	subVars := maps.Clone(vars)
+	pairs := body.Content[1].Content
+	for i := 0; i+1 < len(pairs); i += 2 {
+		v := chosen(t, tmpl, pairs[i+1])
+		subVars[pairs[i].Value] = tmpl.Sub(samtemplate.Value{Text: v.Value}, vars)
+	}
+	text := tmpl.Sub(samtemplate.Value{Text: body.Content[0].Value}, subVars)
+	for _, id := range absent {
+		if strings.Contains(text, "${"+id+"}") {
+			t.Errorf("the dashboard names %s, which does not exist with these parameters", id)
+		}
+	}
+	var dashboard struct {
+		Widgets []struct {
+			Properties struct {
+				Metrics [][]any
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(text), &dashboard); err != nil {
+		t.Fatalf("the dashboard's body is not JSON: %v\n%s", err, text)
+	}
+	graphed := map[string][]string{}
+	for _, w := range dashboard.Widgets {
+		for _, row := range w.Properties.Metrics {
+			if len(row) < 4 || row[0] != "AWS/Lambda" {
+				continue
+			}
+			name, _ := row[1].(string)
+			if i := slices.Index(row, any("FunctionName")); i > 0 && i+1 < len(row) {
+				fn, _ := row[i+1].(string)
+				graphed[name] = append(graphed[name], fn)
+			}
+		}
+	}
+	for name, fns := range graphed {
+		slices.Sort(fns)
+		graphed[name] = slices.Compact(fns)
+	}
+	return graphed
 }
 
 // With Auth=jwt and no issuer the stack makes its own Cognito user pool,
