@@ -42,9 +42,11 @@ type stats struct {
 	firstSend     time.Time
 	lastDelivery  time.Time
 	floodAnswers  map[string]int // what the flooder heard, by frame type or error
-	// -changes: edits and reactions sent, of them taken back; acked, of
-	// them without a seq; and, by clientId, when each was sent until acked.
+	// -changes: edits, deletes and reactions sent, of them taken back;
+	// acked, of them without a seq; and, by clientId, when each was sent
+	// until acked. Of the messages, replies and those that mention.
 	changesSent, edits, reactions, removals int
+	deletes, replies, mentions              int
 	changesAcked, unchanged                 int
 	changeSentAt                            map[string]time.Time
 	changeAckLatency                        []time.Duration
@@ -88,6 +90,9 @@ func load(ctx context.Context, cfg config, progress io.Writer) report {
 		probe(ctx, cfg, st, live)
 	}
 
+	if cfg.changes > 0 {
+		introduce(live)
+	}
 	before, metricsErr := serverSums(ctx, cfg.serverMetrics)
 	sendAll(ctx, cfg, st, live)
 	waitForDeliveries(ctx, cfg, st, live)
@@ -212,7 +217,7 @@ func connectAll(ctx context.Context, cfg config, st *stats) []*user {
 				OnMessage: func(m chat.MessageEvent, live bool, at time.Time) {
 					st.delivered(m, live, at, i)
 					if rec != nil {
-						rec.message(m.Seq)
+						rec.message(m)
 					}
 				},
 				OnAck: func(clientID string, seq int64, at time.Time) { st.ack(clientID, seq, at, rec) }}
@@ -316,6 +321,20 @@ func roles(cfg config, users []*user) {
 	}
 }
 
+// introduce tells each client the other clients' user ids, to mention.
+func introduce(users []*user) {
+	ids := make([]string, 0, len(users))
+	for _, u := range users {
+		if id := u.c.Snapshot().UserID; id != "" { // "": not ready, never heard who it is
+			ids = append(ids, id)
+		}
+	}
+	for _, u := range users {
+		self := u.c.Snapshot().UserID
+		u.seen.meet(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == self }))
+	}
+}
+
 func waitReady(ctx context.Context, users []*user, limit time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -370,8 +389,10 @@ func (st *stats) change(u *user, seq int, ch plannedChange) {
 	st.changeSentAt[clientID] = time.Now()
 	st.changesSent++
 	switch {
-	case ch.edit:
+	case ch.action == chat.ActionEdit:
 		st.edits++
+	case ch.action == chat.ActionDelete:
+		st.deletes++
 	case ch.remove:
 		st.reactions++
 		st.removals++
@@ -379,9 +400,12 @@ func (st *stats) change(u *user, seq int, ch plannedChange) {
 		st.reactions++
 	}
 	st.mu.Unlock()
-	if ch.edit {
+	switch ch.action {
+	case chat.ActionEdit:
 		u.c.Edit(clientID, ch.target, ch.text)
-	} else {
+	case chat.ActionDelete:
+		u.c.Delete(clientID, ch.target)
+	default:
 		u.c.React(clientID, ch.target, ch.emoji, ch.remove)
 	}
 }
@@ -447,13 +471,23 @@ func sendAll(ctx context.Context, cfg config, st *stats, users []*user) {
 							continue
 						}
 					}
+					var x chatclient.Extras
+					if u.seen != nil {
+						x = u.seen.extras()
+					}
 					clientID := fmt.Sprintf("l%d-%d", u.index, seq)
 					now := time.Now()
 					st.mu.Lock()
 					st.sentAt[clientID] = now
 					st.sent++
+					if x.ReplyTo > 0 {
+						st.replies++
+					}
+					if len(x.Mentions) > 0 {
+						st.mentions++
+					}
 					st.mu.Unlock()
-					u.c.Send(clientID, makeText(int32(u.index), int32(seq), now, cfg.size))
+					u.c.SendWith(clientID, makeText(int32(u.index), int32(seq), now, cfg.size), x)
 				}
 			}
 		})
@@ -551,6 +585,7 @@ func audit(ctx context.Context, cfg config, users []*user, r *report) {
 			selves[i] = snaps[i].UserID
 		}
 		auditChanges(left, selves, changes, r)
+		auditStates(left, snaps, stored, r)
 	}
 	r.Stored = len(stored)
 	r.OrderViolations = orderViolations(stored)

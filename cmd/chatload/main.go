@@ -11,10 +11,12 @@
 //
 // With -changes F a fraction F of each sender's writes are, instead of a
 // new message, a reaction to one of the latest messages it holds (anyone's)
-// or, one change in three, an edit of one of its own; the report counts
-// the changes sent, acknowledged and heard by the other clients (live or
-// fetched), and checks that every client that stayed holds every change
-// the others made.
+// or, one change in four each, an edit or a delete of one of its own; and
+// one message in three replies to a recent message, one in three
+// mentions another client. The report counts the changes sent,
+// acknowledged and heard by the other clients (live or fetched), and
+// checks that every client that stayed holds every change the others made
+// and ends with every message in its stored state.
 //
 // With -sweep it finds the knee of a deployment or of this machine: it
 // raises the rate run after run until a message is lost or the latency's
@@ -102,7 +104,7 @@ type config struct {
 	connectConcurrency int
 	connectRate        float64       // clients arriving per second (0: as fast as connectConcurrency allows)
 	size               int           // message text length
-	changes            float64       // the fraction of each sender's writes that are edits and reactions
+	changes            float64       // the fraction of each sender's writes that are edits, deletes and reactions
 	burst              int           // messages sent back to back at each tick
 	drop, leave        int           // clients that drop their connection mid-run; that leave for good
 	offline            time.Duration // how long a dropped client stays away
@@ -139,7 +141,7 @@ func parse(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.connectConcurrency, "connect-concurrency", 20, "connections opened at once")
 	fs.Float64Var(&c.connectRate, "connect-rate", 0, "clients arriving per second, on a schedule (connect times count from each one's scheduled arrival, so a stack that falls behind shows it); 0: each as soon as one of -connect-concurrency is free")
 	fs.IntVar(&c.size, "size", 64, "message length in characters (at least what the timestamp needs)")
-	fs.Float64Var(&c.changes, "changes", 0, "the fraction (0 to 1) of each sender's writes that are, instead of a new message, a reaction to a recent message of the room or (a third of them) an edit of one of its own")
+	fs.Float64Var(&c.changes, "changes", 0, "the fraction (0 to 1) of each sender's writes that are, instead of a new message, a reaction to a recent message of the room or (a quarter of them each) an edit or a delete of one of its own; a third of the messages then reply to a recent message, a third mention another client")
 	fs.IntVar(&c.burst, "burst", 1, "messages each sender sends back to back, without waiting for acks")
 	fs.IntVar(&c.drop, "drop", 0, "clients that drop their connection at a third and two thirds of the run and reconnect")
 	fs.DurationVar(&c.offline, "offline", time.Second, "how long a client that drops its connection stays offline")

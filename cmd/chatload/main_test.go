@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chatgo/serverless-chat/internal/chat"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal"
 	"github.com/chatgo/serverless-chat/internal/dynamolocal/dynamolocaltest"
 	"github.com/chatgo/serverless-chat/internal/sqslocal"
@@ -179,37 +181,67 @@ func TestLoadAgainstTheLocalStack(t *testing.T) {
 	}
 }
 
-// A sender's changes: reactions to the messages it holds, every third an
-// edit of its own (when it has one acknowledged) whose text still tells
-// its sender and number; a reaction made already is taken back.
+// A sender's changes: reactions to the messages it holds; of every four
+// changes, the third an edit of its own (when it has one acknowledged)
+// whose text still tells its sender and number, the fourth a delete of
+// its own doomed message (one whose number is a multiple of three), if it
+// has one; a reaction made already is taken back. Nobody reacts to,
+// edits or replies to a doomed or deleted message. Of every three
+// messages, the second replies to a recent one, the third mentions
+// another client.
 func TestChangesPicked(t *testing.T) {
+	at := time.Unix(0, 1234)
+	held := func(seq int64, sender, num int32) chat.MessageEvent {
+		return chat.MessageEvent{Seq: seq, Text: makeText(sender, num, at, 64)}
+	}
 	s := newSeen()
 	if _, ok := s.next(1, 64); ok {
 		t.Fatalf("a change picked with no message held")
 	}
-	s.message(5)
-	at := time.Unix(0, 1234)
-	for i := range 3 {
-		if ch, ok := s.next(1, 64); !ok || ch.edit || ch.target != 5 {
-			t.Fatalf("change %d without a message of its own: %+v, %v; want a reaction to 5", i, ch, ok)
+	s.message(held(5, 2, 1))
+	s.message(held(6, 2, 3)) // doomed: its sender deletes it
+	s.message(chat.MessageEvent{Seq: 4, Deleted: true})
+	for i := range changeCycle {
+		if ch, ok := s.next(1, 64); !ok || ch.action != chat.ActionReact || ch.target != 5 {
+			t.Fatalf("change %d with no message of its own: %+v, %v; want a reaction to 5", i, ch, ok)
 		}
 	}
-	s.acked(7, 3, at)
-	for i := range 2 {
-		if ch, ok := s.next(1, 64); !ok || ch.edit || ch.target != 5 && ch.target != 7 {
-			t.Fatalf("change %d: %+v, %v; want a reaction to 5 or 7", 3+i, ch, ok)
+	s.acked(7, 4, at)
+	s.acked(8, 6, at) // doomed
+	for i := range editAt {
+		if ch, ok := s.next(1, 64); !ok || ch.action != chat.ActionReact || ch.target != 5 && ch.target != 7 {
+			t.Fatalf("change %d: %+v, %v; want a reaction to 5 or 7", changeCycle+i, ch, ok)
 		}
 	}
 	ch, ok := s.next(1, 64)
-	if sender, num, sent, parsed := parseText(ch.text); !ok || !ch.edit || ch.target != 7 || len(ch.text) != 64 ||
-		!parsed || sender != 1 || num != 3 || !sent.Equal(at) {
-		t.Errorf("the sixth change: %+v, %v; want an edit of 7 whose text tells sender 1, number 3, 64 characters", ch, ok)
+	if sender, num, sent, parsed := parseText(ch.text); !ok || ch.action != chat.ActionEdit || ch.target != 7 || len(ch.text) != 64 ||
+		!parsed || sender != 1 || num != 4 || !sent.Equal(at) {
+		t.Errorf("the edit's turn: %+v, %v; want an edit of 7 whose text tells sender 1, number 4, 64 characters", ch, ok)
 	}
+	if ch, ok := s.next(1, 64); !ok || ch.action != chat.ActionDelete || ch.target != 8 {
+		t.Errorf("the delete's turn: %+v, %v; want a delete of 8", ch, ok)
+	}
+	for range 3 * changeCycle {
+		if ch, _ := s.next(1, 64); ch.target != 5 && ch.target != 7 || ch.action == chat.ActionDelete {
+			t.Fatalf("after the delete: %+v; want edits of 7 and reactions to 5 or 7, no more deletes", ch)
+		}
+	}
+
+	s.meet([]string{"g-bo"})
+	var extras []string
+	for range messageCycle {
+		x := s.extras()
+		extras = append(extras, fmt.Sprint(x.ReplyTo, x.Mentions))
+	}
+	if want := []string{"0 []", "5 []", "0 [g-bo]"}; !slices.Equal(extras, want) && !slices.Equal(extras, []string{"0 []", "7 []", "0 [g-bo]"}) {
+		t.Errorf("extras of three messages: %q; want %q (or a reply to 7)", extras, want)
+	}
+
 	s = newSeen()
-	s.message(9)
+	s.message(held(9, 2, 1))
 	seen := map[reaction]int{}
 	for range 50 {
-		if ch, _ := s.next(1, 64); !ch.edit {
+		if ch, _ := s.next(1, 64); ch.action == chat.ActionReact {
 			r := reaction{ch.target, ch.emoji}
 			if want := seen[r]%2 == 1; ch.remove != want {
 				t.Errorf("reaction %v: remove %v, want %v", r, ch.remove, want)
@@ -223,11 +255,14 @@ func TestChangesPicked(t *testing.T) {
 }
 
 // -changes makes half of each sender's writes changes: reactions to the
-// latest messages a sender holds and, every third change, an edit of one
-// of its own. Every change is acknowledged and stored, and every other
-// client holds it: live, or, for the client that drops its connection
-// until the senders are done, fetched by the sync that follows. The
-// messages keep every promise, edited ones included.
+// latest messages a sender holds, edits and deletes of its own; and some
+// of its messages reply to a recent message or mention another client.
+// Every change is acknowledged and stored, and every other client holds
+// it: live, or, for the client that drops its connection until the
+// senders are done, fetched by the sync that follows. Every client ends
+// with each message in its stored state (text, version, deleted,
+// reactions, reply, mentions). The messages keep every promise, edited
+// and deleted ones included.
 func TestChangesAgainstTheLocalStack(t *testing.T) {
 	url := localGateway(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -239,9 +274,16 @@ func TestChangesAgainstTheLocalStack(t *testing.T) {
 	if r.Interrupted || r.AuditError != "" || c == nil {
 		t.Fatalf("run: %+v", r)
 	}
-	if c.Sent == 0 || c.Edits == 0 || c.Reactions == 0 || c.Edits+c.Reactions != c.Sent || r.Sent+c.Sent != senders*writes {
-		t.Errorf("%d messages and %d changes (%d edits, %d reactions); want %d writes, some of them edits, some reactions",
-			r.Sent, c.Sent, c.Edits, c.Reactions, senders*writes)
+	if c.Sent == 0 || c.Edits == 0 || c.Deletes == 0 || c.Reactions == 0 || c.Edits+c.Deletes+c.Reactions != c.Sent || r.Sent+c.Sent != senders*writes {
+		t.Errorf("%d messages and %d changes (%d edits, %d deletes, %d reactions); want %d writes, some of them edits, deletes, reactions",
+			r.Sent, c.Sent, c.Edits, c.Deletes, c.Reactions, senders*writes)
+	}
+	if c.Replies == 0 || c.Mentions == 0 || c.StoredReplies != c.Replies || c.StoredMentions != c.Mentions || c.StoredDeleted != c.Deletes {
+		t.Errorf("%d replies and %d mentions sent, %d deletes; stored: %d replies, %d mentioning, %d deleted; want some of each, all stored",
+			c.Replies, c.Mentions, c.Deletes, c.StoredReplies, c.StoredMentions, c.StoredDeleted)
+	}
+	if c.StateMismatches != 0 {
+		t.Errorf("%d clients hold a message in another state than stored, e.g. %s", c.StateMismatches, c.StateExample)
 	}
 	if c.Acked != c.Sent || c.Unchanged != 0 || c.AckLatency.N != c.Acked || r.Acked != r.Sent || len(r.ErrorCodes) != 0 {
 		t.Errorf("changes: %d of %d acked (%d unchanged); messages: %d of %d acked; error frames %v; want every write acked, none refused",
@@ -261,8 +303,11 @@ func TestChangesAgainstTheLocalStack(t *testing.T) {
 	}
 	var text bytes.Buffer
 	r.print(&text)
-	for _, want := range []string{fmt.Sprintf("changes sent           %d (%d edits, %d reactions", c.Sent, c.Edits, c.Reactions),
-		fmt.Sprintf("  changes              %d stored; %d of %d expected held by the others (lost 0)", c.Stored, c.Received, c.Expected)} {
+	for _, want := range []string{fmt.Sprintf("changes sent           %d (%d edits, %d deletes, %d reactions", c.Sent, c.Edits, c.Deletes, c.Reactions),
+		fmt.Sprintf("  of the messages      %d replies, %d mentioning another client", c.Replies, c.Mentions),
+		fmt.Sprintf("  changes              %d stored; %d of %d expected held by the others (lost 0)", c.Stored, c.Received, c.Expected),
+		fmt.Sprintf("  final states         0 clients hold a message in another state than stored (%d deleted, %d replies, %d mentioning)",
+			c.StoredDeleted, c.StoredReplies, c.StoredMentions)} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, text.String())
 		}

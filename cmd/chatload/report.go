@@ -78,8 +78,8 @@ type report struct {
 	Interrupted  bool           `json:"interrupted"`
 }
 
-// frames counts the new-message frames (with -changes, the edit and react
-// frames too) the clients sent and the answers they heard.
+// frames counts the new-message frames (with -changes, the edit, delete
+// and react frames too) the clients sent and the answers they heard.
 type frames struct {
 	Sent   int `json:"sent"`   // write frames, first tries and resends
 	Resent int `json:"resent"` // of them, numbered frames sent again
@@ -109,8 +109,9 @@ func (st *stats) report(cfg config, elapsed time.Duration, interrupted bool) rep
 		Seconds: elapsed.Seconds(), Interrupted: interrupted, SettleSeconds: st.settle.Seconds(), Settled: st.settled,
 	}
 	if cfg.changes > 0 {
-		r.Changes = &changesReport{Fraction: cfg.changes, Sent: st.changesSent, Edits: st.edits, Reactions: st.reactions,
-			Removals: st.removals, Acked: st.changesAcked, Unchanged: st.unchanged, AckLatency: summarise(st.changeAckLatency)}
+		r.Changes = &changesReport{Fraction: cfg.changes, Sent: st.changesSent, Edits: st.edits, Deletes: st.deletes, Reactions: st.reactions,
+			Removals: st.removals, Replies: st.replies, Mentions: st.mentions, Acked: st.changesAcked, Unchanged: st.unchanged,
+			AckLatency: summarise(st.changeAckLatency)}
 	}
 	if len(st.floodAnswers) > 0 {
 		r.FloodAnswers = st.floodAnswers
@@ -183,6 +184,11 @@ func (r report) print(w io.Writer) {
 			"promises", r.Stored, r.OrderViolations, r.HistoryMismatches, r.MemberMismatches)
 		if c := r.Changes; c != nil {
 			fmt.Fprintf(w, "%-22s %d stored; %d of %d expected held by the others (lost %d)\n", "  changes", c.Stored, c.Received, c.Expected, c.Lost)
+			fmt.Fprintf(w, "%-22s %d clients hold a message in another state than stored (%d deleted, %d replies, %d mentioning)\n",
+				"  final states", c.StateMismatches, c.StoredDeleted, c.StoredReplies, c.StoredMentions)
+			if c.StateExample != "" {
+				fmt.Fprintf(w, "%-22s %s\n", "  for example", c.StateExample)
+			}
 		}
 	}
 	if r.LargeRoom > 0 {

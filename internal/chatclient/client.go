@@ -38,7 +38,8 @@ type Options struct {
 	// OnAck, when set, is called for each acknowledged clientId.
 	OnAck func(clientID string, seq int64, at time.Time)
 	// OnChange, when set, is called once per change (edit, delete,
-	// reaction) held, live or fetched. It must not block.
+	// reaction) held, live or fetched, after the state it brings is
+	// applied to the message it changed. It must not block.
 	OnChange func(e chat.ChangeEvent, live bool, at time.Time)
 }
 
@@ -84,6 +85,9 @@ type Client struct {
 	held    map[int64]chat.MessageEvent
 	skipped map[int64]bool // seqs that hold no message
 	pending []outgoing     // not acknowledged, in send order
+	// early holds the states changes brought of messages not held yet
+	// (a change overtook its message): applied when the message comes.
+	early map[int64]chat.MessageEvent
 	// window is how many numbered frames may be unanswered at once: it
 	// shrinks to 1 when the server or the gateway refuses, and doubles
 	// with each ack up to maxWindow.
@@ -146,6 +150,7 @@ type outgoing struct {
 	target                 int64
 	emoji                  string
 	remove                 bool
+	extras                 Extras // a message's
 	frame                  int64
 	sent                   bool
 	sentAt, due            time.Time
@@ -198,7 +203,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.Key == "" {
 		o.Key = crand.Text()
 	}
-	c := &Client{o: o, name: o.Name, last: -1, gapWait: o.GapWait, held: map[int64]chat.MessageEvent{}, skipped: map[int64]bool{}, presence: map[string]state{},
+	c := &Client{o: o, name: o.Name, last: -1, gapWait: o.GapWait, held: map[int64]chat.MessageEvent{}, skipped: map[int64]bool{}, early: map[int64]chat.MessageEvent{}, presence: map[string]state{},
 		pSeen: map[int64]bool{}, pStuck: -1, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
 	ws, err := c.dial(ctx)
 	if err != nil {
@@ -285,7 +290,23 @@ func (c *Client) awaitFirstSync(ws *websocket.Conn) {
 // Send queues a message and sends it as soon as the connection is ready
 // and the window allows.
 func (c *Client) Send(clientID, text string) {
-	c.write(outgoing{action: chat.ActionNewMessage, clientID: clientID, text: text})
+	c.SendWith(clientID, text, Extras{})
+}
+
+// Extras are what a message may carry besides its text.
+type Extras struct {
+	// ReplyTo is the seq of the message it answers (0: none): one of the
+	// room that is not deleted, else the server refuses it with gone.
+	ReplyTo int64
+	// Mentions are the user ids it mentions, each once, at most
+	// chat.DefaultLimits().MaxMentions.
+	Mentions []string
+}
+
+// SendWith is Send for a message that replies to another or mentions
+// users.
+func (c *Client) SendWith(clientID, text string, x Extras) {
+	c.write(outgoing{action: chat.ActionNewMessage, clientID: clientID, text: text, extras: x})
 }
 
 // Edit changes the text of the user's message at seq target, in order
@@ -367,7 +388,7 @@ type Snapshot struct {
 	Progress
 	Name    string
 	UserID  string
-	History []chat.MessageEvent // held messages, by seq
+	History []chat.MessageEvent // held messages, by seq, each in the newest state seen
 	Members []string            // online names, sorted
 	Online  []string            // online user ids, sorted
 	// Count is how many users are online as the server last said, and
@@ -712,7 +733,12 @@ func (c *Client) receive(data []byte, at time.Time) {
 		// its author too), which brings the state it made: a lost one is a
 		// gap, fetched. A reaction that changed nothing took no seq.
 		if o.action == chat.ActionNewMessage {
-			c.holdQuietly(chat.MessageEvent{ID: f.ID, Seq: f.Seq, Room: c.o.Room, UserID: c.userID, Name: c.name, Text: o.text, SentAt: f.SentAt})
+			m := chat.MessageEvent{ID: f.ID, Seq: f.Seq, Room: c.o.Room, UserID: c.userID, Name: c.name, Text: o.text, SentAt: f.SentAt,
+				Mentions: o.extras.Mentions}
+			if o.extras.ReplyTo > 0 {
+				m.ReplyTo = &chat.Quote{Seq: o.extras.ReplyTo} // the seq alone, as a change's state quotes it
+			}
+			c.holdQuietly(m)
 		}
 		c.noteHighest(f.Seq)
 	case chat.TypeJoin, chat.TypeLeave:
@@ -925,27 +951,64 @@ func (c *Client) skip(seq int64) {
 	c.advance()
 }
 
-// hold keeps a message once per seq.
+// hold keeps a message once per seq; a message held already takes the
+// state m brings if it is newer (a sync brings messages as they are now).
 func (c *Client) hold(m chat.MessageEvent, live bool, at time.Time) {
 	if _, ok := c.held[m.Seq]; ok {
 		if live {
 			c.stats.Duplicates++
 		}
+		c.applyState(m)
 		return
 	}
 	if !live && c.last >= 0 {
 		c.stats.Recovered++
 	}
-	c.held[m.Seq] = m
+	c.keep(m)
 	if c.o.OnMessage != nil {
 		c.o.OnMessage(m, live, at)
 	}
 	c.advance()
 }
 
+// keep holds a message not held yet, with the state of a change that
+// came before it, if that is newer.
+func (c *Client) keep(m chat.MessageEvent) {
+	c.held[m.Seq] = m
+	if s, ok := c.early[m.Seq]; ok {
+		delete(c.early, m.Seq)
+		c.applyState(s)
+	}
+}
+
+// applyState makes s the state of the message it is (text, version,
+// edited, deleted, reactions) if its version is newer than the one held:
+// a change that comes late or twice changes nothing. The state of a
+// message not held yet that is still to come (above the contiguous mark)
+// waits for it in early; that of one older than the history held is
+// dropped.
+func (c *Client) applyState(s chat.MessageEvent) {
+	m, ok := c.held[s.Seq]
+	switch {
+	case ok && version(s) > version(m):
+		m.Text, m.Version, m.Edited, m.Deleted, m.Reactions, m.RemovedBy = s.Text, s.Version, s.Edited, s.Deleted, s.Reactions, s.RemovedBy
+		c.held[s.Seq] = m
+	case !ok && s.Seq > c.last:
+		if e, ok := c.early[s.Seq]; !ok || version(s) > version(e) {
+			c.early[s.Seq] = s
+		}
+	}
+}
+
+// version is a message's version: 1 as sent (omitted), one more per change.
+func version(m chat.MessageEvent) int64 { return max(m.Version, 1) }
+
 // holdChange holds a change's seq once (it holds no message), telling
-// OnChange.
+// OnChange, and applies the state it brings to the message it changed.
 func (c *Client) holdChange(e chat.ChangeEvent, live bool, at time.Time) {
+	if e.State != nil {
+		c.applyState(*e.State)
+	}
 	if _, ok := c.held[e.Seq]; ok || c.skipped[e.Seq] {
 		if live {
 			c.stats.Duplicates++
@@ -962,21 +1025,25 @@ func (c *Client) holdChange(e chat.ChangeEvent, live bool, at time.Time) {
 // holdQuietly keeps the client's own acknowledged message.
 func (c *Client) holdQuietly(m chat.MessageEvent) {
 	if _, ok := c.held[m.Seq]; !ok {
-		c.held[m.Seq] = m
+		c.keep(m)
 	}
 	c.advance()
 }
 
+// advance moves the contiguous mark over the seqs held, and forgets the
+// early states of messages it passed without holding them (older than
+// the history held: they will not come).
 func (c *Client) advance() {
 	if c.last < 0 {
 		return
 	}
 	for {
 		if _, ok := c.held[c.last+1]; !ok && !c.skipped[c.last+1] {
-			return
+			break
 		}
 		c.last++
 	}
+	maps.DeleteFunc(c.early, func(seq int64, _ chat.MessageEvent) bool { return seq <= c.last })
 }
 
 func (c *Client) noteHighest(seq int64) {
@@ -1172,6 +1239,12 @@ func (c *Client) sendFrame(o outgoing) {
 	f := map[string]any{"action": o.action, "clientId": o.clientID, "frame": o.frame}
 	if o.action == chat.ActionNewMessage || o.action == chat.ActionEdit {
 		f["text"] = o.text
+	}
+	if o.extras.ReplyTo > 0 {
+		f["replyTo"] = o.extras.ReplyTo
+	}
+	if len(o.extras.Mentions) > 0 {
+		f["mentions"] = o.extras.Mentions
 	}
 	if o.action != chat.ActionNewMessage {
 		f["target"] = o.target

@@ -2,6 +2,7 @@ package chatclient
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ import (
 
 func newBare() *Client {
 	return &Client{o: Options{Room: "r", GapWait: time.Hour}, gapWait: time.Hour, last: -1, held: map[int64]chat.MessageEvent{}, skipped: map[int64]bool{},
-		presence: map[string]state{}, pSeen: map[int64]bool{}, pStuck: -1, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
+		early: map[int64]chat.MessageEvent{}, presence: map[string]state{}, pSeen: map[int64]bool{}, pStuck: -1, stats: Stats{ErrorsByCode: map[string]int{}}, done: make(chan struct{})}
 }
 
 // Presence converges whatever order events and sync replies arrive in: a
@@ -304,5 +305,60 @@ func TestChangesHoldTheirSeqs(t *testing.T) {
 	}
 	if want := []string{"edit 2→1 live=false state=false", "reaction 3→1 live=true state=true"}; !slices.Equal(told, want) {
 		t.Errorf("told %q, want %q", told, want)
+	}
+}
+
+// A change's state (live, or in a sync's changes) replaces the held
+// message's text, version, edited, deleted and reactions when its version
+// is newer: a change that comes late or twice changes nothing, a sync's
+// message as it is now updates one held older, and a change that
+// overtakes its message waits for it. A state of a message older than the
+// history held is dropped.
+func TestChangesApplyByVersion(t *testing.T) {
+	c := newBare()
+	for _, f := range []string{
+		`{"type":"sync","seq":12,"members":[],"presence":{},"messages":[{"id":"a","seq":11,"userId":"g-ana","text":"hello"},{"id":"b","seq":12,"text":"bye"}]}`,
+		`{"type":"edit","seq":13,"target":11,"state":{"id":"a","seq":11,"text":"hello!","version":2,"edited":"2026-11-25T12:31:10.002Z"}}`,
+		`{"type":"reaction","seq":14,"target":11,"emoji":"👍","state":{"id":"a","seq":11,"text":"hello!","version":3,"edited":"2026-11-25T12:31:10.002Z","reactions":[{"emoji":"👍","count":1,"users":[]}]}}`,
+		// Again, and late (a sync's change of an older version, a state
+		// that says otherwise): nothing changes.
+		`{"type":"reaction","seq":14,"target":11,"emoji":"👍","state":{"id":"a","seq":11,"text":"hello!","version":3,"edited":"2026-11-25T12:31:10.002Z","reactions":[{"emoji":"👍","count":1,"users":[]}]}}`,
+		`{"type":"sync","seq":14,"members":null,"presence":null,"messages":[],"changes":[{"type":"edit","seq":13,"target":11,"state":{"id":"a","seq":11,"text":"stale","version":2}}],"skipped":[13]}`,
+		// A reaction that overtook its message, seq 16, and a delete of 12
+		// that a gap fetch brings.
+		`{"type":"reaction","seq":17,"target":16,"emoji":"🎉","state":{"id":"f","seq":16,"text":"party","version":2,"reactions":[{"emoji":"🎉","count":1,"users":[]}]}}`,
+		`{"type":"sync","seq":17,"members":null,"presence":null,"messages":[],"changes":[{"type":"delete","seq":15,"target":12,"state":{"id":"b","seq":12,"text":"","version":2,"deleted":true}}],"skipped":[15]}`,
+		`{"type":"new-message","id":"f","seq":16,"text":"party"}`,
+		// A state of a message before the history held.
+		`{"type":"edit","seq":18,"target":5,"state":{"id":"z","seq":5,"text":"old","version":5}}`,
+	} {
+		c.receive([]byte(f), time.Now())
+	}
+	s := c.Snapshot()
+	got := map[int64]string{}
+	for _, m := range s.History {
+		got[m.Seq] = fmt.Sprintf("%q v%d edited=%v deleted=%v %v", m.Text, m.Version, m.Edited != "", m.Deleted, m.Reactions)
+	}
+	want := map[int64]string{
+		11: `"hello!" v3 edited=true deleted=false [{👍 1 []}]`,
+		12: `"" v2 edited=false deleted=true []`,
+		16: `"party" v2 edited=false deleted=false [{🎉 1 []}]`,
+	}
+	if !maps.Equal(got, want) || s.Last != 18 {
+		t.Errorf("held %v, last %d; want %v, 18", got, s.Last, want)
+	}
+	if len(c.early) != 0 {
+		t.Errorf("early states left: %v", c.early)
+	}
+	// A sync brings messages as they are now: one held at an older version
+	// takes the newer state, one at a newer version keeps its own.
+	c.receive([]byte(`{"type":"sync","seq":18,"members":null,"presence":null,"messages":[`+
+		`{"id":"a","seq":11,"text":"hello!","version":4,"edited":"2026-11-25T12:31:10.002Z"},{"id":"f","seq":16,"text":"party"}]}`), time.Now())
+	s = c.Snapshot()
+	if m := s.History[0]; m.Version != 4 || len(m.Reactions) != 0 {
+		t.Errorf("after a sync at version 4 (the reaction taken back): %+v", m)
+	}
+	if m := s.History[2]; m.Version != 2 || len(m.Reactions) != 1 {
+		t.Errorf("a sync's older state replaced a newer one: %+v", m)
 	}
 }

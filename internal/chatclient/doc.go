@@ -1,8 +1,10 @@
 // Package chatclient is a Go client of the chat protocol (docs/protocol.md,
-// version 4) that keeps every promise the protocol asks of a client, as the
-// page does: it numbers its new-message frames and resends what was not
+// version 5) that keeps every promise the protocol asks of a client, as the
+// page does: it numbers its write frames (messages, which may reply and
+// mention, and edits, deletes and reactions) and resends what was not
 // acknowledged, in order; it holds the room's messages by seq (and the
-// seqs declared skipped) and fetches any gap, later and later while it
+// seqs declared skipped), each in the state of the highest version its
+// changes brought, and fetches any gap, later and later while it
 // stays open; it applies join and leave by version and reconciles with
 // every sync; it pings and reconnects. Under overload it sheds, never
 // amplifies: at most a window of frames unanswered, one resend wave per

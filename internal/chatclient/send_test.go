@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +19,10 @@ import (
 
 // sent is a new-message frame as a test server receives it.
 type sent struct {
-	ClientID string `json:"clientId"`
-	Frame    int64  `json:"frame"`
+	ClientID string          `json:"clientId"`
+	Frame    int64           `json:"frame"`
+	ReplyTo  json.RawMessage `json:"replyTo"` // nil when absent
+	Mentions []string        `json:"mentions"`
 }
 
 // serve runs a WebSocket server that passes every frame a client sends to
@@ -236,4 +239,41 @@ func TestOutOfOrderResendsOnlyTheRefusedFrame(t *testing.T) {
 
 func outOfOrder(f sent) chat.ErrorEvent {
 	return chat.NewErrorEvent(chat.FrameError(f.Frame-2, f.Frame), chat.Inbound{Action: chat.ActionNewMessage, ClientID: f.ClientID, Frame: f.Frame})
+}
+
+// A message may reply to another and mention users: its frame names them,
+// a plain message's frame has neither field, and the message held from
+// its ack carries them (the answered message by its seq).
+func TestRepliesAndMentionsAreSent(t *testing.T) {
+	s := &store{seqs: map[string]int64{}}
+	var mu sync.Mutex
+	var got []sent
+	url, _ := serve(t, messages(func(f sent) []any {
+		mu.Lock()
+		got = append(got, f)
+		mu.Unlock()
+		return []any{s.ack(f)}
+	}))
+	c, err := Dial(t.Context(), Options{URL: url, Room: "r", Name: "Ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Send("c0", "hello")
+	c.SendWith("c1", "@Bo yes", Extras{ReplyTo: 1, Mentions: []string{"g-bo", "g-cy"}})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := c.Wait(ctx, func(s Snapshot) bool { return s.Ready && s.Pending == 0 }); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 || got[0].ReplyTo != nil || got[0].Mentions != nil ||
+		string(got[1].ReplyTo) != "1" || !slices.Equal(got[1].Mentions, []string{"g-bo", "g-cy"}) {
+		t.Errorf("frames %+v; want a plain one, then one with replyTo 1 and mentions g-bo, g-cy", got)
+	}
+	h := c.Snapshot().History
+	if len(h) != 2 || h[0].ReplyTo != nil || h[1].ReplyTo == nil || h[1].ReplyTo.Seq != 1 || !slices.Equal(h[1].Mentions, []string{"g-bo", "g-cy"}) {
+		t.Errorf("held %+v; want the reply to 1 with its mentions", h)
+	}
 }
