@@ -7,6 +7,15 @@
 import { plainText } from "./render.js";
 import { EDIT_WINDOW_MS, REACTIONS } from "./rules.js";
 
+// How long after sending it one may edit a message: the server
+// says (a sync's editWindowMs, the deployment's EditWindowHours).
+let editWindowMs = EDIT_WINDOW_MS;
+
+/** Takes the edit window a sync told (ms); an older server tells none. */
+export function setEditWindow(ms) {
+  if (ms > 0) editWindowMs = ms;
+}
+
 const $ = (id) => document.getElementById(id);
 const MAX_SUGGESTIONS = 6;
 
@@ -68,7 +77,7 @@ export function actionsButton(li) {
 /** Whether li is the user's own message, not deleted, that may still be edited. */
 function editable(li) {
   const at = li.querySelector("time")?.dateTime;
-  return li.classList.contains("mine") && !li.classList.contains("deleted") && at && Date.now() - new Date(at) < EDIT_WINDOW_MS;
+  return li.classList.contains("mine") && !li.classList.contains("deleted") && at && Date.now() - new Date(at) < editWindowMs;
 }
 
 function openMenu(li) {

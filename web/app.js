@@ -4,7 +4,7 @@
 import config from "./config.js";
 import { ChatClient, newKey } from "./client.js";
 import { SignIn } from "./signin.js";
-import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMyReaction, reactedByMe, resetActions, resumeReply, setupActions } from "./actions.js";
+import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMyReaction, reactedByMe, resetActions, resumeReply, setEditWindow, setupActions } from "./actions.js";
 import { messageItem, plainText, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
@@ -88,6 +88,13 @@ const typers = new Map(); // userId → {name, timer}
 let hasOlder = false; // whether history older than the first message shown exists
 let unread = 0; // messages that arrived while the tab was hidden
 let unreadMentions = 0; // of them, those that mention the user
+// The newest state of messages not shown when a change of theirs came: a
+// change can overtake its message on the way (both are broadcast as they
+// are stored), and the message, when it comes, shows this state if newer.
+// Bounded: a change of a message older than the page's history is shown
+// with it when that history is fetched.
+const earlyStates = new Map(); // seq → state
+const EARLY_STATES = 100;
 let replaying = false; // the messages being added are a sync's: history, not news
 let inQuiet = false; // a quiet batch of insertions is being made (quietly)
 
@@ -215,6 +222,7 @@ function join(name, r, how = "replace") {
   me = { userId: "", name };
   members.clear();
   authors.clear();
+  earlyStates.clear();
   typers.clear();
   showLarge(false);
   $("online-count").textContent = "";
@@ -627,7 +635,7 @@ function aloud() {
   $("log").setAttribute("aria-live", "polite");
 }
 
-function onSync({ you, room: syncedRoom, first, more }) {
+function onSync({ you, room: syncedRoom, first, more, editWindowMs }) {
   // The messages of a sync follow this event in the same task: history,
   // not news.
   quietly(() => {});
@@ -635,6 +643,7 @@ function onSync({ you, room: syncedRoom, first, more }) {
   queueMicrotask(() => (replaying = false));
   me = you;
   storedRoom = syncedRoom;
+  setEditWindow(editWindowMs);
   $("me-name").textContent = you.name;
   $("my-id").textContent = you.userId;
   if (first) {
@@ -725,12 +734,22 @@ function storedItem(m) {
   li.dataset.userId = m.userId;
   li.dataset.name = m.name;
   if (m.userId === me.userId) li.classList.add("mine");
-  if (m.userId !== me.userId && mentionsMe(m)) li.classList.add("mention");
+  if (m.userId !== me.userId && mentionsMe(m)) {
+    li.classList.add("mention");
+    const cue = Object.assign(document.createElement("span"), { className: "visually-hidden", textContent: "Mentions you: " });
+    li.querySelector(".text").before(cue); // read before the text: the highlight is not seen by everyone
+  }
   if (m.replyTo) li.querySelector(".text").before(quoteButton(m.replyTo));
   if (!m.deleted) li.append(actionsButton(li));
   applyState(li, m);
+  const early = earlyStates.get(m.seq);
+  if (early) {
+    earlyStates.delete(m.seq);
+    if ((early.version || 1) > (m.version || 1)) applyState(li, early);
+  }
   return li;
 }
+
 
 /** Shows a message's state (its text or that it was deleted, an edit, its reactions) in its item. */
 function applyState(li, m) {
@@ -756,8 +775,19 @@ function onChange(c) {
   if (c.type === "reaction" && c.userId === me.userId) noteMyReaction(c);
   const state = c.state;
   if (!state) return;
+  // Others' changes are applied without a word (an edit reads "edited", a
+  // deletion "Message deleted"), but a reaction to one's own message is
+  // told, as it happens.
+  if (c.live && c.type === "reaction" && !c.removed && c.userId !== me.userId && state.userId === me.userId) {
+    showNotice(`${label(c.userId, c.name)} reacted ${c.emoji} to your message.`);
+  }
   const li = $("messages").querySelector(`li.message[data-seq="${state.seq}"]`);
-  if (li && Number(li.dataset.version) < (state.version || 1)) quietly(() => applyState(li, state));
+  if (!li) {
+    if ((earlyStates.get(state.seq)?.version || 0) < (state.version || 1)) earlyStates.set(state.seq, state);
+    if (earlyStates.size > EARLY_STATES) earlyStates.delete(earlyStates.keys().next().value);
+    return;
+  }
+  if (Number(li.dataset.version) < (state.version || 1)) quietly(() => applyState(li, state));
   for (const q of $("messages").querySelectorAll(`button.quote[data-seq="${state.seq}"]`)) setQuote(q, state);
 }
 

@@ -693,7 +693,7 @@ export class ChatClient extends EventTarget {
       case "reaction":
         // A change holds its seq as a skipped one does; the page applies
         // the state it carries (by version).
-        this.emit("change", f);
+        this.emit("change", { ...f, live: true });
         this.holdEmpty(f.seq);
         break;
       case "join":
@@ -823,7 +823,7 @@ export class ChatClient extends EventTarget {
     const first = this.last === null;
     const before = this.last;
     const held = this.held.size;
-    this.emit("sync", { you: f.you, room: f.room, first, more: f.more });
+    this.emit("sync", { you: f.you, room: f.room, first, more: f.more, editWindowMs: f.editWindowMs });
     if (f.members) { // a gap fetch's reply has none: the members stay as they are
       this.large = !!f.large;
       if (this.large) this.presence.clear(); // a large room's members are not kept: they are not told

@@ -12,7 +12,7 @@ export const PING_JITTER = 0.1;
 // (docs/security.md, "Why a ping every 4 minutes").
 export const PING_WHEN_WATCHED_MS = 30000;
 // How long after sending it its author may edit a message: the server's
-// default (EditWindowHours); a deployment with another refuses with too_late.
+// default (EditWindowHours), until a sync tells the deployment's.
 export const EDIT_WINDOW_MS = 86400000;
 export const REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
 

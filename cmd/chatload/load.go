@@ -660,13 +660,19 @@ func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, 
 				return nil, nil, fmt.Errorf("audit: %w", err)
 			}
 			var refused chat.ErrorEvent
-			if json.Unmarshal(data, &refused) == nil && refused.Code == chat.CodeRateLimited {
+			if json.Unmarshal(data, &refused) == nil && (refused.Code == chat.CodeRateLimited || refused.Message == chat.GatewayThrottled) {
 				// A long history takes more pages than the sync rate allows
-				// at once: wait as told and ask again.
+				// at once, and a stage throttled by the load refuses a frame
+				// before any function sees it: wait as told (or a second)
+				// and ask again.
+				wait := time.Duration(refused.RetryAfterMs) * time.Millisecond
+				if refused.Code == "" {
+					wait = time.Second
+				}
 				select {
 				case <-ctx.Done():
 					return nil, nil, fmt.Errorf("audit: %w", ctx.Err())
-				case <-time.After(time.Duration(refused.RetryAfterMs) * time.Millisecond):
+				case <-time.After(wait):
 				}
 				if err := ws.Write(ctx, websocket.MessageText, req); err != nil {
 					return nil, nil, fmt.Errorf("audit: %w", err)

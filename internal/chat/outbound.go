@@ -327,6 +327,10 @@ type Sync struct {
 	You     Member `json:"you"`
 	// Role is the user's role in a private room (absent in a public one).
 	Role string `json:"role,omitempty"`
+	// EditWindowMs is how long after sending it its author may edit a
+	// message (the deployment's EditWindowHours); absent in a gap fetch's
+	// reply.
+	EditWindowMs int64 `json:"editWindowMs,omitempty"`
 	// Seq is the room's latest seq when the reply was made.
 	Seq int64 `json:"seq"`
 	// PSeq is the room's latest presence event, read before Members and

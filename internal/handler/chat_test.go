@@ -2891,3 +2891,26 @@ func (h *hiding) PresenceSince(ctx context.Context, room string, after int64, li
 	events, more, err := h.Connections.PresenceSince(ctx, room, after, limit)
 	return slices.DeleteFunc(events, func(e chat.PresenceEvent) bool { return e.PSeq == h.pseq }), more, err
 }
+
+// A sync tells the deployment's edit window, so that a page offers Edit
+// only while the server accepts one; a gap fetch's reply does not repeat it.
+func TestSyncTellsTheEditWindow(t *testing.T) {
+	w := newWorld(t)
+	w.h.Limits.EditWindow = 2 * time.Hour
+	w.arrive("a1", "Ana", "r")
+	w.frames("a1")
+	for _, tt := range []struct {
+		frame string
+		want  any
+	}{
+		{`{"action":"sync"}`, float64(2 * time.Hour / time.Millisecond)},
+		{`{"action":"sync","after":0,"gap":true}`, nil},
+	} {
+		w.now = w.now.Add(w.h.Limits.Reads.Interval())
+		w.send("a1", tt.frame)
+		page := w.expect("a1", "sync")
+		if len(page) != 1 || page[0]["editWindowMs"] != tt.want {
+			t.Errorf("%s: editWindowMs = %v, want %v", tt.frame, page, tt.want)
+		}
+	}
+}

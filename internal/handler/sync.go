@@ -100,6 +100,8 @@ func (h *Chat) syncReply(c chat.Connection, in chat.Inbound, page chat.Page, pre
 		}
 		if in.Gap { // messages only: the client keeps the members it has
 			s.Members, s.Presence, s.PSeq, s.Online, s.Large = nil, nil, 0, 0, false
+		} else {
+			s.EditWindowMs = h.Limits.EditWindow.Milliseconds()
 		}
 		return s
 	}

@@ -1003,7 +1003,7 @@ scenario("messages live: edit, react, reply with a mention, delete; seen by both
   assert.equal(await reply.locator(".quote").innerText(), "Ana hello world"); // not **world**
   await audit(ana, "a reply with a mention, reactions");
   await reply.locator(".quote").click(); // goes to the message it answers
-  await ana.waitForFunction(() => document.activeElement?.textContent.includes("hello world"));
+  await ana.waitForFunction(() => document.activeElement?.matches("li.message") && document.activeElement.querySelector(".text")?.textContent === "hello world");
 
   // Ana deletes hers, after confirming; everyone sees it gone, in place, and the reply's quote says so.
   await message(ana, "hello world").getByRole("button", { name: "Actions for the message of Ana" }).click();
@@ -1024,6 +1024,92 @@ scenario("messages live: edit, react, reply with a mention, delete; seen by both
     assert.equal(await page.locator("#messages .reaction").count(), 0);
     assert.equal(await page.locator("#messages .quote").innerText(), "Ana message deleted");
   }
+});
+
+scenario("changes made while a page is offline reach it in place, once; a reply's quote fetches its original; reacting by keyboard; a mention counted in the title", async () => {
+  const ana = await user("Ana", "catchup");
+  const bo = await user("Bo", "catchup");
+  const composer = (page) => page.getByLabel("Message", { exact: true });
+  const message = (page, text) => page.locator("#messages li.message", { hasText: text });
+  const say = async (page, text) => {
+    await composer(page).fill(text);
+    await composer(page).press("Enter");
+    await page.locator("#messages li.message:not(.pending)", { hasText: text }).waitFor();
+  };
+  await say(bo, "the original, typo'd");
+  await say(ana, "Ana's to be reacted to");
+  await say(bo, "Bo's to be deleted");
+  await message(ana, "Bo's to be deleted").waitFor();
+
+  // Ana reacts by keyboard alone: the actions button, Enter, Tab to ❤️, Enter.
+  const actions = message(ana, "the original").getByRole("button", { name: /^Actions for the message of Bo/ });
+  await actions.focus();
+  await ana.keyboard.press("Enter");
+  await ana.keyboard.press("Tab");
+  assert.equal(await ana.evaluate(() => document.activeElement.getAttribute("aria-label")), "React with ❤️");
+  await ana.keyboard.press("Enter");
+  await message(bo, "the original").locator(".reaction[data-emoji='❤️']", { hasText: "1" }).waitFor();
+  await bo.locator("#notice", { hasText: "Ana reacted ❤️ to your message." }).waitFor(); // told, as it happens
+
+  // Ana goes offline; Bo edits, reacts and deletes meanwhile.
+  await ana.context().setOffline(true);
+  await ana.locator("#state", { hasText: "Reconnecting…" }).waitFor({ timeout: 5000 });
+  await message(bo, "the original").getByRole("button", { name: /^Actions/ }).click();
+  await bo.locator("#message-menu").getByRole("button", { name: "Edit" }).click();
+  await composer(bo).fill("the original, fixed");
+  await composer(bo).press("Enter");
+  await message(bo, "the original, fixed").locator(".edited").waitFor();
+  await message(bo, "Ana's to be reacted to").getByRole("button", { name: /^Actions/ }).click();
+  await bo.getByRole("button", { name: "React with 🎉" }).click();
+  await message(bo, "Ana's to be reacted to").locator(".reaction[data-emoji='🎉']").waitFor();
+  await message(bo, "Bo's to be deleted").getByRole("button", { name: /^Actions/ }).click();
+  await bo.locator("#message-menu").getByRole("button", { name: "Delete", exact: true }).click();
+  await bo.locator("#message-menu .confirm").getByRole("button", { name: "Yes, delete it" }).click();
+  await bo.locator("#messages li.message.deleted").waitFor();
+
+  await ana.context().setOffline(false);
+  await online(ana);
+  await message(ana, "the original, fixed").locator(".edited").waitFor({ timeout: 15000 });
+  await message(ana, "Ana's to be reacted to").locator(".reaction[data-emoji='🎉']", { hasText: "1" }).waitFor();
+  await ana.locator("#messages li.message.deleted", { hasText: "Message deleted" }).waitFor();
+  assert.deepEqual(await texts(ana), ["the original, fixed", "Ana's to be reacted to", "Message deleted"], "each once, in place");
+  assert.equal(await message(ana, "the original, fixed").locator(".reaction[data-emoji='❤️'][aria-pressed=true]").count(), 1, "her own reaction kept");
+
+  // Bo replies to the original, mentioning Ana, after more than a page of
+  // messages: someone who comes later holds the reply, not the original,
+  // and its quote fetches older history to reach it.
+  for (let i = 1; i <= 52; i++) {
+    await composer(bo).fill(`filler ${i}`);
+    await composer(bo).press("Enter");
+  }
+  await bo.locator("#messages li.message:not(.pending)", { hasText: "filler 52" }).waitFor({ timeout: 60000 });
+  const setHidden = (page, hidden) => page.evaluate((h) => {
+    Object.defineProperty(document, "hidden", { value: h, configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+  await setHidden(ana, true);
+  await message(bo, "the original, fixed").scrollIntoViewIfNeeded();
+  await bo.waitForTimeout(300); // a scroll closes the menu: done before it opens
+  await message(bo, "the original, fixed").getByRole("button", { name: /^Actions/ }).click();
+  await bo.locator("#message-menu").getByRole("button", { name: "Reply" }).click();
+  await composer(bo).pressSequentially("@An");
+  await bo.getByRole("option", { name: "Ana" }).waitFor();
+  await composer(bo).press("Enter");
+  await composer(bo).pressSequentially("see above");
+  await composer(bo).press("Enter");
+  await message(ana, "see above").waitFor();
+  assert.match(await ana.title(), /^\(\d+ · @1\) #catchup/, "a mention counted apart in the title");
+  assert.equal(await message(ana, "see above").locator(".visually-hidden").textContent(), "Mentions you: ");
+  await setHidden(ana, false);
+
+  const cy = await user("Cy", "catchup");
+  const replyCy = message(cy, "see above");
+  await replyCy.waitFor();
+  assert.equal((await texts(cy)).includes("the original, fixed"), false, "the original is older than the first page");
+  await replyCy.locator(".quote").click();
+  await cy.waitForFunction(() => document.activeElement?.matches("li.message") && document.activeElement.querySelector(".text")?.textContent === "the original, fixed", null, { timeout: 15000 });
+  assert.deepEqual(cy.errors, []);
+  assert.deepEqual(ana.errors, []);
 });
 
 scenario("message actions stay in reach and in their room: the menu on screen, tabbed out of, gone with a deleted message; a draft set aside by an edit; changes watched are not news", async () => {
