@@ -130,7 +130,10 @@ export function setupAccess(h) {
     hooks.client()?.manage({ action: "invite", ...(email ? { email: who } : { userId: who }), role: $("invite-role").value });
     $("invite-user").value = "";
   });
-  $("show-audit").addEventListener("click", () => hooks.client()?.manage({ action: "audit" }));
+  $("show-audit").addEventListener("click", () => {
+    auditMore = false;
+    hooks.client()?.manage({ action: "audit" });
+  });
   $("make-link").addEventListener("click", () => hooks.client()?.manage({ action: "invite-link", minutes: LINK_MINUTES }));
   $("copy-invite-link").addEventListener("click", async () => {
     await navigator.clipboard?.writeText($("link-url").value).catch(() => {});
@@ -263,16 +266,21 @@ export function onInviteLink({ room, token, expiresAt }) {
   $("link-url").select();
 }
 
-export function onAudit({ entries }) {
+// Whether the audit reply expected is an older page, to add below the one shown.
+let auditMore = false;
+
+/** The moderation log, a page at a time, newest first; Older entries asks for the next. */
+export function onAudit({ entries, next }) {
   const list = $("audit-list");
   list.hidden = false;
-  if (entries.length === 0) {
+  list.querySelector("li.more")?.remove();
+  if (entries.length === 0 && !auditMore) {
     const li = document.createElement("li");
     li.textContent = "Nothing yet.";
     list.replaceChildren(li);
     return;
   }
-  list.replaceChildren(...entries.map((e) => {
+  const items = entries.map((e) => {
     const li = document.createElement("li");
     const what = {
       invite: e.email ? `invited ${e.email}${asModerator(e.role)}` : e.by === e.userId ? "joined with an invite link" : `added ${nameOf(e.userId)}${asModerator(e.role)}`,
@@ -284,7 +292,20 @@ export function onAudit({ entries }) {
     }[e.action] || e.action;
     li.textContent = `${nameOf(e.by)} ${what} · ${new Date(e.at).toLocaleString()}`;
     return li;
-  }));
+  });
+  if (auditMore) list.append(...items);
+  else list.replaceChildren(...items);
+  if (next) {
+    const more = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: "Older entries" });
+    more.addEventListener("click", () => {
+      auditMore = true;
+      hooks.client()?.manage({ action: "audit", cursor: next });
+    });
+    const li = document.createElement("li");
+    li.className = "more";
+    li.append(more);
+    list.append(li);
+  }
 }
 
 function nameOf(userId) {
@@ -314,6 +335,18 @@ function actionsFor(userId, m) {
 }
 
 /** In a public room, what its owner or a moderator may do to someone online (their menu in the member list); nothing elsewhere. */
+/** What the user may do, from a message's menu, to its author: mute (or let speak) and ban, as in the author's person menu. */
+export function authorActions(userId) {
+  if (!moderates()) return [];
+  return actionsFor(userId, roster.get(userId) || { role: "member", mutedUntil: "" }).filter(([a]) => ["mute", "unmute", "ban"].includes(a));
+}
+
+/** Mutes, lets speak or bans (confirmed already) userId. */
+export function moderate(what, userId) {
+  if (what === "ban") hooks.client()?.manage({ action: "ban", userId });
+  else act(what, userId);
+}
+
 export function staffActions(userId) {
   if (privateRoom || !moderates()) return [];
   return actionsFor(userId, roster.get(userId) || { role: "member", mutedUntil: "" });

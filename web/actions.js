@@ -19,7 +19,7 @@ export function setEditWindow(ms) {
 const $ = (id) => document.getElementById(id);
 const MAX_SUGGESTIONS = 6;
 
-let hooks = null; // {client(), me(), people(): [{userId, name, label}], jumpTo(seq), moderates()}
+let hooks = null; // {client(), me(), people(): [{userId, name, label}], jumpTo(seq), moderates(), authorActions(userId), moderate(what, userId)}
 let menuFor = null; // the message item whose menu is open
 let mode = null; // {edit: seq} or {replyTo: {seq, name, text}} while the composer is in that mode
 const mentioned = new Map(); // userId → name, chosen from the suggestions for the message being written
@@ -90,6 +90,15 @@ function openMenu(li) {
   menu.querySelector("[data-act=delete]").hidden = (others && !hooks.moderates()) || li.classList.contains("deleted");
   menu.querySelector("[data-act=delete]").textContent = others ? "Remove (moderator)" : "Delete";
   menu.querySelector(".confirm").hidden = true;
+  menu.querySelector(".confirm-ban").hidden = true;
+  // A moderator acts on the author from here too (the same as their person menu).
+  menu.querySelector(".author-acts").replaceChildren(...(others && !li.classList.contains("deleted") ? hooks.authorActions(li.dataset.userId) : []).map(([act, text]) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.act = `author-${act}`;
+    b.textContent = `${text}: ${li.dataset.name}`;
+    return b;
+  }));
   menu.setAttribute("aria-label", li.querySelector("button.actions").getAttribute("aria-label"));
   for (const b of menu.querySelectorAll(".emoji-row button")) {
     const mine = li.querySelector(`.reaction[data-emoji="${b.dataset.emoji}"][aria-pressed=true]`) !== null;
@@ -272,6 +281,16 @@ export function setupActions(h) {
         closeMenu();
         return $("text").focus(); // the message's button goes with its text
       case "cancel":
+        return closeMenu(true);
+      case "author-ban": // asks first, in place
+        $("message-menu").querySelector(".confirm-ban").hidden = false;
+        return $("message-menu").querySelector("[data-act=confirm-ban]").focus();
+      case "confirm-ban":
+        hooks.moderate("ban", li.dataset.userId);
+        return closeMenu(true);
+      case "author-mute":
+      case "author-unmute":
+        hooks.moderate(b.dataset.act.slice("author-".length), li.dataset.userId);
         return closeMenu(true);
     }
   });

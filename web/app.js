@@ -8,7 +8,7 @@ import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMy
 import { messageItem, plainText, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
-import { describeAccess, dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
+import { authorActions, describeAccess, dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -60,6 +60,8 @@ setupActions({
   },
   jumpTo: (seq) => jumpTo(seq),
   moderates,
+  authorActions,
+  moderate,
 });
 setupAccess({
   client: () => client,

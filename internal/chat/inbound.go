@@ -152,9 +152,9 @@ func ParseInbound(data []byte, l Limits) (Inbound, error) {
 	case ActionSync:
 		err := in.parseSync(fields, l)
 		return in, err
-	case ActionTyping, ActionPing, ActionAudit:
+	case ActionTyping, ActionPing:
 		return in, nil
-	case ActionMembers, ActionRoster:
+	case ActionMembers, ActionRoster, ActionAudit:
 		if len(in.Cursor) > maxCursorBytes {
 			return in, Errorf(CodeInvalidMessage, fmt.Sprintf(`"cursor" is over %d bytes: send back the "next" of the reply before`, maxCursorBytes))
 		}

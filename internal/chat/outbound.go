@@ -289,6 +289,8 @@ type AuditLog struct {
 	Type    string       `json:"type"`
 	Room    string       `json:"room"`
 	Entries []AuditEntry `json:"entries"`
+	// Next, when older entries remain, is the cursor of the next page.
+	Next string `json:"next,omitempty"`
 }
 
 // InviteLink answers an invite-link frame of a private room's owner: the

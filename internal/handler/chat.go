@@ -78,6 +78,7 @@ type Access interface {
 	Membership(ctx context.Context, room, userID string) (chat.Membership, error)
 	Mute(ctx context.Context, room, by, userID string, until time.Time) error
 	MuteConnection(ctx context.Context, id string, until time.Time) error
+	RoleConnection(ctx context.Context, id, role string) error
 	CreateRoom(ctx context.Context, room, owner, name string) error
 	ClaimRoom(ctx context.Context, room, owner, name string) (bool, error)
 	CreateDM(ctx context.Context, room, a, aName, b string) error
@@ -95,7 +96,7 @@ type Access interface {
 	PutAccess(ctx context.Context, e chat.AccessEvent) (chat.AccessEvent, error)
 	UserConnections(ctx context.Context, room, userID string) ([]string, error)
 	Audit(ctx context.Context, room string, e chat.AuditEntry) error
-	AuditLog(ctx context.Context, room string) ([]chat.AuditEntry, error)
+	AuditLog(ctx context.Context, room, cursor string) ([]chat.AuditEntry, string, error)
 }
 
 // Broadcaster is the Management API, many connections at a time.
@@ -261,17 +262,16 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 		return status(500, "Internal server error"), nil
 	}
 	j.Room = room
-	// The user's place in the room (one read): who may come, muted until
-	// when, and the role a first sync says.
+	// The user's place in the room: who may come, muted until when, and
+	// the role a first sync says. A private room's is read before the
+	// connection is stored, and again after (stillMember); a public room's
+	// once, after (enterStored).
 	var m chat.Membership
-	var refused *response
 	if chat.Private(j.Room) {
-		m, refused = h.admit(ctx, r, j, account, signedIn, q["create"] == "1", dm, q["invite"])
-	} else {
-		m, refused = h.enter(ctx, r, j, signedIn && q["create"] == "1")
-	}
-	if refused != nil {
-		return *refused, nil
+		var refused *response
+		if m, refused = h.admit(ctx, r, j, account, signedIn, q["create"] == "1", dm, q["invite"]); refused != nil {
+			return *refused, nil
+		}
 	}
 	now := h.Now()
 	p, joined, err := h.Conns.PutConnection(ctx, chat.Connection{ID: r.id, Room: j.Room, UserID: j.UserID, Name: j.Name, ConnectedAt: now,
@@ -287,6 +287,11 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 	}
 	if chat.Private(j.Room) && !h.stillMember(ctx, r, j, m.MutedUntil) {
 		return status(403, notMember), nil
+	}
+	if !chat.Private(j.Room) {
+		if refused := h.enterStored(ctx, r, j, signedIn && q["create"] == "1"); refused != nil {
+			return *refused, nil
+		}
 	}
 	r.log.InfoContext(ctx, "connected", "room", j.Room, "userId", j.UserID, "joined", joined)
 	h.Metrics.Record(ctx, nil, metrics.Count(metrics.Connects, 1))
@@ -362,6 +367,31 @@ func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, account auth.
 	}
 	h.keepName(ctx, r, j, m)
 	return m, nil
+}
+
+// enterStored reads the place of the user of j in the public room j.Room once
+// their connection is stored (enter) and undoes the connection if they
+// may not come; a role or a mute is recorded on the connection. A ban or
+// mute writes the user's access item and then reads their connections:
+// one of the two reads sees the other's write (both strongly consistent),
+// so no connection escapes a ban or mute written while it connects.
+func (h *Chat) enterStored(ctx context.Context, r *request, j chat.Join, claim bool) *response {
+	m, refused := h.enter(ctx, r, j, claim)
+	var err error
+	if refused == nil && m.Role != "" {
+		err = h.Access.RoleConnection(ctx, r.id, m.Role)
+	}
+	if refused == nil && err == nil && !m.MutedUntil.IsZero() {
+		err = h.Access.MuteConnection(ctx, r.id, m.MutedUntil)
+	}
+	if err != nil {
+		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
+		refused = refusal(500, "Internal server error")
+	}
+	if refused != nil {
+		h.abortConnect(ctx, r, j.Room)
+	}
+	return refused
 }
 
 // enter decides whether the user of j may connect to the public room
@@ -557,7 +587,7 @@ func (h *Chat) serve(ctx context.Context, r *request, ev events.APIGatewayWebsoc
 	case in.Action == chat.ActionRoster:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.roster(ctx, r, c, in.Cursor) })
 	case in.Action == chat.ActionAudit:
-		err = h.read(ctx, r, func(c chat.Connection) error { return h.auditLog(ctx, r, c) })
+		err = h.read(ctx, r, func(c chat.Connection) error { return h.auditLog(ctx, r, c, in.Cursor) })
 	case in.Action == chat.ActionMute:
 		err = h.read(ctx, r, func(c chat.Connection) error { return h.mute(ctx, r, c, in) })
 	case in.Action == chat.ActionInvite || in.Action == chat.ActionRemove || in.Action == chat.ActionBan:
@@ -942,6 +972,25 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 	if err != nil {
 		return err
 	}
+	// The connections to close, or to give the new role (a frame reads the
+	// role with its connection), read before anything is told: if the read
+	// fails, the caller is answered internal and their page sends the frame
+	// again (the change is made again, idempotently), with nothing recorded
+	// or told twice.
+	var ids []string
+	if !in.Lift {
+		if ids, err = h.Access.UserConnections(ctx, c.Room, in.UserID); err != nil {
+			return err
+		}
+	}
+	if in.Action == chat.ActionInvite {
+		for _, id := range ids {
+			if err := h.Access.RoleConnection(ctx, id, role); err != nil {
+				return err
+			}
+		}
+		ids = nil
+	}
 	r.log.InfoContext(ctx, "member access changed", "action", in.Action, "room", c.Room, "userId", in.UserID, "role", role, "by", c.UserID)
 	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, UserID: in.UserID, Role: role})
 	// The removed member's connections hear it too, before they are closed.
@@ -950,13 +999,6 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 		before = chat.RoleBanned
 	}
 	h.tell(ctx, r, c, chat.AccessEvent{Action: in.Action, UserID: in.UserID, Name: was.Name, Role: role, Was: before})
-	if in.Action == chat.ActionInvite || in.Lift {
-		return nil
-	}
-	ids, err := h.Access.UserConnections(ctx, c.Room, in.UserID)
-	if err != nil {
-		return err
-	}
 	for _, id := range ids {
 		if err := h.Fanout.Close(ctx, r.endpoint, id); err != nil {
 			r.log.WarnContext(ctx, "close the connection of a removed member failed", "removed", id, "err", err)
@@ -1048,7 +1090,7 @@ func (h *Chat) audit(ctx context.Context, r *request, room string, e chat.AuditE
 
 // auditLog answers an audit frame of a private room's owner: its latest
 // moderation actions.
-func (h *Chat) auditLog(ctx context.Context, r *request, c chat.Connection) error {
+func (h *Chat) auditLog(ctx context.Context, r *request, c chat.Connection, cursor string) error {
 	m, err := h.Access.Membership(ctx, c.Room, c.UserID)
 	if err != nil {
 		return err
@@ -1056,11 +1098,11 @@ func (h *Chat) auditLog(ctx context.Context, r *request, c chat.Connection) erro
 	if m.Role != chat.RoleOwner {
 		return chat.Errorf(chat.CodeNotAllowed, "only a room's owner reads its audit log")
 	}
-	entries, err := h.Access.AuditLog(ctx, c.Room)
+	entries, next, err := h.Access.AuditLog(ctx, c.Room, cursor)
 	if err != nil {
 		return err
 	}
-	h.reply(ctx, r, chat.AuditLog{Type: chat.TypeAudit, Room: c.Room, Entries: entries})
+	h.reply(ctx, r, chat.AuditLog{Type: chat.TypeAudit, Room: c.Room, Entries: entries, Next: next})
 	return nil
 }
 

@@ -2201,6 +2201,36 @@ func TestModeratorsRemoveMessages(t *testing.T) {
 	if want := []string{"u-bo delete u-cy <nil> 3", "u-ana invite u-cy member <nil>", "u-ana invite u-bo moderator <nil>"}; !slices.Equal(log, want) {
 		t.Errorf("audit log %q, want %q", log, want)
 	}
+
+	// After a reconnect, the removal is in its place in the room's order:
+	// the invites (1, 2), Cy's message as a tombstone that says who removed
+	// it (3), Bo's (4), and the delete itself (6; Cy's refused delete left 5
+	// skipped).
+	w.arriveAs("c2", "cy", "Cy", "~mod", false)
+	w.now = w.now.Add(time.Second)
+	w.send("c2", `{"action":"sync","after":0}`)
+	got = w.expect("c2", "sync")
+	if len(got) != 1 {
+		return
+	}
+	var order []string
+	for _, m := range got[0]["messages"].([]any) {
+		m := m.(map[string]any)
+		order = append(order, fmt.Sprintf("%v message %q removedBy=%v", m["seq"], m["text"], m["removedBy"]))
+	}
+	for _, c := range got[0]["changes"].([]any) {
+		c := c.(map[string]any)
+		order = append(order, fmt.Sprintf("%v %v target=%v", c["seq"], c["type"], c["target"]))
+	}
+	for _, a := range got[0]["access"].([]any) {
+		a := a.(map[string]any)
+		order = append(order, fmt.Sprintf("%v access %v", a["seq"], a["action"]))
+	}
+	slices.Sort(order) // by seq (one digit each)
+	want := []string{"1 access invite", "2 access invite", `3 message "" removedBy=u-bo`, `4 message "rules" removedBy=<nil>`, "6 delete target=3"}
+	if !slices.Equal(order, want) {
+		t.Errorf("after a reconnect Cy's sync holds %q, want %q", order, want)
+	}
 }
 
 // A moderator mutes a member for a time: their writes are refused (muted,
@@ -2911,6 +2941,88 @@ func TestSyncTellsTheEditWindow(t *testing.T) {
 		page := w.expect("a1", "sync")
 		if len(page) != 1 || page[0]["editWindowMs"] != tt.want {
 			t.Errorf("%s: editWindowMs = %v, want %v", tt.frame, page, tt.want)
+		}
+	}
+}
+
+// moderatingAccess has a public room's owner ban or mute a user the
+// moment after $connect has read that user's place in the room: the ban
+// or mute lands while the user is connecting, too late for that read.
+type moderatingAccess struct {
+	Access
+	w           *world
+	owner, user string // the owner's connection, the user's id
+	frame       string
+	done        bool
+}
+
+func (a *moderatingAccess) Membership(ctx context.Context, room, userID string) (chat.Membership, error) {
+	m, err := a.Access.Membership(ctx, room, userID)
+	if userID == a.user && !a.done {
+		a.done = true
+		a.w.now = a.w.now.Add(time.Second)
+		a.w.send(a.owner, a.frame) // another function's invocation
+	}
+	return m, err
+}
+
+// A ban or a mute in a public room that lands while its user connects is
+// not missed: the connection is stored before the user's place is read,
+// and the ban or mute reads the user's connections after writing.
+func TestPublicRoomModerationRacingAConnect(t *testing.T) {
+	w := newWorld(t)
+	if code, _ := w.connectAs("a1", "ana", "Ana", "square", true); code != 200 {
+		t.Fatal("Ana creates square")
+	}
+	w.send("a1", `{"action":"sync"}`)
+	w.frames("a1")
+	db := w.h.Access
+
+	w.h.Access = &moderatingAccess{Access: db, w: w, owner: "a1", user: "u-bo", frame: `{"action":"ban","userId":"u-bo"}`}
+	if code, _ := w.connectAs("b1", "bo", "Bo", "square", false); code != 200 {
+		t.Fatalf("Bo's connect, whose read came before the ban: %d", code)
+	}
+	w.h.Access = db
+	if !slices.Contains(w.fan.closed, "b1") {
+		t.Errorf("Bo, banned while connecting, kept his connection (closed: %v)", w.fan.closed)
+	}
+	if code, _ := w.connectAs("b2", "bo", "Bo", "square", false); code != 403 {
+		t.Errorf("Bo after the ban: %d, want 403", code)
+	}
+
+	w.h.Access = &moderatingAccess{Access: db, w: w, owner: "a1", user: "u-cy", frame: `{"action":"mute","userId":"u-cy","minutes":5}`}
+	if code, _ := w.connectAs("c1", "cy", "Cy", "square", false); code != 200 {
+		t.Fatal("Cy connects")
+	}
+	w.h.Access = db
+	w.now = w.now.Add(time.Second)
+	w.send("c1", `{"action":"sync"}`)
+	w.frames("c1")
+	w.send("c1", `{"action":"new-message","text":"hi","clientId":"m1"}`)
+	w.expect("c1", "error code=muted clientId=m1")
+
+	// Named moderator while connected: the role reaches the open connection,
+	// whose delete of another's message is a moderator's.
+	if code, _ := w.connectAs("d1", "dee", "Dee", "square", false); code != 200 {
+		t.Fatal("Dee connects")
+	}
+	w.arrive("g1", "Gus", "square")
+	for _, id := range []string{"a1", "c1", "d1", "g1"} {
+		w.now = w.now.Add(time.Second)
+		w.send(id, `{"action":"sync"}`)
+		w.frames(id)
+	}
+	w.send("g1", `{"action":"new-message","text":"spam","clientId":"s1"}`)
+	ack := w.expect("g1", "ack clientId=s1")
+	w.now = w.now.Add(time.Second)
+	w.send("a1", `{"action":"invite","userId":"u-dee","role":"moderator"}`)
+	for _, id := range []string{"a1", "d1", "g1"} {
+		w.frames(id)
+	}
+	if len(ack) == 1 {
+		w.send("d1", fmt.Sprintf(`{"action":"delete","target":%v,"clientId":"x1"}`, ack[0]["seq"]))
+		if got := w.expect("g1", "delete name=Dee"); len(got) == 1 && got[0]["state"].(map[string]any)["removedBy"] != "u-dee" {
+			t.Errorf("Gus sees %v", got[0]["state"])
 		}
 	}
 }

@@ -387,11 +387,22 @@ func (db *DB) JoinByLink(ctx context.Context, room, userID, name string) error {
 // MuteConnection marks a connection muted until until (zero: not); one
 // gone meanwhile is no error.
 func (db *DB) MuteConnection(ctx context.Context, id string, until time.Time) error {
+	return db.markConnection(ctx, id, "SET mutedUntil = :until", nil, map[string]types.AttributeValue{":until": num(optionalTime(until))})
+}
+
+// RoleConnection records on a connection its user's role in the room
+// ("": none), so that a frame reads it with the connection; one gone
+// meanwhile is no error.
+func (db *DB) RoleConnection(ctx context.Context, id, role string) error {
+	return db.markConnection(ctx, id, "SET #role = :role", map[string]string{"#role": "role"}, map[string]types.AttributeValue{":role": str(role)})
+}
+
+func (db *DB) markConnection(ctx context.Context, id, update string, names map[string]string, values map[string]types.AttributeValue) error {
 	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
-		UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String("attribute_exists(pk)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":until": num(optionalTime(until))}})
+		UpdateExpression: aws.String(update), ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values})
 	if err != nil && !conditionFailed(err) {
-		return fmt.Errorf("mark connection %s muted: %w", id, err)
+		return fmt.Errorf("mark connection %s (%s): %w", id, update, err)
 	}
 	return nil
 }

@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatgo/serverless-chat/internal/chat"
 )
@@ -44,5 +47,41 @@ func TestRoomsMadeAreCounted(t *testing.T) {
 	// A claimed room's name taken by another before: not claimed, no error.
 	if claimed, err := f.db.ClaimRoom(ctx, "r1", "u-bo", "Bo"); claimed || err != nil {
 		t.Errorf("Bo claims Ana's room: %t, %v", claimed, err)
+	}
+}
+
+// The audit log reads a page at a time, newest first, to the first entry.
+func TestAuditLogPages(t *testing.T) {
+	f := newDB(t)
+	const n = chat.AuditPage + 5
+	for i := range n {
+		f.now = f.now.Add(time.Millisecond)
+		if err := f.db.Audit(t.Context(), "~crew", chat.AuditEntry{By: "u-ana", Action: chat.ActionMute, UserID: fmt.Sprintf("u-%03d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 2 {
+			t.Fatalf("more than 2 pages for %d entries", n)
+		}
+		entries, next, err := f.db.AuditLog(t.Context(), "~crew", cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) > chat.AuditPage {
+			t.Errorf("a page of %d entries, over %d", len(entries), chat.AuditPage)
+		}
+		for _, e := range entries {
+			got = append(got, e.UserID)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(got) != n || got[0] != fmt.Sprintf("u-%03d", n-1) || got[n-1] != "u-000" || !slices.IsSortedFunc(got, func(a, b string) int { return strings.Compare(b, a) }) {
+		t.Errorf("the log read back: %d entries %v…, want %d newest first", len(got), got[:min(3, len(got))], n)
 	}
 }

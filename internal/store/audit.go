@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -38,26 +39,35 @@ func (db *DB) Audit(ctx context.Context, room string, e chat.AuditEntry) error {
 	return nil
 }
 
-// AuditLog returns a room's latest moderation actions, newest first, at
-// most chat.AuditPage.
-func (db *DB) AuditLog(ctx context.Context, room string) ([]chat.AuditEntry, error) {
-	items, err := db.query(ctx, &dynamodb.QueryInput{
+// AuditLog returns a page of a room's moderation actions, newest first,
+// at most chat.AuditPage, from the one before cursor ("": the latest),
+// and the cursor of the next page ("": none).
+func (db *DB) AuditLog(ctx context.Context, room, cursor string) ([]chat.AuditEntry, string, error) {
+	in := &dynamodb.QueryInput{
 		TableName:                 &db.tables.Messages,
 		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :audit)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":audit": str(auditPrefix)},
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(chat.AuditPage),
-	}, chat.AuditPage)
+	}
+	if cursor != "" {
+		in.ExclusiveStartKey = key(roomPrefix+room, auditPrefix+cursor)
+	}
+	out, err := db.client.Query(ctx, in)
 	var its []auditItem
 	if err == nil {
-		err = attributevalue.UnmarshalListOfMaps(items, &its)
+		err = attributevalue.UnmarshalListOfMaps(out.Items, &its)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read the audit log of room %q: %w", room, err)
+		return nil, "", fmt.Errorf("read the audit log of room %q: %w", room, err)
 	}
 	entries := make([]chat.AuditEntry, len(its))
 	for i, it := range its {
 		entries[i] = it.AuditEntry
 	}
-	return entries, nil
+	next := ""
+	if out.LastEvaluatedKey != nil && len(its) > 0 {
+		next = strings.TrimPrefix(its[len(its)-1].SK, auditPrefix)
+	}
+	return entries, next, nil
 }

@@ -23,6 +23,37 @@ async function signIn(user, query, claims) {
   return page;
 }
 
+scenario("a connection is replaced with a fresh token before its token expires, and nothing typed is lost", async () => {
+  // Ana's page runs on a clock the test moves: an hour passes in a moment.
+  const ana = await newPage();
+  await ana.clock.install();
+  const sockets = [];
+  ana.on("websocket", (ws) => sockets.push(ws.url()));
+  await ana.goto(`${stack.webURL}?room=renew`);
+  await ana.getByRole("button", { name: "Sign in and join" }).click();
+  await ana.locator("input[name=username]").fill("ana");
+  await ana.getByRole("button", { name: "Sign-in" }).click();
+  await online(ana);
+  const bo = await signIn("bo", "?room=renew");
+  await say(ana, "before the renewal");
+  await bo.locator("#messages li.message", { hasText: "before the renewal" }).waitFor();
+  await ana.getByLabel("Message", { exact: true }).fill("half a thought");
+
+  // To 29 s before the token expires: past the page's 30 s.
+  const held = await ana.evaluate(() => JSON.parse(sessionStorage.getItem("chat.signin")));
+  const opened = sockets.length;
+  await ana.clock.fastForward(held.expiresAt - (await ana.evaluate(() => Date.now())) - 29000);
+  await ana.waitForFunction((old) => JSON.parse(sessionStorage.getItem("chat.signin")).idToken !== old, held.idToken, { timeout: 15000 }); // refreshed
+  await online(ana);
+  assert.ok(sockets.length > opened, `no new connection: ${sockets.length} sockets`);
+  await ana.clock.setSystemTime(new Date(Date.now())); // the real time again: the new token is an hour away
+  assert.equal(await ana.getByLabel("Message", { exact: true }).inputValue(), "half a thought", "what was typed is kept");
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  await bo.locator("#messages li.message", { hasText: "half a thought" }).waitFor();
+  assert.deepEqual(await bo.locator("#messages li.message .text").allTextContents(), ["before the renewal", "half a thought"]);
+  assert.deepEqual([...ana.errors, ...bo.errors], []);
+});
+
 scenario("people sign in, chat under their accounts' names, and sign out", async () => {
   // A name in the URL is ignored: the account's is used.
   const ana = await signIn("ana", "?room=team&name=Mallory");
@@ -295,12 +326,17 @@ scenario("a public room made by its owner: a moderator named from the member lis
   await online(bo);
   await bo.locator("#roster-title", { hasText: "Moderators and bans" }).waitFor();
 
-  // Cy spams; Bo bans Cy: cut off and told; after a reload still out.
+  // Cy spams; Bo bans Cy from the message's menu: cut off and told; after
+  // a reload still out.
   await say(cy, "buy now");
-  await bo.locator("#messages li.message", { hasText: "buy now" }).waitFor();
-  await bo.locator("#members [aria-label='Actions for cy']").click();
-  await bo.getByRole("button", { name: "Ban from room" }).click();
-  await bo.getByRole("button", { name: "Yes, ban" }).click();
+  const spam = bo.locator("#messages li.message", { hasText: "buy now" });
+  await spam.waitFor();
+  await spam.getByRole("button", { name: /^Actions for the message of cy/ }).click();
+  const menu = bo.locator("#message-menu");
+  await menu.getByRole("button", { name: "Mute for 1 hour: cy" }).waitFor();
+  await menu.getByRole("button", { name: "Ban from room: cy" }).click();
+  await audit(bo, "a message's menu, a ban to confirm");
+  await menu.getByRole("button", { name: "Yes, ban" }).click();
   await cy.locator("#problem", { hasText: "bo banned you from this room." }).waitFor();
   await ana.locator("#messages li.notice", { hasText: "bo banned cy from this room." }).waitFor();
   await cy.reload();
