@@ -298,6 +298,7 @@ export function onAudit({ entries, next }) {
   if (next) {
     const more = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: "Older entries" });
     more.addEventListener("click", () => {
+      more.disabled = true; // one page asked for at a time
       auditMore = true;
       hooks.client()?.manage({ action: "audit", cursor: next });
     });
@@ -334,7 +335,6 @@ function actionsFor(userId, m) {
   return acts;
 }
 
-/** In a public room, what its owner or a moderator may do to someone online (their menu in the member list); nothing elsewhere. */
 /** What the user may do, from a message's menu, to its author: mute (or let speak) and ban, as in the author's person menu. */
 export function authorActions(userId) {
   if (!moderates()) return [];
@@ -347,6 +347,7 @@ export function moderate(what, userId) {
   else act(what, userId);
 }
 
+/** In a public room, what its owner or a moderator may do to someone online (their menu in the member list); nothing elsewhere. */
 export function staffActions(userId) {
   if (privateRoom || !moderates()) return [];
   return actionsFor(userId, roster.get(userId) || { role: "member", mutedUntil: "" });

@@ -708,7 +708,6 @@ function label(userId, name) {
   return !twins || !userId ? name : `${name} (${userId.slice(2, 2 + MARK_CHARS)})`;
 }
 
-
 /** Notes the author of a shown message; relabels when a name gains a second person. */
 function noteAuthor(userId, name) {
   const ids = authors.get(name) || new Set();
@@ -738,7 +737,7 @@ function storedItem(m) {
   if (m.userId === me.userId) li.classList.add("mine");
   if (m.userId !== me.userId && mentionsMe(m)) {
     li.classList.add("mention");
-    const cue = Object.assign(document.createElement("span"), { className: "visually-hidden", textContent: "Mentions you: " });
+    const cue = Object.assign(document.createElement("span"), { className: "visually-hidden mention-cue", textContent: "Mentions you: " });
     li.querySelector(".text").before(cue); // read before the text: the highlight is not seen by everyone
   }
   if (m.replyTo) li.querySelector(".text").before(quoteButton(m.replyTo));
@@ -752,7 +751,6 @@ function storedItem(m) {
   return li;
 }
 
-
 /** Shows a message's state (its text or that it was deleted, an edit, its reactions) in its item. */
 function applyState(li, m) {
   li.dataset.version = m.version || 1;
@@ -760,7 +758,7 @@ function applyState(li, m) {
   if (m.deleted || li.querySelector(".text").childNodes.length === 0 || m.version > 1) setText(li, m.text, m.deleted, !!m.removedBy);
   setEdited(li, m.deleted ? "" : m.edited);
   setReactions(li, m.deleted ? [] : m.reactions, (emoji) => reactedByMe(li, emoji, m.reactions.find((r) => r.emoji === emoji)?.users));
-  if (m.deleted) li.querySelector("button.actions")?.remove(); // nothing left to do with it
+  if (m.deleted) li.querySelectorAll("button.actions, .mention-cue").forEach((e) => e.remove()); // nothing left to do with it, or in it
 }
 
 /**
@@ -915,7 +913,6 @@ function onAck({ clientId, id, seq, userId, sentAt }) {
 
 // --- Messages not yet sent ---
 
-
 /** Shows a message of the user's, not yet acknowledged, at the end. */
 function showSending(text, clientId, { replyTo, mentions, quote } = {}) {
   const li = messageItem(me.name, text, "", me.userId);
@@ -988,13 +985,22 @@ function notSent(li, why, code = "") {
     sending(li);
     client?.retry(li.dataset.clientId, li.dataset.text, { replyTo: li.sent?.replyTo?.seq, mentions: li.sent?.mentions });
   });
+  // Back in the composer, as the reply it was (unless what it answered is
+  // gone); never over what is being written there.
   const edit = action("Edit", () => {
-    const text = li.dataset.text;
+    if (composerDraft().text.trim() !== "" || composing().edit) {
+      showNotice("Send or clear what you are writing first, then edit this one.");
+      return;
+    }
+    const { text } = li.dataset;
+    const quote = li.sent?.replyTo;
     drop();
+    endCompose();
+    if (code !== "gone" && quote?.name) resumeReply(quote);
     $("text").value = text;
     $("text").dispatchEvent(new Event("input"));
   });
-  const first = { gone: [], invalid_message: [edit, " "], too_long: [edit, " "] }[code] ?? [retry, " "];
+  const first = { gone: [edit, " "], invalid_message: [edit, " "], too_long: [edit, " "] }[code] ?? [retry, " "];
   li.querySelector(".status").replaceChildren(`Not sent: ${why} `, ...first, action("Delete", drop));
 }
 

@@ -30,7 +30,7 @@
 //   roster, audit, invite-link                                (a private room's frames of those types, as sent)
 //   problem  {code, message, clientId?}                      (code "signed_out": the sign-in ended; the client stopped)
 
-import { PING_JITTER, PING_WHEN_WATCHED_MS, pingDelay, PROTOCOL_VERSION, TYPING_INTERVAL_MS } from "./rules.js";
+import { PING_WHEN_WATCHED_MS, pingDelay, PROTOCOL_VERSION, TYPING_INTERVAL_MS, watchedPingDelay } from "./rules.js";
 
 const SYNC_PAGE = 100;
 const GAP_WAIT_MS = 1500; // a gap often fills by itself: messages overtake each other
@@ -622,16 +622,20 @@ export class ChatClient extends EventTarget {
 
   /**
    * While the page is visible, pings when nothing has been heard for
-   * PING_WHEN_WATCHED_MS (give or take PING_JITTER, so that a room's
-   * pages, quiet since the same message, do not ping together): the ping
-   * wants an answer, so a silent socket is noticed and replaced (watch).
-   * Hidden, only the regular pings go.
+   * about PING_WHEN_WATCHED_MS (watchedPingDelay: spread wide, so that a
+   * room's pages, quiet since the same message, do not ping together):
+   * the ping wants an answer, so a silent socket is noticed and replaced
+   * (watch). Hidden, only the regular pings go.
    */
   watchQuiet(ws) {
     clearTimeout(this.quietTimer);
     if (!ws || this.ws !== ws || globalThis.document?.hidden) return;
-    const quiet = Date.now() - Math.max(this.heardAt || 0, this.sentAt || 0);
-    const left = PING_WHEN_WATCHED_MS * (1 + PING_JITTER * (2 * Math.random() - 1)) - quiet;
+    const since = Math.max(this.heardAt || 0, this.sentAt || 0);
+    if (since !== this.quietSince) { // a new quiet stretch: its wait, drawn once
+      this.quietSince = since;
+      this.quietWait = watchedPingDelay();
+    }
+    const left = this.quietWait - (Date.now() - since);
     if (left <= 0) this.transmit({ action: "ping" }); // then quiet counts from it
     this.quietTimer = setTimeout(() => this.watchQuiet(ws), left > 0 ? left : PING_WHEN_WATCHED_MS);
   }

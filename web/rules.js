@@ -8,9 +8,12 @@ export const PROTOCOL_VERSION = 5;
 export const TYPING_INTERVAL_MS = 2000;
 export const PING_INTERVAL_MS = 240000;
 export const PING_JITTER = 0.1;
-// While the page is visible and has heard nothing this long, it pings
-// (docs/security.md, "Why a ping every 4 minutes").
+// While the page is visible and has heard nothing for about this long, it
+// pings (docs/security.md, "Why a ping every 4 minutes").
 export const PING_WHEN_WATCHED_MS = 30000;
+
+/** The wait of a visible page that hears nothing before it pings: PING_WHEN_WATCHED_MS times 0.5 to 1.5, at random (internal/chat.WatchedPingDelay). */
+export const watchedPingDelay = () => PING_WHEN_WATCHED_MS * (0.5 + Math.random());
 // How long after sending it its author may edit a message: the server's
 // default (EditWindowHours), until a sync tells the deployment's.
 export const EDIT_WINDOW_MS = 86400000;

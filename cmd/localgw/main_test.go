@@ -610,11 +610,11 @@ func TestSignIn(t *testing.T) {
 		subprotocols []string
 		status       int
 	}{
-		"no token":             {nil, http.StatusUnauthorized},
-		"only the protocol":    {[]string{"chat"}, http.StatusUnauthorized},
+		"no token":             {nil, http.StatusUnauthorized}, // API Gateway's own: no identity source
+		"only the protocol":    {[]string{"chat"}, http.StatusForbidden},
 		"another issuer's":     {[]string{"chat", forged}, http.StatusForbidden},
 		"a tampered signature": {[]string{"chat", anaToken[:len(anaToken)-4] + "AAAA"}, http.StatusForbidden},
-		"not a JWT":            {[]string{"chat", "not-a-token"}, http.StatusUnauthorized},
+		"not a JWT":            {[]string{"chat", "not-a-token"}, http.StatusForbidden},
 		"a JWT of garbage":     {[]string{"chat", "bm90.YSB0b2tlbg.c2ln"}, http.StatusForbidden},
 	}
 	for what, tt := range refused {

@@ -91,8 +91,9 @@ func TestChatThroughRIE(t *testing.T) {
 		}
 		return dialWith(t, s, user, "?room=rie", []string{"chat", tok})
 	}
-	// The authorizer's two refusals: its "Unauthorized" error, and Deny.
-	for tok, want := range map[string]int{"not-a-jwt": http.StatusUnauthorized, "Zm9y.Z2Vk.dG9rZW4": http.StatusForbidden} {
+	// The authorizer refuses with Deny, through RIE too: what is no JWT,
+	// and a JWT it cannot verify.
+	for tok, want := range map[string]int{"not-a-jwt": http.StatusForbidden, "Zm9y.Z2Vk.dG9rZW4": http.StatusForbidden} {
 		if _, resp, _ := websocket.Dial(t.Context(), s.websocketURL+"?name=Eve&room=rie", &websocket.DialOptions{Subprotocols: []string{"chat", tok}}); resp == nil || resp.StatusCode != want {
 			t.Errorf("token %q through RIE: %v, want %d", tok, resp, want)
 		}

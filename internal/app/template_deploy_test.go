@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -148,28 +147,26 @@ func TestTemplateLeavesTheAccountsLogRole(t *testing.T) {
 
 // accessLogSamples are the values API Gateway puts into an access log
 // line for five requests: a $connect the function refused, one without a
-// token (401: the authorizer's "Unauthorized", or API Gateway's own when
-// the header is missing), a frame the function failed on, one that timed
-// out, and a frame served. error.messageString comes with its quotes
+// token (API Gateway's own 401 when the header is missing), a frame the
+// function failed on, one that timed out, and a frame served. error.messageString comes with its quotes
 // ("the quoted value of $context.error.message", as AWS's variable
 // reference defines it, so a request without an error gives "-" quoted,
 // which no AWS document confirms: README, "After the first deploy,
 // check"); a variable without a value is -.
 var accessLogSamples = []struct {
-	name         string
-	vars         map[string]string
-	serverFail   bool
-	unauthorized bool
+	name       string
+	vars       map[string]string
+	serverFail bool
 }{
 	{"refused $connect", map[string]string{"eventType": "CONNECT", "routeKey": "$connect", "status": "403", "integrationStatus": "200",
-		"error.messageString": `"Forbidden"`}, false, false},
+		"error.messageString": `"Forbidden"`}, false},
 	{"a $connect without a token", map[string]string{"eventType": "CONNECT", "routeKey": "$connect", "status": "401",
-		"error.messageString": `"Unauthorized"`}, false, true},
+		"error.messageString": `"Unauthorized"`}, false},
 	{"a function that failed", map[string]string{"eventType": "MESSAGE", "routeKey": "new-message", "status": "500", "integrationStatus": "200",
-		"error.messageString": `"Internal server error"`}, true, false},
-	{"a timeout", map[string]string{"eventType": "MESSAGE", "routeKey": "sync", "status": "504", "error.messageString": `"Endpoint request timed out"`}, true, false},
+		"error.messageString": `"Internal server error"`}, true},
+	{"a timeout", map[string]string{"eventType": "MESSAGE", "routeKey": "sync", "status": "504", "error.messageString": `"Endpoint request timed out"`}, true},
 	{"a frame served", map[string]string{"eventType": "MESSAGE", "routeKey": "ping", "status": "200", "integrationStatus": "200",
-		"error.messageString": `"-"`}, false, false},
+		"error.messageString": `"-"`}, false},
 }
 
 var contextVar = regexp.MustCompile(`\$context\.([A-Za-z.]+)`)
@@ -193,12 +190,10 @@ func renderAccessLog(format string, vars map[string]string) string {
 	})
 }
 
-// Every access log line is JSON. Of the access log's metric filters, one
-// counts the 5XX lines only, with an alarm of its own: a refused $connect
-// is the client's error, and must not raise it (API Gateway's
-// IntegrationError would). Another counts the 401 answers, which the
-// function errors alarm takes off the authorizer's errors: a Lambda
-// authorizer answers 401 by failing.
+// Every access log line is JSON. The access log's metric filter counts
+// the 5XX lines only, with an alarm of its own: a refused $connect is the
+// client's error, and must not raise it (API Gateway's IntegrationError
+// would).
 func TestTemplateAccessLogAndServerErrors(t *testing.T) {
 	tmpl := loadTemplate(t)
 	stage := tmpl.ResourcesOfType("AWS::ApiGatewayV2::Stage")[0]
@@ -221,9 +216,9 @@ func TestTemplateAccessLogAndServerErrors(t *testing.T) {
 		}
 		counters = append(counters, &counter{id: f, field: m[1], prefix: m[2]})
 	}
-	var serverFail, unauthorized []bool
+	var serverFail []bool
 	for _, s := range accessLogSamples {
-		serverFail, unauthorized = append(serverFail, s.serverFail), append(unauthorized, s.unauthorized)
+		serverFail = append(serverFail, s.serverFail)
 		line := renderAccessLog(format, s.vars)
 		var fields map[string]any
 		if err := json.Unmarshal([]byte(line), &fields); err != nil {
@@ -240,19 +235,16 @@ func TestTemplateAccessLogAndServerErrors(t *testing.T) {
 	metricOf := func(f string) (string, samtemplate.Value) {
 		return tmpl.Property(f, "MetricTransformations", "0", "MetricName").Literal, tmpl.Property(f, "MetricTransformations", "0", "MetricNamespace")
 	}
-	var serverErrors, unauthorizedCounted []string
+	var serverErrors []string
 	for _, c := range counters {
-		switch {
-		case slices.Equal(c.counts, serverFail):
-			serverErrors = append(serverErrors, c.id)
-		case slices.Equal(c.counts, unauthorized):
-			unauthorizedCounted = append(unauthorizedCounted, c.id)
-		default:
-			t.Errorf("%s counts the samples %v: want the server errors %v or the 401 answers %v", c.id, c.counts, serverFail, unauthorized)
+		if !slices.Equal(c.counts, serverFail) {
+			t.Errorf("%s counts the samples %v: want the server errors %v", c.id, c.counts, serverFail)
+			continue
 		}
+		serverErrors = append(serverErrors, c.id)
 	}
-	if len(serverErrors) != 1 || len(unauthorizedCounted) != 1 {
-		t.Fatalf("filters of server errors %v and of 401 answers %v on the access log: want one of each", serverErrors, unauthorizedCounted)
+	if len(serverErrors) != 1 {
+		t.Fatalf("filters of server errors on the access log: %v, want one", serverErrors)
 	}
 
 	metric, namespace := metricOf(serverErrors[0])
@@ -269,49 +261,6 @@ func TestTemplateAccessLogAndServerErrors(t *testing.T) {
 	if len(alarmed) != 1 {
 		t.Errorf("alarms on the server-error metric %q: %v, want one", metric, alarmed)
 	}
-
-	// With sign-in, the alarm on the authorizer's errors counts the 401
-	// answers too (FunctionErrorsAlarm's expression takes them off).
-	if err := tmpl.SetParameters(map[string]string{"Auth": "jwt"}); err != nil {
-		t.Fatal(err)
-	}
-	apis, err := tmpl.WebSocketAPIs()
-	if err != nil || apis[0].Authorizer == nil {
-		t.Fatalf("Auth=jwt: no authorizer (%v)", err)
-	}
-	metric, _ = metricOf(unauthorizedCounted[0])
-	if active, err := tmpl.Active(unauthorizedCounted[0]); err != nil || !active {
-		t.Errorf("Auth=jwt: %s does not exist (%v)", unauthorizedCounted[0], err)
-	}
-	authorizer, found := apis[0].Authorizer.Function, false
-	for _, a := range tmpl.ResourcesOfType("AWS::CloudWatch::Alarm") {
-		names := alarmMetrics(t, tmpl, a)
-		found = found || slices.Contains(names, "Errors/"+authorizer) && slices.Contains(names, metric)
-	}
-	if !found {
-		t.Errorf("Auth=jwt: no alarm watches %s's errors with the 401 answers (%s) beside them: every handshake without a token would raise it", authorizer, metric)
-	}
-}
-
-// alarmMetrics returns the names of the metrics an alarm of metric math
-// reads with tmpl's parameters: Errors/<function> for a function's errors.
-func alarmMetrics(t *testing.T, tmpl *samtemplate.Template, alarm string) []string {
-	t.Helper()
-	var names []string
-	if metrics := chosen(t, tmpl, rawProperty(t, alarm, "Metrics")); metrics != nil {
-		for _, m := range metrics.Content {
-			metric := child(child(chosen(t, tmpl, m), "MetricStat"), "Metric")
-			if metric == nil {
-				continue
-			}
-			name := text(child(metric, "MetricName"))
-			if dims := child(metric, "Dimensions"); name == "Errors" && dims != nil && len(dims.Content) == 1 {
-				name += "/" + text(child(dims.Content[0], "Value"))
-			}
-			names = append(names, name)
-		}
-	}
-	return names
 }
 
 // Whatever LogLevel, Lambda's own filter passes INFO (the EMF metric lines,
@@ -462,8 +411,14 @@ func TestTemplateStageThrottleSizing(t *testing.T) {
 	burst := numberValue(t, tmpl, tmpl.Property(stage, "DefaultRouteSettings", "ThrottlingBurstLimit"))
 
 	limits, quotas := chat.DefaultLimits(), localgw.DefaultLimits()
-	// Both waits are jittered by PingJitter (web/rules.js, chatclient).
-	soonest := min(limits.PingDelay(0), time.Duration(float64(limits.PingWhenWatched)*(1-limits.PingJitter)))
+	// Every client looking at a quiet room: a ping every PingWhenWatched on
+	// average, and even a room's pages quiet since the same message ping
+	// no faster, spread over as wide a window (WatchedPingDelay). The
+	// regular pings, jittered by PingJitter, are slower.
+	soonest := min(limits.PingDelay(0), limits.PingWhenWatched)
+	if wave := limits.WatchedPingDelay(1) - limits.WatchedPingDelay(0); wave < limits.PingWhenWatched {
+		t.Errorf("a room's pages quiet since the same message ping within %v of each other: faster than one every %v each", wave, limits.PingWhenWatched)
+	}
 	pings := clients / soonest.Seconds()
 	reconnects := 2 * clients / quotas.MaxConnection.Seconds()
 	if keepAlive := pings + reconnects; keepAlive*keepAliveShare > rate {

@@ -36,11 +36,12 @@ type Limits struct {
 	// unnoticed there (docs/protocol.md).
 	PingInterval time.Duration
 	PingJitter   float64
-	// PingWhenWatched is how long a page someone is looking at (visible)
-	// waits, having heard nothing, before it pings: with the pong's
-	// deadline it is the longest a silent socket (a laptop asleep, a
-	// Wi-Fi hand-over) goes unnoticed by a person who only reads. In a
-	// room where anything is said, no such ping goes.
+	// PingWhenWatched is how long, on average, a page someone is looking
+	// at (visible) waits, having heard nothing, before it pings (from half
+	// of it to one and a half times it, at random: WatchedPingDelay). With
+	// the pong's deadline it bounds how long a silent socket (a laptop
+	// asleep, a Wi-Fi hand-over) goes unnoticed by a person who only
+	// reads. In a room where anything is said, no such ping goes.
 	PingWhenWatched time.Duration
 	// StaleAfter is longer than a ping's longest wait: a connection silent
 	// for it is checked with API Gateway before it is listed as a member.
@@ -168,6 +169,15 @@ func (r Rate) Take(tat, now time.Time) (next time.Time, wait time.Duration, ok b
 		return tat, over, false
 	}
 	return tat.Add(r.Interval()), 0, true
+}
+
+// WatchedPingDelay is how long a visible page that has heard nothing waits
+// before it pings: PingWhenWatched times 0.5 + r, r a random number in
+// [0, 1). The spread is as wide as the average, so that a room's pages,
+// all quiet since the same message, ping at an even rate: as many a
+// second as if each pinged every PingWhenWatched, never in a wave.
+func (l Limits) WatchedPingDelay(r float64) time.Duration {
+	return time.Duration(float64(l.PingWhenWatched) * (0.5 + r))
 }
 
 // PingDelay is the wait before a ping: PingInterval, made up to PingJitter

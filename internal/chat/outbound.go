@@ -327,7 +327,7 @@ type Sync struct {
 	Version int    `json:"version"` // ProtocolVersion
 	Room    string `json:"room"`
 	You     Member `json:"you"`
-	// Role is the user's role in a private room (absent in a public one).
+	// Role is the user's role in the room (absent without one).
 	Role string `json:"role,omitempty"`
 	// EditWindowMs is how long after sending it its author may edit a
 	// message (the deployment's EditWindowHours); absent in a gap fetch's

@@ -2,7 +2,6 @@ package handler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -37,12 +36,14 @@ const (
 	AuthEmail   = "email"   // the verified email, if any
 )
 
-// errUnauthorized is how a Lambda authorizer makes API Gateway answer 401.
-var errUnauthorized = errors.New("Unauthorized")
-
 // Authorize allows a connection whose token is valid, with its identity
-// in the context; it denies (403) one whose token is not, and answers 401
-// when there is none or it is not a JWT at all.
+// in the context, and denies (403) any other: one whose token is refused,
+// and one that offers none or something that is not a JWT at all. It
+// never fails on what a client sends (a Lambda authorizer makes API
+// Gateway answer 401 by failing with "Unauthorized"), so that its errors
+// metric counts only its own failures and an alarm can watch it;
+// API Gateway itself answers 401, without invoking it, a handshake with
+// no Sec-WebSocket-Protocol at all (the identity source).
 func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (resp events.APIGatewayCustomAuthorizerResponse, err error) {
 	log := a.Log.With("route", "$connect authorizer")
 	defer func() {
@@ -54,9 +55,9 @@ func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayCustomAu
 	offered, _ := header(ev.Headers, "Sec-WebSocket-Protocol")
 	token := TokenOf(offered)
 	if !auth.WellFormed(token) {
-		// Missing, oversized or not a JWT: 401, without a look at any key.
+		// Missing, oversized or not a JWT: denied without a look at any key.
 		log.InfoContext(ctx, "no token, or not one", "bytes", len(token))
-		return resp, errUnauthorized
+		return policy("unknown", "Deny", ev.MethodArn, nil), nil
 	}
 	id, err := a.Tokens.Verify(ctx, token)
 	if err != nil {

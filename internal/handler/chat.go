@@ -79,6 +79,7 @@ type Access interface {
 	Mute(ctx context.Context, room, by, userID string, until time.Time) error
 	MuteConnection(ctx context.Context, id string, until time.Time) error
 	RoleConnection(ctx context.Context, id, role string) error
+	MarkConnection(ctx context.Context, id string, m chat.Membership) error
 	CreateRoom(ctx context.Context, room, owner, name string) error
 	ClaimRoom(ctx context.Context, room, owner, name string) (bool, error)
 	CreateDM(ctx context.Context, room, a, aName, b string) error
@@ -285,7 +286,7 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 			r.log.ErrorContext(ctx, "count users online failed", "room", j.Room, "delta", 1, "err", err)
 		}
 	}
-	if chat.Private(j.Room) && !h.stillMember(ctx, r, j, m.MutedUntil) {
+	if chat.Private(j.Room) && !h.stillMember(ctx, r, j, m) {
 		return status(403, notMember), nil
 	}
 	if !chat.Private(j.Room) {
@@ -306,11 +307,13 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 // stillMember reads the membership of a connection just stored in a
 // private room again: a removal that came after admit read it, and before
 // the connection was stored (where the removal would have found it),
-// undoes the connection; a mute that came then is copied onto it.
-func (h *Chat) stillMember(ctx context.Context, r *request, j chat.Join, mutedUntil time.Time) bool {
+// undoes the connection; a mute or role change that came then (the
+// connection was stored with what admit read) is copied onto it, unless a
+// moderator's newer change reached the connection first.
+func (h *Chat) stillMember(ctx context.Context, r *request, j chat.Join, stored chat.Membership) bool {
 	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
-	if err == nil && m.Role != "" && !m.MutedUntil.Equal(mutedUntil) {
-		err = h.Access.MuteConnection(ctx, r.id, m.MutedUntil)
+	if err == nil && m.Role != "" && (m.Role != stored.Role || !m.MutedUntil.Equal(stored.MutedUntil)) {
+		err = h.Access.MarkConnection(ctx, r.id, m)
 	}
 	if err == nil && m.Role != "" {
 		return true
@@ -322,10 +325,17 @@ func (h *Chat) stillMember(ctx context.Context, r *request, j chat.Join, mutedUn
 	return false
 }
 
+// abortTimeout bounds abortConnect's undoing, which outlives the request.
+const abortTimeout = 5 * time.Second
+
 // abortConnect undoes the connection $connect stored and refuses after
 // all. Its join was never told, so no leave is either; the room's count
 // goes down if the user was online only through it.
 func (h *Chat) abortConnect(ctx context.Context, r *request, room string) {
+	// On past the handshake's own deadline: it may be why the connect
+	// failed, and a connection left stored would be a ghost.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
 	_, _, last, err := h.Conns.RemoveConnection(ctx, r.id)
 	if err == nil && last {
 		_, err = h.Conns.CountOnline(ctx, room, -1)
@@ -377,16 +387,11 @@ func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, account auth.
 // so no connection escapes a ban or mute written while it connects.
 func (h *Chat) enterStored(ctx context.Context, r *request, j chat.Join, claim bool) *response {
 	m, refused := h.enter(ctx, r, j, claim)
-	var err error
-	if refused == nil && m.Role != "" {
-		err = h.Access.RoleConnection(ctx, r.id, m.Role)
-	}
-	if refused == nil && err == nil && !m.MutedUntil.IsZero() {
-		err = h.Access.MuteConnection(ctx, r.id, m.MutedUntil)
-	}
-	if err != nil {
-		r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
-		refused = refusal(500, "Internal server error")
+	if refused == nil && (m.Role != "" || !m.MutedUntil.IsZero()) {
+		if err := h.Access.MarkConnection(ctx, r.id, m); err != nil {
+			r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
+			refused = refusal(500, "Internal server error")
+		}
 	}
 	if refused != nil {
 		h.abortConnect(ctx, r, j.Room)
@@ -1084,12 +1089,12 @@ func (h *Chat) roster(ctx context.Context, r *request, c chat.Connection, cursor
 // logged: the action stands.
 func (h *Chat) audit(ctx context.Context, r *request, room string, e chat.AuditEntry) {
 	if err := h.Access.Audit(ctx, room, e); err != nil {
-		r.log.ErrorContext(ctx, "record a moderation action failed", "room", room, "action", e.Action, "err", err)
+		r.log.ErrorContext(ctx, "record a moderation action failed", "room", room, "action", e.Action, "by", e.By, "userId", e.UserID, "email", e.Email, "target", e.Target, "err", err)
 	}
 }
 
-// auditLog answers an audit frame of a private room's owner: its latest
-// moderation actions.
+// auditLog answers an audit frame of a room's owner: a page of its
+// moderation actions, newest first, from cursor.
 func (h *Chat) auditLog(ctx context.Context, r *request, c chat.Connection, cursor string) error {
 	m, err := h.Access.Membership(ctx, c.Room, c.UserID)
 	if err != nil {

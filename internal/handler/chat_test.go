@@ -3001,6 +3001,20 @@ func TestPublicRoomModerationRacingAConnect(t *testing.T) {
 	w.send("c1", `{"action":"new-message","text":"hi","clientId":"m1"}`)
 	w.expect("c1", "error code=muted clientId=m1")
 
+	// A mute made longer while Cy connects again: the connection keeps the
+	// longer one, not the one $connect read.
+	w.h.Access = &moderatingAccess{Access: db, w: w, owner: "a1", user: "u-cy", frame: `{"action":"mute","userId":"u-cy","minutes":60}`}
+	if code, _ := w.connectAs("c2", "cy", "Cy", "square", false); code != 200 {
+		t.Fatal("Cy connects again")
+	}
+	w.h.Access = db
+	w.frames("a1")
+	w.now = w.now.Add(10 * time.Minute) // past the first mute, within the second
+	w.send("c2", `{"action":"sync"}`)
+	w.frames("c2")
+	w.send("c2", `{"action":"new-message","text":"hi again","clientId":"m2"}`)
+	w.expect("c2", "error code=muted clientId=m2")
+
 	// Named moderator while connected: the role reaches the open connection,
 	// whose delete of another's message is a moderator's.
 	if code, _ := w.connectAs("d1", "dee", "Dee", "square", false); code != 200 {

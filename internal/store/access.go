@@ -384,25 +384,36 @@ func (db *DB) JoinByLink(ctx context.Context, room, userID, name string) error {
 	return fmt.Errorf("join room %q by an invite link as %s: %w", room, userID, err)
 }
 
-// MuteConnection marks a connection muted until until (zero: not); one
-// gone meanwhile is no error.
+// MuteConnection marks a connection muted until until (zero: not), a
+// moderator's change; one gone meanwhile is no error.
 func (db *DB) MuteConnection(ctx context.Context, id string, until time.Time) error {
-	return db.markConnection(ctx, id, "SET mutedUntil = :until", nil, map[string]types.AttributeValue{":until": num(optionalTime(until))})
+	return db.markConnection(ctx, id, "muted", "SET mutedUntil = :until, changedAt = :now", "", nil,
+		map[string]types.AttributeValue{":until": num(optionalTime(until)), ":now": num(ms(db.Now()))})
 }
 
-// RoleConnection records on a connection its user's role in the room
+// RoleConnection records on a connection its user's new role in the room
 // ("": none), so that a frame reads it with the connection; one gone
 // meanwhile is no error.
 func (db *DB) RoleConnection(ctx context.Context, id, role string) error {
-	return db.markConnection(ctx, id, "SET #role = :role", map[string]string{"#role": "role"}, map[string]types.AttributeValue{":role": str(role)})
+	return db.markConnection(ctx, id, "role", "SET #role = :role, changedAt = :now", "", map[string]string{"#role": "role"},
+		map[string]types.AttributeValue{":role": str(role), ":now": num(ms(db.Now()))})
 }
 
-func (db *DB) markConnection(ctx context.Context, id, update string, names map[string]string, values map[string]types.AttributeValue) error {
+// MarkConnection records on a connection $connect has just stored the
+// role and mute of its user as $connect read them, unless a moderator's
+// change (MuteConnection, RoleConnection) reached it since: that one is
+// newer than the read and wins.
+func (db *DB) MarkConnection(ctx context.Context, id string, m chat.Membership) error {
+	return db.markConnection(ctx, id, "with what $connect read", "SET mutedUntil = :until, #role = :role", " AND attribute_not_exists(changedAt)",
+		map[string]string{"#role": "role"}, map[string]types.AttributeValue{":until": num(optionalTime(m.MutedUntil)), ":role": str(m.Role)})
+}
+
+func (db *DB) markConnection(ctx context.Context, id, what, update, cond string, names map[string]string, values map[string]types.AttributeValue) error {
 	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
-		UpdateExpression: aws.String(update), ConditionExpression: aws.String("attribute_exists(pk)"),
+		UpdateExpression: aws.String(update), ConditionExpression: aws.String("attribute_exists(pk)" + cond),
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values})
 	if err != nil && !conditionFailed(err) {
-		return fmt.Errorf("mark connection %s (%s): %w", id, update, err)
+		return fmt.Errorf("mark connection %s %s: %w", id, what, err)
 	}
 	return nil
 }

@@ -43,11 +43,16 @@ func (db *DB) Audit(ctx context.Context, room string, e chat.AuditEntry) error {
 // at most chat.AuditPage, from the one before cursor ("": the latest),
 // and the cursor of the next page ("": none).
 func (db *DB) AuditLog(ctx context.Context, room, cursor string) ([]chat.AuditEntry, string, error) {
+	// One page: strongly consistent (the owner sees the action just made),
+	// expired entries left out (DynamoDB deletes them days late).
 	in := &dynamodb.QueryInput{
 		TableName:                 &db.tables.Messages,
 		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :audit)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":audit": str(auditPrefix)},
+		FilterExpression:          aws.String("#ttl > :now"),
+		ExpressionAttributeNames:  map[string]string{"#ttl": TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":audit": str(auditPrefix), ":now": num(db.Now().Unix())},
 		ScanIndexForward:          aws.Bool(false),
+		ConsistentRead:            aws.Bool(true),
 		Limit:                     aws.Int32(chat.AuditPage),
 	}
 	if cursor != "" {
@@ -65,9 +70,13 @@ func (db *DB) AuditLog(ctx context.Context, room, cursor string) ([]chat.AuditEn
 	for i, it := range its {
 		entries[i] = it.AuditEntry
 	}
-	next := ""
-	if out.LastEvaluatedKey != nil && len(its) > 0 {
-		next = strings.TrimPrefix(its[len(its)-1].SK, auditPrefix)
+	next := "" // from the last item read: the filter may have dropped it
+	if out.LastEvaluatedKey != nil {
+		var last keys
+		if err := unmarshal(out.LastEvaluatedKey, &last); err != nil {
+			return nil, "", err
+		}
+		next = strings.TrimPrefix(last.SK, auditPrefix)
 	}
 	return entries, next, nil
 }

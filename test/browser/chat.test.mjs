@@ -348,10 +348,10 @@ scenario("a page that only reads notices its silent socket while visible, and ge
   const stalledAt = Date.now();
   await ana.getByLabel("Message", { exact: true }).fill("said while Bo's socket was silent");
   await ana.getByLabel("Message", { exact: true }).press("Enter");
-  await bo.waitForFunction(() => window.states.includes("Reconnecting…"), null, { timeout: 50000 });
+  await bo.waitForFunction(() => window.states.includes("Reconnecting…"), null, { timeout: 65000 });
   const noticed = Date.now() - stalledAt;
-  // 30 s of silence (±10 %), then the ping's 4 s and the pong's 6 s.
-  assert.ok(noticed <= 45000, `noticed after ${noticed} ms`);
+  // At most 45 s of silence (15–45 s), then the ping's 4 s and the pong's 6 s.
+  assert.ok(noticed <= 57000, `noticed after ${noticed} ms`);
   await bo.emulateMedia({ colorScheme: "dark" });
   await audit(bo, "a silent socket noticed, dark");
   await online(bo);
