@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -663,11 +664,11 @@ func fetchHistory(ctx context.Context, base, room string) ([]chat.MessageEvent, 
 			if json.Unmarshal(data, &refused) == nil && (refused.Code == chat.CodeRateLimited || refused.Message == chat.GatewayThrottled) {
 				// A long history takes more pages than the sync rate allows
 				// at once, and a stage throttled by the load refuses a frame
-				// before any function sees it: wait as told (or a second)
-				// and ask again.
+				// before any function sees it: wait as told (or 0.5-1.5 s)
+				// and ask again, within the audit's 30 s.
 				wait := time.Duration(refused.RetryAfterMs) * time.Millisecond
 				if refused.Code == "" {
-					wait = time.Second
+					wait = time.Second/2 + rand.N(time.Second)
 				}
 				select {
 				case <-ctx.Done():

@@ -985,8 +985,8 @@ func (c *Client) keep(m chat.MessageEvent) {
 // edited, deleted, reactions) if its version is newer than the one held:
 // a change that comes late or twice changes nothing. The state of a
 // message not held yet that is still to come (above the contiguous mark)
-// waits for it in early; that of one older than the history held is
-// dropped.
+// waits for it in early (at most maxEarlyStates of them); that of one
+// older than the history held is dropped.
 func (c *Client) applyState(s chat.MessageEvent) {
 	m, ok := c.held[s.Seq]
 	switch {
@@ -994,11 +994,15 @@ func (c *Client) applyState(s chat.MessageEvent) {
 		m.Text, m.Version, m.Edited, m.Deleted, m.Reactions, m.RemovedBy = s.Text, s.Version, s.Edited, s.Deleted, s.Reactions, s.RemovedBy
 		c.held[s.Seq] = m
 	case !ok && s.Seq > c.last:
-		if e, ok := c.early[s.Seq]; !ok || version(s) > version(e) {
+		if e, ok := c.early[s.Seq]; ok && version(s) > version(e) || !ok && len(c.early) < maxEarlyStates {
 			c.early[s.Seq] = s
 		}
 	}
 }
+
+// maxEarlyStates bounds early: past it (a client that holds nothing yet in
+// a room of many changes), a message's state comes with its next fetch.
+const maxEarlyStates = 1000
 
 // version is a message's version: 1 as sent (omitted), one more per change.
 func version(m chat.MessageEvent) int64 { return max(m.Version, 1) }
