@@ -43,29 +43,6 @@ func rawTemplate(t *testing.T) *yaml.Node {
 	return doc.Content[0]
 }
 
-// rawProperty returns a resource's property by path, nil if it has none.
-func rawProperty(t *testing.T, logicalID string, path ...string) *yaml.Node {
-	t.Helper()
-	n := child(child(child(rawTemplate(t), "Resources"), logicalID), "Properties")
-	for _, key := range path {
-		n = child(n, key)
-	}
-	return n
-}
-
-// child returns the value of a mapping's key, nil if there is none.
-func child(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
 // text is a scalar's text, "" for no node.
 func text(n *yaml.Node) string {
 	if n == nil {
@@ -93,7 +70,7 @@ func chosen(t *testing.T, tmpl *samtemplate.Template, n *yaml.Node) *yaml.Node {
 		}
 		n = n.Content[branch]
 	}
-	if child(n, "Fn::If") != nil {
+	if samtemplate.Child(n, "Fn::If") != nil {
 		t.Fatalf("template.yaml line %d: write !If, the form this test reads", n.Line)
 	}
 	if n != nil && n.Tag == "!Ref" && n.Value == "AWS::NoValue" {
@@ -490,11 +467,11 @@ func TestTemplateSesEmail(t *testing.T) {
 		if !active {
 			continue
 		}
-		email := chosen(t, tmpl, rawProperty(t, pools[0], "EmailConfiguration"))
-		if got := text(child(email, "EmailSendingAccount")); got != c.sender {
+		email := chosen(t, tmpl, tmpl.Node(pools[0], "EmailConfiguration"))
+		if got := text(samtemplate.Child(email, "EmailSendingAccount")); got != c.sender {
 			t.Errorf("%v: the pool sends with %q, want %s", c.params, got, c.sender)
 		}
-		source, sender := child(email, "SourceArn"), child(email, "From")
+		source, sender := samtemplate.Child(email, "SourceArn"), samtemplate.Child(email, "From")
 		if c.sender == "DEVELOPER" && (source == nil || source.Tag != "!Ref" || source.Value != "SesIdentityArn" ||
 			sender == nil || sender.Tag != "!Ref" || sender.Value != "SesFromAddress") {
 			t.Errorf("%v: SES sends as %q from %q, want !Ref SesIdentityArn and !Ref SesFromAddress", c.params, text(source), text(sender))

@@ -361,7 +361,7 @@ func alarmedErrors(t *testing.T, tmpl *samtemplate.Template) []string {
 		if tmpl.Property(alarm, "Namespace").Literal == "AWS/Lambda" && tmpl.Property(alarm, "MetricName").Literal == "Errors" {
 			fns = append(fns, tmpl.Property(alarm, "Dimensions", "0", "Value").Ref)
 		}
-		metrics := chosen(t, tmpl, rawProperty(t, alarm, "Metrics"))
+		metrics := chosen(t, tmpl, tmpl.Node(alarm, "Metrics"))
 		if metrics == nil {
 			continue
 		}
@@ -372,17 +372,17 @@ func alarmedErrors(t *testing.T, tmpl *samtemplate.Template) []string {
 			if m = chosen(t, tmpl, m); m == nil {
 				continue
 			}
-			id := text(child(m, "Id"))
+			id := text(samtemplate.Child(m, "Id"))
 			defined[id] = true
-			if e := chosen(t, tmpl, child(m, "Expression")); e != nil {
+			if e := chosen(t, tmpl, samtemplate.Child(m, "Expression")); e != nil {
 				expressions = append(expressions, e.Value)
 			}
-			metric := child(child(m, "MetricStat"), "Metric")
-			if text(child(metric, "Namespace")) != "AWS/Lambda" || text(child(metric, "MetricName")) != "Errors" {
+			metric := samtemplate.Child(samtemplate.Child(m, "MetricStat"), "Metric")
+			if text(samtemplate.Child(metric, "Namespace")) != "AWS/Lambda" || text(samtemplate.Child(metric, "MetricName")) != "Errors" {
 				continue
 			}
-			for _, d := range child(metric, "Dimensions").Content {
-				if v := child(d, "Value"); text(child(d, "Name")) == "FunctionName" && v != nil && v.Tag == "!Ref" {
+			for _, d := range samtemplate.Child(metric, "Dimensions").Content {
+				if v := samtemplate.Child(d, "Value"); text(samtemplate.Child(d, "Name")) == "FunctionName" && v != nil && v.Tag == "!Ref" {
 					errorsOf[id] = v.Value
 				}
 			}
@@ -414,7 +414,7 @@ func dashboardFunctions(t *testing.T, tmpl *samtemplate.Template) map[string][]s
 	// ${Id}, which CloudFormation would refuse.
 	vars := map[string]string{}
 	var absent []string
-	resources := child(rawTemplate(t), "Resources").Content
+	resources := samtemplate.Child(rawTemplate(t), "Resources").Content
 	for i := 0; i < len(resources); i += 2 {
 		id := resources[i].Value
 		active, err := tmpl.Active(id)
@@ -431,7 +431,7 @@ func dashboardFunctions(t *testing.T, tmpl *samtemplate.Template) map[string][]s
 	if len(dashboards) != 1 {
 		t.Fatalf("dashboards: %v, want one", dashboards)
 	}
-	body := rawProperty(t, dashboards[0], "DashboardBody")
+	body := tmpl.Node(dashboards[0], "DashboardBody")
 	if body.Tag != "!Sub" || body.Kind != yaml.SequenceNode || len(body.Content) != 2 {
 		t.Fatalf("the dashboard's body is not a !Sub [text, {variables}]")
 	}

@@ -79,6 +79,16 @@ func (t *Template) ResourcesOfType(typ string) []string {
 	return ids
 }
 
+// Node returns a resource's property as written (nil if it has none), by
+// path as Property, for what Value does not model: intrinsic functions
+// such as !If, metric math.
+func (t *Template) Node(logicalID string, path ...string) *yaml.Node {
+	return t.property(logicalID, path...)
+}
+
+// Child returns the value of a mapping node's key, nil if there is none.
+func Child(n *yaml.Node, key string) *yaml.Node { return get(n, key) }
+
 // property returns a resource's property node by path: keys of mappings
 // and, in lists, indexes ("0").
 func (t *Template) property(logicalID string, path ...string) *yaml.Node {

@@ -168,15 +168,8 @@ func (db *DB) Roster(ctx context.Context, room, cursor string, limit int) ([]cha
 			members[i].MutedUntil = chat.FormatTime(until)
 		}
 	}
-	next := "" // from the last item read: the filter may have dropped it
-	if out.LastEvaluatedKey != nil {
-		var last keys
-		if err := unmarshal(out.LastEvaluatedKey, &last); err != nil {
-			return nil, "", err
-		}
-		next = strings.TrimPrefix(last.SK, accessPrefix)
-	}
-	return members, next, nil
+	next, err := nextCursor(out.LastEvaluatedKey, accessPrefix)
+	return members, next, err
 }
 
 // MyRooms returns the private rooms userID belongs to, direct messages

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -70,13 +69,6 @@ func (db *DB) AuditLog(ctx context.Context, room, cursor string) ([]chat.AuditEn
 	for i, it := range its {
 		entries[i] = it.AuditEntry
 	}
-	next := "" // from the last item read: the filter may have dropped it
-	if out.LastEvaluatedKey != nil {
-		var last keys
-		if err := unmarshal(out.LastEvaluatedKey, &last); err != nil {
-			return nil, "", err
-		}
-		next = strings.TrimPrefix(last.SK, auditPrefix)
-	}
-	return entries, next, nil
+	next, err := nextCursor(out.LastEvaluatedKey, auditPrefix)
+	return entries, next, err
 }

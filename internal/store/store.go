@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -170,6 +171,20 @@ func (db *DB) queryItems(ctx context.Context, in *dynamodb.QueryInput, limit int
 		}
 	}
 	return items, nil
+}
+
+// nextCursor is the cursor of a Query's next page: the sort key, less
+// prefix, of the last item it read (its LastEvaluatedKey: a filter may
+// have dropped that item), "" when the Query read to the end.
+func nextCursor(last map[string]types.AttributeValue, prefix string) (string, error) {
+	if last == nil {
+		return "", nil
+	}
+	var k keys
+	if err := unmarshal(last, &k); err != nil {
+		return "", err
+	}
+	return strings.TrimPrefix(k.SK, prefix), nil
 }
 
 // getItem reads one item with a strongly consistent read into v; found is

@@ -272,22 +272,39 @@ scenario("a lost reply to the first sync is asked for again, and what was typed 
   assert.deepEqual(ana.errors, []);
 });
 
-scenario("a socket held open but silent is noticed, replaced, and both users' messages arrive once, in order", async () => {
-  // Ana's socket goes through a proxy that can go silent both ways while
-  // keeping the socket open (a laptop asleep, a Wi-Fi hand-over).
-  const ana = await newPage();
-  const sockets = [];
-  await ana.routeWebSocket((url) => url.port === String(stack.gwPort), (ws) => {
+/**
+ * A user whose sockets go through a proxy that can go silent both ways
+ * while keeping the socket open (a laptop asleep, a Wi-Fi hand-over): each
+ * socket's {silent} switch in page.sockets, the latest last.
+ */
+async function userBehindProxy(name, room) {
+  const page = await newPage();
+  page.sockets = [];
+  await page.routeWebSocket((url) => url.port === String(stack.gwPort), (ws) => {
     const server = ws.connectToServer();
     const s = { silent: false };
-    sockets.push(s);
+    page.sockets.push(s);
     ws.onMessage((m) => s.silent || server.send(m));
     server.onMessage((m) => s.silent || ws.send(m));
   });
-  await ana.goto(`${stack.webURL}?room=stall`);
-  await ana.getByLabel("Your name").fill("Ana");
-  await ana.getByRole("button", { name: "Join" }).click();
-  await online(ana);
+  await page.goto(`${stack.webURL}?room=${room}`);
+  await page.getByLabel("Your name").fill(name);
+  await page.getByRole("button", { name: "Join" }).click();
+  await online(page);
+  return page;
+}
+
+/** Records every text the page's connection state shows, in window.states. */
+const recordStates = (page) =>
+  page.evaluate(() => {
+    const state = document.getElementById("state");
+    window.states = [];
+    new MutationObserver(() => window.states.push(state.textContent)).observe(state, { childList: true, characterData: true, subtree: true });
+  });
+
+scenario("a socket held open but silent is noticed, replaced, and both users' messages arrive once, in order", async () => {
+  const ana = await userBehindProxy("Ana", "stall");
+  const sockets = ana.sockets;
   const bo = await user("Bo", "stall");
   await ana.locator("#members li", { hasText: "Bo" }).waitFor();
 
@@ -300,11 +317,7 @@ scenario("a socket held open but silent is noticed, replaced, and both users' me
   await ana.getByLabel("Message", { exact: true }).press("Enter");
   // The new socket opens at once here: "Reconnecting…" may show only for
   // a moment, so every state shown is recorded.
-  await ana.evaluate(() => {
-    const state = document.getElementById("state");
-    window.states = [];
-    new MutationObserver(() => window.states.push(state.textContent)).observe(state, { childList: true, characterData: true, subtree: true });
-  });
+  await recordStates(ana);
   await ana.waitForFunction(() => window.states.includes("Reconnecting…"), null, { timeout: 15000 });
   const noticed = Date.now() - stalledAt;
   assert.ok(noticed <= 15000, `noticed after ${noticed} ms`);
@@ -322,27 +335,13 @@ scenario("a socket held open but silent is noticed, replaced, and both users' me
 
 scenario("a page that only reads notices its silent socket while visible, and gets what was said", async () => {
   // Bo only reads; his socket goes silent both ways. Nothing he sends is
-  // watched, so only the visible page's ping after 30 s of silence can tell.
-  const bo = await newPage();
-  const sockets = [];
-  await bo.routeWebSocket((url) => url.port === String(stack.gwPort), (ws) => {
-    const server = ws.connectToServer();
-    const s = { silent: false };
-    sockets.push(s);
-    ws.onMessage((m) => s.silent || server.send(m));
-    server.onMessage((m) => s.silent || ws.send(m));
-  });
-  await bo.goto(`${stack.webURL}?room=reader`);
-  await bo.getByLabel("Your name").fill("Bo");
-  await bo.getByRole("button", { name: "Join" }).click();
-  await online(bo);
+  // watched, so only the visible page's ping after about 30 s of silence
+  // can tell.
+  const bo = await userBehindProxy("Bo", "reader");
+  const sockets = bo.sockets;
   const ana = await user("Ana", "reader");
   await bo.locator("#members li", { hasText: "Ana" }).waitFor();
-  await bo.evaluate(() => {
-    const state = document.getElementById("state");
-    window.states = [];
-    new MutationObserver(() => window.states.push(state.textContent)).observe(state, { childList: true, characterData: true, subtree: true });
-  });
+  await recordStates(bo);
 
   sockets.at(-1).silent = true;
   const stalledAt = Date.now();
