@@ -621,6 +621,21 @@ scenario("messages read as runs with avatars and colours, with safe formatting, 
   await bo.locator("#log").evaluate((l) => (l.scrollTop = 0)); // reading back up
   await bo.locator("#new-messages").click(); // "Jump to latest ↓" (or "New messages ↓" if some came meanwhile)
   assert.ok(await bo.locator("#log").evaluate((l) => l.scrollHeight - l.scrollTop - l.clientHeight < 40), "not at the latest");
+
+  // The composer's focus is the page's blue ring, light and dark (no other colour).
+  for (const colorScheme of ["light", "dark"]) {
+    await bo.emulateMedia({ colorScheme });
+    await bo.getByLabel("Message", { exact: true }).focus();
+    await bo.keyboard.press("Shift"); // focus-visible, as from the keyboard
+    const [ring, accent] = await bo.getByLabel("Message", { exact: true }).evaluate((el) => {
+      const probe = Object.assign(document.createElement("span"), { style: "color: var(--accent)" });
+      document.body.append(probe);
+      const a = getComputedStyle(probe).color;
+      probe.remove();
+      return [getComputedStyle(el).borderColor, a];
+    });
+    assert.equal(ring, accent, `${colorScheme}: the composer's focus ring is ${ring}, not the accent ${accent}`);
+  }
   assert.deepEqual([...ana.errors, ...bo.errors], []);
 });
 
