@@ -298,7 +298,8 @@ export function onAudit({ entries, next }) {
   if (next) {
     const more = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: "Older entries" });
     more.addEventListener("click", () => {
-      more.disabled = true; // one page asked for at a time
+      more.disabled = true; // one page asked for at a time (again after 10 s if none came)
+      setTimeout(() => (more.disabled = false), 10000);
       auditMore = true;
       hooks.client()?.manage({ action: "audit", cursor: next });
     });

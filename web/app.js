@@ -988,7 +988,7 @@ function notSent(li, why, code = "") {
   // Back in the composer, as the reply it was (unless what it answered is
   // gone); never over what is being written there.
   const edit = action("Edit", () => {
-    if (composerDraft().text.trim() !== "" || composing().edit) {
+    if (composerDraft().text.trim() !== "" || composing().edit || composing().replyTo) {
       showNotice("Send or clear what you are writing first, then edit this one.");
       return;
     }

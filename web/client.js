@@ -636,7 +636,11 @@ export class ChatClient extends EventTarget {
       this.quietWait = watchedPingDelay();
     }
     const left = this.quietWait - (Date.now() - since);
-    if (left <= 0) this.transmit({ action: "ping" }); // then quiet counts from it
+    if (left <= 0) {
+      const before = this.sentAt;
+      this.transmit({ action: "ping" });
+      if (this.sentAt !== before) return this.watchQuiet(ws); // a new quiet stretch, from the ping
+    }
     this.quietTimer = setTimeout(() => this.watchQuiet(ws), left > 0 ? left : PING_WHEN_WATCHED_MS);
   }
 

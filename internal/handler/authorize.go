@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -40,16 +41,18 @@ const (
 // in the context, and denies (403) any other: one whose token is refused,
 // and one that offers none or something that is not a JWT at all. It
 // never fails on what a client sends (a Lambda authorizer makes API
-// Gateway answer 401 by failing with "Unauthorized"), so that its errors
-// metric counts only its own failures and an alarm can watch it;
+// Gateway answer 401 by failing with "Unauthorized"), and fails (500)
+// when it cannot check a token (the issuer's keys cannot be had, a
+// panic), so that its errors metric counts exactly its own failures and
+// an alarm can watch it;
 // API Gateway itself answers 401, without invoking it, a handshake with
 // no Sec-WebSocket-Protocol at all (the identity source).
 func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (resp events.APIGatewayCustomAuthorizerResponse, err error) {
 	log := a.Log.With("route", "$connect authorizer")
 	defer func() {
-		if r := recover(); r != nil {
+		if r := recover(); r != nil { // its own failure: an error, as above
 			log.ErrorContext(ctx, "authorizer panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			resp, err = policy("unknown", "Deny", ev.MethodArn, nil), nil
+			resp, err = events.APIGatewayCustomAuthorizerResponse{}, fmt.Errorf("authorizer panicked: %v", r)
 		}
 	}()
 	offered, _ := header(ev.Headers, "Sec-WebSocket-Protocol")
@@ -60,10 +63,16 @@ func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayCustomAu
 		return policy("unknown", "Deny", ev.MethodArn, nil), nil
 	}
 	id, err := a.Tokens.Verify(ctx, token)
-	if err != nil {
+	switch {
+	case errors.Is(err, auth.ErrInvalid):
 		// The cause, never the token, is logged.
 		log.InfoContext(ctx, "token refused", "err", err)
 		return policy("unknown", "Deny", ev.MethodArn, nil), nil
+	case err != nil:
+		// The issuer's keys cannot be had: the authorizer's own failure
+		// (API Gateway answers 500), counted in its errors and alarmed on.
+		log.ErrorContext(ctx, "token not checked", "err", err)
+		return resp, fmt.Errorf("check a token: %w", err)
 	}
 	log.InfoContext(ctx, "token accepted", "sub", id.Subject)
 	return policy(id.Subject, "Allow", ev.MethodArn, map[string]any{AuthUserID: id.Subject, AuthName: id.Name, AuthExpires: id.Expires.Unix(), AuthEmail: id.Email}), nil

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -14,6 +15,12 @@ import (
 type fakeTokens map[string]auth.Identity
 
 func (f fakeTokens) Verify(_ context.Context, token string) (auth.Identity, error) {
+	switch token {
+	case "keys.un.reachable":
+		return auth.Identity{}, errors.New("get the issuer's keys: connection refused")
+	case "pan.ic.ked":
+		panic("a bug")
+	}
 	if id, ok := f[token]; ok {
 		return id, nil
 	}
@@ -48,6 +55,13 @@ func TestAuthorize(t *testing.T) {
 	}
 	if TokenOf("good , chat") != "good" || TokenOf(" chat ") != "" {
 		t.Error("TokenOf")
+	}
+	// Its own failures are errors (API Gateway answers 500, and they count
+	// in its errors metric), never a Deny that would hide them.
+	for _, tok := range []string{"keys.un.reachable", "pan.ic.ked"} {
+		if _, err := ask("chat, " + tok); err == nil || err.Error() == "Unauthorized" {
+			t.Errorf("%s: %v; want the authorizer's own error", tok, err)
+		}
 	}
 }
 

@@ -79,7 +79,7 @@ type Access interface {
 	Mute(ctx context.Context, room, by, userID string, until time.Time) error
 	MuteConnection(ctx context.Context, id string, until time.Time) error
 	RoleConnection(ctx context.Context, id, role string) error
-	MarkConnection(ctx context.Context, id string, m chat.Membership) error
+	MarkConnection(ctx context.Context, id string, was, now chat.Membership) error
 	CreateRoom(ctx context.Context, room, owner, name string) error
 	ClaimRoom(ctx context.Context, room, owner, name string) (bool, error)
 	CreateDM(ctx context.Context, room, a, aName, b string) error
@@ -312,8 +312,8 @@ func (h *Chat) Connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRe
 // moderator's newer change reached the connection first.
 func (h *Chat) stillMember(ctx context.Context, r *request, j chat.Join, stored chat.Membership) bool {
 	m, err := h.Access.Membership(ctx, j.Room, j.UserID)
-	if err == nil && m.Role != "" && (m.Role != stored.Role || !m.MutedUntil.Equal(stored.MutedUntil)) {
-		err = h.Access.MarkConnection(ctx, r.id, m)
+	if err == nil && m.Role != "" {
+		err = h.Access.MarkConnection(ctx, r.id, stored, m)
 	}
 	if err == nil && m.Role != "" {
 		return true
@@ -387,8 +387,8 @@ func (h *Chat) admit(ctx context.Context, r *request, j chat.Join, account auth.
 // so no connection escapes a ban or mute written while it connects.
 func (h *Chat) enterStored(ctx context.Context, r *request, j chat.Join, claim bool) *response {
 	m, refused := h.enter(ctx, r, j, claim)
-	if refused == nil && (m.Role != "" || !m.MutedUntil.IsZero()) {
-		if err := h.Access.MarkConnection(ctx, r.id, m); err != nil {
+	if refused == nil {
+		if err := h.Access.MarkConnection(ctx, r.id, chat.Membership{}, m); err != nil { // stored with neither
 			r.log.ErrorContext(ctx, "connect failed", "room", j.Room, "userId", j.UserID, "err", err)
 			refused = refusal(500, "Internal server error")
 		}

@@ -3015,6 +3015,19 @@ func TestPublicRoomModerationRacingAConnect(t *testing.T) {
 	w.send("c2", `{"action":"new-message","text":"hi again","clientId":"m2"}`)
 	w.expect("c2", "error code=muted clientId=m2")
 
+	// Named moderator while connecting, muted all along: the connection
+	// has both, the role the owner's change wrote and the mute $connect read.
+	w.h.Access = &moderatingAccess{Access: db, w: w, owner: "a1", user: "u-cy", frame: `{"action":"invite","userId":"u-cy","role":"moderator"}`}
+	if code, _ := w.connectAs("c3", "cy", "Cy", "square", false); code != 200 {
+		t.Fatal("Cy connects a third time")
+	}
+	w.h.Access = db
+	w.frames("a1")
+	w.frames("c2")
+	if c, err := w.db.Connection(t.Context(), "c3"); err != nil || c.Role != chat.RoleModerator || !c.MutedUntil.After(w.now) {
+		t.Errorf("Cy's connection made while named moderator: role %q, muted until %v (%v); want moderator, still muted", c.Role, c.MutedUntil, err)
+	}
+
 	// Named moderator while connected: the role reaches the open connection,
 	// whose delete of another's message is a moderator's.
 	if code, _ := w.connectAs("d1", "dee", "Dee", "square", false); code != 200 {

@@ -71,7 +71,7 @@ func (h *Chat) sync(ctx context.Context, r *request, c chat.Connection, in chat.
 	}
 	head.PSeq = max(head.PSeq, join.PSeq)
 	reply := h.syncReply(c, in, page, presence, head)
-	if !in.Gap { // the user's role, as $connect read it (changes since come as access events)
+	if !in.Gap { // the user's role, as the connection holds it (changes come as access events too)
 		reply.Role = c.Role
 	}
 	h.reply(ctx, r, reply)

@@ -377,36 +377,61 @@ func (db *DB) JoinByLink(ctx context.Context, room, userID, name string) error {
 	return fmt.Errorf("join room %q by an invite link as %s: %w", room, userID, err)
 }
 
+// A connection's role and mute are written by $connect (what it read) and
+// by moderators' changes; each field has a mark (muteSet, roleSet) that a
+// moderator's change sets, so that $connect's write of what it read, older
+// than that change, does not undo it (MarkConnection).
+var (
+	muteField = connectionField{attr: "mutedUntil", mark: "muteSet"}
+	roleField = connectionField{attr: "role", mark: "roleSet"}
+)
+
+type connectionField struct{ attr, mark string }
+
 // MuteConnection marks a connection muted until until (zero: not), a
 // moderator's change; one gone meanwhile is no error.
 func (db *DB) MuteConnection(ctx context.Context, id string, until time.Time) error {
-	return db.markConnection(ctx, id, "muted", "SET mutedUntil = :until, changedAt = :now", "", nil,
-		map[string]types.AttributeValue{":until": num(optionalTime(until)), ":now": num(ms(db.Now()))})
+	return db.setConnection(ctx, id, muteField, num(optionalTime(until)), true)
 }
 
 // RoleConnection records on a connection its user's new role in the room
-// ("": none), so that a frame reads it with the connection; one gone
-// meanwhile is no error.
+// ("": none), a moderator's change, so that a frame reads it with the
+// connection; one gone meanwhile is no error.
 func (db *DB) RoleConnection(ctx context.Context, id, role string) error {
-	return db.markConnection(ctx, id, "role", "SET #role = :role, changedAt = :now", "", map[string]string{"#role": "role"},
-		map[string]types.AttributeValue{":role": str(role), ":now": num(ms(db.Now()))})
+	return db.setConnection(ctx, id, roleField, str(role), true)
 }
 
-// MarkConnection records on a connection $connect has just stored the
-// role and mute of its user as $connect read them, unless a moderator's
-// change (MuteConnection, RoleConnection) reached it since: that one is
-// newer than the read and wins.
-func (db *DB) MarkConnection(ctx context.Context, id string, m chat.Membership) error {
-	return db.markConnection(ctx, id, "with what $connect read", "SET mutedUntil = :until, #role = :role", " AND attribute_not_exists(changedAt)",
-		map[string]string{"#role": "role"}, map[string]types.AttributeValue{":until": num(optionalTime(m.MutedUntil)), ":role": str(m.Role)})
+// MarkConnection records on a connection $connect has just stored (with
+// was) its user's role and mute as $connect then read them (now), each
+// only if it changed and no moderator's change reached that field since:
+// such a change is newer than the read, and stays.
+func (db *DB) MarkConnection(ctx context.Context, id string, was, now chat.Membership) error {
+	if now.Role != was.Role {
+		if err := db.setConnection(ctx, id, roleField, str(now.Role), false); err != nil {
+			return err
+		}
+	}
+	if !now.MutedUntil.Equal(was.MutedUntil) {
+		return db.setConnection(ctx, id, muteField, num(optionalTime(now.MutedUntil)), false)
+	}
+	return nil
 }
 
-func (db *DB) markConnection(ctx context.Context, id, what, update, cond string, names map[string]string, values map[string]types.AttributeValue) error {
+// setConnection writes one field of a connection's lookup item: a
+// moderator's change marks it; $connect's write of what it read is made
+// only where no such mark is.
+func (db *DB) setConnection(ctx context.Context, id string, f connectionField, v types.AttributeValue, moderator bool) error {
+	update, cond := "SET #f = :v", "attribute_exists(pk) AND attribute_not_exists(#m)"
+	values := map[string]types.AttributeValue{":v": v}
+	if moderator {
+		update, cond = "SET #f = :v, #m = :now", "attribute_exists(pk)"
+		values[":now"] = num(ms(db.Now()))
+	}
 	_, err := db.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &db.tables.Connections, Key: key(connPrefix+id, lookupSK),
-		UpdateExpression: aws.String(update), ConditionExpression: aws.String("attribute_exists(pk)" + cond),
-		ExpressionAttributeNames: names, ExpressionAttributeValues: values})
+		UpdateExpression: aws.String(update), ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: map[string]string{"#f": f.attr, "#m": f.mark}, ExpressionAttributeValues: values})
 	if err != nil && !conditionFailed(err) {
-		return fmt.Errorf("mark connection %s %s: %w", id, what, err)
+		return fmt.Errorf("set %s of connection %s: %w", f.attr, id, err)
 	}
 	return nil
 }

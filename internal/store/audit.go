@@ -69,6 +69,9 @@ func (db *DB) AuditLog(ctx context.Context, room, cursor string) ([]chat.AuditEn
 	for i, it := range its {
 		entries[i] = it.AuditEntry
 	}
+	if out.Count < out.ScannedCount {
+		return entries, "", nil // expired ones read: every older one has expired too
+	}
 	next, err := nextCursor(out.LastEvaluatedKey, auditPrefix)
 	return entries, next, err
 }

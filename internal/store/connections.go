@@ -32,7 +32,7 @@ type lookupItem struct {
 	Shard       int    `dynamodbav:"shard,omitempty"`      // the shard of the room its member item is in (shards.go)
 	TokenExp    int64  `dynamodbav:"tokenExp,omitempty"`   // Unix ms: the signed-in token's expiry, past which the connection counts as gone
 	MutedUntil  int64  `dynamodbav:"mutedUntil,omitempty"` // Unix ms: a moderator muted the user in this room (access.go)
-	Role        string `dynamodbav:"role,omitempty"`       // the user's role in the room when they connected (access.go)
+	Role        string `dynamodbav:"role,omitempty"`       // the user's role in the room, as $connect read it or a change since wrote it (access.go)
 }
 
 // memberItem is a connection in its room: pk memberPK(room, shard), sk
