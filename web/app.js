@@ -7,7 +7,7 @@ import { SignIn } from "./signin.js";
 import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMyReaction, reactedByMe, resetActions, resumeReply, setEditWindow, setupActions } from "./actions.js";
 import { messageItem, plainText, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
-import { noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
+import { forgetRoom, noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
 import { authorActions, describeAccess, dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
@@ -200,6 +200,7 @@ renderRecent();
  */
 function join(name, r, how = "replace") {
   room = r;
+  if (creating !== r) creating = ""; // asked to make another room, and left it
   localStorage.setItem("chat.room", r);
   localStorage.setItem("chat.joined", "1");
   const rooms = rememberRoom(r);
@@ -238,7 +239,7 @@ function join(name, r, how = "replace") {
   // A private room (~name) is made if there is none: its maker owns it;
   // direct messages, with the other account (dm) when this browser knows it.
   client = signin
-    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token(), create: (isPrivate(r) && !isDM(r)) || creating === r, dm: isDM(r) ? dmOf(r)?.peer || "" : "", invite: inviteFor(r) })
+    ? new ChatClient({ url: config.websocketUrl, room: r, token: () => signin.token(), create: creating === r, dm: isDM(r) ? dmOf(r)?.peer || "" : "", invite: inviteFor(r) })
     : new ChatClient({ url: config.websocketUrl, name, room: r, key: guestKey() });
   client.addEventListener("state", (e) => showState(e.detail.state));
   watchRefusal(client, isPrivate(r));
@@ -307,6 +308,9 @@ function refused(text) {
   }
   $("text").disabled = true;
   $("send").disabled = true;
+  $("text").placeholder = "Nothing can be sent here.";
+  forgetRoom(room); // not a room of theirs: off the room list
+  showRooms();
 }
 
 function leave() {
@@ -416,8 +420,10 @@ $("sign-out").addEventListener("click", () => {
 
 // A new room (signed in): a private one is ~ and the name; a public one
 // is made the user's if nobody has used it yet (the server says so with
-// the role it answers).
-let creating = ""; // the public room being made, until the server answers
+// the role it answers). Only this form makes rooms: a link or a typed
+// name to a private room that is not there is refused as an outsider is,
+// so that nobody learns from a link whether a room exists.
+let creating = ""; // the room being made, until the server answers
 $("new-room-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const name = $("new-room-name").value.trim().replace(/^~/, "");
@@ -428,7 +434,7 @@ $("new-room-form").addEventListener("submit", (e) => {
   $("new-room-name").value = "";
   $("new-room").open = false;
   closeMenu();
-  creating = isPrivate(r) ? "" : r;
+  creating = r;
   leave(); // the room shown too: asked again, to create it
   join(me.name, r, "push");
 });
@@ -578,7 +584,8 @@ function showState(state) {
   // Offline, who is here and who is typing are no longer known: shown as stale.
   $("chat").classList.toggle("stale", state !== "online");
   // The composer stays usable: what is sent now waits and goes when back.
-  $("text").placeholder = state === "online" ? "Write a message" : `${STATE_TEXT[state] || state} Messages wait and go when connected.`;
+  const told = STATE_TEXT[state] || state;
+  $("text").placeholder = state === "online" ? "Write a message" : `${told}${told.endsWith("…") ? "" : "."} Messages wait and go when connected.`;
   if (state !== "online") {
     for (const t of typers.values()) clearTimeout(t.timer);
     typers.clear();
@@ -960,7 +967,30 @@ function sending(li) {
   li.classList.remove("failed");
   li.querySelector(".status").replaceChildren("Sending…");
   clearTimeout(li.sendTimer);
-  li.sendTimer = setTimeout(() => li.isConnected && notSent(li, "it is taking too long."), SEND_TIMEOUT_MS);
+  // Unacknowledged for SEND_TIMEOUT_MS while connected: not sent. While
+  // there is no connection it waits for one, and goes when it is back (it
+  // is queued, in order): said so, with Delete for one no longer wanted.
+  const check = () => {
+    if (!li.isConnected) return;
+    if (client?.state === "online") return notSent(li, "the server has not answered it.");
+    li.querySelector(".status").replaceChildren("Waiting for the connection: it goes when it is back. ", statusButton("Delete", () => discard(li)));
+    li.sendTimer = setTimeout(check, SEND_TIMEOUT_MS);
+  };
+  li.sendTimer = setTimeout(check, SEND_TIMEOUT_MS);
+}
+
+/** A button of a message's status line. */
+function statusButton(text, onClick) {
+  const b = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: text });
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+/** Drops a message not sent: it will not go. */
+function discard(li) {
+  client?.cancel(li.dataset.clientId);
+  li.remove();
+  $("text").focus();
 }
 
 /**
@@ -971,16 +1001,8 @@ function sending(li) {
 function notSent(li, why, code = "") {
   clearTimeout(li.sendTimer);
   li.classList.add("failed");
-  const action = (text, onClick) => {
-    const b = Object.assign(document.createElement("button"), { type: "button", className: "secondary", textContent: text });
-    b.addEventListener("click", onClick);
-    return b;
-  };
-  const drop = () => {
-    client?.cancel(li.dataset.clientId);
-    li.remove();
-    $("text").focus();
-  };
+  const action = statusButton;
+  const drop = () => discard(li);
   const retry = action("Retry", () => {
     sending(li);
     client?.retry(li.dataset.clientId, li.dataset.text, { replyTo: li.sent?.replyTo?.seq, mentions: li.sent?.mentions });

@@ -46,6 +46,11 @@ export function rememberRoom(r) {
   return rooms;
 }
 
+/** Takes r off the recent rooms (a room that would not have the user). */
+export function forgetRoom(r) {
+  localStorage.setItem("chat.rooms", JSON.stringify(recentRooms().filter((x) => !sameRoom(x, r))));
+}
+
 /** Notes that room r's messages up to seq were shown here. */
 export function noteSeen(r, seq) {
   const seen = load("chat.seen", {});

@@ -360,6 +360,27 @@ scenario("a page that only reads notices its silent socket while visible, and ge
   assert.deepEqual(bo.errors, []);
 });
 
+scenario("a message written offline waits for the connection, says so, and goes when it is back", async () => {
+  const ana = await newPage();
+  await ana.clock.install(); // 20 s pass in a moment
+  await ana.goto(`${stack.webURL}?room=waiting`);
+  await ana.getByLabel("Your name").fill("Ana");
+  await ana.getByRole("button", { name: "Join" }).click();
+  await online(ana);
+  await ana.context().setOffline(true);
+  await ana.locator("#state", { hasText: "Reconnecting…" }).waitFor({ timeout: 5000 });
+  await ana.getByLabel("Message", { exact: true }).fill("written on the train");
+  await ana.getByLabel("Message", { exact: true }).press("Enter");
+  const li = ana.locator("#messages li.message", { hasText: "written on the train" });
+  await ana.clock.fastForward(21000);
+  await li.locator(".status", { hasText: "Waiting for the connection" }).waitFor({ timeout: 5000 });
+  assert.equal(await li.locator(".status", { hasText: "Not sent" }).count(), 0, "said not sent while it waits to go");
+  await ana.context().setOffline(false);
+  await ana.locator("#messages li.message:not(.pending)", { hasText: "written on the train" }).waitFor({ timeout: 15000 });
+  assert.deepEqual(await texts(ana), ["written on the train"]);
+  assert.deepEqual(ana.errors, []);
+});
+
 scenario("the browser going offline shows Reconnecting at once, and online reconnects", async () => {
   const ana = await user("Ana", "network");
   await ana.context().setOffline(true);
@@ -1271,6 +1292,13 @@ scenario("no serious accessibility problems, light and dark, narrow and wide, me
       await page.locator("#alerts summary").click();
       await page.getByLabel("Desktop notifications").waitFor();
       await audit(page, `Alerts open, ${colorScheme}, ${width}px`);
+      // Its settings on screen, each box beside its words.
+      const panel = await page.locator("#alerts .alerts-menu").boundingBox();
+      assert.ok(panel.x >= 0 && panel.x + panel.width <= width, `${width}px: the Alerts panel at ${JSON.stringify(panel)}`);
+      for (const name of ["Desktop notifications", "Sound", "Mute this room"]) {
+        const [box, words] = [await page.getByLabel(name).boundingBox(), await page.locator("#alerts label", { hasText: name }).boundingBox()];
+        assert.ok(box.y + box.height > words.y && box.y < words.y + words.height && box.x - words.x <= 6 && box.width < 30, `${width}px: ${name}'s box ${JSON.stringify(box)} is not beside its words ${JSON.stringify(words)}`);
+      }
       await page.keyboard.press("Escape"); // closes it, back on its button
       assert.equal(await page.locator("#alerts[open]").count(), 0);
       assert.equal(await page.evaluate(() => document.activeElement.closest("details")?.id), "alerts");

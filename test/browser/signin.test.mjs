@@ -54,6 +54,16 @@ scenario("a connection is replaced with a fresh token before its token expires, 
   assert.deepEqual([...ana.errors, ...bo.errors], []);
 });
 
+/** Makes a room from the chat's New room form ("private" or "public"), and waits until the page is in it. */
+async function createRoom(page, name, kind = "private") {
+  await page.locator("#new-room summary").click();
+  await page.getByLabel("Name", { exact: true }).fill(name);
+  await page.getByLabel(kind === "private" ? "Only people you add" : "Anyone with its name").check();
+  await page.getByRole("button", { name: "Create" }).click();
+  await page.locator("#room-title", { hasText: kind === "private" ? `#~${name}` : `#${name}` }).waitFor();
+  await online(page);
+}
+
 scenario("people sign in, chat under their accounts' names, and sign out", async () => {
   // A name in the URL is ignored: the account's is used.
   const ana = await signIn("ana", "?room=team&name=Mallory");
@@ -108,9 +118,9 @@ scenario("a forged token is refused and the page asks to sign in again", async (
   assert.deepEqual(eve.errors, []);
 });
 
-scenario("a private room: its maker gets in, an outsider is told why not", async () => {
-  const ana = await signIn("ana", "?room=~crew");
-  assert.equal(await ana.locator("#room-title").textContent(), "#~crew");
+scenario("a private room: its maker gets in, an outsider is told why not, and a link makes no room", async () => {
+  const ana = await signIn("ana", "?room=lobby");
+  await createRoom(ana, "crew");
   await ana.getByLabel("Message", { exact: true }).fill("crew only");
   await ana.getByLabel("Message", { exact: true }).press("Enter");
   await ana.locator("#messages li.message:not(.pending)", { hasText: "crew only" }).waitFor();
@@ -122,6 +132,17 @@ scenario("a private room: its maker gets in, an outsider is told why not", async
   await bo.getByRole("button", { name: "Sign-in" }).click();
   await bo.locator("#problem", { hasText: "you are not one of its members" }).waitFor({ timeout: 30000 });
   assert.equal(await bo.locator("#messages li.message").count(), 0, "nothing of the room shown");
+  assert.equal(await bo.getByLabel("Message", { exact: true }).isDisabled(), true, "a composer for a room that refused");
+  assert.equal((await bo.evaluate(() => JSON.parse(localStorage.getItem("chat.rooms") || "[]"))).includes("~crew"), false, "the refusing room kept among recent rooms");
+  // A link to a private room that is not there is refused the same way:
+  // it makes no room, and tells nothing about which rooms exist.
+  const cy = await signIn("cy", "?room=lobby");
+  await cy.goto(`${stack.webURL}?room=~nosuchroom`);
+  await cy.locator("#problem", { hasText: "you are not one of its members" }).waitFor({ timeout: 30000 });
+  await cy.goto(`${stack.webURL}?room=lobby`);
+  await online(cy);
+  await createRoom(cy, "nosuchroom"); // still free: the link made nothing
+  assert.equal(await cy.locator("#problem").textContent(), "", "the room was made by the link before");
 });
 
 /** The user id a signed-in page shows under You: (once its first sync came). */
@@ -139,7 +160,8 @@ async function say(page, text) {
 }
 
 scenario("a private room's people: added by user id, a moderator's removal seen by all, a mute, a removal mid-conversation, the log, direct messages from both sides", async () => {
-  const ana = await signIn("ana", "?room=~team");
+  const ana = await signIn("ana", "?room=lobby");
+  await createRoom(ana, "team");
   const bo = await signIn("bo", "?room=lobby");
   const cy = await signIn("cy", "?room=lobby");
   const [boId, cyId] = [await userId(bo), await userId(cy)];
@@ -230,7 +252,8 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
 });
 
 scenario("an invite link lets people in, a ban keeps one out across reconnects and links until lifted, and the room keeps it all in order", async () => {
-  const ana = await signIn("ana", "?room=~club");
+  const ana = await signIn("ana", "?room=lobby");
+  await createRoom(ana, "club");
   const bo = await signIn("bo", "?room=lobby");
   const cy = await signIn("cy", "?room=lobby");
   const boId = await userId(bo);
