@@ -502,12 +502,18 @@ function askRooms() {
   if (others.length === 0 && signin) others = [room];
   if (!client || document.hidden || others.length === 0) return;
   roomsAskedAt = Date.now();
+  for (const r of others) roomsSeenAsked.set(roomKey(r), seenSeq(r));
   client.fetchRooms(others, others.map(seenSeq));
 }
+const roomsSeenAsked = new Map(); // room key → the seen mark the last rooms frame sent for it
 setInterval(askRooms, ROOMS_EVERY_MS);
 
 function onRooms({ rooms, mine }) {
-  for (const { room: r, seq, mentions = 0 } of rooms) latestSeqs.set(roomKey(r), { seq, mentions });
+  for (const { room: r, seq, mentions = 0, unread = 0, unreadMore = false } of rooms) {
+    // The server counted the messages above the seen mark sent (0 is left out).
+    const seen = roomsSeenAsked.get(roomKey(r));
+    latestSeqs.set(roomKey(r), { seq, mentions, ...(seen !== undefined && seq > seen ? { seen, unread, unreadMore } : {}) });
+  }
   if (signin && noteMine(mine)) setTimeout(askRooms, 0); // the new ones' latest seqs too
   showRooms();
   if (isDM(room)) $("room-title").textContent = roomLabel(room);

@@ -62,16 +62,22 @@ export function noteSeen(r, seq) {
 /** The highest seq of room r shown here (0: none). */
 export const seenSeq = (r) => load("chat.seen", {})[roomKey(r)] || 0;
 
-/** The messages of room r not shown here, at most, given its latest seq. */
-function unseen(r, latest) {
-  return Math.max(0, latest - seenSeq(r));
+/**
+ * The messages of room r not shown here, and whether there may be more:
+ * the server's count (known.unread) if it counted above the seen mark this
+ * page still has; else the seqs above it, at most that many messages.
+ */
+function unseen(r, known) {
+  if (known.seen !== undefined && known.seen === seenSeq(r)) return [known.unread, known.unreadMore];
+  return [Math.max(0, known.seq - seenSeq(r)), false];
 }
 
 /**
  * Fills each list in lists with links to rooms, current marked as the page
  * it is, the others with a count of the messages not seen there and of
- * those that mention the user (from latest: room key → {seq, mentions},
- * as far as known); labelOf(room) is what each is called.
+ * those that mention the user (from latest: room key → {seq, mentions,
+ * and, counted above seen, unread and unreadMore}, as far as known);
+ * labelOf(room) is what each is called.
  */
 export function renderRooms(lists, rooms, current, latest, labelOf = (r) => `#${r}`) {
   for (const list of lists) {
@@ -81,13 +87,13 @@ export function renderRooms(lists, rooms, current, latest, labelOf = (r) => `#${
       a.dataset.room = r;
       a.textContent = labelOf(r);
       const known = latest.get(roomKey(r)) || { seq: 0, mentions: 0 };
-      const n = sameRoom(r, current) ? 0 : unseen(r, known.seq);
+      const [n, more] = sameRoom(r, current) ? [0, false] : unseen(r, known);
       if (sameRoom(r, current)) a.setAttribute("aria-current", "page");
       if (n > 0) {
         // Read as "#design 3 new messages": the count shown, then what it counts.
         const badge = document.createElement("span");
         badge.className = "badge";
-        badge.textContent = n > MAX_BADGE ? `${MAX_BADGE}+` : String(n);
+        badge.textContent = n > MAX_BADGE ? `${MAX_BADGE}+` : `${n}${more ? "+" : ""}`;
         const what = document.createElement("span");
         what.className = "visually-hidden";
         what.textContent = ` new ${n === 1 ? "message" : "messages"}`;

@@ -238,6 +238,12 @@ type RoomHead struct {
 	// Mentions, when the client said what it has seen, counts the
 	// messages above it that mention the user (at most 100).
 	Mentions int64 `json:"mentions,omitempty"`
+	// Unread, when the client said what it has seen, counts the messages
+	// above it (not changes of messages, access changes or skipped seqs,
+	// not the user's own, not deleted ones), among the first 100 seqs
+	// above it; UnreadMore says more seqs remain uncounted.
+	Unread     int64 `json:"unread,omitempty"`
+	UnreadMore bool  `json:"unreadMore,omitempty"`
 }
 
 // AccessEvent answers an invite, a remove or a mute, and tells the room

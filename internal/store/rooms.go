@@ -121,6 +121,36 @@ func (db *DB) RoomHeads(ctx context.Context, names []string, userID string, seen
 			return nil, fmt.Errorf("count the mentions of %s in room %q: %w", userID, k, err)
 		}
 		heads[i].Mentions = int64(out.Count)
+		if heads[i].Unread, heads[i].UnreadMore, err = db.countUnread(ctx, k, userID, seen[i], heads[i].Seq); err != nil {
+			return nil, err
+		}
 	}
 	return heads, nil
+}
+
+// maxUnreadSeqs bounds the seqs countUnread reads per room: a page shows
+// "99+" past it anyway.
+const maxUnreadSeqs = 100
+
+// countUnread counts the messages of room in seqs after seen up to latest
+// that the user would read as new: not changes, access changes or skipped
+// seqs, not their own, not deleted, not expired. It reads at most
+// maxUnreadSeqs items (one Query, eventually consistent: a count a second
+// behind is shown a minute later anyway), and says whether more remain.
+func (db *DB) countUnread(ctx context.Context, room, userID string, seen, latest int64) (int64, bool, error) {
+	out, err := db.client.Query(ctx, &dynamodb.QueryInput{
+		TableName:              &db.tables.Messages,
+		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
+		FilterExpression: aws.String("attribute_not_exists(kind) AND attribute_not_exists(skipped) AND attribute_not_exists(deleted) " +
+			"AND userId <> :me AND #ttl > :now"),
+		ExpressionAttributeNames: map[string]string{"#ttl": TTLAttribute},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(roomPrefix + room), ":lo": str(msgKey(seen + 1)), ":hi": str(msgKey(latest)),
+			":me": str(userID), ":now": num(db.Now().Unix())},
+		Select: types.SelectCount,
+		Limit:  aws.Int32(maxUnreadSeqs),
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("count the unread messages of %s in room %q: %w", userID, room, err)
+	}
+	return int64(out.Count), out.LastEvaluatedKey != nil, nil
 }

@@ -1045,8 +1045,12 @@ func TestRoomNamesIgnoreCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(heads); got != "[{Design 2 0} {Legacy 1 0} {legacy 0 0} {nowhere 0 0}]" {
-		t.Errorf("RoomHeads = %s, want [{Design 2 0} {Legacy 1 0} {legacy 0 0} {nowhere 0 0}]", got)
+	var got []string
+	for _, h := range heads {
+		got = append(got, fmt.Sprint(h.Room, " ", h.Seq))
+	}
+	if want := []string{"Design 2", "Legacy 1", "legacy 0", "nowhere 0"}; !slices.Equal(got, want) {
+		t.Errorf("RoomHeads = %q, want %q", got, want)
 	}
 }
 
@@ -1068,8 +1072,38 @@ func TestMentionsCountedPerRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(heads); got != "[{a 4 1} {b 1 1} {c 0 0}]" {
-		t.Errorf("heads = %s, want [{a 4 1} {b 1 1} {c 0 0}]: Ana is mentioned once in a above 1, once in b", got)
+	if got := fmt.Sprint(heads); got != "[{a 4 1 3 false} {b 1 1 1 false} {c 0 0 0 false}]" {
+		t.Errorf("heads = %s, want [{a 4 1 3 false} {b 1 1 1 false} {c 0 0 0 false}]: Ana is mentioned once in a above 1 (of 3 messages), once in b", got)
+	}
+}
+
+// A room's unread count is of the messages above what the user has seen:
+// not their own, not changes of messages or deleted ones.
+func TestUnreadCountsMessagesOnly(t *testing.T) {
+	f := newDB(t)
+	put := func(m chat.Message) {
+		t.Helper()
+		m.ID, m.Room = chat.NewID(f.now), "u"
+		if m.Name == "" {
+			m.UserID, m.Name = "u-Bo", "Bo"
+		}
+		if _, err := f.db.PutMessage(t.Context(), m, "", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(chat.Message{Text: "seen"})                                               // 1
+	put(chat.Message{UserID: "u-Ana", Name: "Ana", Text: "her own"})              // 2
+	put(chat.Message{Text: "new"})                                                // 3
+	put(chat.Message{Kind: chat.KindOf(chat.ActionReact), Target: 3, Emoji: "👍"}) // 4
+	put(chat.Message{Text: "taken back"})                                         // 5
+	put(chat.Message{Kind: chat.KindOf(chat.ActionDelete), Target: 5})            // 6
+	put(chat.Message{Text: "newer"})                                              // 7
+	heads, err := f.db.RoomHeads(t.Context(), []string{"u"}, "u-Ana", []int64{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := heads[0]; h.Seq != 7 || h.Unread != 2 || h.UnreadMore {
+		t.Errorf("head %+v: want seq 7 and 2 unread (3 and 7)", h)
 	}
 }
 

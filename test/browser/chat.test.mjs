@@ -903,6 +903,11 @@ scenario("the room list counts what is new in other rooms; room names ignore cas
   await bo.getByLabel("Message", { exact: true }).press("Enter");
   await bo.locator("#messages li.message:not(.pending)", { hasText: "three" }).waitFor();
   await bo.locator("#messages li.message.pending").waitFor({ state: "detached" });
+  // A reaction is news, not a message: the count stays at the messages.
+  const one = bo.locator("#messages li.message", { hasText: "one" });
+  await one.getByRole("button", { name: /^Actions for the message of Bo/ }).click();
+  await bo.getByRole("button", { name: "React with 👍" }).click();
+  await one.locator(".reaction[aria-pressed=true]").waitFor();
 
   // A room opened asks at once how the other recent rooms stand.
   await go("third-room");
