@@ -709,6 +709,8 @@ function onMembers(list) {
   renderMembers();
   renderNames();
   renderRoster();
+  // "You added u-bo.": the name, once Bo is here.
+  if ([...$("messages").querySelectorAll("li.notice")].some((li) => li.access && members.has(li.access.userId) && !li.access.name)) renameNotices();
 }
 
 /**
