@@ -494,7 +494,10 @@ export class ChatClient extends EventTarget {
    * messages above it mention the user; the answer is a "rooms" event.
    */
   fetchRooms(names, seen) {
-    this.manage({ action: "rooms", rooms: names, ...(seen ? { seen } : {}) }, false); // the page asks every minute
+    // Asked again if refused for load, as a managing frame is: a page that
+    // just connected asks for several things at once, and its room list
+    // should not wait for the next minute's round.
+    this.manage({ action: "rooms", rooms: names, ...(seen ? { seen } : {}) });
   }
 
   /**
@@ -502,12 +505,12 @@ export class ChatClient extends EventTarget {
    * connection is ready (else nothing: the page asks again): rooms, or a
    * private room's roster, invite, remove, mute or audit
    * (docs/protocol.md); its answer comes as an event of the reply's type,
-   * a refusal as a problem. Unless again is false, a refusal for load
-   * sends it again (manageAgain).
+   * a refusal as a problem. A refusal for load sends it again
+   * (manageAgain).
    */
-  manage(frame, again = true) {
+  manage(frame) {
     if (!this.ready) return;
-    if (again) this.managed.set(frame.action, { frame, tries: 0 });
+    this.managed.set(frame.action, { frame, tries: 0 });
     this.transmit(frame);
   }
 
@@ -788,7 +791,7 @@ export class ChatClient extends EventTarget {
       const wait = f.code === "internal" ? backoff(WAVE, this.waves) : f.retryAfterMs || 1000;
       if (f.action === "sync" || f.action === "presence") this.retryLater(f, wait);
       this.manageAgain(f.action, wait);
-      // A rooms fetch is asked again on the page's next round: no problem to show.
+      // A rooms fetch is asked again too (manageAgain): no problem to show.
       if (f.code === "rate_limited" && f.action !== "rooms") this.emit("problem", f);
       return;
     }

@@ -69,6 +69,9 @@ scenario("people sign in, chat under their accounts' names, and sign out", async
   const ana = await signIn("ana", "?room=team&name=Mallory");
   assert.match(ana.url(), /\?room=team$/, "the code and state are gone from the address");
   assert.equal(await ana.locator("#room-title").textContent(), "#team");
+  await ana.setViewportSize({ width: 1280, height: 800 });
+  const header = await ana.locator("#chat header").boundingBox();
+  assert.ok(header.height < 60, `signed in at 1280 px, the header takes ${header.height} px: more than one row`);
   const bo = await signIn("bo", "?room=team");
   await ana.locator("#members li", { hasText: "bo" }).waitFor();
   await bo.locator("#members li", { hasText: "ana" }).waitFor();
@@ -84,6 +87,7 @@ scenario("people sign in, chat under their accounts' names, and sign out", async
   await online(ana);
   await ana.locator("#messages li.message", { hasText: "signed hello" }).waitFor();
 
+  await bo.locator("#me-menu summary").click(); // with the account: its name, its id, Sign out
   await bo.getByRole("button", { name: "Sign out" }).click();
   await ana.locator("#messages li.notice", { hasText: "bo left" }).waitFor();
   await bo.getByRole("button", { name: "Sign in and join" }).waitFor();
