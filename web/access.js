@@ -283,7 +283,7 @@ export function onAudit({ entries, next }) {
   const items = entries.map((e) => {
     const li = document.createElement("li");
     const what = {
-      invite: e.email ? `invited ${e.email}${asModerator(e.role)}` : e.by === e.userId ? "joined with an invite link" : `added ${nameOf(e.userId)}${asModerator(e.role)}`,
+      invite: e.email ? `invited ${e.email}${asModerator(e.role)}` : e.by === e.userId ? "joined with an invite link" : e.role === "moderator" ? `made ${nameOf(e.userId)} a moderator` : `added ${nameOf(e.userId)}`,
       remove: e.email ? `withdrew the invitation of ${e.email}` : `removed ${nameOf(e.userId)}`,
       ban: e.role === "banned" ? `banned ${nameOf(e.userId)}` : `lifted the ban on ${nameOf(e.userId)}`,
       "invite-link": `made an invite link, open until ${new Date(e.until).toLocaleString()}`,

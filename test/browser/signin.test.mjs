@@ -231,6 +231,7 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
   await ana.getByRole("button", { name: "Moderation log" }).click();
   await ana.locator("#audit-list li", { hasText: "ana removed cy" }).waitFor();
   await ana.locator("#audit-list li", { hasText: "bo removed a message of cy" }).waitFor();
+  await ana.locator("#audit-list li", { hasText: "ana made bo a moderator" }).waitFor(); // as the chat says it
   await ana.locator("#roster [aria-label='Actions for bo']").click(); // a person's menu open
   await ana.getByRole("button", { name: "Make member" }).waitFor();
   await audit(ana, "a private room's people, a menu open, the log shown");
