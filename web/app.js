@@ -1009,15 +1009,14 @@ function discard(li) {
 function notSent(li, why, code = "") {
   clearTimeout(li.sendTimer);
   li.classList.add("failed");
-  const action = statusButton;
   const drop = () => discard(li);
-  const retry = action("Retry", () => {
+  const retry = statusButton("Retry", () => {
     sending(li);
     client?.retry(li.dataset.clientId, li.dataset.text, { replyTo: li.sent?.replyTo?.seq, mentions: li.sent?.mentions });
   });
   // Back in the composer, as the reply it was (unless what it answered is
   // gone); never over what is being written there.
-  const edit = action("Edit", () => {
+  const edit = statusButton("Edit", () => {
     if (composerDraft().text.trim() !== "" || composing().edit || composing().replyTo) {
       showNotice("Send or clear what you are writing first, then edit this one.");
       return;
@@ -1031,7 +1030,7 @@ function notSent(li, why, code = "") {
     $("text").dispatchEvent(new Event("input"));
   });
   const first = { gone: [edit, " "], invalid_message: [edit, " "], too_long: [edit, " "] }[code] ?? [retry, " "];
-  li.querySelector(".status").replaceChildren(`Not sent: ${why} `, ...first, action("Delete", drop));
+  li.querySelector(".status").replaceChildren(`Not sent: ${why} `, ...first, statusButton("Delete", drop));
 }
 
 /** The server refused a message for good (it would fail again unchanged, or its connection is gone). */

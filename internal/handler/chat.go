@@ -77,8 +77,6 @@ type Messages interface {
 type Access interface {
 	Membership(ctx context.Context, room, userID string) (chat.Membership, error)
 	Mute(ctx context.Context, room, by, userID string, until time.Time) error
-	MuteConnection(ctx context.Context, id string, until time.Time) error
-	RoleConnection(ctx context.Context, id, role string) error
 	MarkConnection(ctx context.Context, id string, was, now chat.Membership) error
 	CreateRoom(ctx context.Context, room, owner, name string) error
 	ClaimRoom(ctx context.Context, room, owner, name string) (bool, error)
@@ -977,24 +975,16 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 	if err != nil {
 		return err
 	}
-	// The connections to close, or to give the new role (a frame reads the
-	// role with its connection), read before anything is told: if the read
+	// The connections to close, read before anything is told: if the read
 	// fails, the caller is answered internal and their page sends the frame
 	// again (the change is made again, idempotently), with nothing recorded
-	// or told twice.
+	// or told twice. (A new role reaches the connections in Grant, as a
+	// mute does in Mute.)
 	var ids []string
-	if !in.Lift {
+	if in.Action != chat.ActionInvite && !in.Lift {
 		if ids, err = h.Access.UserConnections(ctx, c.Room, in.UserID); err != nil {
 			return err
 		}
-	}
-	if in.Action == chat.ActionInvite {
-		for _, id := range ids {
-			if err := h.Access.RoleConnection(ctx, id, role); err != nil {
-				return err
-			}
-		}
-		ids = nil
 	}
 	r.log.InfoContext(ctx, "member access changed", "action", in.Action, "room", c.Room, "userId", in.UserID, "role", role, "by", c.UserID)
 	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, UserID: in.UserID, Role: role})

@@ -174,12 +174,16 @@ func RepoRoot() (string, error) {
 // nothing to watch) exits or says its port is taken first, ctx ends, or
 // limit passes; then it returns ready's last error.
 func Await(ctx context.Context, limit time.Duration, p *Process, ready func(context.Context) error) error {
+	// Each ready check gets probeTimeout: a server still starting may
+	// accept and not answer.
 	deadline := time.Now().Add(limit)
 	for {
 		if err := p.failed(); err != nil {
 			return err
 		}
-		err := ready(ctx)
+		try, cancel := context.WithTimeout(ctx, probeTimeout)
+		err := ready(try)
+		cancel()
 		if err == nil {
 			return p.failed() // the answer may have come from whoever holds its port
 		}
@@ -189,6 +193,9 @@ func Await(ctx context.Context, limit time.Duration, p *Process, ready func(cont
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// probeTimeout bounds each of Await's ready checks.
+const probeTimeout = time.Second
 
 // errPortTaken: the program could not listen on the port it was given.
 var errPortTaken = errors.New("its port was taken before it could listen")

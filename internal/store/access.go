@@ -225,16 +225,7 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 	if err != nil {
 		return fmt.Errorf("mute %s in room %q: %w", userID, room, err)
 	}
-	ids, err := db.UserConnections(ctx, room, userID)
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if err := db.MuteConnection(ctx, id, until); err != nil {
-			return err
-		}
-	}
-	return nil
+	return db.eachConnection(ctx, room, userID, func(id string) error { return db.muteConnection(ctx, id, until) })
 }
 
 // moderator returns the role of by, who would verb ("mutes", "bans")
@@ -388,16 +379,16 @@ var (
 
 type connectionField struct{ attr, mark string }
 
-// MuteConnection marks a connection muted until until (zero: not), a
+// muteConnection marks a connection muted until until (zero: not), a
 // moderator's change; one gone meanwhile is no error.
-func (db *DB) MuteConnection(ctx context.Context, id string, until time.Time) error {
+func (db *DB) muteConnection(ctx context.Context, id string, until time.Time) error {
 	return db.setConnection(ctx, id, muteField, num(optionalTime(until)), true)
 }
 
-// RoleConnection records on a connection its user's new role in the room
+// roleConnection records on a connection its user's new role in the room
 // ("": none), a moderator's change, so that a frame reads it with the
 // connection; one gone meanwhile is no error.
-func (db *DB) RoleConnection(ctx context.Context, id, role string) error {
+func (db *DB) roleConnection(ctx context.Context, id, role string) error {
 	return db.setConnection(ctx, id, roleField, str(role), true)
 }
 
@@ -507,13 +498,32 @@ func (db *DB) Grant(ctx context.Context, room, by, userID, role string) error {
 		return err
 	}
 	// An update, not a put: a member's mute and when they came stay.
-	return db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q as %s", userID, room, role), "the owner of a room stays its owner", mine, types.TransactWriteItem{Update: &types.Update{
+	err = db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q as %s", userID, room, role), "the owner of a room stays its owner", mine, types.TransactWriteItem{Update: &types.Update{
 		TableName: &db.tables.Messages, Key: accessKey(room, userID),
 		UpdateExpression:         aws.String("SET #role = :role, addedBy = if_not_exists(addedBy, :by), addedAt = if_not_exists(addedAt, :at)"),
 		ConditionExpression:      aws.String("attribute_not_exists(pk) OR #role <> :owner"),
 		ExpressionAttributeNames: map[string]string{"#role": "role"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner), ":role": str(role), ":by": str(by),
 			":at": num(ms(db.Now()))}}})
+	if err != nil {
+		return err
+	}
+	// The role reaches the user's open connections (a frame reads it with its connection).
+	return db.eachConnection(ctx, room, userID, func(id string) error { return db.roleConnection(ctx, id, role) })
+}
+
+// eachConnection calls mark for each of a user's connections in a room.
+func (db *DB) eachConnection(ctx context.Context, room, userID string, mark func(id string) error) error {
+	ids, err := db.UserConnections(ctx, room, userID)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := mark(id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Revoke removes userID from a private room, if by is its owner (else
