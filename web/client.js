@@ -40,6 +40,7 @@ const GATEWAY_THROTTLED = "Too Many Requests"; // API Gateway's refusal of a fra
 const ANSWER_TIMEOUT_MS = 30000; // a frame unanswered this long counts as lost
 const PACE_MIN_MS = 100; // the pace a resend wave sets: doubled from here, at most PACE_MAX_MS
 const PACE_MAX_MS = 2000;
+const PACE_EASE = 16; // each ack takes 1/PACE_EASE off the pace
 // A socket can stay open and carry nothing (a laptop asleep, a Wi-Fi
 // hand-over, a proxy that stalls): a frame that wants an answer and hears
 // nothing for ANSWER_WAIT_MS is followed by a ping, and a socket silent for
@@ -286,8 +287,10 @@ export class ChatClient extends EventTarget {
     this.window = MAX_WINDOW; // numbered frames unanswered at once
     // After a refusal, one frame per pace ms, not before nextSend (the window
     // alone cannot bring a client below one frame per round trip). Each wave
-    // doubles it; each ack takes a quarter off, down to paceFloor, the shortest
-    // wait a rate_limited told; both end when nothing is pending.
+    // doubles it; each ack takes a sixteenth off (halved in about 11 acks: a
+    // quarter found the refusing rate again every third frame), down to
+    // paceFloor, the shortest wait a rate_limited told; both end when
+    // nothing is pending.
     this.pace = 0;
     this.paceFloor = 0;
     this.nextSend = 0;
@@ -911,7 +914,7 @@ export class ChatClient extends EventTarget {
     if (!this.pending.delete(f.clientId)) return; // an ack for a retry already acknowledged
     this.window = Math.min(2 * this.window, MAX_WINDOW);
     this.waves = 0;
-    this.pace = Math.max(this.pace * 0.75, this.paceFloor);
+    this.pace = Math.max(this.pace - this.pace / PACE_EASE, this.paceFloor);
     if (!this.pending.size) this.pace = this.paceFloor = 0;
     this.emit("ack", f);
     // A message is held from its ack; a change by its event (to its author

@@ -94,7 +94,7 @@ type Client struct {
 	window int
 	// After a refusal, frames go one per pace, not before nextSend (a
 	// rate: the window alone cannot bring a client below one frame per
-	// round trip). Each resend wave doubles it; each ack takes a quarter
+	// round trip). Each resend wave doubles it; each ack takes 1/paceEase
 	// off, down to paceFloor, the shortest wait a rate_limited told (the
 	// user's bucket refills one token per that); both end when nothing is
 	// pending.
@@ -168,6 +168,11 @@ const (
 	askAgainAfter = 5 * time.Second
 	// minPace and maxPace bound the pace a resend wave sets.
 	minPace, maxPace = 100 * time.Millisecond, 2 * time.Second
+	// paceEase: each ack takes 1/paceEase off the pace, which halves in
+	// about 11 acks. A quarter (2.4 acks) found the refusing rate again
+	// every third frame: under a stage throttle, about one refusal per
+	// message (docs/benchmarks.md §16).
+	paceEase = 16
 	// answerTimeout is how long a new-message frame may go unanswered
 	// before it counts as lost (its answer can be lost like any post) and
 	// a resend wave comes: longer than API Gateway waits for a function.
@@ -721,7 +726,7 @@ func (c *Client) receive(data []byte, at time.Time) {
 		o := c.pending[i]
 		c.pending = slices.Delete(c.pending, i, i+1)
 		c.window, c.waves = min(2*c.window, maxWindow), 0
-		c.pace = max(c.pace-c.pace/4, c.paceFloor)
+		c.pace = max(c.pace-c.pace/paceEase, c.paceFloor)
 		if len(c.pending) == 0 {
 			c.pace, c.paceFloor = 0, 0
 		}

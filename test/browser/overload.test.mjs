@@ -60,10 +60,11 @@ scenario("a burst far over the limits: every message once, in order, about one f
   const refusals = frames.gateway + (frames.errors.rate_limited || 0);
   assert.ok(refusals > 0, `the burst was never refused (${JSON.stringify(frames)}): the test shows nothing`);
   // K refusals never make K × P frames (here about 30 × 30 = 900): the page
-  // backs off and paces itself, so refusals and frames stay a small multiple
-  // of the messages (one run in a loaded CI took 62 frames for 30: how many
-  // are refused depends on when the stage's bucket refills).
-  assert.ok(frames.sent["new-message"] <= 3 * typed.length && refusals <= typed.length,
+  // backs off and paces itself, and eases its pace slowly after a refusal,
+  // so the refusals are mostly the first burst's (7–11 in six runs, with
+  // 38–42 frames; when each ack took a quarter off the pace, 24–31 refusals
+  // and 55–64 frames: about one per message, docs/benchmarks.md §16).
+  assert.ok(frames.sent["new-message"] <= 2 * typed.length && refusals <= typed.length / 2,
     `${typed.length} messages took ${frames.sent["new-message"]} frames after ${refusals} refusals: ${JSON.stringify(frames)}`);
   assert.deepEqual(ana.errors, []);
 });
