@@ -381,9 +381,12 @@ func TestOverloadSheds(t *testing.T) {
 			r.Sent, r.Acked, r.Stored, r.Lost, r.OrderViolations, r.HistoryMismatches, sent, r)
 	}
 	// A small multiple of the messages, never one frame per refusal per
-	// message (here K × P would be thousands).
-	if f := r.Frames; f.Sent > 3*sent || f.Errors > 2*sent || f.ForcedReconnects != 0 {
-		t.Errorf("frames %+v (errors %v): want at most %d frames, %d error frames, no forced reconnect", f, r.ErrorCodes, 3*sent, 2*sent)
+	// message (here K × P would be thousands); and the pace, eased slowly
+	// after a refusal, does not find the refused rate again every few
+	// frames (84–114 error frames in three runs with -race; 201–226 when
+	// each ack took a quarter off the pace: docs/benchmarks.md §16).
+	if f := r.Frames; f.Sent > 2*sent || f.Errors > 2*sent/3 || f.ForcedReconnects != 0 {
+		t.Errorf("frames %+v (errors %v): want at most %d frames, %d error frames, no forced reconnect", f, r.ErrorCodes, 2*sent, 2*sent/3)
 	}
 	if r.Frames.Errors == 0 {
 		t.Errorf("nothing was refused: the test shows nothing")
