@@ -173,13 +173,21 @@ func (r report) print(w io.Writer) {
 	if r.ServerError != "" {
 		fmt.Fprintf(w, "%-22s %s\n", "server metrics", r.ServerError)
 	}
-	fmt.Fprintf(w, "%-22s %d of %d expected (lost %d, %d live; %d repeats of a seq held, dropped)\n", "delivered", r.Delivered, r.Expected, r.Lost, r.LiveDelivered, r.Duplicates)
+	if r.Interrupted {
+		// The audit, which reads the stored history, did not run.
+		fmt.Fprintf(w, "%-22s %d live; not checked against the stored history (interrupted)\n", "delivered", r.LiveDelivered)
+	} else {
+		fmt.Fprintf(w, "%-22s %d of %d expected (lost %d, %d live; %d repeats of a seq held, dropped)\n", "delivered", r.Delivered, r.Expected, r.Lost, r.LiveDelivered, r.Duplicates)
+	}
 	fmt.Fprintf(w, "%-22s %s\n", "end-to-end latency", r.Latency)
 	fmt.Fprintf(w, "%-22s %s\n", "ack latency", r.AckLatency)
 	fmt.Fprintf(w, "%-22s %.0f\n", "delivered / second", r.DeliveredPerSec)
-	if r.AuditError != "" {
+	switch {
+	case r.Interrupted:
+		fmt.Fprintf(w, "%-22s not checked (interrupted)\n", "promises")
+	case r.AuditError != "":
 		fmt.Fprintf(w, "%-22s %s\n", "audit failed", r.AuditError)
-	} else {
+	default:
 		fmt.Fprintf(w, "%-22s %d stored; %d out of send order; %d clients with a wrong history, %d with wrong members\n",
 			"promises", r.Stored, r.OrderViolations, r.HistoryMismatches, r.MemberMismatches)
 		if c := r.Changes; c != nil {
