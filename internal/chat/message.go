@@ -64,6 +64,9 @@ type Message struct {
 	// ("" when its author deleted it). On a delete being stored, it names
 	// the moderator deleting someone else's message.
 	RemovedBy string
+	// Audit, on a moderator's delete being stored, is its entry in the
+	// room's audit log, written in the same transaction.
+	Audit *AuditEntry
 	// Access, for KindAccess, is the change of a member's access that the
 	// seq holds (a moderation action, in the room's order).
 	Access *AccessEvent

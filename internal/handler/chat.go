@@ -469,7 +469,6 @@ func (h *Chat) arrive(ctx context.Context, r *request, j chat.Join, email string
 			return h.memberMeanwhile(ctx, j, err)
 		}
 		r.log.InfoContext(ctx, "member joined by an invite link", "room", j.Room, "userId", j.UserID)
-		h.audit(ctx, r, j.Room, chat.AuditEntry{By: j.UserID, Action: chat.ActionInvite, UserID: j.UserID, Role: chat.RoleMember})
 		welcome(j.UserID, chat.RoleMember)
 		return chat.RoleMember, nil
 	case dm != "":
@@ -949,7 +948,6 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 		if err != nil {
 			return err
 		}
-		h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, Email: in.Email, Role: role})
 		h.reply(ctx, r, chat.AccessEvent{Type: chat.TypeAccess, Action: in.Action, Room: c.Room, Email: in.Email, Role: role,
 			By: c.UserID, ByName: c.Name, SentAt: chat.FormatTime(h.Now())})
 		return nil
@@ -987,7 +985,6 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 		}
 	}
 	r.log.InfoContext(ctx, "member access changed", "action", in.Action, "room", c.Room, "userId", in.UserID, "role", role, "by", c.UserID)
-	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: in.Action, UserID: in.UserID, Role: role})
 	// The removed member's connections hear it too, before they are closed.
 	before := was.Role
 	if was.Banned {
@@ -1042,7 +1039,10 @@ func (h *Chat) inviteLink(ctx context.Context, r *request, c chat.Connection, mi
 	if err != nil {
 		return fmt.Errorf("sign an invite link to room %q: %w", c.Room, err)
 	}
-	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: chat.ActionInviteLink, Until: chat.FormatTime(expires)})
+	// Recorded before it is given: a link that cannot be recorded is not given.
+	if err := h.Access.Audit(ctx, c.Room, chat.AuditEntry{By: c.UserID, Action: chat.ActionInviteLink, Until: chat.FormatTime(expires)}); err != nil {
+		return err
+	}
 	h.reply(ctx, r, chat.InviteLink{Type: chat.TypeInviteLink, Room: c.Room, Token: token, ExpiresAt: chat.FormatTime(expires)})
 	return nil
 }
@@ -1073,14 +1073,6 @@ func (h *Chat) roster(ctx context.Context, r *request, c chat.Connection, cursor
 	}
 	h.reply(ctx, r, reply)
 	return nil
-}
-
-// audit records a moderation action in the room's audit log. A failure is
-// logged: the action stands.
-func (h *Chat) audit(ctx context.Context, r *request, room string, e chat.AuditEntry) {
-	if err := h.Access.Audit(ctx, room, e); err != nil {
-		r.log.ErrorContext(ctx, "record a moderation action failed", "room", room, "action", e.Action, "by", e.By, "userId", e.UserID, "email", e.Email, "target", e.Target, "err", err)
-	}
 }
 
 // auditLog answers an audit frame of a room's owner: a page of its
@@ -1121,7 +1113,6 @@ func (h *Chat) mute(ctx context.Context, r *request, c chat.Connection, in chat.
 	if !until.IsZero() {
 		e.MutedUntil = chat.FormatTime(until)
 	}
-	h.audit(ctx, r, c.Room, chat.AuditEntry{By: c.UserID, Action: chat.ActionMute, UserID: in.UserID, Until: e.MutedUntil})
 	h.tell(ctx, r, c, e)
 	return nil
 }

@@ -3053,3 +3053,24 @@ func TestPublicRoomModerationRacingAConnect(t *testing.T) {
 		}
 	}
 }
+
+// failingAudit is an Access whose audit log cannot be written.
+type failingAudit struct{ Access }
+
+func (failingAudit) Audit(context.Context, string, chat.AuditEntry) error {
+	return errors.New("the audit log is unavailable")
+}
+
+// An invite link that cannot be recorded in the audit log is not given:
+// the owner is answered internal (their page asks again), not a link
+// nobody can trace.
+func TestInviteLinkNotGivenUnrecorded(t *testing.T) {
+	w := newOwnedRoom(t, "~club")
+	db := w.h.Access
+	w.h.Access = failingAudit{db}
+	w.send("a1", `{"action":"invite-link","minutes":60}`)
+	w.expect("a1", "error code=internal")
+	w.h.Access = db
+	w.send("a1", `{"action":"invite-link","minutes":60}`)
+	w.expect("a1", "invite-link")
+}

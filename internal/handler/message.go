@@ -132,8 +132,8 @@ func (h *Chat) write(ctx context.Context, r *request, in chat.Inbound) error {
 	m := chat.Message{ID: chat.NewID(h.Now()), Room: c.Room, UserID: c.UserID, Name: c.Name, Text: in.Text, ClientID: in.ClientID,
 		Kind: chat.KindOf(in.Action), Target: in.Target, Emoji: in.Emoji, Remove: in.Remove, ReplyTo: in.ReplyTo, Mentions: in.Mentions}
 	if m.Kind == chat.KindDelete {
-		if m.RemovedBy, err = h.moderating(ctx, c, in.Target); err != nil {
-			return err
+		if m.Audit = h.moderating(ctx, c, in.Target); m.Audit != nil {
+			m.RemovedBy = c.UserID
 		}
 	}
 	res, err := h.Msgs.PutMessage(ctx, m, r.id, in.Frame)
@@ -166,9 +166,6 @@ func (h *Chat) write(ctx context.Context, r *request, in chat.Inbound) error {
 	}
 	if stored.Kind != "" {
 		h.Metrics.Record(ctx, nil, metrics.Count(metrics.ChangesStored, 1))
-		if m.RemovedBy != "" {
-			h.audit(ctx, r, c.Room, chat.AuditEntry{By: m.RemovedBy, Action: chat.ActionDelete, UserID: res.Target.UserID, Target: stored.Target})
-		}
 		target := &res.Target
 		if res.TargetErr != nil { // sent without the state: clients get it with the message's next fetch
 			r.log.ErrorContext(ctx, "read the state a change made failed", "room", c.Room, "seq", stored.Seq, "target", stored.Target, "err", res.TargetErr)
@@ -186,22 +183,23 @@ func (h *Chat) write(ctx context.Context, r *request, in chat.Inbound) error {
 	return nil
 }
 
-// moderating returns the user id of c's user when they delete, as an owner
-// or moderator of the room, someone else's message there ("" for anyone
-// else, whose delete the store allows on their own messages only). The
-// role is the connection's ($connect records it, and a role change reaches
-// the user's connections); the store checks it again in the delete's
-// transaction. So a delete costs no read beyond its connection's, and a
-// moderator's one more: the message, to tell theirs from another's.
-func (h *Chat) moderating(ctx context.Context, c chat.Connection, target int64) (string, error) {
+// moderating returns the audit entry of a delete of someone else's
+// message by c's user as an owner or moderator of the room (nil for
+// anyone else, whose delete the store allows on their own messages only).
+// The role is the connection's ($connect records it, and a role change
+// reaches the user's connections); the store checks it again in the
+// delete's transaction, which keeps the entry. So a delete costs no read
+// beyond its connection's, and a moderator's one more: the message, to
+// tell theirs from another's.
+func (h *Chat) moderating(ctx context.Context, c chat.Connection, target int64) *chat.AuditEntry {
 	if !chat.Moderates(c.Role) {
-		return "", nil
+		return nil
 	}
 	m, err := h.Msgs.Message(ctx, c.Room, target)
 	if err != nil || m.UserID == c.UserID {
-		return "", nil // gone (the store says so) or their own: an ordinary delete
+		return nil // gone (the store says so) or their own: an ordinary delete
 	}
-	return c.UserID, nil
+	return &chat.AuditEntry{By: c.UserID, Action: chat.ActionDelete, UserID: m.UserID, Target: target}
 }
 
 // fitted returns a change event that fits one frame: with a long text

@@ -208,6 +208,14 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 	// The muter's role as read, and the muted one's, checked as written.
 	// In a public room anyone not on staff may be muted: the mute is an
 	// access item without a role, which $connect reads anyway.
+	e := chat.AuditEntry{By: by, Action: chat.ActionMute, UserID: userID}
+	if !until.IsZero() {
+		e.Until = chat.FormatTime(until)
+	}
+	audit, err := db.auditPut(room, e)
+	if err != nil {
+		return err
+	}
 	values := map[string]types.AttributeValue{":until": num(optionalTime(until))}
 	target := moderated(mod, values)
 	if !chat.Private(room) {
@@ -218,6 +226,7 @@ func (db *DB) Mute(ctx context.Context, room, by, userID string, until time.Time
 		{Update: &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID),
 			UpdateExpression: aws.String("SET mutedUntil = :until"), ConditionExpression: aws.String(target),
 			ExpressionAttributeNames: map[string]string{"#role": "role"}, ExpressionAttributeValues: values}},
+		audit,
 	}})
 	if err := moderationRefused(err, refusal("mutes")); err != nil {
 		return err
@@ -299,11 +308,19 @@ func (db *DB) Ban(ctx context.Context, room, by, userID string, lift bool) error
 	if err != nil {
 		return err
 	}
+	e := chat.AuditEntry{By: by, Action: chat.ActionBan, UserID: userID, Role: chat.RoleBanned}
+	if lift {
+		e.Role = ""
+	}
+	audit, err := db.auditPut(room, e)
+	if err != nil {
+		return err
+	}
 	refused := refusal("bans")
 	values := map[string]types.AttributeValue{":banned": str(chat.RoleBanned), ":by": str(by), ":at": num(ms(db.Now()))}
 	update := &types.Update{TableName: &db.tables.Messages, Key: accessKey(room, userID), ExpressionAttributeNames: map[string]string{"#role": "role"},
 		ExpressionAttributeValues: values}
-	items := []types.TransactWriteItem{db.stillHas(room, by, mod), {Update: update}}
+	items := []types.TransactWriteItem{db.stillHas(room, by, mod), {Update: update}, audit}
 	// A ban keeps who made it (bannedAs): a moderator lifts, or makes
 	// again, only a moderator's ban, so that the owner's stands.
 	banned := "#role = :banned"
@@ -350,19 +367,23 @@ func (db *DB) JoinByLink(ctx context.Context, room, userID, name string) error {
 	if err != nil {
 		return err
 	}
+	audit, err := db.auditPut(room, chat.AuditEntry{By: userID, Action: chat.ActionInvite, UserID: userID, Role: chat.RoleMember})
+	if err != nil {
+		return err
+	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{TableName: &db.tables.Messages, Key: key(roomPrefix+room, metaSK),
 			ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(dm)")}},
 		{Put: &types.Put{TableName: &db.tables.Messages, Item: access, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
-		mine,
+		mine, audit,
 	}})
 	reasons := cancelReasons(err)
 	switch {
 	case err == nil:
 		return nil
-	case len(reasons) == 3 && reasonIs(reasons[0], reasonCondition):
+	case len(reasons) > 1 && reasonIs(reasons[0], reasonCondition):
 		return chat.Errorf(chat.CodeNotAllowed, "this invite link is for a room that is not there")
-	case len(reasons) == 3 && reasonIs(reasons[1], reasonCondition):
+	case len(reasons) > 1 && reasonIs(reasons[1], reasonCondition):
 		return chat.Errorf(chat.CodeNotAllowed, "you were removed from this room: only its owner can add you back")
 	}
 	return fmt.Errorf("join room %q by an invite link as %s: %w", room, userID, err)
@@ -498,7 +519,8 @@ func (db *DB) Grant(ctx context.Context, room, by, userID, role string) error {
 		return err
 	}
 	// An update, not a put: a member's mute and when they came stay.
-	err = db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q as %s", userID, room, role), "the owner of a room stays its owner", mine, types.TransactWriteItem{Update: &types.Update{
+	e := chat.AuditEntry{By: by, Action: chat.ActionInvite, UserID: userID, Role: role}
+	err = db.byOwner(ctx, room, by, fmt.Sprintf("add %s to room %q as %s", userID, room, role), "the owner of a room stays its owner", e, mine, types.TransactWriteItem{Update: &types.Update{
 		TableName: &db.tables.Messages, Key: accessKey(room, userID),
 		UpdateExpression:         aws.String("SET #role = :role, addedBy = if_not_exists(addedBy, :by), addedAt = if_not_exists(addedAt, :at)"),
 		ConditionExpression:      aws.String("attribute_not_exists(pk) OR #role <> :owner"),
@@ -533,7 +555,7 @@ func (db *DB) eachConnection(ctx context.Context, room, userID string, mark func
 func (db *DB) Revoke(ctx context.Context, room, by, userID string) error {
 	mine := types.TransactWriteItem{Delete: &types.Delete{TableName: &db.tables.Messages, Key: mineKey(userID, room)}}
 	return db.byOwner(ctx, room, by, fmt.Sprintf("remove %s from room %q", userID, room), "the owner stays the owner, and a ban stays until it is lifted",
-		mine, types.TransactWriteItem{Update: &types.Update{
+		chat.AuditEntry{By: by, Action: chat.ActionRemove, UserID: userID}, mine, types.TransactWriteItem{Update: &types.Update{
 			TableName: &db.tables.Messages, Key: accessKey(room, userID),
 			UpdateExpression:         aws.String("SET #role = :removed, removedBy = :by, removedAt = :at REMOVE mutedUntil"),
 			ConditionExpression:      aws.String("attribute_not_exists(pk) OR NOT #role IN (:owner, :banned)"),
@@ -543,21 +565,25 @@ func (db *DB) Revoke(ctx context.Context, room, by, userID string) error {
 		}})
 }
 
-// byOwner runs the write of a member's item of the room (mine) and of
-// their access item (write) in one transaction with the check that by
-// owns the room; the access item's condition (refused: why it failed)
-// keeps the owner's.
-func (db *DB) byOwner(ctx context.Context, room, by, what, refused string, mine, write types.TransactWriteItem) error {
-	_, err := db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		db.stillHas(room, by, chat.RoleOwner), mine, write,
+// byOwner runs the write of a member's item of the room (mine), of their
+// access item (write) and of the action's audit entry e in one
+// transaction with the check that by owns the room; the access item's
+// condition (refused: why it failed) keeps the owner's.
+func (db *DB) byOwner(ctx context.Context, room, by, what, refused string, e chat.AuditEntry, mine, write types.TransactWriteItem) error {
+	audit, err := db.auditPut(room, e)
+	if err != nil {
+		return err
+	}
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		db.stillHas(room, by, chat.RoleOwner), mine, write, audit,
 	}})
 	reasons := cancelReasons(err)
 	switch {
 	case err == nil:
 		return nil
-	case len(reasons) == 3 && reasonIs(reasons[0], reasonCondition):
+	case len(reasons) > 2 && reasonIs(reasons[0], reasonCondition):
 		return errNotOwner
-	case len(reasons) == 3 && reasonIs(reasons[2], reasonCondition):
+	case len(reasons) > 2 && reasonIs(reasons[2], reasonCondition):
 		return chat.Errorf(chat.CodeNotAllowed, refused)
 	}
 	return fmt.Errorf("%s: %w", what, err)
@@ -644,9 +670,14 @@ func (db *DB) InviteEmail(ctx context.Context, room, by, email, role string) err
 	if err != nil {
 		return err
 	}
+	audit, err := db.auditPut(room, chat.AuditEntry{By: by, Action: chat.ActionInvite, Email: email, Role: role})
+	if err != nil {
+		return err
+	}
 	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		db.stillHas(room, by, chat.RoleOwner),
 		{Put: &types.Put{TableName: &db.tables.Messages, Item: item}},
+		audit,
 	}})
 	if cancelledByCondition(err) {
 		return errNotOwner
@@ -796,9 +827,14 @@ func (db *DB) Invitations(ctx context.Context, room string) ([]chat.Invitation, 
 // WithdrawEmail takes back an invitation of email to a private room not
 // yet used, if by is its owner (else not_allowed); none is no error.
 func (db *DB) WithdrawEmail(ctx context.Context, room, by, email string) error {
-	_, err := db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	audit, err := db.auditPut(room, chat.AuditEntry{By: by, Action: chat.ActionRemove, Email: email})
+	if err != nil {
+		return err
+	}
+	_, err = db.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		db.stillHas(room, by, chat.RoleOwner),
 		{Delete: &types.Delete{TableName: &db.tables.Messages, Key: key(roomPrefix+room, emailPrefix+email)}},
+		audit,
 	}})
 	if cancelledByCondition(err) {
 		return errNotOwner

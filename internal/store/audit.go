@@ -23,19 +23,31 @@ type auditItem struct {
 
 const auditPrefix = "audit#"
 
-// Audit records a moderation action (e.At is set here).
+// Audit records a moderation action that writes nothing else (an invite
+// link made). An action that changes an item keeps its entry in its own
+// transaction (auditPut), so that it stands exactly when it is recorded.
 func (db *DB) Audit(ctx context.Context, room string, e chat.AuditEntry) error {
+	put, err := db.auditPut(room, e)
+	if err != nil {
+		return err
+	}
+	if _, err := db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: put.Put.TableName, Item: put.Put.Item}); err != nil {
+		return fmt.Errorf("record %s by %s in room %q: %w", e.Action, e.By, room, err)
+	}
+	return nil
+}
+
+// auditPut is the write, in a transaction, of a moderation action's entry
+// in the room's audit log (e.At is set here).
+func (db *DB) auditPut(room string, e chat.AuditEntry) (types.TransactWriteItem, error) {
 	now := db.Now()
 	e.At = chat.FormatTime(now)
 	item, err := marshal(auditItem{keys: keys{roomPrefix + room, auditPrefix + chat.NewID(now)},
 		AuditEntry: e, ExpiresAt: now.Add(db.MessageRetention).Unix()})
 	if err != nil {
-		return err
+		return types.TransactWriteItem{}, err
 	}
-	if _, err := db.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &db.tables.Messages, Item: item}); err != nil {
-		return fmt.Errorf("record %s by %s in room %q: %w", e.Action, e.By, room, err)
-	}
-	return nil
+	return types.TransactWriteItem{Put: &types.Put{TableName: &db.tables.Messages, Item: item}}, nil
 }
 
 // AuditLog returns a page of a room's moderation actions, newest first,

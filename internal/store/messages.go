@@ -411,6 +411,13 @@ func (db *DB) messageTransaction(m chat.Message, ch change, connID string, frame
 			ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(chat.RoleOwner), ":moderator": str(chat.RoleModerator)},
 		}})
 	}
+	if m.Audit != nil {
+		audit, err := db.auditPut(m.Room, *m.Audit)
+		if err != nil {
+			return nil, idx, err
+		}
+		items = append(items, audit)
+	}
 	if m.Kind != "" {
 		change := db.changeItems(m, ch, exp)
 		idx.target = len(items)
