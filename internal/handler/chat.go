@@ -975,9 +975,10 @@ func (h *Chat) access(ctx context.Context, r *request, c chat.Connection, in cha
 	}
 	// The connections to close, read before anything is told: if the read
 	// fails, the caller is answered internal and their page sends the frame
-	// again (the change is made again, idempotently), with nothing recorded
-	// or told twice. (A new role reaches the connections in Grant, as a
-	// mute does in Mute.)
+	// again (the change is made again, idempotently, and its audit entry
+	// with it: the log keeps every write that was made), with nothing told
+	// twice. (A new role reaches the connections in Grant, as a mute does
+	// in Mute.)
 	var ids []string
 	if in.Action != chat.ActionInvite && !in.Lift {
 		if ids, err = h.Access.UserConnections(ctx, c.Room, in.UserID); err != nil {
