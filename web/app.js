@@ -1062,9 +1062,23 @@ function renameNotices() {
   });
 }
 
+// A guest who renames themselves leaves and comes back under the new
+// name: one notice says so ("Ana is now Ana Lima") in place of the leave.
+const RENAME_WITHIN_MS = 30000;
+const recentLeaves = new Map(); // userId → {li, name, at}: leave notices of the last RENAME_WITHIN_MS
+
 function onPresence({ type, userId, name, sentAt }) {
   if (type === "join") onJoined(userId);
+  const now = Date.now();
+  for (const [id, l] of recentLeaves) if (now - l.at >= RENAME_WITHIN_MS) recentLeaves.delete(id);
+  const left = recentLeaves.get(userId);
+  recentLeaves.delete(userId);
+  if (type === "join" && left && left.name !== name && left.li.isConnected) {
+    left.li.querySelector(".what").textContent = `${label(userId, left.name)} is now ${label(userId, name)}`;
+    return;
+  }
   const li = noticeItem(`${label(userId, name)} ${type === "join" ? "joined" : "left"}`, sentAt);
+  if (type === "leave") recentLeaves.set(userId, { li, name, at: now });
   appendKeepingScroll(() => insertLast(li));
 }
 

@@ -1238,6 +1238,9 @@ scenario("a guest sees their own name and renames, staying the same person", asy
   assert.equal(await after.locator(".name").textContent(), "Ana Lima");
   const userIds = await bo.locator("#messages li.message").evaluateAll((lis) => [...new Set(lis.map((li) => li.dataset.userId))]);
   assert.equal(userIds.length, 1, "the renamed guest became someone else");
+  // Bo is told of the rename in one notice, not a leave and a join.
+  await bo.locator("#messages li.notice", { hasText: "Ana is now Ana Lima" }).waitFor();
+  assert.equal(await bo.locator("#messages li.notice", { hasText: /Ana left|Ana Lima joined/ }).count(), 0);
   assert.deepEqual([...ana.errors, ...bo.errors], []);
 });
 
