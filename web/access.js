@@ -73,6 +73,12 @@ export function noteMine(listed) {
   return mine.some((r) => !before.has(r));
 }
 
+/** Takes a room that no longer has the user off their rooms (the server's next list agrees). */
+export function forgetMine(room) {
+  mine = mine.filter((r) => r.toLowerCase() !== room.toLowerCase());
+  localStorage.setItem("chat.mine", JSON.stringify(mine));
+}
+
 /**
  * The room of the direct messages between accounts a and b, as the server
  * names it (internal/chat DMRoom): "~dm-" and the first 20 characters of
@@ -123,12 +129,13 @@ export function setupAccess(h) {
   $("invite-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const who = $("invite-user").value.trim();
-    const email = /^[^@\s]+@[^@\s]+$/.test(who);
+    const email = /^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$/.test(who); // a domain with a dot: "not@an" is a typo
     const problem = email || (who.startsWith("u-") && who.length > 2) ? "" : "Paste their user id (it starts with u-: they find it under You: in their menu), or type their e-mail address.";
     $("invite-error").textContent = problem;
     if (problem) return;
     hooks.client()?.manage({ action: "invite", ...(email ? { email: who } : { userId: who }), role: $("invite-role").value });
     $("invite-user").value = "";
+    $("invite-role").value = "member"; // the next one added is a member unless chosen again
   });
   $("show-audit").addEventListener("click", () => {
     auditMore = false;

@@ -5,7 +5,7 @@
 // setupActions; every user string reaches the DOM as text.
 
 import { plainText } from "./render.js";
-import { EDIT_WINDOW_MS, REACTIONS } from "./rules.js";
+import { EDIT_WINDOW_MS, MAX_MENTIONS, REACTIONS } from "./rules.js";
 
 // How long after sending it one may edit a message: the server
 // says (a sync's editWindowMs, the deployment's EditWindowHours).
@@ -47,10 +47,40 @@ export function noteMyReaction(c) {
 /** The composer's mode, for its submit: {edit: seq}, {replyTo: quote} or {}. */
 export const composing = () => mode || {};
 
-/** The user ids the text mentions, of those chosen from the suggestions. */
+/** The user ids the text mentions: chosen from the suggestions, or typed. */
 export function mentionsIn(text) {
-  return [...mentioned].filter(([, name]) => text.includes(`@${name}`)).map(([id]) => id);
+  const ids = new Set([...mentioned].filter(([, name]) => text.includes(`@${name}`)).map(([id]) => id));
+  // Typed, not chosen: @ and a name known here that only one person has,
+  // as a whole word, longest names first ("@Ana Lima" is not "@Ana").
+  const byName = new Map(); // lower-case name → its one userId, or null when several share it
+  for (const p of hooks.people()) {
+    const k = p.name.toLowerCase();
+    byName.set(k, byName.has(k) && byName.get(k) !== p.userId ? null : p.userId);
+  }
+  let rest = text.toLowerCase();
+  for (const name of [...byName.keys()].sort((a, b) => b.length - a.length)) {
+    const found = namedAt(rest, name);
+    for (const i of found) rest = rest.slice(0, i) + " ".repeat(name.length + 1) + rest.slice(i + name.length + 1); // taken by this name
+    const id = byName.get(name);
+    if (found.length > 0 && id && id !== hooks.me().userId) ids.add(id);
+  }
+  return [...ids].slice(0, MAX_MENTIONS);
 }
+
+const WORD = /[\p{L}\p{N}_]/u;
+
+/** Where (indexes) @ and name stand in text as a whole word ("bo@ana.example" does not name ana); both lower case. */
+function namedAt(text, name) {
+  const found = [];
+  for (let i = text.indexOf(`@${name}`); i >= 0; i = text.indexOf(`@${name}`, i + 1)) {
+    const end = i + name.length + 1;
+    if (!(i > 0 && WORD.test(text[i - 1])) && !(end < text.length && WORD.test(text[end]))) found.push(i);
+  }
+  return found;
+}
+
+/** Whether text names name with @, as a whole word, in any case. */
+export const namesWithAt = (text, name) => name !== "" && namedAt(text.toLowerCase(), name.toLowerCase()).length > 0;
 
 /** Leaves reply or edit mode; forgets the mentions chosen. */
 export function endCompose() {

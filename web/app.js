@@ -4,11 +4,11 @@
 import config from "./config.js";
 import { ChatClient, newKey } from "./client.js";
 import { SignIn } from "./signin.js";
-import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMyReaction, reactedByMe, resetActions, resumeReply, setEditWindow, setupActions } from "./actions.js";
+import { actionsButton, composerDraft, composing, endCompose, mentionsIn, namesWithAt, noteMyReaction, reactedByMe, resetActions, resumeReply, setEditWindow, setupActions } from "./actions.js";
 import { messageItem, plainText, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { forgetRoom, noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
-import { authorActions, describeAccess, dmOf, dmRoom, forgetAccess, isDM, isPrivate, moderate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
+import { authorActions, describeAccess, dmOf, dmRoom, forgetAccess, forgetMine, isDM, isPrivate, moderate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -223,14 +223,9 @@ function join(name, r, how = "replace") {
   $("older").hidden = true;
   hasOlder = false;
   me = { userId: "", name };
-  members.clear();
   authors.clear();
   earlyStates.clear();
-  typers.clear();
-  showLarge(false);
-  $("online-count").textContent = "";
-  renderMembers();
-  renderTyping();
+  clearPeople();
   showAlertSettings();
   storedRoom = "";
   $("text").value = ""; // what was typed in the room before is kept for it (kept.js)
@@ -310,7 +305,17 @@ function refused(text) {
   $("send").disabled = true;
   $("text").placeholder = "Nothing can be sent here.";
   forgetRoom(room); // not a room of theirs: off the room list
+  forgetMine(room);
   showRooms();
+  clearPeople(); // nobody is shown here any more, the user least of all
+}
+
+/** Shows nobody online or typing (a room left, or that will not have the user). */
+function clearPeople() {
+  typers.clear();
+  showLarge(false); // and its member list
+  $("online-count").textContent = "";
+  renderTyping();
 }
 
 function leave() {
@@ -383,6 +388,7 @@ for (const menu of headerMenus) {
 // the same person (userId) to everyone; messages already sent keep the name
 // they were sent with. Signed in, the name is the account's.
 $("rename-form").hidden = !!signin;
+$("private-hint").hidden = !signin; // private rooms are for accounts
 $("my-account").hidden = !signin;
 $("copy-id").addEventListener("click", async () => {
   try {
@@ -884,10 +890,12 @@ function setOlder(more) {
   if (!more) {
     const li = document.createElement("li");
     li.className = "start";
-    li.textContent = `This is the start of the conversation in #${room}.`;
+    const peer = isDM(room) ? dmOf(room)?.name : "";
+    li.textContent = !isDM(room) ? `This is the start of the conversation in #${room}.`
+      : peer ? `This is the start of your direct messages with ${peer}.` : "This is the start of these direct messages.";
     const hint = document.createElement("span");
     hint.className = "empty-hint"; // shown while nothing follows
-    hint.textContent = " Nothing here yet: say hello, everyone here will see it.";
+    hint.textContent = isDM(room) ? " Nothing here yet: only the two of you see what is said." : " Nothing here yet: say hello, everyone here will see it.";
     li.append(hint);
     $("messages").prepend(li);
   }
@@ -1203,10 +1211,9 @@ function startAudio() {
 }
 $("mute-room").addEventListener("change", () => setAlertSetting(`mute.${roomKey(room)}`, $("mute-room").checked));
 
-/** Whether text mentions the user (@name, any case). */
-/** Whether m mentions the user: by user id, or (from a client that does not say) by "@name" in its text. */
+/** Whether m mentions the user: by user id, or (from a client that does not say) by "@name" in its text, as a whole word. */
 function mentionsMe(m) {
-  return m.mentions ? m.mentions.includes(me.userId) : me.name !== "" && m.text.toLowerCase().includes(`@${me.name.toLowerCase()}`);
+  return m.mentions ? m.mentions.includes(me.userId) : namesWithAt(m.text, me.name);
 }
 
 /** Alerts of a live message: one that mentions the user or comes while the tab is hidden, never their own, never in a muted room. */

@@ -254,10 +254,7 @@ export function setReactions(li, reactions, mine) {
 export const clockTime = (d) => d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 
 export function setTime(el, sentAt) {
-  if (!sentAt) {
-    el.textContent = "sending…";
-    return;
-  }
+  if (!sentAt) return; // not sent yet: the message's status line says how it goes
   const d = new Date(sentAt);
   el.dateTime = sentAt;
   el.textContent = clockTime(d);

@@ -3,6 +3,7 @@
 export const MAX_TEXT_CHARS = 2000;
 export const MAX_NAME_CHARS = 32;
 export const MAX_ROOM_CHARS = 64;
+export const MAX_MENTIONS = 10;
 export const DEFAULT_ROOM = "general";
 export const PROTOCOL_VERSION = 5;
 export const TYPING_INTERVAL_MS = 2000;

@@ -115,6 +115,7 @@ func TestPageRulesMatch(t *testing.T) {
 		"MAX_TEXT_CHARS":       strconv.Itoa(l.MaxTextChars),
 		"MAX_NAME_CHARS":       strconv.Itoa(l.MaxNameChars),
 		"MAX_ROOM_CHARS":       strconv.Itoa(l.MaxRoomChars),
+		"MAX_MENTIONS":         strconv.Itoa(l.MaxMentions),
 		"DEFAULT_ROOM":         strconv.Quote(DefaultRoom),
 		"PROTOCOL_VERSION":     strconv.Itoa(ProtocolVersion),
 		"TYPING_INTERVAL_MS":   strconv.Itoa(int(l.TypingInterval.Milliseconds())),

@@ -451,6 +451,7 @@ scenario("a message refused or taking too long shows Not sent with Retry or Edit
   const held = await say("held, then retried");
   await held.locator(".status", { hasText: "Sending…" }).waitFor();
   await held.locator(".status", { hasText: "Not sent" }).waitFor({ timeout: 30000 });
+  assert.doesNotMatch(await held.textContent(), /sending/i, "a message not sent says it is sending");
   await audit(ana, "a message not sent");
   await ana.emulateMedia({ colorScheme: "dark" });
   await audit(ana, "a message not sent, dark");
@@ -797,6 +798,11 @@ scenario("links, line breaks, Shift+Enter, and own messages set apart", async ()
     const [t, m] = [await li.locator("time").boundingBox(), await li.boundingBox()];
     assert.ok(t.x >= 0 && t.y + t.height > m.y && t.y < m.y + m.height, `the time is beside its message: ${JSON.stringify([t, m])}`);
   }
+  // Others' follow-up time fits the gutter whole ("03:12 AM" was cut to "03:12 A"), clear of the text.
+  const gutter = multi.locator("time");
+  assert.ok(await gutter.evaluate((el) => el.scrollWidth <= el.clientWidth), "the time is cut in the gutter");
+  const [t, text] = [await gutter.boundingBox(), await multi.locator(".text").boundingBox()];
+  assert.ok(t.x + t.width <= text.x, `the time runs into the text: ${JSON.stringify([t, text])}`);
 
   // A right-to-left override in a message reverses neither the rest of its
   // line nor its author: the server closes it at the line's end, and the
@@ -1042,6 +1048,14 @@ scenario("messages live: edit, react, reply with a mention, delete; seen by both
   assert.match(await reply.getAttribute("class"), /\bmention\b/, "a mention of Ana is highlighted for her");
   assert.equal(await reply.locator(".quote").innerText(), "Ana hello world"); // not **world**
   await audit(ana, "a reply with a mention, reactions");
+  // A mention typed whole, not chosen, names her too; an address does not.
+  for (const [text, mentions] of [["mail bo@ana.example", false], ["typed, @ana: not chosen", true]]) {
+    await composer(bo).fill(text);
+    await composer(bo).press("Enter");
+    const typed = message(ana, text);
+    await typed.waitFor();
+    assert.equal(/\bmention\b/.test(await typed.getAttribute("class")), mentions, `${text}: a mention of Ana ${mentions ? "not " : ""}highlighted`);
+  }
   await reply.locator(".quote").click(); // goes to the message it answers
   await ana.waitForFunction(() => document.activeElement?.matches("li.message") && document.activeElement.querySelector(".text")?.textContent === "hello world");
 
@@ -1060,7 +1074,7 @@ scenario("messages live: edit, react, reply with a mention, delete; seen by both
   const cy = await user("Cy", "living");
   for (const page of [bo, cy]) {
     await page.locator("#messages li.message.deleted", { hasText: "Message deleted" }).waitFor();
-    assert.deepEqual(await texts(page), ["Message deleted", "@Ana it works"]);
+    assert.deepEqual(await texts(page), ["Message deleted", "@Ana it works", "mail bo@ana.example", "typed, @ana: not chosen"]);
     assert.equal(await page.locator("#messages .reaction").count(), 0);
     assert.equal(await page.locator("#messages .quote").innerText(), "Ana message deleted");
   }
@@ -1249,6 +1263,7 @@ scenario("a bad room name from a link is flagged on arrival", async () => {
   await page.goto(`${stack.webURL}?room=${encodeURIComponent("bad room!")}`);
   await page.locator("#join-error", { hasText: "letters A–Z, digits" }).waitFor();
   assert.equal(await page.locator("#room").getAttribute("aria-invalid"), "true");
+  assert.equal(await page.locator("#room-hint").innerText(), "Letters, digits, _ and -.", "a guest's hint speaks of signing in");
 });
 
 scenario("offline, members and typing are shown as stale, and Reconnect now is offered", async () => {

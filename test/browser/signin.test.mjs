@@ -179,8 +179,8 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
   await ana.getByLabel("Role").selectOption("moderator");
   await ana.getByRole("button", { name: "Add", exact: true }).click();
   await ana.locator("#roster li", { hasText: boId }).locator(".role", { hasText: "moderator" }).waitFor();
+  assert.equal(await ana.getByLabel("Role").inputValue(), "member", "the role chosen for Bo stays for the next one added");
   await ana.getByLabel("Add someone by user id").fill(cyId);
-  await ana.getByLabel("Role").selectOption("member");
   await ana.getByRole("button", { name: "Add", exact: true }).click();
   await ana.locator("#roster li", { hasText: cyId }).waitFor();
 
@@ -242,6 +242,7 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
   await bo.getByRole("button", { name: "Message", exact: true }).click();
   await online(bo);
   assert.equal(await bo.locator("#room-title").textContent(), "@ana");
+  await bo.locator("#messages li.start", { hasText: "This is the start of your direct messages with ana." }).waitFor();
   await say(bo, "just us two");
   await bo.locator("#messages li.message:not(.pending)", { hasText: "just us two" }).waitFor();
   await ana.reload(); // the room list asks the server for her rooms
@@ -289,6 +290,10 @@ scenario("an invite link lets people in, a ban keeps one out across reconnects a
   await ana.getByRole("button", { name: "Ban from room" }).click();
   await ana.getByRole("button", { name: "Yes, ban" }).click();
   await bo.locator("#problem", { hasText: "ana banned you from this room." }).waitFor();
+  // His page shows nobody there, himself least of all, and the room is off his list.
+  assert.equal(await bo.locator("#members li").count(), 0);
+  assert.equal(await bo.locator("#online-count").textContent(), "");
+  assert.equal(await bo.locator("#room-list a", { hasText: "~club" }).count(), 0);
   await cy.locator("#messages li.notice", { hasText: "ana banned bo from this room." }).waitFor();
   await ana.locator("#roster li", { hasText: "bo" }).locator(".role", { hasText: "banned" }).waitFor();
   for (const url of [`${stack.webURL}?room=~club`, link]) {
@@ -314,6 +319,10 @@ scenario("an invite link lets people in, a ban keeps one out across reconnects a
   await ana.getByRole("button", { name: "Add", exact: true }).click();
   await ana.locator("#notice", { hasText: "dee@example.com is invited" }).waitFor();
   await ana.locator("#invited li", { hasText: "dee@example.com" }).waitFor();
+  // An address without a dotted domain is a typo, said so.
+  await ana.getByLabel("Add someone by user id or e-mail address").fill("not@an");
+  await ana.getByRole("button", { name: "Add", exact: true }).click();
+  await ana.locator("#invite-error", { hasText: "or type their e-mail address" }).waitFor();
   // One invited by mistake is withdrawn.
   await ana.getByLabel("Add someone by user id or e-mail address").fill("zed@example.com");
   await ana.getByRole("button", { name: "Add", exact: true }).click();
