@@ -6,7 +6,7 @@
 // through the page's ChatClient and knows the page only through the hooks
 // given to setupAccess; every user string reaches the DOM as text.
 
-import { clockTime } from "./render.js";
+import { whenText } from "./render.js";
 import { load } from "./rooms.js";
 
 const $ = (id) => document.getElementById(id);
@@ -268,7 +268,7 @@ export function onInviteLink({ room, token, expiresAt }) {
   url.searchParams.set("room", room);
   url.searchParams.set("invite", token);
   $("link-url").value = url.href;
-  $("link-expires").textContent = `Anyone signed in who opens it before ${new Date(expiresAt).toLocaleString()} joins as a member.`;
+  $("link-expires").textContent = `Anyone signed in who opens it before ${time(expiresAt)} joins as a member.`;
   $("invite-link").hidden = false;
   $("link-url").select();
 }
@@ -281,6 +281,7 @@ export function onAudit({ entries, next }) {
   const list = $("audit-list");
   list.hidden = false;
   list.querySelector("li.more")?.remove();
+  if (!auditMore) setTimeout(() => list.scrollIntoView({ block: "nearest" })); // shown where it opens, at the foot of the side panel
   if (entries.length === 0 && !auditMore) {
     const li = document.createElement("li");
     li.textContent = "Nothing yet.";
@@ -293,11 +294,11 @@ export function onAudit({ entries, next }) {
       invite: e.email ? `invited ${e.email}${asModerator(e.role)}` : e.by === e.userId ? "joined with an invite link" : e.role === "moderator" ? `made ${nameOf(e.userId)} a moderator` : `added ${nameOf(e.userId)}`,
       remove: e.email ? `withdrew the invitation of ${e.email}` : `removed ${nameOf(e.userId)}`,
       ban: e.role === "banned" ? `banned ${nameOf(e.userId)}` : `lifted the ban on ${nameOf(e.userId)}`,
-      "invite-link": `made an invite link, open until ${new Date(e.until).toLocaleString()}`,
+      "invite-link": `made an invite link, open until ${time(e.until)}`,
       mute: e.until ? `muted ${nameOf(e.userId)} until ${time(e.until)}` : `let ${nameOf(e.userId)} speak`,
       delete: `removed a message of ${nameOf(e.userId)}`,
     }[e.action] || e.action;
-    li.textContent = `${nameOf(e.by)} ${what} · ${new Date(e.at).toLocaleString()}`;
+    li.textContent = `${nameOf(e.by)} ${what} · ${time(e.at)}`;
     return li;
   });
   if (auditMore) list.append(...items);
@@ -322,7 +323,7 @@ function nameOf(userId) {
   return m?.name || hooks.name(userId) || userId;
 }
 
-const time = (iso) => clockTime(new Date(iso));
+const time = (iso) => whenText(new Date(iso));
 
 /** What the user may do to member m (their userId): the actions of their menu. */
 function actionsFor(userId, m) {

@@ -5,7 +5,7 @@ import config from "./config.js";
 import { ChatClient, newKey } from "./client.js";
 import { SignIn } from "./signin.js";
 import { actionsButton, composerDraft, composing, endCompose, mentionsIn, namesWithAt, noteMyReaction, reactedByMe, resetActions, resumeReply, setEditWindow, setupActions } from "./actions.js";
-import { messageItem, plainText, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime } from "./render.js";
+import { messageItem, plainText, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime, whenText } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { forgetRoom, noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
 import { authorActions, describeAccess, dmOf, dmRoom, forgetAccess, forgetMine, isDM, isPrivate, moderate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
@@ -67,7 +67,9 @@ setupAccess({
   client: () => client,
   me: () => me,
   signedIn: () => !!signin,
-  name: (userId) => members.get(userId) || [...authors].find(([, ids]) => ids.has(userId))?.[0] || "",
+  // Online, an author of a message shown, or the other person of direct
+  // messages (named when they were opened) before they first come.
+  name: (userId) => members.get(userId) || [...authors].find(([, ids]) => ids.has(userId))?.[0] || (dmOf(room)?.peer === userId ? dmOf(room).name : ""),
   openDM,
   notice: (text) => showNotice(text),
   noticeAt: (e) => accessNotice(e),
@@ -612,9 +614,16 @@ function showNotice(text) {
   flash($("notice"), text);
 }
 
-function showProblem({ code, message }) {
-  const lead = PROBLEM_TEXT[code];
+function showProblem(f) {
+  const lead = PROBLEM_TEXT[f.code];
+  const message = inWords(f);
   flash($("problem"), lead ? (lead.endsWith(":") ? `${lead} ${message}` : lead) : message);
+}
+
+/** An error frame's message, with a time in it said as the page says times. */
+function inWords({ code, message, retryAfterMs }) {
+  if (code === "muted" && retryAfterMs > 0) return `A moderator has muted you in this room until ${whenText(new Date(Date.now() + retryAfterMs))}.`;
+  return message;
 }
 
 /** Shows text in el for 8 s (a newer text starts the 8 s again). */
@@ -1042,10 +1051,10 @@ function notSent(li, why, code = "") {
 }
 
 /** The server refused a message for good (it would fail again unchanged, or its connection is gone). */
-function onFailed({ clientId, code, message }) {
-  const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(clientId)}"]`);
-  if (li) notSent(li, message || "the server refused it.", code);
-  else showProblem({ code, message }); // an edit, a delete or a reaction
+function onFailed(f) {
+  const li = $("messages").querySelector(`li[data-client-id="${CSS.escape(f.clientId)}"]`);
+  if (li) notSent(li, inWords(f) || "the server refused it.", f.code);
+  else showProblem(f); // an edit, a delete or a reaction
 }
 
 /** An access change (a member added, removed, muted, banned) as a notice at its place in the room's order. */

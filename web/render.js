@@ -253,6 +253,10 @@ export function setReactions(li, reactions, mine) {
 /** A time of day as the page shows it: hours and minutes, in the reader's locale. */
 export const clockTime = (d) => d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 
+/** A moment as the page says it: its time of day when today, else its date and time too (the reader's locale). */
+export const whenText = (d, now = new Date()) =>
+  d.toDateString() === now.toDateString() ? clockTime(d) : d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+
 export function setTime(el, sentAt) {
   if (!sentAt) return; // not sent yet: the message's status line says how it goes
   const d = new Date(sentAt);

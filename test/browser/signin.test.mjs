@@ -209,7 +209,16 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
   await ana.getByRole("button", { name: "Mute for 1 hour" }).click();
   await cy.locator("#roster li", { hasText: "cy (you)" }).locator(".role", { hasText: "muted until" }).waitFor();
   await say(cy, "can I talk?");
-  await cy.locator("#messages li.message", { hasText: "can I talk?" }).locator("text=Not sent").waitFor({ timeout: 30000 });
+  const refusedTalk = cy.locator("#messages li.message", { hasText: "can I talk?" });
+  await refusedTalk.locator("text=Not sent").waitFor({ timeout: 30000 });
+  // Until when, said as the page says times (the reader's clock), not in UTC.
+  const status = await refusedTalk.locator(".status").textContent();
+  const untils = await cy.evaluate(() => [0, 60000].map((early) => {
+    const d = new Date(Date.now() + 3600000 - early);
+    return d.toDateString() === new Date().toDateString() ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+      : d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }); // past midnight: with its date
+  }));
+  assert.ok(untils.some((t) => status.includes(`muted you in this room until ${t}.`)) && !status.includes("UTC"), `${status} (want until ${untils.join(" or ")})`);
   await ana.locator("#roster [aria-label='Actions for cy']").click();
   await ana.getByRole("button", { name: "Let speak" }).click();
   await cy.locator("#roster li", { hasText: "cy (you)" }).locator(".role.muted").waitFor({ state: "detached" });
@@ -243,6 +252,8 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
   await online(bo);
   assert.equal(await bo.locator("#room-title").textContent(), "@ana");
   await bo.locator("#messages li.start", { hasText: "This is the start of your direct messages with ana." }).waitFor();
+  // Ana, not there yet, is listed by her name, not her id.
+  await bo.locator("#roster li .who", { hasText: /^ana$/ }).waitFor();
   await say(bo, "just us two");
   await bo.locator("#messages li.message:not(.pending)", { hasText: "just us two" }).waitFor();
   await ana.reload(); // the room list asks the server for her rooms
