@@ -1079,19 +1079,29 @@ function renameNotices() {
   });
 }
 
-// A guest who renames themselves leaves and comes back under the new
-// name: one notice says so ("Ana is now Ana Lima") in place of the leave.
-const RENAME_WITHIN_MS = 30000;
-const recentLeaves = new Map(); // userId → {li, name, at}: leave notices of the last RENAME_WITHIN_MS
+// Someone who leaves and is back within RETURN_WITHIN_MS reloaded or
+// renamed themselves: a reload leaves no notice, a rename one ("Ana is
+// now Ana Lima") in place of the leave.
+const RETURN_WITHIN_MS = 30000;
+const recentLeaves = new Map(); // userId → {li, name, at}: leave notices of the last RETURN_WITHIN_MS
 
-function onPresence({ type, userId, name, sentAt }) {
+function onPresence({ type, userId, name, was, sentAt }) {
   if (type === "join") onJoined(userId);
+  // The user's own comings and goings are no news to them: a leave of
+  // theirs that a new connection hears is their last connection's (a
+  // rename, a reload), and they are here.
+  if (userId === me.userId) return;
+  if (type === "rename") { // their new connection came before the old one went
+    appendKeepingScroll(() => insertLast(noticeItem(`${label(userId, was)} is now ${label(userId, name)}`, sentAt)));
+    return;
+  }
   const now = Date.now();
-  for (const [id, l] of recentLeaves) if (now - l.at >= RENAME_WITHIN_MS) recentLeaves.delete(id);
+  for (const [id, l] of recentLeaves) if (now - l.at >= RETURN_WITHIN_MS) recentLeaves.delete(id);
   const left = recentLeaves.get(userId);
   recentLeaves.delete(userId);
-  if (type === "join" && left && left.name !== name && left.li.isConnected) {
-    left.li.querySelector(".what").textContent = `${label(userId, left.name)} is now ${label(userId, name)}`;
+  if (type === "join" && left?.li.isConnected) {
+    if (left.name === name) quietly(() => left.li.remove());
+    else left.li.querySelector(".what").textContent = `${label(userId, left.name)} is now ${label(userId, name)}`;
     return;
   }
   const li = noticeItem(`${label(userId, name)} ${type === "join" ? "joined" : "left"}`, sentAt);

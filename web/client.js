@@ -19,7 +19,7 @@
 //   members  {members: [{userId, name}]}                     (online users, by name)
 //   message  {id, seq, room, userId, name, text, sentAt}     (live or fetched; once per seq)
 //   ack      {clientId, id, seq, userId, sentAt}
-//   presence {type: "join" | "leave", userId, name, version, pseq, sentAt}  (only events that change something, live or fetched)
+//   presence {type: "join" | "leave" | "rename", userId, name, was?, version, pseq, sentAt}  (only events that change something, live or fetched; rename: a join under a new name while online, was the name before)
 //   typing   {userId, name}
 //   change   {type: "edit" | "delete" | "reaction", seq, target, userId, name, emoji?, removed?, state?}
 //            (state: the changed message as it is after it, with its version; live or fetched)
@@ -542,8 +542,14 @@ export class ChatClient extends EventTarget {
 
   /** Applies a join or leave, live or fetched, and notes its number. */
   applyEvent(f) {
+    const was = this.presence.get(f.userId)?.name;
     const change = this.applyPresence(f.userId, f.name, f.type === "join", f.version, f.pseq);
-    if (change === "moved") this.emit("presence", f);
+    // Told once the connection's first sync came: one heard before it is
+    // older than what the page will show (the user's own last connection
+    // leaving, as they rename or reload, among them).
+    const told = this.last !== null;
+    if (told && change === "moved") this.emit("presence", f);
+    if (told && change === "renamed") this.emit("presence", { ...f, type: "rename", was });
     if (change) this.emitMembers();
     if (f.pseq > this.pLast) {
       this.pSeen.add(f.pseq);
