@@ -194,6 +194,10 @@ export function onJoined(userId) {
   hooks.client()?.manage({ action: "roster" });
 }
 
+/** The private room's members the roster names, online or not: whom @ may suggest too. */
+export const rosterPeople = () =>
+  [...roster].filter(([, m]) => m.role !== "banned").map(([userId, m]) => [userId, m.name || hooks.name(userId)]).filter(([, name]) => name);
+
 /** Whether the user may remove others' messages here. */
 export const moderates = () => role === "owner" || role === "moderator";
 

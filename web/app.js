@@ -8,7 +8,7 @@ import { actionsButton, composerDraft, composing, endCompose, mentionsIn, namesW
 import { messageItem, plainText, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime, whenText } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { forgetRoom, noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
-import { authorActions, describeAccess, dmOf, dmRoom, forgetAccess, forgetMine, isDM, isPrivate, moderate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
+import { authorActions, describeAccess, dmOf, dmRoom, forgetAccess, forgetMine, isDM, isPrivate, moderate, moderates, myRooms, noteDM, noteMine, onAccess, onAudit, keepingMenu, onInviteLink, onJoined, onRole, onRoster, personMenu, rosterPeople, staffActions, renderRoster, resetAccess, roomLabel, setupAccess } from "./access.js";
 import { DEFAULT_ROOM, MAX_TEXT_CHARS, length, nameError, roomError } from "./rules.js";
 
 const $ = (id) => document.getElementById(id);
@@ -51,10 +51,11 @@ const authors = new Map(); // name → Set of userIds
 setupActions({
   client: () => client,
   me: () => me,
-  // Whom @ suggests: the members online and the authors of the messages
-  // shown, each with the label that tells same-named people apart.
+  // Whom @ suggests: a private room's members, the members online and the
+  // authors of the messages shown, each with the label that tells
+  // same-named people apart.
   people: () => {
-    const all = new Map([...authors].flatMap(([name, ids]) => [...ids].map((id) => [id, name])));
+    const all = new Map([...rosterPeople(), ...[...authors].flatMap(([name, ids]) => [...ids].map((id) => [id, name]))]);
     for (const [id, name] of members) all.set(id, name);
     return [...all].map(([userId, name]) => ({ userId, name, label: label(userId, name) }));
   },
@@ -295,12 +296,14 @@ function watchRefusal(c, isPrivateRoom) {
  */
 function refused(text) {
   $("problem").textContent = text; // stays: nothing will change it
-  if (room !== DEFAULT_ROOM) {
+  // Back to the room the user came from (the latest other one), else the default.
+  const previous = recentRooms().find((r) => roomKey(r) !== roomKey(room)) || DEFAULT_ROOM;
+  if (roomKey(previous) !== roomKey(room)) {
     const back = document.createElement("button");
     back.type = "button";
     back.className = "secondary";
-    back.textContent = `Go to #${DEFAULT_ROOM}`;
-    back.addEventListener("click", () => switchRoom(DEFAULT_ROOM, "push"));
+    back.textContent = `Go to ${roomLabel(previous)}`;
+    back.addEventListener("click", () => switchRoom(previous, "push"));
     $("problem").append(" ", back);
   }
   $("text").disabled = true;

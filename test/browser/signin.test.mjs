@@ -173,6 +173,7 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
   await cy.getByLabel("Go to room").fill("~team");
   await cy.getByLabel("Go to room").press("Enter");
   await cy.locator("#problem", { hasText: "you are not one of its members" }).waitFor({ timeout: 30000 });
+  await cy.locator("#problem").getByRole("button", { name: "Go to #lobby" }).waitFor(); // back where she came from
 
   await ana.locator("#roster li", { hasText: "ana (you)" }).locator(".role", { hasText: "owner" }).waitFor();
   await ana.getByLabel("Add someone by user id").fill(boId);
@@ -252,8 +253,11 @@ scenario("a private room's people: added by user id, a moderator's removal seen 
   await online(bo);
   assert.equal(await bo.locator("#room-title").textContent(), "@ana");
   await bo.locator("#messages li.start", { hasText: "This is the start of your direct messages with ana." }).waitFor();
-  // Ana, not there yet, is listed by her name, not her id.
+  // Ana, not there yet, is listed by her name, not her id, and @ suggests her.
   await bo.locator("#roster li .who", { hasText: /^ana$/ }).waitFor();
+  await bo.getByLabel("Message", { exact: true }).pressSequentially("@an");
+  await bo.getByRole("option", { name: "ana" }).waitFor();
+  await bo.getByLabel("Message", { exact: true }).fill("");
   await say(bo, "just us two");
   await bo.locator("#messages li.message:not(.pending)", { hasText: "just us two" }).waitFor();
   await ana.reload(); // the room list asks the server for her rooms
