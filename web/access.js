@@ -195,8 +195,7 @@ export function onJoined(userId) {
 }
 
 /** The private room's members the roster names, online or not: whom @ may suggest too. */
-export const rosterPeople = () =>
-  [...roster].filter(([, m]) => m.role !== "banned").map(([userId, m]) => [userId, m.name || hooks.name(userId)]).filter(([, name]) => name);
+export const rosterPeople = () => [...roster.keys()].filter((id) => roster.get(id).role !== "banned").map((id) => [id, nameOf(id)]).filter(([id, name]) => name !== id);
 
 /** Whether the user may remove others' messages here. */
 export const moderates = () => role === "owner" || role === "moderator";

@@ -49,25 +49,34 @@ export const composing = () => mode || {};
 
 /** The user ids the text mentions: chosen from the suggestions, or typed. */
 export function mentionsIn(text) {
-  const ids = new Set([...mentioned].filter(([, name]) => text.includes(`@${name}`)).map(([id]) => id));
-  // Typed, not chosen: @ and a name known here that only one person has,
-  // as a whole word, longest names first ("@Ana Lima" is not "@Ana").
+  const me = hooks.me().userId;
+  const chosen = [...mentioned].filter(([, name]) => namedAt(text.toLowerCase(), name.toLowerCase()).length > 0).map(([id]) => id);
+  return [...new Set([...chosen, ...typedMentions(text)])].filter((id) => id !== me).slice(0, MAX_MENTIONS);
+}
+
+/**
+ * The user ids text names with @ as typed: a name known here (hooks.people)
+ * that only one person has, as a whole word, longest names first ("@Ana
+ * Lima" is not "@Ana"). The sender's page sends them; a page reading a
+ * message from a client that said none finds them the same way.
+ */
+export function typedMentions(text) {
   const byName = new Map(); // lower-case name → its one userId, or null when several share it
   for (const p of hooks.people()) {
     const k = p.name.toLowerCase();
-    byName.set(k, byName.has(k) && byName.get(k) !== p.userId ? null : p.userId);
+    if (k) byName.set(k, byName.has(k) && byName.get(k) !== p.userId ? null : p.userId);
   }
+  const ids = [];
   let rest = text.toLowerCase();
   for (const name of [...byName.keys()].sort((a, b) => b.length - a.length)) {
     const found = namedAt(rest, name);
     for (const i of found) rest = rest.slice(0, i) + " ".repeat(name.length + 1) + rest.slice(i + name.length + 1); // taken by this name
-    const id = byName.get(name);
-    if (found.length > 0 && id && id !== hooks.me().userId) ids.add(id);
+    if (found.length > 0 && byName.get(name)) ids.push(byName.get(name));
   }
-  return [...ids].slice(0, MAX_MENTIONS);
+  return ids;
 }
 
-const WORD = /[\p{L}\p{N}_]/u;
+const WORD = /[\p{L}\p{M}\p{N}_]/u;
 
 /** Where (indexes) @ and name stand in text as a whole word ("bo@ana.example" does not name ana); both lower case. */
 function namedAt(text, name) {
@@ -78,9 +87,6 @@ function namedAt(text, name) {
   }
   return found;
 }
-
-/** Whether text names name with @, as a whole word, in any case. */
-export const namesWithAt = (text, name) => name !== "" && namedAt(text.toLowerCase(), name.toLowerCase()).length > 0;
 
 /** Leaves reply or edit mode; forgets the mentions chosen. */
 export function endCompose() {

@@ -4,7 +4,7 @@
 import config from "./config.js";
 import { ChatClient, newKey } from "./client.js";
 import { SignIn } from "./signin.js";
-import { actionsButton, composerDraft, composing, endCompose, mentionsIn, namesWithAt, noteMyReaction, reactedByMe, resetActions, resumeReply, setEditWindow, setupActions } from "./actions.js";
+import { actionsButton, composerDraft, composing, endCompose, mentionsIn, noteMyReaction, typedMentions, reactedByMe, resetActions, resumeReply, setEditWindow, setupActions } from "./actions.js";
 import { messageItem, plainText, quoteButton, relayout, setEdited, setQuote, setReactions, setText, setTime, whenText } from "./render.js";
 import { forgetKept, keep, takeKept } from "./kept.js";
 import { forgetRoom, noteSeen, recentRooms, rememberRoom, renderRooms, roomKey, seenSeq } from "./rooms.js";
@@ -90,6 +90,12 @@ const MARK_CHARS = 12;
 let large = false;
 let membersCursor = "";
 const typers = new Map(); // userId → {name, timer}
+// Someone who leaves and is back within RETURN_WITHIN_MS reloaded or
+// renamed themselves: a reload leaves no notice, a rename one ("Ana is
+// now Ana Lima") in place of the leave.
+const RETURN_WITHIN_MS = 30000;
+const recentLeaves = new Map(); // userId → {li, name, at}: leave notices of the last RETURN_WITHIN_MS
+let cameFrom = ""; // the room before this one, for a way back if this one refuses
 let hasOlder = false; // whether history older than the first message shown exists
 let unread = 0; // messages that arrived while the tab was hidden
 let unreadMentions = 0; // of them, those that mention the user
@@ -228,6 +234,7 @@ function join(name, r, how = "replace") {
   me = { userId: "", name };
   authors.clear();
   earlyStates.clear();
+  recentLeaves.clear();
   clearPeople();
   showAlertSettings();
   storedRoom = "";
@@ -296,8 +303,8 @@ function watchRefusal(c, isPrivateRoom) {
  */
 function refused(text) {
   $("problem").textContent = text; // stays: nothing will change it
-  // Back to the room the user came from (the latest other one), else the default.
-  const previous = recentRooms().find((r) => roomKey(r) !== roomKey(room)) || DEFAULT_ROOM;
+  // Back to the room the user came from, if still listed, else the default.
+  const previous = listedRooms().find((r) => roomKey(r) === roomKey(cameFrom)) || DEFAULT_ROOM;
   if (roomKey(previous) !== roomKey(room)) {
     const back = document.createElement("button");
     back.type = "button";
@@ -313,6 +320,7 @@ function refused(text) {
   forgetMine(room);
   showRooms();
   clearPeople(); // nobody is shown here any more, the user least of all
+  resetAccess(false); // nor its roster
 }
 
 /** Shows nobody online or typing (a room left, or that will not have the user). */
@@ -473,6 +481,7 @@ $("room-form").addEventListener("submit", (e) => {
 /** Goes to room r (how: as join's), unless it is the room shown. */
 function switchRoom(r, how) {
   if (r === room) return;
+  cameFrom = room;
   leave();
   join(me.name, r, how);
 }
@@ -1082,11 +1091,6 @@ function renameNotices() {
   });
 }
 
-// Someone who leaves and is back within RETURN_WITHIN_MS reloaded or
-// renamed themselves: a reload leaves no notice, a rename one ("Ana is
-// now Ana Lima") in place of the leave.
-const RETURN_WITHIN_MS = 30000;
-const recentLeaves = new Map(); // userId → {li, name, at}: leave notices of the last RETURN_WITHIN_MS
 
 function onPresence({ type, userId, name, was, sentAt }) {
   if (type === "join") onJoined(userId);
@@ -1103,7 +1107,10 @@ function onPresence({ type, userId, name, was, sentAt }) {
   const left = recentLeaves.get(userId);
   recentLeaves.delete(userId);
   if (type === "join" && left?.li.isConnected) {
-    if (left.name === name) quietly(() => left.li.remove());
+    if (left.name === name) quietly(() => {
+      left.li.remove();
+      relayout($("messages")); // the messages it stood between may group again
+    });
     else left.li.querySelector(".what").textContent = `${label(userId, left.name)} is now ${label(userId, name)}`;
     return;
   }
@@ -1233,9 +1240,9 @@ function startAudio() {
 }
 $("mute-room").addEventListener("change", () => setAlertSetting(`mute.${roomKey(room)}`, $("mute-room").checked));
 
-/** Whether m mentions the user: by user id, or (from a client that does not say) by "@name" in its text, as a whole word. */
+/** Whether m mentions the user: by user id, or (from a client that does not say) by "@name" in its text, found as a sender finds it. */
 function mentionsMe(m) {
-  return m.mentions ? m.mentions.includes(me.userId) : namesWithAt(m.text, me.name);
+  return (m.mentions || typedMentions(m.text)).includes(me.userId);
 }
 
 /** Alerts of a live message: one that mentions the user or comes while the tab is hidden, never their own, never in a muted room. */

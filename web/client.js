@@ -114,6 +114,7 @@ export class ChatClient extends EventTarget {
     // by one that did.
     this.gapWait = GAP_WAIT_MS;
     this.presence = new Map(); // userId → {online, version, name}
+    this.early = []; // presence events heard before the first sync (tellEarly)
     // Presence events are numbered per room: every one up to pLast is applied
     // (or shown by a sync), pSeen holds those above it, pHighest is the room's.
     this.pLast = 0;
@@ -544,17 +545,26 @@ export class ChatClient extends EventTarget {
   applyEvent(f) {
     const was = this.presence.get(f.userId)?.name;
     const change = this.applyPresence(f.userId, f.name, f.type === "join", f.version, f.pseq);
-    // Told once the connection's first sync came: one heard before it is
-    // older than what the page will show (the user's own last connection
-    // leaving, as they rename or reload, among them).
-    const told = this.last !== null;
-    if (told && change === "moved") this.emit("presence", f);
-    if (told && change === "renamed") this.emit("presence", { ...f, type: "rename", was });
+    const e = change === "moved" ? f : change === "renamed" && f.type === "join" ? { ...f, type: "rename", was } : null;
+    // Heard before the client's first sync: held, and told after it only
+    // if the sync's read came before it (the user's own last connection
+    // leaving, as they rename or reload, came before, and is no news).
+    if (e && this.last === null) this.early.push(e);
+    else if (e) this.emit("presence", e);
     if (change) this.emitMembers();
     if (f.pseq > this.pLast) {
       this.pSeen.add(f.pseq);
       if (f.pseq > this.pHighest) this.pHighest = f.pseq;
     }
+  }
+
+  /** Tells the presence events held until the first sync that it did not reflect: numbered after its read (pseq), and still so. */
+  tellEarly(pseq) {
+    for (const e of this.early) {
+      const p = this.presence.get(e.userId);
+      if ((e.pseq || Infinity) > pseq && p && p.online === (e.type !== "leave")) this.emit("presence", e);
+    }
+    this.early = [];
   }
 
   /**
@@ -853,6 +863,7 @@ export class ChatClient extends EventTarget {
       const pseq = f.pseq || 0; // the sync shows every presence event up to it
       if (pseq > this.pLast) this.pLast = pseq;
       if (pseq > this.pHighest) this.pHighest = pseq;
+      if (first) this.tellEarly(pseq);
     }
     for (const m of f.messages) this.hold(m);
     for (const c of f.changes || []) {

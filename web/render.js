@@ -255,7 +255,7 @@ export const clockTime = (d) => d.toLocaleTimeString([], { hour: "2-digit", minu
 
 /** A moment as the page says it: its time of day when today, else its date and time too (the reader's locale). */
 export const whenText = (d, now = new Date()) =>
-  d.toDateString() === now.toDateString() ? clockTime(d) : d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  d.toDateString() === now.toDateString() ? clockTime(d) : `${d.toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" })}, ${clockTime(d)}`;
 
 export function setTime(el, sentAt) {
   if (!sentAt) return; // not sent yet: the message's status line says how it goes
