@@ -1091,6 +1091,8 @@ function renameNotices() {
   });
 }
 
+/** "Ana is now Ana Lima": a rename, as a notice says it. */
+const renamed = (userId, was, name) => `${label(userId, was)} is now ${label(userId, name)}`;
 
 function onPresence({ type, userId, name, was, sentAt }) {
   if (type === "join") onJoined(userId);
@@ -1099,7 +1101,7 @@ function onPresence({ type, userId, name, was, sentAt }) {
   // rename, a reload), and they are here.
   if (userId === me.userId) return;
   if (type === "rename") { // their new connection came before the old one went
-    appendKeepingScroll(() => insertLast(noticeItem(`${label(userId, was)} is now ${label(userId, name)}`, sentAt)));
+    appendKeepingScroll(() => insertLast(noticeItem(renamed(userId, was, name), sentAt)));
     return;
   }
   const now = Date.now();
@@ -1111,7 +1113,7 @@ function onPresence({ type, userId, name, was, sentAt }) {
       left.li.remove();
       relayout($("messages")); // the messages it stood between may group again
     });
-    else left.li.querySelector(".what").textContent = `${label(userId, left.name)} is now ${label(userId, name)}`;
+    else left.li.querySelector(".what").textContent = renamed(userId, left.name, name);
     return;
   }
   const li = noticeItem(`${label(userId, name)} ${type === "join" ? "joined" : "left"}`, sentAt);

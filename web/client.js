@@ -286,12 +286,13 @@ export class ChatClient extends EventTarget {
     clearTimeout(this.pumpTimer);
     this.waveTimer = this.pumpTimer = null;
     this.window = MAX_WINDOW; // numbered frames unanswered at once
-    // After a refusal, one frame per pace ms, not before nextSend (the window
-    // alone cannot bring a client below one frame per round trip). Each wave
-    // doubles it; each ack takes a sixteenth off (halved in about 11 acks: a
-    // quarter found the refusing rate again every third frame), down to
-    // paceFloor, the shortest wait a rate_limited told; both end when
-    // nothing is pending.
+    // After a refusal, one frame per max(pace, paceFloor) ms, not before
+    // nextSend (the window alone cannot bring a client below one frame per
+    // round trip). Each wave doubles pace; each ack takes a sixteenth off it
+    // (halved in about 11 acks: a quarter found the refusing rate again
+    // every third frame). paceFloor is the shortest wait a rate_limited
+    // told (a longer one is a frame's place in the line, not the rate).
+    // Both end when nothing is pending.
     this.pace = 0;
     this.paceFloor = 0;
     this.nextSend = 0;
@@ -392,9 +393,10 @@ export class ChatClient extends EventTarget {
     for (const [clientId, p] of this.pending) {
       if (p.sent) continue;
       if (p.due > now) return this.pumpAt(p.due);
-      if (this.pace && this.nextSend > now) return this.pumpAt(this.nextSend);
+      const pace = Math.max(this.pace, this.paceFloor);
+      if (pace && this.nextSend > now) return this.pumpAt(this.nextSend);
       if (unanswered >= this.window) return;
-      this.nextSend = now + this.pace;
+      this.nextSend = now + pace;
       if (!p.frame) p.frame = ++this.frame;
       p.sent = true;
       p.sentAt = now;
@@ -799,7 +801,6 @@ export class ChatClient extends EventTarget {
       const wait = f.retryAfterMs || 1000;
       if (this.sendAgain(f, Date.now() + wait)) {
         if (!this.paceFloor || wait < this.paceFloor) this.paceFloor = wait;
-        this.pace = Math.max(this.pace, this.paceFloor);
         this.pump();
       }
       this.emit("problem", f);
@@ -931,7 +932,7 @@ export class ChatClient extends EventTarget {
     if (!this.pending.delete(f.clientId)) return; // an ack for a retry already acknowledged
     this.window = Math.min(2 * this.window, MAX_WINDOW);
     this.waves = 0;
-    this.pace = Math.max(this.pace - this.pace / PACE_EASE, this.paceFloor);
+    this.pace -= this.pace / PACE_EASE;
     if (!this.pending.size) this.pace = this.paceFloor = 0;
     this.emit("ack", f);
     // A message is held from its ack; a change by its event (to its author

@@ -92,11 +92,12 @@ type Client struct {
 	// shrinks to 1 when the server or the gateway refuses, and doubles
 	// with each ack up to maxWindow.
 	window int
-	// After a refusal, frames go one per pace, not before nextSend (a
-	// rate: the window alone cannot bring a client below one frame per
-	// round trip). Each resend wave doubles it; each ack takes 1/paceEase
-	// off, down to paceFloor, the shortest wait a rate_limited told (the
-	// user's bucket refills one token per that); both end when nothing is
+	// After a refusal, frames go one per max(pace, paceFloor), not before
+	// nextSend (a rate: the window alone cannot bring a client below one
+	// frame per round trip). Each resend wave doubles pace; each ack takes
+	// 1/paceEase off it. paceFloor is the shortest wait a rate_limited told
+	// (the user's bucket refills one token per that; a longer wait is a
+	// frame's place in the line, not the rate). Both end when nothing is
 	// pending.
 	pace, paceFloor time.Duration
 	nextSend        time.Time
@@ -602,13 +603,13 @@ func (c *Client) pump() {
 		case o.due.After(now):
 			c.pumpAt(o.due)
 			return
-		case c.pace > 0 && c.nextSend.After(now):
+		case max(c.pace, c.paceFloor) > 0 && c.nextSend.After(now):
 			c.pumpAt(c.nextSend)
 			return
 		case unanswered >= c.window:
 			return
 		}
-		c.nextSend = now.Add(c.pace)
+		c.nextSend = now.Add(max(c.pace, c.paceFloor))
 		if o.frame == 0 {
 			c.frame++
 			o.frame = c.frame
@@ -726,7 +727,7 @@ func (c *Client) receive(data []byte, at time.Time) {
 		o := c.pending[i]
 		c.pending = slices.Delete(c.pending, i, i+1)
 		c.window, c.waves = min(2*c.window, maxWindow), 0
-		c.pace = max(c.pace-c.pace/paceEase, c.paceFloor)
+		c.pace -= c.pace / paceEase
 		if len(c.pending) == 0 {
 			c.pace, c.paceFloor = 0, 0
 		}
@@ -798,7 +799,6 @@ func (c *Client) onError(f inbound) {
 			if wait > 0 && (c.paceFloor == 0 || wait < c.paceFloor) {
 				c.paceFloor = wait
 			}
-			c.pace = max(c.pace, c.paceFloor)
 			c.pump()
 		}
 	case f.Code == chat.CodeRateLimited || f.Code == chat.CodeInternal && !chat.Writes(f.Action):
