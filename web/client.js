@@ -40,7 +40,10 @@ const GATEWAY_THROTTLED = "Too Many Requests"; // API Gateway's refusal of a fra
 const ANSWER_TIMEOUT_MS = 30000; // a frame unanswered this long counts as lost
 const PACE_MIN_MS = 100; // the pace a resend wave sets: doubled from here, at most PACE_MAX_MS
 const PACE_MAX_MS = 2000;
-const PACE_EASE = 16; // each ack takes 1/PACE_EASE off the pace
+// Each ack takes 1/PACE_EASE off the pace, or adds RATE_STEP frames a
+// second to the rate it makes, whichever eases more (internal/chatclient).
+const PACE_EASE = 16;
+const RATE_STEP = 0.25;
 // A socket can stay open and carry nothing (a laptop asleep, a Wi-Fi
 // hand-over, a proxy that stalls): a frame that wants an answer and hears
 // nothing for ANSWER_WAIT_MS is followed by a ping, and a socket silent for
@@ -288,9 +291,8 @@ export class ChatClient extends EventTarget {
     this.window = MAX_WINDOW; // numbered frames unanswered at once
     // After a refusal, one frame per max(pace, paceFloor) ms, not before
     // nextSend (the window alone cannot bring a client below one frame per
-    // round trip). Each wave doubles pace; each ack takes a sixteenth off it
-    // (halved in about 11 acks: a quarter found the refusing rate again
-    // every third frame). paceFloor is the shortest wait a rate_limited
+    // round trip). Each wave doubles pace; each ack eases it (PACE_EASE,
+    // RATE_STEP). paceFloor is the shortest wait a rate_limited
     // told (a longer one is a frame's place in the line, not the rate).
     // Both end when nothing is pending.
     this.pace = 0;
@@ -932,7 +934,7 @@ export class ChatClient extends EventTarget {
     if (!this.pending.delete(f.clientId)) return; // an ack for a retry already acknowledged
     this.window = Math.min(2 * this.window, MAX_WINDOW);
     this.waves = 0;
-    this.pace -= this.pace / PACE_EASE;
+    this.pace = Math.min(this.pace - this.pace / PACE_EASE, this.pace / (1 + (RATE_STEP * this.pace) / 1000));
     if (!this.pending.size) this.pace = this.paceFloor = 0;
     this.emit("ack", f);
     // A message is held from its ack; a change by its event (to its author

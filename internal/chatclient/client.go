@@ -94,8 +94,8 @@ type Client struct {
 	window int
 	// After a refusal, frames go one per max(pace, paceFloor), not before
 	// nextSend (a rate: the window alone cannot bring a client below one
-	// frame per round trip). Each resend wave doubles pace; each ack takes
-	// 1/paceEase off it. paceFloor is the shortest wait a rate_limited told
+	// frame per round trip). Each resend wave doubles pace; each ack eases
+	// it (eased). paceFloor is the shortest wait a rate_limited told
 	// (the user's bucket refills one token per that; a longer wait is a
 	// frame's place in the line, not the rate). Both end when nothing is
 	// pending.
@@ -169,16 +169,26 @@ const (
 	askAgainAfter = 5 * time.Second
 	// minPace and maxPace bound the pace a resend wave sets.
 	minPace, maxPace = 100 * time.Millisecond, 2 * time.Second
-	// paceEase: each ack takes 1/paceEase off the pace, which halves in
-	// about 11 acks. A quarter (2.4 acks) found the refusing rate again
-	// every third frame: under a stage throttle, about one refusal per
-	// message (docs/benchmarks.md §16).
+	// paceEase and rateStep: each ack takes 1/paceEase off the pace, or
+	// adds rateStep frames a second to the rate it makes, whichever eases
+	// more (the latter above about 270 ms). A sixteenth alone halves the
+	// pace in about 11 acks, and a quarter (2.4 acks) found the refusing
+	// rate again every third frame, about one refusal per message; but a
+	// sixteenth alone is slow to leave a long pace, where acks are rare
+	// (docs/benchmarks.md §16).
 	paceEase = 16
+	rateStep = 0.25
 	// answerTimeout is how long a new-message frame may go unanswered
 	// before it counts as lost (its answer can be lost like any post) and
 	// a resend wave comes: longer than API Gateway waits for a function.
 	answerTimeout = 30 * time.Second
 )
+
+// eased is the pace after an ack (paceEase, rateStep).
+func eased(pace time.Duration) time.Duration {
+	byRate := time.Duration(float64(pace) / (1 + rateStep*pace.Seconds()))
+	return min(pace-pace/paceEase, byRate)
+}
 
 // Backoffs of the client: resend waves after frames the gateway refused,
 // out_of_order or internal; first syncs unanswered; reconnections;
@@ -727,7 +737,7 @@ func (c *Client) receive(data []byte, at time.Time) {
 		o := c.pending[i]
 		c.pending = slices.Delete(c.pending, i, i+1)
 		c.window, c.waves = min(2*c.window, maxWindow), 0
-		c.pace -= c.pace / paceEase
+		c.pace = eased(c.pace)
 		if len(c.pending) == 0 {
 			c.pace, c.paceFloor = 0, 0
 		}
