@@ -383,8 +383,8 @@ func TestOverloadSheds(t *testing.T) {
 	// A small multiple of the messages, never one frame per refusal per
 	// message (here K × P would be thousands); and the pace, eased slowly
 	// after a refusal, does not find the refused rate again every few
-	// frames (84–114 error frames in three runs of this test with -race;
-	// chatload alone, docs/benchmarks.md §16: 101–108, and 201–226 when
+	// frames (86–113 error frames in three runs of this test with -race;
+	// chatload alone, docs/benchmarks.md §16: 93–108, and 190–226 when
 	// each ack took a quarter off the pace).
 	if f := r.Frames; f.Sent > 2*sent || f.Errors > 2*sent/3 || f.ForcedReconnects != 0 {
 		t.Errorf("frames %+v (errors %v): want at most %d frames, %d error frames, no forced reconnect", f, r.ErrorCodes, 2*sent, 2*sent/3)
