@@ -44,6 +44,8 @@ const PACE_MAX_MS = 2000;
 // second to the rate it makes, whichever eases more (internal/chatclient).
 const PACE_EASE = 16;
 const RATE_STEP = 0.25;
+/** The pace (ms) after an ack (PACE_EASE, RATE_STEP), as internal/chatclient's eased. */
+const eased = (pace) => Math.min(pace - pace / PACE_EASE, pace / (1 + (RATE_STEP * pace) / 1000));
 // A socket can stay open and carry nothing (a laptop asleep, a Wi-Fi
 // hand-over, a proxy that stalls): a frame that wants an answer and hears
 // nothing for ANSWER_WAIT_MS is followed by a ping, and a socket silent for
@@ -934,7 +936,7 @@ export class ChatClient extends EventTarget {
     if (!this.pending.delete(f.clientId)) return; // an ack for a retry already acknowledged
     this.window = Math.min(2 * this.window, MAX_WINDOW);
     this.waves = 0;
-    this.pace = Math.min(this.pace - this.pace / PACE_EASE, this.pace / (1 + (RATE_STEP * this.pace) / 1000));
+    this.pace = eased(this.pace);
     if (!this.pending.size) this.pace = this.paceFloor = 0;
     this.emit("ack", f);
     // A message is held from its ack; a change by its event (to its author
